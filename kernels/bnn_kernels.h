@@ -1,0 +1,71 @@
+/*
+ * bnn_kernels.h - element-wise kernels of the fast engine, one table per CPU path.
+ *
+ * Each ISA has its own source file compiled with its own flags (kernels_scalar.c: baseline
+ * x86-64; kernels_avx2.c: -mavx2 -mfma; kernels_avx512.c: -mavx512f -mavx512dq -mavx2 -mfma).
+ * The table is chosen once, at the first call of bnn_kernels(), from what the CPU supports,
+ * and can be forced with the environment variable BATCHNN_ISA=scalar|avx2|avx512.
+ *
+ * Matrices are column-major: element (r, c) of a (rows x cols) matrix M with leading
+ * dimension ld is M[r + c * ld]; one column per sample.
+ */
+#ifndef BNN_KERNELS_H
+#define BNN_KERNELS_H
+
+#include <stddef.h>
+
+#include "batchnn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bnn_kernel_table {
+    const char *isa; /* "scalar", "avx2", "avx512" */
+
+    /* y[i] = sigmoid(x[i]), i < n; y may equal x. Accuracy contract in kernels_*.c. */
+    void (*sigmoid)(float *y, const float *x, size_t n);
+
+    /* Forward epilogue of a layer, in place on Z (rows x cols, ld):
+     * Z(r, c) = act(Z(r, c) + b[r]); b may be NULL (no bias). */
+    void (*bias_act)(float *z, size_t ld, size_t rows, size_t cols, const float *b,
+                     bnn_act act);
+
+    /* Backward through the activation, in place on D (rows x cols, ldd), from the saved
+     * outputs A (lda): D(r, c) = scale * D(r, c) * act'(A(r, c)), where act' is written in
+     * terms of the output: sigmoid s(1 - s), tanh 1 - a^2, relu (a > 0), identity 1. */
+    void (*act_backward)(float *d, size_t ldd, const float *a, size_t lda, size_t rows,
+                         size_t cols, float scale, bnn_act act);
+
+    /* Output layer: D(r, c) = scale * (A(r, c) - Y(r, c)) * act'(A(r, c)); returns
+     * sum over the block of (A - Y)^2, accumulated in double. */
+    double (*output_delta)(float *d, size_t ldd, const float *a, size_t lda, const float *y,
+                           size_t ldy, size_t rows, size_t cols, float scale, bnn_act act);
+
+    /* Sum of squared errors only (cost without gradient). */
+    double (*sq_error)(const float *a, size_t lda, const float *y, size_t ldy, size_t rows,
+                       size_t cols);
+
+    /* acc[r] += sum_c D(r, c): the bias gradient of a block. */
+    void (*row_sums_add)(float *acc, const float *d, size_t ldd, size_t rows, size_t cols);
+
+    /* y[i] += alpha * x[i] (gradient reduction and the update theta -= lr * g). */
+    void (*axpy)(float *y, const float *x, size_t n, float alpha);
+} bnn_kernel_table;
+
+/* The table in use (chosen once; thread-safe after the first call). */
+const bnn_kernel_table *bnn_kernels(void);
+/* A specific table by name, or NULL when this CPU or build lacks it. */
+const bnn_kernel_table *bnn_kernels_named(const char *isa);
+/* Forces the table in use (tests, benchmarks): 0 on success, -1 when unavailable. */
+int bnn_kernels_force(const char *isa);
+
+/* Per-ISA tables (NULL-returning stubs when the compiler lacks the ISA). */
+const bnn_kernel_table *bnn_kernels_scalar(void);
+const bnn_kernel_table *bnn_kernels_avx2(void);
+const bnn_kernel_table *bnn_kernels_avx512(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BNN_KERNELS_H */

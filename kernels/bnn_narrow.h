@@ -1,0 +1,55 @@
+/*
+ * bnn_narrow.h - the narrow fused path's description of a net (see narrow_impl.h).
+ * Used when every layer is at most BNN_NARROW_MAX_WIDTH wide: vectorised across samples,
+ * all layers fused per block of samples, no GEMM call on tiny matrices.
+ */
+#ifndef BNN_NARROW_H
+#define BNN_NARROW_H
+
+#include <stddef.h>
+
+#include "batchnn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BNN_NARROW_MAX_WIDTH 32
+#define BNN_NARROW_MAX_LAYERS 32
+/* inputs of a layer kept in registers when the layer is at most this wide */
+#define BNN_NARROW_REG_WIDTH 16
+
+typedef struct bnn_narrow_net {
+    int nlayers, nin, nout;
+    int sum_widths;                          /* width[1] + ... + width[m] */
+    int max_width;
+    int width[BNN_NARROW_MAX_LAYERS + 1];
+    int aoff[BNN_NARROW_MAX_LAYERS + 1];     /* A_l at vector aoff[l], l >= 1 */
+    long woff[BNN_NARROW_MAX_LAYERS];        /* W_l in theta */
+    long boff[BNN_NARROW_MAX_LAYERS];        /* b_l in theta, -1 without bias */
+    bnn_act act[BNN_NARROW_MAX_LAYERS];
+} bnn_narrow_net;
+
+/* Fills net from a; returns 0, or -1 when a is too wide or deep for the narrow path. */
+int bnn_narrow_describe(const bnn_arch *a, bnn_narrow_net *net);
+
+/* Per-ISA instances (narrow_*.c). grad: accumulates lane-wise partials of dC/dtheta for ns
+ * samples (x, y sample-major with row strides ldx, ldy) into acc (nparams * vlen floats) and
+ * returns their sum of squared errors; work holds work(net) floats. reduce: g[p] = sum of
+ * parameter p's lanes, in lane order. */
+#define BNN_NARROW_DECLARE(isa)                                                                \
+    size_t bnn_narrow_work_##isa(const bnn_narrow_net *net);                                   \
+    double bnn_narrow_grad_##isa(const bnn_narrow_net *net, const float *theta,                \
+                                 const float *x, size_t ldx, const float *y, size_t ldy,       \
+                                 size_t ns, float *acc, float *work, float out_scale,          \
+                                 float hidden_scale);                                          \
+    void bnn_narrow_reduce_##isa(const float *acc, size_t nparams, float *g);
+
+BNN_NARROW_DECLARE(scalar)
+BNN_NARROW_DECLARE(avx2)
+BNN_NARROW_DECLARE(avx512)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

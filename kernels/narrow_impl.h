@@ -1,0 +1,305 @@
+/*
+ * narrow_impl.h - the narrow fused path, written once and instantiated per ISA
+ * (narrow_scalar.c, narrow_avx2.c, narrow_avx512.c define the vector macros, then include
+ * this file). For nets whose layers are all narrow (the notes' 1->1, 2->1, chains of width 1,
+ * 2->16->16->1), a GEMM call per layer costs more than the arithmetic; here instead a block
+ * of VLEN samples, one sample per vector lane, goes forward and backward through every layer
+ * while it sits in registers and L1, and the gradient is accumulated lane-wise.
+ *
+ * The instantiating file defines:
+ *   VLEN                   lanes per vector
+ *   V                      vector type
+ *   VZERO() VSET1(x) VLOAD(p) VSTORE(p, v) VADD VSUB VMUL VFMA(a, b, c) = a*b + c
+ *   VMAX0(v) = max(v, 0)   VRELU_SLOPE(a)   VSIGMOID(v)   VTANH(v)
+ *   VHSUM_D(v) = sum of lanes in double, lane order
+ *   narrow_colplan         type; narrow_plan_columns(plan, ld, ncols) prepares
+ *   narrow_load_columns(plan, dst, dstep, rows, cnt): columns 0..ncols-1 of cnt (<= VLEN)
+ *                          sample-major rows (stride ld) into ncols vectors dst + k * dstep,
+ *                          lanes >= cnt zeroed; reads nothing beyond row cnt-1, column ncols-1
+ *   NARROW_NAME            the function's name, e.g. bnn_narrow_grad_avx512
+ *
+ * Layouts inside a block (all in `work`, floats):
+ *   A_l[j] (layer l's output j for the block's samples) at acts + (aoff[l] + j) * U * VLEN
+ *   acc    lane-wise gradient partials: parameter p's lanes at acc + p * VLEN; the caller
+ *          zeroes it at the start of a shard and reduces lanes in a fixed order at its end.
+ * Padding lanes (the tail block, ns not a multiple of VLEN) see zero inputs and get a zero
+ * output delta, so they add nothing to the gradient or the cost.
+ *
+ * Must match the reference engine to float32 accuracy (tests/test_fast.c, per ISA).
+ */
+
+#include <stddef.h>
+
+#include "bnn_narrow.h"
+
+static inline __attribute__((always_inline)) V narrow_act(bnn_act act, V z)
+{
+    switch (act) {
+    case BNN_ACT_SIGMOID:
+        return VSIGMOID(z);
+    case BNN_ACT_TANH:
+        return VTANH(z);
+    case BNN_ACT_RELU:
+        return VMAX0(z);
+    default:
+        return z;
+    }
+}
+
+/* act'(z) from the output a */
+static inline __attribute__((always_inline)) V narrow_slope(bnn_act act, V a)
+{
+    switch (act) {
+    case BNN_ACT_SIGMOID:
+        return VMUL(a, VSUB(VSET1(1.0f), a));
+    case BNN_ACT_TANH:
+        return VSUB(VSET1(1.0f), VMUL(a, a));
+    case BNN_ACT_RELU:
+        return VRELU_SLOPE(a);
+    default:
+        return VSET1(1.0f);
+    }
+}
+
+/*
+ * A block is U vectors (U * VLEN samples). U > 1 keeps several independent vectors in flight,
+ * which is what hides the latency of the sigmoid and FMA chains on thin layers; wide layers
+ * use U = 1 so that a layer's inputs fit in registers. Vector u of feature k of a buffer
+ * is at buf + (k * U + u) * VLEN.
+ */
+
+/* Forward through one layer for one block: out[j] = act(b[j] + sum_k W[j][k] in[k]).
+ * Inlined with constant `in` and U, so in[] lives in registers. */
+static inline __attribute__((always_inline)) void
+narrow_forward_layer(const int U, const int in, const int out, const float *W, const float *b,
+                     const float *restrict prev, float *restrict cur, bnn_act act)
+{
+    /* x: the layer's inputs, in registers when few enough, else read from L1 each time */
+    V x[BNN_NARROW_REG_WIDTH];
+    const int cached = in * U <= BNN_NARROW_REG_WIDTH;
+    for (int k = 0; k < BNN_NARROW_REG_WIDTH; k++)
+        x[k] = cached && k < in * U ? VLOAD(prev + k * VLEN) : VZERO();
+    for (int j = 0; j < out; j++) {
+        const float *w = W + (size_t)j * in;
+        V z[4];
+        for (int u = 0; u < U; u++)
+            z[u] = b ? VSET1(b[j]) : VZERO();
+        for (int k = 0; k < in; k++) {
+            const V wk = VSET1(w[k]);
+            for (int u = 0; u < U; u++)
+                z[u] = VFMA(wk, cached ? x[k * U + u] : VLOAD(prev + (k * U + u) * VLEN), z[u]);
+        }
+        for (int u = 0; u < U; u++)
+            VSTORE(cur + (j * U + u) * VLEN, narrow_act(act, z[u]));
+    }
+}
+
+/* Backward through one layer for one block, given D = dC/dZ_l (out x U vectors):
+ *   acc_W[j][k] += D[j] prev[k],  acc_b[j] += D[j]       (lane-wise, summed over u)
+ *   Dprev[k] = hidden_scale * act'(prev[k]) * sum_j W[j][k] D[j]   (when want_prev) */
+static inline __attribute__((always_inline)) void
+narrow_backward_layer(const int U, const int in, const int out, const float *W,
+                      float *restrict accW, float *restrict accb, const float *restrict prev,
+                      const float *restrict D, float *restrict Dprev, int want_prev,
+                      bnn_act prev_act, float hidden_scale)
+{
+    V x[BNN_NARROW_REG_WIDTH];
+    V g[BNN_NARROW_REG_WIDTH];
+    const int cached = in * U <= BNN_NARROW_REG_WIDTH;
+    for (int k = 0; k < BNN_NARROW_REG_WIDTH; k++) {
+        x[k] = cached && k < in * U ? VLOAD(prev + k * VLEN) : VZERO();
+        g[k] = VZERO();
+    }
+    if (!cached && want_prev)
+        for (int k = 0; k < in * U; k++)
+            VSTORE(Dprev + k * VLEN, VZERO());
+    for (int j = 0; j < out; j++) {
+        V d[4];
+        for (int u = 0; u < U; u++)
+            d[u] = VLOAD(D + (j * U + u) * VLEN);
+        float *aw = accW + (size_t)j * in * VLEN;
+        const float *w = W + (size_t)j * in;
+        if (accb) {
+            V t = VLOAD(accb + j * VLEN);
+            for (int u = 0; u < U; u++)
+                t = VADD(t, d[u]);
+            VSTORE(accb + j * VLEN, t);
+        }
+        for (int k = 0; k < in; k++) {
+            V t = VLOAD(aw + k * VLEN);
+            for (int u = 0; u < U; u++)
+                t = VFMA(d[u], cached ? x[k * U + u] : VLOAD(prev + (k * U + u) * VLEN), t);
+            VSTORE(aw + k * VLEN, t);
+            if (want_prev) {
+                const V wk = VSET1(w[k]);
+                for (int u = 0; u < U; u++) {
+                    if (cached)
+                        g[k * U + u] = VFMA(wk, d[u], g[k * U + u]);
+                    else
+                        VSTORE(Dprev + (k * U + u) * VLEN,
+                               VFMA(wk, d[u], VLOAD(Dprev + (k * U + u) * VLEN)));
+                }
+            }
+        }
+    }
+    if (!want_prev)
+        return;
+    const V hs = VSET1(hidden_scale);
+    for (int k = 0; k < in * U; k++) {
+        const V xk = cached ? x[k] : VLOAD(prev + k * VLEN);
+        const V gk = cached ? g[k] : VLOAD(Dprev + k * VLEN);
+        VSTORE(Dprev + k * VLEN, VMUL(VMUL(hs, gk), narrow_slope(prev_act, xk)));
+    }
+}
+
+#define NARROW_WIDTH_CASES(CALL)                                                               \
+    switch (in) {                                                                              \
+    case 1: CALL(1); break;                                                                    \
+    case 2: CALL(2); break;                                                                    \
+    case 4: CALL(4); break;                                                                    \
+    case 8: CALL(8); break;                                                                    \
+    case 16: CALL(16); break;                                                                  \
+    default: CALL(in); break;                                                                  \
+    }
+
+static void narrow_forward_u1(int in, int out, const float *W, const float *b,
+                              const float *restrict prev, float *restrict cur, bnn_act act)
+{
+#define NF1(K) narrow_forward_layer(1, K, out, W, b, prev, cur, act)
+    NARROW_WIDTH_CASES(NF1)
+#undef NF1
+}
+
+static void narrow_forward_u4(int in, int out, const float *W, const float *b,
+                              const float *restrict prev, float *restrict cur, bnn_act act)
+{
+#define NF4(K) narrow_forward_layer(4, K, out, W, b, prev, cur, act)
+    NARROW_WIDTH_CASES(NF4)
+#undef NF4
+}
+
+static void narrow_backward_u1(int in, int out, const float *W, float *restrict accW,
+                               float *restrict accb, const float *restrict prev,
+                               const float *restrict D, float *restrict Dprev, int want_prev,
+                               bnn_act prev_act, float hidden_scale)
+{
+#define NB1(K)                                                                                 \
+    narrow_backward_layer(1, K, out, W, accW, accb, prev, D, Dprev, want_prev, prev_act,       \
+                          hidden_scale)
+    NARROW_WIDTH_CASES(NB1)
+#undef NB1
+}
+
+static void narrow_backward_u4(int in, int out, const float *W, float *restrict accW,
+                               float *restrict accb, const float *restrict prev,
+                               const float *restrict D, float *restrict Dprev, int want_prev,
+                               bnn_act prev_act, float hidden_scale)
+{
+#define NB4(K)                                                                                 \
+    narrow_backward_layer(4, K, out, W, accW, accb, prev, D, Dprev, want_prev, prev_act,       \
+                          hidden_scale)
+    NARROW_WIDTH_CASES(NB4)
+#undef NB4
+}
+
+/* Vectors per block: 4 for thin nets (latency-bound), 1 when a layer is wider than 4. */
+static int narrow_unroll(const bnn_narrow_net *net)
+{
+    return net->max_width <= 4 ? 4 : 1;
+}
+
+size_t NARROW_WORK_NAME(const bnn_narrow_net *net)
+{
+    const size_t U = 4; /* the largest unroll */
+    return (size_t)(net->nin + net->nout + net->sum_widths + 2 * net->max_width + 1) * U * VLEN;
+}
+
+double NARROW_NAME(const bnn_narrow_net *net, const float *theta, const float *x, size_t ldx,
+                   const float *y, size_t ldy, size_t ns, float *acc, float *work,
+                   float out_scale, float hidden_scale)
+{
+    const int m = net->nlayers, nin = net->nin, nout = net->nout;
+    const int U = narrow_unroll(net);
+    const size_t BS = (size_t)U * VLEN; /* samples per block */
+    float *A0 = work;
+    float *Y = A0 + (size_t)nin * BS;
+    float *acts = Y + (size_t)nout * BS;
+    float *D = acts + (size_t)net->sum_widths * BS;
+    float *Dp = D + (size_t)net->max_width * BS;
+    float *valid = Dp + (size_t)net->max_width * BS;
+    const V oscale = VSET1(out_scale);
+    V sse = VZERO();
+    narrow_colplan xplan, yplan;
+    narrow_plan_columns(&xplan, ldx, nin);
+    narrow_plan_columns(&yplan, ldy, nout);
+
+    for (size_t s = 0; s < ns; s += BS) {
+        const size_t cnt = ns - s < BS ? ns - s : BS;
+        /* sample-major rows -> U vectors per feature */
+        for (int u = 0; u < U; u++) {
+            const size_t s0 = s + (size_t)u * VLEN;
+            const size_t c = cnt > (size_t)u * VLEN ? cnt - (size_t)u * VLEN : 0;
+            narrow_load_columns(&xplan, A0 + (size_t)u * VLEN, (size_t)U * VLEN,
+                                c ? x + s0 * ldx : x, c);
+            narrow_load_columns(&yplan, Y + (size_t)u * VLEN, (size_t)U * VLEN,
+                                c ? y + s0 * ldy : y, c);
+        }
+        /* forward */
+        const float *prev = A0;
+        for (int l = 0; l < m; l++) {
+            float *cur = acts + (size_t)net->aoff[l + 1] * BS;
+            const float *b = net->boff[l] >= 0 ? theta + net->boff[l] : NULL;
+            if (U == 4)
+                narrow_forward_u4(net->width[l], net->width[l + 1], theta + net->woff[l], b,
+                                  prev, cur, net->act[l]);
+            else
+                narrow_forward_u1(net->width[l], net->width[l + 1], theta + net->woff[l], b,
+                                  prev, cur, net->act[l]);
+            prev = cur;
+        }
+        /* output delta: D = out_scale (a - y) act'(a), zero on padding lanes */
+        const float *am = acts + (size_t)net->aoff[m] * BS;
+        if (cnt < BS)
+            for (size_t i = 0; i < BS; i++)
+                valid[i] = i < cnt ? 1.0f : 0.0f;
+        for (int j = 0; j < nout; j++)
+            for (int u = 0; u < U; u++) {
+                const size_t o = ((size_t)j * U + (size_t)u) * VLEN;
+                V a = VLOAD(am + o);
+                V diff = VSUB(a, VLOAD(Y + o));
+                if (cnt < BS)
+                    diff = VMUL(diff, VLOAD(valid + (size_t)u * VLEN));
+                sse = VFMA(diff, diff, sse);
+                VSTORE(D + o, VMUL(VMUL(oscale, diff), narrow_slope(net->act[m - 1], a)));
+            }
+        /* backward */
+        float *Dc = D, *Dn = Dp;
+        for (int l = m - 1; l >= 0; l--) {
+            const float *pa = l > 0 ? acts + (size_t)net->aoff[l] * BS : A0;
+            float *accb = net->boff[l] >= 0 ? acc + (size_t)net->boff[l] * VLEN : NULL;
+            bnn_act pact = l > 0 ? net->act[l - 1] : BNN_ACT_IDENTITY;
+            if (U == 4)
+                narrow_backward_u4(net->width[l], net->width[l + 1], theta + net->woff[l],
+                                   acc + (size_t)net->woff[l] * VLEN, accb, pa, Dc, Dn, l > 0,
+                                   pact, hidden_scale);
+            else
+                narrow_backward_u1(net->width[l], net->width[l + 1], theta + net->woff[l],
+                                   acc + (size_t)net->woff[l] * VLEN, accb, pa, Dc, Dn, l > 0,
+                                   pact, hidden_scale);
+            float *t = Dc;
+            Dc = Dn;
+            Dn = t;
+        }
+    }
+    return VHSUM_D(sse);
+}
+
+void NARROW_REDUCE_NAME(const float *acc, size_t nparams, float *g)
+{
+    for (size_t p = 0; p < nparams; p++) {
+        float s = 0.0f;
+        for (size_t i = 0; i < VLEN; i++)
+            s += acc[p * VLEN + i];
+        g[p] = s;
+    }
+}

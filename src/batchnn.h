@@ -1,0 +1,325 @@
+/*
+ * batchnn.h - public C API of batchnn, a batch trainer for multilayer perceptrons.
+ *
+ * Plain C11, usable from C++ (the benchmark harness is C++). Every public symbol carries the
+ * bnn_ prefix. Library functions never exit: they return 0 on success and -1 on failure, with
+ * a one-line message in a caller-provided bnn_error.
+ *
+ * Shapes, once for the whole library:
+ *   m        number of layers; layer l (0-based here, 1-based in the notes) maps width[l] ->
+ *            width[l+1]; in = width[l], out = width[l+1].
+ *   theta    all parameters in one flat vector: for each layer l in order, W_l (out x in,
+ *            row-major, PyTorch's nn.Linear [out, in]) then b_l (out) when the layer has a bias.
+ *   samples  a batch of ns samples is a column-major (width x ns) matrix: one column per
+ *            sample, so a sample's features are contiguous (the same bytes as a row-major
+ *            ns x width table).
+ *   cost     C = (1/n) sum_i sum_j (a^(m)_ij - y_ij)^2.
+ */
+#ifndef BATCHNN_H
+#define BATCHNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BNN_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors                                                                                      */
+
+typedef struct bnn_error {
+    char msg[1024];
+} bnn_error;
+
+/* Formats a message into e (when e is not NULL) and returns -1, so `return bnn_fail(...)`. */
+int bnn_fail(bnn_error *e, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Architecture                                                                                */
+
+typedef enum bnn_act {
+    BNN_ACT_IDENTITY = 0,
+    BNN_ACT_SIGMOID = 1,
+    BNN_ACT_TANH = 2,
+    BNN_ACT_RELU = 3,
+    BNN_ACT_COUNT
+} bnn_act;
+
+const char *bnn_act_name(bnn_act a);
+/* Parses "identity" (alias "linear", "none"), "sigmoid", "tanh", "relu". */
+int bnn_act_parse(const char *s, bnn_act *out);
+
+#define BNN_MAX_LAYERS 256
+/* Largest width of any layer; bigger is refused before anything is allocated. */
+#define BNN_MAX_WIDTH ((int64_t)1 << 24)
+
+typedef struct bnn_arch {
+    int nlayers;                          /* m >= 1 */
+    int64_t width[BNN_MAX_LAYERS + 1];    /* width[0] = inputs, width[m] = outputs */
+    bnn_act act[BNN_MAX_LAYERS];          /* activation of layer l */
+    uint8_t bias[BNN_MAX_LAYERS];         /* 1 when layer l has a bias */
+} bnn_arch;
+
+/* widths: "2,16,16,1"; acts: NULL (sigmoid everywhere), one name for every layer, or a
+ * comma-separated list with one name per layer; bias applies to every layer. */
+int bnn_arch_parse(bnn_arch *a, const char *widths, const char *acts, int bias, bnn_error *e);
+/* Validates counts, widths and that the parameter count cannot overflow. */
+int bnn_arch_check(const bnn_arch *a, bnn_error *e);
+size_t bnn_arch_nparams(const bnn_arch *a);
+size_t bnn_arch_weight_offset(const bnn_arch *a, int l);
+/* Offset of b_l in theta, or (size_t)-1 when layer l has no bias. */
+size_t bnn_arch_bias_offset(const bnn_arch *a, int l);
+int64_t bnn_arch_max_width(const bnn_arch *a);
+/* Writes "2,16,16,1" and "sigmoid,sigmoid,identity" style strings. */
+void bnn_arch_format(const bnn_arch *a, char *widths, size_t wlen, char *acts, size_t alen);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Model: an architecture and its float32 parameters in one 64-byte aligned block.             */
+
+typedef struct bnn_model {
+    bnn_arch arch;
+    size_t nparams;
+    float *theta; /* nparams floats, layout as described at the top of this file */
+} bnn_model;
+
+/* Allocates zeroed parameters for arch (checked first). */
+int bnn_model_init(bnn_model *m, const bnn_arch *arch, bnn_error *e);
+void bnn_model_free(bnn_model *m);
+/* Default initialisation (Glorot/Xavier uniform, suited to sigmoid and tanh):
+ * W_l ~ U(-r, r) with r = sqrt(6 / (in + out)), biases 0; deterministic in seed. */
+void bnn_model_randomize(bnn_model *m, uint64_t seed);
+float *bnn_model_weight(const bnn_model *m, int l);
+float *bnn_model_bias(const bnn_model *m, int l); /* NULL without bias */
+/* 1 when every parameter is finite. */
+int bnn_model_finite(const bnn_model *m);
+
+/* Safetensors I/O (src/safetensors.c). Tensors layers.{l}.weight [out,in] and
+ * layers.{l}.bias [out], F32, __metadata__ {"format":"batchnn/1","activations":"a,b"}.
+ * save writes to a temporary name, syncs, and renames into place.
+ * load: acts_fallback is used when the file has no "activations" metadata (NULL: sigmoid). */
+int bnn_model_save(const bnn_model *m, const char *path, bnn_error *e);
+int bnn_model_load(bnn_model *m, const char *path, const char *acts_fallback, bnn_error *e);
+/* bnn_model_save with extra __metadata__ string pairs (checkpoints: "epoch", ...). */
+int bnn_model_save_meta(const bnn_model *m, const char *path, const char *const *keys,
+                        const char *const *values, int count, bnn_error *e);
+/* One __metadata__ value of a model file into buf: 0 found, 1 absent, -1 error. */
+int bnn_model_read_meta(const char *path, const char *key, char *buf, size_t len, bnn_error *e);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Random numbers: the project's own generators (never rand()).                                */
+
+typedef struct bnn_rng {
+    uint64_t s[4];
+} bnn_rng; /* xoshiro256** seeded through splitmix64 */
+
+void bnn_rng_seed(bnn_rng *r, uint64_t seed);
+uint64_t bnn_rng_next(bnn_rng *r);
+double bnn_rng_uniform(bnn_rng *r); /* [0, 1), 53 bits */
+/* Counter-based: the same (seed, key) always gives the same value, so synthetic samples
+ * do not depend on chunking or thread count. 24-bit uniform in [0, 1). */
+float bnn_hash_u01(uint64_t seed, uint64_t key);
+uint64_t bnn_hash64(uint64_t seed, uint64_t key);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tables: rows x cols float values, one row per sample (data files, synthetic sets).          */
+
+typedef struct bnn_table bnn_table;
+struct bnn_table {
+    size_t rows, cols;
+    /* Direct form: when f32 != NULL, value (r, c) is f32[r * ld + c]. */
+    const float *f32;
+    size_t ld;
+    /* Otherwise rows are produced on demand: writes rows [row0, row0 + nrows), columns
+     * [col0, col0 + ncols) to out[(r - row0) * ldo + (c - col0)]. Must be thread-safe. */
+    int (*read)(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
+                float *out, size_t ldo, bnn_error *e);
+    void *ctx;
+    void (*close)(bnn_table *t); /* frees ctx and what it owns; may be NULL */
+    char name[512];              /* file name or synth:NAME, for messages */
+};
+
+void bnn_table_close(bnn_table *t);
+/* Reads values (as above) whatever the form of t. */
+int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
+                   float *out, size_t ldo, bnn_error *e);
+
+/* Data files (src/csv.c, src/npy.c). bnn_table_open picks the reader from the contents
+ * (.npy magic) or the extension. CSV: header line optional, CRLF and UTF-8 BOM accepted,
+ * every row the same number of fields, all values finite. NPY: 2-D (1-D taken as one
+ * column), float32 or float64, C or Fortran order; float32 C-order is memory-mapped and
+ * used in place. Errors name the file and the line and column (CSV) or the element (npy). */
+int bnn_table_open(bnn_table *t, const char *path, bnn_error *e);
+int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e);
+int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e);
+
+/* Streaming writer for tables: .npy (float32, C order) when the path ends in .npy, CSV
+ * otherwise. Writes to a temporary name; commit syncs and renames, abort removes it. */
+typedef struct bnn_table_writer bnn_table_writer;
+int bnn_table_writer_open(bnn_table_writer **w, const char *path, size_t rows, size_t cols,
+                          const char *csv_header /* NULL: none */, bnn_error *e);
+/* rows are row-major with row stride ld. */
+int bnn_table_writer_rows(bnn_table_writer *w, const float *data, size_t nrows, size_t ld,
+                          bnn_error *e);
+int bnn_table_writer_commit(bnn_table_writer *w, bnn_error *e);
+void bnn_table_writer_abort(bnn_table_writer *w);
+
+/* Synthetic sets (src/synth.c): linear, or, and, nand, xor, uniform, teacher, circle, sine.
+ * nin/nout of -1 take the set's natural widths. Kept in memory when the whole table fits in
+ * mem_budget bytes, otherwise generated row by row on demand. */
+int bnn_synth_open(bnn_table *t, const char *name, size_t n, int64_t nin, int64_t nout,
+                   uint64_t seed, size_t mem_budget, bnn_error *e);
+/* Natural widths of a set (-1 where the set follows --arch). */
+int bnn_synth_widths(const char *name, int64_t *nin, int64_t *nout, bnn_error *e);
+const char *bnn_synth_names(void); /* "linear, or, ..." for help text */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Data: inputs and targets of n samples, drawn from one or two tables.                        */
+
+typedef struct bnn_data {
+    size_t n;
+    int64_t nin, nout;
+    const bnn_table *xt; /* inputs are columns [xcol, xcol + nin) of xt */
+    size_t xcol;
+    const bnn_table *yt; /* targets are columns [ycol, ycol + nout) of yt; NULL: no targets */
+    size_t ycol;
+} bnn_data;
+
+/* Inputs then targets from one table (targets NULL), or inputs from data and targets from
+ * targets. Checks the column counts against the widths. A single table with exactly nin
+ * columns gives inputs without targets (yt NULL: predict only). */
+int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, int64_t nin,
+                  int64_t nout, bnn_error *e);
+
+/* A chunk of samples as column-major matrices: X (nin x count, leading dimension ldx) and
+ * Y (nout x count, ldy). Points straight into the table when it is direct, otherwise fills
+ * xbuf (nin * count floats) and ybuf (nout * count) and points there. */
+typedef struct bnn_chunk {
+    const float *x;
+    size_t ldx;
+    const float *y;
+    size_t ldy;
+    size_t count;
+} bnn_chunk;
+int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
+                   bnn_chunk *c, bnn_error *e);
+/* One sample in double precision (x: nin values, y: nout values or NULL). */
+int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error *e);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Gradients and engines                                                                       */
+
+typedef enum bnn_gradient {
+    BNN_GRAD_EXACT = 0,   /* the true gradient of C */
+    BNN_GRAD_SEED = 1,    /* the notes' recursion: layer l gets 2^(m-l) times the exact one */
+    BNN_GRAD_FINITE_DIFF = 2 /* central differences of C in double precision */
+} bnn_gradient;
+
+typedef enum bnn_engine { BNN_ENGINE_FAST = 0, BNN_ENGINE_REFERENCE = 1 } bnn_engine;
+
+const char *bnn_gradient_name(bnn_gradient g);
+int bnn_gradient_parse(const char *s, bnn_gradient *g);
+const char *bnn_engine_name(bnn_engine g);
+int bnn_engine_parse(const char *s, bnn_engine *g);
+
+/* Reference engine (src/reference.c): double precision, one sample at a time.
+ * theta is a double vector with the layout above. Samples [start, start + count). */
+int bnn_ref_forward(const bnn_arch *a, const double *theta, const double *x, double *out);
+int bnn_ref_cost(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
+                 size_t count, double *cost, bnn_error *e);
+/* exact or seed gradient, averaged over the samples; cost may be NULL. */
+int bnn_ref_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
+                 size_t count, bnn_gradient mode, double *grad, double *cost, bnn_error *e);
+/* Central differences (C(t + h) - C(t - h)) / 2h per parameter, h = eps * max(1, |t|),
+ * costs by the reference engine. */
+int bnn_fd_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
+                size_t count, double eps, double *grad, bnn_error *e);
+
+/* The notes' closed forms (src/notes.c), transcribed equation by equation. x, y: n samples. */
+double bnn_notes_linear_cost(double w, const double *x, const double *y, size_t n);
+double bnn_notes_linear_dw(double w, const double *x, const double *y, size_t n);
+/* One sigmoid neuron, inputs (x1, x2), target z: grad = {dw1, dw2, db}. */
+void bnn_notes_neuron_grad(const double w[2], double b, const double *x1, const double *x2,
+                           const double *z, size_t n, double grad[3]);
+/* Two neurons 1 -> 1 -> 1: grad = {dw1, db1, dw2, db2} (the notes' C^(1), C^(2)). */
+void bnn_notes_chain2_grad(const double w[2], const double b[2], const double *x,
+                           const double *y, size_t n, double grad[4]);
+/* m-layer chain of single sigmoid neurons: dw[l], db[l] for l = 0..m-1. */
+void bnn_notes_chain_grad(int m, const double *w, const double *b, const double *x,
+                          const double *y, size_t n, double *dw, double *db);
+
+/* Fast engine (src/fast.c): float32, chunked column-major batches, OpenBLAS sgemm. */
+typedef struct bnn_fast bnn_fast;
+typedef struct bnn_fast_opts {
+    int threads;   /* <= 0: all cores */
+    size_t chunk;  /* samples per chunk; 0: chosen from the widths */
+} bnn_fast_opts;
+int bnn_fast_create(bnn_fast **f, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e);
+void bnn_fast_free(bnn_fast *f);
+size_t bnn_fast_chunk(const bnn_fast *f);
+int bnn_fast_threads(const bnn_fast *f);
+/* exact or seed gradient averaged over samples [start, start + count); cost may be NULL.
+ * The result is bitwise the same for any thread count. */
+int bnn_fast_grad(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                  size_t count, bnn_gradient mode, float *grad, double *cost, bnn_error *e);
+int bnn_fast_cost(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                  size_t count, double *cost, bnn_error *e);
+/* Outputs of samples [start, start + count): out is row-major count x nout. */
+int bnn_fast_predict(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                     size_t count, float *out, bnn_error *e);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Training                                                                                    */
+
+typedef struct bnn_train_opts {
+    int epochs;
+    double lr;
+    size_t batch;          /* 0: full batch */
+    bnn_gradient gradient;
+    bnn_engine engine;
+    int threads;           /* <= 0: all cores */
+    double fd_eps;         /* finite-diff step; 0: 1e-5 */
+    int start_epoch;       /* for resumed runs: the first epoch's number (0-based) */
+    /* Called after each epoch with the cost before that epoch's update (mean of the
+     * mini-batch costs with --batch) and the epoch's wall time; non-zero stops training. */
+    int (*on_epoch)(void *ctx, int epoch, double loss, double seconds);
+    void *ctx;
+    /* Every checkpoint_every epochs (0: never), after on_epoch, with the model as it stands
+     * after that epoch's update; non-zero fails training with the message in *e. */
+    int checkpoint_every;
+    int (*on_checkpoint)(void *ctx, int epoch, const bnn_model *m, bnn_error *e);
+} bnn_train_opts;
+
+void bnn_train_opts_default(bnn_train_opts *o);
+/* Trains m in place. Fails (leaving m at its last finite state) on a non-finite loss or
+ * parameter, naming the epoch. */
+int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_error *e);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Files: write to a temporary name, sync, rename into place.                                  */
+
+typedef struct bnn_outfile {
+    void *fp; /* FILE * */
+    char *tmp;
+    char *path;
+} bnn_outfile;
+int bnn_outfile_open(bnn_outfile *o, const char *path, bnn_error *e);
+int bnn_outfile_commit(bnn_outfile *o, bnn_error *e);
+void bnn_outfile_abort(bnn_outfile *o);
+
+/* Aligned allocation (64 bytes), with overflow-checked count * size. */
+void *bnn_alloc(size_t count, size_t size);
+void bnn_free(void *p);
+/* Physical memory in bytes (0 when unknown). */
+size_t bnn_physical_memory(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BATCHNN_H */

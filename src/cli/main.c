@@ -1,0 +1,1182 @@
+/*
+ * main.c - the batchnn command: train, predict, eval, gradcheck, gen, info, demo.
+ *
+ * Only this file exits; the library returns status codes with messages. Every error is one
+ * line on stderr, "batchnn: ...", with a non-zero exit status (2 for usage errors, 1 for
+ * everything else). Files are written to a temporary name and renamed into place.
+ */
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "batchnn.h"
+#include "bnn_kernels.h"
+
+#define EXIT_USAGE 2
+
+/* ------------------------------------------------------------------------------------------ */
+/* Messages                                                                                    */
+
+static void die(int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3), noreturn))
+#endif
+    ;
+
+static void die(int status, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("batchnn: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(status);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Options: a small table per command; values as "--opt value" or "--opt=value".               */
+
+typedef struct opt {
+    const char *name;
+    int takes_value;
+    const char *value; /* set when seen */
+    int seen;
+} opt;
+
+static opt *find_opt(opt *opts, const char *name)
+{
+    for (opt *o = opts; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+/* Parses argv into opts; positional arguments go to pos (at most maxpos). */
+static int parse_opts(const char *cmd, int argc, char **argv, opt *opts, const char **pos,
+                      int maxpos)
+{
+    int npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            if (npos == maxpos)
+                die(EXIT_USAGE, "%s: unexpected argument '%s' (see 'batchnn %s --help')", cmd,
+                    arg, cmd);
+            pos[npos++] = arg;
+            continue;
+        }
+        char name[64];
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (len - 2 >= sizeof name)
+            die(EXIT_USAGE, "%s: unknown option '%.40s...'", cmd, arg);
+        memcpy(name, arg + 2, len - 2);
+        name[len - 2] = '\0';
+        opt *o = find_opt(opts, name);
+        if (!o)
+            die(EXIT_USAGE, "%s: unknown option '--%s' (see 'batchnn %s --help')", cmd, name,
+                cmd);
+        if (o->seen)
+            die(EXIT_USAGE, "%s: --%s given twice", cmd, name);
+        o->seen = 1;
+        if (o->takes_value) {
+            if (eq)
+                o->value = eq + 1;
+            else if (i + 1 < argc)
+                o->value = argv[++i];
+            else
+                die(EXIT_USAGE, "%s: --%s needs a value", cmd, name);
+        } else if (eq) {
+            die(EXIT_USAGE, "%s: --%s takes no value", cmd, name);
+        }
+    }
+    return npos;
+}
+
+static const char *opt_str(opt *opts, const char *name, const char *def)
+{
+    opt *o = find_opt(opts, name);
+    return o && o->seen ? o->value : def;
+}
+
+static int opt_flag(opt *opts, const char *name)
+{
+    opt *o = find_opt(opts, name);
+    return o && o->seen;
+}
+
+static uint64_t parse_u64(const char *opt_name, const char *s, uint64_t min, uint64_t max)
+{
+    const char *p = s;
+    while (*p == ' ')
+        p++;
+    if (*p < '0' || *p > '9')
+        die(EXIT_USAGE, "--%s: '%s' is not a whole number", opt_name, s);
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(p, &end, 10);
+    /* accept k/M/G suffixes (powers of two) and 2^N for convenience: --samples 2^24 */
+    if (*end == '^' && v == 2) {
+        unsigned long long ex = strtoull(end + 1, &end, 10);
+        if (ex > 63)
+            die(EXIT_USAGE, "--%s: '%s' is too large", opt_name, s);
+        v = 1ULL << ex;
+    } else if (*end == 'k' || *end == 'K' || *end == 'M' || *end == 'G') {
+        int sh = *end == 'G' ? 30 : *end == 'M' ? 20 : 10;
+        if (v > (UINT64_MAX >> sh))
+            die(EXIT_USAGE, "--%s: '%s' is too large", opt_name, s);
+        v <<= sh;
+        end++;
+    }
+    if (*end != '\0' || errno == ERANGE)
+        die(EXIT_USAGE, "--%s: '%s' is not a whole number", opt_name, s);
+    if (v < min || v > max)
+        die(EXIT_USAGE, "--%s: %llu is out of range (%llu to %llu)", opt_name, v,
+            (unsigned long long)min, (unsigned long long)max);
+    return v;
+}
+
+static double parse_double(const char *opt_name, const char *s)
+{
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v))
+        die(EXIT_USAGE, "--%s: '%s' is not a finite number", opt_name, s);
+    return v;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Shared pieces: data, models                                                                 */
+
+typedef struct loaded_data {
+    bnn_table data, targets;
+    int has_targets;
+    bnn_data d;
+} loaded_data;
+
+static size_t synth_budget(void)
+{
+    size_t mem = bnn_physical_memory();
+    return mem ? mem / 4 : ((size_t)1 << 30);
+}
+
+/* Opens --data (a file or synth:NAME) and --targets for a model with widths nin -> nout.
+ * samples: 0 = all rows of a file (synth needs it). */
+static void load_data(loaded_data *ld, const char *data, const char *targets, size_t samples,
+                      int64_t nin, int64_t nout, uint64_t seed, int need_targets)
+{
+    bnn_error e;
+    memset(ld, 0, sizeof *ld);
+    if (strncmp(data, "synth:", 6) == 0) {
+        if (targets)
+            die(EXIT_USAGE, "--targets cannot be used with a synthetic set");
+        if (samples == 0)
+            samples = 1024;
+        if (bnn_synth_open(&ld->data, data, samples, nin, nout, seed, synth_budget(), &e))
+            die(1, "%s", e.msg);
+    } else {
+        if (bnn_table_open(&ld->data, data, &e) != 0)
+            die(1, "%s", e.msg);
+        if (targets) {
+            if (bnn_table_open(&ld->targets, targets, &e) != 0)
+                die(1, "%s", e.msg);
+            ld->has_targets = 1;
+        }
+        if (samples) {
+            if (samples > ld->data.rows)
+                die(1, "%s: --samples %zu, but the file has %zu samples", data, samples,
+                    ld->data.rows);
+            ld->data.rows = samples;
+            if (ld->has_targets && ld->targets.rows >= samples)
+                ld->targets.rows = samples;
+        }
+    }
+    if (bnn_data_make(&ld->d, &ld->data, ld->has_targets ? &ld->targets : NULL, nin, nout,
+                      &e) != 0)
+        die(1, "%s", e.msg);
+    if (need_targets && !ld->d.yt)
+        die(1, "%s: %zu columns are the model's inputs only; the cost needs targets (add %lld "
+               "target columns or give --targets FILE)", data, ld->data.cols,
+            (long long)nout);
+}
+
+static void free_data(loaded_data *ld)
+{
+    bnn_table_close(&ld->data);
+    if (ld->has_targets)
+        bnn_table_close(&ld->targets);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* train                                                                                       */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (interrupted)
+        _exit(130);
+    interrupted = 1;
+}
+
+typedef struct train_ctx {
+    int epochs_total, first_epoch;
+    size_t n;
+    int quiet, tty;
+    double t_start, last_print;
+    FILE *log;
+    double last_loss, train_seconds;
+    int epochs_done;
+    double *losses; /* for --plot: losses[k] of epoch first_epoch + k + 1 */
+    size_t nlosses, caplosses;
+    const char *checkpoint;
+    const char *meta_keys[8], *meta_vals[8];
+    int nmeta;
+    char epoch_buf[32];
+} train_ctx;
+
+static int on_checkpoint(void *p, int epoch, const bnn_model *m, bnn_error *e)
+{
+    train_ctx *c = p;
+    snprintf(c->epoch_buf, sizeof c->epoch_buf, "%d", epoch);
+    c->meta_vals[0] = c->epoch_buf; /* meta_keys[0] is "epoch" */
+    if (bnn_model_save_meta(m, c->checkpoint, c->meta_keys, c->meta_vals, c->nmeta, e) != 0)
+        return -1;
+    return 0;
+}
+
+/* --plot: the loss curve as a small self-contained SVG (log-scale loss when it spans more
+ * than two decades). */
+static int write_plot(const char *path, const double *loss, size_t n, int first_epoch,
+                      bnn_error *e)
+{
+    bnn_outfile o;
+    if (bnn_outfile_open(&o, path, e) != 0)
+        return -1;
+    FILE *f = o.fp;
+    const double W = 640, H = 400, L = 70, R = 20, T = 30, B = 50;
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        lo = fmin(lo, loss[i]);
+        hi = fmax(hi, loss[i]);
+    }
+    int logy = n > 0 && lo > 0 && hi / lo > 100;
+    double ylo = logy ? log10(lo) : (n ? fmin(0, lo) : 0), yhi = logy ? log10(hi) : (n ? hi : 1);
+    if (!(yhi > ylo))
+        yhi = ylo + 1;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fprintf(f, "<text x=\"%g\" y=\"20\" text-anchor=\"middle\">batchnn training loss</text>\n",
+            W / 2);
+    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n", L, H - B,
+            W - R, H - B);
+    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n", L, T, L,
+            H - B);
+    for (int t = 0; t <= 4; t++) {
+        double v = ylo + (yhi - ylo) * t / 4, y = H - B - (H - T - B) * t / 4;
+        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%.3g</text>\n", L - 5, y + 4,
+                logy ? pow(10, v) : v);
+        double ep = first_epoch + 1 + (n > 1 ? (double)(n - 1) * t / 4 : 0);
+        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%.0f</text>\n",
+                L + (W - L - R) * t / 4, H - B + 18, ep);
+    }
+    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">epoch</text>\n", (L + W - R) / 2,
+            H - 10);
+    fprintf(f, "<text x=\"15\" y=\"%g\" transform=\"rotate(-90 15 %g)\" "
+               "text-anchor=\"middle\">loss C%s</text>\n", (T + H - B) / 2, (T + H - B) / 2,
+            logy ? " (log scale)" : "");
+    fprintf(f, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"");
+    for (size_t i = 0; i < n; i++) {
+        double v = logy ? log10(loss[i]) : loss[i];
+        double x = L + (W - L - R) * (n > 1 ? (double)i / (double)(n - 1) : 0.5);
+        double y = H - B - (H - T - B) * (v - ylo) / (yhi - ylo);
+        fprintf(f, "%.1f,%.1f ", x, y);
+    }
+    fprintf(f, "\"/>\n</svg>\n");
+    return bnn_outfile_commit(&o, e);
+}
+
+static int on_epoch(void *p, int epoch, double loss, double seconds)
+{
+    train_ctx *c = p;
+    c->last_loss = loss;
+    c->train_seconds += seconds;
+    c->epochs_done++;
+    if (c->log)
+        fprintf(c->log, "%d,%.9g,%.9g\n", epoch, loss, seconds);
+    if (c->nlosses == c->caplosses) {
+        size_t cap = c->caplosses ? 2 * c->caplosses : 1024;
+        double *nl = realloc(c->losses, cap * sizeof *nl);
+        if (nl) {
+            c->losses = nl;
+            c->caplosses = cap;
+        }
+    }
+    if (c->nlosses < c->caplosses)
+        c->losses[c->nlosses++] = loss;
+    double now = now_seconds();
+    int last = epoch == c->first_epoch + c->epochs_total;
+    if (!c->quiet && (last || now - c->last_print >= (c->tty ? 0.1 : 5.0))) {
+        double rate = (double)c->n * c->epochs_done / c->train_seconds;
+        double eta = (c->epochs_total - c->epochs_done) * (c->train_seconds / c->epochs_done);
+        fprintf(stderr, "%sepoch %d/%d  loss %.6g  %.3g samples/s  ETA %.1fs%s",
+                c->tty ? "\r\033[K" : "", epoch, c->first_epoch + c->epochs_total, loss, rate,
+                eta, c->tty ? "" : "\n");
+        if (c->tty && last)
+            fputc('\n', stderr);
+        fflush(stderr);
+        c->last_print = now;
+    }
+    return interrupted ? 1 : 0;
+}
+
+static void usage_train(void)
+{
+    printf(
+        "usage: batchnn train --arch W0,W1,...,Wm --data FILE|synth:NAME [options]\n"
+        "\n"
+        "Trains a multilayer perceptron by gradient descent on C = 1/n sum_i |a_i - y_i|^2.\n"
+        "\n"
+        "model\n"
+        "  --arch 2,16,16,1     widths, inputs first, outputs last\n"
+        "  --act NAME[,NAME..]  identity|sigmoid|tanh|relu, one for all layers or one per\n"
+        "                       layer (default sigmoid)\n"
+        "  --no-bias            layers without bias (the notes' linear model)\n"
+        "  --init MODEL         start from a saved model (its architecture wins)\n"
+        "  --seed S             seed for the initial weights and synthetic data (default 1)\n"
+        "data\n"
+        "  --data FILE          CSV or .npy, one row per sample: inputs then targets\n"
+        "  --data synth:NAME    synthetic set: %s\n"
+        "  --targets FILE       targets from a separate file (then --data holds inputs only)\n"
+        "  --samples N          samples of a synthetic set (default 1024), or the first N rows\n"
+        "training\n"
+        "  --epochs N           epochs (default 100)\n"
+        "  --lr X               learning rate (default 0.1)\n"
+        "  --batch B            mini-batch size; 0 = full batch, as in the notes (default 0)\n"
+        "  --gradient MODE      exact (default) | seed (the notes' recursion, 2^(m-l) x exact)\n"
+        "                       | finite-diff (central differences in double; slow)\n"
+        "  --engine E           fast (float32, default) | reference (double, scalar)\n"
+        "  --threads T          threads (default: all cores); results do not depend on it\n"
+        "output\n"
+        "  --save MODEL         write the trained model (safetensors)\n"
+        "  --log FILE.csv       epoch,loss,seconds per epoch\n"
+        "  --plot FILE.svg      the loss curve\n"
+        "  --checkpoint FILE    save a checkpoint (model + epoch) every --checkpoint-every N\n"
+        "                       epochs (default 10) and at the end\n"
+        "  --resume FILE        continue from a checkpoint up to --epochs in all; the weights\n"
+        "                       are bitwise those of an uninterrupted run (fast engine)\n"
+        "  --quiet              no progress or summary\n",
+        bnn_synth_names());
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    opt opts[] = {
+        {"arch", 1, 0, 0},    {"act", 1, 0, 0},      {"no-bias", 0, 0, 0},
+        {"data", 1, 0, 0},    {"targets", 1, 0, 0},  {"samples", 1, 0, 0},
+        {"epochs", 1, 0, 0},  {"lr", 1, 0, 0},       {"batch", 1, 0, 0},
+        {"seed", 1, 0, 0},    {"threads", 1, 0, 0},  {"init", 1, 0, 0},
+        {"save", 1, 0, 0},    {"log", 1, 0, 0},      {"gradient", 1, 0, 0},
+        {"engine", 1, 0, 0},  {"quiet", 0, 0, 0},    {"help", 0, 0, 0},
+        {"plot", 1, 0, 0},    {"checkpoint", 1, 0, 0}, {"checkpoint-every", 1, 0, 0},
+        {"resume", 1, 0, 0},  {0, 0, 0, 0},
+    };
+    parse_opts("train", argc, argv, opts, NULL, 0);
+    if (opt_flag(opts, "help")) {
+        usage_train();
+        return 0;
+    }
+    bnn_error e;
+    bnn_train_opts to;
+    bnn_train_opts_default(&to);
+    to.epochs = (int)parse_u64("epochs", opt_str(opts, "epochs", "100"), 0, 1000000000);
+    to.lr = parse_double("lr", opt_str(opts, "lr", "0.1"));
+    if (to.lr < 0)
+        die(EXIT_USAGE, "--lr: %g is negative", to.lr);
+    to.batch = (size_t)parse_u64("batch", opt_str(opts, "batch", "0"), 0, SIZE_MAX);
+    to.threads = (int)parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
+    uint64_t seed = parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
+    size_t samples = (size_t)parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
+    if (opt_flag(opts, "samples") && samples == 0)
+        die(EXIT_USAGE, "--samples must be at least 1");
+    if (bnn_gradient_parse(opt_str(opts, "gradient", "exact"), &to.gradient) != 0)
+        die(EXIT_USAGE, "--gradient: '%s' is not exact, seed or finite-diff",
+            opt_str(opts, "gradient", ""));
+    if (bnn_engine_parse(opt_str(opts, "engine", "fast"), &to.engine) != 0)
+        die(EXIT_USAGE, "--engine: '%s' is not fast or reference", opt_str(opts, "engine", ""));
+    const char *data = opt_str(opts, "data", NULL);
+    if (!data)
+        die(EXIT_USAGE, "train: --data FILE or --data synth:NAME is required");
+    int quiet = opt_flag(opts, "quiet");
+
+    bnn_model model;
+    const char *init = opt_str(opts, "init", NULL);
+    const char *resume = opt_str(opts, "resume", NULL);
+    if (init && resume)
+        die(EXIT_USAGE, "train: --init and --resume cannot be combined");
+    int done_epochs = 0;
+    if (resume) {
+        char buf[64];
+        int r = bnn_model_read_meta(resume, "epoch", buf, sizeof buf, &e);
+        if (r < 0)
+            die(1, "--resume %s", e.msg);
+        char *end;
+        long v = r == 0 ? strtol(buf, &end, 10) : -1;
+        if (r != 0 || *end != '\0' || v < 0 || v > 1000000000)
+            die(1, "--resume %s: not a batchnn checkpoint (no valid \"epoch\" in __metadata__)",
+                resume);
+        done_epochs = (int)v;
+        if (done_epochs > to.epochs)
+            die(EXIT_USAGE, "--resume %s: the checkpoint is at epoch %d, past --epochs %d", resume,
+                done_epochs, to.epochs);
+        init = resume;
+    }
+    if (init) {
+        if (bnn_model_load(&model, init, opt_str(opts, "act", NULL), &e) != 0)
+            die(1, "%s", e.msg);
+        if (opt_flag(opts, "arch")) {
+            bnn_arch want;
+            if (bnn_arch_parse(&want, opt_str(opts, "arch", ""), NULL, 1, &e) != 0)
+                die(EXIT_USAGE, "%s", e.msg);
+            int same = want.nlayers == model.arch.nlayers;
+            for (int i = 0; same && i <= want.nlayers; i++)
+                same = want.width[i] == model.arch.width[i];
+            if (!same) {
+                char w[4096];
+                bnn_arch_format(&model.arch, w, sizeof w, NULL, 0);
+                die(EXIT_USAGE, "--arch %s conflicts with --init %s, whose architecture is %s",
+                    opt_str(opts, "arch", ""), init, w);
+            }
+        }
+    } else {
+        const char *arch = opt_str(opts, "arch", NULL);
+        if (!arch)
+            die(EXIT_USAGE, "train: --arch is required (e.g. --arch 2,16,1), or --init MODEL");
+        bnn_arch a;
+        if (bnn_arch_parse(&a, arch, opt_str(opts, "act", NULL), !opt_flag(opts, "no-bias"),
+                           &e) != 0)
+            die(EXIT_USAGE, "%s", e.msg);
+        if (bnn_model_init(&model, &a, &e) != 0)
+            die(1, "%s", e.msg);
+        bnn_model_randomize(&model, seed);
+    }
+    const bnn_arch *a = &model.arch;
+    loaded_data ld;
+    load_data(&ld, data, opt_str(opts, "targets", NULL), samples, a->width[0],
+              a->width[a->nlayers], seed, 1);
+
+    /* outputs are opened up front so that a bad path fails before hours of training */
+    bnn_outfile logf = {0};
+    const char *log = opt_str(opts, "log", NULL);
+    if (log) {
+        if (bnn_outfile_open(&logf, log, &e) != 0)
+            die(1, "--log %s", e.msg);
+        fputs("epoch,loss,seconds\n", logf.fp);
+    }
+    const char *save = opt_str(opts, "save", NULL);
+    if (save && access(save, F_OK) == 0 && access(save, W_OK) != 0)
+        die(1, "--save %s: not writable", save);
+    const char *plot = opt_str(opts, "plot", NULL);
+    const char *checkpoint = opt_str(opts, "checkpoint", NULL);
+    int every = (int)parse_u64("checkpoint-every", opt_str(opts, "checkpoint-every", "10"), 1,
+                               1000000000);
+    if (opt_flag(opts, "checkpoint-every") && !checkpoint)
+        die(EXIT_USAGE, "--checkpoint-every needs --checkpoint FILE");
+    char nbuf[32], seedbuf[32];
+    snprintf(nbuf, sizeof nbuf, "%zu", ld.d.n);
+    snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
+    if (resume) { /* the checkpoint must come from the same data */
+        char buf[600];
+        if (bnn_model_read_meta(resume, "samples", buf, sizeof buf, &e) == 0 &&
+            strcmp(buf, nbuf) != 0)
+            die(1, "--resume %s: the checkpoint was trained on %s samples, this run has %s",
+                resume, buf, nbuf);
+        if (bnn_model_read_meta(resume, "data", buf, sizeof buf, &e) == 0 &&
+            strcmp(buf, ld.data.name) != 0)
+            fprintf(stderr, "batchnn: warning: --resume %s was trained on %s, this run uses %s\n",
+                    resume, buf, ld.data.name);
+    }
+
+    train_ctx ctx = {0};
+    to.start_epoch = done_epochs;
+    to.epochs -= done_epochs;
+    ctx.first_epoch = done_epochs;
+    if (checkpoint) {
+        ctx.checkpoint = checkpoint;
+        ctx.meta_keys[0] = "epoch";
+        ctx.meta_keys[1] = "samples";
+        ctx.meta_vals[1] = nbuf;
+        ctx.meta_keys[2] = "data";
+        ctx.meta_vals[2] = ld.data.name;
+        ctx.meta_keys[3] = "seed";
+        ctx.meta_vals[3] = seedbuf;
+        ctx.nmeta = 4;
+        to.checkpoint_every = every;
+        to.on_checkpoint = on_checkpoint;
+    }
+    ctx.epochs_total = to.epochs;
+    ctx.n = ld.d.n;
+    ctx.quiet = quiet;
+    ctx.tty = isatty(STDERR_FILENO);
+    ctx.log = logf.fp;
+    ctx.t_start = now_seconds();
+    ctx.last_print = ctx.t_start;
+    to.on_epoch = on_epoch;
+    to.ctx = &ctx;
+    int threads = to.threads > 0 ? to.threads : omp_get_num_procs();
+    if (!quiet) {
+        char w[4096], acts[4096];
+        bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
+        fprintf(stderr,
+                "batchnn: %s (%s%s), %zu parameters; %zu samples of %s; %d epochs, lr %g, "
+                "%s; gradient %s, engine %s, %s, %d thread%s\n",
+                w, acts, a->bias[0] ? "" : ", no bias", model.nparams, ld.d.n, ld.data.name,
+                to.epochs, to.lr, to.batch ? "mini-batch" : "full batch",
+                bnn_gradient_name(to.gradient), bnn_engine_name(to.engine), bnn_kernels()->isa,
+                threads, threads == 1 ? "" : "s");
+    }
+    signal(SIGINT, on_sigint);
+    int rc = bnn_train(&model, &ld.d, &to, &e);
+    signal(SIGINT, SIG_DFL);
+    bnn_error e2;
+    if (log && bnn_outfile_commit(&logf, &e2) != 0)
+        die(1, "--log %s", e2.msg);
+    if (plot && write_plot(plot, ctx.losses, ctx.nlosses, done_epochs, &e2) != 0)
+        die(1, "--plot %s", e2.msg);
+    if (rc != 0)
+        die(1, "%s", e.msg); /* --save is not written: the weights are not trustworthy */
+    if (save && bnn_model_save(&model, save, &e) != 0)
+        die(1, "--save %s", e.msg);
+    /* a final checkpoint, unless the last epoch just wrote one */
+    if (checkpoint && ctx.epochs_done > 0 && (done_epochs + ctx.epochs_done) % every != 0 &&
+        on_checkpoint(&ctx, done_epochs + ctx.epochs_done, &model, &e) != 0)
+        die(1, "--checkpoint %s", e.msg);
+    free(ctx.losses);
+    if (!quiet) {
+        double rate = ctx.train_seconds > 0 ? (double)ld.d.n * ctx.epochs_done /
+                                                  ctx.train_seconds : 0.0;
+        printf("trained %d epoch%s in %.3f s: final loss %.9g, %.4g samples/s, %.4g ms/epoch "
+               "(%s, %d thread%s)%s%s\n",
+               ctx.epochs_done, ctx.epochs_done == 1 ? "" : "s", ctx.train_seconds,
+               ctx.last_loss, rate,
+               ctx.epochs_done ? 1e3 * ctx.train_seconds / ctx.epochs_done : 0.0,
+               bnn_kernels()->isa, threads, threads == 1 ? "" : "s", save ? ", saved to " : "",
+               save ? save : "");
+    }
+    free_data(&ld);
+    bnn_model_free(&model);
+    return interrupted ? 130 : 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* gradcheck                                                                                   */
+
+/* Normwise relative difference of one tensor: max|g - f| / max(max|f|, floor). */
+static double tensor_diff(const double *g, const double *f, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(g[i] - f[i]);
+        if (d > num || isnan(d))
+            num = d;
+        if (fabs(f[i]) > den)
+            den = fabs(f[i]);
+    }
+    return num / (den > 1e-7 ? den : 1e-7);
+}
+
+static void usage_gradcheck(void)
+{
+    printf("usage: batchnn gradcheck --arch W0,...,Wm [--act ...] [--no-bias] [--samples N]\n"
+           "                         [--seed S] [--data FILE|synth:NAME] [--gradient exact|seed]\n"
+           "                         [--eps H] [--tol-reference X] [--tol-fast X]\n"
+           "\n"
+           "Compares each engine's analytic gradient with central finite differences of the\n"
+           "double-precision cost, (C(t + h) - C(t - h)) / 2h with h = eps * max(1, |t|), at\n"
+           "weights drawn from --seed (biases too) on --samples samples (default 16 of\n"
+           "synth:teacher). Prints per layer and tensor the normwise relative difference\n"
+           "max|analytic - fd| / max(max|fd|, 1e-7); exits 1 above tolerance (reference\n"
+           "1e-6, fast 1e-3 by default). With --gradient seed, the notes' recursion is\n"
+           "checked against 2^(m-l) times the finite differences.\n");
+}
+
+static int cmd_gradcheck(int argc, char **argv)
+{
+    opt opts[] = {
+        {"arch", 1, 0, 0},     {"act", 1, 0, 0},           {"no-bias", 0, 0, 0},
+        {"samples", 1, 0, 0},  {"seed", 1, 0, 0},          {"data", 1, 0, 0},
+        {"targets", 1, 0, 0},  {"gradient", 1, 0, 0},      {"eps", 1, 0, 0},
+        {"tol-reference", 1, 0, 0}, {"tol-fast", 1, 0, 0}, {"threads", 1, 0, 0},
+        {"init", 1, 0, 0},     {"help", 0, 0, 0},          {0, 0, 0, 0},
+    };
+    parse_opts("gradcheck", argc, argv, opts, NULL, 0);
+    if (opt_flag(opts, "help")) {
+        usage_gradcheck();
+        return 0;
+    }
+    bnn_error e;
+    uint64_t seed = parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
+    size_t samples = (size_t)parse_u64("samples", opt_str(opts, "samples", "16"), 1, SIZE_MAX);
+    double eps = parse_double("eps", opt_str(opts, "eps", "1e-5"));
+    double tol_ref = parse_double("tol-reference", opt_str(opts, "tol-reference", "1e-6"));
+    double tol_fast = parse_double("tol-fast", opt_str(opts, "tol-fast", "1e-3"));
+    int threads = (int)parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
+    bnn_gradient mode;
+    if (bnn_gradient_parse(opt_str(opts, "gradient", "exact"), &mode) != 0 ||
+        mode == BNN_GRAD_FINITE_DIFF)
+        die(EXIT_USAGE, "--gradient: '%s' is not exact or seed", opt_str(opts, "gradient", ""));
+    if (eps <= 0)
+        die(EXIT_USAGE, "--eps must be positive");
+
+    bnn_model model;
+    const char *init = opt_str(opts, "init", NULL);
+    if (init) {
+        if (bnn_model_load(&model, init, opt_str(opts, "act", NULL), &e) != 0)
+            die(1, "%s", e.msg);
+    } else {
+        const char *arch = opt_str(opts, "arch", NULL);
+        if (!arch)
+            die(EXIT_USAGE, "gradcheck: --arch is required (or --init MODEL)");
+        bnn_arch a;
+        if (bnn_arch_parse(&a, arch, opt_str(opts, "act", NULL), !opt_flag(opts, "no-bias"),
+                           &e) != 0)
+            die(EXIT_USAGE, "%s", e.msg);
+        if (bnn_model_init(&model, &a, &e) != 0)
+            die(1, "%s", e.msg);
+        /* weights and biases both random and away from zero, so every term is exercised */
+        bnn_rng r;
+        bnn_rng_seed(&r, seed);
+        for (size_t p = 0; p < model.nparams; p++)
+            model.theta[p] = (float)(2.0 * bnn_rng_uniform(&r) - 1.0);
+    }
+    const bnn_arch *a = &model.arch;
+    const int m = a->nlayers;
+    size_t np = model.nparams;
+    if (np > 100000)
+        die(EXIT_USAGE, "gradcheck: %zu parameters would take too long by finite differences "
+                        "(at most 100000)", np);
+    loaded_data ld;
+    const char *data = opt_str(opts, "data", NULL);
+    if (!data)
+        data = a->width[0] == 1 && a->width[m] == 1 ? "synth:sine" : "synth:teacher";
+    load_data(&ld, data, opt_str(opts, "targets", NULL), samples, a->width[0], a->width[m],
+              seed, 1);
+    size_t n = ld.d.n;
+
+    double *theta = malloc(np * sizeof *theta), *fd = malloc(np * sizeof *fd);
+    double *gref = malloc(np * sizeof *gref), *gfast = malloc(np * sizeof *gfast);
+    float *gf = bnn_alloc(np, sizeof *gf);
+    if (!theta || !fd || !gref || !gfast || !gf)
+        die(1, "gradcheck: out of memory");
+    for (size_t p = 0; p < np; p++)
+        theta[p] = model.theta[p];
+    if (bnn_fd_grad(a, theta, &ld.d, 0, n, eps, fd, &e) != 0 ||
+        bnn_ref_grad(a, theta, &ld.d, 0, n, mode, gref, NULL, &e) != 0)
+        die(1, "%s", e.msg);
+    bnn_fast *fast;
+    bnn_fast_opts fo = {.threads = threads, .chunk = 0};
+    if (bnn_fast_create(&fast, a, &fo, &e) != 0 ||
+        bnn_fast_grad(fast, model.theta, &ld.d, 0, n, mode, gf, NULL, &e) != 0)
+        die(1, "%s", e.msg);
+    for (size_t p = 0; p < np; p++)
+        gfast[p] = gf[p];
+    if (mode == BNN_GRAD_SEED) /* the contract: seed = 2^(m-l) x exact at layer l (0-based) */
+        for (int l = 0; l < m; l++) {
+            double f = ldexp(1.0, m - 1 - l);
+            size_t w0 = bnn_arch_weight_offset(a, l), w1 = bnn_arch_weight_offset(a, l + 1);
+            for (size_t p = w0; p < w1; p++)
+                fd[p] *= f;
+        }
+    char w[4096], acts[4096];
+    bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
+    printf("gradcheck: %s (%s), %zu parameters, %zu samples of %s, seed %llu\n", w, acts, np, n,
+           ld.data.name, (unsigned long long)seed);
+    printf("central differences in double, h = %g * max(1, |theta|); gradient %s%s\n", eps,
+           bnn_gradient_name(mode), mode == BNN_GRAD_SEED ? " vs 2^(m-l) x finite differences"
+                                                          : "");
+    printf("relative difference = max|analytic - fd| / max(max|fd|, 1e-7), per tensor\n");
+    printf("%-6s %-7s %10s %14s %14s %14s\n", "layer", "tensor", "params", "max|fd|",
+           "reference", "fast");
+    double worst_ref = 0, worst_fast = 0;
+    for (int l = 0; l < m; l++) {
+        for (int t = 0; t < 2; t++) {
+            size_t off = t == 0 ? bnn_arch_weight_offset(a, l) : bnn_arch_bias_offset(a, l);
+            if (off == (size_t)-1)
+                continue;
+            size_t cnt = t == 0 ? (size_t)(a->width[l] * a->width[l + 1])
+                                : (size_t)a->width[l + 1];
+            double mx = 0;
+            for (size_t p = 0; p < cnt; p++)
+                mx = fabs(fd[off + p]) > mx ? fabs(fd[off + p]) : mx;
+            double dr = tensor_diff(gref + off, fd + off, cnt);
+            double dfst = tensor_diff(gfast + off, fd + off, cnt);
+            if (!(dr <= worst_ref))
+                worst_ref = dr;
+            if (!(dfst <= worst_fast))
+                worst_fast = dfst;
+            printf("%-6d %-7s %10zu %14.3e %14.3e %14.3e\n", l + 1, t ? "bias" : "weight", cnt,
+                   mx, dr, dfst);
+        }
+    }
+    int ok = worst_ref <= tol_ref && worst_fast <= tol_fast;
+    printf("worst: reference %.3e (tolerance %.0e), fast %.3e (tolerance %.0e) [%s]: %s\n",
+           worst_ref, tol_ref, worst_fast, tol_fast, bnn_kernels()->isa, ok ? "ok" : "FAILED");
+    bnn_fast_free(fast);
+    free(theta);
+    free(fd);
+    free(gref);
+    free(gfast);
+    bnn_free(gf);
+    free_data(&ld);
+    bnn_model_free(&model);
+    return ok ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* predict, eval                                                                               */
+
+static void usage_predict(void)
+{
+    printf("usage: batchnn predict --model MODEL --data FILE [--out FILE.csv|FILE.npy]\n"
+           "                       [--act ...] [--threads T]\n"
+           "\n"
+           "Writes the model's outputs, one row per sample (no header), to --out (CSV or .npy\n"
+           "by extension) or to standard output as CSV. --data rows hold the inputs, optionally\n"
+           "followed by targets (ignored). --act gives activations for a model without them.\n");
+}
+
+static int cmd_predict(int argc, char **argv)
+{
+    opt opts[] = {
+        {"model", 1, 0, 0}, {"data", 1, 0, 0},    {"out", 1, 0, 0}, {"act", 1, 0, 0},
+        {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, {"help", 0, 0, 0}, {0, 0, 0, 0},
+    };
+    parse_opts("predict", argc, argv, opts, NULL, 0);
+    if (opt_flag(opts, "help")) {
+        usage_predict();
+        return 0;
+    }
+    bnn_error e;
+    const char *model_path = opt_str(opts, "model", NULL), *data = opt_str(opts, "data", NULL);
+    if (!model_path || !data)
+        die(EXIT_USAGE, "predict: --model MODEL and --data FILE are required");
+    int threads = (int)parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
+    size_t samples = (size_t)parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
+    bnn_model model;
+    if (bnn_model_load(&model, model_path, opt_str(opts, "act", NULL), &e) != 0)
+        die(1, "%s", e.msg);
+    const bnn_arch *a = &model.arch;
+    const int64_t nout = a->width[a->nlayers];
+    loaded_data ld;
+    load_data(&ld, data, NULL, samples, a->width[0], nout, 1, 0);
+    bnn_fast *fast;
+    bnn_fast_opts fo = {.threads = threads, .chunk = 0};
+    if (bnn_fast_create(&fast, a, &fo, &e) != 0)
+        die(1, "%s", e.msg);
+    const char *outp = opt_str(opts, "out", NULL);
+    bnn_table_writer *w = NULL;
+    if (outp && bnn_table_writer_open(&w, outp, ld.d.n, (size_t)nout, NULL, &e) != 0)
+        die(1, "%s", e.msg);
+    /* predictions go out in blocks, so any n streams through bounded memory */
+    size_t block = (size_t)1 << 16;
+    float *buf = bnn_alloc(block * (size_t)nout, sizeof(float));
+    if (!buf)
+        die(1, "predict: out of memory");
+    for (size_t s = 0; s < ld.d.n; s += block) {
+        size_t cnt = ld.d.n - s < block ? ld.d.n - s : block;
+        if (bnn_fast_predict(fast, model.theta, &ld.d, s, cnt, buf, &e) != 0) {
+            if (w)
+                bnn_table_writer_abort(w);
+            die(1, "%s", e.msg);
+        }
+        if (w) {
+            if (bnn_table_writer_rows(w, buf, cnt, (size_t)nout, &e) != 0) {
+                bnn_table_writer_abort(w);
+                die(1, "%s", e.msg);
+            }
+        } else {
+            for (size_t i = 0; i < cnt; i++)
+                for (int64_t j = 0; j < nout; j++)
+                    printf("%.9g%c", buf[i * (size_t)nout + (size_t)j],
+                           j + 1 == nout ? '\n' : ',');
+        }
+    }
+    if (w && bnn_table_writer_commit(w, &e) != 0)
+        die(1, "%s", e.msg);
+    if (!w && (fflush(stdout) != 0 || ferror(stdout)))
+        die(1, "predict: cannot write to standard output");
+    bnn_free(buf);
+    bnn_fast_free(fast);
+    free_data(&ld);
+    bnn_model_free(&model);
+    return 0;
+}
+
+static void usage_eval(void)
+{
+    printf("usage: batchnn eval --model MODEL --data FILE|synth:NAME [--targets FILE]\n"
+           "                    [--engine fast|reference] [--act ...] [--samples N] [--seed S]\n"
+           "\n"
+           "Prints the cost C = 1/n sum_i sum_j (a_ij - y_ij)^2 of the model on the data, alone\n"
+           "on a line (%%.17g). The fast engine accumulates in double over float32 outputs; the\n"
+           "reference engine computes everything in double.\n");
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    opt opts[] = {
+        {"model", 1, 0, 0},   {"data", 1, 0, 0},    {"targets", 1, 0, 0}, {"act", 1, 0, 0},
+        {"engine", 1, 0, 0},  {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, {"seed", 1, 0, 0},
+        {"help", 0, 0, 0},    {0, 0, 0, 0},
+    };
+    parse_opts("eval", argc, argv, opts, NULL, 0);
+    if (opt_flag(opts, "help")) {
+        usage_eval();
+        return 0;
+    }
+    bnn_error e;
+    const char *model_path = opt_str(opts, "model", NULL), *data = opt_str(opts, "data", NULL);
+    if (!model_path || !data)
+        die(EXIT_USAGE, "eval: --model MODEL and --data FILE are required");
+    int threads = (int)parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
+    size_t samples = (size_t)parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
+    uint64_t seed = parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
+    bnn_engine engine;
+    if (bnn_engine_parse(opt_str(opts, "engine", "fast"), &engine) != 0)
+        die(EXIT_USAGE, "--engine: '%s' is not fast or reference", opt_str(opts, "engine", ""));
+    bnn_model model;
+    if (bnn_model_load(&model, model_path, opt_str(opts, "act", NULL), &e) != 0)
+        die(1, "%s", e.msg);
+    const bnn_arch *a = &model.arch;
+    loaded_data ld;
+    load_data(&ld, data, opt_str(opts, "targets", NULL), samples, a->width[0],
+              a->width[a->nlayers], seed, 1);
+    double cost;
+    if (engine == BNN_ENGINE_REFERENCE) {
+        double *theta = malloc(model.nparams * sizeof *theta);
+        if (!theta)
+            die(1, "eval: out of memory");
+        for (size_t p = 0; p < model.nparams; p++)
+            theta[p] = model.theta[p];
+        if (bnn_ref_cost(a, theta, &ld.d, 0, ld.d.n, &cost, &e) != 0)
+            die(1, "%s", e.msg);
+        free(theta);
+    } else {
+        bnn_fast *fast;
+        bnn_fast_opts fo = {.threads = threads, .chunk = 0};
+        if (bnn_fast_create(&fast, a, &fo, &e) != 0 ||
+            bnn_fast_cost(fast, model.theta, &ld.d, 0, ld.d.n, &cost, &e) != 0)
+            die(1, "%s", e.msg);
+        bnn_fast_free(fast);
+    }
+    printf("%.17g\n", cost);
+    free_data(&ld);
+    bnn_model_free(&model);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* gen, info                                                                                   */
+
+static void usage_gen(void)
+{
+    printf("usage: batchnn gen synth:NAME --samples N --out FILE.npy|FILE.csv [--seed S]\n"
+           "                  [--arch W0,...,Wm]\n"
+           "\n"
+           "Writes a synthetic set, one row per sample (inputs then targets, no header), in\n"
+           "blocks, so any size streams through bounded memory. Sets: %s.\n"
+           "uniform and teacher take their widths from --arch (first and last).\n",
+           bnn_synth_names());
+}
+
+static int cmd_gen(int argc, char **argv)
+{
+    opt opts[] = {
+        {"samples", 1, 0, 0}, {"out", 1, 0, 0}, {"seed", 1, 0, 0}, {"arch", 1, 0, 0},
+        {"help", 0, 0, 0},    {0, 0, 0, 0},
+    };
+    const char *pos[1] = {0};
+    int npos = parse_opts("gen", argc, argv, opts, pos, 1);
+    if (opt_flag(opts, "help")) {
+        usage_gen();
+        return 0;
+    }
+    bnn_error e;
+    if (npos != 1 || strncmp(pos[0], "synth:", 6) != 0)
+        die(EXIT_USAGE, "gen: name a synthetic set, e.g. 'batchnn gen synth:xor --samples 4 "
+                        "--out xor.csv'");
+    const char *outp = opt_str(opts, "out", NULL);
+    if (!outp)
+        die(EXIT_USAGE, "gen: --out FILE is required");
+    if (!opt_flag(opts, "samples"))
+        die(EXIT_USAGE, "gen: --samples N is required");
+    size_t n = (size_t)parse_u64("samples", opt_str(opts, "samples", "0"), 1, SIZE_MAX);
+    uint64_t seed = parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
+    int64_t nin = -1, nout = -1;
+    if (opt_flag(opts, "arch")) {
+        bnn_arch a;
+        if (bnn_arch_parse(&a, opt_str(opts, "arch", ""), NULL, 1, &e) != 0)
+            die(EXIT_USAGE, "%s", e.msg);
+        nin = a.width[0];
+        nout = a.width[a.nlayers];
+    }
+    bnn_table t;
+    /* budget 0: never stored, generated block by block */
+    if (bnn_synth_open(&t, pos[0], n, nin, nout, seed, 0, &e) != 0)
+        die(1, "%s", e.msg);
+    bnn_table_writer *w;
+    if (bnn_table_writer_open(&w, outp, n, t.cols, NULL, &e) != 0)
+        die(1, "%s", e.msg);
+    size_t block = 1 << 14;
+    float *buf = bnn_alloc(block * t.cols, sizeof(float));
+    if (!buf)
+        die(1, "gen: out of memory");
+    for (size_t s = 0; s < n; s += block) {
+        size_t cnt = n - s < block ? n - s : block;
+        if (bnn_table_read(&t, s, cnt, 0, t.cols, buf, t.cols, &e) != 0 ||
+            bnn_table_writer_rows(w, buf, cnt, t.cols, &e) != 0) {
+            bnn_table_writer_abort(w);
+            die(1, "%s", e.msg);
+        }
+    }
+    if (bnn_table_writer_commit(w, &e) != 0)
+        die(1, "%s", e.msg);
+    bnn_free(buf);
+    bnn_table_close(&t);
+    return 0;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    opt opts[] = {{"act", 1, 0, 0}, {"help", 0, 0, 0}, {0, 0, 0, 0}};
+    const char *pos[1] = {0};
+    int npos = parse_opts("info", argc, argv, opts, pos, 1);
+    if (opt_flag(opts, "help")) {
+        printf("usage: batchnn info MODEL\n\nPrints a model's architecture, activations and "
+               "parameter statistics.\n");
+        return 0;
+    }
+    if (npos != 1)
+        die(EXIT_USAGE, "info: name a model file, e.g. 'batchnn info model.safetensors'");
+    bnn_error e;
+    bnn_model model;
+    if (bnn_model_load(&model, pos[0], opt_str(opts, "act", NULL), &e) != 0)
+        die(1, "%s", e.msg);
+    const bnn_arch *a = &model.arch;
+    char w[4096], acts[4096];
+    bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
+    printf("model: %s\narch: %s\nactivations: %s\nlayers: %d\nparameters: %zu\n", pos[0], w,
+           acts, a->nlayers, model.nparams);
+    for (int l = 0; l < a->nlayers; l++) {
+        const float *W = bnn_model_weight(&model, l);
+        size_t cnt = (size_t)(a->width[l] * a->width[l + 1]);
+        double mn = INFINITY, mx = -INFINITY, ss = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            mn = W[i] < mn ? W[i] : mn;
+            mx = W[i] > mx ? W[i] : mx;
+            ss += (double)W[i] * W[i];
+        }
+        printf("layer %d: %lld -> %lld, %s, %s; weight min %.6g max %.6g rms %.6g\n", l + 1,
+               (long long)a->width[l], (long long)a->width[l + 1], bnn_act_name(a->act[l]),
+               a->bias[l] ? "bias" : "no bias", mn, mx, sqrt(ss / (double)cnt));
+    }
+    bnn_model_free(&model);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* demo: the notes' models on their own examples, then a large full-batch run                  */
+
+static void demo_train(const char *title, const char *arch, const char *acts, int bias,
+                       const char *set, size_t n, int epochs, double lr, bnn_model *model)
+{
+    bnn_error e;
+    bnn_arch a;
+    if (bnn_arch_parse(&a, arch, acts, bias, &e) != 0 || bnn_model_init(model, &a, &e) != 0)
+        die(1, "demo: %s", e.msg);
+    bnn_model_randomize(model, 1);
+    loaded_data ld;
+    load_data(&ld, set, NULL, n, a.width[0], a.width[a.nlayers], 1, 1);
+    bnn_train_opts to;
+    bnn_train_opts_default(&to);
+    to.epochs = epochs;
+    to.lr = lr;
+    double t0 = now_seconds();
+    double c0, c1;
+    bnn_fast *f;
+    bnn_fast_opts fo = {0};
+    if (bnn_fast_create(&f, &a, &fo, &e) != 0 ||
+        bnn_fast_cost(f, model->theta, &ld.d, 0, ld.d.n, &c0, &e) != 0 ||
+        bnn_train(model, &ld.d, &to, &e) != 0 ||
+        bnn_fast_cost(f, model->theta, &ld.d, 0, ld.d.n, &c1, &e) != 0)
+        die(1, "demo: %s", e.msg);
+    printf("\n%s\n  arch %s (%s%s), %s, %zu samples, %d epochs at lr %g: cost %.3g -> %.3g "
+           "(%.2f s)\n", title, arch, acts, bias ? "" : ", no bias", set, ld.d.n, epochs, lr, c0,
+           c1, now_seconds() - t0);
+    bnn_fast_free(f);
+    free_data(&ld);
+}
+
+static void demo_gate(const char *name, const char *arch, int epochs, double lr)
+{
+    bnn_model model;
+    char set[32], title[128];
+    snprintf(set, sizeof set, "synth:%s", name);
+    snprintf(title, sizeof title, "%s gate", name);
+    demo_train(title, arch, "sigmoid", 1, set, 4, epochs, lr, &model);
+    bnn_arch *a = &model.arch;
+    for (int i = 0; i < 4; i++) {
+        double x[2] = {(double)(i >> 1), (double)(i & 1)}, y;
+        double *theta = malloc(model.nparams * sizeof *theta);
+        for (size_t p = 0; p < model.nparams; p++)
+            theta[p] = model.theta[p];
+        bnn_ref_forward(a, theta, x, &y);
+        free(theta);
+        printf("  %g %s %g = %.3f\n", x[0], name, x[1], y);
+    }
+    bnn_model_free(&model);
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+    opt opts[] = {{"samples", 1, 0, 0}, {"epochs", 1, 0, 0}, {"help", 0, 0, 0}, {0, 0, 0, 0}};
+    parse_opts("demo", argc, argv, opts, NULL, 0);
+    if (opt_flag(opts, "help")) {
+        printf("usage: batchnn demo [--samples N] [--epochs E]\n\nTrains the notes' models on "
+               "their own examples, then a large full-batch run\n(2,16,16,1 on synth:uniform, "
+               "default 2^20 samples, 10 epochs) with the fast\nand reference engines.\n");
+        return 0;
+    }
+    size_t big = (size_t)parse_u64("samples", opt_str(opts, "samples", "1048576"), 1, SIZE_MAX);
+    int big_epochs = (int)parse_u64("epochs", opt_str(opts, "epochs", "10"), 1, 1000000);
+    printf("batchnn %s demo: the models of the notes, trained by full-batch gradient descent\n",
+           BNN_VERSION);
+    bnn_model model;
+    demo_train("linear model y = x w (the notes' y = 2x)", "1,1", "identity", 0, "synth:linear",
+               1000, 200, 1.0, &model);
+    printf("  learned w = %.6f (target 2)\n", model.theta[0]);
+    bnn_model_free(&model);
+    demo_gate("or", "2,1", 5000, 1.0);
+    demo_gate("and", "2,1", 5000, 1.0);
+    demo_gate("nand", "2,1", 5000, 1.0);
+    demo_gate("xor", "2,2,1", 10000, 1.0);
+
+    /* the large run: fast engine vs reference on a prefix */
+    bnn_error e;
+    bnn_arch a;
+    if (bnn_arch_parse(&a, "2,16,16,1", "sigmoid", 1, &e) != 0 ||
+        bnn_model_init(&model, &a, &e) != 0)
+        die(1, "demo: %s", e.msg);
+    bnn_model_randomize(&model, 1);
+    loaded_data ld;
+    load_data(&ld, "synth:uniform", NULL, big, 2, 1, 1, 1);
+    bnn_train_opts to;
+    bnn_train_opts_default(&to);
+    to.epochs = big_epochs;
+    train_ctx ctx = {0};
+    ctx.quiet = 1;
+    to.on_epoch = on_epoch;
+    to.ctx = &ctx;
+    ctx.n = ld.d.n;
+    if (bnn_train(&model, &ld.d, &to, &e) != 0)
+        die(1, "demo: %s", e.msg);
+    double fast_rate = (double)ld.d.n * ctx.epochs_done / ctx.train_seconds;
+    printf("\nfull batch, 2,16,16,1 sigmoid on %zu samples of synth:uniform, %d epochs:\n"
+           "  fast engine (%s, %d threads): %.2f ms/epoch, %.3g samples/s, final loss %.6g\n",
+           ld.d.n, big_epochs, bnn_kernels()->isa, omp_get_num_procs(),
+           1e3 * ctx.train_seconds / ctx.epochs_done, fast_rate, ctx.last_loss);
+    /* the reference engine on a prefix: per-sample rates are comparable */
+    size_t nref = ld.d.n < 65536 ? ld.d.n : 65536;
+    double *theta = malloc(model.nparams * sizeof *theta), *g = malloc(model.nparams * sizeof *g);
+    if (!theta || !g)
+        die(1, "demo: out of memory");
+    for (size_t p = 0; p < model.nparams; p++)
+        theta[p] = model.theta[p];
+    double t0 = now_seconds(), c;
+    if (bnn_ref_grad(&a, theta, &ld.d, 0, nref, BNN_GRAD_EXACT, g, &c, &e) != 0)
+        die(1, "demo: %s", e.msg);
+    double ref_rate = (double)nref / (now_seconds() - t0);
+    printf("  reference engine (double, scalar, 1 thread): %.3g samples/s on %zu samples\n"
+           "  speedup of fast over reference: %.1fx\n", ref_rate, nref, fast_rate / ref_rate);
+    free(theta);
+    free(g);
+    free_data(&ld);
+    bnn_model_free(&model);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: batchnn COMMAND [options]     (batchnn COMMAND --help for details)\n"
+            "\n"
+            "  train      train a model by gradient descent\n"
+            "  predict    write a model's outputs for a data file\n"
+            "  eval       print a model's cost C on a data set\n"
+            "  gradcheck  compare analytic gradients with finite differences\n"
+            "  gen        write a synthetic data set to a file\n"
+            "  info       describe a model file\n"
+            "  demo       the notes' models on their examples, then a large run\n"
+            "  --version  version, CPU path, BLAS and threads\n");
+}
+
+static void version(void)
+{
+    printf("batchnn %s\n", BNN_VERSION);
+    printf("isa: %s (override with BATCHNN_ISA=scalar|avx2|avx512)\n", bnn_kernels()->isa);
+    printf("blas: %s\n", openblas_get_config());
+    printf("threads: %d (OpenMP %d)\n", omp_get_num_procs(), _OPENMP);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        version();
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"train", cmd_train}, {"predict", cmd_predict}, {"eval", cmd_eval},
+        {"gradcheck", cmd_gradcheck}, {"gen", cmd_gen}, {"info", cmd_info},
+        {"demo", cmd_demo},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(cmd, cmds[i].name) == 0)
+            return cmds[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "batchnn: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

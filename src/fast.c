@@ -1,0 +1,436 @@
+/*
+ * fast.c - the fast engine: float32, samples in fixed-size chunks laid out as column-major
+ * batch matrices, layer products through OpenBLAS sgemm, element-wise work in kernels/.
+ *
+ * Shapes (per chunk of ns samples; in = width[l], out = width[l+1]):
+ *   A_0 = X             nin x ns   (points into the data when it is float32, ld = row length)
+ *   Z_l = W_l A_{l-1}   out x ns   W_l is [out x in] row-major = (in x out) column-major
+ *   A_l = act(Z_l + b_l)           kept for backward: memory O(chunk x sum of widths)
+ *   D_m = scale (A_m - Y) act'(A_m)                         scale = 2 / n
+ *   dW_l += D_l A_{l-1}^T,  db_l += rowsum(D_l)
+ *   D_{l-1} = (W_l^T D_l) act'(A_{l-1})     (times 2 per layer in the notes' seed mode)
+ *
+ * Parallelism and determinism: the samples of one call are cut into S shards, S a function of
+ * the sample count and the architecture only. Each shard is processed by one thread, chunk
+ * after chunk, accumulating into its own gradient partial; shards are handed to OpenMP
+ * threads dynamically, then the partials are reduced in shard order (reduce_partials). No
+ * sum depends on which thread ran what, so the result is bitwise the same for any --threads.
+ * The reduction is a step of its own so that it can extend across processes (MPI ranks, each
+ * holding a shard of the samples). BLAS runs single-threaded inside the parallel region.
+ *
+ * Narrow nets (every width <= BNN_NARROW_MAX_WIDTH: the notes' models, 2->16->16->1) take the
+ * narrow fused path instead (kernels/narrow_impl.h): a block of samples, one per vector lane,
+ * goes forward and backward through all layers in registers, gradients accumulate lane-wise
+ * per shard and are summed over lanes in a fixed order at the shard's end. No sgemm call on
+ * tiny matrices. BATCHNN_PATH=gemm forces the GEMM path (benchmarks, tests).
+ *
+ * Worker threads set flush-to-zero and denormals-are-zero while they run (saturated sigmoids
+ * otherwise produce subnormal deltas that are ~100x slower on x86) and restore MXCSR after.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BNN_HAVE_MXCSR 1
+#endif
+
+#include "batchnn.h"
+#include "bnn_kernels.h"
+#include "bnn_narrow.h"
+
+/* Gradient partials kept at most (bytes) when choosing the shard count. */
+#define PARTIAL_BUDGET ((size_t)64 << 20)
+#define MAX_SHARDS 32
+
+typedef struct workspace {
+    float *nacc;  /* narrow path: lane-wise gradient partials, nparams * vlen */
+    float *nwork; /* narrow path: one block's activations and deltas */
+    float *acts;  /* A_1..A_m, each width[l] x chunk, column-major, ld = width[l] */
+    float *delta; /* two buffers of maxwidth x chunk */
+    float *xbuf;  /* nin x chunk when the data is not direct float32 */
+    float *ybuf;  /* nout x chunk */
+} workspace;
+
+struct bnn_fast {
+    bnn_arch arch;
+    int threads;
+    size_t chunk;
+    size_t nparams;
+    size_t act_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in acts (l >= 1), in floats */
+    size_t act_total;
+    int64_t maxw;
+    workspace *ws;       /* one per thread */
+    float *partials;     /* MAX_SHARDS x pstride */
+    size_t pstride;      /* nparams rounded up to 16 floats (64 bytes) */
+    int max_shards;
+    /* the narrow fused path, when the net qualifies */
+    int narrow;
+    bnn_narrow_net nnet;
+    int vlen;
+    size_t (*narrow_work)(const bnn_narrow_net *);
+    double (*narrow_grad)(const bnn_narrow_net *, const float *, const float *, size_t,
+                          const float *, size_t, size_t, float *, float *, float, float);
+    void (*narrow_reduce)(const float *, size_t, float *);
+};
+
+/* The narrow path's instance for the element-wise kernels' CPU path, registered here. */
+static void choose_narrow(bnn_fast *f, const char *isa)
+{
+#define USE(name, lanes)                                                                       \
+    do {                                                                                       \
+        f->vlen = lanes;                                                                       \
+        f->narrow_work = bnn_narrow_work_##name;                                               \
+        f->narrow_grad = bnn_narrow_grad_##name;                                               \
+        f->narrow_reduce = bnn_narrow_reduce_##name;                                           \
+    } while (0)
+#if defined(__x86_64__)
+    if (strcmp(isa, "avx512") == 0)
+        USE(avx512, 16);
+    else if (strcmp(isa, "avx2") == 0)
+        USE(avx2, 8);
+    else
+#endif
+        USE(scalar, 1);
+#undef USE
+}
+
+int bnn_narrow_describe(const bnn_arch *a, bnn_narrow_net *net)
+{
+    if (a->nlayers > BNN_NARROW_MAX_LAYERS)
+        return -1;
+    memset(net, 0, sizeof *net);
+    net->nlayers = a->nlayers;
+    net->nin = (int)a->width[0];
+    net->nout = (int)a->width[a->nlayers];
+    for (int l = 0; l <= a->nlayers; l++) {
+        if (a->width[l] > BNN_NARROW_MAX_WIDTH)
+            return -1;
+        net->width[l] = (int)a->width[l];
+        if (net->width[l] > net->max_width)
+            net->max_width = net->width[l];
+        if (l >= 1) {
+            net->aoff[l] = net->sum_widths;
+            net->sum_widths += net->width[l];
+        }
+    }
+    for (int l = 0; l < a->nlayers; l++) {
+        net->woff[l] = (long)bnn_arch_weight_offset(a, l);
+        size_t b = bnn_arch_bias_offset(a, l);
+        net->boff[l] = b == (size_t)-1 ? -1 : (long)b;
+        net->act[l] = a->act[l];
+    }
+    return 0;
+}
+
+static size_t round_up16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static void free_workspace(workspace *w)
+{
+    bnn_free(w->nacc);
+    bnn_free(w->nwork);
+    bnn_free(w->acts);
+    bnn_free(w->delta);
+    bnn_free(w->xbuf);
+    bnn_free(w->ybuf);
+}
+
+void bnn_fast_free(bnn_fast *f)
+{
+    if (!f)
+        return;
+    if (f->ws)
+        for (int t = 0; t < f->threads; t++)
+            free_workspace(&f->ws[t]);
+    free(f->ws);
+    bnn_free(f->partials);
+    free(f);
+}
+
+/* Samples per chunk: enough columns for sgemm to reuse each weight well, few enough that a
+ * chunk's activations stay in the L2/L3 caches. */
+static size_t default_chunk(const bnn_arch *a)
+{
+    (void)a;
+    return 256;
+}
+
+int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e)
+{
+    *out = NULL;
+    if (bnn_arch_check(a, e) != 0)
+        return -1;
+    bnn_fast *f = calloc(1, sizeof *f);
+    if (!f)
+        return bnn_fail(e, "fast engine: out of memory");
+    f->arch = *a;
+    f->threads = o && o->threads > 0 ? o->threads : omp_get_num_procs();
+    f->chunk = o && o->chunk > 0 ? o->chunk : default_chunk(a);
+    f->nparams = bnn_arch_nparams(a);
+    f->pstride = round_up16(f->nparams);
+    f->maxw = bnn_arch_max_width(a);
+    const char *path = getenv("BATCHNN_PATH");
+    f->narrow = !(path && strcmp(path, "gemm") == 0) && bnn_narrow_describe(a, &f->nnet) == 0;
+    if (f->narrow)
+        choose_narrow(f, bnn_kernels()->isa);
+    size_t total = 0;
+    for (int l = 1; l <= a->nlayers; l++) {
+        f->act_off[l] = total;
+        total += round_up16((size_t)a->width[l] * f->chunk);
+    }
+    f->act_total = total;
+    size_t per_shard = f->pstride * sizeof(float);
+    f->max_shards = (int)(PARTIAL_BUDGET / per_shard);
+    if (f->max_shards > MAX_SHARDS)
+        f->max_shards = MAX_SHARDS;
+    if (f->max_shards < 1)
+        f->max_shards = 1;
+    f->ws = calloc((size_t)f->threads, sizeof *f->ws);
+    f->partials = bnn_alloc((size_t)f->max_shards * f->pstride, sizeof(float));
+    if (!f->ws || !f->partials)
+        goto oom;
+    for (int t = 0; t < f->threads; t++) {
+        workspace *w = &f->ws[t];
+        w->acts = bnn_alloc(total, sizeof(float));
+        w->delta = bnn_alloc(2 * round_up16((size_t)f->maxw * f->chunk), sizeof(float));
+        w->xbuf = bnn_alloc((size_t)a->width[0] * f->chunk, sizeof(float));
+        w->ybuf = bnn_alloc((size_t)a->width[a->nlayers] * f->chunk, sizeof(float));
+        if (!w->acts || !w->delta || !w->xbuf || !w->ybuf)
+            goto oom;
+        if (f->narrow) {
+            w->nacc = bnn_alloc(f->nparams * (size_t)f->vlen, sizeof(float));
+            w->nwork = bnn_alloc(f->narrow_work(&f->nnet), sizeof(float));
+            if (!w->nacc || !w->nwork)
+                goto oom;
+        }
+    }
+    /* Our threads own the parallelism; OpenBLAS must not start its own inside them. */
+    openblas_set_num_threads(1);
+    *out = f;
+    return 0;
+oom:
+    bnn_fast_free(f);
+    return bnn_fail(e, "fast engine: cannot allocate workspaces for %d threads x %zu samples",
+                    o && o->threads > 0 ? o->threads : omp_get_num_procs(),
+                    o && o->chunk ? o->chunk : default_chunk(a));
+}
+
+size_t bnn_fast_chunk(const bnn_fast *f)
+{
+    return f->chunk;
+}
+
+int bnn_fast_threads(const bnn_fast *f)
+{
+    return f->threads;
+}
+
+static float *act_ptr(const bnn_fast *f, const workspace *w, int l)
+{
+    return w->acts + f->act_off[l];
+}
+
+/* Forward pass of one chunk: A_1..A_m into the workspace. */
+static void forward_chunk(const bnn_fast *f, const bnn_kernel_table *k, const float *theta,
+                          const bnn_chunk *c, workspace *w)
+{
+    const bnn_arch *a = &f->arch;
+    const int ns = (int)c->count;
+    const float *prev = c->x;
+    int ldprev = (int)c->ldx;
+    for (int l = 0; l < a->nlayers; l++) {
+        const int in = (int)a->width[l], out = (int)a->width[l + 1];
+        const float *W = theta + bnn_arch_weight_offset(a, l);
+        size_t boff = bnn_arch_bias_offset(a, l);
+        float *Z = act_ptr(f, w, l + 1);
+        /* Z (out x ns) = W (out x in, row-major = col-major in x out, transposed) * prev */
+        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, out, ns, in, 1.0f, W, in, prev,
+                    ldprev, 0.0f, Z, out);
+        k->bias_act(Z, (size_t)out, (size_t)out, (size_t)ns,
+                    boff == (size_t)-1 ? NULL : theta + boff, a->act[l]);
+        prev = Z;
+        ldprev = out;
+    }
+}
+
+/* Forward and backward of one chunk, accumulating dC/dtheta (scaled) into g. Returns the
+ * chunk's sum of squared errors. */
+static double grad_chunk(const bnn_fast *f, const bnn_kernel_table *k, const float *theta,
+                         const bnn_chunk *c, workspace *w, float *g, float out_scale,
+                         float hidden_scale)
+{
+    const bnn_arch *a = &f->arch;
+    const int m = a->nlayers;
+    const int ns = (int)c->count;
+    forward_chunk(f, k, theta, c, w);
+    const int nout = (int)a->width[m];
+    float *D = w->delta;
+    float *Dprev = w->delta + round_up16((size_t)f->maxw * f->chunk);
+    double sse = k->output_delta(D, (size_t)nout, act_ptr(f, w, m), (size_t)nout, c->y, c->ldy,
+                                 (size_t)nout, (size_t)ns, out_scale, a->act[m - 1]);
+    for (int l = m - 1; l >= 0; l--) {
+        const int in = (int)a->width[l], out = (int)a->width[l + 1];
+        const float *W = theta + bnn_arch_weight_offset(a, l);
+        float *dW = g + bnn_arch_weight_offset(a, l);
+        size_t boff = bnn_arch_bias_offset(a, l);
+        const float *Aprev = l > 0 ? act_ptr(f, w, l) : c->x;
+        const int ldA = l > 0 ? in : (int)c->ldx;
+        /* dW^T (in x out, col-major) += Aprev (in x ns) * D^T (ns x out) */
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, in, out, ns, 1.0f, Aprev, ldA, D,
+                    out, 1.0f, dW, in);
+        if (boff != (size_t)-1)
+            k->row_sums_add(g + boff, D, (size_t)out, (size_t)out, (size_t)ns);
+        if (l == 0)
+            break;
+        /* Dprev (in x ns) = W^T D: W as col-major (in x out) times D (out x ns) */
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, in, ns, out, 1.0f, W, in, D,
+                    out, 0.0f, Dprev, in);
+        k->act_backward(Dprev, (size_t)in, Aprev, (size_t)in, (size_t)in, (size_t)ns,
+                        hidden_scale, a->act[l - 1]);
+        float *t = D;
+        D = Dprev;
+        Dprev = t;
+    }
+    return sse;
+}
+
+/* Shard count: depends on the sample count and the architecture only, never on threads. */
+static int shard_count(const bnn_fast *f, size_t count)
+{
+    size_t chunks = (count + f->chunk - 1) / f->chunk;
+    return chunks < (size_t)f->max_shards ? (int)chunks : f->max_shards;
+}
+
+static size_t shard_begin(size_t count, int shards, int s)
+{
+    /* contiguous, balanced, chunk boundaries inside a shard are the shard's own */
+    return (size_t)((unsigned __int128)count * (unsigned)s / (unsigned)shards);
+}
+
+/* The reduction step: g = sum over shards s = 0..S-1 of partial[s], in that order. */
+static void reduce_partials(const bnn_fast *f, const bnn_kernel_table *k, int shards, float *g)
+{
+    memcpy(g, f->partials, f->nparams * sizeof(float));
+    for (int s = 1; s < shards; s++)
+        k->axpy(g, f->partials + (size_t)s * f->pstride, f->nparams, 1.0f);
+}
+
+typedef enum { JOB_GRAD, JOB_COST, JOB_PREDICT } job_kind;
+
+static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d, size_t start,
+               size_t count, bnn_gradient mode, float *grad, double *cost, float *out,
+               bnn_error *e)
+{
+    const bnn_arch *a = &f->arch;
+    if (count == 0 || start > d->n || count > d->n - start)
+        return bnn_fail(e, "fast engine: samples %zu..%zu are outside the %zu samples", start,
+                        start + count, d->n);
+    if (d->nin != a->width[0] || d->nout != a->width[a->nlayers])
+        return bnn_fail(e, "fast engine: data widths %lld -> %lld do not match the "
+                           "architecture", (long long)d->nin, (long long)d->nout);
+    if (job != JOB_PREDICT && !d->yt)
+        return bnn_fail(e, "fast engine: the data has no targets");
+    if (job == JOB_GRAD && mode != BNN_GRAD_EXACT && mode != BNN_GRAD_SEED)
+        return bnn_fail(e, "fast engine: gradient mode must be exact or seed");
+    const bnn_kernel_table *k = bnn_kernels();
+    const int shards = shard_count(f, count);
+    const float out_scale = (float)(2.0 / (double)count);
+    const float hidden_scale = mode == BNN_GRAD_SEED ? 2.0f : 1.0f;
+    double sse[MAX_SHARDS] = {0};
+    int failed = 0;
+    bnn_error first_err = {{0}};
+    const int nout = (int)a->width[a->nlayers];
+
+#pragma omp parallel num_threads(f->threads)
+    {
+#ifdef BNN_HAVE_MXCSR
+        const unsigned int saved_csr = _mm_getcsr();
+        _mm_setcsr(saved_csr | 0x8040); /* FTZ | DAZ */
+#endif
+        workspace *w = &f->ws[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+        for (int s = 0; s < shards; s++) {
+            size_t b = start + shard_begin(count, shards, s);
+            size_t end = start + shard_begin(count, shards, s + 1);
+            float *g = f->partials + (size_t)s * f->pstride;
+            const int narrow = job == JOB_GRAD && f->narrow;
+            if (narrow)
+                memset(w->nacc, 0, f->nparams * (size_t)f->vlen * sizeof(float));
+            else if (job == JOB_GRAD)
+                memset(g, 0, f->nparams * sizeof(float));
+            double acc = 0.0;
+            for (size_t c0 = b; c0 < end; c0 += f->chunk) {
+                size_t ns = end - c0 < f->chunk ? end - c0 : f->chunk;
+                bnn_chunk c;
+                bnn_error err;
+                if (bnn_data_chunk(d, c0, ns, w->xbuf, w->ybuf, &c, &err) != 0) {
+#pragma omp critical(bnn_fast_error)
+                    if (!failed) {
+                        failed = 1;
+                        first_err = err;
+                    }
+                    break;
+                }
+                if (narrow) {
+                    acc += f->narrow_grad(&f->nnet, theta, c.x, c.ldx, c.y, c.ldy, ns, w->nacc,
+                                          w->nwork, out_scale, hidden_scale);
+                } else if (job == JOB_GRAD) {
+                    acc += grad_chunk(f, k, theta, &c, w, g, out_scale, hidden_scale);
+                } else {
+                    forward_chunk(f, k, theta, &c, w);
+                    const float *A = act_ptr(f, w, a->nlayers);
+                    if (job == JOB_COST)
+                        acc += k->sq_error(A, (size_t)nout, c.y, c.ldy, (size_t)nout, ns);
+                    else
+                        memcpy(out + (c0 - start) * (size_t)nout, A,
+                               ns * (size_t)nout * sizeof(float));
+                }
+            }
+            if (narrow)
+                f->narrow_reduce(w->nacc, f->nparams, g);
+            sse[s] = acc;
+        }
+#ifdef BNN_HAVE_MXCSR
+        _mm_setcsr(saved_csr);
+#endif
+    }
+    if (failed) {
+        if (e)
+            *e = first_err;
+        return -1;
+    }
+    if (job == JOB_GRAD)
+        reduce_partials(f, k, shards, grad);
+    if (cost) {
+        double total = 0.0;
+        for (int s = 0; s < shards; s++)
+            total += sse[s];
+        *cost = total / (double)count;
+    }
+    return 0;
+}
+
+int bnn_fast_grad(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                  size_t count, bnn_gradient mode, float *grad, double *cost, bnn_error *e)
+{
+    return run(f, JOB_GRAD, theta, d, start, count, mode, grad, cost, NULL, e);
+}
+
+int bnn_fast_cost(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                  size_t count, double *cost, bnn_error *e)
+{
+    return run(f, JOB_COST, theta, d, start, count, BNN_GRAD_EXACT, NULL, cost, NULL, e);
+}
+
+int bnn_fast_predict(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                     size_t count, float *out, bnn_error *e)
+{
+    return run(f, JOB_PREDICT, theta, d, start, count, BNN_GRAD_EXACT, NULL, NULL, out, e);
+}

@@ -1,0 +1,29 @@
+/* table.c - access to a table of samples whatever its form (direct floats or on demand). */
+#include <string.h>
+
+#include "batchnn.h"
+
+void bnn_table_close(bnn_table *t)
+{
+    if (!t)
+        return;
+    if (t->close)
+        t->close(t);
+    memset(t, 0, sizeof *t);
+}
+
+int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
+                   float *out, size_t ldo, bnn_error *e)
+{
+    if (row0 > t->rows || nrows > t->rows - row0 || col0 > t->cols || ncols > t->cols - col0)
+        return bnn_fail(e, "%s: rows %zu..%zu, columns %zu..%zu are outside the %zu x %zu table",
+                        t->name, row0, row0 + nrows, col0, col0 + ncols, t->rows, t->cols);
+    if (t->f32) {
+        for (size_t r = 0; r < nrows; r++)
+            memcpy(out + r * ldo, t->f32 + (row0 + r) * t->ld + col0, ncols * sizeof(float));
+        return 0;
+    }
+    if (!t->read)
+        return bnn_fail(e, "%s: table has no data", t->name);
+    return t->read(t, row0, nrows, col0, ncols, out, ldo, e);
+}

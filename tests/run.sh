@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: the release build, then the same tests under AddressSanitizer +
+# UndefinedBehaviorSanitizer (build-asan/), then short fuzzing runs when clang can build them.
+# Kernel and fast-engine tests run once per CPU path (BATCHNN_ISA=scalar|avx2|avx512).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== release build: meson test"
+[ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null
+ninja -C build >/dev/null
+meson test -C build --print-errorlogs --num-processes 2
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer: meson test"
+if [ ! -f build-asan/build.ninja ]; then
+  meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dbench=false \
+    -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all >/dev/null
+fi
+ninja -C build-asan >/dev/null
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  meson test -C build-asan --print-errorlogs --num-processes 2

@@ -1,0 +1,222 @@
+/*
+ * test_train.c - gradient descent learns the notes' examples (seeded, with tolerances):
+ * y = 2x gives w close to 2, one neuron learns OR, AND and NAND, 2-2-1 learns XOR. Also:
+ * mini-batches, the reference engine and finite-diff training agree with the fast engine, the
+ * trained weights are bitwise the same for any thread count, and divergence is reported.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+typedef struct run {
+    bnn_model m;
+    bnn_table t;
+    bnn_data d;
+    double loss0, loss;
+    int epochs_seen;
+} run;
+
+static int record(void *ctx, int epoch, double loss, double seconds)
+{
+    run *r = ctx;
+    (void)seconds;
+    if (r->epochs_seen == 0)
+        r->loss0 = loss;
+    r->loss = loss;
+    r->epochs_seen = epoch;
+    return 0;
+}
+
+static int train(run *r, const char *widths, const char *acts, int bias, const char *set,
+                 size_t n, int epochs, double lr, size_t batch, bnn_engine engine,
+                 bnn_gradient grad, int threads, uint64_t seed, bnn_error *e)
+{
+    memset(r, 0, sizeof *r);
+    bnn_arch a;
+    assert_int_equal(bnn_arch_parse(&a, widths, acts, bias, e), 0);
+    assert_int_equal(bnn_model_init(&r->m, &a, e), 0);
+    bnn_model_randomize(&r->m, seed);
+    assert_int_equal(bnn_synth_open(&r->t, set, n, a.width[0], a.width[a.nlayers], seed,
+                                    1 << 26, e), 0);
+    assert_int_equal(bnn_data_make(&r->d, &r->t, NULL, a.width[0], a.width[a.nlayers], e), 0);
+    bnn_train_opts o;
+    bnn_train_opts_default(&o);
+    o.epochs = epochs;
+    o.lr = lr;
+    o.batch = batch;
+    o.engine = engine;
+    o.gradient = grad;
+    o.threads = threads;
+    o.on_epoch = record;
+    o.ctx = r;
+    return bnn_train(&r->m, &r->d, &o, e);
+}
+
+static void done(run *r)
+{
+    bnn_model_free(&r->m);
+    bnn_table_close(&r->t);
+}
+
+static double out1(const bnn_model *m, double x0, double x1)
+{
+    double *theta = malloc(m->nparams * sizeof *theta);
+    for (size_t p = 0; p < m->nparams; p++)
+        theta[p] = m->theta[p];
+    double x[2] = {x0, x1}, y;
+    bnn_ref_forward(&m->arch, theta, x, &y);
+    free(theta);
+    return y;
+}
+
+static void test_linear_learns_two(void **state)
+{
+    (void)state;
+    run r;
+    bnn_error e;
+    assert_int_equal(train(&r, "1,1", "identity", 0, "synth:linear", 1000, 200, 1.0, 0,
+                           BNN_ENGINE_FAST, BNN_GRAD_EXACT, 0, 1, &e), 0);
+    if (!(fabs(r.m.theta[0] - 2.0) < 1e-3)) {
+        print_error("w = %.9g, want 2 +- 1e-3\n", r.m.theta[0]);
+        fail();
+    }
+    assert_int_equal(r.epochs_seen, 200);
+    assert_true(r.loss < 1e-6 && r.loss < r.loss0);
+    done(&r);
+}
+
+static void check_gate(const char *set, const char *widths, int epochs, const float want[4],
+                       uint64_t seed)
+{
+    run r;
+    bnn_error e;
+    assert_int_equal(train(&r, widths, "sigmoid", 1, set, 4, epochs, 1.0, 0, BNN_ENGINE_FAST,
+                           BNN_GRAD_EXACT, 0, seed, &e), 0);
+    for (int i = 0; i < 4; i++) {
+        double y = out1(&r.m, (double)(i >> 1), (double)(i & 1));
+        if (!(fabs(y - want[i]) < 0.2)) {
+            print_error("%s %s seed %llu: input %d gives %.4f, want %.0f (loss %.4g)\n", set,
+                        widths, (unsigned long long)seed, i, y, want[i], r.loss);
+            fail();
+        }
+    }
+    done(&r);
+}
+
+static void test_gates(void **state)
+{
+    (void)state;
+    const float or_[4] = {0, 1, 1, 1}, and_[4] = {0, 0, 0, 1}, nand_[4] = {1, 1, 1, 0},
+                xor_[4] = {0, 1, 1, 0};
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        check_gate("synth:or", "2,1", 2000, or_, seed);
+        check_gate("synth:and", "2,1", 2000, and_, seed);
+        check_gate("synth:nand", "2,1", 2000, nand_, seed);
+    }
+    check_gate("synth:xor", "2,2,1", 20000, xor_, 1);
+    check_gate("synth:xor", "2,4,1", 20000, xor_, 2);
+}
+
+static void test_minibatch(void **state)
+{
+    (void)state;
+    run full, whole, mini;
+    bnn_error e;
+    /* --batch n is full batch, bitwise */
+    assert_int_equal(train(&full, "2,3,1", "sigmoid", 1, "synth:circle", 300, 5, 0.5, 0,
+                           BNN_ENGINE_FAST, BNN_GRAD_EXACT, 2, 4, &e), 0);
+    assert_int_equal(train(&whole, "2,3,1", "sigmoid", 1, "synth:circle", 300, 5, 0.5, 300,
+                           BNN_ENGINE_FAST, BNN_GRAD_EXACT, 2, 4, &e), 0);
+    assert_memory_equal(full.m.theta, whole.m.theta, full.m.nparams * sizeof(float));
+    /* mini-batches of 7 (the last one short) make progress, and agree with the reference */
+    assert_int_equal(train(&mini, "1,1", "identity", 0, "synth:linear", 100, 30, 0.5, 7,
+                           BNN_ENGINE_FAST, BNN_GRAD_EXACT, 2, 4, &e), 0);
+    assert_true(fabs(mini.m.theta[0] - 2.0) < 1e-2);
+    run ref;
+    assert_int_equal(train(&ref, "1,1", "identity", 0, "synth:linear", 100, 30, 0.5, 7,
+                           BNN_ENGINE_REFERENCE, BNN_GRAD_EXACT, 2, 4, &e), 0);
+    double want = ref.m.theta[0];
+    bnn_test_assert_close_f("mini-batch fast vs reference", mini.m.theta, &want, 1, 1e-5, 1e-6);
+    done(&full);
+    done(&whole);
+    done(&mini);
+    done(&ref);
+}
+
+static void test_engines_and_gradients_agree(void **state)
+{
+    (void)state;
+    static const bnn_gradient grads[] = {BNN_GRAD_EXACT, BNN_GRAD_SEED};
+    for (int g = 0; g < 2; g++) {
+        run fast, ref, fd;
+        bnn_error e;
+        assert_int_equal(train(&fast, "2,5,1", "sigmoid", 1, "synth:xor", 64, 20, 0.5, 0,
+                               BNN_ENGINE_FAST, grads[g], 1, 3, &e), 0);
+        assert_int_equal(train(&ref, "2,5,1", "sigmoid", 1, "synth:xor", 64, 20, 0.5, 0,
+                               BNN_ENGINE_REFERENCE, grads[g], 1, 3, &e), 0);
+        double *want = malloc(ref.m.nparams * sizeof *want);
+        for (size_t p = 0; p < ref.m.nparams; p++)
+            want[p] = ref.m.theta[p];
+        bnn_test_assert_close_f("20 epochs: fast vs reference", fast.m.theta, want,
+                                ref.m.nparams, 1e-4, 1e-2);
+        if (grads[g] == BNN_GRAD_EXACT) {
+            assert_int_equal(train(&fd, "2,5,1", "sigmoid", 1, "synth:xor", 64, 20, 0.5, 0,
+                                   BNN_ENGINE_REFERENCE, BNN_GRAD_FINITE_DIFF, 1, 3, &e), 0);
+            bnn_test_assert_close_f("20 epochs: finite-diff vs exact", fd.m.theta, want,
+                                    ref.m.nparams, 1e-5, 1e-2);
+            done(&fd);
+        }
+        free(want);
+        done(&fast);
+        done(&ref);
+    }
+}
+
+static void test_threads_bitwise(void **state)
+{
+    (void)state;
+    run r1, r2;
+    bnn_error e;
+    assert_int_equal(train(&r1, "2,16,16,1", "sigmoid", 1, "synth:uniform", 5000, 5, 0.1, 0,
+                           BNN_ENGINE_FAST, BNN_GRAD_EXACT, 1, 8, &e), 0);
+    assert_int_equal(train(&r2, "2,16,16,1", "sigmoid", 1, "synth:uniform", 5000, 5, 0.1, 0,
+                           BNN_ENGINE_FAST, BNN_GRAD_EXACT, 2, 8, &e), 0);
+    assert_memory_equal(r1.m.theta, r2.m.theta, r1.m.nparams * sizeof(float));
+    assert_memory_equal(&r1.loss, &r2.loss, sizeof(double));
+    done(&r1);
+    done(&r2);
+}
+
+static void test_divergence_reported(void **state)
+{
+    (void)state;
+    run r;
+    bnn_error e;
+    e.msg[0] = '\0';
+    assert_int_equal(train(&r, "1,1", "identity", 0, "synth:linear", 100, 100, 1e3, 0,
+                           BNN_ENGINE_FAST, BNN_GRAD_EXACT, 1, 1, &e), -1);
+    assert_non_null(strstr(e.msg, "epoch"));
+    assert_non_null(strstr(e.msg, "diverged"));
+    assert_true(bnn_model_finite(&r.m)); /* the last finite parameters are kept */
+    done(&r);
+    assert_int_equal(train(&r, "1,1", "identity", 0, "synth:linear", 100, 100, 1e3, 0,
+                           BNN_ENGINE_REFERENCE, BNN_GRAD_EXACT, 1, 1, &e), -1);
+    assert_non_null(strstr(e.msg, "diverged"));
+    assert_true(bnn_model_finite(&r.m));
+    done(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linear_learns_two),
+        cmocka_unit_test(test_gates),
+        cmocka_unit_test(test_minibatch),
+        cmocka_unit_test(test_engines_and_gradients_agree),
+        cmocka_unit_test(test_threads_bitwise),
+        cmocka_unit_test(test_divergence_reported),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,41 @@
+/*
+ * testutil.h - helpers shared by the cmocka tests: comparisons that report the worst element
+ * and its index, seeded random fills, and the ISA-path skip.
+ */
+#ifndef BNN_TESTUTIL_H
+#define BNN_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "batchnn.h"
+
+/* Exit code meson reads as "skipped". */
+#define BNN_TEST_SKIP 77
+
+/* When BATCHNN_ISA names a path this CPU or build lacks, prints why and exits 77. Call first
+ * in main() of a per-ISA test; forces the named path otherwise. */
+void bnn_test_require_isa(void);
+
+/* Worst relative difference between got and want over n elements, relative to
+ * max(|want_i|, floor): returns it and stores the index in *where. */
+double bnn_test_worst_rel(const double *got, const double *want, size_t n, double floor,
+                          size_t *where);
+/* Asserts bnn_test_worst_rel(...) <= tol, printing what, the index and both values. */
+void bnn_test_assert_close(const char *what, const double *got, const double *want, size_t n,
+                           double tol, double floor);
+void bnn_test_assert_close_f(const char *what, const float *got, const double *want, size_t n,
+                             double tol, double floor);
+
+/* Fills a with n values uniform in [lo, hi), deterministic in seed. */
+void bnn_test_fill(double *a, size_t n, double lo, double hi, uint64_t seed);
+
+/* Builds an in-memory table (direct form, owned by the test) of rows x cols from values. */
+void bnn_test_table(bnn_table *t, const float *values, size_t rows, size_t cols);
+
+#endif
