@@ -3,7 +3,6 @@
  * Compiled with the AVX-512 flags of kernels/meson.build. See narrow_impl.h.
  */
 #include <immintrin.h>
-#include <stdlib.h>
 
 #include "bnn_narrow.h"
 #include "sigmoid_avx512.h"
@@ -56,7 +55,7 @@ static inline void narrow_plan_columns(narrow_colplan *p, size_t ld, int ncols)
     p->ld = ld;
     p->ncols = ncols;
     p->nvec = 0;
-    if (getenv("NOPERM") || ld < 1 || ld > 16 || ncols > 16)
+    if (ld < 1 || ld > 16 || ncols > 16)
         return;
     size_t need = 15 * ld + (size_t)ncols;
     p->nvec = (int)((need + 15) / 16);

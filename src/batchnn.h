@@ -240,6 +240,10 @@ int bnn_ref_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size
  * costs by the reference engine. */
 int bnn_fd_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
                 size_t count, double eps, double *grad, bnn_error *e);
+/* The five-point central stencil (-C(t+2h) + 8C(t+h) - 8C(t-h) + C(t-2h)) / 12h, truncation
+ * error O(h^4): the oracle of gradcheck (h = eps * max(1, |t|), eps 0: 1e-3). */
+int bnn_fd_grad4(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
+                 size_t count, double eps, double *grad, bnn_error *e);
 
 /* The notes' closed forms (src/notes.c), transcribed equation by equation. x, y: n samples. */
 double bnn_notes_linear_cost(double w, const double *x, const double *y, size_t n);

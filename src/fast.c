@@ -348,7 +348,10 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     bnn_error first_err = {{0}};
     const int nout = (int)a->width[a->nlayers];
 
-#pragma omp parallel num_threads(f->threads)
+    /* one shard (small batches): stay on the calling thread; waking a team per call costs
+     * more than the work and, on a loaded machine, a descheduled thread stalls the barrier */
+    const int team = f->threads < shards ? f->threads : shards;
+#pragma omp parallel num_threads(team) if (team > 1)
     {
 #ifdef BNN_HAVE_MXCSR
         const unsigned int saved_csr = _mm_getcsr();

@@ -182,8 +182,10 @@ int bnn_ref_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size
     return 0;
 }
 
-int bnn_fd_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
-                size_t count, double eps, double *grad, bnn_error *e)
+/* (C(t + h) - C(t - h)) / 2h, or with order 4 the five-point central stencil
+ * (-C(t + 2h) + 8 C(t + h) - 8 C(t - h) + C(t - 2h)) / 12h, truncation error O(h^4). */
+static int fd_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
+                   size_t count, double eps, int order, double *grad, bnn_error *e)
 {
     size_t np = bnn_arch_nparams(a);
     double *t = malloc((np ? np : 1) * sizeof *t);
@@ -191,23 +193,39 @@ int bnn_fd_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_
         return bnn_fail(e, "finite differences: out of memory");
     memcpy(t, theta, np * sizeof *t);
     if (eps <= 0)
-        eps = 1e-5;
+        eps = order == 4 ? 1e-3 : 1e-5;
     for (size_t p = 0; p < np; p++) {
         double h = eps * (fabs(theta[p]) > 1.0 ? fabs(theta[p]) : 1.0);
-        double cp, cm;
-        t[p] = theta[p] + h;
-        if (bnn_ref_cost(a, t, d, start, count, &cp, e) != 0)
-            goto fail;
-        t[p] = theta[p] - h;
-        if (bnn_ref_cost(a, t, d, start, count, &cm, e) != 0)
-            goto fail;
+        /* a step that is exact in binary, so t + h and t - h are the points intended */
+        h = (theta[p] + h) - theta[p];
+        double c[4];
+        const double steps[4] = {1, -1, 2, -2};
+        for (int k = 0; k < (order == 4 ? 4 : 2); k++) {
+            t[p] = theta[p] + steps[k] * h;
+            if (bnn_ref_cost(a, t, d, start, count, &c[k], e) != 0)
+                goto fail;
+        }
         t[p] = theta[p];
-        /* the step actually taken, (theta + h) - (theta - h), as rounded in double */
-        grad[p] = (cp - cm) / ((theta[p] + h) - (theta[p] - h));
+        if (order == 4)
+            grad[p] = (8.0 * (c[0] - c[1]) - (c[2] - c[3])) / (12.0 * h);
+        else
+            grad[p] = (c[0] - c[1]) / (2.0 * h);
     }
     free(t);
     return 0;
 fail:
     free(t);
     return -1;
+}
+
+int bnn_fd_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
+                size_t count, double eps, double *grad, bnn_error *e)
+{
+    return fd_grad(a, theta, d, start, count, eps, 2, grad, e);
+}
+
+int bnn_fd_grad4(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
+                 size_t count, double eps, double *grad, bnn_error *e)
+{
+    return fd_grad(a, theta, d, start, count, eps, 4, grad, e);
 }

@@ -128,7 +128,8 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         }
         for (size_t p = 0; p < np; p++)
             dtheta[p] = m->theta[p];
-    } else {
+    }
+    if (!use_ref) { /* the float model is updated in place: keep its last finite state */
         fgrad = bnn_alloc(np, sizeof *fgrad);
         fprev = bnn_alloc(np, sizeof *fprev);
         if (!fgrad || !fprev) {

@@ -12,8 +12,9 @@ fail=0
 
 ok() { # ok NAME CMD...: exit 0
   local name=$1; shift
-  if "$@" >"$T/out" 2>"$T/err"; then pass=$((pass + 1)); else
-    fail=$((fail + 1)); echo "FAIL $name: exit $? from: $*"; sed 's/^/  | /' "$T/err" | head -5; fi
+  "$@" >"$T/out" 2>"$T/err"; local got=$?
+  if [ "$got" -eq 0 ]; then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL $name: exit $got from: $*"; sed 's/^/  | /' "$T/err" | head -5; fi
 }
 bad() { # bad NAME STATUS PATTERN CMD...: exits STATUS with one stderr line matching PATTERN
   local name=$1 want=$2 pat=$3; shift 3
@@ -80,7 +81,7 @@ ok "eval --targets" "$BNN" eval --model "$T/xor.safetensors" --data "$T/xin.csv"
 check "threads 1 == threads 2, bitwise" cmp -s "$T/t1.safetensors" "$T/t2.safetensors"
 
 # --- bad arguments (exit 2) -------------------------------------------------------------
-bad "no command" 2 "usage" "$BNN"
+bad "no command" 2 "no command given" "$BNN"
 bad "unknown command" 2 "unknown command 'fly'" "$BNN" fly
 bad "unknown option" 2 "unknown option '--bogus'" "$BNN" train --bogus
 bad "missing value" 2 "--epochs needs a value" "$BNN" train --epochs
@@ -118,7 +119,7 @@ bad "junk model" 1 "junk.safetensors" "$BNN" info "$T/junk.safetensors"
 bad "missing model" 1 "none.safetensors" "$BNN" eval --model "$T/none.safetensors" --data "$T/xor.csv"
 printf '\x93NUMPY\x01\x00\x10\x00{garbage}      \n' >"$T/bad.npy"
 bad "bad npy" 1 "bad.npy" "$BNN" train --arch 2,1 --data "$T/bad.npy"
-bad "predict width mismatch" 1 "columns" "$BNN" predict --model "$T/u.safetensors" --data "$T/xor.csv"
+bad "predict width mismatch" 1 "xin.csv: 2 columns" "$BNN" predict --model "$T/u.safetensors" --data "$T/xin.csv"
 
 # --- failures leave existing outputs untouched --------------------------------------------
 echo "keep me" >"$T/keep.safetensors"; echo "keep me" >"$T/keep.csv"

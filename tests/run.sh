@@ -19,3 +19,6 @@ fi
 ninja -C build-asan >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   meson test -C build-asan --print-errorlogs --num-processes 2
+
+echo "== fuzzing (libFuzzer, short fixed time per reader)"
+bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"

@@ -1,0 +1,560 @@
+/*
+ * csv.c - the CSV data reader: bnn_table_open_csv loads a whole file into one owned float32
+ * table (direct form, row-major, ld = cols).
+ *
+ * Rules it enforces:
+ *   - A UTF-8 byte order mark at the very start is skipped. Lines end in LF or CRLF; the last
+ *     line needs no newline. Line and column numbers in messages are 1-based; the column is
+ *     the field's number on its line ("data.csv:17:3:" is the third field of line 17).
+ *   - Fields are separated by commas; spaces and tabs around a value are allowed. There is no
+ *     quoting: a field never contains a comma.
+ *   - The first line is a header when one of its fields is neither empty nor a number (an
+ *     empty field alone does not make a header: "1,,2" is a data line with an empty field).
+ *     A header counts as a row for the field-count rule; its text is otherwise ignored.
+ *   - Every line, header included, has the same number of fields.
+ *   - A value is a decimal number: [+-] digits [. digits] [(e|E) [+-] digits], where at
+ *     least one digit precedes or follows the point ("1", "-2.5e-3", "+.5", "5."). Hex floats
+ *     ("0x1p3"), "nan", "inf", "infinity", thousands separators and empty fields are refused.
+ *     Values are rounded once, to the nearest float32 (ties to even), exactly as strtof does;
+ *     one that overflows float32 (1e39) is an error, one that underflows becomes a subnormal
+ *     or zero, as in strtof.
+ *   - Blank lines (nothing, or only spaces and tabs) are allowed at the end of the file only.
+ *   - A file with no data row (empty, only a header, only blank lines) is an error.
+ *
+ * Every error is one line naming the file, the line and the column where they apply.
+ *
+ * Speed and robustness: a regular file is memory-mapped read-only for the time of the parse
+ * (anything else, a pipe say, is read into one growing buffer); newlines are counted with
+ * memchr to size the output once, and the values are parsed in a single pass. Most values take a fast path (Clinger's: at most 19
+ * significant digits and a power of ten within 1e+-22 give a correctly rounded double, and
+ * a double that is not exactly halfway between two floats rounds to the same float as the
+ * decimal); the rest go to strtof_l with a "C" locale made by newlocale, so the decimal
+ * point is '.' whatever LC_NUMERIC says. The parser validates the grammar itself, then gives
+ * strtof_l a NUL-terminated copy of just the number. Nothing reads past the file's last
+ * byte. Any bytes (NUL, invalid
+ * UTF-8, no newline at all, one huge line) only ever produce an error message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <locale.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "batchnn.h"
+
+/* Outcome of parsing one field. */
+enum { FLD_OK = 0, FLD_EMPTY, FLD_TEXT, FLD_NONFINITE, FLD_OVERFLOW };
+
+typedef struct csv_state {
+    const char *name;  /* the path, for messages */
+    locale_t cloc;     /* "C" locale for strtof_l, made on first need */
+    bnn_error *e;
+} csv_state;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reading the file                                                                          */
+
+/* The file's bytes: a read-only mapping (regular files) or a malloc'ed copy (pipes and
+ * other files that cannot be mapped). Not NUL-terminated. */
+typedef struct csv_input {
+    const char *p;
+    size_t len;
+    void *map;  /* mmap base, or NULL */
+    char *heap; /* malloc'ed copy, or NULL */
+} csv_input;
+
+static void input_free(csv_input *in)
+{
+    if (in->map)
+        munmap(in->map, in->len);
+    free(in->heap);
+    memset(in, 0, sizeof *in);
+}
+
+/* Reads fd to the end into a buffer that grows geometrically. */
+static int read_all(int fd, const char *path, csv_input *in, bnn_error *e)
+{
+    size_t cap = (size_t)1 << 16, n = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return bnn_fail(e, "%s: out of memory", path);
+    for (;;) {
+        if (n == cap) {
+            char *nb = cap <= SIZE_MAX / 4 ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                free(buf);
+                return bnn_fail(e, "%s: out of memory reading more than %zu bytes", path, cap);
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int err = errno;
+            free(buf);
+            return bnn_fail(e, "%s: cannot read: %s", path, strerror(err));
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    in->p = in->heap = buf;
+    in->len = n;
+    return 0;
+}
+
+static int open_input(const char *path, csv_input *in, bnn_error *e)
+{
+    memset(in, 0, sizeof *in);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return bnn_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return bnn_fail(e, "%s: cannot open: %s", path, strerror(err));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return bnn_fail(e, "%s: cannot open: %s", path, strerror(EISDIR));
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+        if ((uint64_t)st.st_size >= (uint64_t)(SIZE_MAX / 2)) {
+            close(fd);
+            return bnn_fail(e, "%s: file is too large", path);
+        }
+        size_t len = (size_t)st.st_size;
+        void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m != MAP_FAILED) {
+            close(fd);
+            (void)madvise(m, len, MADV_SEQUENTIAL); /* read once, front to back */
+            in->p = m;
+            in->map = m;
+            in->len = len;
+            return 0;
+        }
+    }
+    int rc = read_all(fd, path, in, e);
+    close(fd);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Messages                                                                                  */
+
+/* Writes s[0..n) into out as a quoted, escaped string, cut at about 40 characters. */
+static void quote(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    const size_t maxin = 40;
+    if (cap < 16) {
+        if (cap)
+            out[0] = '\0';
+        return;
+    }
+    out[o++] = '"';
+    for (size_t i = 0; i < n && i < maxin && o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c >= 0x20 && c < 0x7f) {
+            out[o++] = (char)c;
+        } else {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        }
+    }
+    out[o++] = '"';
+    if (n > maxin && o + 4 < cap) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Numbers                                                                                   */
+
+static int is_blank_char(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int is_digit(char c)
+{
+    return (unsigned char)(c - '0') < 10;
+}
+
+/* Exact powers of ten as doubles (all below 2^53 * 2^22, hence exact). */
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Case-insensitive: does [s, end) spell nan, inf or infinity, with an optional sign and,
+ * for nan, an optional "(chars)"? Used to word the message and to tell a header from data.
+ * Compares lengths, not C strings: the field may hold NUL bytes. */
+static int spells_nonfinite(const char *s, const char *end)
+{
+    size_t n = (size_t)(end - s);
+    if (n && (*s == '+' || *s == '-')) {
+        s++;
+        n--;
+    }
+    if ((n == 3 && strncasecmp(s, "inf", 3) == 0) || (n == 8 && strncasecmp(s, "infinity", 8)
+        == 0) || (n == 3 && strncasecmp(s, "nan", 3) == 0))
+        return memchr(s, '\0', n) == NULL;
+    return n >= 5 && strncasecmp(s, "nan(", 4) == 0 && s[n - 1] == ')';
+}
+
+/*
+ * Parses the number at s (leading blanks already skipped) that must end, after optional
+ * blanks, at lend or at a comma. On success stores the float and the position after the
+ * field's trailing blanks in *next. On failure returns the kind; the caller finds the field.
+ */
+static int parse_number(csv_state *st, const char *s, const char *lend, float *out,
+                        const char **next)
+{
+    const char *q = s;
+    int neg = 0;
+    if (q < lend && (*q == '+' || *q == '-')) {
+        neg = *q == '-';
+        q++;
+    }
+    uint64_t m = 0;    /* the first 19 significant digits */
+    int nd = 0;        /* significant digits in m */
+    int64_t e10 = 0;   /* value = m * 10^e10 (when nothing was dropped) */
+    int dropped = 0;   /* a non-zero digit did not fit in m */
+    size_t ndigits = 0;
+    while (q < lend && is_digit(*q)) {
+        unsigned d = (unsigned)(*q - '0');
+        if (nd == 0 && d == 0) {
+            /* leading zero */
+        } else if (nd < 19) {
+            m = m * 10 + d;
+            nd++;
+        } else {
+            e10++;
+            dropped |= d != 0;
+        }
+        ndigits++;
+        q++;
+    }
+    if (q < lend && *q == '.') {
+        q++;
+        while (q < lend && is_digit(*q)) {
+            unsigned d = (unsigned)(*q - '0');
+            if (nd == 0 && d == 0) {
+                e10--;
+            } else if (nd < 19) {
+                m = m * 10 + d;
+                nd++;
+                e10--;
+            } else {
+                dropped |= d != 0;
+            }
+            ndigits++;
+            q++;
+        }
+    }
+    if (ndigits == 0)
+        return FLD_TEXT;
+    if (q < lend && (*q == 'e' || *q == 'E')) {
+        q++;
+        int eneg = 0;
+        if (q < lend && (*q == '+' || *q == '-')) {
+            eneg = *q == '-';
+            q++;
+        }
+        if (q >= lend || !is_digit(*q))
+            return FLD_TEXT;
+        int64_t x = 0;
+        while (q < lend && is_digit(*q)) {
+            if (x < 100000000) /* saturate: far beyond any float, and no overflow */
+                x = x * 10 + (*q - '0');
+            q++;
+        }
+        /* e10 is bounded by the field length (< 2^62), so this cannot overflow */
+        e10 += eneg ? -x : x;
+    }
+    const char *numend = q;
+    while (q < lend && is_blank_char(*q))
+        q++;
+    if (q < lend && *q != ',')
+        return FLD_TEXT;
+    *next = q;
+
+    float f;
+    if (m == 0) {
+        f = neg ? -0.0f : 0.0f;
+    }
+#if FLT_EVAL_METHOD == 0
+    else if (!dropped && m <= ((uint64_t)1 << 53) && e10 >= -22 && e10 <= 22) {
+        /* m and 10^|e10| are exact doubles, so one IEEE operation rounds correctly; the
+         * result lies in [1e-22, 9.1e37], inside the normal float32 range. */
+        double d = (double)m;
+        d = e10 < 0 ? d / pow10_exact[-e10] : d * pow10_exact[e10];
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof bits);
+        if ((bits & 0x1fffffffu) == 0x10000000u)
+            goto slow; /* exactly halfway between two floats: rounding twice could differ */
+        f = (float)d;
+        if (neg)
+            f = -f;
+    }
+#endif
+    else {
+        goto slow;
+    }
+    *out = f;
+    return FLD_OK;
+
+slow:
+    if (!st->cloc) {
+        st->cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+        if (!st->cloc)
+            return -1;
+    }
+    {
+        /* the grammar is checked; strtof_l gets a NUL-terminated copy of just the number */
+        size_t n = (size_t)(numend - s);
+        char small[128];
+        char *copy = n < sizeof small ? small : malloc(n + 1);
+        if (!copy)
+            return -1;
+        memcpy(copy, s, n);
+        copy[n] = '\0';
+        char *endp = NULL;
+        f = strtof_l(copy, &endp, st->cloc);
+        int whole = endp == copy + n;
+        if (copy != small)
+            free(copy);
+        if (!whole)
+            return FLD_TEXT; /* cannot happen after the checks above; stay safe */
+    }
+    if (!isfinite(f))
+        return FLD_OVERFLOW;
+    *out = f;
+    return FLD_OK;
+}
+
+/* Bounds of the field that starts at s on a line ending at lend, blanks trimmed. */
+static void field_bounds(const char *s, const char *lend, const char **b, const char **t)
+{
+    const char *c = memchr(s, ',', (size_t)(lend - s));
+    const char *fe = c ? c : lend;
+    while (s < fe && is_blank_char(*s))
+        s++;
+    while (fe > s && is_blank_char(fe[-1]))
+        fe--;
+    *b = s;
+    *t = fe;
+}
+
+static size_t count_fields(const char *s, const char *lend)
+{
+    size_t n = 1;
+    while ((s = memchr(s, ',', (size_t)(lend - s))) != NULL) {
+        s++;
+        n++;
+    }
+    return n;
+}
+
+/* Reports the failure of field `col` (1-based) starting at fs on line `line`. */
+static int field_error(csv_state *st, int kind, size_t line, size_t col, const char *fs,
+                       const char *lend)
+{
+    const char *b, *t;
+    field_bounds(fs, lend, &b, &t);
+    char q[200];
+    quote(q, sizeof q, b, (size_t)(t - b));
+    if (kind < 0)
+        return bnn_fail(st->e, "%s:%zu:%zu: out of memory converting a number", st->name, line,
+                        col);
+    if (b == t)
+        return bnn_fail(st->e, "%s:%zu:%zu: expected a number, found an empty field",
+                        st->name, line, col);
+    if (kind == FLD_OVERFLOW) /* the text passed the number grammar: printable as it is */
+        return bnn_fail(st->e, "%s:%zu:%zu: value %.*s%s is not finite in float32", st->name,
+                        line, col, (int)(t - b < 40 ? t - b : 40), b, t - b > 40 ? "..." : "");
+    if (spells_nonfinite(b, t))
+        return bnn_fail(st->e, "%s:%zu:%zu: value %s is not finite", st->name, line, col, q);
+    return bnn_fail(st->e, "%s:%zu:%zu: expected a number, found %s", st->name, line, col, q);
+}
+
+/*
+ * Parses the data line [s, lend) into row[0..cols). Returns 0 or -1 (message set).
+ * probe (first line only): instead of failing on a text field, returns 1 = "a header".
+ */
+static int parse_line(csv_state *st, const char *s, const char *lend, size_t line, float *row,
+                      size_t cols, int probe)
+{
+    size_t col = 0;
+    int first_kind = FLD_OK;
+    const char *first_at = NULL;
+    size_t first_col = 0;
+    for (;;) {
+        const char *fs = s;
+        while (s < lend && is_blank_char(*s))
+            s++;
+        const char *next = NULL;
+        float v = 0.0f;
+        int kind = parse_number(st, s, lend, &v, &next);
+        if (col >= cols) { /* more fields than expected (cannot happen while probing) */
+            return bnn_fail(st->e, "%s:%zu: expected %zu fields, found %zu", st->name, line,
+                            cols, count_fields(fs, lend) + col);
+        }
+        if (kind == FLD_OK) {
+            row[col] = v;
+        } else {
+            const char *b, *t;
+            field_bounds(fs, lend, &b, &t);
+            if (kind == FLD_TEXT && b == t)
+                kind = FLD_EMPTY;
+            else if (kind == FLD_TEXT && spells_nonfinite(b, t))
+                kind = FLD_NONFINITE;
+            if (probe && kind == FLD_TEXT)
+                return 1;
+            if (!probe)
+                return field_error(st, kind, line, col + 1, fs, lend);
+            if (!first_at) {
+                first_kind = kind;
+                first_at = fs;
+                first_col = col + 1;
+            }
+            next = memchr(s, ',', (size_t)(lend - s));
+            if (!next)
+                next = lend;
+        }
+        col++;
+        if (next >= lend)
+            break;
+        s = next + 1; /* skip the comma */
+    }
+    if (first_at)
+        return field_error(st, first_kind, line, first_col, first_at, lend);
+    if (col != cols)
+        return bnn_fail(st->e, "%s:%zu: expected %zu fields, found %zu", st->name, line, cols,
+                        col);
+    return 0;
+}
+
+static int line_is_blank(const char *s, const char *lend)
+{
+    while (s < lend && is_blank_char(*s))
+        s++;
+    return s == lend;
+}
+
+static void close_owned(bnn_table *t)
+{
+    bnn_free(t->ctx);
+    t->ctx = NULL;
+    t->f32 = NULL;
+}
+
+int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e)
+{
+    memset(t, 0, sizeof *t);
+    csv_input in;
+    if (open_input(path, &in, e) != 0)
+        return -1;
+    const char *buf = in.p;
+    size_t len = in.len;
+
+    csv_state st = {.name = path, .cloc = (locale_t)0, .e = e};
+    const char *p = buf, *end = buf + len;
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        p += 3;
+
+    /* An upper bound on the rows: every line but blank ones is one. */
+    size_t nlines = 1;
+    for (const char *s = p; (s = memchr(s, '\n', (size_t)(end - s))) != NULL; s++)
+        nlines++;
+
+    float *data = NULL;
+    size_t cols = 0, rows = 0, cap = 0; /* cap: floats in data */
+    size_t line = 0, blank_line = 0;    /* first blank line seen, 0: none */
+    int header = 0, rc = -1;
+    while (p < end) {
+        line++;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *lend = nl ? nl : end;
+        const char *next = nl ? nl + 1 : end;
+        if (lend > p && lend[-1] == '\r')
+            lend--;
+        if (line_is_blank(p, lend)) {
+            if (!blank_line)
+                blank_line = line;
+            p = next;
+            continue;
+        }
+        if (blank_line) {
+            bnn_fail(e, "%s:%zu: blank line (blank lines are allowed only at the end)", path,
+                     blank_line);
+            goto out;
+        }
+        if (!data) {
+            /* First line: it fixes the field count and may be a header. The values of the
+             * whole file cannot exceed half its bytes (a digit and a separator each), nor
+             * lines x fields; size the output once. */
+            cols = count_fields(p, lend);
+            size_t bound = len / 2 + 1;
+            cap = nlines <= bound / cols ? nlines * cols : bound;
+            if (cap < cols)
+                cap = cols;
+            data = bnn_alloc(cap, sizeof(float));
+            if (!data) {
+                bnn_fail(e, "%s: out of memory for %zu values", path, cap);
+                goto out;
+            }
+            int r = parse_line(&st, p, lend, line, data, cols, 1);
+            if (r < 0)
+                goto out;
+            if (r == 1)
+                header = 1;
+            else
+                rows = 1;
+        } else {
+            if (cap - rows * cols < cols) { /* guarded above; never trust it blindly */
+                bnn_fail(e, "%s:%zu: internal error: more values than the file can hold",
+                         path, line);
+                goto out;
+            }
+            if (parse_line(&st, p, lend, line, data + rows * cols, cols, 0) != 0)
+                goto out;
+            rows++;
+        }
+        p = next;
+    }
+    if (rows == 0) {
+        bnn_fail(e, "%s: no data rows%s", path, header ? " (only a header line)" : "");
+        goto out;
+    }
+    t->rows = rows;
+    t->cols = cols;
+    t->f32 = data;
+    t->ld = cols;
+    t->ctx = data;
+    t->close = close_owned;
+    snprintf(t->name, sizeof t->name, "%s", path);
+    data = NULL;
+    rc = 0;
+out:
+    if (st.cloc)
+        freelocale(st.cloc);
+    bnn_free(data);
+    input_free(&in);
+    return rc;
+}

@@ -1,0 +1,773 @@
+/*
+ * test_npy.c - the .npy reader (src/npy.c), bnn_table_open's choice of reader, and the .npy
+ * side of the table writer.
+ *
+ * Files are built byte by byte here (magic, version, header length, dict, data), so every
+ * field can be broken on purpose; each malformed case must fail with a message naming the
+ * file and what is wrong. Good files are checked bitwise, in both the direct form (float32,
+ * C order, used in place) and the read form (float64, Fortran order), including sub-ranges
+ * of rows and columns through bnn_table_read.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "testutil.h"
+
+#include <dirent.h>
+#include <float.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "%s/bnn_npy_XXXXXX",
+             getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *path_of(const char *name)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    return path;
+}
+
+static const char *put_file(const char *name, const void *bytes, size_t len)
+{
+    const char *path = path_of(name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    if (len)
+        assert_int_equal(fwrite(bytes, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+/* An .npy image: magic, version major.0, the dict padded with spaces and '\n' to a multiple
+ * of `align` (0: no padding, no newline), then datalen bytes of data. hlen_override >= 0
+ * replaces the header length field. Returns the size; *out is malloc'ed. */
+static size_t make_npy(unsigned char **out, int major, const char *dict, size_t align,
+                       const void *data, size_t datalen, long hlen_override)
+{
+    size_t pre = major == 1 ? 10 : 12;
+    size_t dl = strlen(dict);
+    size_t hlen = dl;
+    if (align) {
+        size_t total = pre + dl + 1;
+        total = (total + align - 1) / align * align;
+        hlen = total - pre;
+    }
+    unsigned char *b = malloc(pre + hlen + datalen + 1);
+    assert_non_null(b);
+    memcpy(b, "\x93NUMPY", 6);
+    b[6] = (unsigned char)major;
+    b[7] = 0;
+    size_t hl = hlen_override >= 0 ? (size_t)hlen_override : hlen;
+    if (major == 1) {
+        b[8] = (unsigned char)(hl & 0xff);
+        b[9] = (unsigned char)(hl >> 8);
+    } else {
+        for (int i = 0; i < 4; i++)
+            b[8 + i] = (unsigned char)(hl >> (8 * i));
+    }
+    memcpy(b + pre, dict, dl);
+    if (align) {
+        memset(b + pre + dl, ' ', hlen - dl - 1);
+        b[pre + hlen - 1] = '\n';
+    }
+    if (datalen)
+        memcpy(b + pre + hlen, data, datalen);
+    *out = b;
+    return pre + hlen + datalen;
+}
+
+static const char *put_npy(const char *name, int major, const char *dict, size_t align,
+                           const void *data, size_t datalen)
+{
+    unsigned char *b;
+    size_t n = make_npy(&b, major, dict, align, data, datalen, -1);
+    const char *p = put_file(name, b, n);
+    free(b);
+    return p;
+}
+
+static void assert_same_float(float got, float want, const char *what, size_t i)
+{
+    uint32_t g, w;
+    memcpy(&g, &got, 4);
+    memcpy(&w, &want, 4);
+    if (g != w) {
+        print_error("%s value %zu: got %.9g (0x%08x), want %.9g (0x%08x)\n", what, i,
+                    (double)got, g, (double)want, w);
+        fail();
+    }
+}
+
+static void open_ok(bnn_table *t, const char *path)
+{
+    bnn_error e = {{0}};
+    if (bnn_table_open(t, path, &e) != 0) {
+        print_error("%s: unexpected failure: %s\n", path, e.msg);
+        fail();
+    }
+    assert_string_equal(t->name, path);
+}
+
+/* Checks every sub-range [r0, r0+nr) x [c0, c0+nc) (a sample of them) against want, which is
+ * rows x cols row-major, through bnn_table_read with a padded output stride. */
+static void check_ranges(const bnn_table *t, const float *want)
+{
+    size_t rows = t->rows, cols = t->cols;
+    float *out = malloc((rows * (cols + 3) + 1) * sizeof *out);
+    assert_non_null(out);
+    bnn_error e;
+    for (size_t r0 = 0; r0 <= rows; r0 += 1 + rows / 5)
+        for (size_t nr = 0; r0 + nr <= rows; nr += 1 + rows / 4)
+            for (size_t c0 = 0; c0 <= cols; c0++)
+                for (size_t nc = 0; c0 + nc <= cols; nc++) {
+                    size_t ldo = nc + 3;
+                    for (size_t i = 0; i < rows * (cols + 3); i++)
+                        out[i] = -12345.0f;
+                    assert_int_equal(bnn_table_read(t, r0, nr, c0, nc, out, ldo, &e), 0);
+                    for (size_t r = 0; r < nr; r++) {
+                        for (size_t c = 0; c < nc; c++)
+                            assert_same_float(out[r * ldo + c], want[(r0 + r) * cols + c0 + c],
+                                              "range", (r0 + r) * cols + c0 + c);
+                        for (size_t c = nc; c < ldo; c++) /* the padding is not touched */
+                            assert_true(out[r * ldo + c] == -12345.0f);
+                    }
+                }
+    /* outside the table */
+    assert_int_equal(bnn_table_read(t, rows, 1, 0, 1, out, 1, &e), -1);
+    assert_int_equal(bnn_table_read(t, 0, 1, cols, 1, out, 1, &e), -1);
+    assert_int_equal(bnn_table_read(t, 0, rows + 1, 0, cols, out, cols, &e), -1);
+    assert_int_equal(bnn_table_read(t, 1, SIZE_MAX, 0, 1, out, 1, &e), -1);
+    free(out);
+}
+
+/* rows x cols test values: distinct, not all representable exactly in fewer bits */
+static void values(float *v, double *d, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            double x = (double)(r * 1000 + c) + 1.0 / 3.0 - (double)(c % 3) * 1e-9;
+            if ((r + c) % 5 == 0)
+                x = -x;
+            if (d)
+                d[r * cols + c] = x;
+            v[r * cols + c] = (float)x;
+        }
+}
+
+static void test_f4_c_order(void **state)
+{
+    (void)state;
+    const size_t rows = 7, cols = 3;
+    float v[21];
+    values(v, NULL, rows, cols);
+    const char *p = put_npy("f4.npy", 1,
+                            "{'descr': '<f4', 'fortran_order': False, 'shape': (7, 3), }", 64,
+                            v, sizeof v);
+    bnn_table t;
+    open_ok(&t, p);
+    assert_int_equal(t.rows, rows);
+    assert_int_equal(t.cols, cols);
+    assert_non_null(t.f32); /* direct: in the mapping */
+    assert_int_equal(t.ld, cols);
+    assert_int_equal((uintptr_t)t.f32 % 64, 0);
+    for (size_t i = 0; i < rows * cols; i++)
+        assert_same_float(t.f32[i], v[i], "f4", i);
+    check_ranges(&t, v);
+    bnn_table_close(&t);
+    assert_null(t.f32);
+    assert_null(t.ctx);
+
+    /* also through bnn_table_open_npy directly, under a name that is not .npy */
+    p = put_npy("f4.dat", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (7, 3), }", 64,
+                v, sizeof v);
+    bnn_error e;
+    assert_int_equal(bnn_table_open_npy(&t, p, &e), 0);
+    assert_non_null(t.f32);
+    bnn_table_close(&t);
+}
+
+static void test_f8_and_fortran(void **state)
+{
+    (void)state;
+    enum { R = 9, C = 4 };
+    float v[R * C];
+    double d[R * C];
+    values(v, d, R, C);
+    /* Fortran copies: element (r, c) at c * R + r */
+    float vf[R * C];
+    double df[R * C];
+    for (size_t r = 0; r < R; r++)
+        for (size_t c = 0; c < C; c++) {
+            vf[c * R + r] = v[r * C + c];
+            df[c * R + r] = d[r * C + c];
+        }
+    struct {
+        const char *name, *dict;
+        const void *data;
+        size_t len;
+        int direct;
+    } cases[] = {
+        {"f8.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (9, 4), }", d, sizeof d, 0},
+        {"f4_fortran.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (9, 4), }", vf,
+         sizeof vf, 0},
+        {"f8_fortran.npy", "{'descr': '<f8', 'fortran_order': True, 'shape': (9, 4), }", df,
+         sizeof df, 0},
+        {"f4_eq.npy", "{'descr': '=f4', 'fortran_order': False, 'shape': (9, 4), }", v, sizeof v,
+         1},
+        {"f4_v2.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (9, 4), }", v, sizeof v,
+         1},
+        {"f8_v3.npy", "{'descr': '<f8', 'fortran_order': True, 'shape': (9, 4), }", df,
+         sizeof df, 0},
+        /* other spellings numpy (or Python 2 numpy) produce or accept */
+        {"f4_py2.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (9L, 4L), }", v,
+         sizeof v, 1},
+        {"f4_tight.npy", "{\"shape\":(9,4),\"fortran_order\":False,\"descr\":\"<f4\"}", v,
+         sizeof v, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int major = strstr(cases[i].name, "_v2") ? 2 : strstr(cases[i].name, "_v3") ? 3 : 1;
+        const char *p = put_npy(cases[i].name, major, cases[i].dict, 64, cases[i].data,
+                                cases[i].len);
+        bnn_table t;
+        open_ok(&t, p);
+        assert_int_equal(t.rows, R);
+        assert_int_equal(t.cols, C);
+        if (cases[i].direct) {
+            assert_non_null(t.f32);
+        } else {
+            assert_null(t.f32);
+            assert_non_null(t.read);
+        }
+        float out[R * C];
+        bnn_error e;
+        assert_int_equal(bnn_table_read(&t, 0, R, 0, C, out, C, &e), 0);
+        for (size_t k = 0; k < R * C; k++)
+            assert_same_float(out[k], v[k], cases[i].name, k);
+        check_ranges(&t, v);
+        bnn_table_close(&t);
+    }
+}
+
+static void test_shapes_and_alignment(void **state)
+{
+    (void)state;
+    float v[5] = {1.5f, -2.25f, 3.0f, 0.0f, 1e-3f};
+    double d[5] = {1.5, -2.25, 3.0, 0.0, 1e-3};
+    bnn_table t;
+
+    /* 1-D: one column, either order, either type */
+    const char *p = put_npy("vec.npy", 1, "{'descr': '<f4', 'fortran_order': False, "
+                                          "'shape': (5,), }", 64, v, sizeof v);
+    open_ok(&t, p);
+    assert_int_equal(t.rows, 5);
+    assert_int_equal(t.cols, 1);
+    assert_non_null(t.f32);
+    check_ranges(&t, v);
+    bnn_table_close(&t);
+    p = put_npy("vec8.npy", 1, "{'descr': '<f8', 'fortran_order': True, 'shape': (5,), }", 64,
+                d, sizeof d);
+    open_ok(&t, p);
+    assert_int_equal(t.cols, 1);
+    check_ranges(&t, v);
+    bnn_table_close(&t);
+
+    /* Fortran order of a single row or column is C order: used in place */
+    p = put_npy("row_f.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 5), }",
+                64, v, sizeof v);
+    open_ok(&t, p);
+    assert_int_equal(t.rows, 1);
+    assert_int_equal(t.cols, 5);
+    assert_non_null(t.f32);
+    check_ranges(&t, v);
+    bnn_table_close(&t);
+
+    /* a data offset that is not a multiple of 4: read form, same values */
+    p = put_npy("odd.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 1)}", 0,
+                v, sizeof v);
+    open_ok(&t, p);
+    assert_null(t.f32);
+    check_ranges(&t, v);
+    bnn_table_close(&t);
+
+    /* the old 16-byte alignment of numpy < 1.? : data offset multiple of 16, direct */
+    p = put_npy("a16.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 5), }",
+                16, v, sizeof v);
+    open_ok(&t, p);
+    assert_non_null(t.f32);
+    check_ranges(&t, v);
+    bnn_table_close(&t);
+
+    /* float64 values that round to FLT_MAX are fine; the smallest subnormals too */
+    double edge[4] = {3.4028235e38, -3.4028235677973362e38, 1e-46, -0x1p-149};
+    p = put_npy("edge.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }",
+                64, edge, sizeof edge);
+    open_ok(&t, p);
+    float out[4];
+    bnn_error e;
+    assert_int_equal(bnn_table_read(&t, 0, 2, 0, 2, out, 2, &e), 0);
+    assert_true(out[0] == FLT_MAX);
+    assert_true(out[1] == -FLT_MAX);
+    assert_true(out[2] == 0.0f);
+    assert_true(out[3] == -0x1p-149f);
+    bnn_table_close(&t);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The malformed corpus                                                                       */
+
+static void expect_fail(const char *path, const char *want)
+{
+    bnn_table t;
+    bnn_error e = {{0}};
+    memset(&t, 0x5a, sizeof t);
+    if (bnn_table_open(&t, path, &e) == 0) {
+        print_error("%s: opened, but should fail with \"%s\"\n", path, want);
+        bnn_table_close(&t);
+        fail();
+    }
+    assert_null(t.f32);
+    assert_null(t.ctx);
+    bnn_table_close(&t);
+    char full[1200];
+    snprintf(full, sizeof full, "%s: %s", path, want);
+    if (strstr(e.msg, full) == NULL) {
+        print_error("message \"%s\" lacks \"%s\"\n", e.msg, full);
+        fail();
+    }
+    if (strchr(e.msg, '\n')) {
+        print_error("message is not one line: \"%s\"\n", e.msg);
+        fail();
+    }
+    print_message("    %s\n", e.msg);
+}
+
+static void bad_npy(const char *name, int major, const char *dict, const void *data,
+                    size_t len, const char *want)
+{
+    expect_fail(put_npy(name, major, dict, 64, data, len), want);
+}
+
+#define HDR(descr, fortran, shape)                                                             \
+    "{'descr': '" descr "', 'fortran_order': " fortran ", 'shape': " shape ", }"
+
+static void test_malformed_header(void **state)
+{
+    (void)state;
+    float v[12] = {0};
+    unsigned char *b;
+    size_t n;
+
+    expect_fail(put_file("magic.npy", "\x93NUMPZ\x01\x00\x10\x00{}", 12),
+                "not a .npy file (bad magic)");
+    expect_fail(put_file("csv_named.npy", "1,2\n3,4\n", 8), "not a .npy file (bad magic)");
+    expect_fail(put_file("tiny.npy", "\x93NU", 3), "not a .npy file (bad magic)");
+    expect_fail(put_file("empty.npy", "", 0), "not a .npy file (bad magic)");
+    expect_fail(put_file("magic_only.npy", "\x93NUMPY", 6), "truncated header");
+    expect_fail(put_file("version_only.npy", "\x93NUMPY\x01\x00", 8), "truncated header");
+    expect_fail(put_file("half_len.npy", "\x93NUMPY\x01\x00\x40", 9), "truncated header");
+    expect_fail(put_file("v2_short.npy", "\x93NUMPY\x02\x00\x40\x00\x00", 11),
+                "truncated header");
+    expect_fail(put_file("version4.npy", "\x93NUMPY\x04\x00\x10\x00{}", 12),
+                "unsupported .npy version 4.0");
+    expect_fail(put_file("version1_1.npy", "\x93NUMPY\x01\x01\x10\x00{}", 12),
+                "unsupported .npy version 1.1");
+
+    /* the header length runs past the end of the file */
+    n = make_npy(&b, 1, HDR("<f4", "False", "(3, 4)"), 64, v, sizeof v, 60000);
+    expect_fail(put_file("hlen_past.npy", b, n), "truncated header: header length 60000 runs "
+                                                 "past the end of the file");
+    free(b);
+    n = make_npy(&b, 2, HDR("<f4", "False", "(3, 4)"), 64, v, sizeof v, 0x7fffffff);
+    expect_fail(put_file("hlen_past2.npy", b, n), "truncated header: header length 2147483647");
+    free(b);
+    n = make_npy(&b, 2, HDR("<f4", "False", "(3, 4)"), 64, v, sizeof v, 0xffffffffL);
+    expect_fail(put_file("hlen_past3.npy", b, n), "truncated header: header length 4294967295");
+    free(b);
+    /* header cut short in the middle of the dict */
+    n = make_npy(&b, 1, HDR("<f4", "False", "(3, 4)"), 64, NULL, 0, -1);
+    expect_fail(put_file("cut.npy", b, 30), "truncated header");
+    free(b);
+
+    /* the dict */
+    bad_npy("missing_shape.npy", 1, "{'descr': '<f4', 'fortran_order': False, }", v, 4,
+            "bad header (missing key 'shape')");
+    bad_npy("missing_descr.npy", 1, "{'fortran_order': False, 'shape': (3, 4), }", v, 48,
+            "bad header (missing key 'descr')");
+    bad_npy("missing_fortran.npy", 1, "{'descr': '<f4', 'shape': (3, 4), }", v, 48,
+            "bad header (missing key 'fortran_order')");
+    bad_npy("fortran_type.npy", 1, HDR("<f4", "'no'", "(3, 4)"), v, 48,
+            "bad header ('fortran_order' must be True or False)");
+    bad_npy("fortran_int.npy", 1, HDR("<f4", "0", "(3, 4)"), v, 48,
+            "bad header ('fortran_order' must be True or False)");
+    bad_npy("fortran_word.npy", 1, HDR("<f4", "Trueish", "(3, 4)"), v, 48,
+            "bad header ('fortran_order' must be True or False)");
+    bad_npy("shape_list.npy", 1, HDR("<f4", "False", "[3, 4]"), v, 48,
+            "bad header ('shape' must be a tuple)");
+    bad_npy("shape_str.npy", 1, HDR("<f4", "False", "'(3, 4)'"), v, 48,
+            "bad header ('shape' must be a tuple)");
+    bad_npy("shape_float.npy", 1, HDR("<f4", "False", "(3.0, 4)"), v, 48,
+            "bad header ('shape' must be a tuple of integers)");
+    bad_npy("shape_paren.npy", 1, HDR("<f4", "False", "(12)"), v, 48,
+            "bad header ('shape' must be a tuple: (n,) not (n))");
+    bad_npy("shape_open.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4",
+            v, 48, "bad header (");
+    bad_npy("descr_int.npy", 1, "{'descr': 5, 'fortran_order': False, 'shape': (3, 4), }", v,
+            48, "bad header ('descr' must be a dtype string like '<f4')");
+    bad_npy("structured.npy", 1,
+            "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (3,), }", v, 12,
+            "bad header (structured dtypes are not supported)");
+    bad_npy("garbage.npy", 1, "hello, world", v, 48, "bad header (expected a dict literal");
+    bad_npy("binary.npy", 1, "{\x01\x02\x03\xff}", v, 48, "bad header (expected a quoted key)");
+    n = make_npy(&b, 1, HDR("<f4", "False", "(3, 4)"), 64, v, 48, -1);
+    b[10 + 12] = '\0'; /* inside '<f4' */
+    expect_fail(put_file("nul.npy", b, n), "bad header ('descr' must be a dtype string");
+    free(b);
+    bad_npy("extra_key.npy", 1,
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), 'x': 1, }", v, 48,
+            "bad header (unexpected key 'x')");
+    bad_npy("dup_key.npy", 1,
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), 'shape': (3, 4)}", v, 48,
+            "bad header (key 'shape' appears twice)");
+    bad_npy("after.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)} x", v,
+            48, "bad header (unexpected text after the dict)");
+    bad_npy("no_colon.npy", 1, "{'descr' '<f4', 'fortran_order': False, 'shape': (3, 4)}", v,
+            48, "bad header (expected ':' after 'descr')");
+    bad_npy("no_comma.npy", 1, "{'descr': '<f4' 'fortran_order': False, 'shape': (3, 4)}", v,
+            48, "bad header (expected ',' or '}' in the dict)");
+    bad_npy("unterminated.npy", 1, "{'descr': '<f4, 'fortran_order': False}", v, 48,
+            "bad header (");
+    bad_npy("empty_dict.npy", 1, "{}", v, 48, "bad header (missing key 'descr')");
+
+    /* dtypes */
+    bad_npy("i4.npy", 1, HDR("<i4", "False", "(3, 4)"), v, 48,
+            "unsupported dtype '<i4' (float32 '<f4' or float64 '<f8' are read)");
+    bad_npy("f2.npy", 1, HDR("<f2", "False", "(3, 4)"), v, 24, "unsupported dtype '<f2'");
+    bad_npy("b1.npy", 1, HDR("|b1", "False", "(3, 4)"), v, 12, "unsupported dtype '|b1'");
+    bad_npy("pipe_f4.npy", 1, HDR("|f4", "False", "(3, 4)"), v, 48, "unsupported dtype '|f4'");
+    bad_npy("be_f4.npy", 1, HDR(">f4", "False", "(3, 4)"), v, 48,
+            "big-endian dtype '>f4' is not supported; convert it with a.astype('<f4')");
+    bad_npy("be_f8.npy", 1, HDR(">f8", "False", "(3, 2)"), v, 48,
+            "big-endian dtype '>f8' is not supported");
+    bad_npy("object.npy", 1, HDR("|O", "False", "(3, 4)"), v, 48, "unsupported dtype '|O'");
+    bad_npy("c8.npy", 1, HDR("<c8", "False", "(3, 2)"), v, 48, "unsupported dtype '<c8'");
+    bad_npy("f16.npy", 1, HDR("<f16", "False", "(3, 1)"), v, 48, "unsupported dtype '<f16'");
+
+    /* shapes */
+    bad_npy("3d.npy", 1, HDR("<f4", "False", "(2, 2, 3)"), v, 48,
+            "3-D array; a table is 2-D (rows, cols) or 1-D");
+    bad_npy("5d.npy", 1, HDR("<f4", "False", "(1, 1, 1, 1, 12)"), v, 48, "5-D array");
+    bad_npy("0d.npy", 1, HDR("<f4", "False", "()"), v, 4, "shape () is a 0-D array");
+    bad_npy("negative.npy", 1, HDR("<f4", "False", "(-1, 4)"), v, 48,
+            "bad header (negative dimension in 'shape')");
+    bad_npy("negative2.npy", 1, HDR("<f4", "False", "(3, -4)"), v, 48,
+            "bad header (negative dimension in 'shape')");
+    bad_npy("huge_dim.npy", 1, HDR("<f4", "False", "(18446744073709551616, 1)"), v, 48,
+            "bad header (dimension in 'shape' is too large)");
+    bad_npy("overflow.npy", 1, HDR("<f4", "False", "(4294967296, 4294967296)"), v, 48,
+            "shape (4294967296, 4294967296) is too large");
+    bad_npy("overflow2.npy", 1, HDR("<f8", "False", "(18446744073709551615, 1)"), v, 48,
+            "shape (18446744073709551615, 1) is too large");
+    bad_npy("overflow3.npy", 1, HDR("<f8", "False", "(2305843009213693952, 1)"), v, 48,
+            "shape (2305843009213693952, 1) is too large");
+    bad_npy("big.npy", 1, HDR("<f4", "False", "(1000000000, 1000)"), v, 48,
+            "truncated: expected 4000000000000 bytes of data, found 48");
+    bad_npy("zero_rows.npy", 1, HDR("<f4", "False", "(0, 3)"), NULL, 0, "no samples");
+    bad_npy("zero_vec.npy", 1, HDR("<f4", "False", "(0,)"), NULL, 0, "no samples");
+    bad_npy("zero_cols.npy", 1, HDR("<f4", "False", "(3, 0)"), NULL, 0, "no columns");
+
+    /* data size */
+    bad_npy("short.npy", 1, HDR("<f4", "False", "(3, 3)"), v, 30,
+            "truncated: expected 36 bytes of data, found 30");
+    bad_npy("nodata.npy", 1, HDR("<f8", "False", "(3, 2)"), NULL, 0,
+            "truncated: expected 48 bytes of data, found 0");
+    bad_npy("long.npy", 1, HDR("<f4", "False", "(2, 3)"), v, 25,
+            "expected 24 bytes of data, found 25 (1 extra bytes at the end)");
+    bad_npy("long8.npy", 2, HDR("<f8", "True", "(1, 1)"), v, 48,
+            "expected 8 bytes of data, found 48 (40 extra bytes at the end)");
+}
+
+static void test_nonfinite(void **state)
+{
+    (void)state;
+    float f[12];
+    double d[12];
+    for (int i = 0; i < 12; i++) {
+        f[i] = (float)i;
+        d[i] = i;
+    }
+    f[5] = NAN; /* (3, 4): [1, 1] */
+    bad_npy("nan4.npy", 1, HDR("<f4", "False", "(3, 4)"), f, sizeof f, "element [1, 1] is nan");
+    f[5] = 0;
+    f[11] = -INFINITY;
+    bad_npy("inf4.npy", 1, HDR("<f4", "False", "(3, 4)"), f, sizeof f,
+            "element [2, 3] is -inf");
+    /* Fortran order: memory index 7 of a (3, 4) array is [1, 2] */
+    f[11] = 0;
+    f[7] = INFINITY;
+    bad_npy("inf4_f.npy", 1, HDR("<f4", "True", "(3, 4)"), f, sizeof f, "element [1, 2] is inf");
+    f[7] = 0;
+    f[9] = NAN;
+    bad_npy("nan_vec.npy", 1, HDR("<f4", "False", "(12,)"), f, sizeof f, "element [9] is nan");
+    /* a NaN with a payload and a signalling NaN are NaNs too */
+    uint32_t snan = 0x7f800001u;
+    memcpy(&f[0], &snan, 4);
+    bad_npy("snan.npy", 1, HDR("<f4", "False", "(12, 1)"), f, sizeof f,
+            "element [0, 0] is nan");
+
+    d[0] = NAN;
+    bad_npy("nan8.npy", 1, HDR("<f8", "False", "(6, 2)"), d, sizeof d, "element [0, 0] is nan");
+    d[0] = 0;
+    d[3] = -INFINITY;
+    bad_npy("inf8.npy", 1, HDR("<f8", "False", "(6, 2)"), d, sizeof d,
+            "element [1, 1] is -inf");
+    d[3] = 0;
+    d[10] = 1e39;
+    bad_npy("big8.npy", 1, HDR("<f8", "False", "(6, 2)"), d, sizeof d,
+            "element [5, 0] = 1e+39 is out of float32 range");
+    d[10] = -3.4028235677973366e38; /* exactly halfway to 2^128: rounds to -inf */
+    bad_npy("edge8.npy", 1, HDR("<f8", "True", "(6, 2)"), d, sizeof d,
+            "element [4, 1] = -3.4028235677973366e+38 is out of float32 range");
+    d[10] = DBL_MAX;
+    bad_npy("max8.npy", 1, HDR("<f8", "False", "(12,)"), d, sizeof d,
+            "element [10] = 1.7976931348623157e+308 is out of float32 range");
+
+    /* the first bad element in a large file, past the scan's first block */
+    size_t n = 100000;
+    float *big = calloc(n, sizeof *big);
+    assert_non_null(big);
+    big[77777] = NAN;
+    big[90000] = INFINITY;
+    bad_npy("late.npy", 1, HDR("<f4", "False", "(25000, 4)"), big, n * sizeof *big,
+            "element [19444, 1] is nan");
+    free(big);
+}
+
+static void test_open_choice(void **state)
+{
+    (void)state;
+    float v[4] = {1, 2, 3, 4};
+    bnn_table t;
+    bnn_error e;
+    /* .npy contents under any name: npy */
+    const char *p = put_npy("looks.csv", 1, HDR("<f4", "False", "(2, 2)"), 64, v, sizeof v);
+    open_ok(&t, p);
+    assert_int_equal(t.rows, 2);
+    assert_non_null(t.f32);
+    bnn_table_close(&t);
+    /* CSV contents: CSV whatever the extension, except .npy */
+    p = put_file("data.txt", "a,b\n1,2\n", 8);
+    open_ok(&t, p);
+    assert_int_equal(t.rows, 1);
+    assert_int_equal(t.cols, 2);
+    bnn_table_close(&t);
+    p = put_file("data.NPY", "a,b\n1,2\n", 8);
+    assert_int_equal(bnn_table_open(&t, p, &e), -1);
+    assert_non_null(strstr(e.msg, "data.NPY: not a .npy file"));
+    /* missing files and directories */
+    expect_fail(path_of("missing.npy"), "cannot open: No such file or directory");
+    expect_fail(tmpdir, "cannot open: Is a directory");
+    assert_int_equal(bnn_table_open_npy(&t, tmpdir, &e), -1);
+    assert_non_null(strstr(e.msg, "cannot open: Is a directory"));
+    assert_int_equal(bnn_table_open_npy(&t, path_of("missing.npy"), &e), -1);
+    assert_non_null(strstr(e.msg, "missing.npy: cannot open: No such file or directory"));
+    assert_int_equal(bnn_table_open_npy(&t, "/dev/null", &e), -1);
+    assert_non_null(strstr(e.msg, "/dev/null: not a regular file"));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writer round trips (.npy)                                                                   */
+
+static int tmp_files_left(void)
+{
+    DIR *d = opendir(tmpdir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += strstr(de->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return n;
+}
+
+static void roundtrip_npy(const char *name, size_t rows, size_t cols, size_t ld, size_t step)
+{
+    float *src = malloc((rows * ld + 1) * sizeof *src);
+    assert_non_null(src);
+    bnn_rng rng;
+    bnn_rng_seed(&rng, rows * 31 + cols);
+    for (size_t i = 0; i < rows * ld; i++) {
+        uint32_t bits = (uint32_t)(bnn_rng_next(&rng) >> 32);
+        if ((bits & 0x7f800000u) == 0x7f800000u)
+            bits ^= 0x40000000u;
+        memcpy(&src[i], &bits, 4);
+    }
+    const char *p = path_of(name);
+    char path[512];
+    snprintf(path, sizeof path, "%s", p);
+    bnn_table_writer *w;
+    bnn_error e;
+    assert_int_equal(bnn_table_writer_open(&w, path, rows, cols, "ignored,for,npy", &e), 0);
+    for (size_t r = 0; r < rows; r += step) {
+        size_t k = rows - r < step ? rows - r : step;
+        assert_int_equal(bnn_table_writer_rows(w, src + r * ld, k, ld, &e), 0);
+    }
+    if (bnn_table_writer_commit(w, &e) != 0) {
+        print_error("%s\n", e.msg);
+        fail();
+    }
+    /* the header: version 1.0, data at a multiple of 64, the exact dict */
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char h[256];
+    assert_true(fread(h, 1, 10, f) == 10);
+    assert_memory_equal(h, "\x93NUMPY\x01\x00", 8);
+    size_t hlen = (size_t)h[8] | (size_t)h[9] << 8;
+    assert_int_equal((10 + hlen) % 64, 0);
+    assert_true(hlen < sizeof h);
+    assert_true(fread(h, 1, hlen, f) == hlen);
+    fclose(f);
+    char want[128];
+    int wl = snprintf(want, sizeof want,
+                      "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %zu), }", rows,
+                      cols);
+    assert_memory_equal(h, want, (size_t)wl);
+    for (size_t i = (size_t)wl; i + 1 < hlen; i++)
+        assert_int_equal(h[i], ' ');
+    assert_int_equal(h[hlen - 1], '\n');
+
+    bnn_table t;
+    open_ok(&t, path);
+    assert_int_equal(t.rows, rows);
+    assert_int_equal(t.cols, cols);
+    assert_non_null(t.f32);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            assert_same_float(t.f32[r * t.ld + c], src[r * ld + c], name, r * cols + c);
+    bnn_table_close(&t);
+    free(src);
+    assert_int_equal(tmp_files_left(), 0);
+}
+
+static void test_writer_roundtrip(void **state)
+{
+    (void)state;
+    roundtrip_npy("w1.npy", 1, 1, 1, 1);
+    roundtrip_npy("w2.npy", 10, 3, 3, 3);
+    roundtrip_npy("w3.NPY", 100, 7, 9, 13);
+    roundtrip_npy("w4.npy", 300000, 2, 2, 100000); /* more than the writer's buffer */
+    roundtrip_npy("w5.npy", 5, 70000, 70001, 2);
+    roundtrip_npy("w6.npy", 123456789 % 1000 + 1, 1, 4, 1000);
+}
+
+static void test_writer_failures(void **state)
+{
+    (void)state;
+    const char *p = path_of("keep.npy");
+    char path[512];
+    snprintf(path, sizeof path, "%s", p);
+    const unsigned char old[] = "previous contents, not even an npy file";
+    put_file("keep.npy", old, sizeof old);
+    float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    bnn_table_writer *w;
+    bnn_error e;
+
+    /* fewer rows than declared */
+    assert_int_equal(bnn_table_writer_open(&w, path, 4, 2, NULL, &e), 0);
+    assert_int_equal(bnn_table_writer_rows(w, v, 3, 2, &e), 0);
+    assert_int_equal(bnn_table_writer_commit(w, &e), -1);
+    assert_non_null(strstr(e.msg, "keep.npy: not written: 3 rows were written, 4 declared"));
+    assert_int_equal(tmp_files_left(), 0);
+
+    /* too many rows, then abort */
+    assert_int_equal(bnn_table_writer_open(&w, path, 2, 2, NULL, &e), 0);
+    assert_int_equal(bnn_table_writer_rows(w, v, 3, 2, &e), -1);
+    assert_non_null(strstr(e.msg, "keep.npy: 3 more rows would exceed the 2 declared"));
+    bnn_table_writer_abort(w);
+    assert_int_equal(tmp_files_left(), 0);
+
+    /* a row stride shorter than a row */
+    assert_int_equal(bnn_table_writer_open(&w, path, 2, 2, NULL, &e), 0);
+    assert_int_equal(bnn_table_writer_rows(w, v, 2, 1, &e), -1);
+    bnn_table_writer_abort(w);
+
+    /* infinity is refused, naming the row and column */
+    float bad[4] = {1, 2, INFINITY, 4};
+    assert_int_equal(bnn_table_writer_open(&w, path, 2, 2, NULL, &e), 0);
+    assert_int_equal(bnn_table_writer_rows(w, v, 1, 2, &e), 0);
+    assert_int_equal(bnn_table_writer_rows(w, bad + 2, 1, 2, &e), -1);
+    assert_non_null(strstr(e.msg, "keep.npy: row 2, column 1: value inf is not finite"));
+    assert_int_equal(bnn_table_writer_commit(w, &e), -1);
+    assert_int_equal(tmp_files_left(), 0);
+
+    /* abort after a full write: nothing changes either */
+    assert_int_equal(bnn_table_writer_open(&w, path, 4, 2, NULL, &e), 0);
+    assert_int_equal(bnn_table_writer_rows(w, v, 4, 2, &e), 0);
+    bnn_table_writer_abort(w);
+    bnn_table_writer_abort(NULL);
+    assert_int_equal(tmp_files_left(), 0);
+
+    /* sizes that overflow */
+    assert_int_equal(bnn_table_writer_open(&w, path, SIZE_MAX / 2, 3, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "are too many"));
+
+    unsigned char buf[64];
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_int_equal(n, sizeof old);
+    assert_memory_equal(buf, old, sizeof old);
+
+    /* and a successful commit replaces it */
+    assert_int_equal(bnn_table_writer_open(&w, path, 4, 2, NULL, &e), 0);
+    assert_int_equal(bnn_table_writer_rows(w, v, 4, 2, &e), 0);
+    assert_int_equal(bnn_table_writer_commit(w, &e), 0);
+    bnn_table t;
+    open_ok(&t, path);
+    assert_int_equal(t.rows, 4);
+    assert_memory_equal(t.f32, v, sizeof v);
+    bnn_table_close(&t);
+    assert_int_equal(tmp_files_left(), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_f4_c_order),
+        cmocka_unit_test(test_f8_and_fortran),
+        cmocka_unit_test(test_shapes_and_alignment),
+        cmocka_unit_test(test_malformed_header),
+        cmocka_unit_test(test_nonfinite),
+        cmocka_unit_test(test_open_choice),
+        cmocka_unit_test(test_writer_roundtrip),
+        cmocka_unit_test(test_writer_failures),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
