@@ -68,6 +68,7 @@ struct bnn_fast {
     float *partials;     /* MAX_SHARDS x pstride */
     size_t pstride;      /* nparams rounded up to 16 floats (64 bytes) */
     int max_shards;
+    size_t min_shard; /* samples */
     /* the narrow fused path, when the net qualifies */
     int narrow;
     bnn_narrow_net nnet;
@@ -192,6 +193,13 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
         f->max_shards = MAX_SHARDS;
     if (f->max_shards < 1)
         f->max_shards = 1;
+    double flops = 0; /* per sample, forward and backward */
+    for (int l = 0; l < a->nlayers; l++)
+        flops += 6.0 * (double)a->width[l] * (double)a->width[l + 1];
+    double min_shard = 4e6 / flops;
+    f->min_shard = min_shard < (double)f->chunk ? f->chunk
+                 : min_shard > 65536.0     ? 65536
+                                           : (size_t)min_shard;
     f->ws = calloc((size_t)f->threads, sizeof *f->ws);
     f->partials = bnn_alloc((size_t)f->max_shards * f->pstride, sizeof(float));
     if (!f->ws || !f->partials)
@@ -301,11 +309,13 @@ static double grad_chunk(const bnn_fast *f, const bnn_kernel_table *k, const flo
     return sse;
 }
 
-/* Shard count: depends on the sample count and the architecture only, never on threads. */
+/* Shard count: depends on the sample count and the architecture only, never on threads.
+ * A shard gets at least min_shard samples (about 4 MFLOP of work), so that small batches are
+ * not spread over threads whose start-up costs more than the work. */
 static int shard_count(const bnn_fast *f, size_t count)
 {
-    size_t chunks = (count + f->chunk - 1) / f->chunk;
-    return chunks < (size_t)f->max_shards ? (int)chunks : f->max_shards;
+    size_t shards = (count + f->min_shard - 1) / f->min_shard;
+    return shards < (size_t)f->max_shards ? (int)shards : f->max_shards;
 }
 
 static size_t shard_begin(size_t count, int shards, int s)

@@ -140,7 +140,7 @@ static void test_data(void **state)
     bnn_chunk c;
     assert_int_equal(bnn_data_chunk(&d, 2, 3, NULL, NULL, &c, &e), 0);
     assert_true(c.x == rows + 8 && c.ldx == 4 && c.y == rows + 11 && c.ldy == 4);
-    double x[3], y[1];
+    double x[4], y[1];
     assert_int_equal(bnn_data_sample(&d, 4, x, y, &e), 0);
     assert_true(x[0] == 16 && x[2] == 18 && y[0] == 19);
     assert_int_equal(bnn_data_chunk(&d, 4, 2, NULL, NULL, &c, &e), -1);
