@@ -81,7 +81,7 @@ narrow_forward_layer(const int U, const int in, const int out, const float *W, c
         x[k] = cached && k < in * U ? VLOAD(prev + k * VLEN) : VZERO();
     for (int j = 0; j < out; j++) {
         const float *w = W + (size_t)j * in;
-        V z[4];
+        V z[8];
         for (int u = 0; u < U; u++)
             z[u] = b ? VSET1(b[j]) : VZERO();
         for (int k = 0; k < in; k++) {
@@ -114,7 +114,7 @@ narrow_backward_layer(const int U, const int in, const int out, const float *W,
         for (int k = 0; k < in * U; k++)
             VSTORE(Dprev + k * VLEN, VZERO());
     for (int j = 0; j < out; j++) {
-        V d[4];
+        V d[8];
         for (int u = 0; u < U; u++)
             d[u] = VLOAD(D + (j * U + u) * VLEN);
         float *aw = accW + (size_t)j * in * VLEN;
@@ -178,6 +178,14 @@ static void narrow_forward_u4(int in, int out, const float *W, const float *b,
 #undef NF4
 }
 
+static void narrow_forward_u8(int in, int out, const float *W, const float *b,
+                              const float *restrict prev, float *restrict cur, bnn_act act)
+{
+#define NF8(K) narrow_forward_layer(8, K, out, W, b, prev, cur, act)
+    NARROW_WIDTH_CASES(NF8)
+#undef NF8
+}
+
 static void narrow_backward_u1(int in, int out, const float *W, float *restrict accW,
                                float *restrict accb, const float *restrict prev,
                                const float *restrict D, float *restrict Dprev, int want_prev,
@@ -202,15 +210,28 @@ static void narrow_backward_u4(int in, int out, const float *W, float *restrict 
 #undef NB4
 }
 
-/* Vectors per block: 4 for thin nets (latency-bound), 1 when a layer is wider than 4. */
+static void narrow_backward_u8(int in, int out, const float *W, float *restrict accW,
+                               float *restrict accb, const float *restrict prev,
+                               const float *restrict D, float *restrict Dprev, int want_prev,
+                               bnn_act prev_act, float hidden_scale)
+{
+#define NB8(K)                                                                                 \
+    narrow_backward_layer(8, K, out, W, accW, accb, prev, D, Dprev, want_prev, prev_act,       \
+                          hidden_scale)
+    NARROW_WIDTH_CASES(NB8)
+#undef NB8
+}
+
+/* Vectors per block: 8 for the thinnest nets, 4 up to width 4 (latency-bound), 1 when a
+ * layer is wider (its inputs then fill the registers). */
 static int narrow_unroll(const bnn_narrow_net *net)
 {
-    return net->max_width <= 4 ? 4 : 1;
+    return net->max_width <= 2 ? 8 : net->max_width <= 4 ? 4 : 1;
 }
 
 size_t NARROW_WORK_NAME(const bnn_narrow_net *net)
 {
-    const size_t U = 4; /* the largest unroll */
+    const size_t U = 8; /* the largest unroll */
     return (size_t)(net->nin + net->nout + net->sum_widths + 2 * net->max_width + 1) * U * VLEN;
 }
 
@@ -249,7 +270,10 @@ double NARROW_NAME(const bnn_narrow_net *net, const float *theta, const float *x
         for (int l = 0; l < m; l++) {
             float *cur = acts + (size_t)net->aoff[l + 1] * BS;
             const float *b = net->boff[l] >= 0 ? theta + net->boff[l] : NULL;
-            if (U == 4)
+            if (U == 8)
+                narrow_forward_u8(net->width[l], net->width[l + 1], theta + net->woff[l], b,
+                                  prev, cur, net->act[l]);
+            else if (U == 4)
                 narrow_forward_u4(net->width[l], net->width[l + 1], theta + net->woff[l], b,
                                   prev, cur, net->act[l]);
             else
@@ -278,7 +302,11 @@ double NARROW_NAME(const bnn_narrow_net *net, const float *theta, const float *x
             const float *pa = l > 0 ? acts + (size_t)net->aoff[l] * BS : A0;
             float *accb = net->boff[l] >= 0 ? acc + (size_t)net->boff[l] * VLEN : NULL;
             bnn_act pact = l > 0 ? net->act[l - 1] : BNN_ACT_IDENTITY;
-            if (U == 4)
+            if (U == 8)
+                narrow_backward_u8(net->width[l], net->width[l + 1], theta + net->woff[l],
+                                   acc + (size_t)net->woff[l] * VLEN, accb, pa, Dc, Dn, l > 0,
+                                   pact, hidden_scale);
+            else if (U == 4)
                 narrow_backward_u4(net->width[l], net->width[l + 1], theta + net->woff[l],
                                    acc + (size_t)net->woff[l] * VLEN, accb, pa, Dc, Dn, l > 0,
                                    pact, hidden_scale);

@@ -179,8 +179,13 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
     f->maxw = bnn_arch_max_width(a);
     const char *path = getenv("BATCHNN_PATH");
     f->narrow = !(path && strcmp(path, "gemm") == 0) && bnn_narrow_describe(a, &f->nnet) == 0;
-    if (f->narrow)
+    if (f->narrow) {
         choose_narrow(f, bnn_kernels()->isa);
+        /* the narrow path keeps only one block in flight: a chunk is just the unit of data
+         * access, so a large one amortises the per-call set-up */
+        if (!(o && o->chunk > 0))
+            f->chunk = 4096;
+    }
     size_t total = 0;
     for (int l = 1; l <= a->nlayers; l++) {
         f->act_off[l] = total;

@@ -80,6 +80,21 @@ ok "eval --targets" "$BNN" eval --model "$T/xor.safetensors" --data "$T/xin.csv"
 "$BNN" train --arch 2,8,1 --data synth:circle --samples 3000 --epochs 5 --threads 2 --save "$T/t2.safetensors" --quiet
 check "threads 1 == threads 2, bitwise" cmp -s "$T/t1.safetensors" "$T/t2.safetensors"
 
+# checkpoints: an interrupted run resumed from its checkpoint reaches bitwise the same weights
+"$BNN" train --arch 2,5,1 --data synth:circle --samples 2000 --epochs 12 --save "$T/full.safetensors" --quiet
+ok "train to a checkpoint" "$BNN" train --arch 2,5,1 --data synth:circle --samples 2000 --epochs 7 \
+  --checkpoint "$T/ck.safetensors" --checkpoint-every 3 --quiet
+ok "resume" "$BNN" train --arch 2,5,1 --data synth:circle --samples 2000 --epochs 12 \
+  --resume "$T/ck.safetensors" --save "$T/resumed.safetensors" --log "$T/resumed.csv" --quiet
+"$BNN" info "$T/full.safetensors" >"$T/full.info"; "$BNN" info "$T/resumed.safetensors" >"$T/resumed.info"
+check "resumed run == uninterrupted run, bitwise" cmp -s "$T/full.safetensors" "$T/resumed.safetensors"
+check "resumed log continues at epoch 8" test "$(sed -n 2p "$T/resumed.csv" | cut -d, -f1)" = "8"
+bad "resume past --epochs" 2 "past --epochs" "$BNN" train --data synth:circle --samples 2000 --epochs 3 --resume "$T/ck.safetensors"
+bad "resume other data" 1 "2000 samples" "$BNN" train --data synth:circle --samples 100 --epochs 20 --resume "$T/ck.safetensors"
+bad "resume a plain model" 1 "not a batchnn checkpoint" "$BNN" train --data synth:circle --samples 2000 --epochs 20 --resume "$T/full.safetensors"
+ok "plot" "$BNN" train --arch 2,3,1 --data synth:xor --epochs 50 --plot "$T/loss.svg" --quiet
+check "plot is svg" grep -q "<polyline" "$T/loss.svg"
+
 # --- bad arguments (exit 2) -------------------------------------------------------------
 bad "no command" 2 "no command given" "$BNN"
 bad "unknown command" 2 "unknown command 'fly'" "$BNN" fly

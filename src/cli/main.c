@@ -20,19 +20,14 @@
 
 #include "batchnn.h"
 #include "bnn_kernels.h"
+#include "cli.h"
 
 #define EXIT_USAGE 2
 
 /* ------------------------------------------------------------------------------------------ */
 /* Messages                                                                                    */
 
-static void die(int status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3), noreturn))
-#endif
-    ;
-
-static void die(int status, const char *fmt, ...)
+void cli_die(int status, const char *fmt, ...)
 {
     va_list ap;
     fputs("batchnn: ", stderr);
@@ -77,7 +72,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, opt *opts, const c
         const char *arg = argv[i];
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
             if (npos == maxpos)
-                die(EXIT_USAGE, "%s: unexpected argument '%s' (see 'batchnn %s --help')", cmd,
+                cli_die(EXIT_USAGE, "%s: unexpected argument '%s' (see 'batchnn %s --help')", cmd,
                     arg, cmd);
             pos[npos++] = arg;
             continue;
@@ -86,15 +81,15 @@ static int parse_opts(const char *cmd, int argc, char **argv, opt *opts, const c
         const char *eq = strchr(arg, '=');
         size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
         if (len - 2 >= sizeof name)
-            die(EXIT_USAGE, "%s: unknown option '%.40s...'", cmd, arg);
+            cli_die(EXIT_USAGE, "%s: unknown option '%.40s...'", cmd, arg);
         memcpy(name, arg + 2, len - 2);
         name[len - 2] = '\0';
         opt *o = find_opt(opts, name);
         if (!o)
-            die(EXIT_USAGE, "%s: unknown option '--%s' (see 'batchnn %s --help')", cmd, name,
+            cli_die(EXIT_USAGE, "%s: unknown option '--%s' (see 'batchnn %s --help')", cmd, name,
                 cmd);
         if (o->seen)
-            die(EXIT_USAGE, "%s: --%s given twice", cmd, name);
+            cli_die(EXIT_USAGE, "%s: --%s given twice", cmd, name);
         o->seen = 1;
         if (o->takes_value) {
             if (eq)
@@ -102,9 +97,9 @@ static int parse_opts(const char *cmd, int argc, char **argv, opt *opts, const c
             else if (i + 1 < argc)
                 o->value = argv[++i];
             else
-                die(EXIT_USAGE, "%s: --%s needs a value", cmd, name);
+                cli_die(EXIT_USAGE, "%s: --%s needs a value", cmd, name);
         } else if (eq) {
-            die(EXIT_USAGE, "%s: --%s takes no value", cmd, name);
+            cli_die(EXIT_USAGE, "%s: --%s takes no value", cmd, name);
         }
     }
     return npos;
@@ -122,13 +117,13 @@ static int opt_flag(opt *opts, const char *name)
     return o && o->seen;
 }
 
-static uint64_t parse_u64(const char *opt_name, const char *s, uint64_t min, uint64_t max)
+uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64_t max)
 {
     const char *p = s;
     while (*p == ' ')
         p++;
     if (*p < '0' || *p > '9')
-        die(EXIT_USAGE, "--%s: '%s' is not a whole number", opt_name, s);
+        cli_die(EXIT_USAGE, "--%s: '%s' is not a whole number", opt_name, s);
     errno = 0;
     char *end;
     unsigned long long v = strtoull(p, &end, 10);
@@ -136,19 +131,19 @@ static uint64_t parse_u64(const char *opt_name, const char *s, uint64_t min, uin
     if (*end == '^' && v == 2) {
         unsigned long long ex = strtoull(end + 1, &end, 10);
         if (ex > 63)
-            die(EXIT_USAGE, "--%s: '%s' is too large", opt_name, s);
+            cli_die(EXIT_USAGE, "--%s: '%s' is too large", opt_name, s);
         v = 1ULL << ex;
     } else if (*end == 'k' || *end == 'K' || *end == 'M' || *end == 'G') {
         int sh = *end == 'G' ? 30 : *end == 'M' ? 20 : 10;
         if (v > (UINT64_MAX >> sh))
-            die(EXIT_USAGE, "--%s: '%s' is too large", opt_name, s);
+            cli_die(EXIT_USAGE, "--%s: '%s' is too large", opt_name, s);
         v <<= sh;
         end++;
     }
     if (*end != '\0' || errno == ERANGE)
-        die(EXIT_USAGE, "--%s: '%s' is not a whole number", opt_name, s);
+        cli_die(EXIT_USAGE, "--%s: '%s' is not a whole number", opt_name, s);
     if (v < min || v > max)
-        die(EXIT_USAGE, "--%s: %llu is out of range (%llu to %llu)", opt_name, v,
+        cli_die(EXIT_USAGE, "--%s: %llu is out of range (%llu to %llu)", opt_name, v,
             (unsigned long long)min, (unsigned long long)max);
     return v;
 }
@@ -159,7 +154,7 @@ static double parse_double(const char *opt_name, const char *s)
     char *end;
     double v = strtod(s, &end);
     if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v))
-        die(EXIT_USAGE, "--%s: '%s' is not a finite number", opt_name, s);
+        cli_die(EXIT_USAGE, "--%s: '%s' is not a finite number", opt_name, s);
     return v;
 }
 
@@ -187,22 +182,22 @@ static void load_data(loaded_data *ld, const char *data, const char *targets, si
     memset(ld, 0, sizeof *ld);
     if (strncmp(data, "synth:", 6) == 0) {
         if (targets)
-            die(EXIT_USAGE, "--targets cannot be used with a synthetic set");
+            cli_die(EXIT_USAGE, "--targets cannot be used with a synthetic set");
         if (samples == 0)
             samples = 1024;
         if (bnn_synth_open(&ld->data, data, samples, nin, nout, seed, synth_budget(), &e))
-            die(1, "%s", e.msg);
+            cli_die(1, "%s", e.msg);
     } else {
         if (bnn_table_open(&ld->data, data, &e) != 0)
-            die(1, "%s", e.msg);
+            cli_die(1, "%s", e.msg);
         if (targets) {
             if (bnn_table_open(&ld->targets, targets, &e) != 0)
-                die(1, "%s", e.msg);
+                cli_die(1, "%s", e.msg);
             ld->has_targets = 1;
         }
         if (samples) {
             if (samples > ld->data.rows)
-                die(1, "%s: --samples %zu, but the file has %zu samples", data, samples,
+                cli_die(1, "%s: --samples %zu, but the file has %zu samples", data, samples,
                     ld->data.rows);
             ld->data.rows = samples;
             if (ld->has_targets && ld->targets.rows >= samples)
@@ -211,9 +206,9 @@ static void load_data(loaded_data *ld, const char *data, const char *targets, si
     }
     if (bnn_data_make(&ld->d, &ld->data, ld->has_targets ? &ld->targets : NULL, nin, nout,
                       &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     if (need_targets && !ld->d.yt)
-        die(1, "%s: %zu columns are the model's inputs only; the cost needs targets (add %lld "
+        cli_die(1, "%s: %zu columns are the model's inputs only; the cost needs targets (add %lld "
                "target columns or give --targets FILE)", data, ld->data.cols,
             (long long)nout);
 }
@@ -409,75 +404,75 @@ static int cmd_train(int argc, char **argv)
     bnn_error e;
     bnn_train_opts to;
     bnn_train_opts_default(&to);
-    to.epochs = (int)parse_u64("epochs", opt_str(opts, "epochs", "100"), 0, 1000000000);
+    to.epochs = (int)cli_parse_u64("epochs", opt_str(opts, "epochs", "100"), 0, 1000000000);
     to.lr = parse_double("lr", opt_str(opts, "lr", "0.1"));
     if (to.lr < 0)
-        die(EXIT_USAGE, "--lr: %g is negative", to.lr);
-    to.batch = (size_t)parse_u64("batch", opt_str(opts, "batch", "0"), 0, SIZE_MAX);
-    to.threads = (int)parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
-    uint64_t seed = parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
-    size_t samples = (size_t)parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
+        cli_die(EXIT_USAGE, "--lr: %g is negative", to.lr);
+    to.batch = (size_t)cli_parse_u64("batch", opt_str(opts, "batch", "0"), 0, SIZE_MAX);
+    to.threads = (int)cli_parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
+    uint64_t seed = cli_parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
+    size_t samples = (size_t)cli_parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
     if (opt_flag(opts, "samples") && samples == 0)
-        die(EXIT_USAGE, "--samples must be at least 1");
+        cli_die(EXIT_USAGE, "--samples must be at least 1");
     if (bnn_gradient_parse(opt_str(opts, "gradient", "exact"), &to.gradient) != 0)
-        die(EXIT_USAGE, "--gradient: '%s' is not exact, seed or finite-diff",
+        cli_die(EXIT_USAGE, "--gradient: '%s' is not exact, seed or finite-diff",
             opt_str(opts, "gradient", ""));
     if (bnn_engine_parse(opt_str(opts, "engine", "fast"), &to.engine) != 0)
-        die(EXIT_USAGE, "--engine: '%s' is not fast or reference", opt_str(opts, "engine", ""));
+        cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference", opt_str(opts, "engine", ""));
     const char *data = opt_str(opts, "data", NULL);
     if (!data)
-        die(EXIT_USAGE, "train: --data FILE or --data synth:NAME is required");
+        cli_die(EXIT_USAGE, "train: --data FILE or --data synth:NAME is required");
     int quiet = opt_flag(opts, "quiet");
 
     bnn_model model;
     const char *init = opt_str(opts, "init", NULL);
     const char *resume = opt_str(opts, "resume", NULL);
     if (init && resume)
-        die(EXIT_USAGE, "train: --init and --resume cannot be combined");
+        cli_die(EXIT_USAGE, "train: --init and --resume cannot be combined");
     int done_epochs = 0;
     if (resume) {
         char buf[64];
         int r = bnn_model_read_meta(resume, "epoch", buf, sizeof buf, &e);
         if (r < 0)
-            die(1, "--resume %s", e.msg);
+            cli_die(1, "--resume %s", e.msg);
         char *end;
         long v = r == 0 ? strtol(buf, &end, 10) : -1;
         if (r != 0 || *end != '\0' || v < 0 || v > 1000000000)
-            die(1, "--resume %s: not a batchnn checkpoint (no valid \"epoch\" in __metadata__)",
+            cli_die(1, "--resume %s: not a batchnn checkpoint (no valid \"epoch\" in __metadata__)",
                 resume);
         done_epochs = (int)v;
         if (done_epochs > to.epochs)
-            die(EXIT_USAGE, "--resume %s: the checkpoint is at epoch %d, past --epochs %d", resume,
+            cli_die(EXIT_USAGE, "--resume %s: the checkpoint is at epoch %d, past --epochs %d", resume,
                 done_epochs, to.epochs);
         init = resume;
     }
     if (init) {
         if (bnn_model_load(&model, init, opt_str(opts, "act", NULL), &e) != 0)
-            die(1, "%s", e.msg);
+            cli_die(1, "%s", e.msg);
         if (opt_flag(opts, "arch")) {
             bnn_arch want;
             if (bnn_arch_parse(&want, opt_str(opts, "arch", ""), NULL, 1, &e) != 0)
-                die(EXIT_USAGE, "%s", e.msg);
+                cli_die(EXIT_USAGE, "%s", e.msg);
             int same = want.nlayers == model.arch.nlayers;
             for (int i = 0; same && i <= want.nlayers; i++)
                 same = want.width[i] == model.arch.width[i];
             if (!same) {
                 char w[4096];
                 bnn_arch_format(&model.arch, w, sizeof w, NULL, 0);
-                die(EXIT_USAGE, "--arch %s conflicts with --init %s, whose architecture is %s",
+                cli_die(EXIT_USAGE, "--arch %s conflicts with --init %s, whose architecture is %s",
                     opt_str(opts, "arch", ""), init, w);
             }
         }
     } else {
         const char *arch = opt_str(opts, "arch", NULL);
         if (!arch)
-            die(EXIT_USAGE, "train: --arch is required (e.g. --arch 2,16,1), or --init MODEL");
+            cli_die(EXIT_USAGE, "train: --arch is required (e.g. --arch 2,16,1), or --init MODEL");
         bnn_arch a;
         if (bnn_arch_parse(&a, arch, opt_str(opts, "act", NULL), !opt_flag(opts, "no-bias"),
                            &e) != 0)
-            die(EXIT_USAGE, "%s", e.msg);
+            cli_die(EXIT_USAGE, "%s", e.msg);
         if (bnn_model_init(&model, &a, &e) != 0)
-            die(1, "%s", e.msg);
+            cli_die(1, "%s", e.msg);
         bnn_model_randomize(&model, seed);
     }
     const bnn_arch *a = &model.arch;
@@ -490,18 +485,18 @@ static int cmd_train(int argc, char **argv)
     const char *log = opt_str(opts, "log", NULL);
     if (log) {
         if (bnn_outfile_open(&logf, log, &e) != 0)
-            die(1, "--log %s", e.msg);
+            cli_die(1, "--log %s", e.msg);
         fputs("epoch,loss,seconds\n", logf.fp);
     }
     const char *save = opt_str(opts, "save", NULL);
     if (save && access(save, F_OK) == 0 && access(save, W_OK) != 0)
-        die(1, "--save %s: not writable", save);
+        cli_die(1, "--save %s: not writable", save);
     const char *plot = opt_str(opts, "plot", NULL);
     const char *checkpoint = opt_str(opts, "checkpoint", NULL);
-    int every = (int)parse_u64("checkpoint-every", opt_str(opts, "checkpoint-every", "10"), 1,
+    int every = (int)cli_parse_u64("checkpoint-every", opt_str(opts, "checkpoint-every", "10"), 1,
                                1000000000);
     if (opt_flag(opts, "checkpoint-every") && !checkpoint)
-        die(EXIT_USAGE, "--checkpoint-every needs --checkpoint FILE");
+        cli_die(EXIT_USAGE, "--checkpoint-every needs --checkpoint FILE");
     char nbuf[32], seedbuf[32];
     snprintf(nbuf, sizeof nbuf, "%zu", ld.d.n);
     snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
@@ -509,7 +504,7 @@ static int cmd_train(int argc, char **argv)
         char buf[600];
         if (bnn_model_read_meta(resume, "samples", buf, sizeof buf, &e) == 0 &&
             strcmp(buf, nbuf) != 0)
-            die(1, "--resume %s: the checkpoint was trained on %s samples, this run has %s",
+            cli_die(1, "--resume %s: the checkpoint was trained on %s samples, this run has %s",
                 resume, buf, nbuf);
         if (bnn_model_read_meta(resume, "data", buf, sizeof buf, &e) == 0 &&
             strcmp(buf, ld.data.name) != 0)
@@ -560,17 +555,17 @@ static int cmd_train(int argc, char **argv)
     signal(SIGINT, SIG_DFL);
     bnn_error e2;
     if (log && bnn_outfile_commit(&logf, &e2) != 0)
-        die(1, "--log %s", e2.msg);
+        cli_die(1, "--log %s", e2.msg);
     if (plot && write_plot(plot, ctx.losses, ctx.nlosses, done_epochs, &e2) != 0)
-        die(1, "--plot %s", e2.msg);
+        cli_die(1, "--plot %s", e2.msg);
     if (rc != 0)
-        die(1, "%s", e.msg); /* --save is not written: the weights are not trustworthy */
+        cli_die(1, "%s", e.msg); /* --save is not written: the weights are not trustworthy */
     if (save && bnn_model_save(&model, save, &e) != 0)
-        die(1, "--save %s", e.msg);
+        cli_die(1, "--save %s", e.msg);
     /* a final checkpoint, unless the last epoch just wrote one */
     if (checkpoint && ctx.epochs_done > 0 && (done_epochs + ctx.epochs_done) % every != 0 &&
         on_checkpoint(&ctx, done_epochs + ctx.epochs_done, &model, &e) != 0)
-        die(1, "--checkpoint %s", e.msg);
+        cli_die(1, "--checkpoint %s", e.msg);
     free(ctx.losses);
     if (!quiet) {
         double rate = ctx.train_seconds > 0 ? (double)ld.d.n * ctx.epochs_done /
@@ -617,7 +612,7 @@ static void usage_gradcheck(void)
            "weights drawn from --seed (biases too) on --samples samples (default 16 of\n"
            "synth:teacher). Prints per layer and tensor the normwise relative difference\n"
            "max|analytic - fd| / max(max|fd|, 1e-7); exits 1 above tolerance (reference\n"
-           "1e-6, fast 1e-3 by default). With --gradient seed, the notes' recursion is\n"
+           "1e-6, fast 1e-4 by default). With --gradient seed, the notes' recursion is\n"
            "checked against 2^(m-l) times the finite differences.\n");
 }
 
@@ -636,34 +631,34 @@ static int cmd_gradcheck(int argc, char **argv)
         return 0;
     }
     bnn_error e;
-    uint64_t seed = parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
-    size_t samples = (size_t)parse_u64("samples", opt_str(opts, "samples", "16"), 1, SIZE_MAX);
+    uint64_t seed = cli_parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
+    size_t samples = (size_t)cli_parse_u64("samples", opt_str(opts, "samples", "16"), 1, SIZE_MAX);
     double eps = parse_double("eps", opt_str(opts, "eps", "1e-3"));
     double tol_ref = parse_double("tol-reference", opt_str(opts, "tol-reference", "1e-6"));
-    double tol_fast = parse_double("tol-fast", opt_str(opts, "tol-fast", "1e-3"));
-    int threads = (int)parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
+    double tol_fast = parse_double("tol-fast", opt_str(opts, "tol-fast", "1e-4"));
+    int threads = (int)cli_parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
     bnn_gradient mode;
     if (bnn_gradient_parse(opt_str(opts, "gradient", "exact"), &mode) != 0 ||
         mode == BNN_GRAD_FINITE_DIFF)
-        die(EXIT_USAGE, "--gradient: '%s' is not exact or seed", opt_str(opts, "gradient", ""));
+        cli_die(EXIT_USAGE, "--gradient: '%s' is not exact or seed", opt_str(opts, "gradient", ""));
     if (eps <= 0)
-        die(EXIT_USAGE, "--eps must be positive");
+        cli_die(EXIT_USAGE, "--eps must be positive");
 
     bnn_model model;
     const char *init = opt_str(opts, "init", NULL);
     if (init) {
         if (bnn_model_load(&model, init, opt_str(opts, "act", NULL), &e) != 0)
-            die(1, "%s", e.msg);
+            cli_die(1, "%s", e.msg);
     } else {
         const char *arch = opt_str(opts, "arch", NULL);
         if (!arch)
-            die(EXIT_USAGE, "gradcheck: --arch is required (or --init MODEL)");
+            cli_die(EXIT_USAGE, "gradcheck: --arch is required (or --init MODEL)");
         bnn_arch a;
         if (bnn_arch_parse(&a, arch, opt_str(opts, "act", NULL), !opt_flag(opts, "no-bias"),
                            &e) != 0)
-            die(EXIT_USAGE, "%s", e.msg);
+            cli_die(EXIT_USAGE, "%s", e.msg);
         if (bnn_model_init(&model, &a, &e) != 0)
-            die(1, "%s", e.msg);
+            cli_die(1, "%s", e.msg);
         /* weights and biases both random and away from zero, so every term is exercised */
         bnn_rng r;
         bnn_rng_seed(&r, seed);
@@ -674,7 +669,7 @@ static int cmd_gradcheck(int argc, char **argv)
     const int m = a->nlayers;
     size_t np = model.nparams;
     if (np > 100000)
-        die(EXIT_USAGE, "gradcheck: %zu parameters would take too long by finite differences "
+        cli_die(EXIT_USAGE, "gradcheck: %zu parameters would take too long by finite differences "
                         "(at most 100000)", np);
     loaded_data ld;
     const char *data = opt_str(opts, "data", NULL);
@@ -688,17 +683,17 @@ static int cmd_gradcheck(int argc, char **argv)
     double *gref = malloc(np * sizeof *gref), *gfast = malloc(np * sizeof *gfast);
     float *gf = bnn_alloc(np, sizeof *gf);
     if (!theta || !fd || !gref || !gfast || !gf)
-        die(1, "gradcheck: out of memory");
+        cli_die(1, "gradcheck: out of memory");
     for (size_t p = 0; p < np; p++)
         theta[p] = model.theta[p];
     if (bnn_fd_grad4(a, theta, &ld.d, 0, n, eps, fd, &e) != 0 ||
         bnn_ref_grad(a, theta, &ld.d, 0, n, mode, gref, NULL, &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     bnn_fast *fast;
     bnn_fast_opts fo = {.threads = threads, .chunk = 0};
     if (bnn_fast_create(&fast, a, &fo, &e) != 0 ||
         bnn_fast_grad(fast, model.theta, &ld.d, 0, n, mode, gf, NULL, &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     for (size_t p = 0; p < np; p++)
         gfast[p] = gf[p];
     if (mode == BNN_GRAD_SEED) /* the contract: seed = 2^(m-l) x exact at layer l (0-based) */
@@ -781,12 +776,12 @@ static int cmd_predict(int argc, char **argv)
     bnn_error e;
     const char *model_path = opt_str(opts, "model", NULL), *data = opt_str(opts, "data", NULL);
     if (!model_path || !data)
-        die(EXIT_USAGE, "predict: --model MODEL and --data FILE are required");
-    int threads = (int)parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
-    size_t samples = (size_t)parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
+        cli_die(EXIT_USAGE, "predict: --model MODEL and --data FILE are required");
+    int threads = (int)cli_parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
+    size_t samples = (size_t)cli_parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
     bnn_model model;
     if (bnn_model_load(&model, model_path, opt_str(opts, "act", NULL), &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     const bnn_arch *a = &model.arch;
     const int64_t nout = a->width[a->nlayers];
     loaded_data ld;
@@ -794,27 +789,27 @@ static int cmd_predict(int argc, char **argv)
     bnn_fast *fast;
     bnn_fast_opts fo = {.threads = threads, .chunk = 0};
     if (bnn_fast_create(&fast, a, &fo, &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     const char *outp = opt_str(opts, "out", NULL);
     bnn_table_writer *w = NULL;
     if (outp && bnn_table_writer_open(&w, outp, ld.d.n, (size_t)nout, NULL, &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     /* predictions go out in blocks, so any n streams through bounded memory */
     size_t block = (size_t)1 << 16;
     float *buf = bnn_alloc(block * (size_t)nout, sizeof(float));
     if (!buf)
-        die(1, "predict: out of memory");
+        cli_die(1, "predict: out of memory");
     for (size_t s = 0; s < ld.d.n; s += block) {
         size_t cnt = ld.d.n - s < block ? ld.d.n - s : block;
         if (bnn_fast_predict(fast, model.theta, &ld.d, s, cnt, buf, &e) != 0) {
             if (w)
                 bnn_table_writer_abort(w);
-            die(1, "%s", e.msg);
+            cli_die(1, "%s", e.msg);
         }
         if (w) {
             if (bnn_table_writer_rows(w, buf, cnt, (size_t)nout, &e) != 0) {
                 bnn_table_writer_abort(w);
-                die(1, "%s", e.msg);
+                cli_die(1, "%s", e.msg);
             }
         } else {
             for (size_t i = 0; i < cnt; i++)
@@ -824,9 +819,9 @@ static int cmd_predict(int argc, char **argv)
         }
     }
     if (w && bnn_table_writer_commit(w, &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     if (!w && (fflush(stdout) != 0 || ferror(stdout)))
-        die(1, "predict: cannot write to standard output");
+        cli_die(1, "predict: cannot write to standard output");
     bnn_free(buf);
     bnn_fast_free(fast);
     free_data(&ld);
@@ -859,16 +854,16 @@ static int cmd_eval(int argc, char **argv)
     bnn_error e;
     const char *model_path = opt_str(opts, "model", NULL), *data = opt_str(opts, "data", NULL);
     if (!model_path || !data)
-        die(EXIT_USAGE, "eval: --model MODEL and --data FILE are required");
-    int threads = (int)parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
-    size_t samples = (size_t)parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
-    uint64_t seed = parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
+        cli_die(EXIT_USAGE, "eval: --model MODEL and --data FILE are required");
+    int threads = (int)cli_parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
+    size_t samples = (size_t)cli_parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
+    uint64_t seed = cli_parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
     bnn_engine engine;
     if (bnn_engine_parse(opt_str(opts, "engine", "fast"), &engine) != 0)
-        die(EXIT_USAGE, "--engine: '%s' is not fast or reference", opt_str(opts, "engine", ""));
+        cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference", opt_str(opts, "engine", ""));
     bnn_model model;
     if (bnn_model_load(&model, model_path, opt_str(opts, "act", NULL), &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     const bnn_arch *a = &model.arch;
     loaded_data ld;
     load_data(&ld, data, opt_str(opts, "targets", NULL), samples, a->width[0],
@@ -877,18 +872,18 @@ static int cmd_eval(int argc, char **argv)
     if (engine == BNN_ENGINE_REFERENCE) {
         double *theta = malloc(model.nparams * sizeof *theta);
         if (!theta)
-            die(1, "eval: out of memory");
+            cli_die(1, "eval: out of memory");
         for (size_t p = 0; p < model.nparams; p++)
             theta[p] = model.theta[p];
         if (bnn_ref_cost(a, theta, &ld.d, 0, ld.d.n, &cost, &e) != 0)
-            die(1, "%s", e.msg);
+            cli_die(1, "%s", e.msg);
         free(theta);
     } else {
         bnn_fast *fast;
         bnn_fast_opts fo = {.threads = threads, .chunk = 0};
         if (bnn_fast_create(&fast, a, &fo, &e) != 0 ||
             bnn_fast_cost(fast, model.theta, &ld.d, 0, ld.d.n, &cost, &e) != 0)
-            die(1, "%s", e.msg);
+            cli_die(1, "%s", e.msg);
         bnn_fast_free(fast);
     }
     printf("%.17g\n", cost);
@@ -925,44 +920,44 @@ static int cmd_gen(int argc, char **argv)
     }
     bnn_error e;
     if (npos != 1 || strncmp(pos[0], "synth:", 6) != 0)
-        die(EXIT_USAGE, "gen: name a synthetic set, e.g. 'batchnn gen synth:xor --samples 4 "
+        cli_die(EXIT_USAGE, "gen: name a synthetic set, e.g. 'batchnn gen synth:xor --samples 4 "
                         "--out xor.csv'");
     const char *outp = opt_str(opts, "out", NULL);
     if (!outp)
-        die(EXIT_USAGE, "gen: --out FILE is required");
+        cli_die(EXIT_USAGE, "gen: --out FILE is required");
     if (!opt_flag(opts, "samples"))
-        die(EXIT_USAGE, "gen: --samples N is required");
-    size_t n = (size_t)parse_u64("samples", opt_str(opts, "samples", "0"), 1, SIZE_MAX);
-    uint64_t seed = parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
+        cli_die(EXIT_USAGE, "gen: --samples N is required");
+    size_t n = (size_t)cli_parse_u64("samples", opt_str(opts, "samples", "0"), 1, SIZE_MAX);
+    uint64_t seed = cli_parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
     int64_t nin = -1, nout = -1;
     if (opt_flag(opts, "arch")) {
         bnn_arch a;
         if (bnn_arch_parse(&a, opt_str(opts, "arch", ""), NULL, 1, &e) != 0)
-            die(EXIT_USAGE, "%s", e.msg);
+            cli_die(EXIT_USAGE, "%s", e.msg);
         nin = a.width[0];
         nout = a.width[a.nlayers];
     }
     bnn_table t;
     /* budget 0: never stored, generated block by block */
     if (bnn_synth_open(&t, pos[0], n, nin, nout, seed, 0, &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     bnn_table_writer *w;
     if (bnn_table_writer_open(&w, outp, n, t.cols, NULL, &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     size_t block = 1 << 14;
     float *buf = bnn_alloc(block * t.cols, sizeof(float));
     if (!buf)
-        die(1, "gen: out of memory");
+        cli_die(1, "gen: out of memory");
     for (size_t s = 0; s < n; s += block) {
         size_t cnt = n - s < block ? n - s : block;
         if (bnn_table_read(&t, s, cnt, 0, t.cols, buf, t.cols, &e) != 0 ||
             bnn_table_writer_rows(w, buf, cnt, t.cols, &e) != 0) {
             bnn_table_writer_abort(w);
-            die(1, "%s", e.msg);
+            cli_die(1, "%s", e.msg);
         }
     }
     if (bnn_table_writer_commit(w, &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     bnn_free(buf);
     bnn_table_close(&t);
     return 0;
@@ -979,11 +974,11 @@ static int cmd_info(int argc, char **argv)
         return 0;
     }
     if (npos != 1)
-        die(EXIT_USAGE, "info: name a model file, e.g. 'batchnn info model.safetensors'");
+        cli_die(EXIT_USAGE, "info: name a model file, e.g. 'batchnn info model.safetensors'");
     bnn_error e;
     bnn_model model;
     if (bnn_model_load(&model, pos[0], opt_str(opts, "act", NULL), &e) != 0)
-        die(1, "%s", e.msg);
+        cli_die(1, "%s", e.msg);
     const bnn_arch *a = &model.arch;
     char w[4096], acts[4096];
     bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
@@ -1015,7 +1010,7 @@ static void demo_train(const char *title, const char *arch, const char *acts, in
     bnn_error e;
     bnn_arch a;
     if (bnn_arch_parse(&a, arch, acts, bias, &e) != 0 || bnn_model_init(model, &a, &e) != 0)
-        die(1, "demo: %s", e.msg);
+        cli_die(1, "demo: %s", e.msg);
     bnn_model_randomize(model, 1);
     loaded_data ld;
     load_data(&ld, set, NULL, n, a.width[0], a.width[a.nlayers], 1, 1);
@@ -1031,7 +1026,7 @@ static void demo_train(const char *title, const char *arch, const char *acts, in
         bnn_fast_cost(f, model->theta, &ld.d, 0, ld.d.n, &c0, &e) != 0 ||
         bnn_train(model, &ld.d, &to, &e) != 0 ||
         bnn_fast_cost(f, model->theta, &ld.d, 0, ld.d.n, &c1, &e) != 0)
-        die(1, "demo: %s", e.msg);
+        cli_die(1, "demo: %s", e.msg);
     printf("\n%s\n  arch %s (%s%s), %s, %zu samples, %d epochs at lr %g: cost %.3g -> %.3g "
            "(%.2f s)\n", title, arch, acts, bias ? "" : ", no bias", set, ld.d.n, epochs, lr, c0,
            c1, now_seconds() - t0);
@@ -1069,8 +1064,8 @@ static int cmd_demo(int argc, char **argv)
                "default 2^20 samples, 10 epochs) with the fast\nand reference engines.\n");
         return 0;
     }
-    size_t big = (size_t)parse_u64("samples", opt_str(opts, "samples", "1048576"), 1, SIZE_MAX);
-    int big_epochs = (int)parse_u64("epochs", opt_str(opts, "epochs", "10"), 1, 1000000);
+    size_t big = (size_t)cli_parse_u64("samples", opt_str(opts, "samples", "1048576"), 1, SIZE_MAX);
+    int big_epochs = (int)cli_parse_u64("epochs", opt_str(opts, "epochs", "10"), 1, 1000000);
     printf("batchnn %s demo: the models of the notes, trained by full-batch gradient descent\n",
            BNN_VERSION);
     bnn_model model;
@@ -1088,7 +1083,7 @@ static int cmd_demo(int argc, char **argv)
     bnn_arch a;
     if (bnn_arch_parse(&a, "2,16,16,1", "sigmoid", 1, &e) != 0 ||
         bnn_model_init(&model, &a, &e) != 0)
-        die(1, "demo: %s", e.msg);
+        cli_die(1, "demo: %s", e.msg);
     bnn_model_randomize(&model, 1);
     loaded_data ld;
     load_data(&ld, "synth:uniform", NULL, big, 2, 1, 1, 1);
@@ -1101,7 +1096,7 @@ static int cmd_demo(int argc, char **argv)
     to.ctx = &ctx;
     ctx.n = ld.d.n;
     if (bnn_train(&model, &ld.d, &to, &e) != 0)
-        die(1, "demo: %s", e.msg);
+        cli_die(1, "demo: %s", e.msg);
     double fast_rate = (double)ld.d.n * ctx.epochs_done / ctx.train_seconds;
     printf("\nfull batch, 2,16,16,1 sigmoid on %zu samples of synth:uniform, %d epochs:\n"
            "  fast engine (%s, %d threads): %.2f ms/epoch, %.3g samples/s, final loss %.6g\n",
@@ -1111,12 +1106,12 @@ static int cmd_demo(int argc, char **argv)
     size_t nref = ld.d.n < 65536 ? ld.d.n : 65536;
     double *theta = malloc(model.nparams * sizeof *theta), *g = malloc(model.nparams * sizeof *g);
     if (!theta || !g)
-        die(1, "demo: out of memory");
+        cli_die(1, "demo: out of memory");
     for (size_t p = 0; p < model.nparams; p++)
         theta[p] = model.theta[p];
     double t0 = now_seconds(), c;
     if (bnn_ref_grad(&a, theta, &ld.d, 0, nref, BNN_GRAD_EXACT, g, &c, &e) != 0)
-        die(1, "demo: %s", e.msg);
+        cli_die(1, "demo: %s", e.msg);
     double ref_rate = (double)nref / (now_seconds() - t0);
     printf("  reference engine (double, scalar, 1 thread): %.3g samples/s on %zu samples\n"
            "  speedup of fast over reference: %.1fx\n", ref_rate, nref, fast_rate / ref_rate);
@@ -1141,6 +1136,7 @@ static void usage(void)
             "  gen        write a synthetic data set to a file\n"
             "  info       describe a model file\n"
             "  demo       the notes' models on their examples, then a large run\n"
+            "  bench      this machine's limits and the benchmark workloads W1-W6\n"
             "  --version  version, CPU path, BLAS and threads\n");
 }
 
@@ -1155,7 +1151,7 @@ static void version(void)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        die(EXIT_USAGE, "no command given (try 'batchnn --help')");
+        cli_die(EXIT_USAGE, "no command given (try 'batchnn --help')");
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage();
@@ -1171,10 +1167,10 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"train", cmd_train}, {"predict", cmd_predict}, {"eval", cmd_eval},
         {"gradcheck", cmd_gradcheck}, {"gen", cmd_gen}, {"info", cmd_info},
-        {"demo", cmd_demo},
+        {"demo", cmd_demo}, {"bench", cli_bench},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0)
             return cmds[i].fn(argc - 2, argv + 2);
-    die(EXIT_USAGE, "unknown command '%s' (try 'batchnn --help')", cmd);
+    cli_die(EXIT_USAGE, "unknown command '%s' (try 'batchnn --help')", cmd);
 }
