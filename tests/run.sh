@@ -22,3 +22,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== fuzzing (libFuzzer, short fixed time per reader)"
 bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
+
+echo "== performance regression gate (bench/gate.sh against bench/baseline.json)"
+bash tests/gate_test.sh build/src/batchnn 0.7
