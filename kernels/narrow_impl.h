@@ -12,10 +12,10 @@
  *   VZERO() VSET1(x) VLOAD(p) VSTORE(p, v) VADD VSUB VMUL VFMA(a, b, c) = a*b + c
  *   VMAX0(v) = max(v, 0)   VRELU_SLOPE(a)   VSIGMOID(v)   VTANH(v)
  *   VHSUM_D(v) = sum of lanes in double, lane order
- *   narrow_colplan         type; narrow_plan_columns(plan, ld, ncols) prepares
- *   narrow_load_columns(plan, dst, dstep, rows, cnt): columns 0..ncols-1 of cnt (<= VLEN)
- *                          sample-major rows (stride ld) into ncols vectors dst + k * dstep,
- *                          lanes >= cnt zeroed; reads nothing beyond row cnt-1, column ncols-1
+ * Inputs and targets arrive sample-major (a row per sample, stride ld). A chunk of them is
+ * first transposed into feature-major rows (narrow_transpose: plain loops with the stride as a
+ * compile-time constant for the common small strides, which the compiler vectorises with
+ * permutes), padded with zeros to whole blocks; blocks then read aligned vectors.
  *   NARROW_NAME            the function's name, e.g. bnn_narrow_grad_avx512
  *
  * Layouts inside a block (all in `work`, floats):
@@ -28,6 +28,7 @@
  * Must match the reference engine to float32 accuracy (tests/test_fast.c, per ISA).
  */
 
+#include <math.h>
 #include <stddef.h>
 
 #include "bnn_narrow.h"
@@ -229,10 +230,41 @@ static int narrow_unroll(const bnn_narrow_net *net)
     return net->max_width <= 2 ? 8 : net->max_width <= 4 ? 4 : 1;
 }
 
+/* out[k * ostride + i] = rows[i * ld + k] for k < ncols, i < ns; zero for ns <= i < npad. */
+static inline __attribute__((always_inline)) void
+narrow_transpose_ld(const size_t ld, float *restrict out, size_t ostride,
+                    const float *restrict rows, int ncols, size_t ns, size_t npad)
+{
+    for (int k = 0; k < ncols; k++) {
+        float *o = out + (size_t)k * ostride;
+        const float *r = rows + k;
+        for (size_t i = 0; i < ns; i++)
+            o[i] = r[i * ld];
+        for (size_t i = ns; i < npad; i++)
+            o[i] = 0.0f;
+    }
+}
+
+static void narrow_transpose(float *restrict out, size_t ostride, const float *restrict rows,
+                             size_t ld, int ncols, size_t ns, size_t npad)
+{
+    switch (ld) {
+    case 1: narrow_transpose_ld(1, out, ostride, rows, ncols, ns, npad); break;
+    case 2: narrow_transpose_ld(2, out, ostride, rows, ncols, ns, npad); break;
+    case 3: narrow_transpose_ld(3, out, ostride, rows, ncols, ns, npad); break;
+    case 4: narrow_transpose_ld(4, out, ostride, rows, ncols, ns, npad); break;
+    default: narrow_transpose_ld(ld, out, ostride, rows, ncols, ns, npad); break;
+    }
+}
+
+#define NARROW_MAX_UNROLL 8
+
+#define NARROW_CHUNK_MAX BNN_NARROW_CHUNK_MAX
 size_t NARROW_WORK_NAME(const bnn_narrow_net *net)
 {
-    const size_t U = 8; /* the largest unroll */
-    return (size_t)(net->nin + net->nout + net->sum_widths + 2 * net->max_width + 1) * U * VLEN;
+    const size_t U = NARROW_MAX_UNROLL;
+    return (size_t)(net->nin + net->nout + net->sum_widths + 2 * net->max_width + 1) * U * VLEN +
+           (size_t)(net->nin + net->nout) * (NARROW_CHUNK_MAX + U * VLEN);
 }
 
 double NARROW_NAME(const bnn_narrow_net *net, const float *theta, const float *x, size_t ldx,
@@ -248,23 +280,28 @@ double NARROW_NAME(const bnn_narrow_net *net, const float *theta, const float *x
     float *D = acts + (size_t)net->sum_widths * BS;
     float *Dp = D + (size_t)net->max_width * BS;
     float *valid = Dp + (size_t)net->max_width * BS;
+    /* the chunk, feature-major: XT[k] (inputs) then YT[k] (targets), npad floats each */
+    const size_t npad = (ns + BS - 1) / BS * BS;
+    float *XT = valid + BS;
+    float *YT = XT + (size_t)nin * npad;
     const V oscale = VSET1(out_scale);
     V sse = VZERO();
-    narrow_colplan xplan, yplan;
-    narrow_plan_columns(&xplan, ldx, nin);
-    narrow_plan_columns(&yplan, ldy, nout);
+    if (ns > NARROW_CHUNK_MAX)
+        return NAN; /* the caller splits larger ranges (fast.c: the narrow chunk) */
+    narrow_transpose(XT, npad, x, ldx, nin, ns, npad);
+    narrow_transpose(YT, npad, y, ldy, nout, ns, npad);
 
     for (size_t s = 0; s < ns; s += BS) {
         const size_t cnt = ns - s < BS ? ns - s : BS;
-        /* sample-major rows -> U vectors per feature */
-        for (int u = 0; u < U; u++) {
-            const size_t s0 = s + (size_t)u * VLEN;
-            const size_t c = cnt > (size_t)u * VLEN ? cnt - (size_t)u * VLEN : 0;
-            narrow_load_columns(&xplan, A0 + (size_t)u * VLEN, (size_t)U * VLEN,
-                                c ? x + s0 * ldx : x, c);
-            narrow_load_columns(&yplan, Y + (size_t)u * VLEN, (size_t)U * VLEN,
-                                c ? y + s0 * ldy : y, c);
-        }
+        /* this block's U vectors per feature, contiguous */
+        for (int k = 0; k < nin; k++)
+            for (int u = 0; u < U; u++)
+                VSTORE(A0 + ((size_t)k * U + (size_t)u) * VLEN,
+                       VLOAD(XT + (size_t)k * npad + s + (size_t)u * VLEN));
+        for (int k = 0; k < nout; k++)
+            for (int u = 0; u < U; u++)
+                VSTORE(Y + ((size_t)k * U + (size_t)u) * VLEN,
+                       VLOAD(YT + (size_t)k * npad + s + (size_t)u * VLEN));
         /* forward */
         const float *prev = A0;
         for (int l = 0; l < m; l++) {

@@ -25,24 +25,4 @@ typedef float V;
 #define NARROW_WORK_NAME bnn_narrow_work_scalar
 #define NARROW_REDUCE_NAME bnn_narrow_reduce_scalar
 
-/* Columns of sample-major rows into vectors, lane by lane. */
-typedef struct narrow_colplan {
-    size_t ld;
-    int ncols;
-} narrow_colplan;
-
-static inline void narrow_plan_columns(narrow_colplan *p, size_t ld, int ncols)
-{
-    p->ld = ld;
-    p->ncols = ncols;
-}
-
-static inline void narrow_load_columns(const narrow_colplan *p, float *dst, size_t dstep,
-                                       const float *rows, size_t cnt)
-{
-    for (int k = 0; k < p->ncols; k++)
-        for (size_t i = 0; i < VLEN; i++)
-            dst[(size_t)k * dstep + i] = i < cnt ? rows[i * p->ld + (size_t)k] : 0.0f;
-}
-
 #include "narrow_impl.h"

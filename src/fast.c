@@ -183,8 +183,8 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
         choose_narrow(f, bnn_kernels()->isa);
         /* the narrow path keeps only one block in flight: a chunk is just the unit of data
          * access, so a large one amortises the per-call set-up */
-        if (!(o && o->chunk > 0))
-            f->chunk = 4096;
+        if (!(o && o->chunk > 0) || f->chunk > BNN_NARROW_CHUNK_MAX)
+            f->chunk = BNN_NARROW_CHUNK_MAX;
     }
     size_t total = 0;
     for (int l = 1; l <= a->nlayers; l++) {
