@@ -64,8 +64,8 @@ static inline __attribute__((always_inline)) V narrow_slope(bnn_act act, V a)
 
 /*
  * A block is U vectors (U * VLEN samples). U > 1 keeps several independent vectors in flight,
- * which is what hides the latency of the sigmoid and FMA chains on thin layers; wide layers
- * use U = 1 so that a layer's inputs fit in registers. Vector u of feature k of a buffer
+ * which is what hides the latency of the sigmoid and FMA chains on thin layers, and makes each
+ * load and store of a gradient accumulator serve U vectors on wider ones. Vector u of feature k of a buffer
  * is at buf + (k * U + u) * VLEN.
  */
 
@@ -80,7 +80,25 @@ narrow_forward_layer(const int U, const int in, const int out, const float *W, c
     const int cached = in * U <= BNN_NARROW_REG_WIDTH;
     for (int k = 0; k < BNN_NARROW_REG_WIDTH; k++)
         x[k] = cached && k < in * U ? VLOAD(prev + k * VLEN) : VZERO();
-    for (int j = 0; j < out; j++) {
+    int j = 0;
+    if (U == 1 && cached)
+        /* four outputs at a time: four independent FMA chains, four sigmoids in flight */
+        for (; j + 4 <= out; j += 4) {
+            const float *w = W + (size_t)j * in;
+            V z0 = b ? VSET1(b[j]) : VZERO(), z1 = b ? VSET1(b[j + 1]) : VZERO();
+            V z2 = b ? VSET1(b[j + 2]) : VZERO(), z3 = b ? VSET1(b[j + 3]) : VZERO();
+            for (int k = 0; k < in; k++) {
+                z0 = VFMA(VSET1(w[k]), x[k], z0);
+                z1 = VFMA(VSET1(w[in + k]), x[k], z1);
+                z2 = VFMA(VSET1(w[2 * in + k]), x[k], z2);
+                z3 = VFMA(VSET1(w[3 * in + k]), x[k], z3);
+            }
+            VSTORE(cur + (j + 0) * VLEN, narrow_act(act, z0));
+            VSTORE(cur + (j + 1) * VLEN, narrow_act(act, z1));
+            VSTORE(cur + (j + 2) * VLEN, narrow_act(act, z2));
+            VSTORE(cur + (j + 3) * VLEN, narrow_act(act, z3));
+        }
+    for (; j < out; j++) {
         const float *w = W + (size_t)j * in;
         V z[8];
         for (int u = 0; u < U; u++)
@@ -111,9 +129,6 @@ narrow_backward_layer(const int U, const int in, const int out, const float *W,
         x[k] = cached && k < in * U ? VLOAD(prev + k * VLEN) : VZERO();
         g[k] = VZERO();
     }
-    if (!cached && want_prev)
-        for (int k = 0; k < in * U; k++)
-            VSTORE(Dprev + k * VLEN, VZERO());
     for (int j = 0; j < out; j++) {
         V d[8];
         for (int u = 0; u < U; u++)
@@ -131,18 +146,27 @@ narrow_backward_layer(const int U, const int in, const int out, const float *W,
             for (int u = 0; u < U; u++)
                 t = VFMA(d[u], cached ? x[k * U + u] : VLOAD(prev + (k * U + u) * VLEN), t);
             VSTORE(aw + k * VLEN, t);
-            if (want_prev) {
+            if (want_prev && cached) {
                 const V wk = VSET1(w[k]);
-                for (int u = 0; u < U; u++) {
-                    if (cached)
-                        g[k * U + u] = VFMA(wk, d[u], g[k * U + u]);
-                    else
-                        VSTORE(Dprev + (k * U + u) * VLEN,
-                               VFMA(wk, d[u], VLOAD(Dprev + (k * U + u) * VLEN)));
-                }
+                for (int u = 0; u < U; u++)
+                    g[k * U + u] = VFMA(wk, d[u], g[k * U + u]);
             }
         }
     }
+    if (want_prev && !cached)
+        /* Dprev[k] = sum_j W[j][k] D[j], accumulated in registers, one store per vector */
+        for (int k = 0; k < in; k++) {
+            V t[8];
+            for (int u = 0; u < U; u++)
+                t[u] = VZERO();
+            for (int j = 0; j < out; j++) {
+                const V wjk = VSET1(W[(size_t)j * in + k]);
+                for (int u = 0; u < U; u++)
+                    t[u] = VFMA(wjk, VLOAD(D + (j * U + u) * VLEN), t[u]);
+            }
+            for (int u = 0; u < U; u++)
+                VSTORE(Dprev + (k * U + u) * VLEN, t[u]);
+        }
     if (!want_prev)
         return;
     const V hs = VSET1(hidden_scale);
@@ -169,6 +193,14 @@ static void narrow_forward_u1(int in, int out, const float *W, const float *b,
 #define NF1(K) narrow_forward_layer(1, K, out, W, b, prev, cur, act)
     NARROW_WIDTH_CASES(NF1)
 #undef NF1
+}
+
+static void narrow_forward_u2(int in, int out, const float *W, const float *b,
+                              const float *restrict prev, float *restrict cur, bnn_act act)
+{
+#define NF2(K) narrow_forward_layer(2, K, out, W, b, prev, cur, act)
+    NARROW_WIDTH_CASES(NF2)
+#undef NF2
 }
 
 static void narrow_forward_u4(int in, int out, const float *W, const float *b,
@@ -199,6 +231,18 @@ static void narrow_backward_u1(int in, int out, const float *W, float *restrict 
 #undef NB1
 }
 
+static void narrow_backward_u2(int in, int out, const float *W, float *restrict accW,
+                               float *restrict accb, const float *restrict prev,
+                               const float *restrict D, float *restrict Dprev, int want_prev,
+                               bnn_act prev_act, float hidden_scale)
+{
+#define NB2(K)                                                                                 \
+    narrow_backward_layer(2, K, out, W, accW, accb, prev, D, Dprev, want_prev, prev_act,       \
+                          hidden_scale)
+    NARROW_WIDTH_CASES(NB2)
+#undef NB2
+}
+
 static void narrow_backward_u4(int in, int out, const float *W, float *restrict accW,
                                float *restrict accb, const float *restrict prev,
                                const float *restrict D, float *restrict Dprev, int want_prev,
@@ -223,11 +267,16 @@ static void narrow_backward_u8(int in, int out, const float *W, float *restrict 
 #undef NB8
 }
 
-/* Vectors per block: 8 for the thinnest nets, 4 up to width 4 (latency-bound), 1 when a
- * layer is wider (its inputs then fill the registers). */
+#ifndef NARROW_WIDE_UNROLL
+#define NARROW_WIDE_UNROLL 4
+#endif
+
+/* Vectors per block: 8 for the thinnest nets, 4 otherwise (latency-bound chains; on wider
+ * layers it also amortises each gradient accumulator's load and store over 4 vectors, while
+ * the layer's inputs are read from L1 instead of registers). */
 static int narrow_unroll(const bnn_narrow_net *net)
 {
-    return net->max_width <= 2 ? 8 : net->max_width <= 4 ? 4 : 1;
+    return net->max_width <= 2 ? 8 : net->max_width <= 4 ? 4 : NARROW_WIDE_UNROLL;
 }
 
 /* out[k * ostride + i] = rows[i * ld + k] for k < ncols, i < ns; zero for ns <= i < npad. */
@@ -313,6 +362,9 @@ double NARROW_NAME(const bnn_narrow_net *net, const float *theta, const float *x
             else if (U == 4)
                 narrow_forward_u4(net->width[l], net->width[l + 1], theta + net->woff[l], b,
                                   prev, cur, net->act[l]);
+            else if (U == 2)
+                narrow_forward_u2(net->width[l], net->width[l + 1], theta + net->woff[l], b,
+                                  prev, cur, net->act[l]);
             else
                 narrow_forward_u1(net->width[l], net->width[l + 1], theta + net->woff[l], b,
                                   prev, cur, net->act[l]);
@@ -345,6 +397,10 @@ double NARROW_NAME(const bnn_narrow_net *net, const float *theta, const float *x
                                    pact, hidden_scale);
             else if (U == 4)
                 narrow_backward_u4(net->width[l], net->width[l + 1], theta + net->woff[l],
+                                   acc + (size_t)net->woff[l] * VLEN, accb, pa, Dc, Dn, l > 0,
+                                   pact, hidden_scale);
+            else if (U == 2)
+                narrow_backward_u2(net->width[l], net->width[l + 1], theta + net->woff[l],
                                    acc + (size_t)net->woff[l] * VLEN, accb, pa, Dc, Dn, l > 0,
                                    pact, hidden_scale);
             else
