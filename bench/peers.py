@@ -225,6 +225,11 @@ def run_pytorch(names, threads, warmup, repeat, modes, log):
     torch.manual_seed(SEED)
     best, best_mode, all_modes = {}, {}, {m: {} for m in modes}
     fuse_default = torch._C._jit_can_fuse_on_cpu()
+    if "fused" in modes and not torch._C._llvm_enabled():
+        log("note: pytorch mode 'fused' skipped: this torch has no LLVM backend for the "
+            "TensorExpr fuser on CPU")
+        modes = [m for m in modes if m != "fused"]
+        del all_modes["fused"]
     for name in names:
         widths, act, bias, n, lr, kind = WORKLOADS[name]
         x, y = torch_data(torch, widths, kind, n)

@@ -1028,6 +1028,22 @@ static int load_header(st_load *L)
     return 0;
 }
 
+/* Opens L->path and parses its header. O_NONBLOCK: opening a FIFO must not wait for a
+ * writer; load_header then refuses anything but a regular file. */
+static int open_header(st_load *L)
+{
+    int fd = open(L->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return lfail(L, "cannot open: %s", strerror(errno));
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0 || !(L->f = fdopen(fd, "rb"))) {
+        int r = lfail(L, "cannot open: %s", strerror(errno));
+        close(fd);
+        return r;
+    }
+    return load_header(L);
+}
+
 int bnn_model_load(bnn_model *m, const char *path, const char *acts_fallback, bnn_error *e)
 {
     memset(m, 0, sizeof *m);
@@ -1041,20 +1057,7 @@ int bnn_model_load(bnn_model *m, const char *path, const char *acts_fallback, bn
     int rc = -1;
     bnn_arch arch;
 
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer; load_header then refuses
-     * anything but a regular file */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        lfail(L, "cannot open: %s", strerror(errno));
-        goto done;
-    }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0 || !(L->f = fdopen(fd, "rb"))) {
-        lfail(L, "cannot open: %s", strerror(errno));
-        close(fd);
-        goto done;
-    }
-    if (load_header(L) != 0)
+    if (open_header(L) != 0)
         goto done;
     L->t = calloc(ST_MAX_TENSORS, sizeof *L->t);
     if (!L->t) {
@@ -1120,18 +1123,7 @@ int bnn_model_read_meta(const char *path, const char *key, char *buf, size_t len
     L->path = path;
     L->e = e;
     int rc = -1;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        lfail(L, "cannot open: %s", strerror(errno));
-        goto done;
-    }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0 || !(L->f = fdopen(fd, "rb"))) {
-        lfail(L, "cannot open: %s", strerror(errno));
-        close(fd);
-        goto done;
-    }
-    if (load_header(L) != 0)
+    if (open_header(L) != 0)
         goto done;
     rc = 1;
     json_object *meta = NULL, *val = NULL;
