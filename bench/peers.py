@@ -18,7 +18,8 @@ generation excluded (the same definition as batchnn's --log seconds).
   pytorch  nn.Linear layers, loss = ((out - y)**2).sum(dim=1).mean(), loss.backward(),
            SGD update under no_grad, grads set to None. Modes: eager; script
            (torch.jit.script of model + loss); trace (torch.jit.trace); fused (script with the
-           TensorExpr fuser allowed on CPU). The best mode per workload is the PyTorch figure,
+           TensorExpr fuser allowed on CPU; skipped when torch has no LLVM backend, as Debian's).
+           The best mode per workload is the PyTorch figure,
            as WORKLOADS.md quotes "best mode". torch.set_num_threads(T).
   numpy    hand-written forward/backward, float32 row-major (samples x width) arrays,
            matmul (OpenBLAS, T threads) for the layer products, in-place element-wise ops
