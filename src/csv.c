@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "batchnn.h"
+#include "internal.h"
 
 /* Outcome of parsing one field. */
 enum { FLD_OK = 0, FLD_EMPTY, FLD_TEXT, FLD_NONFINITE, FLD_OVERFLOW };
@@ -116,19 +117,10 @@ static int read_all(int fd, const char *path, csv_input *in, bnn_error *e)
 static int open_input(const char *path, csv_input *in, bnn_error *e)
 {
     memset(in, 0, sizeof *in);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(err));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(EISDIR));
-    }
+    int fd = bnn_open_input(path, &st, e);
+    if (fd < 0)
+        return -1;
     if (S_ISREG(st.st_mode) && st.st_size > 0) {
         if ((uint64_t)st.st_size >= (uint64_t)(SIZE_MAX / 2)) {
             close(fd);

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "batchnn.h"
+#include "internal.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define NPY_HOST_LE 0
@@ -409,19 +410,10 @@ static size_t first_bad_f64(const unsigned char *d, size_t n)
 int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e)
 {
     memset(t, 0, sizeof *t);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(err));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(EISDIR));
-    }
+    int fd = bnn_open_input(path, &st, e);
+    if (fd < 0)
+        return -1;
     if (!S_ISREG(st.st_mode)) {
         close(fd);
         return bnn_fail(e, "%s: not a regular file (a .npy file is memory-mapped)", path);
@@ -614,19 +606,10 @@ static int ends_with_npy(const char *path)
 int bnn_table_open(bnn_table *t, const char *path, bnn_error *e)
 {
     memset(t, 0, sizeof *t);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(err));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(EISDIR));
-    }
+    int fd = bnn_open_input(path, &st, e);
+    if (fd < 0)
+        return -1;
     int is_npy = 0;
     if (S_ISREG(st.st_mode)) { /* a pipe cannot be sniffed without losing bytes */
         unsigned char head[sizeof npy_magic];

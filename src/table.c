@@ -1,7 +1,24 @@
 /* table.c - access to a table of samples whatever its form (direct floats or on demand). */
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batchnn.h"
+#include "internal.h"
+
+int bnn_open_input(const char *path, struct stat *st, bnn_error *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return bnn_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    int err = fstat(fd, st) != 0 ? errno : S_ISDIR(st->st_mode) ? EISDIR : 0;
+    if (err) {
+        close(fd);
+        return bnn_fail(e, "%s: cannot open: %s", path, strerror(err));
+    }
+    return fd;
+}
 
 void bnn_table_close(bnn_table *t)
 {
