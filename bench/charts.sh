@@ -165,5 +165,8 @@ else
   echo "charts.sh: $OUT/batchnn.json missing (bench/report.sh); efficiency and peers charts skipped" >&2
 fi
 
-[ ${#made[@]} -gt 0 ] && echo "charts.sh: wrote $(printf "$OUT/%s " "${made[@]}")" >&2
-exit 0
+if [ ${#made[@]} -eq 0 ]; then
+  echo "charts.sh: no input in $OUT, no chart written" >&2
+  exit 1
+fi
+echo "charts.sh: wrote $(printf "$OUT/%s " "${made[@]}")" >&2

@@ -362,6 +362,9 @@ def main():
         results[peer] = out["result"]
         meta.update(out["meta"])
 
+    if not results:
+        print("peers: no peer could run", file=sys.stderr)
+        return 1
     # table
     cols = [p for p in PEERS if p in results]
     print(f"peers: {args.threads} thread(s), median of {args.repeat} epochs after "
