@@ -187,85 +187,38 @@ narrow_backward_layer(const int U, const int in, const int out, const float *W,
     default: CALL(in); break;                                                                  \
     }
 
-static void narrow_forward_u1(int in, int out, const float *W, const float *b,
-                              const float *restrict prev, float *restrict cur, bnn_act act)
-{
-#define NF1(K) narrow_forward_layer(1, K, out, W, b, prev, cur, act)
-    NARROW_WIDTH_CASES(NF1)
-#undef NF1
-}
-
-static void narrow_forward_u2(int in, int out, const float *W, const float *b,
-                              const float *restrict prev, float *restrict cur, bnn_act act)
-{
-#define NF2(K) narrow_forward_layer(2, K, out, W, b, prev, cur, act)
-    NARROW_WIDTH_CASES(NF2)
-#undef NF2
-}
-
-static void narrow_forward_u4(int in, int out, const float *W, const float *b,
-                              const float *restrict prev, float *restrict cur, bnn_act act)
-{
-#define NF4(K) narrow_forward_layer(4, K, out, W, b, prev, cur, act)
-    NARROW_WIDTH_CASES(NF4)
-#undef NF4
-}
-
-static void narrow_forward_u8(int in, int out, const float *W, const float *b,
-                              const float *restrict prev, float *restrict cur, bnn_act act)
-{
-#define NF8(K) narrow_forward_layer(8, K, out, W, b, prev, cur, act)
-    NARROW_WIDTH_CASES(NF8)
-#undef NF8
-}
-
-static void narrow_backward_u1(int in, int out, const float *W, float *restrict accW,
-                               float *restrict accb, const float *restrict prev,
-                               const float *restrict D, float *restrict Dprev, int want_prev,
-                               bnn_act prev_act, float hidden_scale)
-{
-#define NB1(K)                                                                                 \
-    narrow_backward_layer(1, K, out, W, accW, accb, prev, D, Dprev, want_prev, prev_act,       \
+/* One forward and one backward function per unroll U, each specialised for the common
+ * widths by NARROW_WIDTH_CASES. */
+#define NARROW_INSTANTIATE(U)                                                                  \
+    static void narrow_forward_u##U(int in, int out, const float *W, const float *b,          \
+                                    const float *restrict prev, float *restrict cur,          \
+                                    bnn_act act)                                              \
+    {                                                                                          \
+        NARROW_WIDTH_CASES(NF##U)                                                              \
+    }                                                                                          \
+    static void narrow_backward_u##U(int in, int out, const float *W, float *restrict accW,   \
+                                     float *restrict accb, const float *restrict prev,        \
+                                     const float *restrict D, float *restrict Dprev,          \
+                                     int want_prev, bnn_act prev_act, float hidden_scale)     \
+    {                                                                                          \
+        NARROW_WIDTH_CASES(NB##U)                                                              \
+    }
+#define NARROW_F(U, K) narrow_forward_layer(U, K, out, W, b, prev, cur, act)
+#define NARROW_B(U, K)                                                                         \
+    narrow_backward_layer(U, K, out, W, accW, accb, prev, D, Dprev, want_prev, prev_act,       \
                           hidden_scale)
-    NARROW_WIDTH_CASES(NB1)
-#undef NB1
-}
-
-static void narrow_backward_u2(int in, int out, const float *W, float *restrict accW,
-                               float *restrict accb, const float *restrict prev,
-                               const float *restrict D, float *restrict Dprev, int want_prev,
-                               bnn_act prev_act, float hidden_scale)
-{
-#define NB2(K)                                                                                 \
-    narrow_backward_layer(2, K, out, W, accW, accb, prev, D, Dprev, want_prev, prev_act,       \
-                          hidden_scale)
-    NARROW_WIDTH_CASES(NB2)
-#undef NB2
-}
-
-static void narrow_backward_u4(int in, int out, const float *W, float *restrict accW,
-                               float *restrict accb, const float *restrict prev,
-                               const float *restrict D, float *restrict Dprev, int want_prev,
-                               bnn_act prev_act, float hidden_scale)
-{
-#define NB4(K)                                                                                 \
-    narrow_backward_layer(4, K, out, W, accW, accb, prev, D, Dprev, want_prev, prev_act,       \
-                          hidden_scale)
-    NARROW_WIDTH_CASES(NB4)
-#undef NB4
-}
-
-static void narrow_backward_u8(int in, int out, const float *W, float *restrict accW,
-                               float *restrict accb, const float *restrict prev,
-                               const float *restrict D, float *restrict Dprev, int want_prev,
-                               bnn_act prev_act, float hidden_scale)
-{
-#define NB8(K)                                                                                 \
-    narrow_backward_layer(8, K, out, W, accW, accb, prev, D, Dprev, want_prev, prev_act,       \
-                          hidden_scale)
-    NARROW_WIDTH_CASES(NB8)
-#undef NB8
-}
+#define NF1(K) NARROW_F(1, K)
+#define NF2(K) NARROW_F(2, K)
+#define NF4(K) NARROW_F(4, K)
+#define NF8(K) NARROW_F(8, K)
+#define NB1(K) NARROW_B(1, K)
+#define NB2(K) NARROW_B(2, K)
+#define NB4(K) NARROW_B(4, K)
+#define NB8(K) NARROW_B(8, K)
+NARROW_INSTANTIATE(1)
+NARROW_INSTANTIATE(2)
+NARROW_INSTANTIATE(4)
+NARROW_INSTANTIATE(8)
 
 #ifndef NARROW_WIDE_UNROLL
 #define NARROW_WIDE_UNROLL 4

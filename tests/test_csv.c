@@ -25,39 +25,22 @@
 
 static char tmpdir[256];
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/bnn_csv_XXXXXX",
-             getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return bnn_test_tmpdir(tmpdir, sizeof tmpdir, "csv");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return bnn_test_rmtree(tmpdir);
 }
 
 /* Writes len bytes to tmpdir/name; returns the path (static storage, one at a time). */
 static const char *put_file(const char *name, const void *bytes, size_t len)
 {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (len)
-        assert_int_equal(fwrite(bytes, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-    return path;
+    return bnn_test_put_file(tmpdir, name, bytes, len);
 }
 
 static const char *put_text(const char *name, const char *text)

@@ -25,26 +25,16 @@
 
 static char tmpdir[256];
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/bnn_npy_XXXXXX",
-             getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return bnn_test_tmpdir(tmpdir, sizeof tmpdir, "npy");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return bnn_test_rmtree(tmpdir);
 }
 
 static const char *path_of(const char *name)
@@ -56,13 +46,7 @@ static const char *path_of(const char *name)
 
 static const char *put_file(const char *name, const void *bytes, size_t len)
 {
-    const char *path = path_of(name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (len)
-        assert_int_equal(fwrite(bytes, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-    return path;
+    return bnn_test_put_file(tmpdir, name, bytes, len);
 }
 
 /* An .npy image: magic, version major.0, the dict padded with spaces and '\n' to a multiple

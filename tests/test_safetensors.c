@@ -853,35 +853,16 @@ static void test_failed_save_keeps_file(void **state)
 
 /* ------------------------------------------------------------------------------------------ */
 
-static int remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    struct dirent *de;
-    char p[1024];
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    return rmdir(dir);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/bnn_st_XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return bnn_test_tmpdir(g_dir, sizeof g_dir, "st");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    return remove_dir(g_dir) == 0 ? 0 : -1;
+    return bnn_test_rmtree(g_dir);
 }
 
 int main(void)

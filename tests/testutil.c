@@ -1,10 +1,12 @@
 /* testutil.c - see testutil.h. */
 #include "testutil.h"
 
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bnn_kernels.h"
 
@@ -83,4 +85,36 @@ void bnn_test_table(bnn_table *t, const float *values, size_t rows, size_t cols)
     t->f32 = values;
     t->ld = cols;
     snprintf(t->name, sizeof t->name, "test-table");
+}
+
+int bnn_test_tmpdir(char *dir, size_t len, const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, len, "%s/bnn_%s_XXXXXX", base && *base ? base : "/tmp", tag);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+int bnn_test_rmtree(const char *dir)
+{
+    return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+const char *bnn_test_put_file(const char *dir, const char *name, const void *bytes, size_t len)
+{
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    if (len)
+        assert_int_equal(fwrite(bytes, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return path;
 }

@@ -35,6 +35,14 @@ void bnn_test_assert_close_f(const char *what, const float *got, const double *w
 /* Fills a with n values uniform in [lo, hi), deterministic in seed. */
 void bnn_test_fill(double *a, size_t n, double lo, double hi, uint64_t seed);
 
+/* A fresh directory $TMPDIR/bnn_<tag>_XXXXXX (default /tmp) written into dir: 0, or -1. */
+int bnn_test_tmpdir(char *dir, size_t len, const char *tag);
+/* Removes dir and everything below it: 0, or -1. */
+int bnn_test_rmtree(const char *dir);
+/* Writes len bytes to dir/name and returns the path (static storage: valid until the next
+ * call). Asserts on failure. */
+const char *bnn_test_put_file(const char *dir, const char *name, const void *bytes, size_t len);
+
 /* Builds an in-memory table (direct form, owned by the test) of rows x cols from values. */
 void bnn_test_table(bnn_table *t, const float *values, size_t rows, size_t cols);
 
