@@ -302,7 +302,8 @@ typedef struct bnn_train_opts {
 
 void bnn_train_opts_default(bnn_train_opts *o);
 /* Trains m in place. Fails (leaving m at its last finite state) on a non-finite loss or
- * parameter, naming the epoch. */
+ * parameter, naming the epoch. m->theta may point to another block afterwards (updates
+ * alternate between two buffers); do not keep the old pointer. */
 int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_error *e);
 
 /* ------------------------------------------------------------------------------------------ */

@@ -18,7 +18,6 @@
 #include <time.h>
 
 #include "batchnn.h"
-#include "bnn_kernels.h"
 
 void bnn_train_opts_default(bnn_train_opts *o)
 {
@@ -83,14 +82,6 @@ static int all_finite_d(const double *v, size_t n)
     return 1;
 }
 
-static int all_finite_f(const float *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(v[i]))
-            return 0;
-    return 1;
-}
-
 int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_error *e)
 {
     const bnn_arch *a = &m->arch;
@@ -111,7 +102,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
 
     bnn_fast *fast = NULL;
     double *dtheta = NULL, *dgrad = NULL, *dprev = NULL;
-    float *fgrad = NULL, *fprev = NULL;
+    float *fgrad = NULL, *fnext = NULL;
     int rc = -1;
     if (!use_ref && !use_fd) {
         bnn_fast_opts fo = {.threads = o->threads, .chunk = 0};
@@ -129,15 +120,14 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         for (size_t p = 0; p < np; p++)
             dtheta[p] = m->theta[p];
     }
-    if (!use_ref) { /* the float model is updated in place: keep its last finite state */
+    if (!use_ref) { /* the float model: its gradient and a spare parameter buffer */
         fgrad = bnn_alloc(np, sizeof *fgrad);
-        fprev = bnn_alloc(np, sizeof *fprev);
-        if (!fgrad || !fprev) {
+        fnext = bnn_alloc(np, sizeof *fnext);
+        if (!fgrad || !fnext) {
             bnn_fail(e, "training: out of memory for %zu parameters", np);
             goto done;
         }
     }
-    const bnn_kernel_table *k = bnn_kernels();
 
     for (int ep = 0; ep < o->epochs; ep++) {
         const int epoch = o->start_epoch + ep + 1; /* 1-based in messages and logs */
@@ -180,19 +170,30 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
                     goto done;
                 }
             } else {
-                memcpy(fprev, m->theta, np * sizeof *fprev);
+                /* the new parameters go to the spare buffer, checked on the way; the two
+                 * buffers swap only when all are finite, so a failed update leaves the
+                 * last finite parameters in place without copying them every step */
+                float *next = fnext;
+                int bad = 0;
                 if (use_fd) {
-                    for (size_t p = 0; p < np; p++)
-                        m->theta[p] = (float)((double)m->theta[p] - o->lr * dgrad[p]);
+                    for (size_t p = 0; p < np; p++) {
+                        next[p] = (float)((double)m->theta[p] - o->lr * dgrad[p]);
+                        bad |= !isfinite(next[p]);
+                    }
                 } else {
-                    k->axpy(m->theta, fgrad, np, (float)-o->lr);
+                    const float alpha = (float)-o->lr;
+                    for (size_t p = 0; p < np; p++) {
+                        next[p] = m->theta[p] + alpha * fgrad[p];
+                        bad |= !isfinite(next[p]);
+                    }
                 }
-                if (!all_finite_f(m->theta, np)) {
-                    memcpy(m->theta, fprev, np * sizeof *fprev);
+                if (bad) {
                     bnn_fail(e, "epoch %d: a parameter became non-finite; training diverged "
                                 "(try a smaller --lr)", epoch);
                     goto done;
                 }
+                fnext = m->theta;
+                m->theta = next;
             }
         }
         double seconds = now_seconds() - t0;
@@ -217,6 +218,6 @@ done:
     free(dgrad);
     free(dprev);
     bnn_free(fgrad);
-    bnn_free(fprev);
+    bnn_free(fnext); /* whichever buffer the model does not hold */
     return rc;
 }
