@@ -307,16 +307,32 @@ void bnn_train_opts_default(bnn_train_opts *o);
 int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_error *e);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Files: write to a temporary name, sync, rename into place.                                  */
+/* Files: every output goes through bnn_outfile (src/outfile.c has the rules): "-" is
+ * standard output; a character device, FIFO or socket is written directly; a regular file
+ * (or a new path) is written to a temporary name beside it, fsync'd and renamed over it,
+ * keeping its mode; a symlink is followed and its target replaced; a directory, a block
+ * device or a read-only file is refused.                                                      */
 
 typedef struct bnn_outfile {
-    void *fp; /* FILE * */
-    char *tmp;
-    char *path;
+    void *fp;     /* FILE * */
+    char *tmp;    /* the temporary name, NULL when written directly */
+    char *path;   /* as given, for messages */
+    char *target; /* where it lands (links followed); NULL for standard output */
+    int direct;   /* written directly: standard output, device, FIFO, socket, in-place log */
+    int regular;  /* a regular file (temporary or in place) */
+    int is_stdout;
+    int slot;     /* registry slot of tmp (-1: none) */
 } bnn_outfile;
+/* Applies the rules without creating or opening anything (checks before long work). */
+int bnn_outfile_check(const char *path, bnn_error *e);
 int bnn_outfile_open(bnn_outfile *o, const char *path, bnn_error *e);
+/* For logs: a regular file is opened in place (created if missing, not truncated: the caller
+ * positions and truncates it), the other kinds as bnn_outfile_open. */
+int bnn_outfile_open_inplace(bnn_outfile *o, const char *path, bnn_error *e);
 int bnn_outfile_commit(bnn_outfile *o, bnn_error *e);
 void bnn_outfile_abort(bnn_outfile *o);
+/* Removes every temporary file still open (async-signal-safe: for signal handlers, atexit). */
+void bnn_outfile_remove_temps(void);
 
 /* Aligned allocation (64 bytes), with overflow-checked count * size. */
 void *bnn_alloc(size_t count, size_t size);

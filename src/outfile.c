@@ -1,89 +1,404 @@
 /*
- * outfile.c - every file batchnn writes goes through here: it is written under a temporary
- * name in the same directory, flushed and fsync'd, then renamed over the destination, so an
- * existing file is never left half-written and a failed run leaves it untouched.
+ * outfile.c - every file batchnn writes goes through here, under one set of rules (the same
+ * ones users of cp, tar and curl -o rely on):
+ *
+ *   "-"                      standard output (never closed here).
+ *   a character device, a FIFO, or a Unix socket
+ *                            written directly: opened (a socket: connected) and written, never
+ *                            renamed over, so /dev/null stays /dev/null.
+ *   a regular file, or a path that does not exist yet
+ *                            written atomically: a temporary file in the destination's
+ *                            directory, flushed and fsync'd, then renamed over it (and the
+ *                            directory fsync'd), so a reader sees the old file or the whole new
+ *                            one, never a part. An existing file keeps its mode (and, for root,
+ *                            its owner); a new one gets 0666 less the umask.
+ *   a symbolic link          followed (up to 40 links, relative ones from the link's own
+ *                            directory); the final target is what gets replaced, the link stays.
+ *   refused                  a directory, a block device, a read-only regular file (no write
+ *                            permission bit, or not writable by this user: refused even for
+ *                            root, the way --save always refused it), a missing directory.
+ *
+ * Logs are the one exception to "atomic": bnn_outfile_open_inplace writes a regular file in
+ * place (no truncation; the caller positions it), so `tail -f` follows it and a killed run
+ * keeps every flushed row.
+ *
+ * Temporary names are registered while they exist, so a caught signal or an exit() on an
+ * error path removes them (bnn_outfile_remove_temps is async-signal-safe). bnn_outfile_check
+ * applies the rules without creating anything: callers check every output before hours of
+ * work.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "batchnn.h"
 
-int bnn_outfile_open(bnn_outfile *o, const char *path, bnn_error *e)
+enum { KIND_STDOUT = 1, KIND_DIRECT, KIND_REGULAR };
+
+/* ------------------------------------------------------------------------------------------ */
+/* Registry of temporary files, for removal on a signal or exit                                */
+
+#define REG_SLOTS 16
+#define REG_PATH 4096
+static char reg_path[REG_SLOTS][REG_PATH];
+static volatile sig_atomic_t reg_used[REG_SLOTS];
+
+static int reg_add(const char *path)
+{
+    size_t len = strlen(path);
+    if (len >= REG_PATH)
+        return -1;
+    for (int i = 0; i < REG_SLOTS; i++)
+        if (!reg_used[i]) {
+            memcpy(reg_path[i], path, len + 1);
+            __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the name is complete before it is used */
+            reg_used[i] = 1;
+            return i;
+        }
+    return -1;
+}
+
+static void reg_drop(int slot)
+{
+    if (slot >= 0 && slot < REG_SLOTS)
+        reg_used[slot] = 0;
+}
+
+void bnn_outfile_remove_temps(void)
+{
+    for (int i = 0; i < REG_SLOTS; i++)
+        if (reg_used[i]) {
+            (void)unlink(reg_path[i]);
+            reg_used[i] = 0;
+        }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Where a path leads                                                                          */
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+/* Follows symbolic links from path. On success *target is the final path (malloc'd) and *st
+ * its status when *exists. */
+static int resolve(const char *path, char **target, struct stat *st, int *exists, bnn_error *e)
+{
+    char *p = strdup(path);
+    if (!p)
+        return bnn_fail(e, "%s: out of memory", path);
+    for (int hops = 0;; hops++) {
+        if (lstat(p, st) != 0) {
+            int err = errno;
+            if (err != ENOENT) {
+                free(p);
+                return bnn_fail(e, "%s: cannot write: %s", path, strerror(err));
+            }
+            *exists = 0;
+            *target = p;
+            return 0;
+        }
+        if (!S_ISLNK(st->st_mode)) {
+            *exists = 1;
+            *target = p;
+            return 0;
+        }
+        if (hops == 40) {
+            free(p);
+            return bnn_fail(e, "%s: cannot write: %s", path, strerror(ELOOP));
+        }
+        char link[PATH_MAX];
+        ssize_t n = readlink(p, link, sizeof link - 1);
+        if (n < 0) {
+            int err = errno;
+            free(p);
+            return bnn_fail(e, "%s: cannot follow the link: %s", path, strerror(err));
+        }
+        link[n] = '\0';
+        char *next;
+        if (link[0] == '/') {
+            next = strdup(link);
+        } else {
+            char *dir = dir_of(p);
+            size_t len = dir ? strlen(dir) + 1 + (size_t)n + 1 : 0;
+            next = dir ? malloc(len) : NULL;
+            if (next)
+                snprintf(next, len, "%s/%s", dir, link);
+            free(dir);
+        }
+        free(p);
+        if (!next)
+            return bnn_fail(e, "%s: out of memory", path);
+        p = next;
+    }
+}
+
+/* Applies the rules of the header; *kind says how to write, *target where (malloc'd, NULL
+ * for standard output). */
+static int classify(const char *path, int *kind, char **target, struct stat *st, int *exists,
+                    bnn_error *e)
+{
+    *target = NULL;
+    *exists = 0;
+    if (!path || !*path)
+        return bnn_fail(e, "output file name is empty");
+    if (strcmp(path, "-") == 0) {
+        *kind = KIND_STDOUT;
+        return 0;
+    }
+    if (resolve(path, target, st, exists, e) != 0)
+        return -1;
+    const char *t = *target;
+    if (*exists) {
+        if (S_ISCHR(st->st_mode) || S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode)) {
+            *kind = KIND_DIRECT;
+            return 0;
+        }
+        const char *what = S_ISDIR(st->st_mode)   ? "is a directory"
+                         : S_ISBLK(st->st_mode)   ? "is a block device; batchnn does not "
+                                                    "write to block devices"
+                         : !S_ISREG(st->st_mode)  ? "is not a regular file"
+                         : (st->st_mode & 0222) == 0 || access(t, W_OK) != 0
+                             ? "is read-only; not replacing it"
+                             : NULL;
+        if (what) {
+            bnn_fail(e, "%s: %s", path, what);
+            free(*target);
+            *target = NULL;
+            return -1;
+        }
+    }
+    /* a regular file, existing or new: its directory must exist and be writable */
+    char *dir = dir_of(t);
+    struct stat ds;
+    int err = !dir ? ENOMEM : stat(dir, &ds) != 0 ? errno : !S_ISDIR(ds.st_mode) ? ENOTDIR
+            : access(dir, W_OK | X_OK) != 0 ? errno : 0;
+    if (err) {
+        if (err == ENOENT)
+            bnn_fail(e, "%s: cannot write: the directory %s does not exist", path, dir);
+        else
+            bnn_fail(e, "%s: cannot write in %s: %s", path, dir ? dir : "?", strerror(err));
+        free(dir);
+        free(*target);
+        *target = NULL;
+        return -1;
+    }
+    free(dir);
+    *kind = KIND_REGULAR;
+    return 0;
+}
+
+int bnn_outfile_check(const char *path, bnn_error *e)
+{
+    int kind = 0, exists = 0;
+    char *target;
+    struct stat st;
+    if (classify(path, &kind, &target, &st, &exists, e) != 0)
+        return -1;
+    free(target);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Opening, committing, aborting                                                               */
+
+static int fail_open(bnn_outfile *o, bnn_error *e, const char *path, int err)
+{
+    bnn_outfile_abort(o);
+    return bnn_fail(e, "%s: cannot open for writing: %s", path, strerror(err));
+}
+
+static int open_direct(bnn_outfile *o, const char *path, const char *target,
+                       const struct stat *st, bnn_error *e)
+{
+    int fd;
+    if (S_ISSOCK(st->st_mode)) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(target) >= sizeof sa.sun_path)
+            return fail_open(o, e, path, ENAMETOOLONG);
+        strcpy(sa.sun_path, target);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            int err = errno;
+            close(fd);
+            return fail_open(o, e, path, err);
+        }
+    } else {
+        fd = open(target, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return fail_open(o, e, path, errno);
+    o->fp = fdopen(fd, "wb");
+    if (!o->fp) {
+        int err = errno;
+        close(fd);
+        return fail_open(o, e, path, err);
+    }
+    o->direct = 1;
+    return 0;
+}
+
+static int open_common(bnn_outfile *o, const char *path, int inplace, bnn_error *e)
 {
     memset(o, 0, sizeof *o);
-    size_t len = strlen(path);
-    if (len == 0)
-        return bnn_fail(e, "output file name is empty");
+    o->slot = -1;
+    int kind = 0, exists = 0;
+    char *target;
+    struct stat st;
+    if (classify(path, &kind, &target, &st, &exists, e) != 0)
+        return -1;
     o->path = strdup(path);
-    o->tmp = malloc(len + 32);
-    if (!o->path || !o->tmp) {
+    o->target = target;
+    if (!o->path) {
         bnn_outfile_abort(o);
         return bnn_fail(e, "%s: out of memory", path);
     }
-    snprintf(o->tmp, len + 32, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(o->tmp);
+    if (kind == KIND_STDOUT) {
+        o->fp = stdout;
+        o->direct = 1;
+        o->is_stdout = 1;
+        return 0;
+    }
+    if (kind == KIND_DIRECT)
+        return open_direct(o, path, target, &st, e);
+    if (inplace) {
+        int fd = open(target, O_WRONLY | O_CREAT | O_NOCTTY | O_CLOEXEC, 0666);
+        if (fd < 0)
+            return fail_open(o, e, path, errno);
+        o->fp = fdopen(fd, "wb");
+        if (!o->fp) {
+            int err = errno;
+            close(fd);
+            return fail_open(o, e, path, err);
+        }
+        o->direct = 1;
+        o->regular = 1;
+        return 0;
+    }
+    size_t len = strlen(target) + 16;
+    o->tmp = malloc(len);
+    if (!o->tmp) {
+        bnn_outfile_abort(o);
+        return bnn_fail(e, "%s: out of memory", path);
+    }
+    snprintf(o->tmp, len, "%s.tmp.XXXXXX", target);
+    int fd = mkostemp(o->tmp, O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
         free(o->tmp);
         o->tmp = NULL;
         bnn_outfile_abort(o);
-        return bnn_fail(e, "%s: cannot create: %s", path, strerror(err));
+        return bnn_fail(e, "%s: cannot create a temporary file beside it: %s", path,
+                        strerror(err));
     }
-    /* mkstemp creates 0600; give the file the mode a plain fopen would have */
-    mode_t mask = umask(0);
-    umask(mask);
-    (void)fchmod(fd, 0666 & ~mask);
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
+    o->slot = reg_add(o->tmp);
+    if (exists) { /* keep the mode (and, where allowed, the owner) of the file it replaces */
+        if (geteuid() == 0)
+            (void)fchown(fd, st.st_uid, st.st_gid);
+        (void)fchmod(fd, st.st_mode & 07777);
+    } else {
+        mode_t mask = umask(0);
+        umask(mask);
+        (void)fchmod(fd, 0666 & ~mask);
+    }
+    o->fp = fdopen(fd, "wb");
+    if (!o->fp) {
         int err = errno;
         close(fd);
-        bnn_outfile_abort(o);
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(err));
+        return fail_open(o, e, path, err);
     }
-    o->fp = f;
+    o->regular = 1;
     return 0;
+}
+
+int bnn_outfile_open(bnn_outfile *o, const char *path, bnn_error *e)
+{
+    return open_common(o, path, 0, e);
+}
+
+int bnn_outfile_open_inplace(bnn_outfile *o, const char *path, bnn_error *e)
+{
+    return open_common(o, path, 1, e);
+}
+
+static void sync_dir(const char *target)
+{
+    char *dir = dir_of(target);
+    if (!dir)
+        return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
 }
 
 int bnn_outfile_commit(bnn_outfile *o, bnn_error *e)
 {
     FILE *f = o->fp;
-    int err = 0;
     if (!f) {
         bnn_outfile_abort(o);
         return bnn_fail(e, "output file is not open");
     }
-    if (ferror(f) || fflush(f) != 0)
+    int err = 0;
+    errno = 0;
+    if (fflush(f) != 0 || ferror(f))
         err = errno ? errno : EIO;
-    if (!err && fsync(fileno(f)) != 0 && errno != EINVAL)
+    if (o->is_stdout) {
+        o->fp = NULL;
+        int r = err ? bnn_fail(e, "standard output: cannot write: %s", strerror(err)) : 0;
+        bnn_outfile_abort(o);
+        return r;
+    }
+    if (!err && o->regular && fsync(fileno(f)) != 0 && errno != EINVAL)
         err = errno;
     if (fclose(f) != 0 && !err)
         err = errno ? errno : EIO;
     o->fp = NULL;
-    if (!err && rename(o->tmp, o->path) != 0)
-        err = errno;
+    if (!err && o->tmp) {
+        if (rename(o->tmp, o->target) != 0)
+            err = errno;
+        else
+            sync_dir(o->target);
+    }
     if (err) {
         int r = bnn_fail(e, "%s: cannot write: %s", o->path, strerror(err));
         bnn_outfile_abort(o);
         return r;
     }
+    reg_drop(o->slot);
     free(o->tmp);
-    free(o->path);
-    o->tmp = o->path = NULL;
+    o->tmp = NULL;
+    bnn_outfile_abort(o);
     return 0;
 }
 
 void bnn_outfile_abort(bnn_outfile *o)
 {
-    if (o->fp)
+    if (o->fp && !o->is_stdout)
         fclose(o->fp);
-    if (o->tmp)
+    if (o->tmp) {
         unlink(o->tmp);
+        reg_drop(o->slot);
+    }
     free(o->tmp);
     free(o->path);
+    free(o->target);
     memset(o, 0, sizeof *o);
+    o->slot = -1;
 }

@@ -5,32 +5,7 @@
 # usage: cli_test.sh path/to/batchnn [source-dir]
 set -u
 BNN=${1:?usage: cli_test.sh path/to/batchnn}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-
-ok() { # ok NAME CMD...: exit 0
-  local name=$1; shift
-  "$@" >"$T/out" 2>"$T/err"; local got=$?
-  if [ "$got" -eq 0 ]; then pass=$((pass + 1)); else
-    fail=$((fail + 1)); echo "FAIL $name: exit $got from: $*"; sed 's/^/  | /' "$T/err" | head -5; fi
-}
-bad() { # bad NAME STATUS PATTERN CMD...: exits STATUS with one stderr line matching PATTERN
-  local name=$1 want=$2 pat=$3; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local got=$?
-  if [ "$got" -ne "$want" ]; then
-    fail=$((fail + 1)); echo "FAIL $name: exit $got, want $want: $*"; sed 's/^/  | /' "$T/err" | head -5
-  elif ! grep -qE -- "$pat" "$T/err"; then
-    fail=$((fail + 1)); echo "FAIL $name: stderr lacks /$pat/:"; sed 's/^/  | /' "$T/err" | head -5
-  elif [ "$(wc -l <"$T/err")" -ne 1 ]; then
-    fail=$((fail + 1)); echo "FAIL $name: $(wc -l <"$T/err") lines on stderr, want 1"; sed 's/^/  | /' "$T/err" | head -5
-  else pass=$((pass + 1)); fi
-}
-check() { # check NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL $name"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # --- good runs --------------------------------------------------------------------------
 ok version "$BNN" --version
@@ -149,5 +124,4 @@ bad "predict bad data keeps output" 1 "ragged.csv" "$BNN" predict --model "$T/xo
 check "predict output untouched" test "$(cat "$T/keep.csv")" = "keep me"
 check "no temporary files left" test -z "$(ls "$T" | grep '\.tmp\.')"
 
-echo "cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary cli

@@ -6,6 +6,7 @@
  * everything else). Files are written to a temporary name and renamed into place.
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -220,18 +221,113 @@ static void free_data(loaded_data *ld)
         bnn_table_close(&ld->targets);
 }
 
+/* Rows per block when streaming a table of width columns out: at most 16 MiB of floats and
+ * 65536 rows, at least one row, never more than n. */
+static size_t rows_per_block(size_t width, size_t n)
+{
+    size_t rows = ((size_t)16 << 20) / (sizeof(float) * (width ? width : 1));
+    rows = rows < 1 ? 1 : rows > 65536 ? 65536 : rows;
+    return n && rows > n ? n : rows;
+}
+
+/* Loads a model file for a command. A file without "activations" metadata (exported from
+ * elsewhere) takes --act, or sigmoid with a warning when --act is not given; a file with them
+ * and a different --act is a command-line conflict (like a conflicting --arch). */
+static void load_model(bnn_model *m, const char *path, const char *act, const char *opt_name)
+{
+    bnn_error e;
+    char acts_meta[4096];
+    int r = bnn_model_read_meta(path, "activations", acts_meta, sizeof acts_meta, &e);
+    if (r < 0)
+        cli_die(1, "%s", e.msg);
+    if (bnn_model_load(m, path, act, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    if (r == 1 && !act) {
+        fprintf(stderr, "batchnn: warning: %s has no \"activations\" metadata; taking sigmoid "
+                        "for every layer (give --act to choose)\n", path);
+    } else if (r == 0 && act) {
+        char widths[4096], have[4096], want[4096];
+        bnn_arch asked;
+        bnn_arch_format(&m->arch, widths, sizeof widths, have, sizeof have);
+        if (bnn_arch_parse(&asked, widths, act, 1, &e) != 0)
+            cli_die(EXIT_USAGE, "--act %s: %s", act, e.msg);
+        bnn_arch_format(&asked, widths, sizeof widths, want, sizeof want);
+        if (strcmp(have, want) != 0)
+            cli_die(EXIT_USAGE, "--act %s conflicts with %s %s, whose activations are %s", act,
+                    opt_name, path, have);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* train                                                                                       */
 
+/* SIGINT, SIGTERM and SIGHUP (Ctrl-C, docker stop, Slurm, timeout, a closed terminal) finish
+ * the current epoch, write every output and exit 128 + signal; a second one exits at once,
+ * removing any temporary file first. */
 static volatile sig_atomic_t interrupted;
 
-static void on_sigint(int sig)
+/* TEMPORARY until the mapped-file registry lands */
+static const char *bnn_mapped_file_at(const void *p) { (void)p; return NULL; }
+
+static void on_stop_signal(int sig)
 {
-    (void)sig;
-    if (interrupted)
-        _exit(130);
-    interrupted = 1;
+    if (interrupted) {
+        bnn_outfile_remove_temps();
+        _exit(128 + sig);
+    }
+    interrupted = sig;
 }
+
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void catch_stop_signals(int on)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on ? on_stop_signal : SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+        sigaction(stop_signals[i], &sa, NULL);
+}
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
+/* A memory-mapped data file truncated or rewritten under us turns a read into SIGBUS: say
+ * which file, remove temporary outputs, and exit (async-signal-safe: write(2) only). */
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    const char *name = bnn_mapped_file_at(si ? si->si_addr : NULL);
+    static const char a[] = "batchnn: ";
+    static const char b[] = ": the memory-mapped data file was truncated or changed while in use "
+                            "(SIGBUS); do not rewrite a data file during a run\n";
+    static const char c[] = "batchnn: bus error (SIGBUS) reading memory-mapped data; a data file "
+                            "was probably truncated while in use\n";
+    if (name) {
+        (void)!write(STDERR_FILENO, a, sizeof a - 1);
+        (void)!write(STDERR_FILENO, name, strlen(name));
+        (void)!write(STDERR_FILENO, b, sizeof b - 1);
+    } else {
+        (void)!write(STDERR_FILENO, c, sizeof c - 1);
+    }
+    bnn_outfile_remove_temps();
+    _exit(128 + sig);
+}
+
+static void catch_sigbus(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
+#define MAX_META 24
 
 typedef struct train_ctx {
     int epochs_total, first_epoch;
@@ -239,23 +335,43 @@ typedef struct train_ctx {
     int quiet, tty;
     double t_start, last_print;
     FILE *log;
+    const char *log_path;
+    int log_failed, log_errno;
     double last_loss, train_seconds;
     int epochs_done;
     double *losses; /* for --plot: losses[k] of epoch first_epoch + k + 1 */
     size_t nlosses, caplosses;
     const char *checkpoint;
-    const char *meta_keys[8], *meta_vals[8];
+    int checkpoint_failures, last_checkpoint; /* epoch of the last checkpoint written */
+    const char *meta_keys[MAX_META], *meta_vals[MAX_META];
     int nmeta;
     char epoch_buf[32];
 } train_ctx;
 
-static int on_checkpoint(void *p, int epoch, const bnn_model *m, bnn_error *e)
+static void add_meta(train_ctx *c, const char *key, const char *value)
 {
+    if (c->nmeta == MAX_META)
+        cli_die(1, "internal error: too many checkpoint metadata keys");
+    c->meta_keys[c->nmeta] = key;
+    c->meta_vals[c->nmeta++] = value;
+}
+
+/* Writes the checkpoint. A failure is reported and training goes on (the next checkpoint may
+ * succeed); the run then exits non-zero at the end. */
+static int on_checkpoint(void *p, int epoch, const bnn_model *m, bnn_error *unused)
+{
+    (void)unused;
     train_ctx *c = p;
+    bnn_error e;
     snprintf(c->epoch_buf, sizeof c->epoch_buf, "%d", epoch);
     c->meta_vals[0] = c->epoch_buf; /* meta_keys[0] is "epoch" */
-    if (bnn_model_save_meta(m, c->checkpoint, c->meta_keys, c->meta_vals, c->nmeta, e) != 0)
-        return -1;
+    if (bnn_model_save_meta(m, c->checkpoint, c->meta_keys, c->meta_vals, c->nmeta, &e) != 0) {
+        fprintf(stderr, "%sbatchnn: --checkpoint %s (epoch %d); training goes on\n",
+                c->tty && !c->quiet ? "\r\033[K" : "", e.msg, epoch);
+        c->checkpoint_failures++;
+    } else {
+        c->last_checkpoint = epoch;
+    }
     return 0;
 }
 
@@ -317,8 +433,15 @@ static int on_epoch(void *p, int epoch, double loss, double seconds)
     c->last_loss = loss;
     c->train_seconds += seconds;
     c->epochs_done++;
-    if (c->log)
-        fprintf(c->log, "%d,%.9g,%.9g\n", epoch, loss, seconds);
+    if (c->log && !c->log_failed) { /* a row per epoch, flushed: tail -f follows the run */
+        errno = 0;
+        if (fprintf(c->log, "%d,%.9g,%.9g\n", epoch, loss, seconds) < 0 || fflush(c->log) != 0) {
+            c->log_failed = 1;
+            c->log_errno = errno ? errno : EIO;
+            fprintf(stderr, "%sbatchnn: --log %s: cannot write: %s; training goes on\n",
+                    c->tty && !c->quiet ? "\r\033[K" : "", c->log_path, strerror(c->log_errno));
+        }
+    }
     if (c->nlosses == c->caplosses) {
         size_t cap = c->caplosses ? 2 * c->caplosses : 1024;
         double *nl = realloc(c->losses, cap * sizeof *nl);
@@ -384,6 +507,103 @@ static void usage_train(void)
         bnn_synth_names());
 }
 
+/* --resume: a setting that defines the run is stored in the checkpoint. Not given on the
+ * command line, it is taken from there; given and different, the run is refused. Returns the
+ * value to use (the command line's, the checkpoint's, or def). */
+static const char *resume_setting(const char *resume, opt *opts, const char *name,
+                                  const char *def, char *buf, size_t len,
+                                  int (*same)(const char *, const char *))
+{
+    bnn_error e;
+    const char *given = opt_str(opts, name, NULL);
+    int r = bnn_model_read_meta(resume, name, buf, len, &e);
+    if (r < 0)
+        cli_die(1, "--resume %s", e.msg);
+    if (r == 1) /* an older checkpoint without it */
+        return given ? given : def;
+    if (given && !same(given, buf))
+        cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained with --%s %s; this run asks "
+                "for --%s %s (leave it out to continue with %s)", resume, name, buf, name, given,
+                buf);
+    return given ? given : buf;
+}
+
+static int same_text(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+static int same_number(const char *a, const char *b)
+{
+    char *ea, *eb;
+    double x = strtod(a, &ea), y = strtod(b, &eb);
+    return *ea == '\0' && *eb == '\0' ? x == y : strcmp(a, b) == 0;
+}
+
+static int same_count(const char *a, const char *b)
+{
+    return cli_parse_u64("resume", a, 0, UINT64_MAX) == cli_parse_u64("resume", b, 0, UINT64_MAX);
+}
+
+/* Opens --log in place. A fresh run starts it anew; a resumed run keeps the header and the
+ * rows up to the checkpoint's epoch (rows a killed run wrote after it are dropped) and
+ * appends, so the log reads as one run. */
+static int open_log(bnn_outfile *lf, const char *path, int resume_epoch)
+{
+    bnn_error e;
+    static const char header[] = "epoch,loss,seconds\n";
+    if (bnn_outfile_open_inplace(lf, path, &e) != 0)
+        cli_die(1, "--log %s", e.msg);
+    FILE *f = lf->fp;
+    off_t keep = 0;
+    if (lf->regular && resume_epoch > 0) {
+        FILE *in = fopen(lf->target, "rb");
+        char line[256];
+        if (in && fgets(line, sizeof line, in) && strcmp(line, header) == 0) {
+            keep = (off_t)strlen(header);
+            while (fgets(line, sizeof line, in)) {
+                char *end;
+                long ep = strtol(line, &end, 10);
+                if (end == line || *end != ',' || ep > resume_epoch || !strchr(line, '\n'))
+                    break;
+                keep += (off_t)strlen(line);
+            }
+        }
+        if (in)
+            fclose(in);
+    }
+    int err = 0;
+    if (lf->regular && (ftruncate(fileno(f), keep) != 0 || fseeko(f, keep, SEEK_SET) != 0))
+        err = errno;
+    if (!err && keep == 0 && (fputs(header, f) < 0 || fflush(f) != 0))
+        err = errno ? errno : EIO;
+    return err;
+}
+
+/* The cost at the final parameters (the loss after the last update), by the engine that
+ * trained them. */
+static int final_cost(const bnn_model *m, const bnn_data *d, bnn_engine engine, int threads,
+                      double *cost, bnn_error *e)
+{
+    if (engine == BNN_ENGINE_REFERENCE) {
+        double *theta = malloc(m->nparams * sizeof *theta);
+        if (!theta)
+            return bnn_fail(e, "out of memory");
+        for (size_t p = 0; p < m->nparams; p++)
+            theta[p] = m->theta[p];
+        int r = bnn_ref_cost(&m->arch, theta, d, 0, d->n, cost, e);
+        free(theta);
+        return r;
+    }
+    bnn_fast *fast;
+    bnn_fast_opts fo = {.threads = threads, .chunk = 0};
+    if (bnn_fast_create(&fast, &m->arch, &fo, e) != 0)
+        return -1;
+    int r = bnn_fast_cost(fast, m->theta, d, 0, d->n, cost, e);
+    bnn_fast_free(fast);
+    return r;
+}
+
 static int cmd_train(int argc, char **argv)
 {
     opt opts[] = {
@@ -402,34 +622,42 @@ static int cmd_train(int argc, char **argv)
         return 0;
     }
     bnn_error e;
-    bnn_train_opts to;
-    bnn_train_opts_default(&to);
-    to.epochs = (int)cli_parse_u64("epochs", opt_str(opts, "epochs", "100"), 0, 1000000000);
-    to.lr = parse_double("lr", opt_str(opts, "lr", "0.1"));
-    if (to.lr < 0)
-        cli_die(EXIT_USAGE, "--lr: %g is negative", to.lr);
-    to.batch = (size_t)cli_parse_u64("batch", opt_str(opts, "batch", "0"), 0, SIZE_MAX);
-    to.threads = (int)cli_parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
-    uint64_t seed = cli_parse_u64("seed", opt_str(opts, "seed", "1"), 0, UINT64_MAX);
-    size_t samples = (size_t)cli_parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
-    if (opt_flag(opts, "samples") && samples == 0)
-        cli_die(EXIT_USAGE, "--samples must be at least 1");
-    if (bnn_gradient_parse(opt_str(opts, "gradient", "exact"), &to.gradient) != 0)
-        cli_die(EXIT_USAGE, "--gradient: '%s' is not exact, seed or finite-diff",
-            opt_str(opts, "gradient", ""));
-    if (bnn_engine_parse(opt_str(opts, "engine", "fast"), &to.engine) != 0)
-        cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference", opt_str(opts, "engine", ""));
-    const char *data = opt_str(opts, "data", NULL);
-    if (!data)
-        cli_die(EXIT_USAGE, "train: --data FILE or --data synth:NAME is required");
-    int quiet = opt_flag(opts, "quiet");
-
-    bnn_model model;
     const char *init = opt_str(opts, "init", NULL);
     const char *resume = opt_str(opts, "resume", NULL);
     if (init && resume)
         cli_die(EXIT_USAGE, "train: --init and --resume cannot be combined");
+    const char *data = opt_str(opts, "data", NULL);
+    if (!data)
+        cli_die(EXIT_USAGE, "train: --data FILE or --data synth:NAME is required");
+
+    /* every output is checked before anything else: a bad path fails now, not after hours */
+    const char *save = opt_str(opts, "save", NULL), *log = opt_str(opts, "log", NULL);
+    const char *plot = opt_str(opts, "plot", NULL);
+    const char *checkpoint = opt_str(opts, "checkpoint", NULL);
+    const char *outs[4][2] = {{"save", save}, {"log", log}, {"plot", plot},
+                              {"checkpoint", checkpoint}};
+    for (int i = 0; i < 4; i++) {
+        if (!outs[i][1])
+            continue;
+        if (bnn_outfile_check(outs[i][1], &e) != 0)
+            cli_die(1, "--%s %s", outs[i][0], e.msg);
+        for (int j = 0; j < i; j++)
+            if (outs[j][1] && strcmp(outs[j][1], outs[i][1]) == 0 && strcmp(outs[i][1], "-"))
+                cli_die(EXIT_USAGE, "--%s and --%s name the same file %s", outs[j][0],
+                        outs[i][0], outs[i][1]);
+    }
+    if (opt_flag(opts, "checkpoint-every") && !checkpoint)
+        cli_die(EXIT_USAGE, "--checkpoint-every needs --checkpoint FILE");
+    int every = (int)cli_parse_u64("checkpoint-every", opt_str(opts, "checkpoint-every", "10"), 1,
+                                   1000000000);
+
+    /* the settings; with --resume, those the checkpoint records are taken from it */
     int done_epochs = 0;
+    char rb[5][600];
+    const char *s_seed = opt_str(opts, "seed", "1"), *s_lr = opt_str(opts, "lr", "0.1");
+    const char *s_batch = opt_str(opts, "batch", "0");
+    const char *s_gradient = opt_str(opts, "gradient", "exact");
+    const char *s_engine = opt_str(opts, "engine", "fast");
     if (resume) {
         char buf[64];
         int r = bnn_model_read_meta(resume, "epoch", buf, sizeof buf, &e);
@@ -439,16 +667,43 @@ static int cmd_train(int argc, char **argv)
         long v = r == 0 ? strtol(buf, &end, 10) : -1;
         if (r != 0 || *end != '\0' || v < 0 || v > 1000000000)
             cli_die(1, "--resume %s: not a batchnn checkpoint (no valid \"epoch\" in __metadata__)",
-                resume);
+                    resume);
         done_epochs = (int)v;
-        if (done_epochs > to.epochs)
-            cli_die(EXIT_USAGE, "--resume %s: the checkpoint is at epoch %d, past --epochs %d", resume,
-                done_epochs, to.epochs);
+        s_seed = resume_setting(resume, opts, "seed", "1", rb[0], sizeof rb[0], same_count);
+        s_lr = resume_setting(resume, opts, "lr", "0.1", rb[1], sizeof rb[1], same_number);
+        s_batch = resume_setting(resume, opts, "batch", "0", rb[2], sizeof rb[2], same_count);
+        s_gradient = resume_setting(resume, opts, "gradient", "exact", rb[3], sizeof rb[3],
+                                    same_text);
+        s_engine = resume_setting(resume, opts, "engine", "fast", rb[4], sizeof rb[4], same_text);
         init = resume;
     }
+    bnn_train_opts to;
+    bnn_train_opts_default(&to);
+    to.epochs = (int)cli_parse_u64("epochs", opt_str(opts, "epochs", "100"), 0, 1000000000);
+    to.lr = parse_double("lr", s_lr);
+    if (to.lr < 0)
+        cli_die(EXIT_USAGE, "--lr: %g is negative", to.lr);
+    to.batch = (size_t)cli_parse_u64("batch", s_batch, 0, SIZE_MAX);
+    to.threads = (int)cli_parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
+    uint64_t seed = cli_parse_u64("seed", s_seed, 0, UINT64_MAX);
+    size_t samples = (size_t)cli_parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
+    if (opt_flag(opts, "samples") && samples == 0)
+        cli_die(EXIT_USAGE, "--samples must be at least 1");
+    if (bnn_gradient_parse(s_gradient, &to.gradient) != 0)
+        cli_die(EXIT_USAGE, "--gradient: '%s' is not exact, seed or finite-diff", s_gradient);
+    if (bnn_engine_parse(s_engine, &to.engine) != 0)
+        cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference", s_engine);
+    if (done_epochs > to.epochs)
+        cli_die(EXIT_USAGE, "--resume %s: the checkpoint is at epoch %d, past --epochs %d", resume,
+                done_epochs, to.epochs);
+    int quiet = opt_flag(opts, "quiet");
+
+    bnn_model model;
     if (init) {
-        if (bnn_model_load(&model, init, opt_str(opts, "act", NULL), &e) != 0)
-            cli_die(1, "%s", e.msg);
+        const char *what = resume ? "--resume" : "--init";
+        load_model(&model, init, opt_str(opts, "act", NULL), what);
+        char w[4096];
+        bnn_arch_format(&model.arch, w, sizeof w, NULL, 0);
         if (opt_flag(opts, "arch")) {
             bnn_arch want;
             if (bnn_arch_parse(&want, opt_str(opts, "arch", ""), NULL, 1, &e) != 0)
@@ -456,13 +711,15 @@ static int cmd_train(int argc, char **argv)
             int same = want.nlayers == model.arch.nlayers;
             for (int i = 0; same && i <= want.nlayers; i++)
                 same = want.width[i] == model.arch.width[i];
-            if (!same) {
-                char w[4096];
-                bnn_arch_format(&model.arch, w, sizeof w, NULL, 0);
-                cli_die(EXIT_USAGE, "--arch %s conflicts with --init %s, whose architecture is %s",
-                    opt_str(opts, "arch", ""), init, w);
-            }
+            if (!same)
+                cli_die(EXIT_USAGE, "--arch %s conflicts with %s %s, whose architecture is %s",
+                        opt_str(opts, "arch", ""), what, init, w);
         }
+        if (opt_flag(opts, "no-bias"))
+            for (int l = 0; l < model.arch.nlayers; l++)
+                if (model.arch.bias[l])
+                    cli_die(EXIT_USAGE, "--no-bias conflicts with %s %s, whose layer %d has a "
+                            "bias", what, init, l + 1);
     } else {
         const char *arch = opt_str(opts, "arch", NULL);
         if (!arch)
@@ -480,32 +737,19 @@ static int cmd_train(int argc, char **argv)
     load_data(&ld, data, opt_str(opts, "targets", NULL), samples, a->width[0],
               a->width[a->nlayers], seed, 1);
 
-    /* outputs are opened up front so that a bad path fails before hours of training */
-    bnn_outfile logf = {0};
-    const char *log = opt_str(opts, "log", NULL);
-    if (log) {
-        if (bnn_outfile_open(&logf, log, &e) != 0)
-            cli_die(1, "--log %s", e.msg);
-        fputs("epoch,loss,seconds\n", logf.fp);
-    }
-    const char *save = opt_str(opts, "save", NULL);
-    if (save && access(save, F_OK) == 0 && access(save, W_OK) != 0)
-        cli_die(1, "--save %s: not writable", save);
-    const char *plot = opt_str(opts, "plot", NULL);
-    const char *checkpoint = opt_str(opts, "checkpoint", NULL);
-    int every = (int)cli_parse_u64("checkpoint-every", opt_str(opts, "checkpoint-every", "10"), 1,
-                               1000000000);
-    if (opt_flag(opts, "checkpoint-every") && !checkpoint)
-        cli_die(EXIT_USAGE, "--checkpoint-every needs --checkpoint FILE");
-    char nbuf[32], seedbuf[32];
+    char nbuf[32], seedbuf[32], lrbuf[40], batchbuf[32];
     snprintf(nbuf, sizeof nbuf, "%zu", ld.d.n);
     snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
+    snprintf(lrbuf, sizeof lrbuf, "%.15g", to.lr); /* shortest of 15..17 digits that reads back */
+    if (strtod(lrbuf, NULL) != to.lr)
+        snprintf(lrbuf, sizeof lrbuf, "%.17g", to.lr);
+    snprintf(batchbuf, sizeof batchbuf, "%zu", to.batch);
     if (resume) { /* the checkpoint must come from the same data */
         char buf[600];
         if (bnn_model_read_meta(resume, "samples", buf, sizeof buf, &e) == 0 &&
             strcmp(buf, nbuf) != 0)
             cli_die(1, "--resume %s: the checkpoint was trained on %s samples, this run has %s",
-                resume, buf, nbuf);
+                    resume, buf, nbuf);
         if (bnn_model_read_meta(resume, "data", buf, sizeof buf, &e) == 0 &&
             strcmp(buf, ld.data.name) != 0)
             fprintf(stderr, "batchnn: warning: --resume %s was trained on %s, this run uses %s\n",
@@ -516,71 +760,123 @@ static int cmd_train(int argc, char **argv)
     to.start_epoch = done_epochs;
     to.epochs -= done_epochs;
     ctx.first_epoch = done_epochs;
+    ctx.last_checkpoint = done_epochs;
     if (checkpoint) {
         ctx.checkpoint = checkpoint;
-        ctx.meta_keys[0] = "epoch";
-        ctx.meta_keys[1] = "samples";
-        ctx.meta_vals[1] = nbuf;
-        ctx.meta_keys[2] = "data";
-        ctx.meta_vals[2] = ld.data.name;
-        ctx.meta_keys[3] = "seed";
-        ctx.meta_vals[3] = seedbuf;
-        ctx.nmeta = 4;
+        add_meta(&ctx, "epoch", NULL); /* filled in per checkpoint */
+        add_meta(&ctx, "samples", nbuf);
+        add_meta(&ctx, "data", ld.data.name);
+        add_meta(&ctx, "seed", seedbuf);
+        add_meta(&ctx, "lr", lrbuf);
+        add_meta(&ctx, "batch", batchbuf);
+        add_meta(&ctx, "gradient", bnn_gradient_name(to.gradient));
+        add_meta(&ctx, "engine", bnn_engine_name(to.engine));
         to.checkpoint_every = every;
         to.on_checkpoint = on_checkpoint;
+    }
+    bnn_outfile logf = {0};
+    if (log) {
+        int err = open_log(&logf, log, done_epochs);
+        ctx.log = logf.fp;
+        ctx.log_path = log;
+        if (err) { /* a full disk: say so now, train anyway, write the other outputs */
+            fprintf(stderr, "batchnn: --log %s: cannot write: %s; training goes on\n", log,
+                    strerror(err));
+            ctx.log_failed = 1;
+        }
     }
     ctx.epochs_total = to.epochs;
     ctx.n = ld.d.n;
     ctx.quiet = quiet;
     ctx.tty = isatty(STDERR_FILENO);
-    ctx.log = logf.fp;
     ctx.t_start = now_seconds();
     ctx.last_print = ctx.t_start;
     to.on_epoch = on_epoch;
     to.ctx = &ctx;
     int threads = to.threads > 0 ? to.threads : omp_get_num_procs();
     if (!quiet) {
-        char w[4096], acts[4096];
+        char w[4096], acts[4096], batch[48];
         bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
+        if (to.batch && to.batch < ld.d.n)
+            snprintf(batch, sizeof batch, "mini-batches of %zu", to.batch);
+        else
+            snprintf(batch, sizeof batch, "full batch");
         fprintf(stderr,
-                "batchnn: %s (%s%s), %zu parameters; %zu samples of %s; %d epochs, lr %g, "
+                "batchnn: %s (%s%s), %zu parameters; %zu samples of %s; %d epoch%s, lr %g, "
                 "%s; gradient %s, engine %s, %s, %d thread%s\n",
                 w, acts, a->bias[0] ? "" : ", no bias", model.nparams, ld.d.n, ld.data.name,
-                to.epochs, to.lr, to.batch ? "mini-batch" : "full batch",
+                to.epochs, to.epochs == 1 ? "" : "s", to.lr, batch,
                 bnn_gradient_name(to.gradient), bnn_engine_name(to.engine), bnn_kernels()->isa,
                 threads, threads == 1 ? "" : "s");
     }
-    signal(SIGINT, on_sigint);
+
+    catch_stop_signals(1);
     int rc = bnn_train(&model, &ld.d, &to, &e);
-    signal(SIGINT, SIG_DFL);
+    const int last_epoch = done_epochs + ctx.epochs_done;
+    double final_loss = NAN;
+    if (rc == 0 && final_cost(&model, &ld.d, to.engine, to.threads, &final_loss, &e) != 0)
+        rc = -1;
+    else if (rc == 0 && !(fabs(final_loss) <= FLT_MAX)) {
+        /* non-finite, or beyond what the float32 model can represent: diverged */
+        bnn_fail(&e, "after the last update (epoch %d) the loss is %s; training diverged (try a "
+                 "smaller --lr)", last_epoch, isnan(final_loss) ? "nan" : isinf(final_loss)
+                 ? "infinite" : "beyond float32's range");
+        rc = -1;
+    }
+
+    /* Every output is attempted; a failure is reported and the others are still written. */
+    int failed = 0;
     bnn_error e2;
-    if (log && bnn_outfile_commit(&logf, &e2) != 0)
-        cli_die(1, "--log %s", e2.msg);
-    if (plot && write_plot(plot, ctx.losses, ctx.nlosses, done_epochs, &e2) != 0)
-        cli_die(1, "--plot %s", e2.msg);
-    if (rc != 0)
-        cli_die(1, "%s", e.msg); /* --save is not written: the weights are not trustworthy */
-    if (save && bnn_model_save(&model, save, &e) != 0)
-        cli_die(1, "--save %s", e.msg);
-    /* a final checkpoint, unless the last epoch just wrote one */
-    if (checkpoint && ctx.epochs_done > 0 && (done_epochs + ctx.epochs_done) % every != 0 &&
-        on_checkpoint(&ctx, done_epochs + ctx.epochs_done, &model, &e) != 0)
-        cli_die(1, "--checkpoint %s", e.msg);
+    if (log) {
+        if (ctx.log_failed) {
+            bnn_outfile_abort(&logf);
+            failed = 1;
+        } else if (bnn_outfile_commit(&logf, &e2) != 0) {
+            fprintf(stderr, "batchnn: --log %s\n", e2.msg);
+            failed = 1;
+        }
+    }
+    if (plot && write_plot(plot, ctx.losses, ctx.nlosses, done_epochs, &e2) != 0) {
+        fprintf(stderr, "batchnn: --plot %s\n", e2.msg);
+        failed = 1;
+    }
+    if (rc != 0) { /* --save and the checkpoint are not written: the weights are not trustworthy */
+        fprintf(stderr, "batchnn: %s\n", e.msg);
+        failed = 1;
+    } else {
+        if (save && bnn_model_save(&model, save, &e2) != 0) {
+            fprintf(stderr, "batchnn: --save %s\n", e2.msg);
+            failed = 1;
+        }
+        /* a final checkpoint, unless the last epoch just wrote one */
+        if (checkpoint && ctx.epochs_done > 0 && ctx.last_checkpoint != last_epoch)
+            on_checkpoint(&ctx, last_epoch, &model, NULL);
+        if (ctx.checkpoint_failures) {
+            fprintf(stderr, "batchnn: --checkpoint %s: %d checkpoint%s could not be written%s\n",
+                    checkpoint, ctx.checkpoint_failures, ctx.checkpoint_failures == 1 ? "" : "s",
+                    ctx.last_checkpoint == last_epoch ? " (the final one was)" : "");
+            failed = 1;
+        }
+    }
+    catch_stop_signals(0);
     free(ctx.losses);
-    if (!quiet) {
+    if (!quiet && rc == 0) {
         double rate = ctx.train_seconds > 0 ? (double)ld.d.n * ctx.epochs_done /
                                                   ctx.train_seconds : 0.0;
         printf("trained %d epoch%s in %.3f s: final loss %.9g, %.4g samples/s, %.4g ms/epoch "
                "(%s, %d thread%s)%s%s\n",
-               ctx.epochs_done, ctx.epochs_done == 1 ? "" : "s", ctx.train_seconds,
-               ctx.last_loss, rate,
-               ctx.epochs_done ? 1e3 * ctx.train_seconds / ctx.epochs_done : 0.0,
-               bnn_kernels()->isa, threads, threads == 1 ? "" : "s", save ? ", saved to " : "",
-               save ? save : "");
+               ctx.epochs_done, ctx.epochs_done == 1 ? "" : "s", ctx.train_seconds, final_loss,
+               rate, ctx.epochs_done ? 1e3 * ctx.train_seconds / ctx.epochs_done : 0.0,
+               bnn_kernels()->isa, threads, threads == 1 ? "" : "s",
+               save && !failed ? ", saved to " : "", save && !failed ? save : "");
     }
+    if (interrupted)
+        fprintf(stderr, "batchnn: stopped by %s after epoch %d of %d%s\n",
+                signal_name(interrupted), last_epoch, done_epochs + to.epochs,
+                failed ? "" : "; every output was written");
     free_data(&ld);
     bnn_model_free(&model);
-    return interrupted ? 130 : 0;
+    return failed ? 1 : interrupted ? 128 + interrupted : 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -647,8 +943,7 @@ static int cmd_gradcheck(int argc, char **argv)
     bnn_model model;
     const char *init = opt_str(opts, "init", NULL);
     if (init) {
-        if (bnn_model_load(&model, init, opt_str(opts, "act", NULL), &e) != 0)
-            cli_die(1, "%s", e.msg);
+        load_model(&model, init, opt_str(opts, "act", NULL), "--init");
     } else {
         const char *arch = opt_str(opts, "arch", NULL);
         if (!arch)
@@ -780,8 +1075,7 @@ static int cmd_predict(int argc, char **argv)
     int threads = (int)cli_parse_u64("threads", opt_str(opts, "threads", "0"), 0, 4096);
     size_t samples = (size_t)cli_parse_u64("samples", opt_str(opts, "samples", "0"), 0, SIZE_MAX);
     bnn_model model;
-    if (bnn_model_load(&model, model_path, opt_str(opts, "act", NULL), &e) != 0)
-        cli_die(1, "%s", e.msg);
+    load_model(&model, model_path, opt_str(opts, "act", NULL), "--model");
     const bnn_arch *a = &model.arch;
     const int64_t nout = a->width[a->nlayers];
     loaded_data ld;
@@ -790,38 +1084,38 @@ static int cmd_predict(int argc, char **argv)
     bnn_fast_opts fo = {.threads = threads, .chunk = 0};
     if (bnn_fast_create(&fast, a, &fo, &e) != 0)
         cli_die(1, "%s", e.msg);
-    const char *outp = opt_str(opts, "out", NULL);
+    const char *outp = opt_str(opts, "out", "-");
     bnn_table_writer *w = NULL;
-    if (outp && bnn_table_writer_open(&w, outp, ld.d.n, (size_t)nout, NULL, &e) != 0)
+    if (bnn_table_writer_open(&w, outp, ld.d.n, (size_t)nout, NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
-    /* predictions go out in blocks, so any n streams through bounded memory */
-    size_t block = (size_t)1 << 16;
+    /* predictions go out in blocks of at most 16 MiB, so any n and any width stream through
+     * bounded memory */
+    size_t block = rows_per_block((size_t)nout, ld.d.n);
     float *buf = bnn_alloc(block * (size_t)nout, sizeof(float));
-    if (!buf)
-        cli_die(1, "predict: out of memory");
+    if (!buf) {
+        bnn_table_writer_abort(w);
+        cli_die(1, "predict: out of memory for %zu x %lld outputs", block, (long long)nout);
+    }
     for (size_t s = 0; s < ld.d.n; s += block) {
         size_t cnt = ld.d.n - s < block ? ld.d.n - s : block;
         if (bnn_fast_predict(fast, model.theta, &ld.d, s, cnt, buf, &e) != 0) {
-            if (w)
-                bnn_table_writer_abort(w);
+            bnn_table_writer_abort(w);
             cli_die(1, "%s", e.msg);
         }
-        if (w) {
-            if (bnn_table_writer_rows(w, buf, cnt, (size_t)nout, &e) != 0) {
+        for (size_t i = 0; i < cnt * (size_t)nout; i++)
+            if (!isfinite(buf[i])) {
                 bnn_table_writer_abort(w);
-                cli_die(1, "%s", e.msg);
+                cli_die(1, "predict: %s: sample %zu: output %zu of the model is %s (the model "
+                        "overflows on this input)", data, s + i / (size_t)nout + 1,
+                        i % (size_t)nout + 1, isnan(buf[i]) ? "nan" : "infinite");
             }
-        } else {
-            for (size_t i = 0; i < cnt; i++)
-                for (int64_t j = 0; j < nout; j++)
-                    printf("%.9g%c", buf[i * (size_t)nout + (size_t)j],
-                           j + 1 == nout ? '\n' : ',');
+        if (bnn_table_writer_rows(w, buf, cnt, (size_t)nout, &e) != 0) {
+            bnn_table_writer_abort(w);
+            cli_die(1, "%s", e.msg);
         }
     }
-    if (w && bnn_table_writer_commit(w, &e) != 0)
+    if (bnn_table_writer_commit(w, &e) != 0)
         cli_die(1, "%s", e.msg);
-    if (!w && (fflush(stdout) != 0 || ferror(stdout)))
-        cli_die(1, "predict: cannot write to standard output");
     bnn_free(buf);
     bnn_fast_free(fast);
     free_data(&ld);
@@ -862,8 +1156,7 @@ static int cmd_eval(int argc, char **argv)
     if (bnn_engine_parse(opt_str(opts, "engine", "fast"), &engine) != 0)
         cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference", opt_str(opts, "engine", ""));
     bnn_model model;
-    if (bnn_model_load(&model, model_path, opt_str(opts, "act", NULL), &e) != 0)
-        cli_die(1, "%s", e.msg);
+    load_model(&model, model_path, opt_str(opts, "act", NULL), "--model");
     const bnn_arch *a = &model.arch;
     loaded_data ld;
     load_data(&ld, data, opt_str(opts, "targets", NULL), samples, a->width[0],
@@ -886,6 +1179,9 @@ static int cmd_eval(int argc, char **argv)
             cli_die(1, "%s", e.msg);
         bnn_fast_free(fast);
     }
+    if (!isfinite(cost))
+        cli_die(1, "eval: the cost of %s on %s is %s (the model's outputs overflow)", model_path,
+                data, isnan(cost) ? "nan" : "infinite");
     printf("%.17g\n", cost);
     free_data(&ld);
     bnn_model_free(&model);
@@ -944,10 +1240,12 @@ static int cmd_gen(int argc, char **argv)
     bnn_table_writer *w;
     if (bnn_table_writer_open(&w, outp, n, t.cols, NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
-    size_t block = 1 << 14;
+    size_t block = rows_per_block(t.cols, n);
     float *buf = bnn_alloc(block * t.cols, sizeof(float));
-    if (!buf)
+    if (!buf) {
+        bnn_table_writer_abort(w);
         cli_die(1, "gen: out of memory");
+    }
     for (size_t s = 0; s < n; s += block) {
         size_t cnt = n - s < block ? n - s : block;
         if (bnn_table_read(&t, s, cnt, 0, t.cols, buf, t.cols, &e) != 0 ||
@@ -975,10 +1273,8 @@ static int cmd_info(int argc, char **argv)
     }
     if (npos != 1)
         cli_die(EXIT_USAGE, "info: name a model file, e.g. 'batchnn info model.safetensors'");
-    bnn_error e;
     bnn_model model;
-    if (bnn_model_load(&model, pos[0], opt_str(opts, "act", NULL), &e) != 0)
-        cli_die(1, "%s", e.msg);
+    load_model(&model, pos[0], opt_str(opts, "act", NULL), "model");
     const bnn_arch *a = &model.arch;
     char w[4096], acts[4096];
     bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
@@ -1169,8 +1465,20 @@ int main(int argc, char **argv)
         {"gradcheck", cmd_gradcheck}, {"gen", cmd_gen}, {"info", cmd_info},
         {"demo", cmd_demo}, {"bench", cli_bench},
     };
+    /* no temporary output survives an exit() on an error path */
+    atexit(bnn_outfile_remove_temps);
+    catch_sigbus();
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (strcmp(cmd, cmds[i].name) == 0)
-            return cmds[i].fn(argc - 2, argv + 2);
+        if (strcmp(cmd, cmds[i].name) == 0) {
+            int rc = cmds[i].fn(argc - 2, argv + 2);
+            /* what went to standard output must have arrived (> /dev/full is an error) */
+            errno = 0;
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "batchnn: standard output: cannot write: %s\n",
+                        strerror(errno ? errno : EIO));
+                return rc ? rc : 1;
+            }
+            return rc;
+        }
     cli_die(EXIT_USAGE, "unknown command '%s' (try 'batchnn --help')", cmd);
 }
