@@ -94,8 +94,9 @@ static char *dir_of(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
-/* Follows symbolic links from path. On success *target is the final path (malloc'd) and *st
- * its status when *exists. */
+/* Follows symbolic links from path, one by one, to the path a new file would be created at
+ * (path does not exist: it is new, or a link that dangles). On success *target is the final
+ * path (malloc'd) and *st its status when *exists. */
 static int resolve(const char *path, char **target, struct stat *st, int *exists, bnn_error *e)
 {
     char *p = strdup(path);
@@ -160,8 +161,24 @@ static int classify(const char *path, int *kind, char **target, struct stat *st,
         *kind = KIND_STDOUT;
         return 0;
     }
-    if (resolve(path, target, st, exists, e) != 0)
+    /* stat follows every link the kernel's way, /proc/self/fd/N included (the target of
+     * /dev/stdout may be "pipe:[123]", which is no path); only a path that does not exist yet
+     * (new, or a dangling link) is resolved by hand to find where to create it */
+    if (stat(path, st) == 0) {
+        *exists = 1;
+        if (S_ISCHR(st->st_mode) || S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode)) {
+            *target = strdup(path);
+            *kind = KIND_DIRECT;
+            return *target ? 0 : bnn_fail(e, "%s: out of memory", path);
+        }
+        *target = S_ISREG(st->st_mode) ? realpath(path, NULL) : strdup(path);
+        if (!*target)
+            return bnn_fail(e, "%s: cannot write: %s", path, strerror(errno));
+    } else if (errno != ENOENT) {
+        return bnn_fail(e, "%s: cannot write: %s", path, strerror(errno));
+    } else if (resolve(path, target, st, exists, e) != 0) {
         return -1;
+    }
     const char *t = *target;
     if (*exists) {
         if (S_ISCHR(st->st_mode) || S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode)) {

@@ -55,6 +55,14 @@ else
   echo "skip: device-node cases (mknod needs root and a filesystem without nodev)"
 fi
 
+# a link to /proc/self/fd/1, as /dev/stdout is: written through, whatever stdout is
+ln -s /proc/self/fd/1 "$T/stdout"
+check "predict --out a /dev/stdout-like link into a pipe" \
+  test "$("$BNN" predict --model "$T/m.st" --data synth:xor --samples 4 --out "$T/stdout" | wc -l)" -eq 4
+"$BNN" predict --model "$T/m.st" --data synth:xor --samples 4 --out "$T/stdout" >"$T/so.csv"
+check "... and into a file" test "$(wc -l <"$T/so.csv")" -eq 4
+check "the link is still a link" test -L "$T/stdout"
+
 # --- FIFOs and sockets: written directly -----------------------------------------------------
 mkfifo "$T/fifo"
 cat "$T/fifo" >"$T/fifo.out" & reader=$!
