@@ -239,6 +239,20 @@ static int fail_open(bnn_outfile *o, bnn_error *e, const char *path, int err)
     return bnn_fail(e, "%s: cannot open for writing: %s", path, strerror(err));
 }
 
+/* Wraps fd (or its failure, fd < 0 with errno set) in o->fp. */
+static int attach(bnn_outfile *o, int fd, const char *path, bnn_error *e)
+{
+    if (fd < 0)
+        return fail_open(o, e, path, errno);
+    o->fp = fdopen(fd, "wb");
+    if (!o->fp) {
+        int err = errno;
+        close(fd);
+        return fail_open(o, e, path, err);
+    }
+    return 0;
+}
+
 static int open_direct(bnn_outfile *o, const char *path, const char *target,
                        const struct stat *st, bnn_error *e)
 {
@@ -257,16 +271,8 @@ static int open_direct(bnn_outfile *o, const char *path, const char *target,
     } else {
         fd = open(target, O_WRONLY | O_NOCTTY | O_CLOEXEC);
     }
-    if (fd < 0)
-        return fail_open(o, e, path, errno);
-    o->fp = fdopen(fd, "wb");
-    if (!o->fp) {
-        int err = errno;
-        close(fd);
-        return fail_open(o, e, path, err);
-    }
     o->direct = 1;
-    return 0;
+    return attach(o, fd, path, e);
 }
 
 static int open_common(bnn_outfile *o, const char *path, int inplace, bnn_error *e)
@@ -293,18 +299,9 @@ static int open_common(bnn_outfile *o, const char *path, int inplace, bnn_error 
     if (kind == KIND_DIRECT)
         return open_direct(o, path, target, &st, e);
     if (inplace) {
-        int fd = open(target, O_WRONLY | O_CREAT | O_NOCTTY | O_CLOEXEC, 0666);
-        if (fd < 0)
-            return fail_open(o, e, path, errno);
-        o->fp = fdopen(fd, "wb");
-        if (!o->fp) {
-            int err = errno;
-            close(fd);
-            return fail_open(o, e, path, err);
-        }
         o->direct = 1;
         o->regular = 1;
-        return 0;
+        return attach(o, open(target, O_WRONLY | O_CREAT | O_NOCTTY | O_CLOEXEC, 0666), path, e);
     }
     size_t len = strlen(target) + 16;
     o->tmp = malloc(len);
@@ -332,14 +329,8 @@ static int open_common(bnn_outfile *o, const char *path, int inplace, bnn_error 
         umask(mask);
         (void)fchmod(fd, 0666 & ~mask);
     }
-    o->fp = fdopen(fd, "wb");
-    if (!o->fp) {
-        int err = errno;
-        close(fd);
-        return fail_open(o, e, path, err);
-    }
     o->regular = 1;
-    return 0;
+    return attach(o, fd, path, e);
 }
 
 int bnn_outfile_open(bnn_outfile *o, const char *path, bnn_error *e)
