@@ -15,6 +15,10 @@
  * its limit at the top of the mount. Limits are limits, not what is left: memory the process
  * (or, for a cgroup, its neighbours and the page cache) already uses is not subtracted.
  * Nothing here calls malloc: it is asked exactly when memory may be short.
+ *
+ * Tests fake the files through bnn_memory_limit_at (explicit roots) or, for a whole process
+ * (the engine's refusal, the command line), $BATCHNN_PROC_ROOT and $BATCHNN_SYSFS_ROOT, which
+ * replace /proc and /sys; they are for tests only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -170,12 +174,15 @@ static int walk_limit(const char *base, const char *cgpath, const char *file, ui
 }
 
 /* Finds, in the text of /proc/self/cgroup, the v2 line ("0::/path") or the v1 line whose
- * controller list holds "memory" ("4:memory:/path"); copies the path into out. */
-static int cgroup_path(const char *text, int v1, char *out, size_t len)
+ * controller list holds "memory" ("4:memory:/path"); copies the path into out. A last line
+ * without its newline is used only when the text is whole (not cut at the buffer's end). */
+static int cgroup_path(const char *text, int whole, int v1, char *out, size_t len)
 {
     const char *line = text;
     while (*line) {
         const char *eol = strchr(line, '\n');
+        if (!eol && !whole)
+            break;
         size_t ll = eol ? (size_t)(eol - line) : strlen(line);
         const char *c1 = memchr(line, ':', ll);
         const char *c2 = c1 ? memchr(c1 + 1, ':', ll - (size_t)(c1 + 1 - line)) : NULL;
@@ -224,9 +231,11 @@ void bnn_memory_limit_at(bnn_memory_limit *l, const char *proc_root, const char 
 
     char path[4096], text[16384], cg[4096];
     snprintf(path, sizeof path, "%s/self/cgroup", proc_root);
-    if (read_small(path, text, sizeof text) > 0) {
+    ssize_t got = read_small(path, text, sizeof text);
+    if (got > 0) {
+        const int whole = (size_t)got < sizeof text - 1;
         uint64_t v;
-        if (cgroup_path(text, 0, cg, sizeof cg)) {
+        if (cgroup_path(text, whole, 0, cg, sizeof cg)) {
             static const char *const bases[] = {"%s/fs/cgroup", "%s/fs/cgroup/unified"};
             for (int b = 0; b < 2; b++) {
                 char base[4096];
@@ -235,7 +244,7 @@ void bnn_memory_limit_at(bnn_memory_limit *l, const char *proc_root, const char 
                     consider(l, v, "cgroup memory.max");
             }
         }
-        if (cgroup_path(text, 1, cg, sizeof cg)) {
+        if (cgroup_path(text, whole, 1, cg, sizeof cg)) {
             char base[4096];
             int n = snprintf(base, sizeof base, "%s/fs/cgroup/memory", sys_root);
             if (n > 0 && (size_t)n < sizeof base &&

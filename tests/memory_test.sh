@@ -11,7 +11,9 @@ BNN=${1:?usage: memory_test.sh path/to/batchnn [source-dir]}
 T=$(mktemp -d)
 CG= # the cgroup this script created, if any
 cleanup() {
-  if [ -n "$CG" ] && [ -d "$CG" ]; then rmdir "$CG" 2>/dev/null; fi
+  if [ -n "$CG" ] && [ -d "$CG" ]; then # empty once its one process has been reaped
+    for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$CG" 2>/dev/null && break; sleep 0.2; done
+  fi
   rm -rf "$T"
 }
 trap cleanup EXIT

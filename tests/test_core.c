@@ -308,7 +308,7 @@ static void test_memory_cgroup_v1(void **state)
     put(root, "sys/fs/cgroup/memory/g/memory.limit_in_bytes", "167772160\n");
     expect_limit(root, 160 * MiB, "cgroup memory.limit_in_bytes", NULL);
     /* both versions: the smaller */
-    put(root, "proc/self/cgroup", "3:memory:/g\n0::/g\n");
+    put(root, "proc/self/cgroup", "3:memory:/g\n0::/g"); /* no final newline */
     put(root, "sys/fs/cgroup/g/memory.max", "150994944\n");
     expect_limit(root, 144 * MiB, "cgroup memory.max", NULL);
     /* no cgroup file at all */
