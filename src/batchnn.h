@@ -337,8 +337,44 @@ void bnn_outfile_remove_temps(void);
 /* Aligned allocation (64 bytes), with overflow-checked count * size. */
 void *bnn_alloc(size_t count, size_t size);
 void bnn_free(void *p);
+/* Bytes bnn_alloc(count, size) takes (rounded up to its alignment), SIZE_MAX when it would
+ * refuse (overflow). */
+size_t bnn_alloc_bytes(size_t count, size_t size);
 /* Physical memory in bytes (0 when unknown). */
 size_t bnn_physical_memory(void);
+
+/* The memory this process may use (src/memory.c): the smallest of physical memory, the cgroup
+ * limit (v2 memory.max, v1 memory.limit_in_bytes; our cgroup's and every ancestor's), and the
+ * soft RLIMIT_AS and RLIMIT_DATA. It is a limit, not what is left: memory already in use is
+ * not subtracted. Read afresh on every call (no caching, nothing allocated). */
+typedef struct bnn_memory_limit {
+    size_t bytes;     /* the budget; 0 only when nothing at all is known */
+    const char *what; /* the bound that set it: "physical memory", "cgroup memory.max",
+                       * "cgroup memory.limit_in_bytes", "RLIMIT_AS", "RLIMIT_DATA" ("unknown") */
+    char desc[96];    /* what and the size, for messages: "cgroup memory.max 2.0 GiB" */
+} bnn_memory_limit;
+void bnn_memory_limit_get(bnn_memory_limit *l);
+/* bnn_memory_limit.bytes (0: unknown). */
+size_t bnn_memory_budget(void);
+/* Writes bnn_memory_limit.desc into buf ("RLIMIT_AS 1.5 GiB"): 0, or -1 when unknown. */
+int bnn_memory_limit_describe(char *buf, size_t len);
+/* For tests: the same, reading proc_root/self/cgroup and the cgroup files under
+ * sys_root/fs/cgroup instead of /proc and /sys (rlimits and physical memory are the real
+ * ones). bnn_memory_limit_get uses $BATCHNN_PROC_ROOT and $BATCHNN_SYSFS_ROOT when set and
+ * not empty, so that tests can fake a cgroup limit for a whole process; nothing else should
+ * set them. */
+void bnn_memory_limit_at(bnn_memory_limit *l, const char *proc_root, const char *sys_root);
+/* "512.0 MiB", "2.0 GiB", "100 bytes" into buf; returns buf. */
+const char *bnn_format_bytes(size_t bytes, char *buf, size_t len);
+
+/* The fast engine keeps one thread's workspace (activations, deltas, input and target
+ * buffers) within this many bytes: the chunk shrinks below 256 samples for nets wide enough
+ * to need it. */
+#define BNN_FAST_WORKSPACE_MAX ((size_t)64 << 20)
+/* Bytes bnn_fast_create(a, {threads, chunk 0}) allocates: the per-thread workspaces and the
+ * gradient partials (threads <= 0: all cores). 0 when a is invalid. bnn_fast_create refuses,
+ * before allocating, when this exceeds bnn_memory_budget(). */
+size_t bnn_fast_memory(const bnn_arch *a, int threads);
 
 #ifdef __cplusplus
 }

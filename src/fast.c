@@ -24,6 +24,18 @@
  * per shard and are summed over lanes in a fixed order at the shard's end. No sgemm call on
  * tiny matrices. BATCHNN_PATH=gemm forces the GEMM path (benchmarks, tests).
  *
+ * Chunk size and memory: a chunk is GEMM_CHUNK (256) samples on the GEMM path and
+ * BNN_NARROW_CHUNK_MAX on the narrow path, except for nets so wide that one thread's workspace
+ * (A_1..A_m, two delta buffers, the input and target buffers: chunk x (sum of widths + twice
+ * the widest + inputs + outputs) floats) would exceed BNN_FAST_WORKSPACE_MAX (64 MiB); those
+ * get the largest chunk that fits, at least 1 sample. Like the shard count, the chunk is a
+ * function of the architecture only (never of the thread count or of the memory budget):
+ * chunk boundaries are summation boundaries, so anything else would break the bitwise
+ * promise. Every net whose 256-sample workspace fits keeps 256, hence its old results.
+ * Workspaces are allocated for min(threads, max shards) threads, since no more can run at
+ * once; bnn_fast_memory counts them and the partials, and bnn_fast_create refuses up front
+ * when that exceeds bnn_memory_budget().
+ *
  * Worker threads set flush-to-zero and denormals-are-zero while they run (saturated sigmoids
  * otherwise produce subnormal deltas that are ~100x slower on x86) and restore MXCSR after.
  */
@@ -46,6 +58,8 @@
 /* Gradient partials kept at most (bytes) when choosing the shard count. */
 #define PARTIAL_BUDGET ((size_t)64 << 20)
 #define MAX_SHARDS 32
+/* Samples per chunk on the GEMM path (see the top of the file). */
+#define GEMM_CHUNK 256
 
 typedef struct workspace {
     float *nacc;  /* narrow path: lane-wise gradient partials, nparams * vlen */
@@ -64,7 +78,8 @@ struct bnn_fast {
     size_t act_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in acts (l >= 1), in floats */
     size_t act_total;
     int64_t maxw;
-    workspace *ws;       /* one per thread */
+    int nws;             /* workspaces: min(threads, max_shards), the most that run at once */
+    workspace *ws;       /* one per running thread */
     float *partials;     /* MAX_SHARDS x pstride */
     size_t pstride;      /* nparams rounded up to 16 floats (64 bytes) */
     int max_shards;
@@ -148,48 +163,98 @@ void bnn_fast_free(bnn_fast *f)
     if (!f)
         return;
     if (f->ws)
-        for (int t = 0; t < f->threads; t++)
+        for (int t = 0; t < f->nws; t++)
             free_workspace(&f->ws[t]);
     free(f->ws);
     bnn_free(f->partials);
     free(f);
 }
 
-/* Samples per chunk: enough columns for sgemm to reuse each weight well, few enough that a
- * chunk's activations stay in the L2/L3 caches. */
-static size_t default_chunk(const bnn_arch *a)
+static size_t add_sat(size_t a, size_t b)
 {
-    (void)a;
-    return 256;
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
 }
 
-int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e)
+static size_t mul_sat(size_t a, size_t b)
 {
-    *out = NULL;
-    if (bnn_arch_check(a, e) != 0)
-        return -1;
-    bnn_fast *f = calloc(1, sizeof *f);
-    if (!f)
-        return bnn_fail(e, "fast engine: out of memory");
+    return b && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
+static size_t round16_sat(size_t n)
+{
+    return n > SIZE_MAX - 15 ? SIZE_MAX : round_up16(n);
+}
+
+/* Floats of the two delta buffers (each maxwidth x chunk, rounded to 16 floats). */
+static size_t delta_floats(const bnn_fast *f)
+{
+    return mul_sat(2, round16_sat(mul_sat((size_t)f->maxw, f->chunk)));
+}
+
+/* Floats of one thread's GEMM workspace for chunks of `chunk` samples, as allocated: A_l
+ * (each rounded to 16 floats), two delta buffers, the input and target buffers. */
+static size_t workspace_floats(const bnn_arch *a, size_t chunk)
+{
+    size_t total = 0;
+    for (int l = 1; l <= a->nlayers; l++)
+        total = add_sat(total, round16_sat(mul_sat((size_t)a->width[l], chunk)));
+    const size_t maxw = (size_t)bnn_arch_max_width(a);
+    total = add_sat(total, mul_sat(2, round16_sat(mul_sat(maxw, chunk))));
+    total = add_sat(total, mul_sat((size_t)a->width[0], chunk));
+    return add_sat(total, mul_sat((size_t)a->width[a->nlayers], chunk));
+}
+
+/* Samples per chunk: GEMM_CHUNK, enough columns for sgemm to reuse each weight well (the
+ * narrow path: BNN_NARROW_CHUNK_MAX, its unit of data access), or for wider nets the largest
+ * chunk whose workspace stays within BNN_FAST_WORKSPACE_MAX, at least 1. A function of the
+ * architecture (and the path) only: see the top of the file. */
+static size_t default_chunk(const bnn_arch *a, int narrow)
+{
+    const size_t chunk = narrow ? BNN_NARROW_CHUNK_MAX : GEMM_CHUNK;
+    const size_t limit = BNN_FAST_WORKSPACE_MAX / sizeof(float);
+    if (workspace_floats(a, chunk) <= limit)
+        return chunk;
+    /* per-sample floats without the rounding, then down past the rounding (a few steps) */
+    size_t per = 0;
+    for (int l = 1; l <= a->nlayers; l++)
+        per = add_sat(per, (size_t)a->width[l]);
+    per = add_sat(per, 2 * (size_t)bnn_arch_max_width(a));
+    per = add_sat(per, (size_t)a->width[0] + (size_t)a->width[a->nlayers]);
+    size_t c = limit / per;
+    if (c >= chunk)
+        c = chunk - 1;
+    while (c > 1 && workspace_floats(a, c) > limit)
+        c--;
+    return c < 1 ? 1 : c;
+}
+
+/* Everything bnn_fast_create decides before allocating: f is filled except for ws and
+ * partials. a must have been checked. */
+static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
+{
+    memset(f, 0, sizeof *f);
     f->arch = *a;
     f->threads = o && o->threads > 0 ? o->threads : omp_get_num_procs();
-    f->chunk = o && o->chunk > 0 ? o->chunk : default_chunk(a);
+    if (f->threads < 1)
+        f->threads = 1;
     f->nparams = bnn_arch_nparams(a);
     f->pstride = round_up16(f->nparams);
     f->maxw = bnn_arch_max_width(a);
     const char *path = getenv("BATCHNN_PATH");
     f->narrow = !(path && strcmp(path, "gemm") == 0) && bnn_narrow_describe(a, &f->nnet) == 0;
+    const size_t asked = o && o->chunk > 0 ? o->chunk : 0;
     if (f->narrow) {
         choose_narrow(f, bnn_kernels()->isa);
         /* the narrow path keeps only one block in flight: a chunk is just the unit of data
          * access, so a large one amortises the per-call set-up */
-        if (!(o && o->chunk > 0) || f->chunk > BNN_NARROW_CHUNK_MAX)
-            f->chunk = BNN_NARROW_CHUNK_MAX;
+        f->chunk = asked && asked <= BNN_NARROW_CHUNK_MAX ? asked : default_chunk(a, 1);
+    } else {
+        f->chunk = asked ? asked : default_chunk(a, 0);
     }
     size_t total = 0;
     for (int l = 1; l <= a->nlayers; l++) {
         f->act_off[l] = total;
-        total += round_up16((size_t)a->width[l] * f->chunk);
+        total = add_sat(total, round16_sat(mul_sat((size_t)a->width[l], f->chunk)));
     }
     f->act_total = total;
     size_t per_shard = f->pstride * sizeof(float);
@@ -205,16 +270,87 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
     f->min_shard = min_shard < (double)f->chunk ? f->chunk
                  : min_shard > 65536.0     ? 65536
                                            : (size_t)min_shard;
-    f->ws = calloc((size_t)f->threads, sizeof *f->ws);
-    f->partials = bnn_alloc((size_t)f->max_shards * f->pstride, sizeof(float));
+    /* a call runs min(threads, shards) threads and shards <= max_shards */
+    f->nws = f->threads < f->max_shards ? f->threads : f->max_shards;
+}
+
+/* Bytes of one workspace, and of the partials, as bnn_alloc takes them (saturating). */
+static size_t workspace_bytes(const bnn_fast *f)
+{
+    const bnn_arch *a = &f->arch;
+    size_t b = bnn_alloc_bytes(f->act_total, sizeof(float));
+    b = add_sat(b, bnn_alloc_bytes(delta_floats(f), sizeof(float)));
+    b = add_sat(b, bnn_alloc_bytes(mul_sat((size_t)a->width[0], f->chunk), sizeof(float)));
+    b = add_sat(b, bnn_alloc_bytes(mul_sat((size_t)a->width[a->nlayers], f->chunk),
+                                   sizeof(float)));
+    if (f->narrow) {
+        b = add_sat(b, bnn_alloc_bytes(mul_sat(f->nparams, (size_t)f->vlen), sizeof(float)));
+        b = add_sat(b, bnn_alloc_bytes(f->narrow_work(&f->nnet), sizeof(float)));
+    }
+    return b;
+}
+
+static size_t partials_bytes(const bnn_fast *f)
+{
+    return bnn_alloc_bytes(mul_sat((size_t)f->max_shards, f->pstride), sizeof(float));
+}
+
+static size_t planned_bytes(const bnn_fast *f)
+{
+    return add_sat(mul_sat((size_t)f->nws, workspace_bytes(f)), partials_bytes(f));
+}
+
+size_t bnn_fast_memory(const bnn_arch *a, int threads)
+{
+    if (bnn_arch_check(a, NULL) != 0)
+        return 0;
+    bnn_fast *f = malloc(sizeof *f);
+    if (!f)
+        return SIZE_MAX;
+    bnn_fast_opts o = {.threads = threads, .chunk = 0};
+    plan(f, a, &o);
+    size_t bytes = planned_bytes(f);
+    free(f);
+    return bytes;
+}
+
+int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e)
+{
+    *out = NULL;
+    if (bnn_arch_check(a, e) != 0)
+        return -1;
+    bnn_fast *f = calloc(1, sizeof *f); /* a few KiB: the plan itself */
+    if (!f)
+        return bnn_fail(e, "fast engine: out of memory");
+    plan(f, a, o);
+    /* refuse what cannot fit before asking the kernel for it: with overcommit the
+     * allocations would succeed and the process be killed when it touches them */
+    const size_t need = planned_bytes(f);
+    bnn_memory_limit lim;
+    bnn_memory_limit_get(&lim);
+    if (lim.bytes && need > lim.bytes) {
+        char sn[32], sw[32], sp[32], sl[32];
+        const int threads = f->threads, nws = f->nws;
+        bnn_format_bytes(need, sn, sizeof sn);
+        bnn_format_bytes(workspace_bytes(f), sw, sizeof sw);
+        bnn_format_bytes(partials_bytes(f), sp, sizeof sp);
+        bnn_format_bytes(lim.bytes, sl, sizeof sl);
+        free(f);
+        return bnn_fail(e, "fast engine: needs %s of working memory for %d thread%s (%d x %s "
+                           "workspace, %s gradient partials), but this process may use %s "
+                           "(%s); use %ssmaller layers", sn, threads, threads == 1 ? "" : "s",
+                        nws, sw, sp, sl, lim.what, nws > 1 ? "fewer --threads or " : "");
+    }
+    f->ws = calloc((size_t)f->nws, sizeof *f->ws);
+    f->partials = bnn_alloc(mul_sat((size_t)f->max_shards, f->pstride), sizeof(float));
     if (!f->ws || !f->partials)
         goto oom;
-    for (int t = 0; t < f->threads; t++) {
+    for (int t = 0; t < f->nws; t++) {
         workspace *w = &f->ws[t];
-        w->acts = bnn_alloc(total, sizeof(float));
-        w->delta = bnn_alloc(2 * round_up16((size_t)f->maxw * f->chunk), sizeof(float));
-        w->xbuf = bnn_alloc((size_t)a->width[0] * f->chunk, sizeof(float));
-        w->ybuf = bnn_alloc((size_t)a->width[a->nlayers] * f->chunk, sizeof(float));
+        w->acts = bnn_alloc(f->act_total, sizeof(float));
+        w->delta = bnn_alloc(delta_floats(f), sizeof(float));
+        w->xbuf = bnn_alloc(mul_sat((size_t)a->width[0], f->chunk), sizeof(float));
+        w->ybuf = bnn_alloc(mul_sat((size_t)a->width[a->nlayers], f->chunk), sizeof(float));
         if (!w->acts || !w->delta || !w->xbuf || !w->ybuf)
             goto oom;
         if (f->narrow) {
@@ -228,11 +364,14 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
     openblas_set_num_threads(1);
     *out = f;
     return 0;
-oom:
+oom:;
+    char sn[32];
+    bnn_format_bytes(need, sn, sizeof sn);
+    const int threads = f->threads;
+    const size_t chunk = f->chunk;
     bnn_fast_free(f);
-    return bnn_fail(e, "fast engine: cannot allocate workspaces for %d threads x %zu samples",
-                    o && o->threads > 0 ? o->threads : omp_get_num_procs(),
-                    o && o->chunk ? o->chunk : default_chunk(a));
+    return bnn_fail(e, "fast engine: cannot allocate %s of workspaces for %d thread%s x %zu "
+                       "samples", sn, threads, threads == 1 ? "" : "s", chunk);
 }
 
 size_t bnn_fast_chunk(const bnn_fast *f)
@@ -365,7 +504,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
 
     /* one shard (small batches): stay on the calling thread; waking a team per call costs
      * more than the work and, on a loaded machine, a descheduled thread stalls the barrier */
-    const int team = f->threads < shards ? f->threads : shards;
+    const int team = f->threads < shards ? f->threads : shards; /* <= f->nws */
 #pragma omp parallel num_threads(team) if (team > 1)
     {
 #ifdef BNN_HAVE_MXCSR

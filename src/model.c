@@ -14,13 +14,18 @@ int bnn_model_init(bnn_model *m, const bnn_arch *arch, bnn_error *e)
     if (bnn_arch_check(arch, e) != 0)
         return -1;
     size_t np = bnn_arch_nparams(arch);
-    size_t mem = bnn_physical_memory();
+    bnn_memory_limit lim;
+    bnn_memory_limit_get(&lim);
     /* the trainer holds theta, its gradient and per-shard partials: refuse what cannot fit
      * before asking the kernel for it */
-    if (mem && np > mem / (4 * sizeof(float)))
-        return bnn_fail(e, "architecture: %zu parameters (%.1f GiB as float32) do not fit in "
-                           "this machine's %.1f GiB of memory", np,
-                        (double)np * 4 / (1 << 30), (double)mem / (1 << 30));
+    if (lim.bytes && np > lim.bytes / (4 * sizeof(float))) {
+        char one[32], four[32], have[32];
+        return bnn_fail(e, "architecture: %zu parameters (%s as float32) do not fit: training "
+                           "needs about 4 copies (%s), and this process may use %s (%s)",
+                        np, bnn_format_bytes(np * sizeof(float), one, sizeof one),
+                        bnn_format_bytes(4 * np * sizeof(float), four, sizeof four),
+                        bnn_format_bytes(lim.bytes, have, sizeof have), lim.what);
+    }
     m->theta = bnn_alloc(np, sizeof(float));
     if (!m->theta)
         return bnn_fail(e, "architecture: cannot allocate %zu parameters", np);

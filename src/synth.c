@@ -185,9 +185,25 @@ int bnn_synth_open(bnn_table *t, const char *name, size_t n, int64_t nin, int64_
     t->cols = cols;
     t->read = synth_read;
     snprintf(t->name, sizeof t->name, "synth:%s", sets[k].name);
+    /* What this process may use (0: unknown). With overcommit a block beyond it is granted
+     * and the process killed when it fills it, so the decisions below go by it, not by what
+     * malloc says. */
+    bnn_memory_limit lim;
+    bnn_memory_limit_get(&lim);
     if (s->kind == S_TEACHER) {
-        if ((size_t)nin > SIZE_MAX / sizeof(float) / (size_t)nout ||
-            !(s->teacher = malloc((size_t)nin * (size_t)nout * sizeof(float)))) {
+        /* nin x nout can be far larger than the model (100000,1,100000): refuse a teacher
+         * beyond a quarter of the budget, as the data sets' stores are limited */
+        size_t tbytes = (size_t)nin > SIZE_MAX / sizeof(float) / (size_t)nout
+                      ? SIZE_MAX : (size_t)nin * (size_t)nout * sizeof(float);
+        if (lim.bytes && tbytes > lim.bytes / 4) {
+            char need[32], have[32];
+            bnn_table_close(t);
+            return bnn_fail(e, "synth:teacher: the %lld x %lld teacher needs %s, more than a "
+                               "quarter of the %s this process may use (%s)", (long long)nout,
+                            (long long)nin, bnn_format_bytes(tbytes, need, sizeof need),
+                            bnn_format_bytes(lim.bytes, have, sizeof have), lim.what);
+        }
+        if (tbytes == SIZE_MAX || !(s->teacher = malloc(tbytes))) {
             bnn_table_close(t);
             return bnn_fail(e, "synth:teacher: out of memory");
         }
@@ -195,7 +211,12 @@ int bnn_synth_open(bnn_table *t, const char *name, size_t n, int64_t nin, int64_
         for (size_t i = 0; i < (size_t)(nin * nout); i++)
             s->teacher[i] = 2.0f * bnn_hash_u01(tseed, i) - 1.0f;
     }
-    /* Keep the set in memory when it fits the budget: an epoch then streams plain floats. */
+    /* Keep the set in memory when it fits the caller's budget, and never beyond half of what
+     * this process may use whatever the caller says (a stored set is filled at once: too big,
+     * it gets the process killed, not an error): an epoch then streams plain floats. Stored
+     * or generated, the samples are the same. */
+    if (lim.bytes && mem_budget > lim.bytes / 2)
+        mem_budget = lim.bytes / 2;
     if (n <= mem_budget / sizeof(float) / cols) {
         s->store = bnn_alloc(n * cols, sizeof(float));
         if (s->store) {

@@ -3,14 +3,20 @@
  * double-precision reference on random shapes: widths 1, 2, 3, 7, 16, 17, 33, 129; n = 1, 2,
  * odd, a chunk +- 1, large; every activation; bias on and off; exact and seed gradients; data
  * used in place and data generated on demand. Also: the result is bitwise the same for any
- * thread count. Run once per ISA path (BATCHNN_ISA).
+ * thread count. Memory: the chunk rule (unchanged for the nets whose workspace fits, smaller
+ * for very wide ones, never a function of threads), bnn_fast_memory, a very wide net's
+ * gradient, and the refusal when the engine cannot fit the budget (a fake cgroup limit).
+ * Run once per ISA path (BATCHNN_ISA).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "testutil.h"
 #include "bnn_kernels.h"
+#include "bnn_narrow.h"
 
 static const int widths[] = {1, 2, 3, 7, 16, 17, 33, 129};
 
@@ -227,6 +233,191 @@ static void test_streamed_data(void **state)
     free_setup(&s);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Memory: chunk rule, bnn_fast_memory, refusal                                                */
+
+#define MiB ((size_t)1 << 20)
+
+static size_t chunk_of(const char *widths, int threads)
+{
+    bnn_arch a;
+    bnn_error e;
+    assert_int_equal(bnn_arch_parse(&a, widths, NULL, 1, &e), 0);
+    bnn_fast *f;
+    bnn_fast_opts o = {.threads = threads, .chunk = 0};
+    if (bnn_fast_create(&f, &a, &o, &e) != 0) {
+        print_error("%s: %s\n", widths, e.msg);
+        fail();
+    }
+    size_t c = bnn_fast_chunk(f);
+    bnn_fast_free(f);
+    return c;
+}
+
+/* The workloads' and the notes' nets keep their chunk (hence bitwise the same models as
+ * before the rule existed), on both paths and for any thread count. */
+static void test_chunk_unchanged(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *widths;
+        int narrow;
+    } nets[] = {{"2,16,16,1", 1}, {"1,1", 1}, {"2,1", 1}, {"1,1,1,1,1", 1},
+                {"784,256,10", 0}, {"512,1024,1024,16", 0}, {"1,16382,1", 0}};
+    const char *saved = getenv("BATCHNN_PATH");
+    for (int gemm = 0; gemm < 2; gemm++) {
+        if (gemm)
+            assert_int_equal(setenv("BATCHNN_PATH", "gemm", 1), 0);
+        else
+            assert_int_equal(unsetenv("BATCHNN_PATH"), 0);
+        for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
+            size_t want = nets[i].narrow && !gemm ? BNN_NARROW_CHUNK_MAX : 256;
+            for (int t = 1; t <= 3; t += 2) {
+                size_t got = chunk_of(nets[i].widths, t);
+                if (got != want) {
+                    print_error("%s, %s path, %d threads: chunk %zu, want %zu\n",
+                                nets[i].widths, gemm ? "gemm" : "default", t, got, want);
+                    fail();
+                }
+            }
+        }
+    }
+    if (saved)
+        setenv("BATCHNN_PATH", saved, 1);
+    else
+        unsetenv("BATCHNN_PATH");
+}
+
+/* Wide nets: the largest chunk whose workspace fits 64 MiB, the same for any thread count. */
+static void test_chunk_wide(void **state)
+{
+    (void)state;
+    /* 1,1000000,1: 3000003 floats a sample, 16777216 / 3000003 = 5 samples (60 MiB) */
+    assert_int_equal(chunk_of("1,1000000,1", 1), 5);
+    assert_int_equal(chunk_of("1,1000000,1", 2), 5);
+    /* one past the widest 256-sample net: 1,21845,1 takes 65538 floats a sample */
+    assert_int_equal(chunk_of("1,21844,1", 1), 256);
+    assert_int_equal(chunk_of("1,21845,1", 1), 255);
+    /* a sample alone beyond the bound: chunk 1 */
+    assert_int_equal(chunk_of("1,6000000,1", 1), 1);
+
+    bnn_arch a;
+    bnn_error e;
+    assert_int_equal(bnn_arch_parse(&a, "1,1000000,1", NULL, 1, &e), 0);
+    size_t m1 = bnn_fast_memory(&a, 1), m2 = bnn_fast_memory(&a, 2);
+    /* one thread: a workspace within the bound, and the partials (5 shards x 12 MB) */
+    assert_true(m2 > m1 && m2 - m1 <= BNN_FAST_WORKSPACE_MAX);
+    assert_true(m1 <= BNN_FAST_WORKSPACE_MAX + 64 * MiB);
+    /* no more workspaces than shards can run at once: 5 */
+    assert_int_equal(bnn_fast_memory(&a, 1000), bnn_fast_memory(&a, 5));
+    assert_true(bnn_fast_memory(&a, 5) > bnn_fast_memory(&a, 4));
+    /* invalid architecture */
+    bnn_arch bad = a;
+    bad.width[1] = 0;
+    assert_int_equal(bnn_fast_memory(&bad, 1), 0);
+}
+
+/* A very wide net (3,200000,2: chunks of 27 samples) against the reference engine, and
+ * bitwise the same for 1 and 2 threads. */
+static void test_wide_gradient(void **state)
+{
+    (void)state;
+    setup s;
+    make_setup(&s, "3,200000,2", "tanh,sigmoid", 1, 61, 41);
+    assert_int_equal(chunk_of("3,200000,2", 2), 27);
+    compare(&s, BNN_GRAD_EXACT, 2, 0, "3,200000,2 n 61");
+    bnn_error e;
+    float *g[2];
+    for (int t = 0; t < 2; t++) {
+        bnn_fast *f;
+        bnn_fast_opts o = {.threads = t + 1, .chunk = 0};
+        assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
+        g[t] = bnn_alloc(s.m.nparams, sizeof(float));
+        assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 0, s.n, BNN_GRAD_SEED, g[t], NULL,
+                                       &e), 0);
+        bnn_fast_free(f);
+    }
+    assert_memory_equal(g[0], g[1], s.m.nparams * sizeof(float));
+    bnn_free(g[0]);
+    bnn_free(g[1]);
+    free_setup(&s);
+}
+
+static void put(const char *root, const char *rel, const char *text)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    for (char *p = path + strlen(root) + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+        *p = '/';
+    }
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int create_msg(const char *widths, int threads, bnn_error *e)
+{
+    bnn_arch a;
+    assert_int_equal(bnn_arch_parse(&a, widths, NULL, 1, e), 0);
+    bnn_fast *f = NULL;
+    bnn_fast_opts o = {.threads = threads, .chunk = 0};
+    int rc = bnn_fast_create(&f, &a, &o, e);
+    if (rc == 0)
+        bnn_fast_free(f);
+    else
+        assert_null(f);
+    return rc;
+}
+
+static void expect_msg(const bnn_error *e, const char *part)
+{
+    if (!strstr(e->msg, part)) {
+        print_error("message '%s' lacks '%s'\n", e->msg, part);
+        fail();
+    }
+}
+
+/* Under a fake 200 MiB cgroup limit: the engine refuses, before allocating, what cannot fit,
+ * saying how much, for how many threads, and which limit. */
+static void test_refusal(void **state)
+{
+    (void)state;
+    char root[512], proc[1024], sys[1024];
+    assert_int_equal(bnn_test_tmpdir(root, sizeof root, "fastmem"), 0);
+    put(root, "proc/self/cgroup", "0::/job\n");
+    put(root, "sys/fs/cgroup/job/memory.max", "209715200\n");
+    snprintf(proc, sizeof proc, "%s/proc", root);
+    snprintf(sys, sizeof sys, "%s/sys", root);
+    assert_int_equal(setenv("BATCHNN_PROC_ROOT", proc, 1), 0);
+    assert_int_equal(setenv("BATCHNN_SYSFS_ROOT", sys, 1), 0);
+    if (bnn_memory_budget() != 200 * MiB) { /* a real limit below the fake one */
+        unsetenv("BATCHNN_PROC_ROOT");
+        unsetenv("BATCHNN_SYSFS_ROOT");
+        bnn_test_rmtree(root);
+        skip();
+    }
+    bnn_error e;
+    /* 1 thread: 60 MiB + 58 MiB fits; 3 threads: 3 x 60 + 58 does not */
+    assert_int_equal(create_msg("1,1000000,1", 1, &e), 0);
+    assert_int_equal(create_msg("1,1000000,1", 3, &e), -1);
+    expect_msg(&e, "fast engine: needs 238.");
+    expect_msg(&e, "for 3 threads (3 x 60.0 MiB workspace, 58.0 MiB gradient partials)");
+    expect_msg(&e, "this process may use 200.0 MiB (cgroup memory.max)");
+    expect_msg(&e, "use fewer --threads or smaller layers");
+    /* one shard only (a 192 MB model): fewer threads would not help */
+    assert_int_equal(create_msg("1,16000000,1", 4, &e), -1);
+    expect_msg(&e, "for 4 threads (1 x ");
+    expect_msg(&e, "use smaller layers");
+    assert_null(strstr(e.msg, "fewer"));
+    unsetenv("BATCHNN_PROC_ROOT");
+    unsetenv("BATCHNN_SYSFS_ROOT");
+    assert_int_equal(create_msg("1,1000000,1", 3, &e), 0);
+    assert_int_equal(bnn_test_rmtree(root), 0);
+}
+
 int main(void)
 {
     bnn_test_require_isa();
@@ -236,6 +427,10 @@ int main(void)
         cmocka_unit_test(test_large_and_wide),
         cmocka_unit_test(test_threads_bitwise),
         cmocka_unit_test(test_streamed_data),
+        cmocka_unit_test(test_chunk_unchanged),
+        cmocka_unit_test(test_chunk_wide),
+        cmocka_unit_test(test_wide_gradient),
+        cmocka_unit_test(test_refusal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

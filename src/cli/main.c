@@ -168,10 +168,12 @@ typedef struct loaded_data {
     bnn_data d;
 } loaded_data;
 
+/* Synthetic sets are kept in memory when they fit a quarter of what this process may use
+ * (the smallest of RAM, the cgroup limit and RLIMIT_AS/RLIMIT_DATA), and streamed otherwise. */
 static size_t synth_budget(void)
 {
-    size_t mem = bnn_physical_memory();
-    return mem ? mem / 4 : ((size_t)1 << 30);
+    size_t b = bnn_memory_budget();
+    return b ? b / 4 : (size_t)1 << 30;
 }
 
 /* Opens --data (a file or synth:NAME) and --targets for a model with widths nin -> nout.
