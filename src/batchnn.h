@@ -159,6 +159,17 @@ int bnn_table_open(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e);
 
+/* Memory-mapped inputs (src/mapped.c). The readers register every mapping of an input file
+ * (a float32 .npy used in place stays mapped while the table is open). If the file is
+ * truncated or rewritten meanwhile, touching the mapping raises SIGBUS; a SIGBUS handler
+ * (installed by the program, not the library) can name the file with bnn_mapped_file_at.
+ * register/unregister are thread-safe; bnn_mapped_file_at is async-signal-safe and returns
+ * the name of the registered mapping that contains addr, or NULL. At most 64 mappings are
+ * tracked at a time (further ones are simply not named). */
+void bnn_mapped_register(const void *addr, size_t len, const char *name);
+void bnn_mapped_unregister(const void *addr);
+const char *bnn_mapped_file_at(const void *addr);
+
 /* Streaming writer for tables: .npy (float32, C order) when the path ends in .npy, CSV
  * otherwise. Writes to a temporary name; commit syncs and renames, abort removes it. */
 typedef struct bnn_table_writer bnn_table_writer;
