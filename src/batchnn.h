@@ -154,7 +154,9 @@ int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, s
  * (.npy magic) or the extension. CSV: header line optional, CRLF and UTF-8 BOM accepted,
  * every row the same number of fields, all values finite. NPY: 2-D (1-D taken as one
  * column), float32 or float64, C or Fortran order; float32 C-order is memory-mapped and
- * used in place. Errors name the file and the line and column (CSV) or the element (npy). */
+ * used in place. Errors name the file and the line and column (CSV) or the element (npy).
+ * Each path is opened once; "-" is standard input. A pipe, FIFO or device is read into memory,
+ * at most BATCHNN_STREAM_LIMIT bytes (environment; suffixes k, M, G; default 2G). */
 int bnn_table_open(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e);
