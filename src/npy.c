@@ -113,7 +113,7 @@ typedef struct npy_header {
     char descr[32];
     int have_descr, have_fortran, have_shape;
     int fortran;
-    int ndim;
+    size_t ndim;      /* every dimension counted, however many */
     uint64_t dim[2];  /* first two dimensions (ndim may be larger: refused later) */
     char why[160];    /* what is wrong, when parsing fails */
 } npy_header;
@@ -200,15 +200,15 @@ static int hp_shape(hp *p)
         return hp_fail(p, "'shape' must be a tuple%s", NULL);
     p->s++;
     hp_ws(p);
-    int n = 0, trailing_comma = 0;
+    size_t n = 0;
+    int trailing_comma = 0;
     while (p->s < p->end && *p->s != ')') {
         uint64_t v;
         if (hp_int(p, &v) != 0)
             return -1;
         if (n < 2)
             h->dim[n] = v;
-        if (n < 1000)
-            n++;
+        n++; /* bounded by the header length: each dimension takes at least one byte */
         hp_ws(p);
         trailing_comma = 0;
         if (p->s < p->end && *p->s == ',') {
@@ -486,7 +486,7 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
         goto fail;
     }
     if (h.ndim > 2) {
-        bnn_fail(e, "%s: %d-D array; a table is 2-D (rows, cols) or 1-D", path, h.ndim);
+        bnn_fail(e, "%s: %zu-D array; a table is 2-D (rows, cols) or 1-D", path, h.ndim);
         goto fail;
     }
     uint64_t rows = h.dim[0], cols = h.ndim == 2 ? h.dim[1] : 1;

@@ -469,6 +469,17 @@ static void test_malformed_header(void **state)
     bad_npy("3d.npy", 1, HDR("<f4", "False", "(2, 2, 3)"), v, 48,
             "3-D array; a table is 2-D (rows, cols) or 1-D");
     bad_npy("5d.npy", 1, HDR("<f4", "False", "(1, 1, 1, 1, 12)"), v, 48, "5-D array");
+    {
+        /* every dimension is counted, however many (this was once reported as "1000-D") */
+        char *dict = malloc(16 * 2000 + 64), *o = dict;
+        assert_non_null(dict);
+        o += sprintf(o, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+        for (int i = 0; i < 2000; i++)
+            o += sprintf(o, "%s1", i ? ", " : "");
+        sprintf(o, "), }");
+        bad_npy("2000d.npy", 1, dict, v, 4, "2000-D array; a table is 2-D");
+        free(dict);
+    }
     bad_npy("0d.npy", 1, HDR("<f4", "False", "()"), v, 4, "shape () is a 0-D array");
     bad_npy("negative.npy", 1, HDR("<f4", "False", "(-1, 4)"), v, 48,
             "bad header (negative dimension in 'shape')");
