@@ -154,10 +154,23 @@ int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, s
  * (.npy magic) or the extension. CSV: header line optional, CRLF and UTF-8 BOM accepted,
  * every row the same number of fields, all values finite. NPY: 2-D (1-D taken as one
  * column), float32 or float64, C or Fortran order; float32 C-order is memory-mapped and
- * used in place. Errors name the file and the line and column (CSV) or the element (npy). */
+ * used in place. Errors name the file and the line and column (CSV) or the element (npy).
+ * Each path is opened once; "-" is standard input. A pipe, FIFO or device is read into memory,
+ * at most BATCHNN_STREAM_LIMIT bytes (environment; suffixes k, M, G; default 2G). */
 int bnn_table_open(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e);
+
+/* Memory-mapped inputs (src/mapped.c). The readers register every mapping of an input file
+ * (a float32 .npy used in place stays mapped while the table is open). If the file is
+ * truncated or rewritten meanwhile, touching the mapping raises SIGBUS; a SIGBUS handler
+ * (installed by the program, not the library) can name the file with bnn_mapped_file_at.
+ * register/unregister are thread-safe; bnn_mapped_file_at is async-signal-safe and returns
+ * the name of the registered mapping that contains addr, or NULL. At most 64 mappings are
+ * tracked at a time (further ones are simply not named). */
+void bnn_mapped_register(const void *addr, size_t len, const char *name);
+void bnn_mapped_unregister(const void *addr);
+const char *bnn_mapped_file_at(const void *addr);
 
 /* Streaming writer for tables: .npy (float32, C order) when the path ends in .npy, CSV
  * otherwise. Writes to a temporary name; commit syncs and renames, abort removes it. */

@@ -23,9 +23,14 @@
  *
  * Every error is one line naming the file, the line and the column where they apply.
  *
- * Speed and robustness: a regular file is memory-mapped read-only for the time of the parse
- * (anything else, a pipe say, is read into one growing buffer); newlines are counted with
- * memchr to size the output once, and the values are parsed in a single pass. Most values take a fast path (Clinger's: at most 19
+ * Speed and robustness: the input is opened once (bnn_input, table.c): a regular file is
+ * memory-mapped read-only for the time of the parse, anything else (a pipe, a FIFO, "-" for
+ * standard input) is read into memory up to the stream limit. A first pass, which allocates
+ * nothing, checks that every line has as many fields as the first, stopping as soon as a
+ * line has too many (a huge line costs nothing), and refuses a line of more than
+ * 2 x BNN_MAX_WIDTH fields (no model could use it); field-count errors are therefore reported
+ * before value errors. The output is then sized once and the values are parsed in a single
+ * pass. Most values take a fast path (Clinger's: at most 19
  * significant digits and a power of ten within 1e+-22 give a correctly rounded double, and
  * a double that is not exactly halfway between two floats rounds to the same float as the
  * decimal); the rest go to strtof_l with a "C" locale made by newlocale, so the decimal
@@ -59,88 +64,6 @@ typedef struct csv_state {
     locale_t cloc;     /* "C" locale for strtof_l, made on first need */
     bnn_error *e;
 } csv_state;
-
-/* ---------------------------------------------------------------------------------------- */
-/* Reading the file                                                                          */
-
-/* The file's bytes: a read-only mapping (regular files) or a malloc'ed copy (pipes and
- * other files that cannot be mapped). Not NUL-terminated. */
-typedef struct csv_input {
-    const char *p;
-    size_t len;
-    void *map;  /* mmap base, or NULL */
-    char *heap; /* malloc'ed copy, or NULL */
-} csv_input;
-
-static void input_free(csv_input *in)
-{
-    if (in->map)
-        munmap(in->map, in->len);
-    free(in->heap);
-    memset(in, 0, sizeof *in);
-}
-
-/* Reads fd to the end into a buffer that grows geometrically. */
-static int read_all(int fd, const char *path, csv_input *in, bnn_error *e)
-{
-    size_t cap = (size_t)1 << 16, n = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return bnn_fail(e, "%s: out of memory", path);
-    for (;;) {
-        if (n == cap) {
-            char *nb = cap <= SIZE_MAX / 4 ? realloc(buf, cap * 2) : NULL;
-            if (!nb) {
-                free(buf);
-                return bnn_fail(e, "%s: out of memory reading more than %zu bytes", path, cap);
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int err = errno;
-            free(buf);
-            return bnn_fail(e, "%s: cannot read: %s", path, strerror(err));
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    in->p = in->heap = buf;
-    in->len = n;
-    return 0;
-}
-
-static int open_input(const char *path, csv_input *in, bnn_error *e)
-{
-    memset(in, 0, sizeof *in);
-    struct stat st;
-    int fd = bnn_open_input(path, &st, e);
-    if (fd < 0)
-        return -1;
-    if (S_ISREG(st.st_mode) && st.st_size > 0) {
-        if ((uint64_t)st.st_size >= (uint64_t)(SIZE_MAX / 2)) {
-            close(fd);
-            return bnn_fail(e, "%s: file is too large", path);
-        }
-        size_t len = (size_t)st.st_size;
-        void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m != MAP_FAILED) {
-            close(fd);
-            (void)madvise(m, len, MADV_SEQUENTIAL); /* read once, front to back */
-            in->p = m;
-            in->map = m;
-            in->len = len;
-            return 0;
-        }
-    }
-    int rc = read_all(fd, path, in, e);
-    close(fd);
-    return rc;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Messages                                                                                  */
@@ -353,14 +276,52 @@ static void field_bounds(const char *s, const char *lend, const char **b, const 
     *t = fe;
 }
 
-static size_t count_fields(const char *s, const char *lend)
+/* Fields on the line that starts at s (its commas + 1), the input ending at end: finds the
+ * line's end (*lend: its '\n' or end) and counts, a block at a time, only until there are
+ * more than stop. Returns the count and sets *whole; when there were too many, the count
+ * stops early (*whole = 0, *lend unset): a huge line costs nothing beyond its first block. */
+static size_t count_line(const char *s, const char *end, size_t stop, const char **lend,
+                         int *whole)
 {
+    const size_t block = (size_t)1 << 16;
     size_t n = 1;
-    while ((s = memchr(s, ',', (size_t)(lend - s))) != NULL) {
-        s++;
-        n++;
+    for (;;) {
+        size_t k = (size_t)(end - s) < block ? (size_t)(end - s) : block;
+        const char *nl = memchr(s, '\n', k);
+        if (nl)
+            k = (size_t)(nl - s);
+        size_t c = 0;
+        for (size_t i = 0; i < k; i++) /* a plain loop the compiler vectorises */
+            c += s[i] == ',';
+        n += c;
+        s += k;
+        if (nl || s == end) {
+            *lend = s;
+            *whole = 1;
+            return n;
+        }
+        if (n > stop) {
+            *whole = 0;
+            return n;
+        }
     }
-    return n;
+}
+
+/* Fields on the line [s, lend), counted until there are more than stop (see count_line). */
+static size_t count_fields(const char *s, const char *lend, size_t stop, int *whole)
+{
+    const char *le;
+    return count_line(s, lend, stop, &le, whole);
+}
+
+/* "found 3" or "found more than 6" (the count stopped early). */
+static int count_error(csv_state *st, size_t line, size_t cols, size_t found, int whole)
+{
+    if (whole)
+        return bnn_fail(st->e, "%s:%zu: expected %zu fields, found %zu", st->name, line, cols,
+                        found);
+    return bnn_fail(st->e, "%s:%zu: expected %zu fields, found more than %zu", st->name, line,
+                    cols, cols);
 }
 
 /* Reports the failure of field `col` (1-based) starting at fs on line `line`. */
@@ -386,8 +347,9 @@ static int field_error(csv_state *st, int kind, size_t line, size_t col, const c
 }
 
 /*
- * Parses the data line [s, lend) into row[0..cols). Returns 0 or -1 (message set).
- * probe (first line only): instead of failing on a text field, returns 1 = "a header".
+ * Parses the data line [s, lend) into row[0..cols) (row NULL: checks it only). Returns 0 or
+ * -1 (message set). probe (first line only): instead of failing on a text field, returns 1 =
+ * "a header".
  */
 static int parse_line(csv_state *st, const char *s, const char *lend, size_t line, float *row,
                       size_t cols, int probe)
@@ -403,12 +365,14 @@ static int parse_line(csv_state *st, const char *s, const char *lend, size_t lin
         const char *next = NULL;
         float v = 0.0f;
         int kind = parse_number(st, s, lend, &v, &next);
-        if (col >= cols) { /* more fields than expected (cannot happen while probing) */
-            return bnn_fail(st->e, "%s:%zu: expected %zu fields, found %zu", st->name, line,
-                            cols, count_fields(fs, lend) + col);
+        if (col >= cols) { /* more fields than expected (the first pass rules it out) */
+            int whole;
+            size_t more = count_fields(fs, lend, cols, &whole);
+            return count_error(st, line, cols, col + more, whole);
         }
         if (kind == FLD_OK) {
-            row[col] = v;
+            if (row)
+                row[col] = v;
         } else {
             const char *b, *t;
             field_bounds(fs, lend, &b, &t);
@@ -456,36 +420,94 @@ static void close_owned(bnn_table *t)
     t->f32 = NULL;
 }
 
-int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e)
+/* The widest table a model can use: BNN_MAX_WIDTH inputs and as many targets. A line with
+ * more fields is refused before any value is parsed or any memory is allocated. */
+#define CSV_MAX_FIELDS ((size_t)2 * (size_t)BNN_MAX_WIDTH)
+
+/* Line [p, lend) without its '\r' when it ends in CRLF. */
+static const char *strip_cr(const char *p, const char *lend)
+{
+    return lend > p && lend[-1] == '\r' ? lend - 1 : lend;
+}
+
+/*
+ * The first pass, which allocates nothing and parses no value: every line but blank ones
+ * must have as many fields as the first (header included). Counts stop as soon as a line has
+ * too many, so one huge line costs nothing before it is refused. Stores the field count and
+ * the number of non-blank lines.
+ */
+static int check_shape(csv_state *st, const char *p, const char *end, size_t *cols_out,
+                       size_t *lines_out)
+{
+    size_t cols = 0, lines = 0, line = 0;
+    while (p < end) {
+        line++;
+        const char *lend = NULL;
+        int whole;
+        size_t n = count_line(p, end, cols ? cols : CSV_MAX_FIELDS, &lend, &whole);
+        if (whole && n == 1 && line_is_blank(p, strip_cr(p, lend))) {
+            /* blank: allowed at the end only, which the second pass checks */
+        } else if (!cols) {
+            if (n > CSV_MAX_FIELDS)
+                return bnn_fail(st->e, "%s:%zu: more than %zu fields (a model takes at most "
+                                       "%lld inputs and %lld targets)", st->name, line,
+                                CSV_MAX_FIELDS, (long long)BNN_MAX_WIDTH,
+                                (long long)BNN_MAX_WIDTH);
+            cols = n;
+            lines = 1;
+        } else if (n != cols) {
+            return count_error(st, line, cols, n, whole);
+        } else {
+            lines++;
+        }
+        p = lend < end ? lend + 1 : end;
+    }
+    *cols_out = cols;
+    *lines_out = lines;
+    return 0;
+}
+
+int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
 {
     memset(t, 0, sizeof *t);
-    csv_input in;
-    if (open_input(path, &in, e) != 0)
+    const char *path = in->name;
+    bnn_bytes bytes;
+    if (bnn_input_contents(in, &bytes, e) != 0)
         return -1;
-    const char *buf = in.p;
-    size_t len = in.len;
+    const char *buf = (const char *)bytes.p;
+    size_t len = bytes.len;
 
     csv_state st = {.name = path, .cloc = (locale_t)0, .e = e};
     const char *p = buf, *end = buf + len;
     if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
         p += 3;
 
-    /* An upper bound on the rows: every line but blank ones is one. */
-    size_t nlines = 1;
-    for (const char *s = p; (s = memchr(s, '\n', (size_t)(end - s))) != NULL; s++)
-        nlines++;
-
     float *data = NULL;
-    size_t cols = 0, rows = 0, cap = 0; /* cap: floats in data */
-    size_t line = 0, blank_line = 0;    /* first blank line seen, 0: none */
+    size_t cols = 0, rows = 0, cap = 0, nlines = 0; /* cap: floats in data */
+    size_t line = 0, blank_line = 0;                /* first blank line seen, 0: none */
     int header = 0, rc = -1;
+    if (check_shape(&st, p, end, &cols, &nlines) != 0)
+        goto out;
+    if (cols) {
+        /* Every non-blank line is a row of cols values, but a valid file cannot hold more
+         * values than half its bytes (a digit and a separator each): allocate the smaller,
+         * and at least one row. A row that does not fit is then necessarily invalid, and is
+         * only checked, to report why. */
+        size_t bound = len / 2 + 1;
+        cap = nlines <= bound / cols ? nlines * cols : bound;
+        if (cap < cols)
+            cap = cols;
+        data = bnn_alloc(cap, sizeof(float));
+        if (!data) {
+            bnn_fail(e, "%s: out of memory for %zu values", path, cap);
+            goto out;
+        }
+    }
     while (p < end) {
         line++;
         const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *lend = nl ? nl : end;
         const char *next = nl ? nl + 1 : end;
-        if (lend > p && lend[-1] == '\r')
-            lend--;
+        const char *lend = strip_cr(p, nl ? nl : end);
         if (line_is_blank(p, lend)) {
             if (!blank_line)
                 blank_line = line;
@@ -497,20 +519,8 @@ int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e)
                      blank_line);
             goto out;
         }
-        if (!data) {
-            /* First line: it fixes the field count and may be a header. The values of the
-             * whole file cannot exceed half its bytes (a digit and a separator each), nor
-             * lines x fields; size the output once. */
-            cols = count_fields(p, lend);
-            size_t bound = len / 2 + 1;
-            cap = nlines <= bound / cols ? nlines * cols : bound;
-            if (cap < cols)
-                cap = cols;
-            data = bnn_alloc(cap, sizeof(float));
-            if (!data) {
-                bnn_fail(e, "%s: out of memory for %zu values", path, cap);
-                goto out;
-            }
+        if (rows == 0 && !header) {
+            /* First line: it may be a header. */
             int r = parse_line(&st, p, lend, line, data, cols, 1);
             if (r < 0)
                 goto out;
@@ -519,13 +529,14 @@ int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e)
             else
                 rows = 1;
         } else {
-            if (cap - rows * cols < cols) { /* guarded above; never trust it blindly */
+            float *row = cap - rows * cols >= cols ? data + rows * cols : NULL;
+            if (parse_line(&st, p, lend, line, row, cols, 0) != 0)
+                goto out;
+            if (!row) { /* a valid row always fits (see above) */
                 bnn_fail(e, "%s:%zu: internal error: more values than the file can hold",
                          path, line);
                 goto out;
             }
-            if (parse_line(&st, p, lend, line, data + rows * cols, cols, 0) != 0)
-                goto out;
             rows++;
         }
         p = next;
@@ -547,6 +558,17 @@ out:
     if (st.cloc)
         freelocale(st.cloc);
     bnn_free(data);
-    input_free(&in);
+    bnn_bytes_free(&bytes);
+    return rc;
+}
+
+int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e)
+{
+    memset(t, 0, sizeof *t);
+    bnn_input in;
+    if (bnn_input_open(&in, path, e) != 0)
+        return -1;
+    int rc = bnn_csv_from_input(t, &in, e);
+    bnn_input_close(&in);
     return rc;
 }

@@ -20,16 +20,19 @@
  *     infinity); the first offending element in file order is named, e.g.
  *     "x.npy: element [3, 1] is nan" ([i] for a 1-D array).
  *
- * The file is memory-mapped read-only (MAP_PRIVATE), never copied. float32 in C order (or any
- * order when one dimension is 1) with a 4-byte aligned data offset is used in place (direct
- * form, t->f32 points into the mapping); float64, Fortran order or a misaligned offset use
- * the read form, converting on demand from the mapping (no mutable state: thread-safe).
- * The file must be a regular file and must not be truncated by someone else while mapped
- * (that would raise SIGBUS, as with any mapping).
+ * A regular file is memory-mapped read-only (MAP_PRIVATE), never copied; a stream (pipe,
+ * FIFO, "-" for standard input) is read into memory, at most the stream limit (see table.c).
+ * float32 in C order (or any order when one dimension is 1) with a 4-byte aligned data offset
+ * is used in place (direct form, t->f32 points into the mapping or the copy); float64,
+ * Fortran order or a misaligned offset use the read form, converting on demand (no mutable
+ * state: thread-safe). A mapped file must not be truncated by someone else while in use:
+ * that raises SIGBUS, as with any mapping; the mapping is registered (bnn_mapped_register)
+ * so that a SIGBUS handler can name the file.
  *
- * bnn_table_open: a regular file starting with the .npy magic is read as .npy whatever its
- * name; otherwise a name ending in ".npy" (any case) is an error ("not a .npy file") and
- * anything else is read as CSV.
+ * bnn_table_open opens the path once and reads its first bytes: an input (file or stream)
+ * starting with the .npy magic is read as .npy whatever its name; otherwise a name ending
+ * in ".npy" (any case) is an error ("not a .npy file") and anything else is read as CSV. The
+ * reader chosen continues from the bytes already read, so a FIFO loses nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,8 +60,7 @@ static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
 /* The mapping and how to read it; shared read-only by every thread. */
 typedef struct npy_ctx {
-    void *base;
-    size_t maplen;
+    bnn_bytes bytes; /* the whole file: a registered mapping, or a copy read from a stream */
     const unsigned char *data;
     size_t rows, cols;
     size_t itemsize; /* 4 or 8 */
@@ -111,7 +113,7 @@ typedef struct npy_header {
     char descr[32];
     int have_descr, have_fortran, have_shape;
     int fortran;
-    int ndim;
+    size_t ndim;      /* every dimension counted, however many */
     uint64_t dim[2];  /* first two dimensions (ndim may be larger: refused later) */
     char why[160];    /* what is wrong, when parsing fails */
 } npy_header;
@@ -198,15 +200,15 @@ static int hp_shape(hp *p)
         return hp_fail(p, "'shape' must be a tuple%s", NULL);
     p->s++;
     hp_ws(p);
-    int n = 0, trailing_comma = 0;
+    size_t n = 0;
+    int trailing_comma = 0;
     while (p->s < p->end && *p->s != ')') {
         uint64_t v;
         if (hp_int(p, &v) != 0)
             return -1;
         if (n < 2)
             h->dim[n] = v;
-        if (n < 1000)
-            n++;
+        n++; /* bounded by the header length: each dimension takes at least one byte */
         hp_ws(p);
         trailing_comma = 0;
         if (p->s < p->end && *p->s == ',') {
@@ -357,8 +359,7 @@ static void npy_close(bnn_table *t)
 {
     npy_ctx *c = t->ctx;
     if (c) {
-        if (c->base)
-            munmap(c->base, c->maplen);
+        bnn_bytes_free(&c->bytes);
         free(c);
     }
     t->ctx = NULL;
@@ -407,33 +408,20 @@ static size_t first_bad_f64(const unsigned char *d, size_t n)
 
 /* ---------------------------------------------------------------------------------------- */
 
-int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e)
+int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
 {
     memset(t, 0, sizeof *t);
-    struct stat st;
-    int fd = bnn_open_input(path, &st, e);
-    if (fd < 0)
+    const char *path = in->name;
+    bnn_bytes bytes;
+    if (bnn_input_contents(in, &bytes, e) != 0)
         return -1;
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return bnn_fail(e, "%s: not a regular file (a .npy file is memory-mapped)", path);
+    if (bytes.len < sizeof npy_magic) {
+        bnn_fail(e, "%s: not a .npy file (%zu bytes, too short for the magic)", path, bytes.len);
+        bnn_bytes_free(&bytes);
+        return -1;
     }
-    if (st.st_size < (off_t)sizeof npy_magic) {
-        close(fd);
-        return bnn_fail(e, "%s: not a .npy file (%lld bytes, too short for the magic)", path,
-                        (long long)st.st_size);
-    }
-    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
-        close(fd);
-        return bnn_fail(e, "%s: file is too large to map", path);
-    }
-    size_t size = (size_t)st.st_size;
-    void *base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int map_err = errno;
-    close(fd);
-    if (base == MAP_FAILED)
-        return bnn_fail(e, "%s: cannot map: %s", path, strerror(map_err));
-    const unsigned char *b = base;
+    size_t size = bytes.len;
+    const unsigned char *b = bytes.p;
     npy_ctx *c = NULL;
 
     if (memcmp(b, npy_magic, sizeof npy_magic) != 0) {
@@ -498,7 +486,7 @@ int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e)
         goto fail;
     }
     if (h.ndim > 2) {
-        bnn_fail(e, "%s: %d-D array; a table is 2-D (rows, cols) or 1-D", path, h.ndim);
+        bnn_fail(e, "%s: %zu-D array; a table is 2-D (rows, cols) or 1-D", path, h.ndim);
         goto fail;
     }
     uint64_t rows = h.dim[0], cols = h.ndim == 2 ? h.dim[1] : 1;
@@ -528,7 +516,8 @@ int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e)
         goto fail;
     }
     const unsigned char *data = b + doff;
-    (void)madvise(base, size, MADV_WILLNEED);
+    if (bytes.map) /* the scan below reads it all; so does every epoch */
+        (void)madvise(bytes.map, size, MADV_WILLNEED);
 
     size_t bad = isz == 4 ? first_bad_f32(data, n) : first_bad_f64(data, n);
     if (bad < n) {
@@ -568,8 +557,7 @@ int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e)
         bnn_fail(e, "%s: out of memory", path);
         goto fail;
     }
-    c->base = base;
-    c->maplen = size;
+    c->bytes = bytes;
     c->data = data;
     c->rows = (size_t)rows;
     c->cols = (size_t)cols;
@@ -590,9 +578,20 @@ int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e)
     return 0;
 
 fail:
-    munmap(base, size);
+    bnn_bytes_free(&bytes);
     free(c);
     return -1;
+}
+
+int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e)
+{
+    memset(t, 0, sizeof *t);
+    bnn_input in;
+    if (bnn_input_open(&in, path, e) != 0)
+        return -1;
+    int rc = bnn_npy_from_input(t, &in, e);
+    bnn_input_close(&in);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -606,36 +605,20 @@ static int ends_with_npy(const char *path)
 int bnn_table_open(bnn_table *t, const char *path, bnn_error *e)
 {
     memset(t, 0, sizeof *t);
-    struct stat st;
-    int fd = bnn_open_input(path, &st, e);
-    if (fd < 0)
+    bnn_input in;
+    if (bnn_input_open(&in, path, e) != 0)
         return -1;
-    int is_npy = 0;
-    if (S_ISREG(st.st_mode)) { /* a pipe cannot be sniffed without losing bytes */
-        unsigned char head[sizeof npy_magic];
-        size_t got = 0;
-        while (got < sizeof head) {
-            ssize_t r = read(fd, head + got, sizeof head - got);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0) {
-                int err = errno;
-                close(fd);
-                return bnn_fail(e, "%s: cannot read: %s", path, strerror(err));
-            }
-            if (r == 0)
-                break;
-            got += (size_t)r;
-        }
-        is_npy = got == sizeof head && memcmp(head, npy_magic, sizeof head) == 0;
+    /* the first bytes, read once: the chosen reader starts with them (a FIFO or a pipe
+     * cannot be read twice) */
+    int rc = bnn_input_peek(&in, sizeof npy_magic, e);
+    if (rc == 0) {
+        if (in.nhead == sizeof npy_magic && memcmp(in.head, npy_magic, sizeof npy_magic) == 0)
+            rc = bnn_npy_from_input(t, &in, e);
+        else if (ends_with_npy(path))
+            rc = bnn_fail(e, "%s: not a .npy file (bad magic)", in.name);
+        else
+            rc = bnn_csv_from_input(t, &in, e);
     }
-    close(fd);
-    if (is_npy)
-        return bnn_table_open_npy(t, path, e);
-    if (ends_with_npy(path)) {
-        if (!S_ISREG(st.st_mode))
-            return bnn_table_open_npy(t, path, e); /* says why it cannot */
-        return bnn_fail(e, "%s: not a .npy file (bad magic)", path);
-    }
-    return bnn_table_open_csv(t, path, e);
+    bnn_input_close(&in);
+    return rc;
 }

@@ -14,9 +14,13 @@
  *
  * Loading trusts nothing. It checks, each failure a one-line message naming the file and the
  * field: a regular file (a FIFO is refused without blocking); the file size; the header length
- * (not 0, within the file, at most 100 MB); the header is strict JSON (json-c strict mode plus
- * a pass that rejects what json-c still lets through: single quotes, NaN/Infinity, raw control
- * characters and \u0000 in strings, duplicate keys) and an object; every tensor has exactly
+ * (not 0, within the file, at most 100 MB; a length past the end of the file means "not a
+ * safetensors file", or a truncated one when a JSON object starts where the header should);
+ * the header is strict JSON of the format's shape, checked by a pre-pass of our own before
+ * json-c builds anything (see prescan: nesting depth, entry, field and element counts, no
+ * object or array inside __metadata__, single quotes, NaN/Infinity, raw control characters
+ * and \u0000 in strings), so that memory stays within a few megabytes plus about the header's
+ * size; then json-c (strict mode, UTF-8 checked); no duplicate keys; every tensor has exactly
  * dtype, shape and data_offsets; the shape is non-negative integers whose byte size fits in 64
  * bits; the offsets lie in the data buffer and match the shape; tensors neither overlap nor
  * leave bytes of the buffer unused (the reference implementation's rule); names are
@@ -44,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -369,77 +374,362 @@ static int is_alpha(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* A second pass over text json-c already accepted: rejects what strict JSON forbids but
- * json-c lets through, and counts object keys (a key is a string followed by ':'). On
- * failure, *why says what and *at where. */
-static int scan_strict(const char *s, size_t n, uint64_t *nkeys, const char **why, size_t *at)
+/*
+ * The pre-pass: a strict JSON parser of its own that runs before json-c builds anything, and
+ * that allocates nothing. json-c spends a few hundred bytes on every object and tens on
+ * every value, so a header of 10 MB of "{}" would cost gigabytes; the pre-pass therefore
+ * also holds the header to the shape of the format, with limits far above what any batchnn
+ * model needs:
+ *   - the top level is an object of at most ST_MAX_ENTRIES entries (tensors and
+ *     __metadata__);
+ *   - a tensor entry is an object of at most ST_MAX_FIELDS fields, each a scalar or an array
+ *     of at most ST_MAX_DIMS scalars (shape, data_offsets): nothing nests deeper than
+ *     ST_MAX_DEPTH levels;
+ *   - __metadata__ is an object of at most ST_MAX_META entries whose values are not objects
+ *     or arrays (the format says strings; other scalars are refused later, by name).
+ * Whatever passes costs json-c at most about 15 MB plus the header's size (12.5 MB measured
+ * with every limit reached at once); a refused header costs only its own bytes.
+ * It also rejects what strict JSON forbids but json-c lets through (single quotes, NaN and
+ * Infinity, raw control characters and \u0000 in strings) and counts object keys, so that
+ * duplicates can be found once json-c (which keeps one of each) has parsed the header.
+ * UTF-8 is validated by json-c.
+ */
+#define ST_MAX_DEPTH 3
+#define ST_MAX_ENTRIES 1024
+#define ST_MAX_FIELDS 8
+#define ST_MAX_DIMS 16
+#define ST_MAX_META 4096
+
+enum { R_TOP, R_ENTRY, R_META, R_META_VALUE, R_FIELD, R_ELEM };
+
+typedef struct pscan {
+    st_load *L;
+    const char *s;
+    size_t n, i;
+    uint64_t keys;
+} pscan;
+
+/* Where a value sits, for messages: the tensor (or metadata key) and the field, as raw text
+ * slices of the header. */
+typedef struct pctx {
+    const char *key, *field;
+    size_t key_len, field_len;
+} pctx;
+
+/* A key as written (escapes and all), cut at about 60 bytes, for a message. */
+static const char *show_key(char *out, size_t n, const char *s, size_t len)
 {
-    uint64_t keys = 0;
-    size_t i = 0;
-    while (i < n) {
-        char c = s[i];
+    size_t k = len < n - 4 ? len : n - 4;
+    if (k < len)
+        while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+            k--;
+    memcpy(out, s, k);
+    if (k < len) {
+        memcpy(out + k, "...", 3);
+        k += 3;
+    }
+    out[k] = '\0';
+    return out;
+}
+
+static int ps_invalid(pscan *p, const char *what, size_t at)
+{
+    return lfail(p->L, "header is not valid JSON: %s (at byte %zu of the header)", what, at);
+}
+
+static int ps_strict(pscan *p, const char *what, size_t at)
+{
+    return lfail(p->L, "header is not strict JSON: %s (at byte %zu of the header)", what, at);
+}
+
+static void ps_ws(pscan *p)
+{
+    while (p->i < p->n && is_ws(p->s[p->i]))
+        p->i++;
+}
+
+static int is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* A string; p->i is at its opening quote, and ends after the closing one. */
+static int ps_string(pscan *p)
+{
+    const char *s = p->s;
+    size_t start = p->i, i = p->i + 1;
+    while (i < p->n) {
+        unsigned char c = (unsigned char)s[i];
         if (c == '"') {
-            size_t j = i + 1;
-            while (j < n && s[j] != '"') {
-                if ((unsigned char)s[j] < 0x20) {
-                    *why = "a raw control character inside a string";
-                    *at = j;
-                    return -1;
-                }
-                if (s[j] == '\\') {
-                    if (j + 5 < n && s[j + 1] == 'u' && memcmp(s + j + 2, "0000", 4) == 0) {
-                        *why = "an escaped NUL (\\u0000) inside a string";
-                        *at = j;
-                        return -1;
-                    }
-                    j += 2;
-                } else {
-                    j++;
-                }
-            }
-            if (j >= n) {
-                *why = "an unterminated string";
-                *at = i;
-                return -1;
-            }
-            i = j + 1;
-            size_t k = i;
-            while (k < n && is_ws(s[k]))
-                k++;
-            if (k < n && s[k] == ':')
-                keys++;
-        } else if (c == '\'') {
-            *why = "a single-quoted string";
-            *at = i;
-            return -1;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            p->i = i + 1;
+            return 0;
+        }
+        if (c < 0x20)
+            return ps_strict(p, "a raw control character inside a string", i);
+        if (c != '\\') {
             i++;
-            while (i < n && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == 'e' ||
-                             s[i] == 'E' || s[i] == '+' || s[i] == '-'))
-                i++;
-        } else if (is_alpha(c)) {
-            size_t j = i;
-            while (j < n && is_alpha(s[j]))
-                j++;
-            size_t w = j - i;
-            if (!((w == 4 && memcmp(s + i, "true", 4) == 0) ||
-                  (w == 5 && memcmp(s + i, "false", 5) == 0) ||
-                  (w == 4 && memcmp(s + i, "null", 4) == 0))) {
-                *why = "a literal that is not JSON (such as NaN or Infinity)";
-                *at = i;
-                return -1;
-            }
-            i = j;
+            continue;
+        }
+        if (i + 1 >= p->n)
+            break;
+        char x = s[i + 1];
+        if (x == 'u') {
+            if (i + 5 >= p->n || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) || !is_hex(s[i + 4]) ||
+                !is_hex(s[i + 5]))
+                return ps_invalid(p, "a \\u escape without four hexadecimal digits", i);
+            if (memcmp(s + i + 2, "0000", 4) == 0)
+                return ps_strict(p, "an escaped NUL (\\u0000) inside a string", i);
+            i += 6;
+        } else if (x == '"' || x == '\\' || x == '/' || x == 'b' || x == 'f' || x == 'n' ||
+                   x == 'r' || x == 't') {
+            i += 2;
         } else {
-            i++;
+            return ps_invalid(p, "an unknown escape inside a string", i);
         }
     }
-    *nkeys = keys;
+    return ps_invalid(p, "an unterminated string", start);
+}
+
+/* true, false, null; NaN, Infinity and the like are named as such. */
+static int ps_word(pscan *p)
+{
+    size_t i = p->i, j = i;
+    if (j < p->n && p->s[j] == '-')
+        j++;
+    while (j < p->n && is_alpha(p->s[j]))
+        j++;
+    const char *w = p->s + i;
+    size_t len = j - i;
+    if ((len == 4 && memcmp(w, "true", 4) == 0) || (len == 5 && memcmp(w, "false", 5) == 0) ||
+        (len == 4 && memcmp(w, "null", 4) == 0)) {
+        p->i = j;
+        return 0;
+    }
+    if (len && *w == '-') {
+        w++;
+        len--;
+    }
+    if ((len == 3 && (strncasecmp(w, "nan", 3) == 0 || strncasecmp(w, "inf", 3) == 0)) ||
+        (len == 8 && strncasecmp(w, "infinity", 8) == 0))
+        return ps_strict(p, "a literal that is not JSON (such as NaN or Infinity)", i);
+    return ps_invalid(p, "unexpected text", i);
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int ps_number(pscan *p)
+{
+    const char *s = p->s;
+    size_t i = p->i, n = p->n;
+    if (s[i] == '-') {
+        i++;
+        if (i < n && is_alpha(s[i]))
+            return ps_word(p); /* -Infinity */
+    }
+    if (i >= n || !is_digit(s[i]))
+        return ps_invalid(p, "a malformed number", p->i);
+    if (s[i] == '0' && i + 1 < n && is_digit(s[i + 1]))
+        return ps_invalid(p, "a number with a leading zero", p->i);
+    if (s[i] == '0')
+        i++;
+    else
+        while (i < n && is_digit(s[i]))
+            i++;
+    if (i < n && s[i] == '.') {
+        i++;
+        if (i >= n || !is_digit(s[i]))
+            return ps_invalid(p, "a malformed number", p->i);
+        while (i < n && is_digit(s[i]))
+            i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= n || !is_digit(s[i]))
+            return ps_invalid(p, "a malformed number", p->i);
+        while (i < n && is_digit(s[i]))
+            i++;
+    }
+    p->i = i;
+    return 0;
+}
+
+static int ps_value(pscan *p, int depth, int role, const pctx *cx);
+
+static int ps_object(pscan *p, int depth, int role, const pctx *cx)
+{
+    char k1[80];
+    p->i++; /* '{' */
+    ps_ws(p);
+    if (p->i < p->n && p->s[p->i] == '}') {
+        p->i++;
+        return 0;
+    }
+    uint64_t count = 0;
+    for (;;) {
+        ps_ws(p);
+        if (p->i >= p->n)
+            return ps_invalid(p, "unexpected end of data", p->i);
+        if (p->s[p->i] == '\'')
+            return ps_strict(p, "a single-quoted string", p->i);
+        if (p->s[p->i] != '"')
+            return ps_invalid(p, "expected a string key", p->i);
+        size_t k0 = p->i + 1;
+        if (ps_string(p) != 0)
+            return -1;
+        size_t klen = p->i - 1 - k0;
+        p->keys++;
+        count++;
+        if (role == R_TOP && count > ST_MAX_ENTRIES)
+            return lfail(p->L, "header has more than %d entries (tensors and __metadata__); a "
+                               "batchnn model has at most %d tensors", ST_MAX_ENTRIES,
+                         ST_MAX_TENSORS);
+        if (role == R_ENTRY && count > ST_MAX_FIELDS)
+            return lfail(p->L, "tensor \"%s\" has more than %d fields (a tensor has dtype, "
+                               "shape and data_offsets)",
+                         show_key(k1, sizeof k1, cx->key, cx->key_len), ST_MAX_FIELDS);
+        if (role == R_META && count > ST_MAX_META)
+            return lfail(p->L, "__metadata__ has more than %d entries", ST_MAX_META);
+        ps_ws(p);
+        if (p->i >= p->n || p->s[p->i] != ':')
+            return ps_invalid(p, "expected ':' after a key", p->i);
+        p->i++;
+        pctx child = *cx;
+        int crole = R_ELEM;
+        if (role == R_TOP) {
+            crole = klen == 12 && memcmp(p->s + k0, "__metadata__", 12) == 0 ? R_META : R_ENTRY;
+            child.key = p->s + k0;
+            child.key_len = klen;
+        } else if (role == R_ENTRY) {
+            crole = R_FIELD;
+            child.field = p->s + k0;
+            child.field_len = klen;
+        } else if (role == R_META) {
+            crole = R_META_VALUE;
+            child.key = p->s + k0;
+            child.key_len = klen;
+        }
+        if (ps_value(p, depth, crole, &child) != 0)
+            return -1;
+        ps_ws(p);
+        if (p->i < p->n && p->s[p->i] == ',') {
+            p->i++;
+            continue;
+        }
+        if (p->i < p->n && p->s[p->i] == '}') {
+            p->i++;
+            return 0;
+        }
+        return ps_invalid(p, p->i < p->n ? "expected ',' or '}'" : "unexpected end of data",
+                          p->i);
+    }
+}
+
+static int ps_array(pscan *p, int depth, int role, const pctx *cx)
+{
+    char k1[80], k2[80];
+    p->i++; /* '[' */
+    ps_ws(p);
+    if (p->i < p->n && p->s[p->i] == ']') {
+        p->i++;
+        return 0;
+    }
+    uint64_t count = 0;
+    for (;;) {
+        if (++count > ST_MAX_DIMS) {
+            if (role == R_FIELD)
+                return lfail(p->L, "tensor \"%s\": \"%s\" has more than %d elements",
+                             show_key(k1, sizeof k1, cx->key, cx->key_len),
+                             show_key(k2, sizeof k2, cx->field, cx->field_len), ST_MAX_DIMS);
+            return lfail(p->L, "header has an array of more than %d elements (at byte %zu of "
+                               "the header)", ST_MAX_DIMS, p->i);
+        }
+        if (ps_value(p, depth, R_ELEM, cx) != 0)
+            return -1;
+        ps_ws(p);
+        if (p->i < p->n && p->s[p->i] == ',') {
+            p->i++;
+            continue;
+        }
+        if (p->i < p->n && p->s[p->i] == ']') {
+            p->i++;
+            return 0;
+        }
+        return ps_invalid(p, p->i < p->n ? "expected ',' or ']'" : "unexpected end of data",
+                          p->i);
+    }
+}
+
+/* A value at p->i (after blanks) in a container `depth` levels deep, where `role` says what
+ * the format expects there. */
+static int ps_value(pscan *p, int depth, int role, const pctx *cx)
+{
+    char k1[80], k2[80];
+    ps_ws(p);
+    if (p->i >= p->n)
+        return ps_invalid(p, "unexpected end of data", p->i);
+    char c = p->s[p->i];
+    if (c == '{' || c == '[') {
+        const char *kind = c == '{' ? "object" : "array";
+        if (role == R_TOP && c == '[')
+            return lfail(p->L, "header is a JSON array, not an object");
+        if (role == R_ENTRY && c == '[')
+            return lfail(p->L, "tensor \"%s\": entry is a JSON array, not an object",
+                         show_key(k1, sizeof k1, cx->key, cx->key_len));
+        if (role == R_META && c == '[')
+            return lfail(p->L, "\"__metadata__\" is a JSON array, not an object");
+        if (role == R_META_VALUE)
+            return lfail(p->L, "__metadata__ \"%s\" is a JSON %s; metadata values must be "
+                               "strings", show_key(k1, sizeof k1, cx->key, cx->key_len), kind);
+        if (role == R_FIELD && c == '{')
+            return lfail(p->L, "tensor \"%s\": \"%s\" is a JSON object (a tensor's fields are "
+                               "a string and arrays of integers)",
+                         show_key(k1, sizeof k1, cx->key, cx->key_len),
+                         show_key(k2, sizeof k2, cx->field, cx->field_len));
+        if (depth + 1 > ST_MAX_DEPTH || role == R_ELEM) {
+            if (cx->key && cx->field)
+                return lfail(p->L, "header nests deeper than %d levels: tensor \"%s\": \"%s\" "
+                                   "holds an %s (at byte %zu of the header)", ST_MAX_DEPTH,
+                             show_key(k1, sizeof k1, cx->key, cx->key_len),
+                             show_key(k2, sizeof k2, cx->field, cx->field_len), kind, p->i);
+            return lfail(p->L, "header nests deeper than %d levels (at byte %zu of the header)",
+                         ST_MAX_DEPTH, p->i);
+        }
+        return c == '{' ? ps_object(p, depth + 1, role, cx) : ps_array(p, depth + 1, role, cx);
+    }
+    if (c == '"')
+        return ps_string(p);
+    if (c == '\'')
+        return ps_strict(p, "a single-quoted string", p->i);
+    if (c == '-' || is_digit(c))
+        return ps_number(p);
+    if (is_alpha(c))
+        return ps_word(p);
+    return ps_invalid(p, "unexpected character", p->i);
+}
+
+/* Runs the pre-pass over the n bytes of the header: 0 (and the number of keys), or -1 with
+ * the message set. */
+static int prescan(st_load *L, const char *s, size_t n, uint64_t *nkeys)
+{
+    pscan p = {L, s, n, 0, 0};
+    pctx cx = {NULL, NULL, 0, 0};
+    if (ps_value(&p, 0, R_TOP, &cx) != 0)
+        return -1;
+    ps_ws(&p);
+    if (p.i < n)
+        return ps_invalid(&p, "trailing bytes after the JSON value", p.i);
+    *nkeys = p.keys;
     return 0;
 }
 
 /* Keys in the parsed tree (json-c keeps one of each duplicate). Depth is bounded by the
- * tokener's limit. */
+ * pre-pass (ST_MAX_DEPTH). */
 static uint64_t tree_keys(json_object *v)
 {
     uint64_t k = 0;
@@ -981,9 +1271,18 @@ static int load_header(st_load *L)
     L->hlen = get_le(len8, 8);
     if (L->hlen == 0)
         return lfail(L, "header length is 0 (expected a JSON object)");
-    if (L->hlen > L->fsize - 8)
-        return lfail(L, "header length %llu is past the end of the file (%llu bytes)",
-                     (unsigned long long)L->hlen, (unsigned long long)L->fsize);
+    if (L->hlen > L->fsize - 8) {
+        /* a JSON header that starts where it should but runs past the end: a safetensors
+         * file cut short; anything else (text, another format) is not safetensors at all */
+        int c = L->hlen <= ST_MAX_HEADER && L->fsize > 8 ? fgetc(L->f) : EOF;
+        if (c == '{')
+            return lfail(L, "header length %llu is past the end of the file (%llu bytes): the "
+                            "file is truncated", (unsigned long long)L->hlen,
+                         (unsigned long long)L->fsize);
+        return lfail(L, "not a safetensors file (header length %llu is larger than the file's "
+                        "%llu bytes)", (unsigned long long)L->hlen,
+                     (unsigned long long)L->fsize);
+    }
     if (L->hlen > ST_MAX_HEADER)
         return lfail(L, "header length %llu exceeds the limit of %llu bytes",
                      (unsigned long long)L->hlen, ST_MAX_HEADER);
@@ -998,6 +1297,11 @@ static int load_header(st_load *L)
     const char *nul = memchr(L->hdr, '\0', n);
     if (nul)
         return lfail(L, "header contains a NUL byte at offset %zu", (size_t)(nul - L->hdr));
+
+    /* the pre-pass first: json-c builds nothing from a header of the wrong shape */
+    uint64_t nkeys = 0;
+    if (prescan(L, L->hdr, n, &nkeys) != 0)
+        return -1;
 
     json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
     if (!tok)
@@ -1018,11 +1322,6 @@ static int load_header(st_load *L)
             return lfail(L, "header has trailing bytes after the JSON (at byte %zu)", i);
     if (!json_object_is_type(L->root, json_type_object))
         return lfail(L, "header is a JSON %s, not an object", json_kind(L->root));
-    const char *why = NULL;
-    size_t at = 0;
-    uint64_t nkeys = 0;
-    if (scan_strict(L->hdr, n, &nkeys, &why, &at) != 0)
-        return lfail(L, "header is not strict JSON: %s (at byte %zu of the header)", why, at);
     if (nkeys != tree_keys(L->root))
         return lfail(L, "header has a duplicate key (each tensor and field may appear once)");
     return 0;

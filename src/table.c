@@ -1,24 +1,240 @@
-/* table.c - access to a table of samples whatever its form (direct floats or on demand). */
+/*
+ * table.c - access to a table of samples whatever its form (direct floats or on demand), and
+ * the input files the readers share (bnn_input_*, see internal.h).
+ *
+ * An input is opened once. A regular file is memory-mapped (never copied); anything else (a
+ * pipe, a FIFO, a character device such as a terminal, standard input given as "-") is read
+ * into memory, at most the stream limit (BATCHNN_STREAM_LIMIT, default 2 GiB): an endless
+ * source such as a device of zeros fails with a message instead of exhausting memory.
+ */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "batchnn.h"
 #include "internal.h"
 
-int bnn_open_input(const char *path, struct stat *st, bnn_error *e)
+/* ---------------------------------------------------------------------------------------- */
+/* Inputs                                                                                    */
+
+int bnn_input_open(bnn_input *in, const char *path, bnn_error *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    memset(in, 0, sizeof *in);
+    in->fd = -1;
+    int is_stdin = strcmp(path, "-") == 0;
+    in->name = is_stdin ? BNN_STDIN_NAME : path;
+    int fd = is_stdin ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(errno));
-    int err = fstat(fd, st) != 0 ? errno : S_ISDIR(st->st_mode) ? EISDIR : 0;
+        return bnn_fail(e, "%s: cannot open: %s", in->name, strerror(errno));
+    int err = fstat(fd, &in->st) != 0 ? errno : S_ISDIR(in->st.st_mode) ? EISDIR : 0;
     if (err) {
         close(fd);
-        return bnn_fail(e, "%s: cannot open: %s", path, strerror(err));
+        return bnn_fail(e, "%s: cannot open: %s", in->name, strerror(err));
     }
-    return fd;
+    /* standard input redirected from a file may have been read from already: map it only
+     * from its start, read it as a stream otherwise */
+    in->mappable = S_ISREG(in->st.st_mode) && (!is_stdin || lseek(fd, 0, SEEK_CUR) == 0);
+    in->fd = fd;
+    return 0;
 }
+
+void bnn_input_close(bnn_input *in)
+{
+    if (in->fd >= 0)
+        close(in->fd);
+    in->fd = -1;
+}
+
+/* read() that retries on EINTR. */
+static ssize_t read_some(int fd, void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t r = read(fd, buf, n);
+        if (r >= 0 || errno != EINTR)
+            return r;
+    }
+}
+
+int bnn_input_peek(bnn_input *in, size_t n, bnn_error *e)
+{
+    if (n > sizeof in->head)
+        n = sizeof in->head;
+    while (in->nhead < n) {
+        ssize_t r = read_some(in->fd, in->head + in->nhead, n - in->nhead);
+        if (r < 0)
+            return bnn_fail(e, "%s: cannot read: %s", in->name, strerror(errno));
+        if (r == 0)
+            break;
+        in->nhead += (size_t)r;
+    }
+    return 0;
+}
+
+/* "1G", "512M", "4k" or a byte count, for messages. */
+static void format_size(char *out, size_t n, size_t v)
+{
+    if (v && v % ((size_t)1 << 30) == 0)
+        snprintf(out, n, "%zuG", v >> 30);
+    else if (v && v % ((size_t)1 << 20) == 0)
+        snprintf(out, n, "%zuM", v >> 20);
+    else if (v && v % ((size_t)1 << 10) == 0)
+        snprintf(out, n, "%zuk", v >> 10);
+    else
+        snprintf(out, n, "%zu", v);
+}
+
+int bnn_stream_limit(size_t *limit, const char *name, bnn_error *e)
+{
+    const char *s = getenv(BNN_STREAM_LIMIT_ENV);
+    *limit = BNN_STREAM_LIMIT_DEFAULT;
+    if (!s || !*s)
+        return 0;
+    const size_t max = SIZE_MAX / 4;
+    size_t v = 0;
+    int ok = *s >= '0' && *s <= '9', big = 0;
+    const char *p = s;
+    while (*p >= '0' && *p <= '9') {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (max - d) / 10)
+            big = 1;
+        else
+            v = v * 10 + d;
+        p++;
+    }
+    unsigned shift = 0;
+    if (*p == 'k' || *p == 'K')
+        shift = 10;
+    else if (*p == 'm' || *p == 'M')
+        shift = 20;
+    else if (*p == 'g' || *p == 'G')
+        shift = 30;
+    if (shift)
+        p++;
+    ok = ok && *p == '\0' && v > 0;
+    if (ok && !big && v > max >> shift)
+        big = 1;
+    if (!ok || big) {
+        char shown[48];
+        size_t k = 0;
+        for (const char *q = s; *q && k + 4 < sizeof shown; q++)
+            shown[k++] = (unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f ? '?' : *q;
+        shown[k] = '\0';
+        return bnn_fail(e, "%s: %s=\"%s%s\" is %s (a whole number of bytes, optionally with a "
+                           "suffix k, M or G, e.g. 512M)", name, BNN_STREAM_LIMIT_ENV, shown,
+                        strlen(s) > k ? "..." : "", ok ? "too large" : "not a valid size");
+    }
+    *limit = v << shift;
+    return 0;
+}
+
+static const char *stream_kind(const struct stat *st)
+{
+    if (S_ISFIFO(st->st_mode))
+        return "a pipe or FIFO";
+    if (S_ISCHR(st->st_mode))
+        return "a character device";
+    if (S_ISSOCK(st->st_mode))
+        return "a socket";
+    if (S_ISREG(st->st_mode))
+        return "a file that is not memory-mapped";
+    return "not a regular file";
+}
+
+/* Reads the rest of the input after the peeked bytes, at most the stream limit, into *b. The
+ * buffer grows geometrically but never past limit + 1 bytes. */
+static int read_stream(bnn_input *in, bnn_bytes *b, bnn_error *e)
+{
+    size_t limit;
+    if (bnn_stream_limit(&limit, in->name, e) != 0)
+        return -1;
+    size_t cap = (size_t)1 << 16, n = in->nhead;
+    unsigned char *buf = malloc(cap);
+    if (!buf)
+        return bnn_fail(e, "%s: out of memory", in->name);
+    memcpy(buf, in->head, in->nhead);
+    for (;;) {
+        if (n > limit) {
+            char lim[32], twice[32];
+            format_size(lim, sizeof lim, limit);
+            format_size(twice, sizeof twice, limit <= SIZE_MAX / 4 ? limit * 2 : limit);
+            free(buf);
+            return bnn_fail(e, "%s: more than %zu bytes (%s), the limit for input read from %s; "
+                               "set %s to raise it, e.g. %s=%s", in->name, limit, lim,
+                            stream_kind(&in->st), BNN_STREAM_LIMIT_ENV, BNN_STREAM_LIMIT_ENV,
+                            twice);
+        }
+        if (n == cap) {
+            size_t nc = cap * 2;
+            if (nc > limit + 1)
+                nc = limit + 1; /* > cap: n <= limit here */
+            unsigned char *nb = realloc(buf, nc);
+            if (!nb) {
+                free(buf);
+                return bnn_fail(e, "%s: out of memory reading more than %zu bytes", in->name,
+                                cap);
+            }
+            buf = nb;
+            cap = nc;
+        }
+        ssize_t r = read_some(in->fd, buf + n, cap - n);
+        if (r < 0) {
+            int err = errno;
+            free(buf);
+            return bnn_fail(e, "%s: cannot read: %s", in->name, strerror(err));
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    if (cap - n > (size_t)1 << 16) { /* give back the unused tail */
+        unsigned char *nb = realloc(buf, n ? n : 1);
+        if (nb)
+            buf = nb;
+    }
+    b->p = buf;
+    b->heap = buf;
+    b->len = n;
+    return 0;
+}
+
+int bnn_input_contents(bnn_input *in, bnn_bytes *b, bnn_error *e)
+{
+    memset(b, 0, sizeof *b);
+    if (in->mappable && in->st.st_size > 0) {
+        if ((uint64_t)in->st.st_size >= (uint64_t)(SIZE_MAX / 2))
+            return bnn_fail(e, "%s: file is too large", in->name);
+        size_t len = (size_t)in->st.st_size;
+        void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, in->fd, 0);
+        if (m != MAP_FAILED) {
+            (void)madvise(m, len, MADV_SEQUENTIAL); /* read front to back */
+            bnn_mapped_register(m, len, in->name);
+            b->p = m;
+            b->map = m;
+            b->len = len;
+            return 0;
+        }
+        /* a file system that cannot map: read it like a stream */
+    }
+    return read_stream(in, b, e);
+}
+
+void bnn_bytes_free(bnn_bytes *b)
+{
+    if (b->map) {
+        bnn_mapped_unregister(b->map);
+        munmap(b->map, b->len);
+    }
+    free(b->heap);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Tables                                                                                    */
 
 void bnn_table_close(bnn_table *t)
 {

@@ -20,8 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <malloc.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "internal.h" /* bnn_stream_limit */
 
 static char tmpdir[256];
 
@@ -604,8 +611,388 @@ static void test_writer_errors(void **state)
     assert_memory_equal(buf, old, n);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Field counts checked before anything is parsed or allocated                                 */
+
+/* What a table open run in a child process did: its result, the table's shape and first
+ * and last values, its message, and how much its peak resident size grew meanwhile. */
+typedef struct child_result {
+    int rc;
+    size_t rows, cols;
+    float first, last;
+    long grew_kb;
+    char name[512];
+    char msg[1024];
+} child_result;
+
+static long peak_kb(void)
+{
+    struct rusage ru;
+    assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+    return ru.ru_maxrss;
+}
+
+/* Runs bnn_table_open(path) in a forked child (with stdin_fd on its standard input when
+ * >= 0) and returns what happened. The child has two minutes; without sanitizers its address
+ * space is also capped (current size + as_extra_mb), so a reader that grows without bound
+ * fails quickly there instead of exhausting the machine. */
+static void open_in_child(const char *path, int stdin_fd, long as_extra_mb, child_result *out)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        alarm(120);
+        if (stdin_fd >= 0 && dup2(stdin_fd, STDIN_FILENO) < 0)
+            _exit(3);
+#if !defined(__SANITIZE_ADDRESS__)
+        FILE *f = fopen("/proc/self/status", "r");
+        char ln[256];
+        long vm_kb = 0;
+        while (f && fgets(ln, sizeof ln, f))
+            if (sscanf(ln, "VmSize: %ld kB", &vm_kb) == 1)
+                break;
+        if (f)
+            fclose(f);
+        if (vm_kb > 0) {
+            struct rlimit rl;
+            rl.rlim_cur = rl.rlim_max = (rlim_t)(vm_kb + as_extra_mb * 1024) * 1024;
+            setrlimit(RLIMIT_AS, &rl);
+        }
+#else
+        (void)as_extra_mb;
+#endif
+        child_result r;
+        memset(&r, 0, sizeof r);
+        long before = peak_kb();
+        bnn_table t;
+        bnn_error e = {{0}};
+        r.rc = bnn_table_open(&t, path, &e);
+        r.grew_kb = peak_kb() - before;
+        if (r.rc == 0) {
+            r.rows = t.rows;
+            r.cols = t.cols;
+            r.first = t.f32[0];
+            r.last = t.f32[(t.rows - 1) * t.ld + t.cols - 1];
+            snprintf(r.name, sizeof r.name, "%s", t.name);
+            bnn_table_close(&t);
+        }
+        snprintf(r.msg, sizeof r.msg, "%s", e.msg);
+        ssize_t w = write(fds[1], &r, sizeof r);
+        _exit(w == (ssize_t)sizeof r ? 0 : 4);
+    }
+    close(fds[1]);
+    memset(out, 0, sizeof *out);
+    size_t got = 0;
+    while (got < sizeof *out) {
+        ssize_t k = read(fds[0], (char *)out + got, sizeof *out - got);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fds[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || got != sizeof *out) {
+        print_error("%s: the reading child %s %d\n", path,
+                    WIFEXITED(st) ? "exited with" : "was killed by signal",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        fail();
+    }
+}
+
+static void expect_child_fail(const child_result *r, const char *path, const char *want)
+{
+    char full[1200];
+    snprintf(full, sizeof full, "%s%s", path, want);
+    if (r->rc != -1 || !strstr(r->msg, full) || strchr(r->msg, '\n')) {
+        print_error("%s: rc %d, message \"%s\", expected \"%s\"\n", path, r->rc, r->msg, full);
+        fail();
+    }
+    print_message("    %s (peak grew by %ld kB)\n", r->msg, r->grew_kb);
+}
+
+static void test_field_counts(void **state)
+{
+    (void)state;
+    /* a short row after a long one: said plainly (it once read "internal error: more values
+     * than the file can hold") */
+    expect_fail_at(put_text("short_row.csv", "1,1,1,1,1,1\n0,0,0\n"),
+                   ":2: expected 6 fields, found 3");
+    expect_fail_at(put_text("short_row2.csv", "a,b,c,d,e,f\n1,1,1,1,1,1\n0,0,0\n"),
+                   ":3: expected 6 fields, found 3");
+
+    const size_t big = (size_t)50 << 20; /* a 50 MB line */
+    char *s = malloc(big + 64);
+    assert_non_null(s);
+    child_result r;
+
+    /* a huge line after a short one: refused after a look at its start */
+    size_t o = (size_t)sprintf(s, "1,1,1\n");
+    for (size_t i = 0; i < big / 2; i++) {
+        s[o++] = '1';
+        s[o++] = ',';
+    }
+    s[o++] = '1';
+    s[o++] = '\n';
+    char path[512];
+    snprintf(path, sizeof path, "%s", put_file("long_second.csv", s, o));
+    open_in_child(path, -1, 512, &r);
+    expect_child_fail(&r, path, ":2: expected 3 fields, found more than 3");
+    assert_true(r.grew_kb < (long)(o >> 10) / 2); /* only the start of the line was read */
+    unlink(path);
+
+    /* a huge first line, then a short one: refused before the huge line is parsed or any
+     * memory is allocated for it (this used to allocate 2 x its size in values) */
+    o = 0;
+    for (size_t i = 0; i < big / 2; i++) {
+        s[o++] = '1';
+        s[o++] = ',';
+    }
+    s[o - 1] = '\n';
+    o += (size_t)sprintf(s + o, "0,0,0\n");
+    snprintf(path, sizeof path, "%s", put_file("long_first.csv", s, o));
+    open_in_child(path, -1, 512, &r);
+    expect_child_fail(&r, path, ":2: expected 26214400 fields, found 3");
+    /* the file's pages are read once (counted in the peak), nothing proportional is
+     * allocated on top of them */
+    assert_true(r.grew_kb < (long)(o >> 10) + 16 * 1024);
+    unlink(path);
+
+    /* more fields than any model can take (2 x BNN_MAX_WIDTH): refused on the spot */
+    o = (size_t)2 * BNN_MAX_WIDTH; /* that many commas: one field more */
+    assert_true(o < big);
+    memset(s, ',', o);
+    s[o++] = '\n';
+    snprintf(path, sizeof path, "%s", put_file("too_wide.csv", s, o));
+    open_in_child(path, -1, 512, &r);
+    expect_child_fail(&r, path, ":1: more than 33554432 fields");
+    assert_true(r.grew_kb < (long)(o >> 10) + 16 * 1024);
+    unlink(path);
+    free(s);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Streams: FIFOs (made in the temporary directory), pipes on standard input, the size cap     */
+
+/* Forks a child that writes the len bytes at p to fd (a pipe) or, when fd < 0, to path
+ * opened for writing (a FIFO: waits for a reader), then exits. len SIZE_MAX: zeros forever
+ * (until the reader goes away). */
+static pid_t writer(const char *path, int fd, const void *p, size_t len)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(120);
+        if (fd < 0)
+            fd = open(path, O_WRONLY);
+        if (fd < 0)
+            _exit(3);
+        static const char zeros[1 << 16];
+        const char *b = p;
+        while (len > 0) {
+            size_t k = len == SIZE_MAX ? sizeof zeros : len;
+            ssize_t w = write(fd, len == SIZE_MAX ? zeros : b, k);
+            if (w <= 0)
+                _exit(len == SIZE_MAX ? 0 : 4);
+            if (len != SIZE_MAX) {
+                b += w;
+                len -= (size_t)w;
+            }
+        }
+        close(fd);
+        _exit(0);
+    }
+    return pid;
+}
+
+/* Stops (if still running) and reaps a writer. */
+static void reap(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+}
+
+static const char *fifo_at(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", tmpdir, name);
+    unlink(out);
+    assert_int_equal(mkfifo(out, 0600), 0);
+    return out;
+}
+
+/* rows x 3 values "r,r+0.5,-r" and a header, as CSV text; returns its length. */
+static size_t stream_text(char *s, size_t rows)
+{
+    size_t o = (size_t)sprintf(s, "a,b,y\n");
+    for (size_t r = 0; r < rows; r++)
+        o += (size_t)sprintf(s + o, "%zu,%zu.5,-%zu\n", r, r, r);
+    return o;
+}
+
+static void test_streams(void **state)
+{
+    (void)state;
+    const size_t rows = 20000; /* about 400 KB: more than a pipe holds at once */
+    char *text = malloc(2 * rows * 40 + 64); /* room for 2 x rows, used below */
+    assert_non_null(text);
+    size_t len = stream_text(text, rows);
+    char fifo[512];
+    fifo_at(fifo, sizeof fifo, "data.fifo");
+    child_result r;
+
+    /* a FIFO given as the data file: opened once, nothing lost */
+    pid_t w = writer(fifo, -1, text, len);
+    open_in_child(fifo, -1, 1024, &r);
+    reap(w);
+    if (r.rc != 0) {
+        print_error("%s: %s\n", fifo, r.msg);
+        fail();
+    }
+    assert_int_equal(r.rows, rows);
+    assert_int_equal(r.cols, 3);
+    assert_true(r.first == 0.0f);
+    assert_true(r.last == -(float)(rows - 1));
+    assert_string_equal(r.name, fifo);
+
+    /* the CSV reader on its own, in this process */
+    w = writer(fifo, -1, text, len);
+    bnn_table t;
+    bnn_error e = {{0}};
+    int rc = bnn_table_open_csv(&t, fifo, &e);
+    reap(w);
+    if (rc != 0) {
+        print_error("%s: %s\n", fifo, e.msg);
+        fail();
+    }
+    assert_int_equal(t.rows, rows);
+    assert_true(t.f32[3 * 5 + 1] == 5.5f);
+    bnn_table_close(&t);
+
+    /* "-": standard input, here a pipe */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    w = writer(NULL, p[1], text, len);
+    close(p[1]);
+    open_in_child("-", p[0], 1024, &r);
+    close(p[0]);
+    reap(w);
+    if (r.rc != 0) {
+        print_error("-: %s\n", r.msg);
+        fail();
+    }
+    assert_int_equal(r.rows, rows);
+    assert_int_equal(r.cols, 3);
+    assert_true(r.last == -(float)(rows - 1));
+    assert_string_equal(r.name, "<stdin>");
+    /* errors on standard input name it */
+    assert_int_equal(pipe(p), 0);
+    w = writer(NULL, p[1], "1,2\n3\n", 6);
+    close(p[1]);
+    open_in_child("-", p[0], 1024, &r);
+    close(p[0]);
+    reap(w);
+    expect_child_fail(&r, "<stdin>", ":2: expected 2 fields, found 1");
+
+    /* an endless writer: the read stops at the limit, with a message saying how to raise
+     * it, and memory stays bounded */
+    assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", "1M", 1), 0);
+    w = writer(fifo, -1, NULL, SIZE_MAX);
+    open_in_child(fifo, -1, 256, &r);
+    reap(w);
+    expect_child_fail(&r, fifo, ": more than 1048576 bytes (1M), the limit for input read "
+                                "from a pipe or FIFO; set BATCHNN_STREAM_LIMIT to raise it");
+    assert_true(r.grew_kb < 64 * 1024);
+
+    /* under the limit it reads; a regular file is mapped, whatever the limit */
+    assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", "512k", 1), 0);
+    len = stream_text(text, 40000); /* about 800 KB */
+    size_t cut = 512 * 1024;
+    while (text[cut - 1] != '\n') /* whole lines, at most the limit */
+        cut--;
+    w = writer(fifo, -1, text, cut);
+    open_in_child(fifo, -1, 1024, &r);
+    reap(w);
+    assert_int_equal(r.rc, 0);
+    assert_true(r.rows > 20000 && r.rows < 40000);
+    w = writer(fifo, -1, text, len);
+    open_in_child(fifo, -1, 1024, &r);
+    reap(w);
+    expect_child_fail(&r, fifo, ": more than 524288 bytes (512k)");
+    assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", "1", 1), 0);
+    const char *reg = put_file("regular.csv", text, len);
+    assert_int_equal(bnn_table_open(&t, reg, &e), 0);
+    assert_int_equal(t.rows, 40000);
+    bnn_table_close(&t);
+
+    /* a bad limit is an error naming the variable (it applies to streams only) */
+    assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", "lots", 1), 0);
+    w = writer(fifo, -1, text, len);
+    open_in_child(fifo, -1, 1024, &r);
+    reap(w);
+    expect_child_fail(&r, fifo, ": BATCHNN_STREAM_LIMIT=\"lots\" is not a valid size");
+    assert_int_equal(unsetenv("BATCHNN_STREAM_LIMIT"), 0);
+    unlink(fifo);
+    free(text);
+}
+
+/* The limit's syntax: bytes, or k, M, G (binary); at least 1; unset or empty: 2 GiB. */
+static void test_stream_limit(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        size_t want; /* 0: refused */
+    } cases[] = {
+        {"1", 1},
+        {"4096", 4096},
+        {"512k", (size_t)512 << 10},
+        {"512K", (size_t)512 << 10},
+        {"3M", (size_t)3 << 20},
+        {"2g", (size_t)2 << 30},
+        {"64G", (size_t)64 << 30},
+        {"0", 0},
+        {"0M", 0},
+        {"-1", 0},
+        {"1.5G", 0},
+        {"12X", 0},
+        {"M", 0},
+        {" 1M", 0},
+        {"1M ", 0},
+        {"1MB", 0},
+        {"99999999999999999999", 0},
+        {"9999999999999G", 0},
+    };
+    bnn_error e;
+    size_t v;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", cases[i].value, 1), 0);
+        int rc = bnn_stream_limit(&v, "x.csv", &e);
+        if (cases[i].want) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(v, cases[i].want);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(e.msg, "x.csv: BATCHNN_STREAM_LIMIT=\""));
+            print_message("    %s\n", e.msg);
+        }
+    }
+    assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", "", 1), 0);
+    assert_int_equal(bnn_stream_limit(&v, "x.csv", &e), 0);
+    assert_int_equal(v, (size_t)2 << 30);
+    assert_int_equal(unsetenv("BATCHNN_STREAM_LIMIT"), 0);
+    assert_int_equal(bnn_stream_limit(&v, "x.csv", &e), 0);
+    assert_int_equal(v, (size_t)2 << 30);
+}
+
 int main(void)
 {
+    /* large blocks always mapped and given back on free: the memory tests measure peak
+     * resident sizes in forked children, which heap pages kept by the parent would blur */
+    mallopt(M_MMAP_THRESHOLD, 1 << 17);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_files),
         cmocka_unit_test(test_many_columns),
@@ -614,6 +1001,9 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_malformed_large),
         cmocka_unit_test(test_cannot_open),
+        cmocka_unit_test(test_field_counts),
+        cmocka_unit_test(test_streams),
+        cmocka_unit_test(test_stream_limit),
         cmocka_unit_test(test_writer_roundtrip),
         cmocka_unit_test(test_writer_errors),
     };

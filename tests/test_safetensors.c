@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char g_dir[256];
@@ -388,7 +391,31 @@ static const bad_case bad_cases[] = {
                              "\"shape\":[2,3],\"data_offsets\":[0,24]}," B0 "}", 32,
      {"duplicate key"}},
     {"json_deep", "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
-                  "]]]]]]]]}", 32, {"not valid JSON"}},
+                  "]]]]]]]]}", 32, {"tensor \"a\": entry is a JSON array, not an object"}},
+    /* the shape of the format, enforced before json-c builds anything */
+    {"deep_shape", "{\"layers.0.weight\":{\"dtype\":\"F32\",\"shape\":[[2],3],"
+                   "\"data_offsets\":[0,24]}}", 24,
+     {"header nests deeper than 3 levels", "tensor \"layers.0.weight\": \"shape\" holds an "
+      "array"}},
+    {"deep_field", "{\"layers.0.weight\":{\"dtype\":{\"a\":1},\"shape\":[2,3],"
+                   "\"data_offsets\":[0,24]}}", 24,
+     {"tensor \"layers.0.weight\": \"dtype\" is a JSON object"}},
+    {"meta_array", "{\"__metadata__\":{\"format\":\"pt\",\"a\":[{},{}]}," W0 "," B0 "}", 32,
+     {"__metadata__ \"a\" is a JSON array; metadata values must be strings"}},
+    {"meta_object", "{\"__metadata__\":{\"b\":{\"c\":\"d\"}}," W0 "," B0 "}", 32,
+     {"__metadata__ \"b\" is a JSON object; metadata values must be strings"}},
+    {"meta_is_array", "{\"__metadata__\":[\"x\"]," W0 "," B0 "}", 32,
+     {"\"__metadata__\" is a JSON array, not an object"}},
+    {"many_fields", "{\"layers.0.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":"
+                    "[0,24],\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,\"f\":1}}", 24,
+     {"tensor \"layers.0.weight\" has more than 8 fields"}},
+    {"long_shape", "{\"layers.0.weight\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,"
+                   "1,1,1,1,1,2,3],\"data_offsets\":[0,24]}}", 24,
+     {"tensor \"layers.0.weight\": \"shape\" has more than 16 elements"}},
+    {"json_bad_escape", "{\"layers.0.weight\\q\":1}", 0, {"not valid JSON", "escape"}},
+    {"json_bad_number", "{\"layers.0.weight\":{\"dtype\":\"F32\",\"shape\":[02,3],"
+                        "\"data_offsets\":[0,24]}}", 24, {"not valid JSON", "leading zero (at byte 43 of"}},
+    {"json_missing_colon", "{\"a\" 1}", 0, {"not valid JSON", "expected ':'"}},
     {"no_tensors", "{}", 0, {"no tensors"}},
     {"metadata_only", "{" META("sigmoid") "}", 0, {"no tensors"}},
     /* tensor entries */
@@ -538,7 +565,8 @@ static void test_bad_lengths(void **state)
 
     path_in(path, sizeof path, "len_only.safetensors");
     write_bytes(path, "\x10\0\0\0\0\0\0\0", 8);
-    EXPECT_FAIL(path, NULL, "header length 16 is past the end of the file (8 bytes)");
+    EXPECT_FAIL(path, NULL, "not a safetensors file (header length 16 is larger than the "
+                            "file's 8 bytes)");
 
     path_in(path, sizeof path, "len_zero.safetensors");
     write_raw(path, 0, hdr, strlen(hdr), d, 32);
@@ -546,15 +574,16 @@ static void test_bad_lengths(void **state)
 
     path_in(path, sizeof path, "len_past_end.safetensors");
     write_raw(path, 1000, hdr, strlen(hdr), d, 32);
-    EXPECT_FAIL(path, NULL, "header length 1000 is past the end of the file");
+    EXPECT_FAIL(path, NULL, "header length 1000 is past the end of the file", "truncated");
 
     path_in(path, sizeof path, "len_huge.safetensors");
     write_raw(path, (uint64_t)1 << 63, hdr, strlen(hdr), d, 32);
-    EXPECT_FAIL(path, NULL, "header length 9223372036854775808 is past the end");
+    EXPECT_FAIL(path, NULL, "not a safetensors file (header length 9223372036854775808 is "
+                            "larger than");
 
     path_in(path, sizeof path, "len_max.safetensors");
     write_raw(path, UINT64_MAX, hdr, strlen(hdr), d, 32);
-    EXPECT_FAIL(path, NULL, "past the end");
+    EXPECT_FAIL(path, NULL, "not a safetensors file");
 
     /* header length one short of the JSON: the JSON is cut */
     path_in(path, sizeof path, "len_cut.safetensors");
@@ -852,6 +881,275 @@ static void test_failed_save_keeps_file(void **state)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Hostile headers: refused by the pre-pass before json-c builds anything, in bounded memory   */
+
+typedef struct load_result {
+    int rc;
+    long grew_kb; /* growth of the peak resident size during the load */
+    char msg[1024];
+} load_result;
+
+static long peak_kb(void)
+{
+    struct rusage ru;
+    assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+    return ru.ru_maxrss;
+}
+
+/* Loads path in a forked child and reports the result, the message and the growth of the
+ * child's peak resident size. The child has two minutes; without sanitizers its address space
+ * is also capped (current size + as_extra_mb), so a loader that balloons fails fast there
+ * instead of exhausting the machine. */
+static void load_in_child(const char *path, long as_extra_mb, load_result *out)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        alarm(120);
+#if !defined(__SANITIZE_ADDRESS__)
+        FILE *f = fopen("/proc/self/status", "r");
+        char ln[256];
+        long vm_kb = 0;
+        while (f && fgets(ln, sizeof ln, f))
+            if (sscanf(ln, "VmSize: %ld kB", &vm_kb) == 1)
+                break;
+        if (f)
+            fclose(f);
+        if (vm_kb > 0) {
+            struct rlimit rl;
+            rl.rlim_cur = rl.rlim_max = (rlim_t)(vm_kb + as_extra_mb * 1024) * 1024;
+            setrlimit(RLIMIT_AS, &rl);
+        }
+#else
+        (void)as_extra_mb;
+#endif
+        load_result r;
+        memset(&r, 0, sizeof r);
+        long before = peak_kb();
+        bnn_model m;
+        bnn_error e;
+        memset(&e, 0, sizeof e);
+        r.rc = bnn_model_load(&m, path, NULL, &e);
+        r.grew_kb = peak_kb() - before;
+        if (r.rc == 0)
+            bnn_model_free(&m);
+        snprintf(r.msg, sizeof r.msg, "%s", e.msg);
+        ssize_t w = write(fds[1], &r, sizeof r);
+        _exit(w == (ssize_t)sizeof r ? 0 : 4);
+    }
+    close(fds[1]);
+    memset(out, 0, sizeof *out);
+    size_t got = 0;
+    while (got < sizeof *out) {
+        ssize_t k = read(fds[0], (char *)out + got, sizeof *out - got);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fds[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || got != sizeof *out) {
+        print_error("%s: the loading child %s %d\n", path,
+                    WIFEXITED(st) ? "exited with" : "was killed by signal",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        fail();
+    }
+}
+
+/* A growing text buffer for building headers. */
+typedef struct tbuf {
+    char *p;
+    size_t len, cap;
+} tbuf;
+
+static void tb_add(tbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    memcpy(b->p + b->len, s, n + 1);
+    b->len += n;
+}
+
+/* Writes header (no data) and loads it in a child: it must fail with want, and the peak
+ * resident size must grow by less than the header's size plus max_extra_mb. */
+static void hostile(const char *name, tbuf *h, const char *want, long max_extra_mb)
+{
+    char path[512];
+    path_in(path, sizeof path, name);
+    write_st(path, h->p, NULL, 0);
+    size_t hlen = h->len;
+    free(h->p);
+    memset(h, 0, sizeof *h);
+    load_result r;
+    load_in_child(path, 1024, &r);
+    unlink(path);
+    if (r.rc != -1 || strncmp(r.msg, path, strlen(path)) != 0 || !strstr(r.msg, want) ||
+        strchr(r.msg, '\n')) {
+        print_error("%s: rc %d, message '%s', expected '%s'\n", name, r.rc, r.msg, want);
+        fail();
+    }
+    print_message("    %s: %s (peak grew by %ld kB for a %zu-byte header)\n", name,
+                  r.msg + strlen(path), r.grew_kb, hlen);
+    if (r.grew_kb > (long)(hlen >> 10) + max_extra_mb * 1024) {
+        print_error("%s: the load's peak memory grew by %ld kB for a %zu-byte header\n", name,
+                    r.grew_kb, hlen);
+        fail();
+    }
+}
+
+static void test_hostile_headers(void **state)
+{
+    (void)state;
+    const size_t ten_mb = 10000000;
+    tbuf h = {0};
+    char item[128];
+
+    /* 10 MB of {} in a metadata array: once 2.6 GB of json-c objects */
+    tb_add(&h, "{\"__metadata__\":{\"a\":[");
+    while (h.len < ten_mb)
+        tb_add(&h, "{},{},{},{},{},{},{},{},{},{},");
+    tb_add(&h, "{}]}}");
+    hostile("meta_objects.safetensors", &h,
+            ": __metadata__ \"a\" is a JSON array; metadata values must be strings", 16);
+
+    /* the same behind a legitimate metadata key */
+    tb_add(&h, "{\"__metadata__\":{\"format\":\"pt\",\"b\":{");
+    for (int i = 0; h.len < ten_mb; i++) {
+        snprintf(item, sizeof item, "\"k%d\":{},", i);
+        tb_add(&h, item);
+    }
+    tb_add(&h, "\"z\":{}}}}");
+    hostile("meta_nested.safetensors", &h, ": __metadata__ \"b\" is a JSON object", 16);
+
+    /* many top-level entries */
+    tb_add(&h, "{");
+    for (int i = 0; h.len < ten_mb; i++) {
+        snprintf(item, sizeof item, "\"t%d\":{},", i);
+        tb_add(&h, item);
+    }
+    tb_add(&h, "\"z\":{}}");
+    hostile("entries.safetensors", &h, ": header has more than 1024 entries", 16);
+
+    /* deep nesting */
+    tb_add(&h, "{\"layers.0.weight\":{\"shape\":");
+    while (h.len < ten_mb)
+        tb_add(&h, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[");
+    hostile("deep.safetensors", &h, ": header nests deeper than 3 levels", 16);
+
+    /* a tensor with very many fields */
+    tb_add(&h, "{\"layers.0.weight\":{");
+    for (int i = 0; h.len < ten_mb; i++) {
+        snprintf(item, sizeof item, "\"f%d\":[1,2],", i);
+        tb_add(&h, item);
+    }
+    tb_add(&h, "\"z\":1}}");
+    hostile("fields.safetensors", &h, ": tensor \"layers.0.weight\" has more than 8 fields", 16);
+
+    /* a very long shape */
+    tb_add(&h, "{\"layers.0.weight\":{\"dtype\":\"F32\",\"shape\":[");
+    while (h.len < ten_mb)
+        tb_add(&h, "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,");
+    tb_add(&h, "1],\"data_offsets\":[0,0]}}");
+    hostile("shape.safetensors", &h,
+            ": tensor \"layers.0.weight\": \"shape\" has more than 16 elements", 16);
+
+    /* very many metadata strings */
+    tb_add(&h, "{\"__metadata__\":{");
+    for (int i = 0; h.len < ten_mb; i++) {
+        snprintf(item, sizeof item, "\"m%d\":\"\",", i);
+        tb_add(&h, item);
+    }
+    tb_add(&h, "\"z\":\"\"}}");
+    hostile("meta_many.safetensors", &h, ": __metadata__ has more than 4096 entries", 16);
+
+    /* a top-level array */
+    tb_add(&h, "[");
+    while (h.len < ten_mb)
+        tb_add(&h, "{},{},{},{},{},{},{},{},{},{},");
+    tb_add(&h, "{}]");
+    hostile("array.safetensors", &h, ": header is a JSON array, not an object", 16);
+
+    /* the largest header of the right shape: every limit reached at once. json-c parses it;
+     * what it costs is bounded (the names are then refused) */
+    tb_add(&h, "{\"__metadata__\":{");
+    for (int i = 0; i < 4096; i++) {
+        snprintf(item, sizeof item, "%s\"m%d\":\"v\"", i ? "," : "", i);
+        tb_add(&h, item);
+    }
+    tb_add(&h, "}");
+    for (int t = 0; t < 1023; t++) {
+        snprintf(item, sizeof item, ",\"tensor%d\":{", t);
+        tb_add(&h, item);
+        for (int f = 0; f < 8; f++) {
+            snprintf(item, sizeof item, "%s\"f%d\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]",
+                     f ? "," : "", f);
+            tb_add(&h, item);
+        }
+        tb_add(&h, "}");
+    }
+    tb_add(&h, "}");
+    hostile("at_limits.safetensors", &h, "unknown name", 48);
+}
+
+/* The largest model batchnn makes (256 layers, each with a bias: 512 tensors) still loads. */
+static void test_many_tensors(void **state)
+{
+    (void)state;
+    char widths[2 * (BNN_MAX_LAYERS + 1) + 8];
+    size_t o = 0;
+    for (int i = 0; i <= BNN_MAX_LAYERS; i++)
+        o += (size_t)snprintf(widths + o, sizeof widths - o, "%s%d", i ? "," : "", 1 + i % 3);
+    bnn_arch a;
+    bnn_error e;
+    if (bnn_arch_parse(&a, widths, "tanh", 1, &e) != 0) {
+        print_error("%s\n", e.msg);
+        fail();
+    }
+    assert_int_equal(a.nlayers, BNN_MAX_LAYERS);
+    bnn_model m, back;
+    assert_int_equal(bnn_model_init(&m, &a, &e), 0);
+    bnn_model_randomize(&m, 11);
+    char path[512];
+    path_in(path, sizeof path, "deep_model.safetensors");
+    save_ok(&m, path);
+    load_ok(&back, path, NULL);
+    arch_equal(&m.arch, &back.arch);
+    assert_memory_equal(back.theta, m.theta, m.nparams * sizeof(float));
+    bnn_model_free(&back);
+    bnn_model_free(&m);
+}
+
+/* `batchnn info` on something else: said plainly. */
+static void test_not_safetensors(void **state)
+{
+    (void)state;
+    char path[512];
+    path_in(path, sizeof path, "data.csv");
+    const char *csv = "x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n";
+    write_bytes(path, csv, strlen(csv));
+    uint64_t n = 0; /* the first 8 bytes, read as the header length */
+    for (int i = 7; i >= 0; i--)
+        n = n << 8 | (unsigned char)csv[i];
+    char want[200];
+    snprintf(want, sizeof want, "not a safetensors file (header length %llu is larger than "
+                                "the file's %zu bytes)", (unsigned long long)n, strlen(csv));
+    EXPECT_FAIL(path, NULL, want);
+
+    path_in(path, sizeof path, "notes.txt");
+    const char *txt = "These are some notes, not a model.\n";
+    write_bytes(path, txt, strlen(txt));
+    EXPECT_FAIL(path, NULL, ": not a safetensors file (header length");
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 static int group_setup(void **state)
 {
@@ -867,6 +1165,9 @@ static int group_teardown(void **state)
 
 int main(void)
 {
+    /* large blocks always mapped and given back on free: the memory tests measure peak
+     * resident sizes in forked children, which heap pages kept by the parent would blur */
+    mallopt(M_MMAP_THRESHOLD, 1 << 17);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_layout),
@@ -877,6 +1178,9 @@ int main(void)
         cmocka_unit_test(test_pytorch_style),
         cmocka_unit_test(test_dtype_conversion),
         cmocka_unit_test(test_failed_save_keeps_file),
+        cmocka_unit_test(test_hostile_headers),
+        cmocka_unit_test(test_many_tensors),
+        cmocka_unit_test(test_not_safetensors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

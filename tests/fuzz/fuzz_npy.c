@@ -11,7 +11,7 @@
  *
  * Build (clang only), from the repository root:
  *   clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *     -Isrc tests/fuzz/fuzz_npy.c src/npy.c src/csv.c src/table.c src/error.c \
+ *     -Isrc tests/fuzz/fuzz_npy.c src/npy.c src/csv.c src/table.c src/mapped.c src/error.c \
  *     src/memory.c -lm -o /tmp/fuzz_npy
  * Run (copy the seeds so that new inputs are not written into the repository):
  *   mkdir -p /tmp/npy_corpus && cp -r tests/fuzz/corpus_npy/. /tmp/npy_corpus/

@@ -12,7 +12,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 flags=(-std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=all -Isrc)
-common=(src/table.c src/error.c src/memory.c src/outfile.c src/rng.c src/arch.c src/model.c)
+common=(src/table.c src/mapped.c src/error.c src/memory.c src/outfile.c src/rng.c src/arch.c src/model.c)
 build() { # name sources...
   local name=$1; shift
   clang "${flags[@]}" $(pkg-config --cflags json-c) "$@" "${common[@]}" \

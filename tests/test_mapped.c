@@ -1,0 +1,205 @@
+/*
+ * test_mapped.c - the registry of memory-mapped inputs (src/mapped.c) and its use: a data
+ * file truncated while mapped raises SIGBUS, and a handler can name the file.
+ *
+ * The SIGBUS is provoked in a forked child (on a file in a fresh temporary directory), whose
+ * handler looks the faulting address up with bnn_mapped_file_at and writes the name to a
+ * pipe; the parent checks it.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "testutil.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return bnn_test_tmpdir(tmpdir, sizeof tmpdir, "mapped");
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    return bnn_test_rmtree(tmpdir);
+}
+
+static void test_registry(void **state)
+{
+    (void)state;
+    static char a[4096], b[100], c[1];
+    assert_null(bnn_mapped_file_at(a));
+    bnn_mapped_register(a, sizeof a, "a.npy");
+    bnn_mapped_register(b, sizeof b, "b.csv");
+    bnn_mapped_register(c, sizeof c, "c");
+    assert_string_equal(bnn_mapped_file_at(a), "a.npy");
+    assert_string_equal(bnn_mapped_file_at(a + 4095), "a.npy");
+    assert_string_equal(bnn_mapped_file_at(b + 50), "b.csv");
+    assert_string_equal(bnn_mapped_file_at(c), "c");
+    if ((void *)(a + sizeof a) != (void *)b && (void *)(a + sizeof a) != (void *)c)
+        assert_null(bnn_mapped_file_at(a + sizeof a)); /* the end is exclusive */
+    assert_null(bnn_mapped_file_at(NULL));
+
+    bnn_mapped_unregister(b);
+    assert_null(bnn_mapped_file_at(b + 50));
+    assert_string_equal(bnn_mapped_file_at(a + 10), "a.npy");
+    bnn_mapped_unregister(b); /* twice, or unknown: nothing happens */
+    bnn_mapped_unregister(a + 1);
+    assert_string_equal(bnn_mapped_file_at(a + 10), "a.npy");
+    bnn_mapped_register(NULL, 10, "null");
+    bnn_mapped_register(b, 0, "empty");
+    assert_null(bnn_mapped_file_at(b));
+
+    /* a long name is cut, not overflowed */
+    char longname[2000];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    bnn_mapped_register(b, sizeof b, longname);
+    const char *got = bnn_mapped_file_at(b);
+    assert_non_null(got);
+    assert_true(strlen(got) > 100 && strlen(got) < sizeof longname - 1);
+    assert_int_equal(strncmp(got, longname, strlen(got)), 0);
+    bnn_mapped_unregister(b);
+    bnn_mapped_unregister(a);
+    bnn_mapped_unregister(c);
+
+    /* a full table: the extra mapping is not named; freed slots are reused */
+    static char many[80];
+    char name[16];
+    for (int i = 0; i < 80; i++) {
+        snprintf(name, sizeof name, "m%d", i);
+        bnn_mapped_register(many + i, 1, name);
+    }
+    assert_string_equal(bnn_mapped_file_at(many + 63), "m63");
+    assert_null(bnn_mapped_file_at(many + 64));
+    bnn_mapped_unregister(many + 5);
+    bnn_mapped_register(many + 70, 1, "m70");
+    assert_string_equal(bnn_mapped_file_at(many + 70), "m70");
+    assert_null(bnn_mapped_file_at(many + 5));
+    for (int i = 0; i < 80; i++)
+        bnn_mapped_unregister(many + i);
+    for (int i = 0; i < 80; i++)
+        assert_null(bnn_mapped_file_at(many + i));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* SIGBUS on a truncated file                                                                  */
+
+static int sig_fd = -1;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    const char *name = bnn_mapped_file_at(si->si_addr);
+    if (!name)
+        name = "(none)";
+    ssize_t w = write(sig_fd, name, strlen(name));
+    (void)w;
+    _exit(0);
+}
+
+/* Writes a float32 C-order .npy of n values (header padded to 128 bytes). */
+static const char *put_npy_f32(const char *name, size_t n)
+{
+    size_t total = 128 + n * 4;
+    unsigned char *b = calloc(1, total);
+    assert_non_null(b);
+    char dict[120];
+    int k = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, "
+                                        "'shape': (%zu,), }", n);
+    memcpy(b, "\x93NUMPY\x01\x00", 8);
+    b[8] = 118; /* header length: 128 - 10 */
+    b[9] = 0;
+    memset(b + 10, ' ', 118);
+    memcpy(b + 10, dict, (size_t)k);
+    b[127] = '\n';
+    for (size_t i = 0; i < n; i++) {
+        float f = (float)i;
+        memcpy(b + 128 + i * 4, &f, 4);
+    }
+    const char *p = bnn_test_put_file(tmpdir, name, b, total);
+    free(b);
+    return p;
+}
+
+static void test_sigbus_names_the_file(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s", put_npy_f32("train.npy", 16384)); /* 64 KB of data */
+    bnn_table t;
+    bnn_error e = {{0}};
+    if (bnn_table_open(&t, path, &e) != 0) {
+        print_error("%s\n", e.msg);
+        fail();
+    }
+    assert_non_null(t.f32); /* used in place: the mapping itself */
+    assert_true(t.f32[16383] == 16383.0f);
+    assert_string_equal(bnn_mapped_file_at(t.f32), path);
+    assert_string_equal(bnn_mapped_file_at(t.f32 + 16383), path);
+
+    /* someone truncates the file while it is in use */
+    assert_int_equal(truncate(path, 0), 0);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        sig_fd = fds[1];
+        alarm(60);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_sigbus;
+        sa.sa_flags = SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGBUS, &sa, NULL) != 0)
+            _exit(3);
+        volatile float x = t.f32[8000]; /* faults: the page is past the end of the file */
+        (void)x;
+        ssize_t w = write(fds[1], "no SIGBUS", 9);
+        (void)w;
+        _exit(0);
+    }
+    close(fds[1]);
+    char got[600] = {0};
+    size_t n = 0;
+    for (;;) {
+        ssize_t k = read(fds[0], got + n, sizeof got - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fds[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    if (strcmp(got, path) != 0) {
+        print_error("the SIGBUS handler saw \"%s\", expected \"%s\"\n", got, path);
+        fail();
+    }
+
+    /* closed: unregistered */
+    const float *old = t.f32;
+    bnn_table_close(&t);
+    assert_null(bnn_mapped_file_at(old));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_sigbus_names_the_file),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
