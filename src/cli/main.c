@@ -268,9 +268,6 @@ static void load_model(bnn_model *m, const char *path, const char *act, const ch
  * removing any temporary file first. */
 static volatile sig_atomic_t interrupted;
 
-/* TEMPORARY until the mapped-file registry lands */
-static const char *bnn_mapped_file_at(const void *p) { (void)p; return NULL; }
-
 static void on_stop_signal(int sig)
 {
     if (interrupted) {
