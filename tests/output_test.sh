@@ -196,6 +196,20 @@ PY
   check "no warning" test ! -s "$T/err"
 fi
 
+# --- inputs that are not regular files: read once, capped -----------------------------------
+"$BNN" gen synth:xor --samples 64 --out "$T/xor.csv"
+ok "train from standard input" sh -c "\"$BNN\" train --arch 2,3,1 --epochs 5 --quiet --data - --save \"$T/stdin.st\" <\"$T/xor.csv\""
+check "the model from standard input is saved" test -s "$T/stdin.st"
+mkfifo "$T/data.fifo"; cat "$T/xor.csv" >"$T/data.fifo" &
+ok "train from a FIFO (opened once, nothing lost)" "$BNN" train --arch 2,3,1 --epochs 5 --quiet --data "$T/data.fifo" --save "$T/fifo.st"
+check "FIFO and file give the same model" sh -c "\"$BNN\" train --arch 2,3,1 --epochs 5 --quiet --data \"$T/xor.csv\" --save \"$T/file.st\" && cmp -s \"$T/file.st\" \"$T/fifo.st\""
+mkfifo "$T/endless"
+( while :; do printf '0,0,0\n%.0s' $(seq 512); done >"$T/endless" ) 2>/dev/null & writer=$!
+BATCHNN_STREAM_LIMIT=1M "$BNN" train --arch 2,3,1 --epochs 1 --quiet --data "$T/endless" 2>"$T/err"; st=$?
+kill $writer 2>/dev/null; wait $writer 2>/dev/null
+check "an endless input stops at the cap with exit 1 (got $st)" test "$st" -eq 1
+check "the message names the cap and BATCHNN_STREAM_LIMIT" grep -q "the limit for input read from a pipe or FIFO; set BATCHNN_STREAM_LIMIT" "$T/err"
+
 # --- a memory-mapped data file truncated during training --------------------------------------
 ok "gen a large npy" "$BNN" gen synth:uniform --arch 2,1 --samples 2^22 --out "$T/big.npy"
 "$BNN" train --arch 2,1 --data "$T/big.npy" --epochs 100000 --quiet --save "$T/bus.st" 2>"$T/err" & p=$!
