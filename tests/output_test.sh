@@ -210,6 +210,13 @@ kill $writer 2>/dev/null; wait $writer 2>/dev/null
 check "an endless input stops at the cap with exit 1 (got $st)" test "$st" -eq 1
 check "the message names the cap and BATCHNN_STREAM_LIMIT" grep -q "the limit for input read from a pipe or FIFO; set BATCHNN_STREAM_LIMIT" "$T/err"
 
+# --- wide outputs stream in blocks sized from the width --------------------------------------
+ok "a 1 -> 100000 model" "$BNN" train --arch 1,100000 --act identity --data synth:uniform --samples 4 \
+  --epochs 0 --quiet --save "$T/wide.st"
+echo 0.5 >"$T/one.csv"
+ok "predict one sample through it" "$BNN" predict --model "$T/wide.st" --data "$T/one.csv" --out "$T/wide.npy"
+check "100000 outputs" test "$(stat -c %s "$T/wide.npy")" -eq $((128 + 400000))
+
 # --- a memory-mapped data file truncated during training --------------------------------------
 ok "gen a large npy" "$BNN" gen synth:uniform --arch 2,1 --samples 2^22 --out "$T/big.npy"
 "$BNN" train --arch 2,1 --data "$T/big.npy" --epochs 100000 --quiet --save "$T/bus.st" 2>"$T/err" & p=$!
