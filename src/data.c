@@ -63,6 +63,22 @@ static int part(const bnn_table *t, size_t col, size_t width, size_t start, size
     return 0;
 }
 
+/* A permuted view's chunk, gathered row by row into the buffers. */
+static int gather(const bnn_table *t, size_t col, size_t width, const bnn_data *d, size_t start,
+                  size_t count, float *buf, bnn_error *e)
+{
+    for (size_t i = 0; i < count; i++) {
+        const size_t row = d->row0 + d->perm[start + i];
+        float *out = buf + i * width;
+        if (t->f32) {
+            memcpy(out, t->f32 + row * t->ld + col, width * sizeof(float));
+        } else if (bnn_table_read(t, row, 1, col, width, out, width, e) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
                    bnn_chunk *c, bnn_error *e)
 {
@@ -70,6 +86,21 @@ int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, f
         return bnn_fail(e, "data: samples %zu..%zu are outside the %zu samples", start,
                         start + count, d->n);
     c->count = count;
+    if (d->perm) {
+        if (gather(d->xt, d->xcol, (size_t)d->nin, d, start, count, xbuf, e) != 0)
+            return -1;
+        c->x = xbuf;
+        c->ldx = (size_t)d->nin;
+        c->y = NULL;
+        c->ldy = (size_t)d->nout;
+        if (d->yt) {
+            if (gather(d->yt, d->ycol, (size_t)d->nout, d, start, count, ybuf, e) != 0)
+                return -1;
+            c->y = ybuf;
+        }
+        return 0;
+    }
+    start += d->row0;
     if (part(d->xt, d->xcol, (size_t)d->nin, start, count, xbuf, &c->x, &c->ldx, e) != 0)
         return -1;
     c->y = NULL;
@@ -83,6 +114,7 @@ int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error
 {
     float buf[256];
     size_t nin = (size_t)d->nin, nout = (size_t)d->nout;
+    i = d->row0 + (d->perm ? d->perm[i] : i);
     for (size_t c0 = 0; c0 < nin; c0 += 256) {
         size_t k = nin - c0 < 256 ? nin - c0 : 256;
         if (bnn_table_read(d->xt, i, 1, d->xcol + c0, k, buf, k, e) != 0)
