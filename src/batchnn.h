@@ -394,6 +394,17 @@ double bnn_schedule_lr(const bnn_schedule *s, double lr, int epoch, int epochs);
 /* Writes the schedule back in the form parse reads. */
 void bnn_schedule_format(const bnn_schedule *s, char *buf, size_t len);
 
+/* Checkpoints (src/checkpoint.c): the model plus the optimizer's buffers as F32 tensors
+ * optimizer.{l}.weight.{name} [out, in] / optimizer.{l}.bias.{name} [out] after the model's
+ * tensors; metadata as bnn_model_save_meta (the caller records the step and settings). A
+ * state without buffers (sgd) writes a plain model file. load_state fills st's buffers (st
+ * initialised for the same optimizer and parameter count). */
+int bnn_checkpoint_save(const bnn_model *m, const bnn_optim_state *st, const char *path,
+                        const char *const *keys, const char *const *values, int count,
+                        bnn_error *e);
+int bnn_checkpoint_load_state(const char *path, const bnn_arch *a, bnn_optim_state *st,
+                              bnn_error *e);
+
 /* Shuffling (src/shuffle.c): the permutation of n samples for an epoch (0-based), from the
  * seed, as README describes: Fisher-Yates driven by xoshiro256** seeded with
  * bnn_hash64(seed, epoch). n must be below 2^32. */

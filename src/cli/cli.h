@@ -15,4 +15,30 @@ uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64
 
 int cli_bench(int argc, char **argv);
 
+/* train_options.c: the training options as given (NULL: not given). */
+#include "batchnn.h"
+typedef struct cli_train_strings {
+    const char *optimizer, *momentum, *beta1, *beta2, *adam_eps, *weight_decay;
+    const char *lr_schedule, *loss, *patience;
+    int shuffle;
+} cli_train_strings;
+/* Fills to->optim, schedule, loss, shuffle, patience; exits 2 naming a bad value. */
+void cli_training_options(const cli_train_strings *s, const bnn_arch *a, bnn_train_opts *to);
+/* --val-split F in (0, 1), or exit 2. */
+double cli_val_split(const char *s);
+/* The --log header and the columns after epoch,loss,seconds of one row (",lr,..."). */
+void cli_log_header(char *buf, size_t len, int validating, bnn_loss loss);
+void cli_log_extra(char *buf, size_t len, const bnn_epoch_stats *s, int validating,
+                   bnn_loss loss);
+/* The progress line's accuracy and validation figures. */
+void cli_progress_extra(char *buf, size_t len, const bnn_epoch_stats *s, int validating,
+                        bnn_loss loss);
+/* Checkpoint metadata of the training options (keys[i] = values[i], at most 8; values point
+ * into buf) and the check of a checkpoint against this run: exits naming both values. */
+int cli_train_meta(const bnn_train_opts *to, const bnn_optim_state *st, const char **keys,
+                   const char **values, char *buf, size_t len);
+void cli_resume_check(const char *path, const bnn_train_opts *to);
+/* The optimizer's step count recorded in a checkpoint (0 when absent). */
+uint64_t cli_resume_step(const char *path);
+
 #endif

@@ -244,9 +244,14 @@ typedef struct train_ctx {
     double *losses; /* for --plot: losses[k] of epoch first_epoch + k + 1 */
     size_t nlosses, caplosses;
     const char *checkpoint;
-    const char *meta_keys[8], *meta_vals[8];
+    const char *meta_keys[24], *meta_vals[24];
     int nmeta;
     char epoch_buf[32];
+    /* training options: the optimizer state saved in checkpoints, the log's extra columns */
+    const bnn_train_opts *to;
+    char meta_buf[1024];
+    int validating;
+    char log_extra[256], progress_extra[256];
 } train_ctx;
 
 static int on_checkpoint(void *p, int epoch, const bnn_model *m, bnn_error *e)
@@ -254,8 +259,22 @@ static int on_checkpoint(void *p, int epoch, const bnn_model *m, bnn_error *e)
     train_ctx *c = p;
     snprintf(c->epoch_buf, sizeof c->epoch_buf, "%d", epoch);
     c->meta_vals[0] = c->epoch_buf; /* meta_keys[0] is "epoch" */
-    if (bnn_model_save_meta(m, c->checkpoint, c->meta_keys, c->meta_vals, c->nmeta, e) != 0)
+    int n = c->nmeta;
+    if (c->to) /* the optimizer's step count and settings, its buffers as tensors */
+        n += cli_train_meta(c->to, c->to->state, c->meta_keys + n, c->meta_vals + n,
+                            c->meta_buf, sizeof c->meta_buf);
+    if (bnn_checkpoint_save(m, c->to ? c->to->state : NULL, c->checkpoint, c->meta_keys,
+                            c->meta_vals, n, e) != 0)
         return -1;
+    return 0;
+}
+
+static int on_epoch_stats(void *p, const bnn_epoch_stats *s)
+{
+    train_ctx *c = p;
+    cli_log_extra(c->log_extra, sizeof c->log_extra, s, c->validating, c->to->loss);
+    cli_progress_extra(c->progress_extra, sizeof c->progress_extra, s, c->validating,
+                       c->to->loss);
     return 0;
 }
 
@@ -318,7 +337,7 @@ static int on_epoch(void *p, int epoch, double loss, double seconds)
     c->train_seconds += seconds;
     c->epochs_done++;
     if (c->log)
-        fprintf(c->log, "%d,%.9g,%.9g\n", epoch, loss, seconds);
+        fprintf(c->log, "%d,%.9g,%.9g%s\n", epoch, loss, seconds, c->log_extra);
     if (c->nlosses == c->caplosses) {
         size_t cap = c->caplosses ? 2 * c->caplosses : 1024;
         double *nl = realloc(c->losses, cap * sizeof *nl);
@@ -334,9 +353,9 @@ static int on_epoch(void *p, int epoch, double loss, double seconds)
     if (!c->quiet && (last || now - c->last_print >= (c->tty ? 0.1 : 5.0))) {
         double rate = (double)c->n * c->epochs_done / c->train_seconds;
         double eta = (c->epochs_total - c->epochs_done) * (c->train_seconds / c->epochs_done);
-        fprintf(stderr, "%sepoch %d/%d  loss %.6g  %.3g samples/s  ETA %.1fs%s",
-                c->tty ? "\r\033[K" : "", epoch, c->first_epoch + c->epochs_total, loss, rate,
-                eta, c->tty ? "" : "\n");
+        fprintf(stderr, "%sepoch %d/%d  loss %.6g%s  %.3g samples/s  ETA %.1fs%s",
+                c->tty ? "\r\033[K" : "", epoch, c->first_epoch + c->epochs_total, loss,
+                c->progress_extra, rate, eta, c->tty ? "" : "\n");
         if (c->tty && last)
             fputc('\n', stderr);
         fflush(stderr);
@@ -350,7 +369,8 @@ static void usage_train(void)
     printf(
         "usage: batchnn train --arch W0,W1,...,Wm --data FILE|synth:NAME [options]\n"
         "\n"
-        "Trains a multilayer perceptron by gradient descent on C = 1/n sum_i |a_i - y_i|^2.\n"
+        "Trains a multilayer perceptron by gradient descent on C = 1/n sum_i |a_i - y_i|^2\n"
+        "(or the --loss chosen).\n"
         "\n"
         "model\n"
         "  --arch 2,16,16,1     widths, inputs first, outputs last\n"
@@ -372,9 +392,27 @@ static void usage_train(void)
         "                       | finite-diff (central differences in double; slow)\n"
         "  --engine E           fast (float32, default) | reference (double, scalar)\n"
         "  --threads T          threads (default: all cores); results do not depend on it\n"
+        "  --optimizer NAME     sgd (default, the notes' update) | momentum | nesterov | adam\n"
+        "                       | adamw: each step as torch.optim documents it\n"
+        "  --momentum M         momentum and nesterov (default 0.9)\n"
+        "  --beta1 B --beta2 B  adam and adamw (defaults 0.9, 0.999)\n"
+        "  --adam-eps E         adam and adamw (default 1e-8)\n"
+        "  --weight-decay L     L theta added to the gradient; adamw: theta *= 1 - lr L\n"
+        "                       (default 0)\n"
+        "  --lr-schedule S      constant (default) | step:EVERY:GAMMA | cosine[:MIN_LR], per\n"
+        "                       epoch (StepLR, CosineAnnealingLR with T_max = --epochs)\n"
+        "  --loss NAME          mse (default: sum_j (a_j - y_j)^2) | cross-entropy (softmax of\n"
+        "                       identity outputs) | bce (binary cross-entropy on logits)\n"
+        "  --shuffle            a new permutation of the samples every epoch (from --seed)\n"
+        "validation\n"
+        "  --val FILE|synth:NAME  evaluated after each epoch (synthetic: --seed + 1)\n"
+        "  --val-targets FILE   its targets, from a separate file\n"
+        "  --val-split F        validate on the last fraction F of the data (0 < F < 1)\n"
+        "  --patience N         stop after N epochs without a better validation loss; --save\n"
+        "                       then holds the best model\n"
         "output\n"
         "  --save MODEL         write the trained model (safetensors)\n"
-        "  --log FILE.csv       epoch,loss,seconds per epoch\n"
+        "  --log FILE.csv       epoch,loss,seconds,lr[,val_loss][,accuracy[,val_accuracy]]\n"
         "  --plot FILE.svg      the loss curve\n"
         "  --checkpoint FILE    save a checkpoint (model + epoch) every --checkpoint-every N\n"
         "                       epochs (default 10) and at the end\n"
@@ -394,7 +432,13 @@ static int cmd_train(int argc, char **argv)
         {"save", 1, 0, 0},    {"log", 1, 0, 0},      {"gradient", 1, 0, 0},
         {"engine", 1, 0, 0},  {"quiet", 0, 0, 0},    {"help", 0, 0, 0},
         {"plot", 1, 0, 0},    {"checkpoint", 1, 0, 0}, {"checkpoint-every", 1, 0, 0},
-        {"resume", 1, 0, 0},  {0, 0, 0, 0},
+        {"resume", 1, 0, 0},
+        /* training options (train_options.c) */
+        {"optimizer", 1, 0, 0}, {"momentum", 1, 0, 0}, {"beta1", 1, 0, 0},
+        {"beta2", 1, 0, 0},   {"adam-eps", 1, 0, 0}, {"weight-decay", 1, 0, 0},
+        {"lr-schedule", 1, 0, 0}, {"loss", 1, 0, 0}, {"shuffle", 0, 0, 0},
+        {"val", 1, 0, 0},     {"val-targets", 1, 0, 0}, {"val-split", 1, 0, 0},
+        {"patience", 1, 0, 0}, {0, 0, 0, 0},
     };
     parse_opts("train", argc, argv, opts, NULL, 0);
     if (opt_flag(opts, "help")) {
@@ -476,9 +520,46 @@ static int cmd_train(int argc, char **argv)
         bnn_model_randomize(&model, seed);
     }
     const bnn_arch *a = &model.arch;
-    loaded_data ld;
+    /* training options: optimizer, schedule, loss, shuffling, validation */
+    const cli_train_strings ts = {
+        opt_str(opts, "optimizer", NULL), opt_str(opts, "momentum", NULL),
+        opt_str(opts, "beta1", NULL), opt_str(opts, "beta2", NULL),
+        opt_str(opts, "adam-eps", NULL), opt_str(opts, "weight-decay", NULL),
+        opt_str(opts, "lr-schedule", NULL), opt_str(opts, "loss", NULL),
+        opt_str(opts, "patience", NULL), opt_flag(opts, "shuffle"),
+    };
+    cli_training_options(&ts, a, &to);
+    to.seed = seed;
+    const char *val = opt_str(opts, "val", NULL), *val_split = opt_str(opts, "val-split", NULL);
+    if (val && val_split)
+        cli_die(EXIT_USAGE, "train: --val and --val-split cannot be combined");
+    if (opt_flag(opts, "val-targets") && !val)
+        cli_die(EXIT_USAGE, "--val-targets needs --val FILE");
+    if (to.patience && !val && !val_split)
+        cli_die(EXIT_USAGE, "--patience needs validation data (--val FILE or --val-split F)");
+    double split = val_split ? cli_val_split(val_split) : 0.0;
+    if (resume)
+        cli_resume_check(resume, &to);
+    loaded_data ld, vld;
     load_data(&ld, data, opt_str(opts, "targets", NULL), samples, a->width[0],
               a->width[a->nlayers], seed, 1);
+    bnn_data vdata;
+    if (val) { /* a synthetic validation set is drawn with --seed + 1: other samples */
+        load_data(&vld, val, opt_str(opts, "val-targets", NULL), samples, a->width[0],
+                  a->width[a->nlayers], seed + 1, 1);
+        to.val = &vld.d;
+    } else if (val_split) { /* the last F of the samples, before any shuffling */
+        size_t nval = (size_t)(split * (double)ld.d.n + 0.5);
+        if (nval < 1 || nval >= ld.d.n)
+            cli_die(1, "--val-split %s of %zu samples leaves %zu for validation and %zu for "
+                       "training (each needs at least 1)", val_split, ld.d.n, nval,
+                    ld.d.n - nval);
+        vdata = ld.d;
+        vdata.row0 = ld.d.n - nval;
+        vdata.n = nval;
+        ld.d.n -= nval;
+        to.val = &vdata;
+    }
 
     /* outputs are opened up front so that a bad path fails before hours of training */
     bnn_outfile logf = {0};
@@ -486,7 +567,9 @@ static int cmd_train(int argc, char **argv)
     if (log) {
         if (bnn_outfile_open(&logf, log, &e) != 0)
             cli_die(1, "--log %s", e.msg);
-        fputs("epoch,loss,seconds\n", logf.fp);
+        char header[128];
+        cli_log_header(header, sizeof header, to.val != NULL, to.loss);
+        fprintf(logf.fp, "%s\n", header);
     }
     const char *save = opt_str(opts, "save", NULL);
     if (save && access(save, F_OK) == 0 && access(save, W_OK) != 0)
@@ -513,6 +596,28 @@ static int cmd_train(int argc, char **argv)
     }
 
     train_ctx ctx = {0};
+    bnn_optim_state state;
+    if (bnn_optim_state_init(&state, &to.optim, model.nparams, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    if (resume) { /* the optimizer continues where the checkpoint left it */
+        state.step = cli_resume_step(resume);
+        if (bnn_checkpoint_load_state(resume, a, &state, &e) != 0)
+            cli_die(1, "--resume %s", e.msg);
+    }
+    to.state = &state;
+    bnn_model best = {0};
+    int best_epoch = 0;
+    if (to.val && to.patience && save) { /* --save holds the best model */
+        if (bnn_model_init(&best, a, &e) != 0)
+            cli_die(1, "%s", e.msg);
+        memcpy(best.theta, model.theta, model.nparams * sizeof *best.theta);
+        to.best = &best;
+        to.best_epoch = &best_epoch;
+    }
+    ctx.to = &to;
+    ctx.validating = to.val != NULL;
+    to.on_epoch_stats = on_epoch_stats;
+    to.total_epochs = to.epochs;
     to.start_epoch = done_epochs;
     to.epochs -= done_epochs;
     ctx.first_epoch = done_epochs;
@@ -543,10 +648,12 @@ static int cmd_train(int argc, char **argv)
         char w[4096], acts[4096];
         bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
         fprintf(stderr,
-                "batchnn: %s (%s%s), %zu parameters; %zu samples of %s; %d epochs, lr %g, "
-                "%s; gradient %s, engine %s, %s, %d thread%s\n",
+                "batchnn: %s (%s%s), %zu parameters; %zu samples of %s%s; %d epochs, lr %g, "
+                "%s%s; %s, loss %s; gradient %s, engine %s, %s, %d thread%s\n",
                 w, acts, a->bias[0] ? "" : ", no bias", model.nparams, ld.d.n, ld.data.name,
-                to.epochs, to.lr, to.batch ? "mini-batch" : "full batch",
+                to.val ? " (+ validation)" : "", to.epochs, to.lr,
+                to.batch ? "mini-batch" : "full batch", to.shuffle ? ", shuffled" : "",
+                bnn_optim_name(to.optim.kind), bnn_loss_name(to.loss),
                 bnn_gradient_name(to.gradient), bnn_engine_name(to.engine), bnn_kernels()->isa,
                 threads, threads == 1 ? "" : "s");
     }
@@ -560,7 +667,9 @@ static int cmd_train(int argc, char **argv)
         cli_die(1, "--plot %s", e2.msg);
     if (rc != 0)
         cli_die(1, "%s", e.msg); /* --save is not written: the weights are not trustworthy */
-    if (save && bnn_model_save(&model, save, &e) != 0)
+    const char *loss_key = "loss", *loss_val = bnn_loss_name(to.loss);
+    if (save && bnn_model_save_meta(to.best && best_epoch ? &best : &model, save, &loss_key,
+                                    &loss_val, 1, &e) != 0)
         cli_die(1, "--save %s", e.msg);
     /* a final checkpoint, unless the last epoch just wrote one */
     if (checkpoint && ctx.epochs_done > 0 && (done_epochs + ctx.epochs_done) % every != 0 &&
@@ -575,9 +684,17 @@ static int cmd_train(int argc, char **argv)
                ctx.epochs_done, ctx.epochs_done == 1 ? "" : "s", ctx.train_seconds,
                ctx.last_loss, rate,
                ctx.epochs_done ? 1e3 * ctx.train_seconds / ctx.epochs_done : 0.0,
-               bnn_kernels()->isa, threads, threads == 1 ? "" : "s", save ? ", saved to " : "",
-               save ? save : "");
+               bnn_kernels()->isa, threads, threads == 1 ? "" : "s",
+               save && !(to.best && best_epoch) ? ", saved to " : "",
+               save && !(to.best && best_epoch) ? save : "");
+        if (save && to.best && best_epoch)
+            printf("best validation loss at epoch %d: that model is saved to %s\n", best_epoch,
+                   save);
     }
+    bnn_optim_state_free(&state);
+    bnn_model_free(&best);
+    if (val)
+        free_data(&vld);
     free_data(&ld);
     bnn_model_free(&model);
     return interrupted ? 130 : 0;
