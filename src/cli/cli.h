@@ -40,5 +40,11 @@ int cli_train_meta(const bnn_train_opts *to, const bnn_optim_state *st, const ch
 void cli_resume_check(const char *path, const bnn_train_opts *to);
 /* The optimizer's step count recorded in a checkpoint (0 when absent). */
 uint64_t cli_resume_step(const char *path);
+/* The loss a model was trained with: --loss when given, else its "loss" metadata, else mse. */
+bnn_loss cli_model_loss(const char *path, const char *given);
+/* predict --proba (softmax / sigmoid of logits) or --classes (cross-entropy: the argmax, one
+ * column; bce: 0/1 per output) in place on rows x nout outputs; returns the new width. */
+int64_t cli_predict_transform(float *buf, size_t rows, int64_t nout, bnn_loss loss, int proba,
+                              int classes);
 
 #endif

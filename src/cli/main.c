@@ -722,6 +722,7 @@ static void usage_gradcheck(void)
     printf("usage: batchnn gradcheck --arch W0,...,Wm [--act ...] [--no-bias] [--samples N]\n"
            "                         [--seed S] [--data FILE|synth:NAME] [--gradient exact|seed]\n"
            "                         [--eps H] [--tol-reference X] [--tol-fast X]\n"
+           "                         [--loss mse|cross-entropy|bce]\n"
            "\n"
            "Compares each engine's analytic gradient with central finite differences of the\n"
            "double-precision cost, the five-point stencil (-C(t+2h) + 8C(t+h) - 8C(t-h)\n"
@@ -740,7 +741,8 @@ static int cmd_gradcheck(int argc, char **argv)
         {"samples", 1, 0, 0},  {"seed", 1, 0, 0},          {"data", 1, 0, 0},
         {"targets", 1, 0, 0},  {"gradient", 1, 0, 0},      {"eps", 1, 0, 0},
         {"tol-reference", 1, 0, 0}, {"tol-fast", 1, 0, 0}, {"threads", 1, 0, 0},
-        {"init", 1, 0, 0},     {"help", 0, 0, 0},          {0, 0, 0, 0},
+        {"init", 1, 0, 0},     {"help", 0, 0, 0},          {"loss", 1, 0, 0},
+        {0, 0, 0, 0},
     };
     parse_opts("gradcheck", argc, argv, opts, NULL, 0);
     if (opt_flag(opts, "help")) {
@@ -785,6 +787,15 @@ static int cmd_gradcheck(int argc, char **argv)
     const bnn_arch *a = &model.arch;
     const int m = a->nlayers;
     size_t np = model.nparams;
+    bnn_loss loss = BNN_LOSS_MSE;
+    if (opt_flag(opts, "loss") && bnn_loss_parse(opt_str(opts, "loss", ""), &loss) != 0)
+        cli_die(EXIT_USAGE, "--loss: '%s' is not mse, cross-entropy or bce",
+                opt_str(opts, "loss", ""));
+    if (bnn_loss_check(a, loss, &e) != 0)
+        cli_die(EXIT_USAGE, "%s", e.msg);
+    if (loss != BNN_LOSS_MSE && mode == BNN_GRAD_SEED)
+        cli_die(EXIT_USAGE, "--gradient seed is the notes' recursion for the squared error; "
+                            "--loss %s needs --gradient exact", bnn_loss_name(loss));
     if (np > 100000)
         cli_die(EXIT_USAGE, "gradcheck: %zu parameters would take too long by finite differences "
                         "(at most 100000)", np);
@@ -803,11 +814,11 @@ static int cmd_gradcheck(int argc, char **argv)
         cli_die(1, "gradcheck: out of memory");
     for (size_t p = 0; p < np; p++)
         theta[p] = model.theta[p];
-    if (bnn_fd_grad4(a, theta, &ld.d, 0, n, eps, fd, &e) != 0 ||
-        bnn_ref_grad(a, theta, &ld.d, 0, n, mode, gref, NULL, &e) != 0)
+    if (bnn_fd_grad_loss(a, theta, &ld.d, 0, n, eps, 4, loss, fd, &e) != 0 ||
+        bnn_ref_grad_loss(a, theta, &ld.d, 0, n, mode, loss, gref, NULL, NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
     bnn_fast *fast;
-    bnn_fast_opts fo = {.threads = threads, .chunk = 0};
+    bnn_fast_opts fo = {.threads = threads, .chunk = 0, .loss = loss};
     if (bnn_fast_create(&fast, a, &fo, &e) != 0 ||
         bnn_fast_grad(fast, model.theta, &ld.d, 0, n, mode, gf, NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
@@ -822,8 +833,8 @@ static int cmd_gradcheck(int argc, char **argv)
         }
     char w[4096], acts[4096];
     bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
-    printf("gradcheck: %s (%s), %zu parameters, %zu samples of %s, seed %llu\n", w, acts, np, n,
-           ld.data.name, (unsigned long long)seed);
+    printf("gradcheck: %s (%s), %zu parameters, %zu samples of %s, seed %llu, loss %s\n", w, acts,
+           np, n, ld.data.name, (unsigned long long)seed, bnn_loss_name(loss));
     printf("finite differences: five-point central stencil in double, h = %g * max(1, |theta|);"
            " gradient %s%s\n", eps,
            bnn_gradient_name(mode), mode == BNN_GRAD_SEED ? " vs 2^(m-l) x finite differences"
@@ -872,18 +883,22 @@ static int cmd_gradcheck(int argc, char **argv)
 static void usage_predict(void)
 {
     printf("usage: batchnn predict --model MODEL --data FILE [--out FILE.csv|FILE.npy]\n"
-           "                       [--act ...] [--threads T]\n"
+           "                       [--act ...] [--threads T] [--proba | --classes] [--loss L]\n"
            "\n"
            "Writes the model's outputs, one row per sample (no header), to --out (CSV or .npy\n"
            "by extension) or to standard output as CSV. --data rows hold the inputs, optionally\n"
-           "followed by targets (ignored). --act gives activations for a model without them.\n");
+           "followed by targets (ignored). --act gives activations for a model without them.\n"
+           "For a model trained with --loss cross-entropy or bce (its metadata, or --loss):\n"
+           "  --proba    probabilities: softmax (cross-entropy) or sigmoid (bce) of the outputs\n"
+           "  --classes  labels: the argmax, one column (cross-entropy); 0/1 per output (bce)\n");
 }
 
 static int cmd_predict(int argc, char **argv)
 {
     opt opts[] = {
         {"model", 1, 0, 0}, {"data", 1, 0, 0},    {"out", 1, 0, 0}, {"act", 1, 0, 0},
-        {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, {"help", 0, 0, 0}, {0, 0, 0, 0},
+        {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, {"help", 0, 0, 0},
+        {"proba", 0, 0, 0}, {"classes", 0, 0, 0}, {"loss", 1, 0, 0}, {0, 0, 0, 0},
     };
     parse_opts("predict", argc, argv, opts, NULL, 0);
     if (opt_flag(opts, "help")) {
@@ -901,6 +916,16 @@ static int cmd_predict(int argc, char **argv)
         cli_die(1, "%s", e.msg);
     const bnn_arch *a = &model.arch;
     const int64_t nout = a->width[a->nlayers];
+    const int proba = opt_flag(opts, "proba"), classes = opt_flag(opts, "classes");
+    const bnn_loss loss = cli_model_loss(model_path, opt_str(opts, "loss", NULL));
+    if (proba && classes)
+        cli_die(EXIT_USAGE, "predict: --proba and --classes cannot be combined");
+    if ((proba || classes) && loss == BNN_LOSS_MSE)
+        cli_die(EXIT_USAGE, "predict: --%s needs a model trained with --loss cross-entropy or "
+                            "bce (this one: mse; --loss overrides)", proba ? "proba" : "classes");
+    if ((proba || classes) && bnn_loss_check(a, loss, &e) != 0)
+        cli_die(EXIT_USAGE, "%s", e.msg);
+    const int64_t wout = classes && loss == BNN_LOSS_CE ? 1 : nout;
     loaded_data ld;
     load_data(&ld, data, NULL, samples, a->width[0], nout, 1, 0);
     bnn_fast *fast;
@@ -909,7 +934,7 @@ static int cmd_predict(int argc, char **argv)
         cli_die(1, "%s", e.msg);
     const char *outp = opt_str(opts, "out", NULL);
     bnn_table_writer *w = NULL;
-    if (outp && bnn_table_writer_open(&w, outp, ld.d.n, (size_t)nout, NULL, &e) != 0)
+    if (outp && bnn_table_writer_open(&w, outp, ld.d.n, (size_t)wout, NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
     /* predictions go out in blocks, so any n streams through bounded memory */
     size_t block = (size_t)1 << 16;
@@ -923,16 +948,17 @@ static int cmd_predict(int argc, char **argv)
                 bnn_table_writer_abort(w);
             cli_die(1, "%s", e.msg);
         }
+        cli_predict_transform(buf, cnt, nout, loss, proba, classes);
         if (w) {
-            if (bnn_table_writer_rows(w, buf, cnt, (size_t)nout, &e) != 0) {
+            if (bnn_table_writer_rows(w, buf, cnt, (size_t)wout, &e) != 0) {
                 bnn_table_writer_abort(w);
                 cli_die(1, "%s", e.msg);
             }
         } else {
             for (size_t i = 0; i < cnt; i++)
-                for (int64_t j = 0; j < nout; j++)
-                    printf("%.9g%c", buf[i * (size_t)nout + (size_t)j],
-                           j + 1 == nout ? '\n' : ',');
+                for (int64_t j = 0; j < wout; j++)
+                    printf("%.9g%c", buf[i * (size_t)wout + (size_t)j],
+                           j + 1 == wout ? '\n' : ',');
         }
     }
     if (w && bnn_table_writer_commit(w, &e) != 0)
@@ -950,10 +976,14 @@ static void usage_eval(void)
 {
     printf("usage: batchnn eval --model MODEL --data FILE|synth:NAME [--targets FILE]\n"
            "                    [--engine fast|reference] [--act ...] [--samples N] [--seed S]\n"
+           "                    [--loss mse|cross-entropy|bce]\n"
            "\n"
            "Prints the cost C = 1/n sum_i sum_j (a_ij - y_ij)^2 of the model on the data, alone\n"
            "on a line (%%.17g). The fast engine accumulates in double over float32 outputs; the\n"
-           "reference engine computes everything in double.\n");
+           "reference engine computes everything in double. A model trained with --loss\n"
+           "cross-entropy or bce (its metadata, or --loss L) gets that loss, and a second line\n"
+           "'accuracy X': the fraction of samples whose argmax matches the target's\n"
+           "(cross-entropy), or of outputs on the right side of 0.5 (bce).\n");
 }
 
 static int cmd_eval(int argc, char **argv)
@@ -961,7 +991,7 @@ static int cmd_eval(int argc, char **argv)
     opt opts[] = {
         {"model", 1, 0, 0},   {"data", 1, 0, 0},    {"targets", 1, 0, 0}, {"act", 1, 0, 0},
         {"engine", 1, 0, 0},  {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, {"seed", 1, 0, 0},
-        {"help", 0, 0, 0},    {0, 0, 0, 0},
+        {"help", 0, 0, 0},    {"loss", 1, 0, 0},    {0, 0, 0, 0},
     };
     parse_opts("eval", argc, argv, opts, NULL, 0);
     if (opt_flag(opts, "help")) {
@@ -982,28 +1012,34 @@ static int cmd_eval(int argc, char **argv)
     if (bnn_model_load(&model, model_path, opt_str(opts, "act", NULL), &e) != 0)
         cli_die(1, "%s", e.msg);
     const bnn_arch *a = &model.arch;
+    const bnn_loss loss = cli_model_loss(model_path, opt_str(opts, "loss", NULL));
+    if (bnn_loss_check(a, loss, &e) != 0)
+        cli_die(opt_flag(opts, "loss") ? EXIT_USAGE : 1, "%s: %s", model_path, e.msg);
     loaded_data ld;
     load_data(&ld, data, opt_str(opts, "targets", NULL), samples, a->width[0],
               a->width[a->nlayers], seed, 1);
-    double cost;
+    double cost, correct = 0.0;
     if (engine == BNN_ENGINE_REFERENCE) {
         double *theta = malloc(model.nparams * sizeof *theta);
         if (!theta)
             cli_die(1, "eval: out of memory");
         for (size_t p = 0; p < model.nparams; p++)
             theta[p] = model.theta[p];
-        if (bnn_ref_cost(a, theta, &ld.d, 0, ld.d.n, &cost, &e) != 0)
+        if (bnn_ref_grad_loss(a, theta, &ld.d, 0, ld.d.n, BNN_GRAD_EXACT, loss, NULL, &cost,
+                              &correct, &e) != 0)
             cli_die(1, "%s", e.msg);
         free(theta);
     } else {
         bnn_fast *fast;
-        bnn_fast_opts fo = {.threads = threads, .chunk = 0};
+        bnn_fast_opts fo = {.threads = threads, .chunk = 0, .loss = loss};
         if (bnn_fast_create(&fast, a, &fo, &e) != 0 ||
-            bnn_fast_cost(fast, model.theta, &ld.d, 0, ld.d.n, &cost, &e) != 0)
+            bnn_fast_eval(fast, model.theta, &ld.d, 0, ld.d.n, &cost, &correct, &e) != 0)
             cli_die(1, "%s", e.msg);
         bnn_fast_free(fast);
     }
     printf("%.17g\n", cost);
+    if (loss != BNN_LOSS_MSE)
+        printf("accuracy %.9g\n", correct / ((double)ld.d.n * (double)bnn_loss_decisions(a, loss)));
     free_data(&ld);
     bnn_model_free(&model);
     return 0;

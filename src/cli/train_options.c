@@ -179,3 +179,53 @@ uint64_t cli_resume_step(const char *path)
         cli_die(1, "--resume %s: \"optimizer.step\" '%s' is not a whole number", path, buf);
     return v;
 }
+
+bnn_loss cli_model_loss(const char *path, const char *given)
+{
+    bnn_error e;
+    bnn_loss l = BNN_LOSS_MSE;
+    if (given) {
+        if (bnn_loss_parse(given, &l) != 0)
+            cli_die(EXIT_USAGE, "--loss: '%s' is not mse, cross-entropy or bce", given);
+        return l;
+    }
+    char buf[64];
+    int r = bnn_model_read_meta(path, "loss", buf, sizeof buf, &e);
+    if (r < 0)
+        cli_die(1, "%s", e.msg);
+    if (r == 0 && bnn_loss_parse(buf, &l) != 0)
+        cli_die(1, "%s: unknown loss '%s' in __metadata__", path, buf);
+    return l;
+}
+
+int64_t cli_predict_transform(float *buf, size_t rows, int64_t nout, bnn_loss loss, int proba,
+                              int classes)
+{
+    const size_t k = (size_t)nout;
+    if (loss == BNN_LOSS_CE && (proba || classes)) {
+        for (size_t i = 0; i < rows; i++) {
+            float *z = buf + i * k;
+            size_t best = 0;
+            for (size_t j = 1; j < k; j++)
+                if (z[j] > z[best])
+                    best = j;
+            if (classes) {
+                buf[i] = (float)best; /* one column: rows shrink in place, in order */
+                continue;
+            }
+            const float mx = z[best];
+            float s = 0.0f;
+            for (size_t j = 0; j < k; j++)
+                s += expf(z[j] - mx);
+            for (size_t j = 0; j < k; j++)
+                z[j] = expf(z[j] - mx) / s;
+        }
+        return classes ? 1 : nout;
+    }
+    if (loss == BNN_LOSS_BCE && (proba || classes))
+        for (size_t i = 0; i < rows * k; i++) {
+            const float z = buf[i], u = expf(-fabsf(z));
+            buf[i] = classes ? (float)(z > 0.0f) : (z >= 0.0f ? 1.0f : u) / (1.0f + u);
+        }
+    return nout;
+}
