@@ -30,7 +30,7 @@ typedef struct bnn_optim_coef {
     float b1, omb1;     /* beta1, 1 - beta1 */
     float b2, omb2;     /* beta2, 1 - beta2 */
     float neg_step;     /* -lr / (1 - beta1^t) */
-    float bc2_sqrt;     /* sqrt(1 - beta2^t) */
+    float inv_bc2_sqrt; /* 1 / sqrt(1 - beta2^t) */
     float eps;
     float decay;        /* adamw: 1 - lr L */
 } bnn_optim_coef;

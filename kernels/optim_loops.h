@@ -11,7 +11,9 @@
  *   momentum  b = mu b + g (mu = 0 at the first step, b zero: b = g);  next = theta + (-lr) b
  *   nesterov  b as momentum;  next = theta + (-lr) (g + mu b)
  *   adam      m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g g;
- *             next = theta + (-lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
+ *             next = theta + (-lr / bc1) m / (sqrt(v) (1 / sqrt(bc2)) + eps)
+ *             (PyTorch divides by sqrt(bc2); the reciprocal, rounded once per step, saves a
+ *             division per parameter and changes the result by rounding only)
  *   adamw     theta' = theta (1 - lr L), then adam from theta' with g = grad
  * The build compiles C11 (ISO mode), where GCC does not contract a * b + c into an FMA, so every
  * copy gives bitwise the same result (a property the tests check across the paths).
@@ -69,7 +71,8 @@ static BNN_ALWAYS_INLINE int bnn_loops_opt_adam(float *restrict next, const floa
                                                 int decoupled)
 {
     const float wd = c->wd, b1 = c->b1, omb1 = c->omb1, b2 = c->b2, omb2 = c->omb2;
-    const float neg_step = c->neg_step, bc2s = c->bc2_sqrt, eps = c->eps, decay = c->decay;
+    const float neg_step = c->neg_step, ibc2s = c->inv_bc2_sqrt, eps = c->eps;
+    const float decay = c->decay;
     int ok = 1;
     for (size_t i = 0; i < n; i++) {
         const float t = decoupled ? th[i] * decay : th[i];
@@ -78,7 +81,7 @@ static BNN_ALWAYS_INLINE int bnn_loops_opt_adam(float *restrict next, const floa
         const float vi = b2 * v[i] + omb2 * (g * g);
         m[i] = mi;
         v[i] = vi;
-        const float denom = sqrtf(vi) / bc2s + eps;
+        const float denom = sqrtf(vi) * ibc2s + eps;
         const float x = t + neg_step * (mi / denom);
         next[i] = x;
         ok &= BNN_OPT_FINITE(x);

@@ -7,6 +7,7 @@
  * (bnn_optim_step_d) is the reference engine's, a direct transcription of the formulas.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,10 +119,15 @@ static void coefficients(const bnn_optim_opts *o, uint64_t t, double lr, bnn_opt
     const double bc1 = 1.0 - pow(o->beta1, (double)t);
     const double bc2 = 1.0 - pow(o->beta2, (double)t);
     c->neg_step = (float)(-lr / bc1);
-    c->bc2_sqrt = (float)sqrt(bc2);
+    c->inv_bc2_sqrt = (float)(1.0 / sqrt(bc2));
     c->eps = (float)o->eps;
     c->decay = (float)(1.0 - lr * o->weight_decay);
 }
+
+/* Parameters per block of a threaded step: element-wise work, so any split gives bitwise
+ * the same result; blocks are whole cache lines, large enough that waking a team pays off
+ * (a small model steps on the calling thread). */
+#define STEP_BLOCK ((size_t)1 << 18)
 
 int bnn_optim_step(bnn_optim_state *s, double lr, const float *theta, const float *grad,
                    float *next)
@@ -129,7 +135,21 @@ int bnn_optim_step(bnn_optim_state *s, double lr, const float *theta, const floa
     s->step++;
     bnn_optim_coef c;
     coefficients(&s->opts, s->step, lr, &c);
-    return bnn_kernels()->optim_step(next, theta, grad, s->buf[0], s->buf[1], s->nparams, &c);
+    const bnn_kernel_table *k = bnn_kernels();
+    const size_t n = s->nparams, blocks = (n + STEP_BLOCK - 1) / STEP_BLOCK;
+    int threads = s->threads > 0 ? s->threads : omp_get_num_procs();
+    if (threads > (int)blocks)
+        threads = (int)blocks;
+    if (threads <= 1)
+        return k->optim_step(next, theta, grad, s->buf[0], s->buf[1], n, &c);
+    int ok = 1;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(& : ok)
+    for (size_t b = 0; b < blocks; b++) {
+        const size_t i = b * STEP_BLOCK, cnt = n - i < STEP_BLOCK ? n - i : STEP_BLOCK;
+        ok &= k->optim_step(next + i, theta + i, grad + i, s->buf[0] ? s->buf[0] + i : NULL,
+                            s->buf[1] ? s->buf[1] + i : NULL, cnt, &c);
+    }
+    return ok;
 }
 
 void bnn_optim_step_d(const bnn_optim_opts *o, uint64_t *step, double lr, double *theta,

@@ -182,6 +182,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             return -1;
         t.st = &t.own;
     }
+    t.st->threads = o->threads;
     if (!use_ref && !use_fd) {
         bnn_fast_opts fo = {.threads = o->threads, .chunk = 0, .loss = o->loss};
         if (bnn_fast_create(&t.fast, a, &fo, e) != 0)

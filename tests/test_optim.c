@@ -187,7 +187,7 @@ static void test_kernel_bitwise_and_finite(void **state)
         c.b2 = 0.99f;
         c.omb2 = 0.01f;
         c.neg_step = -0.3f;
-        c.bc2_sqrt = 0.2f;
+        c.inv_bc2_sqrt = 5.0f;
         c.eps = 1e-6f;
         c.decay = 0.999f;
         int have = 0;
