@@ -194,11 +194,16 @@ typedef struct bnn_data {
      * the caller's buffers. */
     size_t row0;
     const uint32_t *perm;
+    /* Integer class labels: the targets are one column of labels 0..nout-1 (nout > 1),
+     * expanded to one-hot rows chunk by chunk (bnn_data_make checks every label). */
+    int labels;
 } bnn_data;
 
 /* Inputs then targets from one table (targets NULL), or inputs from data and targets from
  * targets. Checks the column counts against the widths. A single table with exactly nin
- * columns gives inputs without targets (yt NULL: predict only). */
+ * columns gives inputs without targets (yt NULL: predict only). With nout > 1, targets of
+ * one column (nin + 1 columns in a single table) are class labels: each must be an integer in
+ * 0..nout-1 (an error names the first row that is not), and target k means one-hot e_k. */
 int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, int64_t nin,
                   int64_t nout, bnn_error *e);
 

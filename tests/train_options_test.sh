@@ -123,6 +123,47 @@ check "shuffled full batch: threads 1 == 2" cmp -s "$T/s1.st" "$T/s2.st"
 ok "shuffle a synthetic set" "$BNN" train --arch 4,8,2 --data synth:uniform --samples 3000 \
   --batch 100 --shuffle --epochs 2 --optimizer momentum --quiet
 
+# --- integer class labels: CSV column and integer .npy, the same model as one-hot targets ---
+npy_labels() { # npy_labels DTYPE OUT < labels (one per line): a 1-D integer .npy
+  python3 -c '
+import struct, sys
+dt, out = sys.argv[1], sys.argv[2]
+vals = [int(l) for l in sys.stdin if l.strip()]
+fmt = {"<i1": "b", "|i1": "b", "<u1": "B", "|u1": "B", "<i2": "h", "<u2": "H", "<i4": "i",
+       "<u4": "I", "<i8": "q", "<u8": "Q"}[dt]
+hdr = "{'"'"'descr'"'"': '"'"'%s'"'"', '"'"'fortran_order'"'"': False, '"'"'shape'"'"': (%d,), }" % (dt, len(vals))
+hdr += " " * (63 - (10 + len(hdr)) % 64) + "\n"
+with open(out, "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
+    f.write(struct.pack("<%d%s" % (len(vals), fmt), *vals))
+' "$1" "$2"
+}
+paste -d, "$T/cls_x.csv" "$T/cls_labels.csv" >"$T/cls_lab.csv"
+L="--arch 2,6,3 --act tanh,identity --loss cross-entropy --epochs 4 --batch 50 --shuffle --optimizer adam --quiet"
+"$BNN" train $L --data "$T/cls.csv" --save "$T/onehot.st"
+ok "labels in the last CSV column" "$BNN" train $L --data "$T/cls_lab.csv" --save "$T/lab1.st"
+check "CSV labels == one-hot targets, bitwise" cmp -s "$T/onehot.st" "$T/lab1.st"
+ok "labels from --targets CSV" "$BNN" train $L --data "$T/cls_x.csv" --targets "$T/cls_labels.csv" --save "$T/lab2.st"
+check "--targets labels == one-hot, bitwise" cmp -s "$T/onehot.st" "$T/lab2.st"
+for dt in "<i1" "<u1" "|u1" "<i2" "<u2" "<i4" "<u4" "<i8" "<u8"; do
+  npy_labels "$dt" "$T/lab.npy" <"$T/cls_labels.csv"
+  ok "labels from a $dt .npy" "$BNN" train $L --data "$T/cls_x.csv" --targets "$T/lab.npy" --save "$T/lab3.st"
+  check "$dt labels == one-hot, bitwise" cmp -s "$T/onehot.st" "$T/lab3.st"
+done
+ok "eval with labels" "$BNN" eval --model "$T/onehot.st" --data "$T/cls_x.csv" --targets "$T/lab.npy"
+"$BNN" eval --model "$T/onehot.st" --data "$T/cls.csv" >"$T/eval_onehot"
+check "eval: labels == one-hot" test "$(cat "$T/out")" = "$(cat "$T/eval_onehot")"
+ok "labels with validation split" "$BNN" train $L --data "$T/cls_lab.csv" --val-split 0.2
+printf '3\n1\n' | npy_labels "<i8" "$T/big.npy"; printf '0.1,0.2\n0.3,0.4\n' >"$T/two.csv"
+bad "label out of range (npy)" 1 "big.npy: row 1: target 3 is not a class label .*0\.\.2" \
+  "$BNN" train --arch 2,4,3 --act tanh,identity --loss cross-entropy --data "$T/two.csv" --targets "$T/big.npy" --save "$T/keep.st"
+printf -- '-1\n1\n' | npy_labels "<i4" "$T/neg.npy"
+bad "negative label" 1 "row 1: target -1 is not a class label" \
+  "$BNN" train --arch 2,4,3 --act tanh,identity --data "$T/two.csv" --targets "$T/neg.npy"
+printf '0.1,0.2,1\n0.3,0.4,1.5\n' >"$T/frac.csv"
+bad "non-integer label" 1 "frac.csv: row 2: target 1.5 is not a class label" \
+  "$BNN" train --arch 2,4,3 --act tanh,identity --loss cross-entropy --data "$T/frac.csv" --save "$T/keep.st"
+
 # --- bad values: one line, exit 2, nothing written ------------------------------------------
 echo "keep me" >"$T/keep.st"
 X="--arch 2,12,3 --act tanh,identity --data $T/cls.csv --save $T/keep.st"
