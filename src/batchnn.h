@@ -194,6 +194,10 @@ typedef struct bnn_data {
      * the caller's buffers. */
     size_t row0;
     const uint32_t *perm;
+    /* With perm_blocked, perm is the order of blocks of BNN_SHUFFLE_BLOCK samples and each
+     * block is permuted by a keyed bijection (src/shuffle.c): shuffling very large sets. */
+    int perm_blocked;
+    uint64_t perm_key;
     /* Integer class labels: the targets are one column of labels 0..nout-1 (nout > 1),
      * expanded to one-hot rows chunk by chunk (bnn_data_make checks every label). */
     int labels;
@@ -415,6 +419,22 @@ int bnn_checkpoint_load_state(const char *path, const bnn_arch *a, bnn_optim_sta
  * seed, as README describes: Fisher-Yates driven by xoshiro256** seeded with
  * bnn_hash64(seed, epoch). n must be below 2^32. */
 int bnn_shuffle_perm(uint32_t *perm, size_t n, uint64_t seed, uint64_t epoch, bnn_error *e);
+/* Sets of more than BNN_SHUFFLE_FULL_MAX samples are shuffled by blocks: the order of the
+ * whole blocks of BNN_SHUFFLE_BLOCK consecutive samples is a permutation drawn as above (the
+ * shorter rest comes last), and the samples of a block are permuted by a keyed Feistel
+ * bijection (README: "Shuffling"). */
+#define BNN_SHUFFLE_FULL_MAX ((size_t)1 << 26)
+#define BNN_SHUFFLE_BLOCK ((size_t)1 << 16)
+/* Entries of the buffer bnn_shuffle_view needs for n samples. */
+size_t bnn_shuffle_entries(size_t n);
+/* Makes view (a copy of a data set of n samples, row0 kept) the epoch's shuffled order,
+ * using buf (bnn_shuffle_entries(n) entries). */
+int bnn_shuffle_view(bnn_data *view, uint32_t *buf, uint64_t seed, uint64_t epoch,
+                     bnn_error *e);
+/* Row (relative to row0) of sample i of a shuffled view. */
+size_t bnn_shuffle_row(const bnn_data *view, size_t i);
+/* rows[k] = bnn_shuffle_row(view, start + k) for k < count (one block set-up per block). */
+void bnn_shuffle_rows(const bnn_data *view, size_t start, size_t count, size_t *rows);
 
 /* What on_epoch_stats receives after each epoch. NaN where not measured. */
 typedef struct bnn_epoch_stats {

@@ -90,7 +90,7 @@ static int labels_onehot(const bnn_data *d, size_t start, size_t count, float *y
             return -1;
     } else {
         for (size_t i = 0; i < count; i++) {
-            const size_t row = d->row0 + (d->perm ? d->perm[start + i] : start + i);
+            const size_t row = d->row0 + bnn_shuffle_row(d, start + i);
             if (t->f32)
                 lab[i] = t->f32[row * t->ld + d->ycol];
             else if (bnn_table_read(t, row, 1, d->ycol, 1, lab + i, 1, e) != 0)
@@ -124,18 +124,38 @@ static int part(const bnn_table *t, size_t col, size_t width, size_t start, size
     return 0;
 }
 
-/* A permuted view's chunk, gathered row by row into the buffers. */
-static int gather(const bnn_table *t, size_t col, size_t width, const bnn_data *d, size_t start,
-                  size_t count, float *buf, bnn_error *e)
+/* A shuffled view's chunk, gathered row by row into the buffers: the rows of a piece of
+ * the chunk are computed once, then its inputs and targets copied. */
+#define GATHER_PIECE 256
+
+static int gather_rows(const bnn_table *t, size_t col, size_t width, const size_t *rows,
+                       size_t count, float *buf, bnn_error *e)
 {
     for (size_t i = 0; i < count; i++) {
-        const size_t row = d->row0 + d->perm[start + i];
         float *out = buf + i * width;
-        if (t->f32) {
-            memcpy(out, t->f32 + row * t->ld + col, width * sizeof(float));
-        } else if (bnn_table_read(t, row, 1, col, width, out, width, e) != 0) {
+        if (t->f32)
+            memcpy(out, t->f32 + rows[i] * t->ld + col, width * sizeof(float));
+        else if (bnn_table_read(t, rows[i], 1, col, width, out, width, e) != 0)
             return -1;
-        }
+    }
+    return 0;
+}
+
+static int gather(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
+                  bnn_error *e)
+{
+    size_t rows[GATHER_PIECE];
+    const size_t nin = (size_t)d->nin, nout = (size_t)d->nout;
+    for (size_t s = 0; s < count; s += GATHER_PIECE) {
+        const size_t k = count - s < GATHER_PIECE ? count - s : GATHER_PIECE;
+        bnn_shuffle_rows(d, start + s, k, rows);
+        for (size_t i = 0; i < k; i++)
+            rows[i] += d->row0;
+        if (gather_rows(d->xt, d->xcol, nin, rows, k, xbuf + s * nin, e) != 0)
+            return -1;
+        if (d->yt && !d->labels &&
+            gather_rows(d->yt, d->ycol, nout, rows, k, ybuf + s * nout, e) != 0)
+            return -1;
     }
     return 0;
 }
@@ -148,18 +168,13 @@ int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, f
                         start + count, d->n);
     c->count = count;
     if (d->perm) {
-        if (gather(d->xt, d->xcol, (size_t)d->nin, d, start, count, xbuf, e) != 0)
+        if (gather(d, start, count, xbuf, ybuf, e) != 0 ||
+            (d->yt && d->labels && labels_onehot(d, start, count, ybuf, e) != 0))
             return -1;
         c->x = xbuf;
         c->ldx = (size_t)d->nin;
-        c->y = NULL;
+        c->y = d->yt ? ybuf : NULL;
         c->ldy = (size_t)d->nout;
-        if (d->yt) {
-            if (d->labels ? labels_onehot(d, start, count, ybuf, e) != 0
-                          : gather(d->yt, d->ycol, (size_t)d->nout, d, start, count, ybuf, e))
-                return -1;
-            c->y = ybuf;
-        }
         return 0;
     }
     if (d->labels) {
@@ -186,7 +201,7 @@ int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error
 {
     float buf[256];
     size_t nin = (size_t)d->nin, nout = (size_t)d->nout;
-    i = d->row0 + (d->perm ? d->perm[i] : i);
+    i = d->row0 + bnn_shuffle_row(d, i);
     for (size_t c0 = 0; c0 < nin; c0 += 256) {
         size_t k = nin - c0 < 256 ? nin - c0 : 256;
         if (bnn_table_read(d->xt, i, 1, d->xcol + c0, k, buf, k, e) != 0)

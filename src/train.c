@@ -153,9 +153,8 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
     if (o->loss != BNN_LOSS_MSE && o->gradient == BNN_GRAD_SEED)
         return bnn_fail(e, "--gradient seed is the notes' recursion for the squared error; "
                            "--loss %s needs --gradient exact", bnn_loss_name(o->loss));
-    if (o->shuffle && d->n > (size_t)UINT32_MAX)
-        return bnn_fail(e, "--shuffle: %zu samples are more than the 2^32 - 1 a permutation "
-                           "holds", d->n);
+    if (o->shuffle && bnn_shuffle_entries(d->n) > (size_t)UINT32_MAX)
+        return bnn_fail(e, "--shuffle: %zu samples are too many to shuffle", d->n);
     const size_t batch = o->batch == 0 || o->batch > d->n ? d->n : o->batch;
     const int use_ref = o->engine == BNN_ENGINE_REFERENCE;
     const int use_fd = o->gradient == BNN_GRAD_FINITE_DIFF;
@@ -223,7 +222,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             goto done;
     }
     if (o->shuffle) {
-        t.perm = malloc((d->n ? d->n : 1) * sizeof *t.perm);
+        t.perm = malloc(bnn_shuffle_entries(d->n) * sizeof *t.perm);
         if (!t.perm) {
             bnn_fail(e, "--shuffle: out of memory for a permutation of %zu samples", d->n);
             goto done;
@@ -238,11 +237,9 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         double t0 = now_seconds();
         double loss_sum = 0.0, correct_sum = 0.0;
         bnn_data view = *d;
-        if (o->shuffle) {
-            if (bnn_shuffle_perm(t.perm, d->n, o->seed, (uint64_t)(epoch - 1), e) != 0)
-                goto done;
-            view.perm = t.perm;
-        }
+        if (o->shuffle &&
+            bnn_shuffle_view(&view, t.perm, o->seed, (uint64_t)(epoch - 1), e) != 0)
+            goto done;
         for (size_t b0 = 0; b0 < d->n; b0 += batch) {
             size_t count = d->n - b0 < batch ? d->n - b0 : batch;
             double cost = 0.0, correct = 0.0;

@@ -479,6 +479,110 @@ static void test_shuffle_perm(void **state)
     free(seen);
 }
 
+/* The block scheme of very large sets (README "Shuffling"), on a small view: a permutation of
+ * the samples, each block's samples kept together, equal to an independent transcription. */
+static uint64_t doc_mix(uint64_t z)
+{
+    z ^= z >> 30;
+    z *= 0xbf58476d1ce4e5b9ULL;
+    z ^= z >> 27;
+    z *= 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t doc_feistel(uint64_t key, uint64_t x, int h)
+{
+    uint64_t mask = ((uint64_t)1 << h) - 1, L = x >> h, R = x & mask;
+    for (uint64_t r = 0; r < 4; r++) {
+        uint64_t nl = R, nr = L ^ (doc_mix(bnn_hash64(key, r) ^ R) & mask);
+        L = nl;
+        R = nr;
+    }
+    return (L << h) | R;
+}
+
+static void test_shuffle_blocks(void **state)
+{
+    (void)state;
+    const size_t B = BNN_SHUFFLE_BLOCK, n = 3 * B + 77, nb = 3;
+    bnn_error e;
+    uint32_t order[3];
+    assert_int_equal(bnn_shuffle_perm(order, nb, 21, 3, &e), 0);
+    bnn_data v;
+    memset(&v, 0, sizeof v);
+    v.n = n;
+    v.perm = order;
+    v.perm_blocked = 1;
+    v.perm_key = bnn_hash64(21, 3);
+    unsigned char *seen = calloc(n, 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t r = bnn_shuffle_row(&v, i);
+        assert_true(r < n && !seen[r]);
+        seen[r] = 1;
+        size_t q = i / B < nb ? order[i / B] : 3; /* the short block last */
+        assert_true(r / B == q); /* from the block the order names */
+        /* the documented F, transcribed independently */
+        size_t len = q == 3 ? 77 : B;
+        int w = 2;
+        while (((size_t)1 << w) < len)
+            w += 2;
+        uint64_t key = bnn_hash64(bnn_hash64(21, 3), q), x = i % B;
+        do
+            x = doc_feistel(key, x, w / 2);
+        while (x >= len);
+        if (r != q * B + x) {
+            print_error("sample %zu: row %zu, the documented scheme gives %zu\n", i, r,
+                        (size_t)(q * B + x));
+            fail();
+        }
+    }
+    free(seen);
+    /* the batched form agrees */
+    size_t rows[300];
+    bnn_shuffle_rows(&v, 2 * B - 150, 300, rows);
+    for (size_t i = 0; i < 300; i++)
+        assert_int_equal(rows[i], bnn_shuffle_row(&v, 2 * B - 150 + i));
+    bnn_shuffle_rows(&v, n - 100, 100, rows);
+    for (size_t i = 0; i < 100; i++)
+        assert_int_equal(rows[i], bnn_shuffle_row(&v, n - 100 + i));
+    /* views of at most 2^26 samples use the full permutation */
+    assert_int_equal(bnn_shuffle_entries(BNN_SHUFFLE_FULL_MAX), BNN_SHUFFLE_FULL_MAX);
+    assert_int_equal(bnn_shuffle_entries(BNN_SHUFFLE_FULL_MAX + 1), 1024);
+}
+
+/* Shuffled training reads in-memory and streamed synthetic sets alike: bitwise the same. */
+static void test_shuffle_streamed(void **state)
+{
+    (void)state;
+    bnn_error e;
+    bnn_arch a;
+    assert_int_equal(bnn_arch_parse(&a, "5,20,3", "tanh,identity", 1, &e), 0);
+    bnn_model m[2];
+    for (int k = 0; k < 2; k++) {
+        bnn_table t;
+        bnn_data d;
+        assert_int_equal(bnn_synth_open(&t, "synth:uniform", 2000, 5, 3, 4,
+                                        k ? 0 : (size_t)1 << 26, &e), 0);
+        assert_true(k ? t.f32 == NULL : t.f32 != NULL);
+        assert_int_equal(bnn_data_make(&d, &t, NULL, 5, 3, &e), 0);
+        assert_int_equal(bnn_model_init(&m[k], &a, &e), 0);
+        bnn_model_randomize(&m[k], 2);
+        bnn_train_opts o;
+        bnn_train_opts_default(&o);
+        o.epochs = 3;
+        o.batch = 64;
+        o.shuffle = 1;
+        o.seed = 4;
+        o.loss = BNN_LOSS_BCE;
+        o.optim.kind = BNN_OPT_ADAM;
+        assert_int_equal(bnn_train(&m[k], &d, &o, &e), 0);
+        bnn_table_close(&t);
+    }
+    assert_memory_equal(m[0].theta, m[1].theta, m[0].nparams * sizeof(float));
+    bnn_model_free(&m[0]);
+    bnn_model_free(&m[1]);
+}
+
 int main(void)
 {
     bnn_test_require_isa();
@@ -488,6 +592,8 @@ int main(void)
         cmocka_unit_test(test_training_matches_oracle),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_shuffle_perm),
+        cmocka_unit_test(test_shuffle_blocks),
+        cmocka_unit_test(test_shuffle_streamed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
