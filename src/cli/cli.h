@@ -14,6 +14,8 @@ void cli_die(int status, const char *fmt, ...)
 uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64_t max);
 
 int cli_bench(int argc, char **argv);
+/* demo_classify.c: the classification run of `batchnn demo`. */
+void cli_demo_classify(void);
 
 /* train_options.c: the training options as given (NULL: not given). */
 #include "batchnn.h"
