@@ -474,6 +474,12 @@ static void test_shuffle_perm(void **state)
         w[j] = t;
     }
     assert_memory_equal(first, w, sizeof w);
+    /* the values README's Python transcription prints */
+    static const uint32_t doc10[10] = {0, 6, 7, 3, 5, 4, 1, 2, 9, 8};
+    static const uint32_t doc73[10] = {9, 1, 3, 5, 4, 2, 8, 0, 7, 6};
+    assert_memory_equal(first, doc10, sizeof doc10);
+    assert_int_equal(bnn_shuffle_perm(q, 10, 7, 3, &e), 0);
+    assert_memory_equal(q, doc73, sizeof doc73);
     free(p);
     free(q);
     free(seen);
