@@ -113,6 +113,10 @@ bad "resume other optimizer" 2 "trained with --optimizer adamw, this run asks fo
   "$BNN" train --data "$T/cls.csv" --loss cross-entropy --optimizer adam --epochs 20 --resume "$T/ck.st"
 bad "resume other loss" 2 "trained with --loss cross-entropy, this run asks for --loss mse" \
   "$BNN" train --data "$T/cls.csv" --optimizer adamw --epochs 20 --resume "$T/ck.st"
+sed 's/optimizer.0.weight.exp_avg_sq/optimizer.0.weight.exp_avg_zz/' "$T/ck.st" >"$T/ck_bad.st"
+bad "checkpoint without its optimizer state" 1 'lacks the optimizer tensor "optimizer.0.weight.exp_avg_sq"' \
+  "$BNN" train --data "$T/cls.csv" --loss cross-entropy --optimizer adamw --epochs 20 --resume "$T/ck_bad.st" --log "$T/nolog.csv"
+check "nothing written for a bad checkpoint" test ! -e "$T/nolog.csv"
 # the default run (sgd, mse) with --shuffle: threads and resume bitwise, full batch too
 A="--arch 2,5,3 --data $T/cls.csv --shuffle --quiet"
 "$BNN" train $A --epochs 6 --threads 1 --save "$T/s1.st"

@@ -561,6 +561,15 @@ static int cmd_train(int argc, char **argv)
         to.val = &vdata;
     }
 
+    bnn_optim_state state; /* before any output is opened: a bad checkpoint writes nothing */
+    if (bnn_optim_state_init(&state, &to.optim, model.nparams, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    if (resume) { /* the optimizer continues where the checkpoint left it */
+        state.step = cli_resume_step(resume);
+        if (bnn_checkpoint_load_state(resume, a, &state, &e) != 0)
+            cli_die(1, "--resume %s", e.msg);
+    }
+
     /* outputs are opened up front so that a bad path fails before hours of training */
     bnn_outfile logf = {0};
     const char *log = opt_str(opts, "log", NULL);
@@ -596,14 +605,6 @@ static int cmd_train(int argc, char **argv)
     }
 
     train_ctx ctx = {0};
-    bnn_optim_state state;
-    if (bnn_optim_state_init(&state, &to.optim, model.nparams, &e) != 0)
-        cli_die(1, "%s", e.msg);
-    if (resume) { /* the optimizer continues where the checkpoint left it */
-        state.step = cli_resume_step(resume);
-        if (bnn_checkpoint_load_state(resume, a, &state, &e) != 0)
-            cli_die(1, "--resume %s", e.msg);
-    }
     to.state = &state;
     bnn_model best = {0};
     int best_epoch = 0;
