@@ -52,6 +52,8 @@ check "validation accuracy above 0.85 ($acc)" awk -v a="$acc" 'BEGIN { exit !(a 
 first=$(sed -n 2p "$T/ce.csv" | cut -d, -f2); last=$(tail -1 "$T/ce.csv" | cut -d, -f2)
 check "loss falls ($first -> $last)" awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a / 2) }'
 check "model records its loss" grep -qa '"loss":"cross-entropy"' "$T/ce.st"
+ok "info" "$BNN" info "$T/ce.st"
+check "info shows the loss" grep -q '^loss: cross-entropy$' "$T/out"
 ok "eval" "$BNN" eval --model "$T/ce.st" --data "$T/val.csv"
 check "eval: cost then accuracy" test "$(sed -n 2p "$T/out" | cut -d' ' -f1)" = "accuracy"
 check "eval accuracy = the log's val_accuracy" test "$(sed -n 2p "$T/out" | cut -d' ' -f2)" = "$acc"
@@ -108,6 +110,7 @@ done
 check "checkpoint holds adamw's state" grep -qa '"optimizer.0.weight.exp_avg_sq"' "$T/ck.st"
 check "checkpoint records the step" grep -qa '"optimizer.step":"60"' "$T/ck.st"
 ok "a checkpoint loads as a model" "$BNN" info "$T/ck.st"
+check "info names the optimizer" grep -q '^optimizer: adamw, 60 steps' "$T/out"
 ok "eval a checkpoint" "$BNN" eval --model "$T/ck.st" --data "$T/cls.csv"
 bad "resume other optimizer" 2 "trained with --optimizer adamw, this run asks for --optimizer adam" \
   "$BNN" train --data "$T/cls.csv" --loss cross-entropy --optimizer adam --epochs 20 --resume "$T/ck.st"

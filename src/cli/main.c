@@ -1138,6 +1138,12 @@ static int cmd_info(int argc, char **argv)
     bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
     printf("model: %s\narch: %s\nactivations: %s\nlayers: %d\nparameters: %zu\n", pos[0], w,
            acts, a->nlayers, model.nparams);
+    char meta[64], step[64];
+    if (bnn_model_read_meta(pos[0], "loss", meta, sizeof meta, &e) == 0)
+        printf("loss: %s\n", meta);
+    if (bnn_model_read_meta(pos[0], "optimizer", meta, sizeof meta, &e) == 0 &&
+        bnn_model_read_meta(pos[0], "optimizer.step", step, sizeof step, &e) == 0)
+        printf("optimizer: %s, %s steps (checkpoint)\n", meta, step);
     for (int l = 0; l < a->nlayers; l++) {
         const float *W = bnn_model_weight(&model, l);
         size_t cnt = (size_t)(a->width[l] * a->width[l + 1]);
