@@ -589,6 +589,97 @@ static void test_shuffle_streamed(void **state)
     bnn_model_free(&m[1]);
 }
 
+/* A run stopped after epoch 4 of 9 and resumed from its checkpoint file (model + optimizer
+ * state) ends bitwise where the uninterrupted run ends: cosine schedule (closed form over the
+ * total epochs), adam, shuffled mini-batches, validation, for each optimizer. */
+typedef struct ck_ctx {
+    const char *path;
+    bnn_optim_state *st;
+    int at;
+    uint64_t step;
+} ck_ctx;
+
+static int ck_save(void *p, int epoch, const bnn_model *m, bnn_error *e)
+{
+    ck_ctx *c = p;
+    if (epoch != c->at)
+        return 0;
+    c->step = c->st->step;
+    return bnn_checkpoint_save(m, c->st, c->path, NULL, NULL, 0, e);
+}
+
+static void test_resume_bitwise(void **state)
+{
+    (void)state;
+    char dir[512], path[600];
+    assert_int_equal(bnn_test_tmpdir(dir, sizeof dir, "resume"), 0);
+    snprintf(path, sizeof path, "%s/ck.safetensors", dir);
+    bnn_error e;
+    bnn_arch a;
+    assert_int_equal(bnn_arch_parse(&a, "4,12,3", "tanh,identity", 1, &e), 0);
+    bnn_table t;
+    bnn_data d;
+    assert_int_equal(bnn_synth_open(&t, "synth:uniform", 500, 4, 3, 6, 1 << 24, &e), 0);
+    assert_int_equal(bnn_data_make(&d, &t, NULL, 4, 3, &e), 0);
+    bnn_data train = d, val = d;
+    train.n = 400;
+    val.row0 = 400;
+    val.n = 100;
+    for (int k = 0; k < 5; k++) {
+        bnn_model full, part, res;
+        assert_int_equal(bnn_model_init(&full, &a, &e), 0);
+        bnn_model_randomize(&full, 3);
+        assert_int_equal(bnn_model_init(&part, &a, &e), 0);
+        memcpy(part.theta, full.theta, full.nparams * sizeof(float));
+        bnn_train_opts o;
+        bnn_train_opts_default(&o);
+        o.lr = kinds[k] >= BNN_OPT_ADAM ? 0.01 : 0.1;
+        o.batch = 32;
+        o.shuffle = 1;
+        o.seed = 5;
+        o.loss = BNN_LOSS_CE;
+        o.val = &val;
+        opts_for(&o.optim, kinds[k], 0.01);
+        assert_int_equal(bnn_schedule_parse("cosine:0.001", &o.schedule, &e), 0);
+        o.epochs = 9;
+        assert_int_equal(bnn_train(&full, &train, &o, &e), 0);
+        /* the same run, checkpointed at epoch 4 (it goes on; only the file matters) */
+        bnn_optim_state st;
+        assert_int_equal(bnn_optim_state_init(&st, &o.optim, part.nparams, &e), 0);
+        ck_ctx c = {path, &st, 4, 0};
+        bnn_train_opts o2 = o;
+        o2.state = &st;
+        o2.checkpoint_every = 1;
+        o2.on_checkpoint = ck_save;
+        o2.ctx = &c;
+        assert_int_equal(bnn_train(&part, &train, &o2, &e), 0);
+        bnn_optim_state_free(&st);
+        /* resume from the file */
+        assert_int_equal(bnn_model_load(&res, path, NULL, &e), 0);
+        bnn_optim_state st2;
+        assert_int_equal(bnn_optim_state_init(&st2, &o.optim, res.nparams, &e), 0);
+        assert_int_equal(bnn_checkpoint_load_state(path, &a, &st2, &e), 0);
+        st2.step = c.step;
+        bnn_train_opts o3 = o;
+        o3.state = &st2;
+        o3.start_epoch = 4;
+        o3.epochs = 5;
+        o3.total_epochs = 9;
+        assert_int_equal(bnn_train(&res, &train, &o3, &e), 0);
+        if (memcmp(res.theta, full.theta, full.nparams * sizeof(float)) != 0) {
+            print_error("%s: the resumed run differs from the uninterrupted one\n",
+                        bnn_optim_name(kinds[k]));
+            fail();
+        }
+        bnn_optim_state_free(&st2);
+        bnn_model_free(&full);
+        bnn_model_free(&part);
+        bnn_model_free(&res);
+    }
+    bnn_table_close(&t);
+    bnn_test_rmtree(dir);
+}
+
 int main(void)
 {
     bnn_test_require_isa();
@@ -600,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_shuffle_perm),
         cmocka_unit_test(test_shuffle_blocks),
         cmocka_unit_test(test_shuffle_streamed),
+        cmocka_unit_test(test_resume_bitwise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
