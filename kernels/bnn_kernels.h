@@ -20,6 +20,21 @@
 extern "C" {
 #endif
 
+/* One optimizer step's coefficients, float32, computed once per step (src/optim.c). */
+typedef struct bnn_optim_coef {
+    int kind;           /* bnn_optim_kind */
+    float neg_lr;       /* -lr */
+    float wd;           /* weight decay L (0: none; not used by adamw's update of g) */
+    float mu;           /* momentum; 0 at the first step (the buffer becomes g) */
+    float mu_nesterov;  /* momentum (nesterov's look-ahead) */
+    float b1, omb1;     /* beta1, 1 - beta1 */
+    float b2, omb2;     /* beta2, 1 - beta2 */
+    float neg_step;     /* -lr / (1 - beta1^t) */
+    float inv_bc2_sqrt; /* 1 / sqrt(1 - beta2^t) */
+    float eps;
+    float decay;        /* adamw: 1 - lr L */
+} bnn_optim_coef;
+
 typedef struct bnn_kernel_table {
     const char *isa; /* "scalar", "avx2", "avx512" */
 
@@ -51,6 +66,20 @@ typedef struct bnn_kernel_table {
 
     /* y[i] += alpha * x[i] (gradient reduction and the update theta -= lr * g). */
     void (*axpy)(float *y, const float *x, size_t n, float alpha);
+
+    /* One fused optimizer step over n parameters (kernels/optim_loops.h): next from theta,
+     * grad and the buffers b0, b1 (updated in place; unused ones may be NULL); returns 1 when
+     * every next[i] is finite, 0 otherwise. next must not alias theta. */
+    int (*optim_step)(float *next, const float *theta, const float *grad, float *b0, float *b1,
+                      size_t n, const bnn_optim_coef *c);
+
+    /* Classification losses on logits Z (rows x cols, one column per sample; loss
+     * BNN_LOSS_CE or BNN_LOSS_BCE, kernels/loss_loops.h): D = scale * dloss/dZ (d may be
+     * NULL: cost only); returns the sum of the columns' losses (double); *correct (may be
+     * NULL) gains the count of correct decisions. */
+    double (*loss_delta)(float *d, size_t ldd, const float *z, size_t ldz, const float *y,
+                         size_t ldy, size_t rows, size_t cols, float scale, int loss,
+                         double *correct);
 } bnn_kernel_table;
 
 /* The table in use (chosen once; thread-safe after the first call). */

@@ -28,6 +28,38 @@
 #include "kernels_loops.h"
 #include "sigmoid_avx2.h"
 
+/* x[i] = e^-x[i] for 0 <= x[i] (the softmax's e^(z - max)): the sigmoid's e^-t parts,
+ * T p 2^-m with 2^-m applied to the exponent field (a normal float for t <= 87); 0 above 87,
+ * NaN stays NaN. Bitwise the AVX-512 table's values. The tail goes through a buffer. */
+static inline __m256 bnn_expneg8_avx2(__m256 t)
+{
+    const __m256 lim = _mm256_set1_ps(87.0f);
+    __m256i kbits;
+    __m256 tab;
+    const __m256 p = bnn_expneg_parts_ps_avx2(_mm256_min_ps(lim, t), &kbits, &tab);
+    const __m256i tp = _mm256_castps_si256(_mm256_mul_ps(tab, p));
+    const __m256 e = _mm256_castsi256_ps(_mm256_sub_epi32(tp, bnn_sig_mshift_avx2(kbits)));
+    return _mm256_andnot_ps(_mm256_cmp_ps(t, lim, _CMP_GT_OQ), e);
+}
+
+static void bnn_expneg_avx2(float *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, bnn_expneg8_avx2(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float b[8] = {0};
+        for (size_t j = 0; j < n - i; j++)
+            b[j] = x[i + j];
+        _mm256_storeu_ps(b, bnn_expneg8_avx2(_mm256_loadu_ps(b)));
+        for (size_t j = 0; j < n - i; j++)
+            x[i + j] = b[j];
+    }
+}
+#define BNN_LOSS_EXPNEG bnn_expneg_avx2
+#include "loss_loops.h"
+#include "optim_loops.h"
+
 enum { BNN_V8 = 8 };
 
 /* Where the bias comes from: none, b[i] element by element, or one 8-lane pattern
@@ -161,6 +193,8 @@ static const bnn_kernel_table bnn_table_avx2 = {
     .sq_error = bnn_loops_sq_error,
     .row_sums_add = bnn_loops_row_sums_add,
     .axpy = bnn_loops_axpy,
+    .optim_step = bnn_loops_optim_step,
+    .loss_delta = bnn_loops_loss_delta,
 };
 
 const bnn_kernel_table *bnn_kernels_avx2(void)

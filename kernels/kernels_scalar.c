@@ -19,6 +19,8 @@
 
 #include "bnn_kernels.h"
 #include "kernels_loops.h"
+#include "loss_loops.h"
+#include "optim_loops.h"
 
 static inline float bnn_sigmoid_scalar1(float x)
 {
@@ -68,6 +70,8 @@ static const bnn_kernel_table bnn_table_scalar = {
     .sq_error = bnn_loops_sq_error,
     .row_sums_add = bnn_loops_row_sums_add,
     .axpy = bnn_loops_axpy,
+    .optim_step = bnn_loops_optim_step,
+    .loss_delta = bnn_loops_loss_delta,
 };
 
 const bnn_kernel_table *bnn_kernels_scalar(void)

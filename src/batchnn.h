@@ -202,11 +202,25 @@ typedef struct bnn_data {
     size_t xcol;
     const bnn_table *yt; /* targets are columns [ycol, ycol + nout) of yt; NULL: no targets */
     size_t ycol;
+    /* A view (src/shuffle.c): sample i of the view is row row0 + (perm ? perm[i] : i) of the
+     * tables. bnn_data_make sets row0 = 0, perm = NULL. With perm, chunks are gathered into
+     * the caller's buffers. */
+    size_t row0;
+    const uint32_t *perm;
+    /* With perm_blocked, perm is the order of blocks of BNN_SHUFFLE_BLOCK samples and each
+     * block is permuted by a keyed bijection (src/shuffle.c): shuffling very large sets. */
+    int perm_blocked;
+    uint64_t perm_key;
+    /* Integer class labels: the targets are one column of labels 0..nout-1 (nout > 1),
+     * expanded to one-hot rows chunk by chunk (bnn_data_make checks every label). */
+    int labels;
 } bnn_data;
 
 /* Inputs then targets from one table (targets NULL), or inputs from data and targets from
  * targets. Checks the column counts against the widths. A single table with exactly nin
- * columns gives inputs without targets (yt NULL: predict only). */
+ * columns gives inputs without targets (yt NULL: predict only). With nout > 1, targets of
+ * one column (nin + 1 columns in a single table) are class labels: each must be an integer in
+ * 0..nout-1 (an error names the first row that is not), and target k means one-hot e_k. */
 int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, int64_t nin,
                   int64_t nout, bnn_error *e);
 
@@ -224,6 +238,24 @@ int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, f
                    bnn_chunk *c, bnn_error *e);
 /* One sample in double precision (x: nin values, y: nout values or NULL). */
 int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error *e);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Losses (src/loss.c). Per sample, summed over the K outputs, averaged over samples:          */
+/*   mse            sum_j (a_j - y_j)^2                   (= nn.MSELoss x K)                   */
+/*   cross-entropy  -sum_j y_j log softmax(z)_j           (= nn.CrossEntropyLoss, prob. targets)*/
+/*   bce            sum_j max(z,0) - z y + log1p(e^-|z|)  (= BCEWithLogitsLoss(..).sum(1).mean())*/
+/* cross-entropy and bce take the last layer's identity outputs z (logits). Accuracy: a sample */
+/* is correct when argmax z = argmax y (first maximum; cross-entropy); for bce each output is  */
+/* one decision, correct when (z > 0) = (y > 0.5), and accuracy is over samples x outputs.     */
+
+typedef enum bnn_loss { BNN_LOSS_MSE = 0, BNN_LOSS_CE = 1, BNN_LOSS_BCE = 2 } bnn_loss;
+const char *bnn_loss_name(bnn_loss l);
+/* "mse", "cross-entropy" (alias "ce"), "bce". */
+int bnn_loss_parse(const char *s, bnn_loss *l);
+/* cross-entropy and bce need an identity last layer, cross-entropy at least 2 outputs. */
+int bnn_loss_check(const bnn_arch *a, bnn_loss l, bnn_error *e);
+/* Decisions per sample that accuracy counts: 1, or K for bce. */
+int64_t bnn_loss_decisions(const bnn_arch *a, bnn_loss l);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Gradients and engines                                                                       */
@@ -249,6 +281,14 @@ int bnn_ref_cost(const bnn_arch *a, const double *theta, const bnn_data *d, size
 /* exact or seed gradient, averaged over the samples; cost may be NULL. */
 int bnn_ref_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
                  size_t count, bnn_gradient mode, double *grad, double *cost, bnn_error *e);
+/* The same for any loss; correct (may be NULL) receives the count of correct decisions. */
+int bnn_ref_grad_loss(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
+                      size_t count, bnn_gradient mode, bnn_loss loss, double *grad,
+                      double *cost, double *correct, bnn_error *e);
+/* Finite differences of the loss's cost: order 2 (central) or 4 (five-point), as below. */
+int bnn_fd_grad_loss(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
+                     size_t count, double eps, int order, bnn_loss loss, double *grad,
+                     bnn_error *e);
 /* Central differences (C(t + h) - C(t - h)) / 2h per parameter, h = eps * max(1, |t|),
  * costs by the reference engine. */
 int bnn_fd_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
@@ -276,6 +316,7 @@ typedef struct bnn_fast bnn_fast;
 typedef struct bnn_fast_opts {
     int threads;   /* <= 0: all cores */
     size_t chunk;  /* samples per chunk; 0: chosen from the widths */
+    int loss;      /* bnn_loss (0: mse) */
 } bnn_fast_opts;
 int bnn_fast_create(bnn_fast **f, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e);
 void bnn_fast_free(bnn_fast *f);
@@ -290,9 +331,135 @@ int bnn_fast_cost(bnn_fast *f, const float *theta, const bnn_data *d, size_t sta
 /* Outputs of samples [start, start + count): out is row-major count x nout. */
 int bnn_fast_predict(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                      size_t count, float *out, bnn_error *e);
+/* bnn_fast_grad that also counts correct classifications (see bnn_loss; correct may be
+ * NULL), and the cost and count without a gradient. */
+int bnn_fast_grad_acc(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                      size_t count, bnn_gradient mode, float *grad, double *cost,
+                      double *correct, bnn_error *e);
+int bnn_fast_eval(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                  size_t count, double *cost, double *correct, bnn_error *e);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Training                                                                                    */
+
+/* Optimizers (src/optim.c), each step exactly PyTorch's documented algorithm with g the
+ * gradient of the batch and L the weight decay (biases included):
+ *   sgd       g += L theta;  theta -= lr g
+ *   momentum  g += L theta;  b = g (first step) or mu b + g;  theta -= lr b
+ *   nesterov  as momentum, then theta -= lr (g + mu b)
+ *   adam      g += L theta;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *             theta -= (lr / (1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps)
+ *   adamw     theta *= 1 - lr L, then adam without L */
+typedef enum bnn_optim_kind {
+    BNN_OPT_SGD = 0,
+    BNN_OPT_MOMENTUM = 1,
+    BNN_OPT_NESTEROV = 2,
+    BNN_OPT_ADAM = 3,
+    BNN_OPT_ADAMW = 4
+} bnn_optim_kind;
+
+typedef struct bnn_optim_opts {
+    bnn_optim_kind kind;
+    double momentum;     /* 0.9 */
+    double beta1, beta2; /* 0.9, 0.999 */
+    double eps;          /* 1e-8 */
+    double weight_decay; /* 0 */
+} bnn_optim_opts;
+
+void bnn_optim_opts_default(bnn_optim_opts *o);
+const char *bnn_optim_name(bnn_optim_kind k);
+int bnn_optim_parse(const char *s, bnn_optim_kind *k);
+/* Checks the hyper-parameters: finite, momentum >= 0, betas in [0, 1), eps >= 0, L >= 0. */
+int bnn_optim_check(const bnn_optim_opts *o, bnn_error *e);
+/* Buffers per parameter: 0 (sgd), 1 (momentum, nesterov: "momentum"), 2 (adam, adamw:
+ * "exp_avg", "exp_avg_sq"); name of buffer i, as in checkpoints. */
+int bnn_optim_nbuf(bnn_optim_kind k);
+const char *bnn_optim_buf_name(bnn_optim_kind k, int i);
+
+/* The state an optimizer carries from step to step (part of a checkpoint). */
+typedef struct bnn_optim_state {
+    bnn_optim_opts opts;
+    uint64_t step;  /* steps taken */
+    size_t nparams;
+    float *buf[2];  /* nparams each (64-byte aligned), NULL when unused */
+    int threads;    /* threads of the step (<= 0: all cores); the result does not depend on it */
+} bnn_optim_state;
+/* Allocates zeroed buffers (step 0). */
+int bnn_optim_state_init(bnn_optim_state *s, const bnn_optim_opts *o, size_t nparams,
+                         bnn_error *e);
+void bnn_optim_state_free(bnn_optim_state *s);
+
+/* One float32 step: next = theta updated with grad (s->step is incremented first); returns 1
+ * when every new parameter is finite, 0 otherwise (next then holds garbage). lr is this
+ * step's rate. sgd with L = 0 computes next = theta + (-lr) grad in float32. */
+int bnn_optim_step(bnn_optim_state *s, double lr, const float *theta, const float *grad,
+                   float *next);
+/* The same in double (the reference engine): theta updated in place, buffers b0, b1 (double,
+ * nparams each, zeroed at step 0) and *step kept by the caller. */
+void bnn_optim_step_d(const bnn_optim_opts *o, uint64_t *step, double lr, double *theta,
+                      const double *grad, double *b0, double *b1, size_t n);
+
+/* Learning-rate schedules, per epoch (0-based e of E in all), in closed form:
+ *   constant   lr
+ *   step       lr * gamma^floor(e / every)                     (StepLR)
+ *   cosine     min + (lr - min) (1 + cos(pi e / E)) / 2        (CosineAnnealingLR, T_max E) */
+typedef enum bnn_sched_kind { BNN_SCHED_CONSTANT = 0, BNN_SCHED_STEP = 1, BNN_SCHED_COSINE = 2 }
+    bnn_sched_kind;
+typedef struct bnn_schedule {
+    bnn_sched_kind kind;
+    int every;      /* step */
+    double gamma;   /* step */
+    double min_lr;  /* cosine */
+} bnn_schedule;
+/* "constant", "step:EVERY:GAMMA", "cosine" or "cosine:MIN_LR". */
+int bnn_schedule_parse(const char *s, bnn_schedule *out, bnn_error *e);
+double bnn_schedule_lr(const bnn_schedule *s, double lr, int epoch, int epochs);
+/* Writes the schedule back in the form parse reads. */
+void bnn_schedule_format(const bnn_schedule *s, char *buf, size_t len);
+
+/* Checkpoints (src/checkpoint.c): the model plus the optimizer's buffers as F32 tensors
+ * optimizer.{l}.weight.{name} [out, in] / optimizer.{l}.bias.{name} [out] after the model's
+ * tensors; metadata as bnn_model_save_meta (the caller records the step and settings). A
+ * state without buffers (sgd) writes a plain model file. load_state fills st's buffers (st
+ * initialised for the same optimizer and parameter count). */
+int bnn_checkpoint_save(const bnn_model *m, const bnn_optim_state *st, const char *path,
+                        const char *const *keys, const char *const *values, int count,
+                        bnn_error *e);
+int bnn_checkpoint_load_state(const char *path, const bnn_arch *a, bnn_optim_state *st,
+                              bnn_error *e);
+
+/* Shuffling (src/shuffle.c): the permutation of n samples for an epoch (0-based), from the
+ * seed, as README describes: Fisher-Yates driven by xoshiro256** seeded with
+ * bnn_hash64(seed, epoch). n must be below 2^32. */
+int bnn_shuffle_perm(uint32_t *perm, size_t n, uint64_t seed, uint64_t epoch, bnn_error *e);
+/* Sets of more than BNN_SHUFFLE_FULL_MAX samples are shuffled by blocks: the order of the
+ * whole blocks of BNN_SHUFFLE_BLOCK consecutive samples is a permutation drawn as above (the
+ * shorter rest comes last), and the samples of a block are permuted by a keyed Feistel
+ * bijection (README: "Shuffling"). */
+#define BNN_SHUFFLE_FULL_MAX ((size_t)1 << 26)
+#define BNN_SHUFFLE_BLOCK ((size_t)1 << 16)
+/* Entries of the buffer bnn_shuffle_view needs for n samples. */
+size_t bnn_shuffle_entries(size_t n);
+/* Makes view (a copy of a data set of n samples, row0 kept) the epoch's shuffled order,
+ * using buf (bnn_shuffle_entries(n) entries). */
+int bnn_shuffle_view(bnn_data *view, uint32_t *buf, uint64_t seed, uint64_t epoch,
+                     bnn_error *e);
+/* Row (relative to row0) of sample i of a shuffled view. */
+size_t bnn_shuffle_row(const bnn_data *view, size_t i);
+/* rows[k] = bnn_shuffle_row(view, start + k) for k < count (one block set-up per block). */
+void bnn_shuffle_rows(const bnn_data *view, size_t start, size_t count, size_t *rows);
+
+/* What on_epoch_stats receives after each epoch. NaN where not measured. */
+typedef struct bnn_epoch_stats {
+    int epoch;          /* 1-based */
+    double loss;        /* the training cost before the epoch's updates */
+    double seconds;     /* training time of the epoch (validation excluded) */
+    double lr;          /* the epoch's rate */
+    double val_loss;    /* after the epoch's updates */
+    double accuracy;    /* training accuracy, measured with the loss */
+    double val_accuracy;
+    int best;           /* 1 when val_loss is the best so far (or no validation) */
+} bnn_epoch_stats;
 
 typedef struct bnn_train_opts {
     int epochs;
@@ -311,6 +478,24 @@ typedef struct bnn_train_opts {
      * after that epoch's update; non-zero fails training with the message in *e. */
     int checkpoint_every;
     int (*on_checkpoint)(void *ctx, int epoch, const bnn_model *m, bnn_error *e);
+    /* Training options (defaults keep plain gradient descent on the squared error). */
+    bnn_optim_opts optim;
+    bnn_schedule schedule;
+    bnn_loss loss;
+    int shuffle;            /* a new permutation of the samples every epoch */
+    uint64_t seed;          /* of the permutations */
+    int total_epochs;       /* the schedule's E (0: start_epoch + epochs) */
+    /* The optimizer's state, in and out (may be NULL: kept internally). A state with
+     * step > 0 continues (resume); it must match optim.kind and the parameter count. */
+    bnn_optim_state *state;
+    const bnn_data *val;    /* validation data, evaluated after each epoch (may be NULL) */
+    int patience;           /* > 0: stop after this many epochs without a better val_loss */
+    /* With validation and best != NULL: the parameters of the best epoch so far (a model of
+     * the same architecture, updated whenever val_loss improves); *best_epoch its number. */
+    bnn_model *best;
+    int *best_epoch;
+    /* Called after each epoch when set (before on_epoch); non-zero stops training. */
+    int (*on_epoch_stats)(void *ctx, const bnn_epoch_stats *s);
 } bnn_train_opts;
 
 void bnn_train_opts_default(bnn_train_opts *o);

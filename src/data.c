@@ -3,10 +3,34 @@
  * targets on each row) or two (--targets). Engines ask for chunks of samples as column-major
  * matrices; a direct float32 table is used in place (the leading dimension is its row length),
  * anything else is converted into the caller's buffers.
+ *
+ * Class labels (one target column for nout > 1 outputs) are checked once, when the data is
+ * made, and expanded to one-hot rows chunk by chunk in the caller's target buffer: never a
+ * whole n x nout copy.
  */
+#include <math.h>
 #include <string.h>
 
 #include "batchnn.h"
+
+/* Every label of column ycol of yt is an integer in 0..k-1, or an error naming the row. */
+static int check_labels(const bnn_table *yt, size_t ycol, int64_t k, bnn_error *e)
+{
+    float buf[4096];
+    for (size_t r0 = 0; r0 < yt->rows; r0 += 4096) {
+        const size_t cnt = yt->rows - r0 < 4096 ? yt->rows - r0 : 4096;
+        if (bnn_table_read(yt, r0, cnt, ycol, 1, buf, 1, e) != 0)
+            return -1;
+        for (size_t i = 0; i < cnt; i++) {
+            const float v = buf[i];
+            if (!(v >= 0.0f && v < (float)k && v == floorf(v)))
+                return bnn_fail(e, "%s: row %zu: target %.9g is not a class label (an integer "
+                                   "in 0..%lld for %lld outputs)", yt->name, r0 + i + 1,
+                                (double)v, (long long)(k - 1), (long long)k);
+        }
+    }
+    return 0;
+}
 
 int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, int64_t nin,
                   int64_t nout, bnn_error *e)
@@ -22,7 +46,8 @@ int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, 
             return bnn_fail(e, "%s: %zu columns, but the model takes %lld inputs (targets come "
                                "from %s)", data->name, data->cols, (long long)nin,
                             targets->name);
-        if (targets->cols != (size_t)nout)
+        d->labels = targets->cols == 1 && nout > 1;
+        if (targets->cols != (size_t)nout && !d->labels)
             return bnn_fail(e, "%s: %zu columns, but the model has %lld outputs",
                             targets->name, targets->cols, (long long)nout);
         if (targets->rows != data->rows)
@@ -33,7 +58,8 @@ int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, 
     } else if (data->cols == (size_t)nin) {
         d->yt = NULL; /* inputs only (predict) */
     } else {
-        if (data->cols != (size_t)(nin + nout))
+        d->labels = nout > 1 && data->cols == (size_t)nin + 1;
+        if (data->cols != (size_t)(nin + nout) && !d->labels)
             return bnn_fail(e, "%s: %zu columns, but the model needs %lld inputs + %lld "
                                "targets = %lld per row", data->name, data->cols,
                             (long long)nin, (long long)nout, (long long)(nin + nout));
@@ -45,6 +71,41 @@ int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, 
     d->n = data->rows;
     d->nin = nin;
     d->nout = nout;
+    if (d->labels && check_labels(d->yt, d->ycol, nout, e) != 0)
+        return -1;
+    return 0;
+}
+
+/* One-hot targets of samples [start, start + count) of a view with labels, into ybuf
+ * (nout x count): the labels are read into its last count floats first, then each row is
+ * expanded in order (row i ends before label i + 1 starts, so nothing unread is overwritten). */
+static int labels_onehot(const bnn_data *d, size_t start, size_t count, float *ybuf,
+                         bnn_error *e)
+{
+    const size_t k = (size_t)d->nout;
+    float *lab = ybuf + (k - 1) * count;
+    const bnn_table *t = d->yt;
+    if (!d->perm && !t->f32) {
+        if (bnn_table_read(t, d->row0 + start, count, d->ycol, 1, lab, 1, e) != 0)
+            return -1;
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            const size_t row = d->row0 + bnn_shuffle_row(d, start + i);
+            if (t->f32)
+                lab[i] = t->f32[row * t->ld + d->ycol];
+            else if (bnn_table_read(t, row, 1, d->ycol, 1, lab + i, 1, e) != 0)
+                return -1;
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        const float v = lab[i];
+        if (!(v >= 0.0f && v < (float)k)) /* checked when the data was made */
+            return bnn_fail(e, "%s: target %.9g is not a class label", t->name, (double)v);
+        const size_t c = (size_t)v;
+        float *row = ybuf + i * k;
+        for (size_t j = 0; j < k; j++)
+            row[j] = j == c ? 1.0f : 0.0f;
+    }
     return 0;
 }
 
@@ -63,6 +124,42 @@ static int part(const bnn_table *t, size_t col, size_t width, size_t start, size
     return 0;
 }
 
+/* A shuffled view's chunk, gathered row by row into the buffers: the rows of a piece of
+ * the chunk are computed once, then its inputs and targets copied. */
+#define GATHER_PIECE 256
+
+static int gather_rows(const bnn_table *t, size_t col, size_t width, const size_t *rows,
+                       size_t count, float *buf, bnn_error *e)
+{
+    for (size_t i = 0; i < count; i++) {
+        float *out = buf + i * width;
+        if (t->f32)
+            memcpy(out, t->f32 + rows[i] * t->ld + col, width * sizeof(float));
+        else if (bnn_table_read(t, rows[i], 1, col, width, out, width, e) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int gather(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
+                  bnn_error *e)
+{
+    size_t rows[GATHER_PIECE];
+    const size_t nin = (size_t)d->nin, nout = (size_t)d->nout;
+    for (size_t s = 0; s < count; s += GATHER_PIECE) {
+        const size_t k = count - s < GATHER_PIECE ? count - s : GATHER_PIECE;
+        bnn_shuffle_rows(d, start + s, k, rows);
+        for (size_t i = 0; i < k; i++)
+            rows[i] += d->row0;
+        if (gather_rows(d->xt, d->xcol, nin, rows, k, xbuf + s * nin, e) != 0)
+            return -1;
+        if (d->yt && !d->labels &&
+            gather_rows(d->yt, d->ycol, nout, rows, k, ybuf + s * nout, e) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
                    bnn_chunk *c, bnn_error *e)
 {
@@ -70,6 +167,27 @@ int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, f
         return bnn_fail(e, "data: samples %zu..%zu are outside the %zu samples", start,
                         start + count, d->n);
     c->count = count;
+    if (d->perm) {
+        if (gather(d, start, count, xbuf, ybuf, e) != 0 ||
+            (d->yt && d->labels && labels_onehot(d, start, count, ybuf, e) != 0))
+            return -1;
+        c->x = xbuf;
+        c->ldx = (size_t)d->nin;
+        c->y = d->yt ? ybuf : NULL;
+        c->ldy = (size_t)d->nout;
+        return 0;
+    }
+    if (d->labels) {
+        c->y = NULL;
+        c->ldy = (size_t)d->nout;
+        if (part(d->xt, d->xcol, (size_t)d->nin, start + d->row0, count, xbuf, &c->x, &c->ldx,
+                 e) != 0 ||
+            labels_onehot(d, start, count, ybuf, e) != 0)
+            return -1;
+        c->y = ybuf;
+        return 0;
+    }
+    start += d->row0;
     if (part(d->xt, d->xcol, (size_t)d->nin, start, count, xbuf, &c->x, &c->ldx, e) != 0)
         return -1;
     c->y = NULL;
@@ -83,6 +201,7 @@ int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error
 {
     float buf[256];
     size_t nin = (size_t)d->nin, nout = (size_t)d->nout;
+    i = d->row0 + bnn_shuffle_row(d, i);
     for (size_t c0 = 0; c0 < nin; c0 += 256) {
         size_t k = nin - c0 < 256 ? nin - c0 : 256;
         if (bnn_table_read(d->xt, i, 1, d->xcol + c0, k, buf, k, e) != 0)
@@ -94,6 +213,13 @@ int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error
         return 0;
     if (!d->yt)
         return bnn_fail(e, "data: no targets");
+    if (d->labels) {
+        if (bnn_table_read(d->yt, i, 1, d->ycol, 1, buf, 1, e) != 0)
+            return -1;
+        for (size_t j = 0; j < nout; j++)
+            y[j] = (double)j == (double)buf[0] ? 1.0 : 0.0;
+        return 0;
+    }
     for (size_t c0 = 0; c0 < nout; c0 += 256) {
         size_t k = nout - c0 < 256 ? nout - c0 : 256;
         if (bnn_table_read(d->yt, i, 1, d->ycol + c0, k, buf, k, e) != 0)

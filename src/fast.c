@@ -72,6 +72,7 @@ typedef struct workspace {
 
 struct bnn_fast {
     bnn_arch arch;
+    int loss; /* bnn_loss */
     int threads;
     size_t chunk;
     size_t nparams;
@@ -234,6 +235,7 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
 {
     memset(f, 0, sizeof *f);
     f->arch = *a;
+    f->loss = o ? o->loss : BNN_LOSS_MSE;
     f->threads = o && o->threads > 0 ? o->threads : omp_get_num_procs();
     if (f->threads < 1)
         f->threads = 1;
@@ -241,7 +243,9 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
     f->pstride = round_up16(f->nparams);
     f->maxw = bnn_arch_max_width(a);
     const char *path = getenv("BATCHNN_PATH");
-    f->narrow = !(path && strcmp(path, "gemm") == 0) && bnn_narrow_describe(a, &f->nnet) == 0;
+    /* the narrow path fuses the squared error's delta; the other losses take the GEMM path */
+    f->narrow = !(path && strcmp(path, "gemm") == 0) && f->loss == BNN_LOSS_MSE &&
+                bnn_narrow_describe(a, &f->nnet) == 0;
     const size_t asked = o && o->chunk > 0 ? o->chunk : 0;
     if (f->narrow) {
         choose_narrow(f, bnn_kernels()->isa);
@@ -318,6 +322,8 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
 {
     *out = NULL;
     if (bnn_arch_check(a, e) != 0)
+        return -1;
+    if (o && o->loss != BNN_LOSS_MSE && bnn_loss_check(a, (bnn_loss)o->loss, e) != 0)
         return -1;
     bnn_fast *f = calloc(1, sizeof *f); /* a few KiB: the plan itself */
     if (!f)
@@ -412,21 +418,34 @@ static void forward_chunk(const bnn_fast *f, const bnn_kernel_table *k, const fl
     }
 }
 
+/* The output layer's delta D = out_scale * dC_i/dZ and the chunk's summed loss (D NULL: the
+ * loss only); correct gains the chunk's correct decisions (classification losses). */
+static double loss_chunk(const bnn_fast *f, const bnn_kernel_table *k, float *D,
+                         const float *A, const bnn_chunk *c, float out_scale, double *correct)
+{
+    const bnn_arch *a = &f->arch;
+    const size_t nout = (size_t)a->width[a->nlayers];
+    if (f->loss == BNN_LOSS_MSE)
+        return D ? k->output_delta(D, nout, A, nout, c->y, c->ldy, nout, c->count, out_scale,
+                                   a->act[a->nlayers - 1])
+                 : k->sq_error(A, nout, c->y, c->ldy, nout, c->count);
+    return k->loss_delta(D, nout, A, nout, c->y, c->ldy, nout, c->count, out_scale, f->loss,
+                         correct);
+}
+
 /* Forward and backward of one chunk, accumulating dC/dtheta (scaled) into g. Returns the
- * chunk's sum of squared errors. */
+ * chunk's summed loss. */
 static double grad_chunk(const bnn_fast *f, const bnn_kernel_table *k, const float *theta,
                          const bnn_chunk *c, workspace *w, float *g, float out_scale,
-                         float hidden_scale)
+                         float hidden_scale, double *correct)
 {
     const bnn_arch *a = &f->arch;
     const int m = a->nlayers;
     const int ns = (int)c->count;
     forward_chunk(f, k, theta, c, w);
-    const int nout = (int)a->width[m];
     float *D = w->delta;
     float *Dprev = w->delta + round_up16((size_t)f->maxw * f->chunk);
-    double sse = k->output_delta(D, (size_t)nout, act_ptr(f, w, m), (size_t)nout, c->y, c->ldy,
-                                 (size_t)nout, (size_t)ns, out_scale, a->act[m - 1]);
+    double sse = loss_chunk(f, k, D, act_ptr(f, w, m), c, out_scale, correct);
     for (int l = m - 1; l >= 0; l--) {
         const int in = (int)a->width[l], out = (int)a->width[l + 1];
         const float *W = theta + bnn_arch_weight_offset(a, l);
@@ -479,8 +498,8 @@ static void reduce_partials(const bnn_fast *f, const bnn_kernel_table *k, int sh
 typedef enum { JOB_GRAD, JOB_COST, JOB_PREDICT } job_kind;
 
 static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d, size_t start,
-               size_t count, bnn_gradient mode, float *grad, double *cost, float *out,
-               bnn_error *e)
+               size_t count, bnn_gradient mode, float *grad, double *cost, double *correct,
+               float *out, bnn_error *e)
 {
     const bnn_arch *a = &f->arch;
     if (count == 0 || start > d->n || count > d->n - start)
@@ -493,11 +512,15 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
         return bnn_fail(e, "fast engine: the data has no targets");
     if (job == JOB_GRAD && mode != BNN_GRAD_EXACT && mode != BNN_GRAD_SEED)
         return bnn_fail(e, "fast engine: gradient mode must be exact or seed");
+    if (job == JOB_GRAD && mode == BNN_GRAD_SEED && f->loss != BNN_LOSS_MSE)
+        return bnn_fail(e, "--gradient seed is the notes' recursion for the squared error; "
+                           "--loss %s needs --gradient exact", bnn_loss_name(f->loss));
     const bnn_kernel_table *k = bnn_kernels();
     const int shards = shard_count(f, count);
-    const float out_scale = (float)(2.0 / (double)count);
+    /* dC/dZ of the mean loss: 2 (a - y) / n for mse, (p - y) / n for the others */
+    const float out_scale = (float)((f->loss == BNN_LOSS_MSE ? 2.0 : 1.0) / (double)count);
     const float hidden_scale = mode == BNN_GRAD_SEED ? 2.0f : 1.0f;
-    double sse[MAX_SHARDS] = {0};
+    double sse[MAX_SHARDS] = {0}, good[MAX_SHARDS] = {0};
     int failed = 0;
     bnn_error first_err = {{0}};
     const int nout = (int)a->width[a->nlayers];
@@ -539,12 +562,13 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
                     acc += f->narrow_grad(&f->nnet, theta, c.x, c.ldx, c.y, c.ldy, ns, w->nacc,
                                           w->nwork, out_scale, hidden_scale);
                 } else if (job == JOB_GRAD) {
-                    acc += grad_chunk(f, k, theta, &c, w, g, out_scale, hidden_scale);
+                    acc += grad_chunk(f, k, theta, &c, w, g, out_scale, hidden_scale,
+                                      &good[s]);
                 } else {
                     forward_chunk(f, k, theta, &c, w);
                     const float *A = act_ptr(f, w, a->nlayers);
                     if (job == JOB_COST)
-                        acc += k->sq_error(A, (size_t)nout, c.y, c.ldy, (size_t)nout, ns);
+                        acc += loss_chunk(f, k, NULL, A, &c, 1.0f, &good[s]);
                     else
                         memcpy(out + (c0 - start) * (size_t)nout, A,
                                ns * (size_t)nout * sizeof(float));
@@ -571,23 +595,44 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
             total += sse[s];
         *cost = total / (double)count;
     }
+    if (correct) {
+        double total = 0.0;
+        for (int s = 0; s < shards; s++)
+            total += good[s];
+        *correct = total;
+    }
     return 0;
 }
 
 int bnn_fast_grad(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, bnn_gradient mode, float *grad, double *cost, bnn_error *e)
 {
-    return run(f, JOB_GRAD, theta, d, start, count, mode, grad, cost, NULL, e);
+    return run(f, JOB_GRAD, theta, d, start, count, mode, grad, cost, NULL, NULL, e);
 }
 
 int bnn_fast_cost(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, double *cost, bnn_error *e)
 {
-    return run(f, JOB_COST, theta, d, start, count, BNN_GRAD_EXACT, NULL, cost, NULL, e);
+    return run(f, JOB_COST, theta, d, start, count, BNN_GRAD_EXACT, NULL, cost, NULL, NULL, e);
 }
 
 int bnn_fast_predict(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                      size_t count, float *out, bnn_error *e)
 {
-    return run(f, JOB_PREDICT, theta, d, start, count, BNN_GRAD_EXACT, NULL, NULL, out, e);
+    return run(f, JOB_PREDICT, theta, d, start, count, BNN_GRAD_EXACT, NULL, NULL, NULL, out,
+               e);
+}
+
+int bnn_fast_grad_acc(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                      size_t count, bnn_gradient mode, float *grad, double *cost,
+                      double *correct, bnn_error *e)
+{
+    return run(f, JOB_GRAD, theta, d, start, count, mode, grad, cost, correct, NULL, e);
+}
+
+int bnn_fast_eval(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                  size_t count, double *cost, double *correct, bnn_error *e)
+{
+    return run(f, JOB_COST, theta, d, start, count, BNN_GRAD_EXACT, NULL, cost, correct, NULL,
+               e);
 }

@@ -10,8 +10,9 @@
  *   - versions 1.0, 2.0, 3.0; the header lies inside the file and parses as a dict literal
  *     with string keys, each of the three keys once, and no other key.
  *   - descr '<f4' or '<f8' ('=f4' / '=f8' mean the same on this little-endian host; '|f4'
- *     is invalid for floats); big-endian '>f4' / '>f8' are refused with a hint, any other
- *     dtype (ints, bools, half floats, structured) is refused by name.
+ *     is invalid for floats); big-endian '>f4' / '>f8' are refused with a hint. Integers
+ *     '<i1'..'<i8', '<u1'..'<u8' ('|i1', '|u1' too) are read as float32 (class labels: exact
+ *     up to 2^24); any other dtype (bools, half floats, structured) is refused by name.
  *   - shape (rows, cols), or (n,) taken as one column; 0-D and 3-D or more are refused, as
  *     are negative dimensions, 0 rows ("no samples"), 0 columns and sizes that overflow.
  *   - the data is exactly rows * cols * itemsize bytes: a shorter file is "truncated", a
@@ -63,8 +64,9 @@ typedef struct npy_ctx {
     bnn_bytes bytes; /* the whole file: a registered mapping, or a copy read from a stream */
     const unsigned char *data;
     size_t rows, cols;
-    size_t itemsize; /* 4 or 8 */
+    size_t itemsize; /* 4 or 8; 1, 2, 4, 8 for integers */
     int fortran;     /* element (r, c) at c * rows + r instead of r * cols + c */
+    char kind;       /* 'f' float, 'i' signed, 'u' unsigned integer */
 } npy_ctx;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -320,10 +322,35 @@ static void excerpt(char *out, size_t cap, const unsigned char *s, size_t n)
 /* ---------------------------------------------------------------------------------------- */
 /* The read form                                                                             */
 
+/* An integer element as float (class labels). */
+static float load_int(const unsigned char *p, size_t isz, char kind)
+{
+    uint64_t u = 0;
+    for (size_t i = 0; i < isz; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    if (kind == 'u')
+        return (float)u;
+    const int sh = (int)(64 - 8 * isz); /* sign-extend */
+    return (float)((int64_t)(u << sh) >> sh);
+}
+
 static int npy_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
                     float *out, size_t ldo, bnn_error *e)
 {
     const npy_ctx *c = t->ctx;
+    if (c->kind != 'f') {
+        if (row0 > c->rows || nrows > c->rows - row0 || col0 > c->cols || ncols > c->cols - col0)
+            return bnn_fail(e, "%s: rows %zu..%zu, columns %zu..%zu are outside the %zu x %zu "
+                               "table", t->name, row0, row0 + nrows, col0, col0 + ncols, c->rows,
+                            c->cols);
+        for (size_t r = 0; r < nrows; r++)
+            for (size_t k = 0; k < ncols; k++) {
+                const size_t at = c->fortran ? (col0 + k) * c->rows + row0 + r
+                                             : (row0 + r) * c->cols + col0 + k;
+                out[r * ldo + k] = load_int(c->data + at * c->itemsize, c->itemsize, c->kind);
+            }
+        return 0;
+    }
     if (row0 > c->rows || nrows > c->rows - row0 || col0 > c->cols || ncols > c->cols - col0)
         return bnn_fail(e, "%s: rows %zu..%zu, columns %zu..%zu are outside the %zu x %zu table",
                         t->name, row0, row0 + nrows, col0, col0 + ncols, c->rows, c->cols);
@@ -467,8 +494,14 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     }
 
     size_t isz = 0;
+    char kind = 'f';
     const char *d = h.descr;
-    if (strcmp(d, "<f4") == 0 || (NPY_HOST_LE && strcmp(d, "=f4") == 0))
+    if ((d[0] == '<' || d[0] == '|' || (NPY_HOST_LE && d[0] == '=')) &&
+        (d[1] == 'i' || d[1] == 'u') && strchr("1248", d[2]) && d[2] && d[3] == '\0' &&
+        (d[0] != '|' || d[2] == '1')) {
+        kind = d[1];
+        isz = (size_t)(d[2] - '0');
+    } else if (strcmp(d, "<f4") == 0 || (NPY_HOST_LE && strcmp(d, "=f4") == 0))
         isz = 4;
     else if (strcmp(d, "<f8") == 0 || (NPY_HOST_LE && strcmp(d, "=f8") == 0))
         isz = 8;
@@ -477,8 +510,8 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
                     "a.astype('<f%c')", path, d, d[2]);
         goto fail;
     } else {
-        bnn_fail(e, "%s: unsupported dtype '%s' (float32 '<f4' or float64 '<f8' are read)",
-                 path, d);
+        bnn_fail(e, "%s: unsupported dtype '%s' (float32 '<f4', float64 '<f8' and integers "
+                    "'<i1'..'<i8', '<u1'..'<u8' are read)", path, d);
         goto fail;
     }
     if (h.ndim == 0) {
@@ -519,7 +552,7 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     if (bytes.map) /* the scan below reads it all; so does every epoch */
         (void)madvise(bytes.map, size, MADV_WILLNEED);
 
-    size_t bad = isz == 4 ? first_bad_f32(data, n) : first_bad_f64(data, n);
+    size_t bad = kind != 'f' ? n : isz == 4 ? first_bad_f32(data, n) : first_bad_f64(data, n);
     if (bad < n) {
         size_t r, col;
         if (h.fortran) {
@@ -562,6 +595,7 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     c->rows = (size_t)rows;
     c->cols = (size_t)cols;
     c->itemsize = isz;
+    c->kind = kind;
     c->fortran = h.fortran && rows > 1 && cols > 1; /* a vector is the same in both orders */
 
     t->rows = c->rows;
@@ -569,7 +603,7 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     t->ctx = c;
     t->close = npy_close;
     snprintf(t->name, sizeof t->name, "%s", path);
-    if (NPY_HOST_LE && isz == 4 && !c->fortran && doff % sizeof(float) == 0) {
+    if (NPY_HOST_LE && kind == 'f' && isz == 4 && !c->fortran && doff % sizeof(float) == 0) {
         t->f32 = (const float *)(const void *)data;
         t->ld = c->cols;
     } else {

@@ -15,6 +15,12 @@
  * The notes' recursion (--gradient seed) starts from a^(m) - y (no 2) and multiplies by 2 at
  * every layer, q_j = 2 g_j act'(a_j): it equals the exact gradient at the last layer and is
  * 2^(m-l) times it at layer l.
+ *
+ * The classification losses (--loss) replace the cost of a sample and g^(m); the last layer
+ * is identity, a^(m) = z (logits):
+ *   cross-entropy  C_i = sum_j y_j (lse - z_j), lse = log sum_k e^(z_k) (computed from the
+ *                  maximum: mx + log sum_k e^(z_k - mx));  g_j = softmax(z)_j sum_k y_k - y_j
+ *   bce            C_i = sum_j max(z_j, 0) - z_j y_j + log1p(e^-|z_j|);  g_j = sigmoid(z_j) - y_j
  */
 #include <math.h>
 #include <stdlib.h>
@@ -101,9 +107,80 @@ int bnn_ref_cost(const bnn_arch *a, const double *theta, const bnn_data *d, size
     return bnn_ref_grad(a, theta, d, start, count, BNN_GRAD_EXACT, NULL, cost, e);
 }
 
+static int ref_cost_loss(const bnn_arch *a, const double *theta, const bnn_data *d,
+                         size_t start, size_t count, bnn_loss loss, double *cost, bnn_error *e)
+{
+    return bnn_ref_grad_loss(a, theta, d, start, count, BNN_GRAD_EXACT, loss, NULL, cost, NULL,
+                             e);
+}
+
+/* The loss of one sample with outputs am and targets y; fills g with dC_i/da^(m) (first: the
+ * factor of the squared error's derivative, 2, or 1 in seed mode). */
+static void sample_loss(bnn_loss loss, const double *am, const double *y, int64_t k,
+                        double first, double *g, double *correct, double *total)
+{
+    double sum = *total; /* added term by term, in order */
+    if (loss == BNN_LOSS_CE) {
+        double mx = am[0], s = 0.0, sy = 0.0;
+        int64_t amax = 0, ymax = 0;
+        for (int64_t j = 1; j < k; j++)
+            if (am[j] > mx) {
+                mx = am[j];
+                amax = j;
+            }
+        for (int64_t j = 0; j < k; j++) {
+            s += exp(am[j] - mx);
+            sy += y[j];
+            if (y[j] > y[ymax])
+                ymax = j;
+        }
+        const double lse = mx + log(s);
+        for (int64_t j = 0; j < k; j++) {
+            sum += y[j] * (lse - am[j]);
+            g[j] = exp(am[j] - lse) * sy - y[j];
+        }
+        if (correct && amax == ymax)
+            *correct += 1.0;
+        *total = sum;
+        return;
+    }
+    if (loss == BNN_LOSS_BCE) {
+        for (int64_t j = 0; j < k; j++) {
+            const double z = am[j];
+            sum += (z > 0 ? z : 0.0) - z * y[j] + log1p(exp(-fabs(z)));
+            g[j] = 1.0 / (1.0 + exp(-z)) - y[j];
+            if (correct && (z > 0) == (y[j] > 0.5))
+                *correct += 1.0;
+        }
+        *total = sum;
+        return;
+    }
+    for (int64_t j = 0; j < k; j++) {
+        double diff = am[j] - y[j];
+        sum += diff * diff;
+        g[j] = first * diff;
+    }
+    *total = sum;
+}
+
 int bnn_ref_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
                  size_t count, bnn_gradient mode, double *grad, double *cost, bnn_error *e)
 {
+    return bnn_ref_grad_loss(a, theta, d, start, count, mode, BNN_LOSS_MSE, grad, cost, NULL,
+                             e);
+}
+
+int bnn_ref_grad_loss(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
+                      size_t count, bnn_gradient mode, bnn_loss loss, double *grad,
+                      double *cost, double *correct, bnn_error *e)
+{
+    if (loss != BNN_LOSS_MSE) {
+        if (bnn_loss_check(a, loss, e) != 0)
+            return -1;
+        if (mode == BNN_GRAD_SEED)
+            return bnn_fail(e, "--gradient seed is the notes' recursion for the squared error; "
+                               "--loss %s needs --gradient exact", bnn_loss_name(loss));
+    }
     if (mode != BNN_GRAD_EXACT && mode != BNN_GRAD_SEED)
         return bnn_fail(e, "reference: gradient mode %d is not exact or seed", (int)mode);
     if (count == 0 || start > d->n || count > d->n - start)
@@ -126,6 +203,8 @@ int bnn_ref_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size
     }
     if (grad)
         memset(grad, 0, np * sizeof *grad);
+    if (correct)
+        *correct = 0.0;
     /* seed: the notes start from a - y and double at every layer */
     const double first = mode == BNN_GRAD_SEED ? 1.0 : 2.0;
     const double per_layer = mode == BNN_GRAD_SEED ? 2.0 : 1.0;
@@ -137,12 +216,7 @@ int bnn_ref_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size
             break;
         }
         forward(a, theta, off, acts);
-        const double *am = acts + off[m];
-        for (int64_t j = 0; j < a->width[m]; j++) {
-            double diff = am[j] - y[j];
-            sum += diff * diff;
-            g[off[m] + (size_t)j] = first * diff;
-        }
+        sample_loss(loss, acts + off[m], y, a->width[m], first, g + off[m], correct, &sum);
         if (!grad)
             continue;
         for (int l = m - 1; l >= 0; l--) {
@@ -185,7 +259,8 @@ int bnn_ref_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size
 /* (C(t + h) - C(t - h)) / 2h, or with order 4 the five-point central stencil
  * (-C(t + 2h) + 8 C(t + h) - 8 C(t - h) + C(t - 2h)) / 12h, truncation error O(h^4). */
 static int fd_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
-                   size_t count, double eps, int order, double *grad, bnn_error *e)
+                   size_t count, double eps, int order, bnn_loss loss, double *grad,
+                   bnn_error *e)
 {
     size_t np = bnn_arch_nparams(a);
     double *t = malloc((np ? np : 1) * sizeof *t);
@@ -202,7 +277,7 @@ static int fd_grad(const bnn_arch *a, const double *theta, const bnn_data *d, si
         const double steps[4] = {1, -1, 2, -2};
         for (int k = 0; k < (order == 4 ? 4 : 2); k++) {
             t[p] = theta[p] + steps[k] * h;
-            if (bnn_ref_cost(a, t, d, start, count, &c[k], e) != 0)
+            if (ref_cost_loss(a, t, d, start, count, loss, &c[k], e) != 0)
                 goto fail;
         }
         t[p] = theta[p];
@@ -221,11 +296,18 @@ fail:
 int bnn_fd_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
                 size_t count, double eps, double *grad, bnn_error *e)
 {
-    return fd_grad(a, theta, d, start, count, eps, 2, grad, e);
+    return fd_grad(a, theta, d, start, count, eps, 2, BNN_LOSS_MSE, grad, e);
 }
 
 int bnn_fd_grad4(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
                  size_t count, double eps, double *grad, bnn_error *e)
 {
-    return fd_grad(a, theta, d, start, count, eps, 4, grad, e);
+    return fd_grad(a, theta, d, start, count, eps, 4, BNN_LOSS_MSE, grad, e);
+}
+
+int bnn_fd_grad_loss(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
+                     size_t count, double eps, int order, bnn_loss loss, double *grad,
+                     bnn_error *e)
+{
+    return fd_grad(a, theta, d, start, count, eps, order == 4 ? 4 : 2, loss, grad, e);
 }

@@ -55,7 +55,7 @@
 #include "batchnn.h"
 
 #define ST_MAX_HEADER 100000000ULL /* the reference implementation's limit */
-#define ST_MAX_TENSORS (2 * BNN_MAX_LAYERS)
+#define ST_MAX_TENSORS (6 * BNN_MAX_LAYERS) /* weights, biases, 2 optimizer buffers each */
 #define ST_SHAPE_KEEP 8            /* dimensions kept for messages */
 #define ST_FORMAT "batchnn/1"
 
@@ -917,6 +917,10 @@ static int parse_tensor(st_load *L, const char *name, json_object *v)
     char c1[80];
     int layer = 0, is_bias = 0;
     int r = parse_name(name, &layer, &is_bias);
+    if (r == -1 && strncmp(name, "optimizer.", 10) == 0) {
+        layer = -1; /* a checkpoint's optimizer state (src/checkpoint.c): skipped here */
+        r = 0;
+    }
     if (r == -1)
         return lfail(L, "tensor \"%s\": unknown name (batchnn reads layers.{l}.weight and "
                         "layers.{l}.bias)", clean(c1, sizeof c1, name));
@@ -928,7 +932,8 @@ static int parse_tensor(st_load *L, const char *name, json_object *v)
                      json_kind(v));
     /* names are unique (duplicate keys are refused earlier), so at most 2 per layer; checked
      * again here so that nothing rests on that */
-    if ((is_bias ? L->bias[layer] : L->weight[layer]) >= 0 || L->nt >= ST_MAX_TENSORS)
+    if (L->nt >= ST_MAX_TENSORS ||
+        (layer >= 0 && (is_bias ? L->bias[layer] : L->weight[layer]) >= 0))
         return lfail(L, "tensor \"%s\" appears twice", name);
     st_tensor *t = &L->t[L->nt];
     memset(t, 0, sizeof *t);
@@ -957,7 +962,9 @@ static int parse_tensor(st_load *L, const char *name, json_object *v)
     if (parse_dtype(L, name, dt, t) != 0 || parse_shape(L, name, sh, t) != 0 ||
         parse_offsets(L, name, off, t) != 0)
         return -1;
-    if (is_bias)
+    if (layer < 0)
+        ; /* recorded for the coverage check only */
+    else if (is_bias)
         L->bias[layer] = L->nt;
     else
         L->weight[layer] = L->nt;
@@ -1392,6 +1399,13 @@ int bnn_model_load(bnn_model *m, const char *path, const char *acts_fallback, bn
     /* the data buffer follows the header; tensors tile it in offset order */
     for (int i = 0; i < L->nt; i++) {
         const st_tensor *t = &L->t[L->order[i]];
+        if (t->layer < 0) { /* optimizer state: skip its bytes */
+            if (fseeko(L->f, (off_t)(t->end - t->begin), SEEK_CUR) != 0) {
+                lfail(L, "cannot seek past tensor \"%s\"", t->name);
+                goto done;
+            }
+            continue;
+        }
         size_t off = t->is_bias ? bnn_arch_bias_offset(&m->arch, t->layer)
                                 : bnn_arch_weight_offset(&m->arch, t->layer);
         if (read_tensor(L, t, m->theta + off) != 0)

@@ -1,6 +1,9 @@
 /*
  * train.c - gradient descent: theta <- theta - lr * dC/dtheta, full batch (one update per
  * epoch, as in the notes) or mini-batches of consecutive samples (n = batch in the cost).
+ * The optimizer (src/optim.c: sgd by default, the notes' update), the learning-rate schedule
+ * (per epoch), the loss, shuffling (a permutation per epoch, src/shuffle.c) and validation
+ * after each epoch are options; their defaults are the notes' plain gradient descent.
  *
  * The engine computes the gradient (exact or the notes' seed recursion); --gradient
  * finite-diff uses central differences of the double-precision reference cost whatever the
@@ -27,6 +30,7 @@ void bnn_train_opts_default(bnn_train_opts *o)
     o->gradient = BNN_GRAD_EXACT;
     o->engine = BNN_ENGINE_FAST;
     o->fd_eps = 1e-5;
+    bnn_optim_opts_default(&o->optim);
 }
 
 static double now_seconds(void)
@@ -82,6 +86,51 @@ static int all_finite_d(const double *v, size_t n)
     return 1;
 }
 
+/* The training run's buffers and engines. */
+typedef struct trainer {
+    const bnn_arch *a;
+    size_t np;
+    bnn_fast *fast;
+    double *dtheta, *dgrad, *dprev, *dbuf[2]; /* reference engine / finite-diff */
+    float *fgrad, *fnext;
+    uint32_t *perm;
+    bnn_optim_state own; /* when the caller passes none */
+    bnn_optim_state *st;
+} trainer;
+
+static void trainer_free(trainer *t)
+{
+    bnn_fast_free(t->fast);
+    free(t->dtheta);
+    free(t->dgrad);
+    free(t->dprev);
+    free(t->dbuf[0]);
+    free(t->dbuf[1]);
+    bnn_free(t->fgrad);
+    bnn_free(t->fnext); /* whichever buffer the model does not hold */
+    free(t->perm);
+    bnn_optim_state_free(&t->own);
+}
+
+/* The reference engine's double buffers back into the float state (checkpoints, the end). */
+static void sync_state(trainer *t)
+{
+    for (int i = 0; i < 2; i++)
+        if (t->dbuf[i] && t->st->buf[i])
+            for (size_t p = 0; p < t->np; p++)
+                t->st->buf[i][p] = (float)t->dbuf[i][p];
+}
+
+/* Cost and correct decisions of the current parameters on v. */
+static int evaluate(trainer *t, const bnn_model *m, int use_ref, bnn_loss loss,
+                    const bnn_data *v, double *cost, double *correct, bnn_error *e)
+{
+    if (use_ref)
+        return bnn_ref_grad_loss(t->a, t->dtheta, v, 0, v->n, BNN_GRAD_EXACT, loss, NULL, cost,
+                                 correct, e);
+    return bnn_fast_eval(t->fast, m->theta, v, 0, v->n, cost, correct, e);
+}
+
 int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_error *e)
 {
     const bnn_arch *a = &m->arch;
@@ -96,60 +145,120 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         return bnn_fail(e, "%s: the data has %lld inputs and %lld targets, the model %lld and "
                            "%lld", d->xt->name, (long long)d->nin, (long long)d->nout,
                         (long long)a->width[0], (long long)a->width[a->nlayers]);
+    if (o->val && (o->val->nin != d->nin || o->val->nout != d->nout || !o->val->yt))
+        return bnn_fail(e, "%s: validation data needs %lld inputs and %lld targets",
+                        o->val->xt->name, (long long)d->nin, (long long)d->nout);
+    if (bnn_optim_check(&o->optim, e) != 0 || bnn_loss_check(a, o->loss, e) != 0)
+        return -1;
+    if (o->loss != BNN_LOSS_MSE && o->gradient == BNN_GRAD_SEED)
+        return bnn_fail(e, "--gradient seed is the notes' recursion for the squared error; "
+                           "--loss %s needs --gradient exact", bnn_loss_name(o->loss));
+    if (o->shuffle && bnn_shuffle_entries(d->n) > (size_t)UINT32_MAX)
+        return bnn_fail(e, "--shuffle: %zu samples are too many to shuffle", d->n);
     const size_t batch = o->batch == 0 || o->batch > d->n ? d->n : o->batch;
     const int use_ref = o->engine == BNN_ENGINE_REFERENCE;
     const int use_fd = o->gradient == BNN_GRAD_FINITE_DIFF;
+    /* the notes' update, computed as before (bitwise the same models) */
+    const int plain = o->optim.kind == BNN_OPT_SGD && o->optim.weight_decay == 0.0;
+    const int total = o->total_epochs > 0 ? o->total_epochs : o->start_epoch + o->epochs;
+    const double decisions = (double)bnn_loss_decisions(a, o->loss);
 
-    bnn_fast *fast = NULL;
-    double *dtheta = NULL, *dgrad = NULL, *dprev = NULL;
-    float *fgrad = NULL, *fnext = NULL;
+    trainer t = {0};
+    t.a = a;
+    t.np = np;
     int rc = -1;
-    if (!use_ref && !use_fd) {
-        bnn_fast_opts fo = {.threads = o->threads, .chunk = 0};
-        if (bnn_fast_create(&fast, a, &fo, e) != 0)
+    if (o->state) {
+        t.st = o->state;
+        if (t.st->opts.kind != o->optim.kind || t.st->nparams != np ||
+            (bnn_optim_nbuf(o->optim.kind) > 0 && !t.st->buf[0]) ||
+            (bnn_optim_nbuf(o->optim.kind) > 1 && !t.st->buf[1]))
+            return bnn_fail(e, "training: the optimizer state (%s, %zu parameters) does not "
+                               "match %s with %zu parameters", bnn_optim_name(t.st->opts.kind),
+                            t.st->nparams, bnn_optim_name(o->optim.kind), np);
+        t.st->opts = o->optim;
+    } else {
+        if (bnn_optim_state_init(&t.own, &o->optim, np, e) != 0)
             return -1;
+        t.st = &t.own;
+    }
+    t.st->threads = o->threads;
+    if (!use_ref && !use_fd) {
+        bnn_fast_opts fo = {.threads = o->threads, .chunk = 0, .loss = o->loss};
+        if (bnn_fast_create(&t.fast, a, &fo, e) != 0)
+            goto done;
     }
     if (use_ref || use_fd) {
-        dtheta = malloc(np * sizeof *dtheta);
-        dgrad = malloc(np * sizeof *dgrad);
-        dprev = malloc(np * sizeof *dprev);
-        if (!dtheta || !dgrad || !dprev) {
+        t.dtheta = malloc(np * sizeof *t.dtheta);
+        t.dgrad = malloc(np * sizeof *t.dgrad);
+        t.dprev = malloc(np * sizeof *t.dprev);
+        if (!t.dtheta || !t.dgrad || !t.dprev) {
             bnn_fail(e, "training: out of memory for %zu parameters", np);
             goto done;
         }
         for (size_t p = 0; p < np; p++)
-            dtheta[p] = m->theta[p];
+            t.dtheta[p] = m->theta[p];
     }
+    if (use_ref)
+        for (int i = 0; i < bnn_optim_nbuf(o->optim.kind); i++) {
+            t.dbuf[i] = malloc(np * sizeof *t.dbuf[i]);
+            if (!t.dbuf[i]) {
+                bnn_fail(e, "training: out of memory for %zu parameters", np);
+                goto done;
+            }
+            for (size_t p = 0; p < np; p++)
+                t.dbuf[i][p] = t.st->buf[i][p];
+        }
     if (!use_ref) { /* the float model: its gradient and a spare parameter buffer */
-        fgrad = bnn_alloc(np, sizeof *fgrad);
-        fnext = bnn_alloc(np, sizeof *fnext);
-        if (!fgrad || !fnext) {
+        t.fgrad = bnn_alloc(np, sizeof *t.fgrad);
+        t.fnext = bnn_alloc(np, sizeof *t.fnext);
+        if (!t.fgrad || !t.fnext) {
             bnn_fail(e, "training: out of memory for %zu parameters", np);
             goto done;
         }
     }
+    if (o->val && use_fd && !use_ref && !t.fast) {
+        bnn_fast_opts fo = {.threads = o->threads, .chunk = 0, .loss = o->loss};
+        if (bnn_fast_create(&t.fast, a, &fo, e) != 0)
+            goto done;
+    }
+    if (o->shuffle) {
+        t.perm = malloc(bnn_shuffle_entries(d->n) * sizeof *t.perm);
+        if (!t.perm) {
+            bnn_fail(e, "--shuffle: out of memory for a permutation of %zu samples", d->n);
+            goto done;
+        }
+    }
 
+    double best_val = INFINITY;
+    int since_best = 0;
     for (int ep = 0; ep < o->epochs; ep++) {
         const int epoch = o->start_epoch + ep + 1; /* 1-based in messages and logs */
+        const double lr = bnn_schedule_lr(&o->schedule, o->lr, epoch - 1, total);
         double t0 = now_seconds();
-        double loss_sum = 0.0;
+        double loss_sum = 0.0, correct_sum = 0.0;
+        bnn_data view = *d;
+        if (o->shuffle &&
+            bnn_shuffle_view(&view, t.perm, o->seed, (uint64_t)(epoch - 1), e) != 0)
+            goto done;
         for (size_t b0 = 0; b0 < d->n; b0 += batch) {
             size_t count = d->n - b0 < batch ? d->n - b0 : batch;
-            double cost = 0.0;
+            double cost = 0.0, correct = 0.0;
             if (use_ref || use_fd) {
                 if (!use_ref) /* finite-diff from the float model: the engine's parameters */
                     for (size_t p = 0; p < np; p++)
-                        dtheta[p] = m->theta[p];
+                        t.dtheta[p] = m->theta[p];
                 if (use_fd) {
-                    if (bnn_ref_cost(a, dtheta, d, b0, count, &cost, e) != 0 ||
-                        bnn_fd_grad(a, dtheta, d, b0, count, o->fd_eps, dgrad, e) != 0)
+                    if (bnn_ref_grad_loss(a, t.dtheta, &view, b0, count, BNN_GRAD_EXACT,
+                                          o->loss, NULL, &cost, &correct, e) != 0 ||
+                        bnn_fd_grad_loss(a, t.dtheta, &view, b0, count, o->fd_eps, 2, o->loss,
+                                         t.dgrad, e) != 0)
                         goto done;
-                } else if (bnn_ref_grad(a, dtheta, d, b0, count, o->gradient, dgrad, &cost,
-                                        e) != 0) {
+                } else if (bnn_ref_grad_loss(a, t.dtheta, &view, b0, count, o->gradient,
+                                             o->loss, t.dgrad, &cost, &correct, e) != 0) {
                     goto done;
                 }
-            } else if (bnn_fast_grad(fast, m->theta, d, b0, count, o->gradient, fgrad, &cost,
-                                     e) != 0) {
+            } else if (bnn_fast_grad_acc(t.fast, m->theta, &view, b0, count, o->gradient,
+                                         t.fgrad, &cost, &correct, e) != 0) {
                 goto done;
             }
             if (!isfinite(cost)) {
@@ -158,13 +267,14 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
                 goto done;
             }
             loss_sum += cost * (double)count;
+            correct_sum += correct;
             /* the update, keeping the previous parameters in case it overflows */
             if (use_ref) {
-                memcpy(dprev, dtheta, np * sizeof *dtheta);
-                for (size_t p = 0; p < np; p++)
-                    dtheta[p] -= o->lr * dgrad[p];
-                if (!all_finite_d(dtheta, np)) {
-                    memcpy(dtheta, dprev, np * sizeof *dtheta);
+                memcpy(t.dprev, t.dtheta, np * sizeof *t.dtheta);
+                bnn_optim_step_d(&o->optim, &t.st->step, lr, t.dtheta, t.dgrad, t.dbuf[0],
+                                 t.dbuf[1], np);
+                if (!all_finite_d(t.dtheta, np)) {
+                    memcpy(t.dtheta, t.dprev, np * sizeof *t.dtheta);
                     bnn_fail(e, "epoch %d: a parameter became non-finite; training diverged "
                                 "(try a smaller --lr)", epoch);
                     goto done;
@@ -173,51 +283,84 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
                 /* the new parameters go to the spare buffer, checked on the way; the two
                  * buffers swap only when all are finite, so a failed update leaves the
                  * last finite parameters in place without copying them every step */
-                float *next = fnext;
+                float *next = t.fnext;
                 int bad = 0;
-                if (use_fd) {
+                if (use_fd && plain) {
+                    t.st->step++;
                     for (size_t p = 0; p < np; p++) {
-                        next[p] = (float)((double)m->theta[p] - o->lr * dgrad[p]);
+                        next[p] = (float)((double)m->theta[p] - lr * t.dgrad[p]);
                         bad |= !isfinite(next[p]);
                     }
                 } else {
-                    const float alpha = (float)-o->lr;
-                    for (size_t p = 0; p < np; p++) {
-                        next[p] = m->theta[p] + alpha * fgrad[p];
-                        bad |= !isfinite(next[p]);
-                    }
+                    if (use_fd)
+                        for (size_t p = 0; p < np; p++)
+                            t.fgrad[p] = (float)t.dgrad[p];
+                    bad = !bnn_optim_step(t.st, lr, m->theta, t.fgrad, next);
                 }
                 if (bad) {
                     bnn_fail(e, "epoch %d: a parameter became non-finite; training diverged "
                                 "(try a smaller --lr)", epoch);
                     goto done;
                 }
-                fnext = m->theta;
+                t.fnext = m->theta;
                 m->theta = next;
             }
         }
         double seconds = now_seconds() - t0;
-        int stop = o->on_epoch && o->on_epoch(o->ctx, epoch, loss_sum / (double)d->n, seconds);
+        bnn_epoch_stats st = {
+            .epoch = epoch,
+            .loss = loss_sum / (double)d->n,
+            .seconds = seconds,
+            .lr = lr,
+            .val_loss = NAN,
+            .accuracy = o->loss != BNN_LOSS_MSE ? correct_sum / ((double)d->n * decisions) : NAN,
+            .val_accuracy = NAN,
+            .best = 1,
+        };
+        if (o->val) {
+            double vc = 0.0, vcor = 0.0;
+            if (evaluate(&t, m, use_ref, o->loss, o->val, &vc, &vcor, e) != 0)
+                goto done;
+            st.val_loss = vc;
+            if (o->loss != BNN_LOSS_MSE)
+                st.val_accuracy = vcor / ((double)o->val->n * decisions);
+            st.best = vc < best_val;
+            if (st.best) {
+                best_val = vc;
+                since_best = 0;
+                if (o->best && o->best->nparams == np) {
+                    for (size_t p = 0; p < np; p++)
+                        o->best->theta[p] = use_ref ? (float)t.dtheta[p] : m->theta[p];
+                    if (o->best_epoch)
+                        *o->best_epoch = epoch;
+                }
+            } else {
+                since_best++;
+            }
+        }
+        int stop = o->on_epoch_stats && o->on_epoch_stats(o->ctx, &st);
+        stop |= o->on_epoch && o->on_epoch(o->ctx, epoch, st.loss, seconds);
         if (o->on_checkpoint && o->checkpoint_every > 0 && epoch % o->checkpoint_every == 0) {
-            if (use_ref) /* the model sees the reference engine's parameters, rounded */
+            if (use_ref) { /* the model sees the reference engine's parameters, rounded */
                 for (size_t p = 0; p < np; p++)
-                    m->theta[p] = (float)dtheta[p];
+                    m->theta[p] = (float)t.dtheta[p];
+                sync_state(&t);
+            }
             if (o->on_checkpoint(o->ctx, epoch, m, e) != 0)
                 goto done;
         }
+        if (o->val && o->patience > 0 && since_best >= o->patience)
+            break;
         if (stop)
             break;
     }
     rc = 0;
 done:
-    if (use_ref && dtheta)
+    if (use_ref && t.dtheta) {
         for (size_t p = 0; p < np; p++)
-            m->theta[p] = (float)dtheta[p];
-    bnn_fast_free(fast);
-    free(dtheta);
-    free(dgrad);
-    free(dprev);
-    bnn_free(fgrad);
-    bnn_free(fnext); /* whichever buffer the model does not hold */
+            m->theta[p] = (float)t.dtheta[p];
+        sync_state(&t);
+    }
+    trainer_free(&t);
     return rc;
 }

@@ -15,7 +15,7 @@ for c in train predict eval gradcheck gen info demo; do ok "help $c" "$BNN" $c -
 
 ok "train linear" "$BNN" train --arch 1,1 --act identity --no-bias --data synth:linear \
   --samples 1000 --epochs 200 --lr 1 --save "$T/lin.safetensors" --log "$T/lin.csv" --quiet
-check "log header" test "$(head -1 "$T/lin.csv")" = "epoch,loss,seconds"
+check "log header" test "$(head -1 "$T/lin.csv")" = "epoch,loss,seconds,lr"
 check "log rows" test "$(wc -l <"$T/lin.csv")" -eq 201
 ok "info" "$BNN" info "$T/lin.safetensors"
 check "info arch" grep -q '^arch: 1,1$' "$T/out"

@@ -452,8 +452,9 @@ static void test_malformed_header(void **state)
     bad_npy("empty_dict.npy", 1, "{}", v, 48, "bad header (missing key 'descr')");
 
     /* dtypes */
-    bad_npy("i4.npy", 1, HDR("<i4", "False", "(3, 4)"), v, 48,
-            "unsupported dtype '<i4' (float32 '<f4' or float64 '<f8' are read)");
+    bad_npy("i3.npy", 1, HDR("<i3", "False", "(3, 4)"), v, 36,
+            "unsupported dtype '<i3' (float32 '<f4', float64 '<f8' and integers");
+    bad_npy("pipe_i4.npy", 1, HDR("|i4", "False", "(3, 4)"), v, 48, "unsupported dtype '|i4'");
     bad_npy("f2.npy", 1, HDR("<f2", "False", "(3, 4)"), v, 24, "unsupported dtype '<f2'");
     bad_npy("b1.npy", 1, HDR("|b1", "False", "(3, 4)"), v, 12, "unsupported dtype '|b1'");
     bad_npy("pipe_f4.npy", 1, HDR("|f4", "False", "(3, 4)"), v, 48, "unsupported dtype '|f4'");

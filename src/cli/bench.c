@@ -188,6 +188,33 @@ static int record_epoch(void *p, int epoch, double loss, double seconds)
     return 0;
 }
 
+/* median seconds per epoch of `repeat` epochs after one warm-up, with training options */
+static double time_fast_with(const bnn_arch *a, const bnn_data *d, double lr, int threads,
+                             int repeat, size_t batch, bnn_loss loss, bnn_optim_kind kind)
+{
+    bnn_error e;
+    bnn_model m;
+    if (bnn_model_init(&m, a, &e) != 0)
+        cli_die(1, "bench: %s", e.msg);
+    bnn_model_randomize(&m, 1);
+    double sec[64];
+    times_ctx c = {sec, 0, 64};
+    bnn_train_opts o;
+    bnn_train_opts_default(&o);
+    o.epochs = repeat + 1;
+    o.lr = lr;
+    o.threads = threads;
+    o.batch = batch;
+    o.loss = loss;
+    o.optim.kind = kind;
+    o.on_epoch = record_epoch;
+    o.ctx = &c;
+    if (bnn_train(&m, d, &o, &e) != 0)
+        cli_die(1, "bench: %s", e.msg);
+    bnn_model_free(&m);
+    return median(sec + 1, c.n - 1);
+}
+
 /* median seconds per epoch of `repeat` epochs after one warm-up */
 static double time_fast(const bnn_arch *a, const bnn_data *d, double lr, int threads, int repeat)
 {
@@ -301,6 +328,92 @@ static result run_workload(const workload *w, int threads, int repeat, double sg
     return r;
 }
 
+/* ---- training options: cross-entropy + Adam next to the plain run ---- */
+
+/* The time per epoch of the optimizer step and the loss kernel alone (mini-batches of batch
+ * samples, chunks of 256): what the options add to an epoch, at most. */
+static double options_kernels_seconds(const bnn_arch *a, size_t n, size_t batch,
+                                      double *loss_seconds)
+{
+    const bnn_kernel_table *k = bnn_kernels();
+    const size_t np = bnn_arch_nparams(a), K = (size_t)a->width[a->nlayers], chunk = 256;
+    bnn_error e;
+    bnn_optim_opts oo;
+    bnn_optim_opts_default(&oo);
+    oo.kind = BNN_OPT_ADAM;
+    bnn_optim_state st;
+    float *th = bnn_alloc(np, 4), *g = bnn_alloc(np, 4), *next = bnn_alloc(np, 4);
+    float *z = bnn_alloc(K * chunk, 4), *y = bnn_alloc(K * chunk, 4), *d = bnn_alloc(K * chunk, 4);
+    if (!th || !g || !next || !z || !y || !d || bnn_optim_state_init(&st, &oo, np, &e) != 0)
+        cli_die(1, "bench: out of memory");
+    for (size_t i = 0; i < np; i++) {
+        th[i] = 1e-3f * (float)(i % 97);
+        g[i] = 1e-4f * (float)(i % 89) - 4e-3f;
+    }
+    for (size_t i = 0; i < K * chunk; i++) {
+        z[i] = 0.1f * (float)(i % 13) - 0.5f;
+        y[i] = i % K == 0 ? 1.0f : 0.0f;
+    }
+    const size_t steps = (n + batch - 1) / batch, chunks = (n + chunk - 1) / chunk;
+    double best = INFINITY, best_loss = INFINITY;
+    for (int r = 0; r < 3; r++) {
+        double t = now_s();
+        for (size_t s = 0; s < steps; s++) {
+            bnn_optim_step(&st, 1e-3, th, g, next);
+            float *tmp = th;
+            th = next;
+            next = tmp;
+        }
+        double t1 = now_s(), c = 0;
+        for (size_t s = 0; s < chunks; s++)
+            k->loss_delta(d, K, z, K, y, K, K, chunk, 1.0f / 256, BNN_LOSS_CE, &c);
+        double t2 = now_s();
+        best = t1 - t < best ? t1 - t : best;
+        best_loss = t2 - t1 < best_loss ? t2 - t1 : best_loss;
+    }
+    *loss_seconds = best_loss;
+    bnn_optim_state_free(&st);
+    bnn_free(th);
+    bnn_free(g);
+    bnn_free(next);
+    bnn_free(z);
+    bnn_free(y);
+    bnn_free(d);
+    return best;
+}
+
+static void run_options(const workload *w, int threads, int repeat)
+{
+    bnn_error e;
+    bnn_arch a, ace;
+    char acts[64];
+    snprintf(acts, sizeof acts, "%s,identity", w->act);
+    if (bnn_arch_parse(&a, w->arch, w->act, w->bias, &e) != 0 ||
+        bnn_arch_parse(&ace, w->arch, NULL, w->bias, &e) != 0)
+        cli_die(2, "bench: %s", e.msg);
+    for (int l = 0; l < ace.nlayers; l++)
+        ace.act[l] = l + 1 < ace.nlayers ? a.act[l] : BNN_ACT_IDENTITY;
+    bnn_table t;
+    bnn_data d;
+    if (bnn_synth_open(&t, w->set, w->n, a.width[0], a.width[a.nlayers], 1, (size_t)8 << 30,
+                       &e) != 0 ||
+        bnn_data_make(&d, &t, NULL, a.width[0], a.width[a.nlayers], &e) != 0)
+        cli_die(1, "bench: %s", e.msg);
+    const size_t batch = 256;
+    double plain = 1e3 * time_fast_with(&a, &d, w->lr, threads, repeat, batch, BNN_LOSS_MSE,
+                                        BNN_OPT_SGD);
+    double opt = 1e3 * time_fast_with(&ace, &d, 1e-3, threads, repeat, batch, BNN_LOSS_CE,
+                                      BNN_OPT_ADAM);
+    double lsec;
+    double adam = 1e3 * options_kernels_seconds(&ace, w->n, batch, &lsec), loss = 1e3 * lsec;
+    printf("%-4s --batch %zu: plain %.2f ms/epoch; --loss cross-entropy --optimizer adam "
+           "%.2f ms/epoch (%+.1f%%); kernels alone: Adam steps %.2f + cross-entropy %.2f ms/epoch "
+           "= %.1f%% of it\n", w->id, batch, plain, opt, 100 * (opt / plain - 1), adam, loss,
+           100 * (adam + loss) / opt);
+    fflush(stdout);
+    bnn_table_close(&t);
+}
+
 /* ---- the regression gate ---- */
 
 typedef struct gate {
@@ -373,7 +486,10 @@ int cli_bench(int argc, char **argv)
                    "--baseline compares each workload's efficiency and speedup over the\n"
                    "reference (ratios measured in the same run, so they survive a noisy\n"
                    "machine) with a file written by --json, prints baseline, now and change,\n"
-                   "and exits 1 when one fell below (1 - tolerance) x its baseline.\n");
+                   "and exits 1 when one fell below (1 - tolerance) x its baseline.\n"
+                   "Without --baseline, W5 and W6 are also run with mini-batches of 256, plain\n"
+                   "and with --loss cross-entropy --optimizer adam, with the time per epoch of\n"
+                   "the Adam step and the cross-entropy kernels alone.\n");
             return 0;
         } else if (strcmp(argv[i], "--workloads") == 0 && v) {
             only = v;
@@ -454,6 +570,15 @@ int cli_bench(int argc, char **argv)
         for (size_t i = 0; g.base && i < sizeof workloads / sizeof workloads[0]; i++)
             if (!only || strstr(only, workloads[i].id))
                 gate_check(&g, workloads[i].id, &rs[i]);
+        /* the training options on the wide workloads (not in the gate) */
+        int header = 0;
+        for (size_t i = 0; !g.base && i < sizeof workloads / sizeof workloads[0]; i++)
+            if ((strcmp(workloads[i].id, "W5") == 0 || strcmp(workloads[i].id, "W6") == 0) &&
+                (!only || strstr(only, workloads[i].id))) {
+                if (!header++)
+                    printf("training options (mini-batches of 256, median ms per epoch):\n");
+                run_options(&workloads[i], threads, repeat);
+            }
     }
     if (json) {
         fprintf(json, "\n  ]\n}\n");

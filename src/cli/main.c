@@ -345,6 +345,11 @@ typedef struct train_ctx {
     const char *meta_keys[MAX_META], *meta_vals[MAX_META];
     int nmeta;
     char epoch_buf[32];
+    /* training options: the optimizer state saved in checkpoints, the log's extra columns */
+    const bnn_train_opts *to;
+    char meta_buf[1024];
+    int validating;
+    char log_extra[256], progress_extra[256];
 } train_ctx;
 
 static void add_meta(train_ctx *c, const char *key, const char *value)
@@ -364,13 +369,27 @@ static int on_checkpoint(void *p, int epoch, const bnn_model *m, bnn_error *unus
     bnn_error e;
     snprintf(c->epoch_buf, sizeof c->epoch_buf, "%d", epoch);
     c->meta_vals[0] = c->epoch_buf; /* meta_keys[0] is "epoch" */
-    if (bnn_model_save_meta(m, c->checkpoint, c->meta_keys, c->meta_vals, c->nmeta, &e) != 0) {
+    int n = c->nmeta;
+    if (c->to) /* the optimizer's step count and settings, its buffers as tensors */
+        n += cli_train_meta(c->to, c->to->state, c->meta_keys + n, c->meta_vals + n,
+                            c->meta_buf, sizeof c->meta_buf);
+    if (bnn_checkpoint_save(m, c->to ? c->to->state : NULL, c->checkpoint, c->meta_keys,
+                            c->meta_vals, n, &e) != 0) {
         fprintf(stderr, "%sbatchnn: --checkpoint %s (epoch %d); training goes on\n",
                 c->tty && !c->quiet ? "\r\033[K" : "", e.msg, epoch);
         c->checkpoint_failures++;
     } else {
         c->last_checkpoint = epoch;
     }
+    return 0;
+}
+
+static int on_epoch_stats(void *p, const bnn_epoch_stats *s)
+{
+    train_ctx *c = p;
+    cli_log_extra(c->log_extra, sizeof c->log_extra, s, c->validating, c->to->loss);
+    cli_progress_extra(c->progress_extra, sizeof c->progress_extra, s, c->validating,
+                       c->to->loss);
     return 0;
 }
 
@@ -434,7 +453,8 @@ static int on_epoch(void *p, int epoch, double loss, double seconds)
     c->epochs_done++;
     if (c->log && !c->log_failed) { /* a row per epoch, flushed: tail -f follows the run */
         errno = 0;
-        if (fprintf(c->log, "%d,%.9g,%.9g\n", epoch, loss, seconds) < 0 || fflush(c->log) != 0) {
+        if (fprintf(c->log, "%d,%.9g,%.9g%s\n", epoch, loss, seconds, c->log_extra) < 0 ||
+            fflush(c->log) != 0) {
             c->log_failed = 1;
             c->log_errno = errno ? errno : EIO;
             fprintf(stderr, "%sbatchnn: --log %s: cannot write: %s; training goes on\n",
@@ -456,9 +476,9 @@ static int on_epoch(void *p, int epoch, double loss, double seconds)
     if (!c->quiet && (last || now - c->last_print >= (c->tty ? 0.1 : 5.0))) {
         double rate = (double)c->n * c->epochs_done / c->train_seconds;
         double eta = (c->epochs_total - c->epochs_done) * (c->train_seconds / c->epochs_done);
-        fprintf(stderr, "%sepoch %d/%d  loss %.6g  %.3g samples/s  ETA %.1fs%s",
-                c->tty ? "\r\033[K" : "", epoch, c->first_epoch + c->epochs_total, loss, rate,
-                eta, c->tty ? "" : "\n");
+        fprintf(stderr, "%sepoch %d/%d  loss %.6g%s  %.3g samples/s  ETA %.1fs%s",
+                c->tty ? "\r\033[K" : "", epoch, c->first_epoch + c->epochs_total, loss,
+                c->progress_extra, rate, eta, c->tty ? "" : "\n");
         if (c->tty && last)
             fputc('\n', stderr);
         fflush(stderr);
@@ -472,7 +492,8 @@ static void usage_train(void)
     printf(
         "usage: batchnn train --arch W0,W1,...,Wm --data FILE|synth:NAME [options]\n"
         "\n"
-        "Trains a multilayer perceptron by gradient descent on C = 1/n sum_i |a_i - y_i|^2.\n"
+        "Trains a multilayer perceptron by gradient descent on C = 1/n sum_i |a_i - y_i|^2\n"
+        "(or the --loss chosen).\n"
         "\n"
         "model\n"
         "  --arch 2,16,16,1     widths, inputs first, outputs last\n"
@@ -485,6 +506,8 @@ static void usage_train(void)
         "  --data FILE          CSV or .npy, one row per sample: inputs then targets\n"
         "  --data synth:NAME    synthetic set: %s\n"
         "  --targets FILE       targets from a separate file (then --data holds inputs only)\n"
+        "                       With K > 1 outputs, one target column holds class labels\n"
+        "                       0..K-1 (CSV, or an integer .npy), one-hot encoded\n"
         "  --samples N          samples of a synthetic set (default 1024), or the first N rows\n"
         "training\n"
         "  --epochs N           epochs (default 100)\n"
@@ -494,12 +517,30 @@ static void usage_train(void)
         "                       | finite-diff (central differences in double; slow)\n"
         "  --engine E           fast (float32, default) | reference (double, scalar)\n"
         "  --threads T          threads (default: all cores); results do not depend on it\n"
+        "  --optimizer NAME     sgd (default, the notes' update) | momentum | nesterov | adam\n"
+        "                       | adamw: each step as torch.optim documents it\n"
+        "  --momentum M         momentum and nesterov (default 0.9)\n"
+        "  --beta1 B --beta2 B  adam and adamw (defaults 0.9, 0.999)\n"
+        "  --adam-eps E         adam and adamw (default 1e-8)\n"
+        "  --weight-decay L     L theta added to the gradient; adamw: theta *= 1 - lr L\n"
+        "                       (default 0)\n"
+        "  --lr-schedule S      constant (default) | step:EVERY:GAMMA | cosine[:MIN_LR], per\n"
+        "                       epoch (StepLR, CosineAnnealingLR with T_max = --epochs)\n"
+        "  --loss NAME          mse (default: sum_j (a_j - y_j)^2) | cross-entropy (softmax of\n"
+        "                       identity outputs) | bce (binary cross-entropy on logits)\n"
+        "  --shuffle            a new permutation of the samples every epoch (from --seed)\n"
+        "validation\n"
+        "  --val FILE|synth:NAME  evaluated after each epoch (synthetic: --seed + 1)\n"
+        "  --val-targets FILE   its targets, from a separate file\n"
+        "  --val-split F        validate on the last fraction F of the data (0 < F < 1)\n"
+        "  --patience N         stop after N epochs without a better validation loss; --save\n"
+        "                       then holds the best model\n"
         "output\n"
         "  --save MODEL         write the trained model (safetensors)\n"
-        "  --log FILE.csv       epoch,loss,seconds per epoch\n"
+        "  --log FILE.csv       epoch,loss,seconds,lr[,val_loss][,accuracy[,val_accuracy]]\n"
         "  --plot FILE.svg      the loss curve\n"
-        "  --checkpoint FILE    save a checkpoint (model + epoch) every --checkpoint-every N\n"
-        "                       epochs (default 10) and at the end\n"
+        "  --checkpoint FILE    save a checkpoint (model, epoch, optimizer state) every\n"
+        "                       --checkpoint-every N epochs (default 10) and at the end\n"
         "  --resume FILE        continue from a checkpoint up to --epochs in all; the weights\n"
         "                       are bitwise those of an uninterrupted run (fast engine)\n"
         "  --quiet              no progress or summary\n",
@@ -547,10 +588,13 @@ static int same_count(const char *a, const char *b)
 /* Opens --log in place. A fresh run starts it anew; a resumed run keeps the header and the
  * rows up to the checkpoint's epoch (rows a killed run wrote after it are dropped) and
  * appends, so the log reads as one run. */
-static int open_log(bnn_outfile *lf, const char *path, int resume_epoch)
+static int open_log(bnn_outfile *lf, const char *path, int resume_epoch,
+                    const bnn_train_opts *to)
 {
     bnn_error e;
-    static const char header[] = "epoch,loss,seconds\n";
+    char header[160];
+    cli_log_header(header, sizeof header - 1, to->val != NULL, to->loss);
+    strcat(header, "\n");
     if (bnn_outfile_open_inplace(lf, path, &e) != 0)
         cli_die(1, "--log %s", e.msg);
     FILE *f = lf->fp;
@@ -581,21 +625,24 @@ static int open_log(bnn_outfile *lf, const char *path, int resume_epoch)
 
 /* The cost at the final parameters (the loss after the last update), by the engine that
  * trained them. */
-static int final_cost(const bnn_model *m, const bnn_data *d, bnn_engine engine, int threads,
+static int final_cost(const bnn_model *m, const bnn_data *d, const bnn_train_opts *to,
                       double *cost, bnn_error *e)
 {
-    if (engine == BNN_ENGINE_REFERENCE) {
+    if (to->engine == BNN_ENGINE_REFERENCE) {
         double *theta = malloc(m->nparams * sizeof *theta);
-        if (!theta)
-            return bnn_fail(e, "out of memory");
-        for (size_t p = 0; p < m->nparams; p++)
+        double *grad = malloc(m->nparams * sizeof *grad);
+        int r = theta && grad ? 0 : bnn_fail(e, "out of memory");
+        for (size_t p = 0; r == 0 && p < m->nparams; p++)
             theta[p] = m->theta[p];
-        int r = bnn_ref_cost(&m->arch, theta, d, 0, d->n, cost, e);
+        if (r == 0)
+            r = bnn_ref_grad_loss(&m->arch, theta, d, 0, d->n, BNN_GRAD_EXACT, to->loss, grad,
+                                  cost, NULL, e);
         free(theta);
+        free(grad);
         return r;
     }
     bnn_fast *fast;
-    bnn_fast_opts fo = {.threads = threads, .chunk = 0};
+    bnn_fast_opts fo = {.threads = to->threads, .chunk = 0, .loss = (int)to->loss};
     if (bnn_fast_create(&fast, &m->arch, &fo, e) != 0)
         return -1;
     int r = bnn_fast_cost(fast, m->theta, d, 0, d->n, cost, e);
@@ -613,7 +660,13 @@ static int cmd_train(int argc, char **argv)
         {"save", 1, 0, 0},    {"log", 1, 0, 0},      {"gradient", 1, 0, 0},
         {"engine", 1, 0, 0},  {"quiet", 0, 0, 0},    {"help", 0, 0, 0},
         {"plot", 1, 0, 0},    {"checkpoint", 1, 0, 0}, {"checkpoint-every", 1, 0, 0},
-        {"resume", 1, 0, 0},  {0, 0, 0, 0},
+        {"resume", 1, 0, 0},
+        /* training options (train_options.c) */
+        {"optimizer", 1, 0, 0}, {"momentum", 1, 0, 0}, {"beta1", 1, 0, 0},
+        {"beta2", 1, 0, 0},   {"adam-eps", 1, 0, 0}, {"weight-decay", 1, 0, 0},
+        {"lr-schedule", 1, 0, 0}, {"loss", 1, 0, 0}, {"shuffle", 0, 0, 0},
+        {"val", 1, 0, 0},     {"val-targets", 1, 0, 0}, {"val-split", 1, 0, 0},
+        {"patience", 1, 0, 0}, {0, 0, 0, 0},
     };
     parse_opts("train", argc, argv, opts, NULL, 0);
     if (opt_flag(opts, "help")) {
@@ -732,9 +785,55 @@ static int cmd_train(int argc, char **argv)
         bnn_model_randomize(&model, seed);
     }
     const bnn_arch *a = &model.arch;
-    loaded_data ld;
+    /* training options: optimizer, schedule, loss, shuffling, validation */
+    const cli_train_strings ts = {
+        opt_str(opts, "optimizer", NULL), opt_str(opts, "momentum", NULL),
+        opt_str(opts, "beta1", NULL), opt_str(opts, "beta2", NULL),
+        opt_str(opts, "adam-eps", NULL), opt_str(opts, "weight-decay", NULL),
+        opt_str(opts, "lr-schedule", NULL), opt_str(opts, "loss", NULL),
+        opt_str(opts, "patience", NULL), opt_flag(opts, "shuffle"),
+    };
+    cli_training_options(&ts, a, &to);
+    to.seed = seed;
+    const char *val = opt_str(opts, "val", NULL), *val_split = opt_str(opts, "val-split", NULL);
+    if (val && val_split)
+        cli_die(EXIT_USAGE, "train: --val and --val-split cannot be combined");
+    if (opt_flag(opts, "val-targets") && !val)
+        cli_die(EXIT_USAGE, "--val-targets needs --val FILE");
+    if (to.patience && !val && !val_split)
+        cli_die(EXIT_USAGE, "--patience needs validation data (--val FILE or --val-split F)");
+    double split = val_split ? cli_val_split(val_split) : 0.0;
+    if (resume)
+        cli_resume_check(resume, &to);
+    loaded_data ld, vld;
     load_data(&ld, data, opt_str(opts, "targets", NULL), samples, a->width[0],
               a->width[a->nlayers], seed, 1);
+    bnn_data vdata;
+    if (val) { /* a synthetic validation set is drawn with --seed + 1: other samples */
+        load_data(&vld, val, opt_str(opts, "val-targets", NULL), samples, a->width[0],
+                  a->width[a->nlayers], seed + 1, 1);
+        to.val = &vld.d;
+    } else if (val_split) { /* the last F of the samples, before any shuffling */
+        size_t nval = (size_t)(split * (double)ld.d.n + 0.5);
+        if (nval < 1 || nval >= ld.d.n)
+            cli_die(1, "--val-split %s of %zu samples leaves %zu for validation and %zu for "
+                       "training (each needs at least 1)", val_split, ld.d.n, nval,
+                    ld.d.n - nval);
+        vdata = ld.d;
+        vdata.row0 = ld.d.n - nval;
+        vdata.n = nval;
+        ld.d.n -= nval;
+        to.val = &vdata;
+    }
+
+    bnn_optim_state state; /* before any output is opened: a bad checkpoint writes nothing */
+    if (bnn_optim_state_init(&state, &to.optim, model.nparams, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    if (resume) { /* the optimizer continues where the checkpoint left it */
+        state.step = cli_resume_step(resume);
+        if (bnn_checkpoint_load_state(resume, a, &state, &e) != 0)
+            cli_die(1, "--resume %s", e.msg);
+    }
 
     char nbuf[32], seedbuf[32], lrbuf[40], batchbuf[32];
     snprintf(nbuf, sizeof nbuf, "%zu", ld.d.n);
@@ -756,6 +855,20 @@ static int cmd_train(int argc, char **argv)
     }
 
     train_ctx ctx = {0};
+    to.state = &state;
+    bnn_model best = {0};
+    int best_epoch = 0;
+    if (to.val && to.patience && save) { /* --save holds the best model */
+        if (bnn_model_init(&best, a, &e) != 0)
+            cli_die(1, "%s", e.msg);
+        memcpy(best.theta, model.theta, model.nparams * sizeof *best.theta);
+        to.best = &best;
+        to.best_epoch = &best_epoch;
+    }
+    ctx.to = &to;
+    ctx.validating = to.val != NULL;
+    to.on_epoch_stats = on_epoch_stats;
+    to.total_epochs = to.epochs;
     to.start_epoch = done_epochs;
     to.epochs -= done_epochs;
     ctx.first_epoch = done_epochs;
@@ -775,7 +888,7 @@ static int cmd_train(int argc, char **argv)
     }
     bnn_outfile logf = {0};
     if (log) {
-        int err = open_log(&logf, log, done_epochs);
+        int err = open_log(&logf, log, done_epochs, &to);
         ctx.log = logf.fp;
         ctx.log_path = log;
         if (err) { /* a full disk: say so now, train anyway, write the other outputs */
@@ -801,10 +914,12 @@ static int cmd_train(int argc, char **argv)
         else
             snprintf(batch, sizeof batch, "full batch");
         fprintf(stderr,
-                "batchnn: %s (%s%s), %zu parameters; %zu samples of %s; %d epoch%s, lr %g, "
-                "%s; gradient %s, engine %s, %s, %d thread%s\n",
+                "batchnn: %s (%s%s), %zu parameters; %zu samples of %s%s; %d epoch%s, lr %g, "
+                "%s%s; %s, loss %s; gradient %s, engine %s, %s, %d thread%s\n",
                 w, acts, a->bias[0] ? "" : ", no bias", model.nparams, ld.d.n, ld.data.name,
-                to.epochs, to.epochs == 1 ? "" : "s", to.lr, batch,
+                to.val ? " (+ validation)" : "", to.epochs, to.epochs == 1 ? "" : "s", to.lr,
+                batch, to.shuffle ? ", shuffled" : "", bnn_optim_name(to.optim.kind),
+                bnn_loss_name(to.loss),
                 bnn_gradient_name(to.gradient), bnn_engine_name(to.engine), bnn_kernels()->isa,
                 threads, threads == 1 ? "" : "s");
     }
@@ -813,7 +928,7 @@ static int cmd_train(int argc, char **argv)
     int rc = bnn_train(&model, &ld.d, &to, &e);
     const int last_epoch = done_epochs + ctx.epochs_done;
     double final_loss = NAN;
-    if (rc == 0 && final_cost(&model, &ld.d, to.engine, to.threads, &final_loss, &e) != 0)
+    if (rc == 0 && final_cost(&model, &ld.d, &to, &final_loss, &e) != 0)
         rc = -1;
     else if (rc == 0 && !(fabs(final_loss) <= FLT_MAX)) {
         /* non-finite, or beyond what the float32 model can represent: diverged */
@@ -843,7 +958,9 @@ static int cmd_train(int argc, char **argv)
         fprintf(stderr, "batchnn: %s\n", e.msg);
         failed = 1;
     } else {
-        if (save && bnn_model_save(&model, save, &e2) != 0) {
+        const char *loss_key = "loss", *loss_val = bnn_loss_name(to.loss);
+        if (save && bnn_model_save_meta(to.best && best_epoch ? &best : &model, save, &loss_key,
+                                        &loss_val, 1, &e2) != 0) {
             fprintf(stderr, "batchnn: --save %s\n", e2.msg);
             failed = 1;
         }
@@ -867,12 +984,20 @@ static int cmd_train(int argc, char **argv)
                ctx.epochs_done, ctx.epochs_done == 1 ? "" : "s", ctx.train_seconds, final_loss,
                rate, ctx.epochs_done ? 1e3 * ctx.train_seconds / ctx.epochs_done : 0.0,
                bnn_kernels()->isa, threads, threads == 1 ? "" : "s",
-               save && !failed ? ", saved to " : "", save && !failed ? save : "");
+               save && !failed && !(to.best && best_epoch) ? ", saved to " : "",
+               save && !failed && !(to.best && best_epoch) ? save : "");
+        if (save && !failed && to.best && best_epoch)
+            printf("best validation loss at epoch %d: that model is saved to %s\n", best_epoch,
+                   save);
     }
     if (interrupted)
         fprintf(stderr, "batchnn: stopped by %s after epoch %d of %d%s\n",
                 signal_name(interrupted), last_epoch, done_epochs + to.epochs,
                 failed ? "" : "; every output was written");
+    bnn_optim_state_free(&state);
+    bnn_model_free(&best);
+    if (val)
+        free_data(&vld);
     free_data(&ld);
     bnn_model_free(&model);
     return failed ? 1 : interrupted ? 128 + interrupted : 0;
@@ -900,6 +1025,7 @@ static void usage_gradcheck(void)
     printf("usage: batchnn gradcheck --arch W0,...,Wm [--act ...] [--no-bias] [--samples N]\n"
            "                         [--seed S] [--data FILE|synth:NAME] [--gradient exact|seed]\n"
            "                         [--eps H] [--tol-reference X] [--tol-fast X]\n"
+           "                         [--loss mse|cross-entropy|bce]\n"
            "\n"
            "Compares each engine's analytic gradient with central finite differences of the\n"
            "double-precision cost, the five-point stencil (-C(t+2h) + 8C(t+h) - 8C(t-h)\n"
@@ -918,7 +1044,8 @@ static int cmd_gradcheck(int argc, char **argv)
         {"samples", 1, 0, 0},  {"seed", 1, 0, 0},          {"data", 1, 0, 0},
         {"targets", 1, 0, 0},  {"gradient", 1, 0, 0},      {"eps", 1, 0, 0},
         {"tol-reference", 1, 0, 0}, {"tol-fast", 1, 0, 0}, {"threads", 1, 0, 0},
-        {"init", 1, 0, 0},     {"help", 0, 0, 0},          {0, 0, 0, 0},
+        {"init", 1, 0, 0},     {"help", 0, 0, 0},          {"loss", 1, 0, 0},
+        {0, 0, 0, 0},
     };
     parse_opts("gradcheck", argc, argv, opts, NULL, 0);
     if (opt_flag(opts, "help")) {
@@ -962,6 +1089,15 @@ static int cmd_gradcheck(int argc, char **argv)
     const bnn_arch *a = &model.arch;
     const int m = a->nlayers;
     size_t np = model.nparams;
+    bnn_loss loss = BNN_LOSS_MSE;
+    if (opt_flag(opts, "loss") && bnn_loss_parse(opt_str(opts, "loss", ""), &loss) != 0)
+        cli_die(EXIT_USAGE, "--loss: '%s' is not mse, cross-entropy or bce",
+                opt_str(opts, "loss", ""));
+    if (bnn_loss_check(a, loss, &e) != 0)
+        cli_die(EXIT_USAGE, "%s", e.msg);
+    if (loss != BNN_LOSS_MSE && mode == BNN_GRAD_SEED)
+        cli_die(EXIT_USAGE, "--gradient seed is the notes' recursion for the squared error; "
+                            "--loss %s needs --gradient exact", bnn_loss_name(loss));
     if (np > 100000)
         cli_die(EXIT_USAGE, "gradcheck: %zu parameters would take too long by finite differences "
                         "(at most 100000)", np);
@@ -980,11 +1116,11 @@ static int cmd_gradcheck(int argc, char **argv)
         cli_die(1, "gradcheck: out of memory");
     for (size_t p = 0; p < np; p++)
         theta[p] = model.theta[p];
-    if (bnn_fd_grad4(a, theta, &ld.d, 0, n, eps, fd, &e) != 0 ||
-        bnn_ref_grad(a, theta, &ld.d, 0, n, mode, gref, NULL, &e) != 0)
+    if (bnn_fd_grad_loss(a, theta, &ld.d, 0, n, eps, 4, loss, fd, &e) != 0 ||
+        bnn_ref_grad_loss(a, theta, &ld.d, 0, n, mode, loss, gref, NULL, NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
     bnn_fast *fast;
-    bnn_fast_opts fo = {.threads = threads, .chunk = 0};
+    bnn_fast_opts fo = {.threads = threads, .chunk = 0, .loss = loss};
     if (bnn_fast_create(&fast, a, &fo, &e) != 0 ||
         bnn_fast_grad(fast, model.theta, &ld.d, 0, n, mode, gf, NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
@@ -999,8 +1135,8 @@ static int cmd_gradcheck(int argc, char **argv)
         }
     char w[4096], acts[4096];
     bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
-    printf("gradcheck: %s (%s), %zu parameters, %zu samples of %s, seed %llu\n", w, acts, np, n,
-           ld.data.name, (unsigned long long)seed);
+    printf("gradcheck: %s (%s), %zu parameters, %zu samples of %s, seed %llu, loss %s\n", w, acts,
+           np, n, ld.data.name, (unsigned long long)seed, bnn_loss_name(loss));
     printf("finite differences: five-point central stencil in double, h = %g * max(1, |theta|);"
            " gradient %s%s\n", eps,
            bnn_gradient_name(mode), mode == BNN_GRAD_SEED ? " vs 2^(m-l) x finite differences"
@@ -1049,18 +1185,22 @@ static int cmd_gradcheck(int argc, char **argv)
 static void usage_predict(void)
 {
     printf("usage: batchnn predict --model MODEL --data FILE [--out FILE.csv|FILE.npy]\n"
-           "                       [--act ...] [--threads T]\n"
+           "                       [--act ...] [--threads T] [--proba | --classes] [--loss L]\n"
            "\n"
            "Writes the model's outputs, one row per sample (no header), to --out (CSV or .npy\n"
            "by extension) or to standard output as CSV. --data rows hold the inputs, optionally\n"
-           "followed by targets (ignored). --act gives activations for a model without them.\n");
+           "followed by targets (ignored). --act gives activations for a model without them.\n"
+           "For a model trained with --loss cross-entropy or bce (its metadata, or --loss):\n"
+           "  --proba    probabilities: softmax (cross-entropy) or sigmoid (bce) of the outputs\n"
+           "  --classes  labels: the argmax, one column (cross-entropy); 0/1 per output (bce)\n");
 }
 
 static int cmd_predict(int argc, char **argv)
 {
     opt opts[] = {
         {"model", 1, 0, 0}, {"data", 1, 0, 0},    {"out", 1, 0, 0}, {"act", 1, 0, 0},
-        {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, {"help", 0, 0, 0}, {0, 0, 0, 0},
+        {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, {"help", 0, 0, 0},
+        {"proba", 0, 0, 0}, {"classes", 0, 0, 0}, {"loss", 1, 0, 0}, {0, 0, 0, 0},
     };
     parse_opts("predict", argc, argv, opts, NULL, 0);
     if (opt_flag(opts, "help")) {
@@ -1077,6 +1217,16 @@ static int cmd_predict(int argc, char **argv)
     load_model(&model, model_path, opt_str(opts, "act", NULL), "--model");
     const bnn_arch *a = &model.arch;
     const int64_t nout = a->width[a->nlayers];
+    const int proba = opt_flag(opts, "proba"), classes = opt_flag(opts, "classes");
+    const bnn_loss loss = cli_model_loss(model_path, opt_str(opts, "loss", NULL));
+    if (proba && classes)
+        cli_die(EXIT_USAGE, "predict: --proba and --classes cannot be combined");
+    if ((proba || classes) && loss == BNN_LOSS_MSE)
+        cli_die(EXIT_USAGE, "predict: --%s needs a model trained with --loss cross-entropy or "
+                            "bce (this one: mse; --loss overrides)", proba ? "proba" : "classes");
+    if ((proba || classes) && bnn_loss_check(a, loss, &e) != 0)
+        cli_die(EXIT_USAGE, "%s", e.msg);
+    const int64_t wout = classes && loss == BNN_LOSS_CE ? 1 : nout;
     loaded_data ld;
     load_data(&ld, data, NULL, samples, a->width[0], nout, 1, 0);
     bnn_fast *fast;
@@ -1085,7 +1235,7 @@ static int cmd_predict(int argc, char **argv)
         cli_die(1, "%s", e.msg);
     const char *outp = opt_str(opts, "out", "-");
     bnn_table_writer *w = NULL;
-    if (bnn_table_writer_open(&w, outp, ld.d.n, (size_t)nout, NULL, &e) != 0)
+    if (bnn_table_writer_open(&w, outp, ld.d.n, (size_t)wout, NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
     /* predictions go out in blocks of at most 16 MiB, so any n and any width stream through
      * bounded memory */
@@ -1108,7 +1258,8 @@ static int cmd_predict(int argc, char **argv)
                         "overflows on this input)", data, s + i / (size_t)nout + 1,
                         i % (size_t)nout + 1, isnan(buf[i]) ? "nan" : "infinite");
             }
-        if (bnn_table_writer_rows(w, buf, cnt, (size_t)nout, &e) != 0) {
+        cli_predict_transform(buf, cnt, nout, loss, proba, classes);
+        if (bnn_table_writer_rows(w, buf, cnt, (size_t)wout, &e) != 0) {
             bnn_table_writer_abort(w);
             cli_die(1, "%s", e.msg);
         }
@@ -1126,10 +1277,14 @@ static void usage_eval(void)
 {
     printf("usage: batchnn eval --model MODEL --data FILE|synth:NAME [--targets FILE]\n"
            "                    [--engine fast|reference] [--act ...] [--samples N] [--seed S]\n"
+           "                    [--loss mse|cross-entropy|bce]\n"
            "\n"
            "Prints the cost C = 1/n sum_i sum_j (a_ij - y_ij)^2 of the model on the data, alone\n"
            "on a line (%%.17g). The fast engine accumulates in double over float32 outputs; the\n"
-           "reference engine computes everything in double.\n");
+           "reference engine computes everything in double. A model trained with --loss\n"
+           "cross-entropy or bce (its metadata, or --loss L) gets that loss, and a second line\n"
+           "'accuracy X': the fraction of samples whose argmax matches the target's\n"
+           "(cross-entropy), or of outputs on the right side of 0.5 (bce).\n");
 }
 
 static int cmd_eval(int argc, char **argv)
@@ -1137,7 +1292,7 @@ static int cmd_eval(int argc, char **argv)
     opt opts[] = {
         {"model", 1, 0, 0},   {"data", 1, 0, 0},    {"targets", 1, 0, 0}, {"act", 1, 0, 0},
         {"engine", 1, 0, 0},  {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, {"seed", 1, 0, 0},
-        {"help", 0, 0, 0},    {0, 0, 0, 0},
+        {"help", 0, 0, 0},    {"loss", 1, 0, 0},    {0, 0, 0, 0},
     };
     parse_opts("eval", argc, argv, opts, NULL, 0);
     if (opt_flag(opts, "help")) {
@@ -1157,24 +1312,28 @@ static int cmd_eval(int argc, char **argv)
     bnn_model model;
     load_model(&model, model_path, opt_str(opts, "act", NULL), "--model");
     const bnn_arch *a = &model.arch;
+    const bnn_loss loss = cli_model_loss(model_path, opt_str(opts, "loss", NULL));
+    if (bnn_loss_check(a, loss, &e) != 0)
+        cli_die(opt_flag(opts, "loss") ? EXIT_USAGE : 1, "%s: %s", model_path, e.msg);
     loaded_data ld;
     load_data(&ld, data, opt_str(opts, "targets", NULL), samples, a->width[0],
               a->width[a->nlayers], seed, 1);
-    double cost;
+    double cost, correct = 0.0;
     if (engine == BNN_ENGINE_REFERENCE) {
         double *theta = malloc(model.nparams * sizeof *theta);
         if (!theta)
             cli_die(1, "eval: out of memory");
         for (size_t p = 0; p < model.nparams; p++)
             theta[p] = model.theta[p];
-        if (bnn_ref_cost(a, theta, &ld.d, 0, ld.d.n, &cost, &e) != 0)
+        if (bnn_ref_grad_loss(a, theta, &ld.d, 0, ld.d.n, BNN_GRAD_EXACT, loss, NULL, &cost,
+                              &correct, &e) != 0)
             cli_die(1, "%s", e.msg);
         free(theta);
     } else {
         bnn_fast *fast;
-        bnn_fast_opts fo = {.threads = threads, .chunk = 0};
+        bnn_fast_opts fo = {.threads = threads, .chunk = 0, .loss = loss};
         if (bnn_fast_create(&fast, a, &fo, &e) != 0 ||
-            bnn_fast_cost(fast, model.theta, &ld.d, 0, ld.d.n, &cost, &e) != 0)
+            bnn_fast_eval(fast, model.theta, &ld.d, 0, ld.d.n, &cost, &correct, &e) != 0)
             cli_die(1, "%s", e.msg);
         bnn_fast_free(fast);
     }
@@ -1182,6 +1341,8 @@ static int cmd_eval(int argc, char **argv)
         cli_die(1, "eval: the cost of %s on %s is %s (the model's outputs overflow)", model_path,
                 data, isnan(cost) ? "nan" : "infinite");
     printf("%.17g\n", cost);
+    if (loss != BNN_LOSS_MSE)
+        printf("accuracy %.9g\n", correct / ((double)ld.d.n * (double)bnn_loss_decisions(a, loss)));
     free_data(&ld);
     bnn_model_free(&model);
     return 0;
@@ -1272,6 +1433,7 @@ static int cmd_info(int argc, char **argv)
     }
     if (npos != 1)
         cli_die(EXIT_USAGE, "info: name a model file, e.g. 'batchnn info model.safetensors'");
+    bnn_error e;
     bnn_model model;
     load_model(&model, pos[0], opt_str(opts, "act", NULL), "model");
     const bnn_arch *a = &model.arch;
@@ -1279,6 +1441,12 @@ static int cmd_info(int argc, char **argv)
     bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
     printf("model: %s\narch: %s\nactivations: %s\nlayers: %d\nparameters: %zu\n", pos[0], w,
            acts, a->nlayers, model.nparams);
+    char meta[64], step[64];
+    if (bnn_model_read_meta(pos[0], "loss", meta, sizeof meta, &e) == 0)
+        printf("loss: %s\n", meta);
+    if (bnn_model_read_meta(pos[0], "optimizer", meta, sizeof meta, &e) == 0 &&
+        bnn_model_read_meta(pos[0], "optimizer.step", step, sizeof step, &e) == 0)
+        printf("optimizer: %s, %s steps (checkpoint)\n", meta, step);
     for (int l = 0; l < a->nlayers; l++) {
         const float *W = bnn_model_weight(&model, l);
         size_t cnt = (size_t)(a->width[l] * a->width[l + 1]);
@@ -1356,7 +1524,8 @@ static int cmd_demo(int argc, char **argv)
     if (opt_flag(opts, "help")) {
         printf("usage: batchnn demo [--samples N] [--epochs E]\n\nTrains the notes' models on "
                "their own examples, then a large full-batch run\n(2,16,16,1 on synth:uniform, "
-               "default 2^20 samples, 10 epochs) with the fast\nand reference engines.\n");
+               "default 2^20 samples, 10 epochs) with the fast\nand reference engines, and a "
+               "classification run (10 classes, cross-entropy, Adam,\nshuffled, validated).\n");
         return 0;
     }
     size_t big = (size_t)cli_parse_u64("samples", opt_str(opts, "samples", "1048576"), 1, SIZE_MAX);
@@ -1414,6 +1583,7 @@ static int cmd_demo(int argc, char **argv)
     free(g);
     free_data(&ld);
     bnn_model_free(&model);
+    cli_demo_classify();
     return 0;
 }
 

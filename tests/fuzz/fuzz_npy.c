@@ -52,11 +52,33 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* The integer dtype the header names ('i' or 'u', and its size), or 0 for a float dtype: in
+ * a header the reader accepted, such a pattern can only be the value of 'descr'. */
+static char int_kind(const uint8_t *h, size_t hlen, size_t *isz)
+{
+    for (size_t p = 0; p + 3 < hlen; p++)
+        if ((h[p] == '<' || h[p] == '|' || h[p] == '=') && (h[p + 1] == 'i' || h[p + 1] == 'u') &&
+            memchr("1248", h[p + 2], 4) && h[p + 2] && (h[p + 3] == '\'' || h[p + 3] == '"')) {
+            *isz = (size_t)(h[p + 2] - '0');
+            return (char)h[p + 1];
+        }
+    return 0;
+}
+
 /* The file's value (r, c) as float32 (little-endian host assumed, as the reader's tests). */
 static float file_value(const uint8_t *d, size_t isz, int fortran, size_t rows, size_t cols,
-                        size_t r, size_t c)
+                        size_t r, size_t c, char kind)
 {
     size_t i = fortran ? c * rows + r : r * cols + c;
+    if (kind) { /* integers, read as float32 */
+        uint64_t u = 0;
+        for (size_t b = 0; b < isz; b++)
+            u |= (uint64_t)d[i * isz + b] << (8 * b);
+        if (kind == 'u')
+            return (float)u;
+        int sh = (int)(64 - 8 * isz);
+        return (float)((int64_t)(u << sh) >> sh);
+    }
     if (isz == 4) {
         float f;
         memcpy(&f, d + i * 4, 4);
@@ -101,9 +123,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t doff = hoff + hlen, n = t.rows * t.cols;
     check(t.rows >= 1 && t.cols >= 1, "empty table opened", NULL);
     check(n / t.rows == t.cols, "rows * cols overflows", NULL);
-    size_t isz = (size - doff) / n;
-    check((isz == 4 || isz == 8) && isz * n == size - doff, "data size is not rows*cols*4|8",
-          NULL);
+    size_t isz = (size - doff) / n, int_isz = 0;
+    const char kind = int_kind(data + hoff, hlen, &int_isz);
+    if (kind)
+        check(isz == int_isz && isz * n == size - doff, "data size is not rows*cols*itemsize",
+              NULL);
+    else
+        check((isz == 4 || isz == 8) && isz * n == size - doff,
+              "data size is not rows*cols*4|8", NULL);
     /* a valid header holds "True" only as the value of fortran_order */
     int fortran = memmem(data + hoff, hlen, "True", 4) != NULL;
 
@@ -112,14 +139,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(bnn_table_read(&t, 0, t.rows, 0, t.cols, all, t.cols, &e) == 0, "read failed", e.msg);
     for (size_t r = 0; r < t.rows; r++)
         for (size_t c = 0; c < t.cols; c++) {
-            float want = file_value(data + doff, isz, fortran, t.rows, t.cols, r, c);
+            float want = file_value(data + doff, isz, fortran, t.rows, t.cols, r, c, kind);
             check(isfinite(all[r * t.cols + c]), "non-finite value", NULL);
             check(memcmp(&all[r * t.cols + c], &want, 4) == 0, "value differs from the file",
                   NULL);
         }
     if (t.f32) {
-        check(isz == 4 && (!fortran || t.rows == 1 || t.cols == 1), "direct form for non-f4",
-              NULL);
+        check(!kind && isz == 4 && (!fortran || t.rows == 1 || t.cols == 1),
+              "direct form for non-f4", NULL);
         check(t.ld == t.cols, "direct form with ld != cols", NULL);
     }
     /* a sub-range chosen from the input, with a padded stride */
