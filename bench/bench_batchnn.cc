@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 #include "bnn_kernels.h"
 
 namespace {

@@ -151,7 +151,7 @@ print(f"- {tmax} threads lose to 1 (< 0.95x): {fmt(hurts)}.")
 print(f"- no difference (0.95-1.05x): {fmt(flat)}.")
 if flat:
     print("  (a batch smaller than two of the engine's shards runs on one thread whatever "
-          "--threads says: the shard rule in src/fast.c)")
+          "--threads says: the shard rule in src/engine/fast.c)")
 p = os.path.join(out, "nsweep.csv")
 if os.path.exists(p):
     sw = list(csv.DictReader(open(p)))

@@ -14,13 +14,13 @@
 
 #include <stddef.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* One optimizer step's coefficients, float32, computed once per step (src/optim.c). */
+/* One optimizer step's coefficients, float32, computed once per step (src/train/optim.c). */
 typedef struct bnn_optim_coef {
     int kind;           /* bnn_optim_kind */
     float neg_lr;       /* -lr */

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 #ifdef __cplusplus
 extern "C" {

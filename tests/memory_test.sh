@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # memory_test.sh - memory limits end to end: the batchnn command under `ulimit -v` (RLIMIT_AS),
-# under a fake cgroup limit (BATCHNN_PROC_ROOT / BATCHNN_SYSFS_ROOT, see src/memory.c), and,
+# under a fake cgroup limit (BATCHNN_PROC_ROOT / BATCHNN_SYSFS_ROOT, see src/core/memory.c), and,
 # where this machine allows it, in a real cgroup v2 with memory.max 512M. Each case checks
 # the exit status and the message: a run that cannot fit must fail with exit 1 and one line
 # saying why, not crash or be killed. Cases whose mechanism is missing are skipped; exit 77

@@ -1,5 +1,5 @@
 /*
- * test_csv.c - the CSV reader (src/csv.c) and the CSV side of the table writer.
+ * test_csv.c - the CSV reader (src/io/csv.c) and the CSV side of the table writer.
  *
  * Good files are checked value by value, bitwise, against strtof of the same text. The
  * malformed corpus is written into a fresh temporary directory; each case must fail with a
@@ -28,7 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h" /* bnn_stream_limit */
+#include "bnn_internal.h" /* bnn_stream_limit */
 
 static char tmpdir[256];
 

@@ -1,5 +1,5 @@
 /*
- * test_mapped.c - the registry of memory-mapped inputs (src/mapped.c) and its use: a data
+ * test_mapped.c - the registry of memory-mapped inputs (src/io/mapped.c) and its use: a data
  * file truncated while mapped raises SIGBUS, and a handler can name the file.
  *
  * The SIGBUS is provoked in a forked child (on a file in a fresh temporary directory), whose

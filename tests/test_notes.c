@@ -1,5 +1,5 @@
 /*
- * test_notes.c - the notes' four models: their closed forms (src/notes.c), the reference
+ * test_notes.c - the notes' four models: their closed forms (src/engine/notes.c), the reference
  * engine and central finite differences must agree.
  *   linear y = x w, one neuron 2 -> 1, two neurons 1 -> 1 -> 1, the m-layer chain.
  * For one-layer models seed and exact coincide; for the chains the notes' recursion is the

@@ -1,5 +1,5 @@
 /*
- * test_npy.c - the .npy reader (src/npy.c), bnn_table_open's choice of reader, and the .npy
+ * test_npy.c - the .npy reader (src/io/npy.c), bnn_table_open's choice of reader, and the .npy
  * side of the table writer.
  *
  * Files are built byte by byte here (magic, version, header length, dict, data), so every

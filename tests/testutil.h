@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 /* Exit code meson reads as "skipped". */
 #define BNN_TEST_SKIP 77

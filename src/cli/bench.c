@@ -22,7 +22,7 @@
 #include <cblas.h>
 #include <json-c/json.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 #include "bnn_kernels.h"
 #include "cli.h"
 

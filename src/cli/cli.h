@@ -18,7 +18,7 @@ int cli_bench(int argc, char **argv);
 void cli_demo_classify(void);
 
 /* train_options.c: the training options as given (NULL: not given). */
-#include "batchnn.h"
+#include "bnn_internal.h"
 typedef struct cli_train_strings {
     const char *optimizer, *momentum, *beta1, *beta2, *adam_eps, *weight_decay;
     const char *lr_schedule, *loss, *patience;

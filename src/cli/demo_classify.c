@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 #include "bnn_kernels.h"
 #include "cli.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 #include "cli.h"
 
 #define EXIT_USAGE 2

@@ -3,7 +3,7 @@
  * send inputs that start with the .npy magic to the npy reader, which fuzz_npy covers).
  *
  * Each input is written to a temporary file and opened. The outcome is compared with a
- * deliberately naive reference reader written below from the rules in src/csv.c (split into
+ * deliberately naive reference reader written below from the rules in src/io/csv.c (split into
  * lines, split into fields, strtof on each): both must succeed or both fail; on success the
  * shape and every value must agree bitwise (this checks the reader's fast number path against
  * strtof). A failure must leave the table zeroed and give a one-line message starting with
@@ -11,8 +11,8 @@
  *
  * Build (clang only), from the repository root:
  *   clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *     -Isrc tests/fuzz/fuzz_csv.c src/csv.c src/npy.c src/table.c src/mapped.c src/error.c \
- *     src/memory.c -lm -o /tmp/fuzz_csv
+ *     -Iinclude -Isrc tests/fuzz/fuzz_csv.c src/io/csv.c src/io/npy.c src/io/table.c src/io/mapped.c src/core/error.c \
+ *     src/core/memory.c -lm -o /tmp/fuzz_csv
  * Run (copy the seeds so that new inputs are not written into the repository):
  *   mkdir -p /tmp/csv_corpus && cp -r tests/fuzz/corpus_csv/. /tmp/csv_corpus/
  *   /tmp/fuzz_csv -max_len=4096 -timeout=10 -max_total_time=180 /tmp/csv_corpus
@@ -26,7 +26,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -11,8 +11,8 @@
  *
  * Build (clang only), from the repository root:
  *   clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *     -Isrc tests/fuzz/fuzz_npy.c src/npy.c src/csv.c src/table.c src/mapped.c src/error.c \
- *     src/memory.c -lm -o /tmp/fuzz_npy
+ *     -Iinclude -Isrc tests/fuzz/fuzz_npy.c src/io/npy.c src/io/csv.c src/io/table.c src/io/mapped.c src/core/error.c \
+ *     src/core/memory.c -lm -o /tmp/fuzz_npy
  * Run (copy the seeds so that new inputs are not written into the repository):
  *   mkdir -p /tmp/npy_corpus && cp -r tests/fuzz/corpus_npy/. /tmp/npy_corpus/
  *   /tmp/fuzz_npy -max_len=4096 -timeout=10 -max_total_time=180 /tmp/npy_corpus
@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

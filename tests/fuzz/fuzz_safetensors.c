@@ -1,5 +1,5 @@
 /*
- * fuzz_safetensors.c - libFuzzer harness for bnn_model_load (src/safetensors.c).
+ * fuzz_safetensors.c - libFuzzer harness for bnn_model_load (src/io/safetensors.c).
  *
  * Each input is written to a temporary file and loaded, with an activation fallback picked
  * by the input's length (none, one name, a per-layer list, an unknown name). A load must
@@ -10,8 +10,8 @@
  *
  * Build (clang only), from the repository root:
  *   clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *     -Isrc $(pkg-config --cflags json-c) tests/fuzz/fuzz_safetensors.c src/safetensors.c \
- *     src/arch.c src/model.c src/error.c src/outfile.c src/memory.c src/rng.c \
+ *     -Iinclude -Isrc $(pkg-config --cflags json-c) tests/fuzz/fuzz_safetensors.c src/io/safetensors.c \
+ *     src/core/arch.c src/core/model.c src/core/error.c src/io/outfile.c src/core/memory.c src/core/rng.c \
  *     $(pkg-config --libs json-c) -lm -o /tmp/fuzz_safetensors
  * Run (copy the seeds so that new inputs are not written into the repository):
  *   mkdir -p /tmp/st_corpus && cp -r tests/fuzz/corpus_safetensors/. /tmp/st_corpus/
@@ -26,7 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

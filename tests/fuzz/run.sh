@@ -11,16 +11,17 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 flags=(-std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
-       -fno-sanitize-recover=all -Isrc)
-common=(src/table.c src/mapped.c src/error.c src/memory.c src/outfile.c src/rng.c src/arch.c src/model.c)
+       -fno-sanitize-recover=all -Iinclude -Isrc)
+common=(src/io/table.c src/io/mapped.c src/core/error.c src/core/memory.c src/io/outfile.c src/core/rng.c
+        src/core/arch.c src/core/model.c)
 build() { # name sources...
   local name=$1; shift
   clang "${flags[@]}" $(pkg-config --cflags json-c) "$@" "${common[@]}" \
     $(pkg-config --libs json-c) -lm -o "$out/$name"
 }
-build fuzz_csv tests/fuzz/fuzz_csv.c src/csv.c src/npy.c
-build fuzz_npy tests/fuzz/fuzz_npy.c src/csv.c src/npy.c
-build fuzz_safetensors tests/fuzz/fuzz_safetensors.c src/safetensors.c
+build fuzz_csv tests/fuzz/fuzz_csv.c src/io/csv.c src/io/npy.c
+build fuzz_npy tests/fuzz/fuzz_npy.c src/io/csv.c src/io/npy.c
+build fuzz_safetensors tests/fuzz/fuzz_safetensors.c src/io/safetensors.c
 for t in csv npy safetensors; do
   mkdir -p "$out/corpus_$t"
   cp -r "tests/fuzz/corpus_$t/." "$out/corpus_$t/"

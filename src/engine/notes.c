@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 static double sigma(double x)
 {

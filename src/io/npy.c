@@ -48,8 +48,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "batchnn.h"
-#include "internal.h"
+#include "bnn_internal.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define NPY_HOST_LE 0

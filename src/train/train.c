@@ -1,8 +1,8 @@
 /*
  * train.c - gradient descent: theta <- theta - lr * dC/dtheta, full batch (one update per
  * epoch, as in the notes) or mini-batches of consecutive samples (n = batch in the cost).
- * The optimizer (src/optim.c: sgd by default, the notes' update), the learning-rate schedule
- * (per epoch), the loss, shuffling (a permutation per epoch, src/shuffle.c) and validation
+ * The optimizer (src/train/optim.c: sgd by default, the notes' update), the learning-rate schedule
+ * (per epoch), the loss, shuffling (a permutation per epoch, src/train/shuffle.c) and validation
  * after each epoch are options; their defaults are the notes' plain gradient descent.
  *
  * The engine computes the gradient (exact or the notes' seed recursion); --gradient
@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 void bnn_train_opts_default(bnn_train_opts *o)
 {

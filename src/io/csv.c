@@ -53,8 +53,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "batchnn.h"
-#include "internal.h"
+#include "bnn_internal.h"
 
 /* Outcome of parsing one field. */
 enum { FLD_OK = 0, FLD_EMPTY, FLD_TEXT, FLD_NONFINITE, FLD_OVERFLOW };

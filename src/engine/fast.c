@@ -51,7 +51,7 @@
 #define BNN_HAVE_MXCSR 1
 #endif
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 #include "bnn_kernels.h"
 #include "bnn_narrow.h"
 

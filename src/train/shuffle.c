@@ -3,7 +3,7 @@
  * permuted view's chunks (bnn_data with perm, used by data.c).
  *
  * The permutation, precisely (so that another program can reproduce it):
- *   r = xoshiro256** seeded with bnn_hash64(seed, epoch) through splitmix64 (src/rng.c;
+ *   r = xoshiro256** seeded with bnn_hash64(seed, epoch) through splitmix64 (src/core/rng.c;
  *       epoch 0-based), perm = [0, 1, ..., n-1];
  *   for i = n-1 down to 1: j = (r.next() * (i + 1)) >> 64 (the high 64 bits of the 128-bit
  *       product), swap perm[i] and perm[j];
@@ -27,7 +27,7 @@
  *           return (L << h) | R                             (a Feistel network on w bits)
  *     F(x) = G(x), applied again while the result is >= len (cycle walking).
  */
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 int bnn_shuffle_perm(uint32_t *perm, size_t n, uint64_t seed, uint64_t epoch, bnn_error *e)
 {

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 static const char *const loss_names[] = {"mse", "cross-entropy", "bce"};
 

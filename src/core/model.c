@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 int bnn_model_init(bnn_model *m, const bnn_arch *arch, bnn_error *e)
 {

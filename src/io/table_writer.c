@@ -34,7 +34,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 #define WBUF_SIZE ((size_t)1 << 20)
 

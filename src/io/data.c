@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 /* Every label of column ycol of yt is an integer in 0..k-1, or an error naming the row. */
 static int check_labels(const bnn_table *yt, size_t ycol, int64_t k, bnn_error *e)

@@ -1,4 +1,5 @@
-/* internal.h - helpers shared by the library's files, not part of the public API. */
+/* bnn_internal.h - the library's toolbox: everything its files, the command and the tests
+ * share that is not part of the public API (include/batchnn.h). Not installed. */
 #ifndef BNN_INTERNAL_H
 #define BNN_INTERNAL_H
 
@@ -8,7 +9,7 @@
 #include "batchnn.h"
 
 /* ---------------------------------------------------------------------------------------- */
-/* Input files (src/table.c)                                                                 */
+/* Input files (src/io/table.c)                                                                 */
 
 /* Environment variable that sets the stream limit, and its default (2 GiB). */
 #define BNN_STREAM_LIMIT_ENV "BATCHNN_STREAM_LIMIT"

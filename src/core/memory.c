@@ -31,7 +31,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 #define HUGE_ALIGN ((size_t)2 << 20)
 

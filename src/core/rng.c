@@ -3,7 +3,7 @@
  * sequential draws such as weight initialisation, and a counter-based hash for synthetic data,
  * whose sample i is a pure function of (seed, i): the same whatever the chunking or threads.
  */
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 static uint64_t splitmix64_mix(uint64_t z)
 {

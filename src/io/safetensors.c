@@ -52,7 +52,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 #define ST_MAX_HEADER 100000000ULL /* the reference implementation's limit */
 #define ST_MAX_TENSORS (6 * BNN_MAX_LAYERS) /* weights, biases, 2 optimizer buffers each */
@@ -918,7 +918,7 @@ static int parse_tensor(st_load *L, const char *name, json_object *v)
     int layer = 0, is_bias = 0;
     int r = parse_name(name, &layer, &is_bias);
     if (r == -1 && strncmp(name, "optimizer.", 10) == 0) {
-        layer = -1; /* a checkpoint's optimizer state (src/checkpoint.c): skipped here */
+        layer = -1; /* a checkpoint's optimizer state (src/io/checkpoint.c): skipped here */
         r = 0;
     }
     if (r == -1)

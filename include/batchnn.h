@@ -100,7 +100,7 @@ float *bnn_model_bias(const bnn_model *m, int l); /* NULL without bias */
 /* 1 when every parameter is finite. */
 int bnn_model_finite(const bnn_model *m);
 
-/* Safetensors I/O (src/safetensors.c). Tensors layers.{l}.weight [out,in] and
+/* Safetensors I/O (src/io/safetensors.c). Tensors layers.{l}.weight [out,in] and
  * layers.{l}.bias [out], F32, __metadata__ {"format":"batchnn/1","activations":"a,b"}.
  * save writes to a temporary name, syncs, and renames into place.
  * load: acts_fallback is used when the file has no "activations" metadata (NULL: sigmoid). */
@@ -150,7 +150,7 @@ void bnn_table_close(bnn_table *t);
 int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
                    float *out, size_t ldo, bnn_error *e);
 
-/* Data files (src/csv.c, src/npy.c). bnn_table_open picks the reader from the contents
+/* Data files (src/io/csv.c, src/io/npy.c). bnn_table_open picks the reader from the contents
  * (.npy magic) or the extension. CSV: header line optional, CRLF and UTF-8 BOM accepted,
  * every row the same number of fields, all values finite. NPY: 2-D (1-D taken as one
  * column), float32 or float64, C or Fortran order; float32 C-order is memory-mapped and
@@ -161,7 +161,7 @@ int bnn_table_open(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e);
 
-/* Memory-mapped inputs (src/mapped.c). The readers register every mapping of an input file
+/* Memory-mapped inputs (src/io/mapped.c). The readers register every mapping of an input file
  * (a float32 .npy used in place stays mapped while the table is open). If the file is
  * truncated or rewritten meanwhile, touching the mapping raises SIGBUS; a SIGBUS handler
  * (installed by the program, not the library) can name the file with bnn_mapped_file_at.
@@ -183,7 +183,7 @@ int bnn_table_writer_rows(bnn_table_writer *w, const float *data, size_t nrows, 
 int bnn_table_writer_commit(bnn_table_writer *w, bnn_error *e);
 void bnn_table_writer_abort(bnn_table_writer *w);
 
-/* Synthetic sets (src/synth.c): linear, or, and, nand, xor, uniform, teacher, circle, sine.
+/* Synthetic sets (src/io/synth.c): linear, or, and, nand, xor, uniform, teacher, circle, sine.
  * nin/nout of -1 take the set's natural widths. Kept in memory when the whole table fits in
  * mem_budget bytes, otherwise generated row by row on demand. */
 int bnn_synth_open(bnn_table *t, const char *name, size_t n, int64_t nin, int64_t nout,
@@ -202,13 +202,13 @@ typedef struct bnn_data {
     size_t xcol;
     const bnn_table *yt; /* targets are columns [ycol, ycol + nout) of yt; NULL: no targets */
     size_t ycol;
-    /* A view (src/shuffle.c): sample i of the view is row row0 + (perm ? perm[i] : i) of the
+    /* A view (src/train/shuffle.c): sample i of the view is row row0 + (perm ? perm[i] : i) of the
      * tables. bnn_data_make sets row0 = 0, perm = NULL. With perm, chunks are gathered into
      * the caller's buffers. */
     size_t row0;
     const uint32_t *perm;
     /* With perm_blocked, perm is the order of blocks of BNN_SHUFFLE_BLOCK samples and each
-     * block is permuted by a keyed bijection (src/shuffle.c): shuffling very large sets. */
+     * block is permuted by a keyed bijection (src/train/shuffle.c): shuffling very large sets. */
     int perm_blocked;
     uint64_t perm_key;
     /* Integer class labels: the targets are one column of labels 0..nout-1 (nout > 1),
@@ -240,7 +240,7 @@ int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, f
 int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error *e);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Losses (src/loss.c). Per sample, summed over the K outputs, averaged over samples:          */
+/* Losses (src/engine/loss.c). Per sample, summed over the K outputs, averaged over samples:          */
 /*   mse            sum_j (a_j - y_j)^2                   (= nn.MSELoss x K)                   */
 /*   cross-entropy  -sum_j y_j log softmax(z)_j           (= nn.CrossEntropyLoss, prob. targets)*/
 /*   bce            sum_j max(z,0) - z y + log1p(e^-|z|)  (= BCEWithLogitsLoss(..).sum(1).mean())*/
@@ -273,7 +273,7 @@ int bnn_gradient_parse(const char *s, bnn_gradient *g);
 const char *bnn_engine_name(bnn_engine g);
 int bnn_engine_parse(const char *s, bnn_engine *g);
 
-/* Reference engine (src/reference.c): double precision, one sample at a time.
+/* Reference engine (src/engine/reference.c): double precision, one sample at a time.
  * theta is a double vector with the layout above. Samples [start, start + count). */
 int bnn_ref_forward(const bnn_arch *a, const double *theta, const double *x, double *out);
 int bnn_ref_cost(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
@@ -298,7 +298,7 @@ int bnn_fd_grad(const bnn_arch *a, const double *theta, const bnn_data *d, size_
 int bnn_fd_grad4(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
                  size_t count, double eps, double *grad, bnn_error *e);
 
-/* The notes' closed forms (src/notes.c), transcribed equation by equation. x, y: n samples. */
+/* The notes' closed forms (src/engine/notes.c), transcribed equation by equation. x, y: n samples. */
 double bnn_notes_linear_cost(double w, const double *x, const double *y, size_t n);
 double bnn_notes_linear_dw(double w, const double *x, const double *y, size_t n);
 /* One sigmoid neuron, inputs (x1, x2), target z: grad = {dw1, dw2, db}. */
@@ -311,7 +311,7 @@ void bnn_notes_chain2_grad(const double w[2], const double b[2], const double *x
 void bnn_notes_chain_grad(int m, const double *w, const double *b, const double *x,
                           const double *y, size_t n, double *dw, double *db);
 
-/* Fast engine (src/fast.c): float32, chunked column-major batches, OpenBLAS sgemm. */
+/* Fast engine (src/engine/fast.c): float32, chunked column-major batches, OpenBLAS sgemm. */
 typedef struct bnn_fast bnn_fast;
 typedef struct bnn_fast_opts {
     int threads;   /* <= 0: all cores */
@@ -342,7 +342,7 @@ int bnn_fast_eval(bnn_fast *f, const float *theta, const bnn_data *d, size_t sta
 /* ------------------------------------------------------------------------------------------ */
 /* Training                                                                                    */
 
-/* Optimizers (src/optim.c), each step exactly PyTorch's documented algorithm with g the
+/* Optimizers (src/train/optim.c), each step exactly PyTorch's documented algorithm with g the
  * gradient of the batch and L the weight decay (biases included):
  *   sgd       g += L theta;  theta -= lr g
  *   momentum  g += L theta;  b = g (first step) or mu b + g;  theta -= lr b
@@ -417,7 +417,7 @@ double bnn_schedule_lr(const bnn_schedule *s, double lr, int epoch, int epochs);
 /* Writes the schedule back in the form parse reads. */
 void bnn_schedule_format(const bnn_schedule *s, char *buf, size_t len);
 
-/* Checkpoints (src/checkpoint.c): the model plus the optimizer's buffers as F32 tensors
+/* Checkpoints (src/io/checkpoint.c): the model plus the optimizer's buffers as F32 tensors
  * optimizer.{l}.weight.{name} [out, in] / optimizer.{l}.bias.{name} [out] after the model's
  * tensors; metadata as bnn_model_save_meta (the caller records the step and settings). A
  * state without buffers (sgd) writes a plain model file. load_state fills st's buffers (st
@@ -428,7 +428,7 @@ int bnn_checkpoint_save(const bnn_model *m, const bnn_optim_state *st, const cha
 int bnn_checkpoint_load_state(const char *path, const bnn_arch *a, bnn_optim_state *st,
                               bnn_error *e);
 
-/* Shuffling (src/shuffle.c): the permutation of n samples for an epoch (0-based), from the
+/* Shuffling (src/train/shuffle.c): the permutation of n samples for an epoch (0-based), from the
  * seed, as README describes: Fisher-Yates driven by xoshiro256** seeded with
  * bnn_hash64(seed, epoch). n must be below 2^32. */
 int bnn_shuffle_perm(uint32_t *perm, size_t n, uint64_t seed, uint64_t epoch, bnn_error *e);
@@ -505,7 +505,7 @@ void bnn_train_opts_default(bnn_train_opts *o);
 int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_error *e);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Files: every output goes through bnn_outfile (src/outfile.c has the rules): "-" is
+/* Files: every output goes through bnn_outfile (src/io/outfile.c has the rules): "-" is
  * standard output; a character device, FIFO or socket is written directly; a regular file
  * (or a new path) is written to a temporary name beside it, fsync'd and renamed over it,
  * keeping its mode; a symlink is followed and its target replaced; a directory, a block
@@ -541,7 +541,7 @@ size_t bnn_alloc_bytes(size_t count, size_t size);
 /* Physical memory in bytes (0 when unknown). */
 size_t bnn_physical_memory(void);
 
-/* The memory this process may use (src/memory.c): the smallest of physical memory, the cgroup
+/* The memory this process may use (src/core/memory.c): the smallest of physical memory, the cgroup
  * limit (v2 memory.max, v1 memory.limit_in_bytes; our cgroup's and every ancestor's), and the
  * soft RLIMIT_AS and RLIMIT_DATA. It is a limit, not what is left: memory already in use is
  * not subtracted. Read afresh on every call (no caching, nothing allocated). */

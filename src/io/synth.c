@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 typedef enum { S_LINEAR, S_OR, S_AND, S_NAND, S_XOR, S_UNIFORM, S_TEACHER, S_CIRCLE, S_SINE,
                S_COUNT } synth_kind;

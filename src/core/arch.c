@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 static const char *const act_names[BNN_ACT_COUNT] = {"identity", "sigmoid", "tanh", "relu"};
 

@@ -39,7 +39,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "batchnn.h"
+#include "bnn_internal.h"
 
 enum { KIND_STDOUT = 1, KIND_DIRECT, KIND_REGULAR };
 

@@ -16,8 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "batchnn.h"
-#include "internal.h"
+#include "bnn_internal.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Inputs                                                                                    */
