@@ -4,6 +4,7 @@
 #define BNN_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "batchnn.h"
@@ -63,5 +64,47 @@ int bnn_stream_limit(size_t *limit, const char *name, bnn_error *e);
  * take the input's contents but do not close it. */
 int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
 int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Models (src/io/safetensors_read.c)                                                           */
+
+/* bnn_model_load, and a note for the user in note[0..note_len) (empty when there is none):
+ * today, that the tensors were named as an nn.Sequential's state_dict (0.weight, 2.weight,
+ * ...) and how they were mapped to layers. The caller prints it (on stderr). */
+int bnn_model_load_note(bnn_model *m, const char *path, const char *acts_fallback, char *note,
+                        size_t note_len, bnn_error *e);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Activation lists (src/core/arch.c)                                                           */
+
+/* Parses s, comma-separated activation names (blanks around each ignored), into act[0..m-1];
+ * with allow_one a single name applies to every layer. Returns 0; -1 when the number of
+ * names (*count) does not fit m; -2 for an unknown name (*bad, *bad_len: as written, not
+ * NUL-terminated). Used by --act (bnn_arch_parse) and by the model reader. */
+int bnn_act_list_parse(const char *s, int m, int allow_one, bnn_act *act, int *count,
+                       const char **bad, size_t *bad_len);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Helpers shared by the readers and writers (src/io/ioutil.c)                                  */
+
+/* 1 when the host stores integers and floats little-endian (the byte order of .npy '<f4',
+ * safetensors and checkpoints), 0 otherwise; a compile-time constant. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define BNN_HOST_LE 0
+#else
+#define BNN_HOST_LE 1
+#endif
+
+/* The `bytes` (1..8) bytes at p as a little-endian unsigned integer, and the reverse. */
+uint64_t bnn_get_le(const void *p, int bytes);
+void bnn_put_le(void *p, uint64_t v, int bytes);
+
+/* text[0..n) for a one-line message: in double quotes, '"' and '\\' escaped with a
+ * backslash, bytes outside printable ASCII as \xNN, at most maxin input bytes and what fits
+ * in cap (>= 16), followed by "..." when cut. Returns out. */
+const char *bnn_quote(char *out, size_t cap, const void *text, size_t n, size_t maxin);
+
+/* Does path end in ".npy" (any case)? The table writer and bnn_table_open decide by it. */
+int bnn_path_is_npy(const char *path);
 
 #endif

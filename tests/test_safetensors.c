@@ -489,7 +489,7 @@ static const bad_case bad_cases[] = {
     {"name_suffix", "{\"layers.0.weights\":{\"dtype\":\"F32\",\"shape\":[2,3],"
                     "\"data_offsets\":[0,24]}}", 24, {"layers.0.weights", "unknown name"}},
     {"name_newline", "{\"layers.0.weight\\n\":{\"dtype\":\"F32\",\"shape\":[2,3],"
-                     "\"data_offsets\":[0,24]}}", 24, {"layers.0.weight?", "unknown name"}},
+                     "\"data_offsets\":[0,24]}}", 24, {"\"layers.0.weight\\x0a\"", "unknown name"}},
     {"name_index_big", "{\"layers.256.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],"
                        "\"data_offsets\":[0,24]}}", 24, {"layers.256.weight", "limit of 256"}},
     {"name_index_huge", "{\"layers.99999999999999999999999.weight\":{\"dtype\":\"F32\","

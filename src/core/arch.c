@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,47 @@ static int split_list(const char *s, char *buf, size_t buflen, char **tok, int m
     return n;
 }
 
+int bnn_act_list_parse(const char *s, int m, int allow_one, bnn_act *act, int *count,
+                       const char **bad, size_t *bad_len)
+{
+    size_t commas = 0;
+    for (const char *p = s; *p; p++)
+        commas += *p == ',';
+    int names = commas < (size_t)INT_MAX ? (int)commas + 1 : INT_MAX;
+    *count = names;
+    if (names != m && !(allow_one && names == 1))
+        return -1;
+    const char *p = s;
+    for (int i = 0; i < names; i++) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        const char *a = p, *b = end;
+        while (a < b && isspace((unsigned char)*a))
+            a++;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
+        char tok[32];
+        size_t len = (size_t)(b - a);
+        bnn_act x;
+        int known = len < sizeof tok;
+        if (known) {
+            memcpy(tok, a, len);
+            tok[len] = '\0';
+            known = bnn_act_parse(tok, &x) == 0;
+        }
+        if (!known) {
+            *bad = a;
+            *bad_len = len;
+            return -2;
+        }
+        for (int l = names == 1 ? 0 : i; l < (names == 1 ? m : i + 1); l++)
+            act[l] = x;
+        p = end + (*end != '\0');
+    }
+    return 0;
+}
+
 int bnn_arch_parse(bnn_arch *a, const char *widths, const char *acts, int bias, bnn_error *e)
 {
     memset(a, 0, sizeof *a);
@@ -95,18 +137,16 @@ int bnn_arch_parse(bnn_arch *a, const char *widths, const char *acts, int bias, 
         a->bias[l] = bias ? 1 : 0;
     }
     if (acts) {
-        int k = split_list(acts, local, sizeof local, tok, BNN_MAX_LAYERS + 1);
-        if (k < 0)
-            return bnn_fail(e, "--act: too many names");
-        if (k != 1 && k != a->nlayers)
+        int k = 0;
+        const char *bad = NULL;
+        size_t blen = 0;
+        int r = bnn_act_list_parse(acts, a->nlayers, 1, a->act, &k, &bad, &blen);
+        if (r == -1)
             return bnn_fail(e, "--act: %d names for %d layers; give one name for all layers "
                                "or one per layer", k, a->nlayers);
-        for (int l = 0; l < a->nlayers; l++) {
-            const char *name = tok[k == 1 ? 0 : l];
-            if (bnn_act_parse(name, &a->act[l]) != 0)
-                return bnn_fail(e, "--act: unknown activation '%s' (known: identity, sigmoid, "
-                                   "tanh, relu)", name);
-        }
+        if (r == -2)
+            return bnn_fail(e, "--act: unknown activation '%.*s' (known: identity, sigmoid, "
+                               "tanh, relu)", blen > 200 ? 200 : (int)blen, bad);
     }
     return bnn_arch_check(a, e);
 }

@@ -16,14 +16,6 @@
 
 #include "bnn_internal.h"
 
-static int little_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-
 static void add_tensor(json_object *root, const char *name, uint64_t d0, uint64_t d1, int two,
                        uint64_t *off)
 {
@@ -51,7 +43,7 @@ int bnn_checkpoint_save(const bnn_model *m, const bnn_optim_state *st, const cha
     const int nbuf = st ? bnn_optim_nbuf(st->opts.kind) : 0;
     if (nbuf == 0) /* nothing beside the weights: a plain model file */
         return bnn_model_save_meta(m, path, keys, values, count, e);
-    if (!little_endian())
+    if (!BNN_HOST_LE)
         return bnn_fail(e, "%s: not saved: checkpoints are written on little-endian hosts", path);
     if (!bnn_model_finite(m))
         return bnn_fail(e, "%s: not saved: a parameter is not finite", path);
@@ -100,8 +92,7 @@ int bnn_checkpoint_save(const bnn_model *m, const bnn_optim_state *st, const cha
     }
     FILE *f = o.fp;
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++)
-        len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    bnn_put_le(len8, (uint64_t)padded, 8);
     int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(js, 1, hlen, f) != hlen;
     for (size_t i = hlen; i < padded && !bad; i++)
         bad = fputc(' ', f) == EOF;
@@ -159,7 +150,7 @@ int bnn_checkpoint_load_state(const char *path, const bnn_arch *a, bnn_optim_sta
     const int nbuf = bnn_optim_nbuf(st->opts.kind);
     if (nbuf == 0)
         return 0;
-    if (!little_endian())
+    if (!BNN_HOST_LE)
         return bnn_fail(e, "%s: checkpoints are read on little-endian hosts", path);
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -173,8 +164,7 @@ int bnn_checkpoint_load_state(const char *path, const bnn_arch *a, bnn_optim_sta
         bnn_fail(e, "%s: too short for a safetensors file", path);
         goto done;
     }
-    for (int i = 0; i < 8; i++)
-        hlen |= (uint64_t)len8[i] << (8 * i);
+    hlen = bnn_get_le(len8, 8);
     if (hlen > ((uint64_t)100 << 20)) {
         bnn_fail(e, "%s: header of %llu bytes is too large", path, (unsigned long long)hlen);
         goto done;

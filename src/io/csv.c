@@ -67,36 +67,6 @@ typedef struct csv_state {
 /* ---------------------------------------------------------------------------------------- */
 /* Messages                                                                                  */
 
-/* Writes s[0..n) into out as a quoted, escaped string, cut at about 40 characters. */
-static void quote(char *out, size_t cap, const char *s, size_t n)
-{
-    size_t o = 0;
-    const size_t maxin = 40;
-    if (cap < 16) {
-        if (cap)
-            out[0] = '\0';
-        return;
-    }
-    out[o++] = '"';
-    for (size_t i = 0; i < n && i < maxin && o + 8 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c >= 0x20 && c < 0x7f) {
-            out[o++] = (char)c;
-        } else {
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-        }
-    }
-    out[o++] = '"';
-    if (n > maxin && o + 4 < cap) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* Numbers                                                                                   */
 
@@ -330,7 +300,7 @@ static int field_error(csv_state *st, int kind, size_t line, size_t col, const c
     const char *b, *t;
     field_bounds(fs, lend, &b, &t);
     char q[200];
-    quote(q, sizeof q, b, (size_t)(t - b));
+    bnn_quote(q, sizeof q, b, (size_t)(t - b), 40);
     if (kind < 0)
         return bnn_fail(st->e, "%s:%zu:%zu: out of memory converting a number", st->name, line,
                         col);

@@ -50,12 +50,6 @@
 
 #include "bnn_internal.h"
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define NPY_HOST_LE 0
-#else
-#define NPY_HOST_LE 1
-#endif
-
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
 /* The mapping and how to read it; shared read-only by every thread. */
@@ -75,7 +69,7 @@ static inline uint32_t load_u32(const unsigned char *p)
 {
     uint32_t v;
     memcpy(&v, p, sizeof v);
-#if !NPY_HOST_LE
+#if !BNN_HOST_LE
     v = __builtin_bswap32(v);
 #endif
     return v;
@@ -85,7 +79,7 @@ static inline uint64_t load_u64(const unsigned char *p)
 {
     uint64_t v;
     memcpy(&v, p, sizeof v);
-#if !NPY_HOST_LE
+#if !BNN_HOST_LE
     v = __builtin_bswap64(v);
 #endif
     return v;
@@ -297,27 +291,6 @@ static int parse_header(const char *s, size_t len, npy_header *h)
     return 0;
 }
 
-/* The header as a quoted, escaped excerpt for messages (cap >= 16). */
-static void excerpt(char *out, size_t cap, const unsigned char *s, size_t n)
-{
-    size_t o = 0, i = 0;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\n'))
-        n--;
-    out[o++] = '"';
-    for (; i < n && o + 4 + 6 < cap; i++) { /* room for one escape, "...", '"' and NUL */
-        if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\')
-            out[o++] = (char)s[i];
-        else
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", s[i]);
-    }
-    if (i < n) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* The read form                                                                             */
 
@@ -487,7 +460,10 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     npy_header h;
     if (parse_header((const char *)b + hoff, hlen, &h) != 0) {
         char ex[200];
-        excerpt(ex, sizeof ex, b + hoff, hlen);
+        size_t exlen = hlen; /* without the padding */
+        while (exlen && (b[hoff + exlen - 1] == ' ' || b[hoff + exlen - 1] == '\n'))
+            exlen--;
+        bnn_quote(ex, sizeof ex, b + hoff, exlen, sizeof ex);
         bnn_fail(e, "%s: bad header (%s): %s", path, h.why, ex);
         goto fail;
     }
@@ -495,14 +471,14 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     size_t isz = 0;
     char kind = 'f';
     const char *d = h.descr;
-    if ((d[0] == '<' || d[0] == '|' || (NPY_HOST_LE && d[0] == '=')) &&
+    if ((d[0] == '<' || d[0] == '|' || (BNN_HOST_LE && d[0] == '=')) &&
         (d[1] == 'i' || d[1] == 'u') && strchr("1248", d[2]) && d[2] && d[3] == '\0' &&
         (d[0] != '|' || d[2] == '1')) {
         kind = d[1];
         isz = (size_t)(d[2] - '0');
-    } else if (strcmp(d, "<f4") == 0 || (NPY_HOST_LE && strcmp(d, "=f4") == 0))
+    } else if (strcmp(d, "<f4") == 0 || (BNN_HOST_LE && strcmp(d, "=f4") == 0))
         isz = 4;
-    else if (strcmp(d, "<f8") == 0 || (NPY_HOST_LE && strcmp(d, "=f8") == 0))
+    else if (strcmp(d, "<f8") == 0 || (BNN_HOST_LE && strcmp(d, "=f8") == 0))
         isz = 8;
     else if (strcmp(d, ">f4") == 0 || strcmp(d, ">f8") == 0) {
         bnn_fail(e, "%s: big-endian dtype '%s' is not supported; convert it with "
@@ -602,7 +578,7 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     t->ctx = c;
     t->close = npy_close;
     snprintf(t->name, sizeof t->name, "%s", path);
-    if (NPY_HOST_LE && kind == 'f' && isz == 4 && !c->fortran && doff % sizeof(float) == 0) {
+    if (BNN_HOST_LE && kind == 'f' && isz == 4 && !c->fortran && doff % sizeof(float) == 0) {
         t->f32 = (const float *)(const void *)data;
         t->ld = c->cols;
     } else {
@@ -629,12 +605,6 @@ int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e)
 
 /* ---------------------------------------------------------------------------------------- */
 
-static int ends_with_npy(const char *path)
-{
-    size_t n = strlen(path);
-    return n >= 4 && strcasecmp(path + n - 4, ".npy") == 0;
-}
-
 int bnn_table_open(bnn_table *t, const char *path, bnn_error *e)
 {
     memset(t, 0, sizeof *t);
@@ -647,7 +617,7 @@ int bnn_table_open(bnn_table *t, const char *path, bnn_error *e)
     if (rc == 0) {
         if (in.nhead == sizeof npy_magic && memcmp(in.head, npy_magic, sizeof npy_magic) == 0)
             rc = bnn_npy_from_input(t, &in, e);
-        else if (ends_with_npy(path))
+        else if (bnn_path_is_npy(path))
             rc = bnn_fail(e, "%s: not a .npy file (bad magic)", in.name);
         else
             rc = bnn_csv_from_input(t, &in, e);

@@ -49,12 +49,6 @@ struct bnn_table_writer {
     char path[512];     /* for messages */
 };
 
-static int is_npy_path(const char *path)
-{
-    size_t n = strlen(path);
-    return n >= 4 && strcasecmp(path + n - 4, ".npy") == 0;
-}
-
 static int flush_buf(bnn_table_writer *w, bnn_error *e)
 {
     errno = 0;
@@ -230,7 +224,7 @@ int bnn_table_writer_open(bnn_table_writer **wp, const char *path, size_t rows, 
     *wp = NULL;
     if (cols == 0)
         return bnn_fail(e, "%s: cannot write a table with no columns", path);
-    int npy = is_npy_path(path);
+    int npy = bnn_path_is_npy(path);
     if (npy && (rows > SIZE_MAX / cols || rows * cols > SIZE_MAX / sizeof(float)))
         return bnn_fail(e, "%s: %zu x %zu values are too many", path, rows, cols);
     if (!npy && csv_header) {
@@ -333,7 +327,7 @@ int bnn_table_writer_rows(bnn_table_writer *w, const float *data, size_t nrows, 
     if (check_finite(w, data, nrows, ld, e) != 0)
         return -1;
     if (w->npy) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#if !BNN_HOST_LE
         for (size_t r = 0; r < nrows; r++)
             for (size_t c = 0; c < w->cols; c++) {
                 uint32_t v;

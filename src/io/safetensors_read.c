@@ -1,31 +1,29 @@
 /*
- * safetensors.c - models on disk as safetensors (bnn_model_save, bnn_model_load).
+ * safetensors_read.c - models from safetensors files: bnn_model_load, bnn_model_load_note,
+ * bnn_model_read_meta (the writer is safetensors_write.c, the strictness pass over the header
+ * safetensors_strict.c).
  *
  * Layout: an 8-byte little-endian header length N, N bytes of UTF-8 JSON, then the data
  * buffer. The JSON maps each tensor name to {"dtype", "shape", "data_offsets": [begin, end]}
  * (byte offsets into the data buffer, end exclusive) plus an optional "__metadata__" object of
- * strings. batchnn writes layers.{l}.weight [out, in] and layers.{l}.bias [out] (F32,
- * little-endian, in theta's order, contiguous), __metadata__ {"format": "batchnn/1",
- * "activations": "sigmoid,identity"}, and pads the header with spaces so the data starts at
- * an 8-byte aligned offset: what safetensors.torch.load_file expects.
- *
- * Saving refuses a model with a non-finite parameter and goes through bnn_outfile (temporary
- * name, fsync, rename), so an existing file is never left half-written.
+ * strings.
  *
  * Loading trusts nothing. It checks, each failure a one-line message naming the file and the
  * field: a regular file (a FIFO is refused without blocking); the file size; the header length
  * (not 0, within the file, at most 100 MB; a length past the end of the file means "not a
  * safetensors file", or a truncated one when a JSON object starts where the header should);
  * the header is strict JSON of the format's shape, checked by a pre-pass of our own before
- * json-c builds anything (see prescan: nesting depth, entry, field and element counts, no
+ * json-c builds anything (bnn_st_prescan, safetensors_strict.c: nesting depth, entry, field and element counts, no
  * object or array inside __metadata__, single quotes, NaN/Infinity, raw control characters
  * and \u0000 in strings), so that memory stays within a few megabytes plus about the header's
  * size; then json-c (strict mode, UTF-8 checked); no duplicate keys; every tensor has exactly
  * dtype, shape and data_offsets; the shape is non-negative integers whose byte size fits in 64
  * bits; the offsets lie in the data buffer and match the shape; tensors neither overlap nor
  * leave bytes of the buffer unused (the reference implementation's rule); names are
- * layers.{l}.weight / layers.{l}.bias with a plain decimal l; layers run 0..m-1 without gaps,
- * each with a 2-D weight, a matching 1-D bias when present, and chain (in of layer l+1 == out
+ * layers.{l}.weight / layers.{l}.bias with a plain decimal l, and layers run 0..m-1 without
+ * gaps, or, all of them, {k}.weight / {k}.bias as PyTorch names an nn.Sequential's state_dict
+ * (k need not be consecutive: activation modules take indices too), mapped to layers in
+ * increasing k with a note (bnn_model_load_note); each layer has a 2-D weight, a matching 1-D bias when present, and chain (in of layer l+1 == out
  * of layer l); __metadata__ holds only strings, "format" is "batchnn/1", "pt" (the Hugging
  * Face convention for PyTorch files) or absent (flax/tf kernels are [in, out] and would load
  * transposed, so other formats are refused); "activations" names one known activation per
@@ -53,256 +51,14 @@
 #include <unistd.h>
 
 #include "bnn_internal.h"
+#include "safetensors_format.h"
 
-#define ST_MAX_HEADER 100000000ULL /* the reference implementation's limit */
-#define ST_MAX_TENSORS (6 * BNN_MAX_LAYERS) /* weights, biases, 2 optimizer buffers each */
-#define ST_SHAPE_KEEP 8            /* dimensions kept for messages */
-#define ST_FORMAT "batchnn/1"
+#define ST_SHAPE_KEEP 8 /* dimensions kept for messages */
 
-/* ------------------------------------------------------------------------------------------ */
-/* Small helpers                                                                               */
-
-static int host_little_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char c;
-    memcpy(&c, &one, 1);
-    return c == 1;
-}
-
-static uint64_t get_le(const unsigned char *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void put_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-/* Copies s for a one-line message: control characters become '?', long strings are cut (at a
- * UTF-8 character boundary) and end in "...". */
+/* s for a message: quoted, escaped, cut at about 40 bytes. */
 static const char *clean(char *out, size_t n, const char *s)
 {
-    size_t i = 0;
-    while (s[i] && i + 1 < n) {
-        unsigned char c = (unsigned char)s[i];
-        out[i++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
-    if (s[i] && n > 4) { /* cut: keep room for "...", at a character boundary */
-        i = n - 4;
-        while (i > 0 && ((unsigned char)out[i] & 0xC0) == 0x80)
-            i--;
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-    return out;
-}
-
-static const char *value_desc(float v)
-{
-    if (isnan(v))
-        return "NaN";
-    return v > 0 ? "+inf" : "-inf";
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Saving                                                                                      */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && (size_t)k < b->cap - b->len) {
-            b->len += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + (size_t)k + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
-/* Finds the first non-finite parameter and describes it. */
-static int find_nonfinite(const bnn_model *m, char *what, size_t n)
-{
-    const bnn_arch *a = &m->arch;
-    for (int l = 0; l < a->nlayers; l++) {
-        size_t in = (size_t)a->width[l], out = (size_t)a->width[l + 1];
-        const float *w = m->theta + bnn_arch_weight_offset(a, l);
-        for (size_t i = 0; i < in * out; i++)
-            if (!isfinite(w[i])) {
-                snprintf(what, n, "tensor \"layers.%d.weight\" element [%zu, %zu] is %s", l,
-                         i / in, i % in, value_desc(w[i]));
-                return 1;
-            }
-        if (a->bias[l]) {
-            const float *b = m->theta + bnn_arch_bias_offset(a, l);
-            for (size_t i = 0; i < out; i++)
-                if (!isfinite(b[i])) {
-                    snprintf(what, n, "tensor \"layers.%d.bias\" element [%zu] is %s", l, i,
-                             value_desc(b[i]));
-                    return 1;
-                }
-        }
-    }
-    return 0;
-}
-
-/* s as the body of a JSON string: quotes, backslashes and control characters escaped. */
-static void sb_json_string(sbuf *b, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            sb_printf(b, "\\%c", *p);
-        else if (*p < 0x20)
-            sb_printf(b, "\\u%04x", *p);
-        else
-            sb_printf(b, "%c", *p);
-    }
-}
-
-/* The JSON header, padded with spaces so that 8 + length is a multiple of 8. */
-static char *build_header(const bnn_arch *a, const char *const *keys,
-                          const char *const *values, int count, size_t *len)
-{
-    sbuf b = {0};
-    sb_printf(&b, "{\"__metadata__\":{\"format\":\"%s\",\"activations\":\"", ST_FORMAT);
-    for (int l = 0; l < a->nlayers; l++)
-        sb_printf(&b, "%s%s", l ? "," : "", bnn_act_name(a->act[l]));
-    sb_printf(&b, "\"");
-    for (int i = 0; i < count; i++) {
-        sb_printf(&b, ",\"");
-        sb_json_string(&b, keys[i]);
-        sb_printf(&b, "\":\"");
-        sb_json_string(&b, values[i]);
-        sb_printf(&b, "\"");
-    }
-    sb_printf(&b, "}");
-    uint64_t off = 0;
-    for (int l = 0; l < a->nlayers; l++) {
-        uint64_t in = (uint64_t)a->width[l], out = (uint64_t)a->width[l + 1];
-        uint64_t bytes = in * out * 4;
-        sb_printf(&b, ",\"layers.%d.weight\":{\"dtype\":\"F32\",\"shape\":[%llu,%llu],"
-                      "\"data_offsets\":[%llu,%llu]}",
-                  l, (unsigned long long)out, (unsigned long long)in,
-                  (unsigned long long)off, (unsigned long long)(off + bytes));
-        off += bytes;
-        if (a->bias[l]) {
-            bytes = out * 4;
-            sb_printf(&b, ",\"layers.%d.bias\":{\"dtype\":\"F32\",\"shape\":[%llu],"
-                          "\"data_offsets\":[%llu,%llu]}",
-                      l, (unsigned long long)out, (unsigned long long)off,
-                      (unsigned long long)(off + bytes));
-            off += bytes;
-        }
-    }
-    sb_printf(&b, "}");
-    while (!b.oom && b.len % 8 != 0)
-        sb_printf(&b, " ");
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.len;
-    return b.p;
-}
-
-static int write_floats(FILE *f, const float *v, size_t n)
-{
-    if (host_little_endian())
-        return fwrite(v, sizeof(float), n, f) == n ? 0 : -1;
-    unsigned char buf[4096];
-    while (n > 0) {
-        size_t k = n < sizeof buf / 4 ? n : sizeof buf / 4;
-        for (size_t i = 0; i < k; i++) {
-            uint32_t u;
-            memcpy(&u, &v[i], 4);
-            for (int j = 0; j < 4; j++)
-                buf[4 * i + (size_t)j] = (unsigned char)(u >> (8 * j));
-        }
-        if (fwrite(buf, 4, k, f) != k)
-            return -1;
-        v += k;
-        n -= k;
-    }
-    return 0;
-}
-
-int bnn_model_save(const bnn_model *m, const char *path, bnn_error *e)
-{
-    return bnn_model_save_meta(m, path, NULL, NULL, 0, e);
-}
-
-int bnn_model_save_meta(const bnn_model *m, const char *path, const char *const *keys,
-                        const char *const *values, int count, bnn_error *e)
-{
-    bnn_error sub;
-    for (int i = 0; i < count; i++)
-        if (strcmp(keys[i], "format") == 0 || strcmp(keys[i], "activations") == 0)
-            return bnn_fail(e, "%s: not saved: metadata key \"%s\" is reserved", path, keys[i]);
-    char what[256];
-    if (!m || !m->theta)
-        return bnn_fail(e, "%s: not saved: the model has no parameters", path);
-    if (bnn_arch_check(&m->arch, &sub) != 0)
-        return bnn_fail(e, "%s: not saved: %s", path, sub.msg);
-    if (m->nparams != bnn_arch_nparams(&m->arch))
-        return bnn_fail(e, "%s: not saved: the model holds %zu parameters, its architecture "
-                           "needs %zu", path, m->nparams, bnn_arch_nparams(&m->arch));
-    if (find_nonfinite(m, what, sizeof what))
-        return bnn_fail(e, "%s: not saved: %s", path, what);
-
-    size_t hlen = 0;
-    char *hdr = build_header(&m->arch, keys, values, count, &hlen);
-    if (!hdr)
-        return bnn_fail(e, "%s: not saved: out of memory", path);
-    bnn_outfile o;
-    if (bnn_outfile_open(&o, path, e) != 0) {
-        free(hdr);
-        return -1;
-    }
-    FILE *f = o.fp;
-    unsigned char len8[8];
-    put_le64(len8, (uint64_t)hlen);
-    int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen ||
-              write_floats(f, m->theta, m->nparams) != 0;
-    int err = errno;
-    free(hdr);
-    if (bad) {
-        bnn_outfile_abort(&o);
-        return bnn_fail(e, "%s: cannot write: %s", path, strerror(err ? err : EIO));
-    }
-    return bnn_outfile_commit(&o, e);
+    return bnn_quote(out, n, s, strlen(s), 40);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -312,7 +68,8 @@ typedef enum st_dtype { DT_F32, DT_F64, DT_F16, DT_BF16 } st_dtype;
 
 typedef struct st_tensor {
     const char *name; /* key in the parsed header */
-    int layer;
+    int layer;            /* -1: optimizer state */
+    long index;           /* l of layers.{l}, or k of an nn.Sequential's {k} */
     int is_bias;
     st_dtype dtype;
     unsigned itemsize;
@@ -335,6 +92,9 @@ typedef struct st_load {
     int weight[BNN_MAX_LAYERS]; /* index into t, or -1 */
     int bias[BNN_MAX_LAYERS];
     int order[ST_MAX_TENSORS]; /* t sorted by offset */
+    int naming;                /* 0: no layer tensor yet, 1: layers.{l}, 2: nn.Sequential */
+    char *note;                /* bnn_model_load_note's, or NULL */
+    size_t note_len;
 } st_load;
 
 #if defined(__GNUC__)
@@ -369,365 +129,6 @@ static int is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int is_alpha(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/*
- * The pre-pass: a strict JSON parser of its own that runs before json-c builds anything, and
- * that allocates nothing. json-c spends a few hundred bytes on every object and tens on
- * every value, so a header of 10 MB of "{}" would cost gigabytes; the pre-pass therefore
- * also holds the header to the shape of the format, with limits far above what any batchnn
- * model needs:
- *   - the top level is an object of at most ST_MAX_ENTRIES entries (tensors and
- *     __metadata__);
- *   - a tensor entry is an object of at most ST_MAX_FIELDS fields, each a scalar or an array
- *     of at most ST_MAX_DIMS scalars (shape, data_offsets): nothing nests deeper than
- *     ST_MAX_DEPTH levels;
- *   - __metadata__ is an object of at most ST_MAX_META entries whose values are not objects
- *     or arrays (the format says strings; other scalars are refused later, by name).
- * Whatever passes costs json-c at most about 15 MB plus the header's size (12.5 MB measured
- * with every limit reached at once); a refused header costs only its own bytes.
- * It also rejects what strict JSON forbids but json-c lets through (single quotes, NaN and
- * Infinity, raw control characters and \u0000 in strings) and counts object keys, so that
- * duplicates can be found once json-c (which keeps one of each) has parsed the header.
- * UTF-8 is validated by json-c.
- */
-#define ST_MAX_DEPTH 3
-#define ST_MAX_ENTRIES 1024
-#define ST_MAX_FIELDS 8
-#define ST_MAX_DIMS 16
-#define ST_MAX_META 4096
-
-enum { R_TOP, R_ENTRY, R_META, R_META_VALUE, R_FIELD, R_ELEM };
-
-typedef struct pscan {
-    st_load *L;
-    const char *s;
-    size_t n, i;
-    uint64_t keys;
-} pscan;
-
-/* Where a value sits, for messages: the tensor (or metadata key) and the field, as raw text
- * slices of the header. */
-typedef struct pctx {
-    const char *key, *field;
-    size_t key_len, field_len;
-} pctx;
-
-/* A key as written (escapes and all), cut at about 60 bytes, for a message. */
-static const char *show_key(char *out, size_t n, const char *s, size_t len)
-{
-    size_t k = len < n - 4 ? len : n - 4;
-    if (k < len)
-        while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
-            k--;
-    memcpy(out, s, k);
-    if (k < len) {
-        memcpy(out + k, "...", 3);
-        k += 3;
-    }
-    out[k] = '\0';
-    return out;
-}
-
-static int ps_invalid(pscan *p, const char *what, size_t at)
-{
-    return lfail(p->L, "header is not valid JSON: %s (at byte %zu of the header)", what, at);
-}
-
-static int ps_strict(pscan *p, const char *what, size_t at)
-{
-    return lfail(p->L, "header is not strict JSON: %s (at byte %zu of the header)", what, at);
-}
-
-static void ps_ws(pscan *p)
-{
-    while (p->i < p->n && is_ws(p->s[p->i]))
-        p->i++;
-}
-
-static int is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* A string; p->i is at its opening quote, and ends after the closing one. */
-static int ps_string(pscan *p)
-{
-    const char *s = p->s;
-    size_t start = p->i, i = p->i + 1;
-    while (i < p->n) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"') {
-            p->i = i + 1;
-            return 0;
-        }
-        if (c < 0x20)
-            return ps_strict(p, "a raw control character inside a string", i);
-        if (c != '\\') {
-            i++;
-            continue;
-        }
-        if (i + 1 >= p->n)
-            break;
-        char x = s[i + 1];
-        if (x == 'u') {
-            if (i + 5 >= p->n || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) || !is_hex(s[i + 4]) ||
-                !is_hex(s[i + 5]))
-                return ps_invalid(p, "a \\u escape without four hexadecimal digits", i);
-            if (memcmp(s + i + 2, "0000", 4) == 0)
-                return ps_strict(p, "an escaped NUL (\\u0000) inside a string", i);
-            i += 6;
-        } else if (x == '"' || x == '\\' || x == '/' || x == 'b' || x == 'f' || x == 'n' ||
-                   x == 'r' || x == 't') {
-            i += 2;
-        } else {
-            return ps_invalid(p, "an unknown escape inside a string", i);
-        }
-    }
-    return ps_invalid(p, "an unterminated string", start);
-}
-
-/* true, false, null; NaN, Infinity and the like are named as such. */
-static int ps_word(pscan *p)
-{
-    size_t i = p->i, j = i;
-    if (j < p->n && p->s[j] == '-')
-        j++;
-    while (j < p->n && is_alpha(p->s[j]))
-        j++;
-    const char *w = p->s + i;
-    size_t len = j - i;
-    if ((len == 4 && memcmp(w, "true", 4) == 0) || (len == 5 && memcmp(w, "false", 5) == 0) ||
-        (len == 4 && memcmp(w, "null", 4) == 0)) {
-        p->i = j;
-        return 0;
-    }
-    if (len && *w == '-') {
-        w++;
-        len--;
-    }
-    if ((len == 3 && (strncasecmp(w, "nan", 3) == 0 || strncasecmp(w, "inf", 3) == 0)) ||
-        (len == 8 && strncasecmp(w, "infinity", 8) == 0))
-        return ps_strict(p, "a literal that is not JSON (such as NaN or Infinity)", i);
-    return ps_invalid(p, "unexpected text", i);
-}
-
-/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-static int ps_number(pscan *p)
-{
-    const char *s = p->s;
-    size_t i = p->i, n = p->n;
-    if (s[i] == '-') {
-        i++;
-        if (i < n && is_alpha(s[i]))
-            return ps_word(p); /* -Infinity */
-    }
-    if (i >= n || !is_digit(s[i]))
-        return ps_invalid(p, "a malformed number", p->i);
-    if (s[i] == '0' && i + 1 < n && is_digit(s[i + 1]))
-        return ps_invalid(p, "a number with a leading zero", p->i);
-    if (s[i] == '0')
-        i++;
-    else
-        while (i < n && is_digit(s[i]))
-            i++;
-    if (i < n && s[i] == '.') {
-        i++;
-        if (i >= n || !is_digit(s[i]))
-            return ps_invalid(p, "a malformed number", p->i);
-        while (i < n && is_digit(s[i]))
-            i++;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        if (i >= n || !is_digit(s[i]))
-            return ps_invalid(p, "a malformed number", p->i);
-        while (i < n && is_digit(s[i]))
-            i++;
-    }
-    p->i = i;
-    return 0;
-}
-
-static int ps_value(pscan *p, int depth, int role, const pctx *cx);
-
-static int ps_object(pscan *p, int depth, int role, const pctx *cx)
-{
-    char k1[80];
-    p->i++; /* '{' */
-    ps_ws(p);
-    if (p->i < p->n && p->s[p->i] == '}') {
-        p->i++;
-        return 0;
-    }
-    uint64_t count = 0;
-    for (;;) {
-        ps_ws(p);
-        if (p->i >= p->n)
-            return ps_invalid(p, "unexpected end of data", p->i);
-        if (p->s[p->i] == '\'')
-            return ps_strict(p, "a single-quoted string", p->i);
-        if (p->s[p->i] != '"')
-            return ps_invalid(p, "expected a string key", p->i);
-        size_t k0 = p->i + 1;
-        if (ps_string(p) != 0)
-            return -1;
-        size_t klen = p->i - 1 - k0;
-        p->keys++;
-        count++;
-        if (role == R_TOP && count > ST_MAX_ENTRIES)
-            return lfail(p->L, "header has more than %d entries (tensors and __metadata__); a "
-                               "batchnn model has at most %d tensors", ST_MAX_ENTRIES,
-                         ST_MAX_TENSORS);
-        if (role == R_ENTRY && count > ST_MAX_FIELDS)
-            return lfail(p->L, "tensor \"%s\" has more than %d fields (a tensor has dtype, "
-                               "shape and data_offsets)",
-                         show_key(k1, sizeof k1, cx->key, cx->key_len), ST_MAX_FIELDS);
-        if (role == R_META && count > ST_MAX_META)
-            return lfail(p->L, "__metadata__ has more than %d entries", ST_MAX_META);
-        ps_ws(p);
-        if (p->i >= p->n || p->s[p->i] != ':')
-            return ps_invalid(p, "expected ':' after a key", p->i);
-        p->i++;
-        pctx child = *cx;
-        int crole = R_ELEM;
-        if (role == R_TOP) {
-            crole = klen == 12 && memcmp(p->s + k0, "__metadata__", 12) == 0 ? R_META : R_ENTRY;
-            child.key = p->s + k0;
-            child.key_len = klen;
-        } else if (role == R_ENTRY) {
-            crole = R_FIELD;
-            child.field = p->s + k0;
-            child.field_len = klen;
-        } else if (role == R_META) {
-            crole = R_META_VALUE;
-            child.key = p->s + k0;
-            child.key_len = klen;
-        }
-        if (ps_value(p, depth, crole, &child) != 0)
-            return -1;
-        ps_ws(p);
-        if (p->i < p->n && p->s[p->i] == ',') {
-            p->i++;
-            continue;
-        }
-        if (p->i < p->n && p->s[p->i] == '}') {
-            p->i++;
-            return 0;
-        }
-        return ps_invalid(p, p->i < p->n ? "expected ',' or '}'" : "unexpected end of data",
-                          p->i);
-    }
-}
-
-static int ps_array(pscan *p, int depth, int role, const pctx *cx)
-{
-    char k1[80], k2[80];
-    p->i++; /* '[' */
-    ps_ws(p);
-    if (p->i < p->n && p->s[p->i] == ']') {
-        p->i++;
-        return 0;
-    }
-    uint64_t count = 0;
-    for (;;) {
-        if (++count > ST_MAX_DIMS) {
-            if (role == R_FIELD)
-                return lfail(p->L, "tensor \"%s\": \"%s\" has more than %d elements",
-                             show_key(k1, sizeof k1, cx->key, cx->key_len),
-                             show_key(k2, sizeof k2, cx->field, cx->field_len), ST_MAX_DIMS);
-            return lfail(p->L, "header has an array of more than %d elements (at byte %zu of "
-                               "the header)", ST_MAX_DIMS, p->i);
-        }
-        if (ps_value(p, depth, R_ELEM, cx) != 0)
-            return -1;
-        ps_ws(p);
-        if (p->i < p->n && p->s[p->i] == ',') {
-            p->i++;
-            continue;
-        }
-        if (p->i < p->n && p->s[p->i] == ']') {
-            p->i++;
-            return 0;
-        }
-        return ps_invalid(p, p->i < p->n ? "expected ',' or ']'" : "unexpected end of data",
-                          p->i);
-    }
-}
-
-/* A value at p->i (after blanks) in a container `depth` levels deep, where `role` says what
- * the format expects there. */
-static int ps_value(pscan *p, int depth, int role, const pctx *cx)
-{
-    char k1[80], k2[80];
-    ps_ws(p);
-    if (p->i >= p->n)
-        return ps_invalid(p, "unexpected end of data", p->i);
-    char c = p->s[p->i];
-    if (c == '{' || c == '[') {
-        const char *kind = c == '{' ? "object" : "array";
-        if (role == R_TOP && c == '[')
-            return lfail(p->L, "header is a JSON array, not an object");
-        if (role == R_ENTRY && c == '[')
-            return lfail(p->L, "tensor \"%s\": entry is a JSON array, not an object",
-                         show_key(k1, sizeof k1, cx->key, cx->key_len));
-        if (role == R_META && c == '[')
-            return lfail(p->L, "\"__metadata__\" is a JSON array, not an object");
-        if (role == R_META_VALUE)
-            return lfail(p->L, "__metadata__ \"%s\" is a JSON %s; metadata values must be "
-                               "strings", show_key(k1, sizeof k1, cx->key, cx->key_len), kind);
-        if (role == R_FIELD && c == '{')
-            return lfail(p->L, "tensor \"%s\": \"%s\" is a JSON object (a tensor's fields are "
-                               "a string and arrays of integers)",
-                         show_key(k1, sizeof k1, cx->key, cx->key_len),
-                         show_key(k2, sizeof k2, cx->field, cx->field_len));
-        if (depth + 1 > ST_MAX_DEPTH || role == R_ELEM) {
-            if (cx->key && cx->field)
-                return lfail(p->L, "header nests deeper than %d levels: tensor \"%s\": \"%s\" "
-                                   "holds an %s (at byte %zu of the header)", ST_MAX_DEPTH,
-                             show_key(k1, sizeof k1, cx->key, cx->key_len),
-                             show_key(k2, sizeof k2, cx->field, cx->field_len), kind, p->i);
-            return lfail(p->L, "header nests deeper than %d levels (at byte %zu of the header)",
-                         ST_MAX_DEPTH, p->i);
-        }
-        return c == '{' ? ps_object(p, depth + 1, role, cx) : ps_array(p, depth + 1, role, cx);
-    }
-    if (c == '"')
-        return ps_string(p);
-    if (c == '\'')
-        return ps_strict(p, "a single-quoted string", p->i);
-    if (c == '-' || is_digit(c))
-        return ps_number(p);
-    if (is_alpha(c))
-        return ps_word(p);
-    return ps_invalid(p, "unexpected character", p->i);
-}
-
-/* Runs the pre-pass over the n bytes of the header: 0 (and the number of keys), or -1 with
- * the message set. */
-static int prescan(st_load *L, const char *s, size_t n, uint64_t *nkeys)
-{
-    pscan p = {L, s, n, 0, 0};
-    pctx cx = {NULL, NULL, 0, 0};
-    if (ps_value(&p, 0, R_TOP, &cx) != 0)
-        return -1;
-    ps_ws(&p);
-    if (p.i < n)
-        return ps_invalid(&p, "trailing bytes after the JSON value", p.i);
-    *nkeys = p.keys;
-    return 0;
-}
-
 /* Keys in the parsed tree (json-c keeps one of each duplicate). Depth is bounded by the
  * pre-pass (ST_MAX_DEPTH). */
 static uint64_t tree_keys(json_object *v)
@@ -748,13 +149,15 @@ static uint64_t tree_keys(json_object *v)
     return k;
 }
 
-/* "layers.{l}.weight" / "layers.{l}.bias", l decimal without sign or leading zeros. Returns
- * 0 and fills layer/is_bias; -1 for another name; -2 when l is too large. */
-static int parse_name(const char *s, int *layer, int *is_bias)
+/* "layers.{l}.weight" / "layers.{l}.bias" (*seq = 0), or "{k}.weight" / "{k}.bias" as
+ * PyTorch names the layers of an nn.Sequential (*seq = 1); l, k decimal without sign or
+ * leading zeros. Returns 0 and fills index/is_bias; -1 for another name; -2 when the index is
+ * too large (l >= BNN_MAX_LAYERS; k >= 10^6). */
+static int parse_name(const char *s, int *seq, long *index, int *is_bias)
 {
-    if (strncmp(s, "layers.", 7) != 0)
-        return -1;
-    s += 7;
+    *seq = strncmp(s, "layers.", 7) != 0;
+    if (!*seq)
+        s += 7;
     if (!(*s >= '0' && *s <= '9') || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
         return -1;
     long v = 0;
@@ -772,9 +175,9 @@ static int parse_name(const char *s, int *layer, int *is_bias)
         *is_bias = 1;
     else
         return -1;
-    if (big || v >= BNN_MAX_LAYERS)
+    if (big || v >= 1000000 || (!*seq && v >= BNN_MAX_LAYERS))
         return -2;
-    *layer = (int)v;
+    *index = v;
     return 0;
 }
 
@@ -837,7 +240,7 @@ static int parse_dtype(st_load *L, const char *tn, json_object *v, st_tensor *t)
         t->dtype = DT_BF16;
         t->itemsize = 2;
     } else {
-        return lfail(L, "tensor \"%s\": dtype \"%s\" is not supported (batchnn reads F32, "
+        return lfail(L, "tensor \"%s\": dtype %s is not supported (batchnn reads F32, "
                         "and converts F64, F16 and BF16)", tn, clean(c1, sizeof c1, d));
     }
     return 0;
@@ -915,18 +318,28 @@ static int parse_offsets(st_load *L, const char *tn, json_object *v, st_tensor *
 static int parse_tensor(st_load *L, const char *name, json_object *v)
 {
     char c1[80];
-    int layer = 0, is_bias = 0;
-    int r = parse_name(name, &layer, &is_bias);
+    int seq = 0, is_bias = 0, layer = 0;
+    long index = 0;
+    int r = parse_name(name, &seq, &index, &is_bias);
     if (r == -1 && strncmp(name, "optimizer.", 10) == 0) {
         layer = -1; /* a checkpoint's optimizer state (src/io/checkpoint.c): skipped here */
+        seq = 0;
         r = 0;
     }
     if (r == -1)
-        return lfail(L, "tensor \"%s\": unknown name (batchnn reads layers.{l}.weight and "
-                        "layers.{l}.bias)", clean(c1, sizeof c1, name));
+        return lfail(L, "tensor %s: unknown name (batchnn reads layers.{l}.weight and "
+                        "layers.{l}.bias, or {k}.weight and {k}.bias as an nn.Sequential "
+                        "names them)", clean(c1, sizeof c1, name));
     if (r == -2)
-        return lfail(L, "tensor \"%s\": layer index beyond the limit of %d layers",
-                     clean(c1, sizeof c1, name), BNN_MAX_LAYERS);
+        return lfail(L, "tensor %s: layer index beyond the limit of %d layers",
+                     clean(c1, sizeof c1, name), seq ? 1000000 : BNN_MAX_LAYERS);
+    if (layer == 0) {
+        if (L->naming && L->naming != 1 + seq)
+            return lfail(L, "tensor %s: names mix layers.{l}.weight and nn.Sequential's "
+                            "{k}.weight; use one or the other", clean(c1, sizeof c1, name));
+        L->naming = 1 + seq;
+        layer = seq ? -2 : (int)index; /* -2: placed by map_sequential */
+    }
     if (!json_object_is_type(v, json_type_object))
         return lfail(L, "tensor \"%s\": entry is a JSON %s, not an object", name,
                      json_kind(v));
@@ -939,6 +352,7 @@ static int parse_tensor(st_load *L, const char *name, json_object *v)
     memset(t, 0, sizeof *t);
     t->name = name;
     t->layer = layer;
+    t->index = index;
     t->is_bias = is_bias;
     json_object *dt = NULL, *sh = NULL, *off = NULL;
     json_object_object_foreach(v, key, val)
@@ -950,7 +364,7 @@ static int parse_tensor(st_load *L, const char *name, json_object *v)
         else if (strcmp(key, "data_offsets") == 0)
             off = val;
         else
-            return lfail(L, "tensor \"%s\": unexpected field \"%s\" (expected dtype, shape, "
+            return lfail(L, "tensor \"%s\": unexpected field %s (expected dtype, shape, "
                             "data_offsets)", name, clean(c1, sizeof c1, key));
     }
     if (!dt)
@@ -963,7 +377,7 @@ static int parse_tensor(st_load *L, const char *name, json_object *v)
         parse_offsets(L, name, off, t) != 0)
         return -1;
     if (layer < 0)
-        ; /* recorded for the coverage check only */
+        ; /* optimizer state: recorded for the coverage check only; nn.Sequential: later */
     else if (is_bias)
         L->bias[layer] = L->nt;
     else
@@ -980,16 +394,16 @@ static int parse_metadata(st_load *L, json_object *v)
     json_object_object_foreach(v, key, val)
     {
         if (!json_object_is_type(val, json_type_string))
-            return lfail(L, "__metadata__ \"%s\" is a JSON %s; metadata values must be "
+            return lfail(L, "__metadata__ %s is a JSON %s; metadata values must be "
                             "strings", clean(c1, sizeof c1, key), json_kind(val));
         const char *s = json_object_get_string(val);
         if (strcmp(key, "format") == 0) {
             if (strncmp(s, "batchnn/", 8) == 0) {
                 if (strcmp(s, ST_FORMAT) != 0)
-                    return lfail(L, "__metadata__ \"format\" is \"%s\"; this build reads "
+                    return lfail(L, "__metadata__ \"format\" is %s; this build reads "
                                     "\"%s\"", clean(c2, sizeof c2, s), ST_FORMAT);
             } else if (strcmp(s, "pt") != 0) {
-                return lfail(L, "__metadata__ \"format\" is \"%s\", expected \"%s\" or \"pt\" "
+                return lfail(L, "__metadata__ \"format\" is %s, expected \"%s\" or \"pt\" "
                                 "(other layouts store weights as [in, out])",
                              clean(c2, sizeof c2, s), ST_FORMAT);
             }
@@ -1000,54 +414,21 @@ static int parse_metadata(st_load *L, json_object *v)
     return 0;
 }
 
-/* Parses a comma-separated list of activation names (spaces around names ignored) into
- * act[0..m-1]; one name applies to every layer when allow_one. On failure writes why. */
+/* An activation list (bnn_act_list_parse) for the model's m layers; on failure writes why. */
 static int parse_acts(const char *s, int m, int allow_one, bnn_act *act, char *why, size_t n)
 {
-    long names = 1;
-    for (const char *p = s; *p; p++)
-        names += *p == ',';
-    if (names != m && !(allow_one && names == 1)) {
-        snprintf(why, n, "%ld name%s for %d layer%s", names, names == 1 ? "" : "s", m,
+    int count = 0;
+    const char *bad = NULL;
+    size_t blen = 0;
+    char q[64];
+    int r = bnn_act_list_parse(s, m, allow_one, act, &count, &bad, &blen);
+    if (r == -1)
+        snprintf(why, n, "%d name%s for %d layer%s", count, count == 1 ? "" : "s", m,
                  m == 1 ? "" : "s");
-        return -1;
-    }
-    const char *p = s;
-    for (long i = 0; i < names; i++) {
-        const char *end = strchr(p, ',');
-        if (!end)
-            end = p + strlen(p);
-        const char *a = p, *b = end;
-        while (a < b && is_ws(*a))
-            a++;
-        while (b > a && is_ws(b[-1]))
-            b--;
-        char tok[32], c1[48];
-        size_t len = (size_t)(b - a);
-        bnn_act x;
-        int ok = len < sizeof tok;
-        if (ok) {
-            memcpy(tok, a, len);
-            tok[len] = '\0';
-            ok = bnn_act_parse(tok, &x) == 0;
-        }
-        if (!ok) {
-            char raw[40];
-            size_t k = len < sizeof raw - 1 ? len : sizeof raw - 1;
-            memcpy(raw, a, k);
-            raw[k] = '\0';
-            snprintf(why, n, "unknown activation \"%s%s\" (known: identity, sigmoid, tanh, "
-                             "relu)", clean(c1, sizeof c1, raw), k < len ? "..." : "");
-            return -1;
-        }
-        if (names == 1)
-            for (int l = 0; l < m; l++)
-                act[l] = x;
-        else
-            act[i] = x;
-        p = *end ? end + 1 : end;
-    }
-    return 0;
+    else if (r == -2)
+        snprintf(why, n, "unknown activation %s (known: identity, sigmoid, tanh, relu)",
+                 bnn_quote(q, sizeof q, bad, blen, 40));
+    return r == 0 ? 0 : -1;
 }
 
 static int cmp_offsets(const void *pa, const void *pb, void *ctx)
@@ -1058,6 +439,74 @@ static int cmp_offsets(const void *pa, const void *pb, void *ctx)
         return a->begin < b->begin ? -1 : 1;
     if (a->end != b->end)
         return a->end < b->end ? -1 : 1;
+    return 0;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void note_add(st_load *L, size_t *p, const char *fmt, ...)
+{
+    if (*p >= L->note_len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(L->note + *p, L->note_len - *p, fmt, ap);
+    va_end(ap);
+    *p = k < 0 ? L->note_len : *p + (size_t)k;
+}
+
+/*
+ * nn.Sequential names: the weights, in increasing k, are layers 0..m-1; {k}.bias belongs to
+ * the layer of {k}.weight. Fills L->weight, L->bias and each tensor's layer, and writes the
+ * note ("k -> layer" for the first few layers).
+ */
+static int map_sequential(st_load *L)
+{
+    int w[BNN_MAX_LAYERS], m = 0;
+    for (int i = 0; i < L->nt; i++) {
+        if (L->t[i].layer != -2 || L->t[i].is_bias)
+            continue;
+        if (m == BNN_MAX_LAYERS)
+            return lfail(L, "more than %d weights (nn.Sequential names)", BNN_MAX_LAYERS);
+        int j = m++; /* insertion by index (at most BNN_MAX_LAYERS) */
+        while (j > 0 && L->t[w[j - 1]].index > L->t[i].index) {
+            w[j] = w[j - 1];
+            j--;
+        }
+        w[j] = i;
+    }
+    for (int l = 0; l < m; l++) {
+        L->weight[l] = w[l];
+        L->t[w[l]].layer = l;
+    }
+    for (int i = 0; i < L->nt; i++) {
+        st_tensor *t = &L->t[i];
+        if (t->layer != -2)
+            continue;
+        int l = 0;
+        while (l < m && L->t[w[l]].index != t->index)
+            l++;
+        if (l == m)
+            return lfail(L, "tensor \"%s\" has no matching \"%ld.weight\"", t->name,
+                         t->index);
+        t->layer = l;
+        L->bias[l] = i;
+    }
+    if (L->note && L->note_len) { /* the first four layers and the last */
+        size_t p = 0;
+        note_add(L, &p, "%s: tensor names of an nn.Sequential, read as "
+                    "layers in index order:", L->path);
+        for (int l = 0; l < m; l++) {
+            if (m > 5 && l >= 4 && l < m - 1) {
+                if (l == 4)
+                    note_add(L, &p, " ...");
+                continue;
+            }
+            note_add(L, &p, "%s %ld -> layers.%d", l ? "," : "",
+                        L->t[w[l]].index, l);
+        }
+    }
     return 0;
 }
 
@@ -1161,7 +610,7 @@ static int build_arch(st_load *L, bnn_arch *a, const char *acts_fallback)
             return lfail(L, "__metadata__ \"activations\": %s", why);
     } else if (acts_fallback) {
         if (parse_acts(acts_fallback, m, 1, a->act, why, sizeof why) != 0)
-            return lfail(L, "no \"activations\" in __metadata__, and the fallback \"%s\" does "
+            return lfail(L, "no \"activations\" in __metadata__, and the fallback %s does "
                             "not apply: %s", clean(c1, sizeof c1, acts_fallback), why);
     }
     bnn_error sub;
@@ -1212,7 +661,7 @@ static int report_value(st_load *L, const st_tensor *t, uint64_t i, const char *
 static int read_tensor(st_load *L, const st_tensor *t, float *dst)
 {
     size_t n = (size_t)t->count;
-    if (t->dtype == DT_F32 && host_little_endian()) {
+    if (t->dtype == DT_F32 && BNN_HOST_LE) {
         if (read_exact(L, dst, n * 4) != 0)
             return -1;
     } else {
@@ -1228,11 +677,11 @@ static int read_tensor(st_load *L, const st_tensor *t, float *dst)
                 float f = 0.0f;
                 switch (t->dtype) {
                 case DT_F32:
-                    u = (uint32_t)get_le(p, 4);
+                    u = (uint32_t)bnn_get_le(p, 4);
                     memcpy(&f, &u, 4);
                     break;
                 case DT_F64: {
-                    uint64_t b = get_le(p, 8);
+                    uint64_t b = bnn_get_le(p, 8);
                     double d;
                     memcpy(&d, &b, 8);
                     if (isfinite(d) && fabs(d) > FLT_MAX) {
@@ -1244,10 +693,10 @@ static int read_tensor(st_load *L, const st_tensor *t, float *dst)
                     break;
                 }
                 case DT_F16:
-                    f = half_to_float((uint16_t)get_le(p, 2));
+                    f = half_to_float((uint16_t)bnn_get_le(p, 2));
                     break;
                 case DT_BF16:
-                    u = (uint32_t)get_le(p, 2) << 16;
+                    u = (uint32_t)bnn_get_le(p, 2) << 16;
                     memcpy(&f, &u, 4);
                     break;
                 }
@@ -1257,7 +706,7 @@ static int read_tensor(st_load *L, const st_tensor *t, float *dst)
     }
     for (size_t i = 0; i < n; i++)
         if (!isfinite(dst[i]))
-            return report_value(L, t, i, value_desc(dst[i]));
+            return report_value(L, t, i, bnn_st_nonfinite(dst[i]));
     return 0;
 }
 
@@ -1275,7 +724,7 @@ static int load_header(st_load *L)
     unsigned char len8[8];
     if (read_exact(L, len8, 8) != 0)
         return -1;
-    L->hlen = get_le(len8, 8);
+    L->hlen = bnn_get_le(len8, 8);
     if (L->hlen == 0)
         return lfail(L, "header length is 0 (expected a JSON object)");
     if (L->hlen > L->fsize - 8) {
@@ -1307,7 +756,7 @@ static int load_header(st_load *L)
 
     /* the pre-pass first: json-c builds nothing from a header of the wrong shape */
     uint64_t nkeys = 0;
-    if (prescan(L, L->hdr, n, &nkeys) != 0)
+    if (bnn_st_prescan(L->path, L->hdr, n, &nkeys, L->e) != 0)
         return -1;
 
     json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
@@ -1352,12 +801,22 @@ static int open_header(st_load *L)
 
 int bnn_model_load(bnn_model *m, const char *path, const char *acts_fallback, bnn_error *e)
 {
+    return bnn_model_load_note(m, path, acts_fallback, NULL, 0, e);
+}
+
+int bnn_model_load_note(bnn_model *m, const char *path, const char *acts_fallback, char *note,
+                        size_t note_len, bnn_error *e)
+{
     memset(m, 0, sizeof *m);
+    if (note && note_len)
+        note[0] = '\0';
     st_load *L = calloc(1, sizeof *L);
     if (!L)
         return bnn_fail(e, "%s: out of memory", path);
     L->path = path;
     L->e = e;
+    L->note = note;
+    L->note_len = note ? note_len : 0;
     for (int l = 0; l < BNN_MAX_LAYERS; l++)
         L->weight[l] = L->bias[l] = -1;
     int rc = -1;
@@ -1387,6 +846,8 @@ int bnn_model_load(bnn_model *m, const char *path, const char *acts_fallback, bn
         if (bad || (meta && parse_metadata(L, meta) != 0))
             goto done;
     }
+    if (L->naming == 2 && map_sequential(L) != 0)
+        goto done;
     if (check_coverage(L) != 0 || build_arch(L, &arch, acts_fallback) != 0)
         goto done;
     {
@@ -1417,8 +878,11 @@ int bnn_model_load(bnn_model *m, const char *path, const char *acts_fallback, bn
     }
     rc = 0;
 done:
-    if (rc != 0)
+    if (rc != 0) {
         bnn_model_free(m);
+        if (note && note_len)
+            note[0] = '\0';
+    }
     if (L->f)
         fclose(L->f);
     json_object_put(L->root);

@@ -1,0 +1,62 @@
+/*
+ * ioutil.c - small helpers every reader and writer shares: text quoted for a one-line
+ * message, the ".npy" suffix test, little-endian byte order (bnn_internal.h).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bnn_internal.h"
+
+const char *bnn_quote(char *out, size_t cap, const void *text, size_t n, size_t maxin)
+{
+    const unsigned char *s = text;
+    size_t o = 0, i = 0;
+    if (cap < 16) {
+        if (cap)
+            out[0] = '\0';
+        return out;
+    }
+    out[o++] = '"';
+    /* room kept for one escape (4), the closing quote, "..." and the NUL */
+    for (; i < n && i < maxin && o + 9 < cap; i++) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c >= 0x20 && c < 0x7f) {
+            out[o++] = (char)c;
+        } else {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        }
+    }
+    out[o++] = '"';
+    if (i < n) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+int bnn_path_is_npy(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 4 && strcasecmp(path + n - 4, ".npy") == 0;
+}
+
+uint64_t bnn_get_le(const void *p, int bytes)
+{
+    const unsigned char *b = p;
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+void bnn_put_le(void *p, uint64_t v, int bytes)
+{
+    unsigned char *b = p;
+    for (int i = 0; i < bytes; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+}
