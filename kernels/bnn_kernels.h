@@ -64,7 +64,8 @@ typedef struct bnn_kernel_table {
     /* acc[r] += sum_c D(r, c): the bias gradient of a block. */
     void (*row_sums_add)(float *acc, const float *d, size_t ldd, size_t rows, size_t cols);
 
-    /* y[i] += alpha * x[i] (gradient reduction and the update theta -= lr * g). */
+    /* y[i] += alpha * x[i]: sums the shards' gradient partials (fast.c); the update itself is
+     * the optimizer's fused step below. */
     void (*axpy)(float *y, const float *x, size_t n, float alpha);
 
     /* One fused optimizer step over n parameters (kernels/optim_loops.h): next from theta,

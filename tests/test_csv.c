@@ -304,6 +304,88 @@ static void expect_fail_at(const char *path, const char *want)
     print_message("    %s\n", e.msg);
 }
 
+/* The delimiter (comma, tab or semicolon) is chosen from the first two non-blank lines; the
+ * table records it and whether a header row was skipped. */
+static void test_delimiters(void **state)
+{
+    (void)state;
+    static const char *const v6[] = {"1", "2", "3", "4", "5", "6"};
+    static const char *const v3[] = {"1", "2", "3"};
+    static const struct {
+        const char *name, *text;
+        size_t rows, cols;
+        char delim;
+        int header;
+        const char *const *want;
+    } cases[] = {
+        {"tab_header.tsv", "x1\tx2\ty\n1\t2\t3\n4\t5\t6\n", 2, 3, '\t', 1, v6},
+        {"tab.tsv", "1\t2\t3\n4\t5\t6\n", 2, 3, '\t', 0, v6},
+        {"tab_spaces.tsv", " 1 \t 2\t3 \r\n4\t5 \t 6\n", 2, 3, '\t', 0, v6},
+        {"tab_edges.tsv", "\t1\t2\t3\n", 1, 4, '\t', 0, NULL}, /* leading tab: empty field */
+        {"semi_header.csv", "a;b;c\n1;2;3\n4;5;6\n", 2, 3, ';', 1, v6},
+        {"semi.csv", " 1 ;\t2;3\n4;5;6\n", 2, 3, ';', 0, v6},
+        {"comma_header.csv", "a,b,c\n1,2,3\n4,5,6\n", 2, 3, ',', 1, v6},
+        {"comma_tabs.csv", "1,\t2\t,3\n4\t,5,6\n", 2, 3, ',', 0, v6},
+        /* a comma on the first line decides, whatever follows */
+        {"comma_first.csv", "a,b;c\n1,2;3\n", 0, 0, ',', 1, NULL},
+        /* a tab or semicolon only on the first line: one column with a header */
+        {"tab_once.csv", "x\ty\n1\n2\n3\n", 3, 1, ',', 1, v3},
+        {"semi_once.csv", "x;y\n1\n2\n3\n", 3, 1, ',', 1, v3},
+        /* tabs at a line's ends are padding, not separators */
+        {"tab_padding.csv", "\t1\t\n\t2\n3\t\n", 3, 1, ',', 0, v3},
+        {"one_col.csv", "1\n2\n3\n", 3, 1, ',', 0, v3},
+        {"blank_end.tsv", "1\t2\t3\n4\t5\t6\n  \n\n", 2, 3, '\t', 0, v6},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const char *path = put_text(cases[k].name, cases[k].text);
+        bnn_table t;
+        bnn_error e = {{0}};
+        int rc = bnn_table_open_csv(&t, path, &e);
+        if (cases[k].rows == 0) { /* must fail */
+            if (rc == 0) {
+                print_error("%s: opened, should fail\n", cases[k].name);
+                bnn_table_close(&t);
+                fail();
+            }
+            print_message("    %s\n", e.msg);
+            continue;
+        }
+        if (rc != 0 && cases[k].want == NULL) {
+            print_message("    %s\n", e.msg); /* tab_edges: an empty first field */
+            assert_non_null(strstr(e.msg, "empty field"));
+            continue;
+        }
+        if (rc != 0) {
+            print_error("%s: unexpected failure: %s\n", cases[k].name, e.msg);
+            fail();
+        }
+        if (t.rows != cases[k].rows || t.cols != cases[k].cols ||
+            t.delimiter != cases[k].delim || t.header_skipped != cases[k].header) {
+            print_error("%s: %zu x %zu, delimiter 0x%02x, header %d; want %zu x %zu, 0x%02x, "
+                        "%d\n", cases[k].name, t.rows, t.cols, (unsigned)t.delimiter,
+                        t.header_skipped, cases[k].rows, cases[k].cols,
+                        (unsigned)cases[k].delim, cases[k].header);
+            fail();
+        }
+        for (size_t i = 0; i < t.rows * t.cols; i++)
+            assert_same_float(t.f32[i], strtof(cases[k].want[i], NULL), i);
+        bnn_table_close(&t);
+    }
+
+    /* errors after detection name the line and column as before */
+    expect_fail_at(put_text("tab_bad.tsv", "a\tb\n1\t2\n3\tx\n"),
+                   ":3:2: expected a number, found \"x\"");
+    expect_fail_at(put_text("tab_count.tsv", "1\t2\n3\t4\t5\n"), ":2: expected 2 fields, found 3");
+    expect_fail_at(put_text("semi_count.csv", "1;2\n3;4;5\n"), ":2: expected 2 fields, found 3");
+    /* a semicolon file with decimal commas: the comma wins (line 1 is then a header), and
+     * the message shows the field */
+    expect_fail_at(put_text("decimal_comma.csv", "1,5;2,5\n3,5;4,5\n"),
+                   ":2:2: expected a number, found \"5;4\"");
+    /* with tabs as separators, a line of tabs is a row of empty fields, not a blank line */
+    expect_fail_at(put_text("tab_blank.tsv", "1\t2\n\t\n3\t4\n"),
+                   ":2:1: expected a number, found an empty field");
+}
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -998,6 +1080,7 @@ int main(void)
         cmocka_unit_test(test_many_columns),
         cmocka_unit_test(test_exact_rounding),
         cmocka_unit_test(test_locale),
+        cmocka_unit_test(test_delimiters),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_malformed_large),
         cmocka_unit_test(test_cannot_open),

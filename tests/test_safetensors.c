@@ -766,6 +766,109 @@ static void test_pytorch_style(void **state)
     bnn_model_free(&m);
 }
 
+/* nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1, bias=False)) saves 0.weight,
+ * 0.bias and 2.weight: the same model as torch_hdr, read in index order with a note. */
+static const char seq_hdr[] =
+    "{\"0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[12,24]},"
+    "\"2.weight\":{\"shape\":[1,3],\"dtype\":\"F32\",\"data_offsets\":[0,12]},"
+    "\"0.weight\":{\"data_offsets\":[24,48],\"dtype\":\"F32\",\"shape\":[3,2]}}";
+
+static void test_sequential_names(void **state)
+{
+    (void)state;
+    char path[512], hdr[1024], note[256];
+    bnn_model m;
+    bnn_error e = {{0}};
+    path_in(path, sizeof path, "sequential.safetensors");
+    write_torch_file(path, seq_hdr);
+    memset(note, 'x', sizeof note);
+    if (bnn_model_load_note(&m, path, "relu,identity", note, sizeof note, &e) != 0) {
+        print_error("%s: load failed: %s\n", path, e.msg);
+        fail();
+    }
+    check_torch_model(&m, BNN_ACT_RELU, BNN_ACT_IDENTITY);
+    bnn_model_free(&m);
+    print_message("    note: %s\n", note);
+    assert_non_null(strstr(note, path));
+    assert_non_null(strstr(note, "nn.Sequential"));
+    assert_non_null(strstr(note, "0 -> layers.0, 2 -> layers.1"));
+    assert_null(strchr(note, '\n'));
+    /* the plain entry point loads it too; a batchnn file gives no note */
+    load_ok(&m, path, NULL);
+    check_torch_model(&m, BNN_ACT_SIGMOID, BNN_ACT_SIGMOID);
+    bnn_model_free(&m);
+    char plain[512];
+    path_in(plain, sizeof plain, "torch_plain.safetensors");
+    write_torch_file(plain, torch_hdr);
+    assert_int_equal(bnn_model_load_note(&m, plain, NULL, note, sizeof note, &e), 0);
+    assert_string_equal(note, "");
+    bnn_model_free(&m);
+
+    /* many layers: indices 0, 2, 4, ... 2(m-1), listed first four and last, in a short note */
+    enum { M = 7 };
+    size_t off = 0, pos = 0;
+    unsigned char data[M * 4];
+    pos += (size_t)snprintf(hdr + pos, sizeof hdr - pos, "{");
+    for (int l = M - 1; l >= 0; l--) { /* header order reversed: order comes from k */
+        pos += (size_t)snprintf(hdr + pos, sizeof hdr - pos,
+                                "%s\"%d.weight\":{\"dtype\":\"F32\",\"shape\":[1,1],"
+                                "\"data_offsets\":[%zu,%zu]}", l == M - 1 ? "" : ",", 2 * l,
+                                (size_t)l * 4, (size_t)l * 4 + 4);
+        put_le32(data + 4 * l, float_bits((float)(l + 1)));
+        off += 4;
+    }
+    snprintf(hdr + pos, sizeof hdr - pos, "}");
+    path_in(path, sizeof path, "sequential_deep.safetensors");
+    write_st(path, hdr, data, off);
+    if (bnn_model_load_note(&m, path, "tanh", note, sizeof note, &e) != 0) {
+        print_error("%s: load failed: %s\n", path, e.msg);
+        fail();
+    }
+    assert_int_equal(m.arch.nlayers, M);
+    for (int l = 0; l < M; l++)
+        if (m.theta[l] != (float)(l + 1)) {
+            print_error("layer %d holds %g, want %d (tensor %d.weight)\n", l,
+                        (double)m.theta[l], l + 1, 2 * l);
+            fail();
+        }
+    bnn_model_free(&m);
+    print_message("    note: %s\n", note);
+    assert_non_null(strstr(note, "6 -> layers.3, ..., 12 -> layers.6"));
+
+    /* refused: a bias without its weight, names of both kinds, and what is neither */
+    path_in(path, sizeof path, "sequential_orphan.safetensors");
+    write_torch_file(path, "{\"1.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[12,24]},"
+                           "\"2.weight\":{\"shape\":[1,3],\"dtype\":\"F32\",\"data_offsets\":[0,12]},"
+                           "\"0.weight\":{\"data_offsets\":[24,48],\"dtype\":\"F32\","
+                           "\"shape\":[3,2]}}");
+    EXPECT_FAIL(path, NULL, "\"1.bias\" has no matching \"1.weight\"");
+    path_in(path, sizeof path, "sequential_mixed.safetensors");
+    write_torch_file(path, "{\"0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[12,24]},"
+                           "\"layers.1.weight\":{\"shape\":[1,3],\"dtype\":\"F32\","
+                           "\"data_offsets\":[0,12]},\"0.weight\":{\"data_offsets\":[24,48],"
+                           "\"dtype\":\"F32\",\"shape\":[3,2]}}");
+    EXPECT_FAIL(path, NULL, "names mix layers.{l}.weight and nn.Sequential");
+    path_in(path, sizeof path, "sequential_prefixed.safetensors");
+    write_torch_file(path, "{\"net.0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":"
+                           "[12,24]},\"net.2.weight\":{\"shape\":[1,3],\"dtype\":\"F32\","
+                           "\"data_offsets\":[0,12]},\"net.0.weight\":{\"data_offsets\":[24,48],"
+                           "\"dtype\":\"F32\",\"shape\":[3,2]}}");
+    EXPECT_FAIL(path, NULL, "unknown name", "nn.Sequential");
+    path_in(path, sizeof path, "sequential_zero.safetensors");
+    write_torch_file(path, "{\"0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[12,24]},"
+                           "\"02.weight\":{\"shape\":[1,3],\"dtype\":\"F32\",\"data_offsets\":"
+                           "[0,12]},\"0.weight\":{\"data_offsets\":[24,48],\"dtype\":\"F32\","
+                           "\"shape\":[3,2]}}");
+    EXPECT_FAIL(path, NULL, "\"02.weight\"", "unknown name");
+    /* the widths must still chain */
+    path_in(path, sizeof path, "sequential_chain.safetensors");
+    write_torch_file(path, "{\"0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[12,24]},"
+                           "\"2.weight\":{\"shape\":[3,1],\"dtype\":\"F32\",\"data_offsets\":[0,12]},"
+                           "\"0.weight\":{\"data_offsets\":[24,48],\"dtype\":\"F32\","
+                           "\"shape\":[3,2]}}");
+    EXPECT_FAIL(path, NULL, "\"2.weight\"", "does not chain");
+}
+
 static void test_dtype_conversion(void **state)
 {
     (void)state;
@@ -1176,6 +1279,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_bad_sizes),
         cmocka_unit_test(test_pytorch_style),
+        cmocka_unit_test(test_sequential_names),
         cmocka_unit_test(test_dtype_conversion),
         cmocka_unit_test(test_failed_save_keeps_file),
         cmocka_unit_test(test_hostile_headers),

@@ -6,11 +6,18 @@
  *   - A UTF-8 byte order mark at the very start is skipped. Lines end in LF or CRLF; the last
  *     line needs no newline. Line and column numbers in messages are 1-based; the column is
  *     the field's number on its line ("data.csv:17:3:" is the third field of line 17).
- *   - Fields are separated by commas; spaces and tabs around a value are allowed. There is no
- *     quoting: a field never contains a comma.
+ *   - Fields are separated by commas, tabs or semicolons, one of them for the whole file,
+ *     chosen from the first two lines that are not blank (only spaces and tabs): a comma when
+ *     the first holds one (so a comma-separated file never depends on its second line);
+ *     otherwise a tab when each of the two holds one between values (not only at its ends);
+ *     otherwise a semicolon when each holds one; otherwise a comma (a single column); a line
+ *     longer than 64 KiB counts by its first 64 KiB and ends the search. Spaces
+ *     around a value are allowed, and tabs too unless they separate fields. There is no
+ *     quoting: a field never contains the delimiter. The table records the delimiter.
  *   - The first line is a header when one of its fields is neither empty nor a number (an
  *     empty field alone does not make a header: "1,,2" is a data line with an empty field).
- *     A header counts as a row for the field-count rule; its text is otherwise ignored.
+ *     A header counts as a row for the field-count rule; its text is otherwise ignored, and
+ *     the table's header_skipped is set.
  *   - Every line, header included, has the same number of fields.
  *   - A value is a decimal number: [+-] digits [. digits] [(e|E) [+-] digits], where at
  *     least one digit precedes or follows the point ("1", "-2.5e-3", "+.5", "5."). Hex floats
@@ -18,7 +25,8 @@
  *     Values are rounded once, to the nearest float32 (ties to even), exactly as strtof does;
  *     one that overflows float32 (1e39) is an error, one that underflows becomes a subnormal
  *     or zero, as in strtof.
- *   - Blank lines (nothing, or only spaces and tabs) are allowed at the end of the file only.
+ *   - Blank lines (nothing, or only spaces and tabs; only spaces when tabs separate fields) are
+ *     allowed at the end of the file only.
  *   - A file with no data row (empty, only a header, only blank lines) is an error.
  *
  * Every error is one line naming the file, the line and the column where they apply.
@@ -60,6 +68,7 @@ enum { FLD_OK = 0, FLD_EMPTY, FLD_TEXT, FLD_NONFINITE, FLD_OVERFLOW };
 
 typedef struct csv_state {
     const char *name;  /* the path, for messages */
+    char delim;        /* ',', '\t' or ';' (detect_delimiter) */
     locale_t cloc;     /* "C" locale for strtof_l, made on first need */
     bnn_error *e;
 } csv_state;
@@ -70,9 +79,10 @@ typedef struct csv_state {
 /* ---------------------------------------------------------------------------------------- */
 /* Numbers                                                                                   */
 
-static int is_blank_char(char c)
+/* Padding around a value: spaces, and tabs unless they separate fields. */
+static int is_blank_char(const csv_state *st, char c)
 {
-    return c == ' ' || c == '\t';
+    return c == ' ' || (c == '\t' && st->delim != '\t');
 }
 
 static int is_digit(char c)
@@ -172,9 +182,9 @@ static int parse_number(csv_state *st, const char *s, const char *lend, float *o
         e10 += eneg ? -x : x;
     }
     const char *numend = q;
-    while (q < lend && is_blank_char(*q))
+    while (q < lend && is_blank_char(st, *q))
         q++;
-    if (q < lend && *q != ',')
+    if (q < lend && *q != st->delim)
         return FLD_TEXT;
     *next = q;
 
@@ -233,13 +243,14 @@ slow:
 }
 
 /* Bounds of the field that starts at s on a line ending at lend, blanks trimmed. */
-static void field_bounds(const char *s, const char *lend, const char **b, const char **t)
+static void field_bounds(const csv_state *st, const char *s, const char *lend, const char **b,
+                         const char **t)
 {
-    const char *c = memchr(s, ',', (size_t)(lend - s));
+    const char *c = memchr(s, st->delim, (size_t)(lend - s));
     const char *fe = c ? c : lend;
-    while (s < fe && is_blank_char(*s))
+    while (s < fe && is_blank_char(st, *s))
         s++;
-    while (fe > s && is_blank_char(fe[-1]))
+    while (fe > s && is_blank_char(st, fe[-1]))
         fe--;
     *b = s;
     *t = fe;
@@ -249,8 +260,8 @@ static void field_bounds(const char *s, const char *lend, const char **b, const 
  * line's end (*lend: its '\n' or end) and counts, a block at a time, only until there are
  * more than stop. Returns the count and sets *whole; when there were too many, the count
  * stops early (*whole = 0, *lend unset): a huge line costs nothing beyond its first block. */
-static size_t count_line(const char *s, const char *end, size_t stop, const char **lend,
-                         int *whole)
+static size_t count_line(char delim, const char *s, const char *end, size_t stop,
+                         const char **lend, int *whole)
 {
     const size_t block = (size_t)1 << 16;
     size_t n = 1;
@@ -261,7 +272,7 @@ static size_t count_line(const char *s, const char *end, size_t stop, const char
             k = (size_t)(nl - s);
         size_t c = 0;
         for (size_t i = 0; i < k; i++) /* a plain loop the compiler vectorises */
-            c += s[i] == ',';
+            c += s[i] == delim;
         n += c;
         s += k;
         if (nl || s == end) {
@@ -277,10 +288,11 @@ static size_t count_line(const char *s, const char *end, size_t stop, const char
 }
 
 /* Fields on the line [s, lend), counted until there are more than stop (see count_line). */
-static size_t count_fields(const char *s, const char *lend, size_t stop, int *whole)
+static size_t count_fields(char delim, const char *s, const char *lend, size_t stop,
+                           int *whole)
 {
     const char *le;
-    return count_line(s, lend, stop, &le, whole);
+    return count_line(delim, s, lend, stop, &le, whole);
 }
 
 /* "found 3" or "found more than 6" (the count stopped early). */
@@ -298,7 +310,7 @@ static int field_error(csv_state *st, int kind, size_t line, size_t col, const c
                        const char *lend)
 {
     const char *b, *t;
-    field_bounds(fs, lend, &b, &t);
+    field_bounds(st, fs, lend, &b, &t);
     char q[200];
     bnn_quote(q, sizeof q, b, (size_t)(t - b), 40);
     if (kind < 0)
@@ -329,14 +341,14 @@ static int parse_line(csv_state *st, const char *s, const char *lend, size_t lin
     size_t first_col = 0;
     for (;;) {
         const char *fs = s;
-        while (s < lend && is_blank_char(*s))
+        while (s < lend && is_blank_char(st, *s))
             s++;
         const char *next = NULL;
         float v = 0.0f;
         int kind = parse_number(st, s, lend, &v, &next);
         if (col >= cols) { /* more fields than expected (the first pass rules it out) */
             int whole;
-            size_t more = count_fields(fs, lend, cols, &whole);
+            size_t more = count_fields(st->delim, fs, lend, cols, &whole);
             return count_error(st, line, cols, col + more, whole);
         }
         if (kind == FLD_OK) {
@@ -344,7 +356,7 @@ static int parse_line(csv_state *st, const char *s, const char *lend, size_t lin
                 row[col] = v;
         } else {
             const char *b, *t;
-            field_bounds(fs, lend, &b, &t);
+            field_bounds(st, fs, lend, &b, &t);
             if (kind == FLD_TEXT && b == t)
                 kind = FLD_EMPTY;
             else if (kind == FLD_TEXT && spells_nonfinite(b, t))
@@ -358,14 +370,14 @@ static int parse_line(csv_state *st, const char *s, const char *lend, size_t lin
                 first_at = fs;
                 first_col = col + 1;
             }
-            next = memchr(s, ',', (size_t)(lend - s));
+            next = memchr(s, st->delim, (size_t)(lend - s));
             if (!next)
                 next = lend;
         }
         col++;
         if (next >= lend)
             break;
-        s = next + 1; /* skip the comma */
+        s = next + 1; /* skip the delimiter */
     }
     if (first_at)
         return field_error(st, first_kind, line, first_col, first_at, lend);
@@ -375,9 +387,9 @@ static int parse_line(csv_state *st, const char *s, const char *lend, size_t lin
     return 0;
 }
 
-static int line_is_blank(const char *s, const char *lend)
+static int line_is_blank(const csv_state *st, const char *s, const char *lend)
 {
-    while (s < lend && is_blank_char(*s))
+    while (s < lend && is_blank_char(st, *s))
         s++;
     return s == lend;
 }
@@ -399,6 +411,56 @@ static const char *strip_cr(const char *p, const char *lend)
     return lend > p && lend[-1] == '\r' ? lend - 1 : lend;
 }
 
+/* Does [s, lend) hold c once leading and trailing spaces and tabs are set aside? */
+static int holds_inside(const char *s, const char *lend, char c)
+{
+    while (s < lend && (*s == ' ' || *s == '\t'))
+        s++;
+    while (lend > s && (lend[-1] == ' ' || lend[-1] == '\t'))
+        lend--;
+    return memchr(s, c, (size_t)(lend - s)) != NULL;
+}
+
+/*
+ * The delimiter, from the first two lines that are not blank (only spaces and tabs): a comma
+ * when the first holds one; otherwise a tab when each holds one between values, otherwise a
+ * semicolon when each holds one; otherwise a comma (a single column).
+ */
+static char detect_delimiter(const char *p, const char *end)
+{
+    const char *line[2];
+    const char *lend[2];
+    int n = 0;
+    const size_t look = (size_t)1 << 16; /* a huge line is not read to its end here */
+    while (p < end && n < 2) {
+        size_t k = (size_t)(end - p) < look ? (size_t)(end - p) : look;
+        const char *nl = memchr(p, '\n', k);
+        const char *le = strip_cr(p, nl ? nl : p + k);
+        const char *q = p;
+        while (q < le && (*q == ' ' || *q == '\t'))
+            q++;
+        if (q < le) {
+            line[n] = p;
+            lend[n] = le;
+            n++;
+        }
+        if (!nl)
+            break; /* the last line, or one longer than the look: what was seen decides */
+        p = nl + 1;
+    }
+    if (n == 0 || memchr(line[0], ',', (size_t)(lend[0] - line[0])))
+        return ',';
+    static const char others[2] = {'\t', ';'};
+    for (int c = 0; c < 2; c++) {
+        int all = 1;
+        for (int i = 0; i < n; i++)
+            all &= holds_inside(line[i], lend[i], others[c]);
+        if (all)
+            return others[c];
+    }
+    return ',';
+}
+
 /*
  * The first pass, which allocates nothing and parses no value: every line but blank ones
  * must have as many fields as the first (header included). Counts stop as soon as a line has
@@ -413,8 +475,8 @@ static int check_shape(csv_state *st, const char *p, const char *end, size_t *co
         line++;
         const char *lend = NULL;
         int whole;
-        size_t n = count_line(p, end, cols ? cols : CSV_MAX_FIELDS, &lend, &whole);
-        if (whole && n == 1 && line_is_blank(p, strip_cr(p, lend))) {
+        size_t n = count_line(st->delim, p, end, cols ? cols : CSV_MAX_FIELDS, &lend, &whole);
+        if (whole && n == 1 && line_is_blank(st, p, strip_cr(p, lend))) {
             /* blank: allowed at the end only, which the second pass checks */
         } else if (!cols) {
             if (n > CSV_MAX_FIELDS)
@@ -450,6 +512,7 @@ int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     const char *p = buf, *end = buf + len;
     if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
         p += 3;
+    st.delim = detect_delimiter(p, end);
 
     float *data = NULL;
     size_t cols = 0, rows = 0, cap = 0, nlines = 0; /* cap: floats in data */
@@ -477,7 +540,7 @@ int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *next = nl ? nl + 1 : end;
         const char *lend = strip_cr(p, nl ? nl : end);
-        if (line_is_blank(p, lend)) {
+        if (line_is_blank(&st, p, lend)) {
             if (!blank_line)
                 blank_line = line;
             p = next;
@@ -520,6 +583,8 @@ int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     t->ld = cols;
     t->ctx = data;
     t->close = close_owned;
+    t->delimiter = st.delim;
+    t->header_skipped = header;
     snprintf(t->name, sizeof t->name, "%s", path);
     data = NULL;
     rc = 0;

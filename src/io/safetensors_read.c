@@ -500,7 +500,7 @@ static int map_sequential(st_load *L)
         for (int l = 0; l < m; l++) {
             if (m > 5 && l >= 4 && l < m - 1) {
                 if (l == 4)
-                    note_add(L, &p, " ...");
+                    note_add(L, &p, ", ...");
                 continue;
             }
             note_add(L, &p, "%s %ld -> layers.%d", l ? "," : "",

@@ -3,19 +3,18 @@
  * send inputs that start with the .npy magic to the npy reader, which fuzz_npy covers).
  *
  * Each input is written to a temporary file and opened. The outcome is compared with a
- * deliberately naive reference reader written below from the rules in src/io/csv.c (split into
- * lines, split into fields, strtof on each): both must succeed or both fail; on success the
+ * deliberately naive reference reader written below from the rules in src/io/csv.c (choose
+ * the delimiter, split into lines, split into fields, strtof on each): both must succeed or both fail; on success the
  * shape and every value must agree bitwise (this checks the reader's fast number path against
  * strtof). A failure must leave the table zeroed and give a one-line message starting with
  * the file name. Any violation aborts, which libFuzzer reports as a crash.
  *
- * Build (clang only), from the repository root:
- *   clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *     -Iinclude -Isrc tests/fuzz/fuzz_csv.c src/io/csv.c src/io/npy.c src/io/table.c src/io/mapped.c src/core/error.c \
- *     src/core/memory.c -lm -o /tmp/fuzz_csv
+ * Build (clang only; tests/fuzz/run.sh does this and then runs every target):
+ *   CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Dbench=false
+ *   ninja -C build-fuzz tests/fuzz/fuzz_csv
  * Run (copy the seeds so that new inputs are not written into the repository):
  *   mkdir -p /tmp/csv_corpus && cp -r tests/fuzz/corpus_csv/. /tmp/csv_corpus/
- *   /tmp/fuzz_csv -max_len=4096 -timeout=10 -max_total_time=180 /tmp/csv_corpus
+ *   build-fuzz/tests/fuzz/fuzz_csv -max_len=4096 -timeout=10 -max_total_time=180 /tmp/csv_corpus
  * Temporary files go to $TMPDIR (default /tmp).
  */
 #include <math.h>
@@ -58,11 +57,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 enum { R_NUM, R_EMPTY, R_TEXT, R_NONFINITE, R_OVERFLOW };
 
+static char delim = ','; /* of the input being read */
+
+static int pad(char c)
+{
+    return c == ' ' || (c == '\t' && delim != '\t');
+}
+
 static int ref_field(const char *s, size_t n, float *v)
 {
-    while (n && (*s == ' ' || *s == '\t'))
+    while (n && pad(*s))
         s++, n--;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+    while (n && pad(s[n - 1]))
         n--;
     if (n == 0)
         return R_EMPTY;
@@ -96,12 +102,50 @@ static int ref_field(const char *s, size_t n, float *v)
     return R_TEXT;
 }
 
+/* The rule of csv.c, naively: the first two lines with something besides spaces and tabs,
+ * trimmed of spaces and tabs at both ends; ',' if the first holds a comma (before trimming);
+ * else '\t', then ';', if each trimmed line holds one; else ','. */
+static char ref_delim(const char *p, const char *end)
+{
+    const char *start[2];
+    size_t len[2];
+    int n = 0;
+    while (p < end && n < 2) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *a = p, *b = nl ? nl : end;
+        if (b > a && b[-1] == '\r')
+            b--;
+        if (n == 0 && memchr(a, ',', (size_t)(b - a)))
+            return ',';
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (b > a) {
+            start[n] = a;
+            len[n] = (size_t)(b - a);
+            n++;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    const char cand[2] = {'\t', ';'};
+    for (int c = 0; c < 2 && n > 0; c++) {
+        int all = 1;
+        for (int i = 0; i < n; i++)
+            all &= memchr(start[i], cand[c], len[i]) != NULL;
+        if (all)
+            return cand[c];
+    }
+    return ',';
+}
+
 /* 0 and the table (malloc'ed) on success, -1 on failure. */
 static int ref_read(const char *text, size_t len, float **out, size_t *rows, size_t *cols)
 {
     const char *p = text, *end = text + len;
     if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
         p += 3;
+    delim = ref_delim(p, end);
     float *vals = NULL;
     size_t nv = 0, cap = 0, nrows = 0, ncols = 0;
     int first = 1, blank_seen = 0;
@@ -113,7 +157,7 @@ static int ref_read(const char *text, size_t len, float **out, size_t *rows, siz
             le--;
         int blank = 1;
         for (const char *q = p; q < le; q++)
-            blank &= *q == ' ' || *q == '\t';
+            blank &= pad(*q);
         if (blank) {
             blank_seen = 1;
             p = next;
@@ -127,7 +171,7 @@ static int ref_read(const char *text, size_t len, float **out, size_t *rows, siz
         float row[4200];
         const char *f = p;
         for (;;) {
-            const char *c = memchr(f, ',', (size_t)(le - f));
+            const char *c = memchr(f, delim, (size_t)(le - f));
             const char *fe = c ? c : le;
             float v = 0;
             int k = ref_field(f, (size_t)(fe - f), &v);
@@ -208,6 +252,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(ref == 0, "the reader succeeded, the reference failed", NULL);
     check(t.rows == rows && t.cols == cols, "shape differs from the reference", NULL);
     check(t.f32 != NULL && t.ld == t.cols, "not a direct table", NULL);
+    check(t.delimiter == delim, "delimiter differs from the reference", NULL);
     for (size_t i = 0; i < rows * cols; i++) {
         check(isfinite(t.f32[i]), "non-finite value", NULL);
         if (memcmp(&t.f32[i], &want[i], sizeof(float)) != 0) {

@@ -9,13 +9,12 @@
  * the header says, and a direct table points at the file's float32 data itself. Any violation
  * aborts, which libFuzzer reports as a crash.
  *
- * Build (clang only), from the repository root:
- *   clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *     -Iinclude -Isrc tests/fuzz/fuzz_npy.c src/io/npy.c src/io/csv.c src/io/table.c src/io/mapped.c src/core/error.c \
- *     src/core/memory.c -lm -o /tmp/fuzz_npy
+ * Build (clang only; tests/fuzz/run.sh does this and then runs every target):
+ *   CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Dbench=false
+ *   ninja -C build-fuzz tests/fuzz/fuzz_npy
  * Run (copy the seeds so that new inputs are not written into the repository):
  *   mkdir -p /tmp/npy_corpus && cp -r tests/fuzz/corpus_npy/. /tmp/npy_corpus/
- *   /tmp/fuzz_npy -max_len=4096 -timeout=10 -max_total_time=180 /tmp/npy_corpus
+ *   build-fuzz/tests/fuzz/fuzz_npy -max_len=4096 -timeout=10 -max_total_time=180 /tmp/npy_corpus
  * Temporary files go to $TMPDIR (default /tmp).
  */
 #include <math.h>

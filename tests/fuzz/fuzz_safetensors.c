@@ -1,5 +1,5 @@
 /*
- * fuzz_safetensors.c - libFuzzer harness for bnn_model_load (src/io/safetensors.c).
+ * fuzz_safetensors.c - libFuzzer harness for bnn_model_load (src/io/safetensors_read.c).
  *
  * Each input is written to a temporary file and loaded, with an activation fallback picked
  * by the input's length (none, one name, a per-layer list, an unknown name). A load must
@@ -8,14 +8,12 @@
  * finite. A loaded model is saved and loaded again and must come back identical (arch and
  * theta bitwise). Any violation aborts, which libFuzzer reports as a crash.
  *
- * Build (clang only), from the repository root:
- *   clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *     -Iinclude -Isrc $(pkg-config --cflags json-c) tests/fuzz/fuzz_safetensors.c src/io/safetensors.c \
- *     src/core/arch.c src/core/model.c src/core/error.c src/io/outfile.c src/core/memory.c src/core/rng.c \
- *     $(pkg-config --libs json-c) -lm -o /tmp/fuzz_safetensors
+ * Build (clang only; tests/fuzz/run.sh does this and then runs every target):
+ *   CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Dbench=false
+ *   ninja -C build-fuzz tests/fuzz/fuzz_safetensors
  * Run (copy the seeds so that new inputs are not written into the repository):
  *   mkdir -p /tmp/st_corpus && cp -r tests/fuzz/corpus_safetensors/. /tmp/st_corpus/
- *   /tmp/fuzz_safetensors -max_len=4096 -timeout=10 -max_total_time=300 /tmp/st_corpus
+ *   build-fuzz/tests/fuzz/fuzz_safetensors -max_len=4096 -timeout=10 -max_total_time=300 /tmp/st_corpus
  * Temporary files go to $TMPDIR (default /tmp); a tmpfs there makes the round trip's fsync
  * cheap.
  */
