@@ -100,7 +100,7 @@ float *bnn_model_bias(const bnn_model *m, int l); /* NULL without bias */
 /* 1 when every parameter is finite. */
 int bnn_model_finite(const bnn_model *m);
 
-/* Safetensors I/O (src/io/safetensors.c). Tensors layers.{l}.weight [out,in] and
+/* Safetensors I/O (src/io/safetensors_*.c). Tensors layers.{l}.weight [out,in] and
  * layers.{l}.bias [out], F32, __metadata__ {"format":"batchnn/1","activations":"a,b"}.
  * save writes to a temporary name, syncs, and renames into place.
  * load: acts_fallback is used when the file has no "activations" metadata (NULL: sigmoid). */

@@ -104,6 +104,10 @@ void bnn_put_le(void *p, uint64_t v, int bytes);
  * in cap (>= 16), followed by "..." when cut. Returns out. */
 const char *bnn_quote(char *out, size_t cap, const void *text, size_t n, size_t maxin);
 
+/* Writes exactly what snprintf(out, 32, "%.9g", f) writes for a finite float32 (checked for all
+ * 2^32 patterns by tests/fmt_g9_check.c), without printf; returns the length (< 32). */
+int bnn_fmt_g9(char *out, float f);
+
 /* Does path end in ".npy" (any case)? The table writer and bnn_table_open decide by it. */
 int bnn_path_is_npy(const char *path);
 

@@ -602,6 +602,57 @@ static void roundtrip_csv(size_t rows, size_t cols, size_t ld, size_t step, cons
     assert_int_equal(tmp_files_left(), 0);
 }
 
+/* bnn_fmt_g9 (the CSV writer's "%.9g") against snprintf: a seeded sample of 2^20 bit
+ * patterns, every exponent with the smallest, largest and a middle mantissa, and the floats
+ * next to every power of ten. tests/fmt_g9_check.c checks all 2^32 patterns (by hand). */
+static void test_fmt_g9_sampled(void **state)
+{
+    (void)state;
+    bnn_rng rng;
+    bnn_rng_seed(&rng, 99);
+    size_t checked = 0, bad = 0;
+    uint32_t first_bad = 0;
+    char got[40], want[40];
+    for (size_t i = 0; i < ((size_t)1 << 20) + 3 * 512 + 2 * 2 * 90; i++) {
+        uint32_t bits;
+        float f;
+        if (i < ((size_t)1 << 20)) {
+            bits = (uint32_t)(bnn_rng_next(&rng) >> 32);
+        } else if (i < ((size_t)1 << 20) + 3 * 512) {
+            size_t j = i - ((size_t)1 << 20);
+            static const uint32_t mant[3] = {0, 1, 0x7fffff};
+            bits = (uint32_t)((j / 3) << 23) | mant[j % 3]; /* sign and exponent: j / 3 */
+        } else {
+            size_t j = i - ((size_t)1 << 20) - 3 * 512;
+            float p10 = (float)pow(10.0, (double)((int)(j / 4) - 45)); /* 1e-45 .. 1e44 */
+            f = j % 2 ? nextafterf(p10, INFINITY) : nextafterf(p10, 0.0f);
+            if ((j / 2) % 2)
+                f = -f;
+            memcpy(&bits, &f, 4);
+        }
+        memcpy(&f, &bits, 4);
+        if (!isfinite(f))
+            continue;
+        int n = bnn_fmt_g9(got, f);
+        int k = snprintf(want, sizeof want, "%.9g", (double)f);
+        checked++;
+        if (n != k || memcmp(got, want, (size_t)k) != 0) {
+            if (!bad++)
+                first_bad = bits;
+        }
+    }
+    if (bad) {
+        float f;
+        memcpy(&f, &first_bad, 4);
+        int n = bnn_fmt_g9(got, f);
+        snprintf(want, sizeof want, "%.9g", (double)f);
+        print_error("%zu of %zu patterns differ; first 0x%08x: \"%.*s\", printf \"%s\"\n", bad,
+                    checked, first_bad, n, got, want);
+        fail();
+    }
+    print_message("    %zu patterns: bnn_fmt_g9 == printf(\"%%.9g\")\n", checked);
+}
+
 static void test_writer_roundtrip(void **state)
 {
     (void)state;
@@ -1087,6 +1138,7 @@ int main(void)
         cmocka_unit_test(test_field_counts),
         cmocka_unit_test(test_streams),
         cmocka_unit_test(test_stream_limit),
+        cmocka_unit_test(test_fmt_g9_sampled),
         cmocka_unit_test(test_writer_roundtrip),
         cmocka_unit_test(test_writer_errors),
     };

@@ -1,5 +1,5 @@
 /*
- * test_safetensors.c - model files (src/io/safetensors.c): round trips of random architectures
+ * test_safetensors.c - model files (src/io/safetensors_*.c): round trips of random architectures
  * (bitwise), the byte layout checked by hand against the safetensors spec, a corpus of
  * malformed files written into a temporary directory (each must fail with a one-line message
  * naming the file and the defect, leaving the model zeroed), dtype conversion, PyTorch-style

@@ -1,5 +1,5 @@
 /*
- * checkpoint.c - a checkpoint is a model file (safetensors, src/io/safetensors.c) with the
+ * checkpoint.c - a checkpoint is a model file (safetensors, src/io/safetensors_*.c) with the
  * optimizer's state beside the weights: for each layer l and each buffer name of the
  * optimizer ("momentum"; "exp_avg", "exp_avg_sq"), the F32 tensors
  *   optimizer.{l}.weight.{name}  [out, in]     optimizer.{l}.bias.{name}  [out]

@@ -11,23 +11,24 @@
  * Loading trusts nothing. It checks, each failure a one-line message naming the file and the
  * field: a regular file (a FIFO is refused without blocking); the file size; the header length
  * (not 0, within the file, at most 100 MB; a length past the end of the file means "not a
- * safetensors file", or a truncated one when a JSON object starts where the header should);
- * the header is strict JSON of the format's shape, checked by a pre-pass of our own before
- * json-c builds anything (bnn_st_prescan, safetensors_strict.c: nesting depth, entry, field and element counts, no
- * object or array inside __metadata__, single quotes, NaN/Infinity, raw control characters
- * and \u0000 in strings), so that memory stays within a few megabytes plus about the header's
- * size; then json-c (strict mode, UTF-8 checked); no duplicate keys; every tensor has exactly
- * dtype, shape and data_offsets; the shape is non-negative integers whose byte size fits in 64
- * bits; the offsets lie in the data buffer and match the shape; tensors neither overlap nor
+ * safetensors file", or a truncated one when a JSON object starts where the header should); the
+ * header is strict JSON of the format's shape, checked by a pre-pass of our own before json-c
+ * builds anything (bnn_st_prescan, safetensors_strict.c: nesting depth, entry, field and element
+ * counts, no object or array inside __metadata__, single quotes, NaN/Infinity, raw control
+ * characters and \u0000 in strings), so that memory stays within a few megabytes plus about the
+ * header's size; then json-c (strict mode, UTF-8 checked); no duplicate keys; every tensor has
+ * exactly dtype, shape and data_offsets; the shape is non-negative integers whose byte size fits
+ * in 64 bits; the offsets lie in the data buffer and match the shape; tensors neither overlap nor
  * leave bytes of the buffer unused (the reference implementation's rule); names are
- * layers.{l}.weight / layers.{l}.bias with a plain decimal l, and layers run 0..m-1 without
- * gaps, or, all of them, {k}.weight / {k}.bias as PyTorch names an nn.Sequential's state_dict
- * (k need not be consecutive: activation modules take indices too), mapped to layers in
- * increasing k with a note (bnn_model_load_note); each layer has a 2-D weight, a matching 1-D bias when present, and chain (in of layer l+1 == out
- * of layer l); __metadata__ holds only strings, "format" is "batchnn/1", "pt" (the Hugging
- * Face convention for PyTorch files) or absent (flax/tf kernels are [in, out] and would load
- * transposed, so other formats are refused); "activations" names one known activation per
- * layer, and without it acts_fallback applies (NULL: sigmoid); every value is finite.
+ * layers.{l}.weight / layers.{l}.bias with a plain decimal l, and layers run 0..m-1 without gaps,
+ * or, all of them, {k}.weight / {k}.bias as PyTorch names an nn.Sequential's state_dict (k need
+ * not be consecutive: activation modules take indices too), mapped to layers in increasing k with
+ * a note (bnn_model_load_note); each layer has a 2-D weight, a matching 1-D bias when present, and
+ * chain (in of layer l+1 == out of layer l); __metadata__ holds only strings, "format" is
+ * "batchnn/1", "pt" (the Hugging Face convention for PyTorch files) or absent (flax/tf kernels are
+ * [in, out] and would load transposed, so other formats are refused); "activations" names one
+ * known activation per layer, and without it acts_fallback applies (NULL: sigmoid); every value is
+ * finite.
  *
  * Dtypes: F32 is read as is. F64, F16 and BF16 are converted to float32 while loading (F64
  * rounded to nearest; a value outside the float32 range is an error; F16 and BF16 convert

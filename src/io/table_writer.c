@@ -21,10 +21,13 @@
  * temporary file and leaves any existing destination untouched); abort frees it too. After
  * a failed writer_rows the writer stays allocated: call abort (commit would fail as well).
  * Output is formatted into a private 1 MiB buffer and written in large blocks. CSV values
- * are formatted by fmt_g9, which writes exactly what printf("%.9g") writes for every float32
- * (checked against glibc's printf for all 2^32 bit patterns) about ten times faster: the
- * value m * 2^e is scaled to nine digits in 128-bit integers and rounded half to even;
- * values below 2^-73 in magnitude go to snprintf.
+ * are formatted by bnn_fmt_g9, which writes exactly what printf("%.9g") writes for every
+ * float32, faster: the value m * 2^e is scaled to nine digits in 128-bit integers and rounded
+ * half to even; values below 2^-73 in magnitude go to snprintf (and every value does when the
+ * compiler lacks __int128, or with -DBNN_FMT_PRINTF_ONLY). The proof is in the tree:
+ * tests/fmt_g9_check.c compares it with snprintf for all 2^32 bit patterns (a few minutes:
+ * build/tests/fmt_g9_check), test_csv checks a seeded sample and the edges on every run, and
+ * tests/io_bench.c measures the gain (README, File formats: 10^7 values written 4-5x faster).
  */
 #include <errno.h>
 #include <math.h>
@@ -83,7 +86,7 @@ static int put(bnn_table_writer *w, const void *p, size_t n, bnn_error *e)
 /* ---------------------------------------------------------------------------------------- */
 /* "%.9g" for float32, exactly as printf writes it, ~10x faster                              */
 
-#if defined(__SIZEOF_INT128__)
+#if defined(__SIZEOF_INT128__) && !defined(BNN_FMT_PRINTF_ONLY)
 __extension__ typedef unsigned __int128 u128;
 
 static const uint64_t pow10_u64[20] = {1ull,
@@ -139,7 +142,7 @@ static uint64_t scale_round(uint64_t m, int e, int k)
 }
 
 /* Writes "%.9g" of f (finite) to out (>= 32 bytes) and returns the length. */
-static int fmt_g9(char *out, float f)
+int bnn_fmt_g9(char *out, float f)
 {
     uint32_t bits;
     memcpy(&bits, &f, sizeof bits);
@@ -206,7 +209,7 @@ static int fmt_g9(char *out, float f)
     return (int)(o - out);
 }
 #else
-static int fmt_g9(char *out, float f)
+int bnn_fmt_g9(char *out, float f)
 {
     return snprintf(out, 32, "%.9g", (double)f);
 }
@@ -353,7 +356,7 @@ int bnn_table_writer_rows(bnn_table_writer *w, const float *data, size_t nrows, 
             for (size_t c = 0; c < w->cols; c++) {
                 if (WBUF_SIZE - w->len < 32 && flush_buf(w, e) != 0)
                     return -1;
-                int n = fmt_g9(w->buf + w->len, row[c]);
+                int n = bnn_fmt_g9(w->buf + w->len, row[c]);
                 w->len += (size_t)n;
                 w->buf[w->len++] = c + 1 < w->cols ? ',' : '\n';
             }

@@ -4,10 +4,11 @@
  *
  * Each input is written to a temporary file and opened. The outcome is compared with a
  * deliberately naive reference reader written below from the rules in src/io/csv.c (choose
- * the delimiter, split into lines, split into fields, strtof on each): both must succeed or both fail; on success the
- * shape and every value must agree bitwise (this checks the reader's fast number path against
- * strtof). A failure must leave the table zeroed and give a one-line message starting with
- * the file name. Any violation aborts, which libFuzzer reports as a crash.
+ * the delimiter, split into lines, split into fields, strtof on each): both must succeed or
+ * both fail; on success the shape, the delimiter and every value must agree bitwise (this
+ * checks the reader's fast number path against strtof). A failure must leave the table zeroed
+ * and give a one-line message starting with the file name. Any violation aborts, which
+ * libFuzzer reports as a crash.
  *
  * Build (clang only; tests/fuzz/run.sh does this and then runs every target):
  *   CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Dbench=false
