@@ -108,6 +108,12 @@ const char *bnn_quote(char *out, size_t cap, const void *text, size_t n, size_t 
  * 2^32 patterns by tests/fmt_g9_check.c), without printf; returns the length (< 32). */
 int bnn_fmt_g9(char *out, float f);
 
+/* bnn_fail with "PATH: " before the formatted message; returns -1. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int bnn_fail_file(bnn_error *e, const char *path, const char *fmt, ...);
+
 /* Does path end in ".npy" (any case)? The table writer and bnn_table_open decide by it. */
 int bnn_path_is_npy(const char *path);
 

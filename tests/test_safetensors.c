@@ -835,38 +835,32 @@ static void test_sequential_names(void **state)
     print_message("    note: %s\n", note);
     assert_non_null(strstr(note, "6 -> layers.3, ..., 12 -> layers.6"));
 
-    /* refused: a bias without its weight, names of both kinds, and what is neither */
-    path_in(path, sizeof path, "sequential_orphan.safetensors");
-    write_torch_file(path, "{\"1.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[12,24]},"
-                           "\"2.weight\":{\"shape\":[1,3],\"dtype\":\"F32\",\"data_offsets\":[0,12]},"
-                           "\"0.weight\":{\"data_offsets\":[24,48],\"dtype\":\"F32\","
-                           "\"shape\":[3,2]}}");
-    EXPECT_FAIL(path, NULL, "\"1.bias\" has no matching \"1.weight\"");
-    path_in(path, sizeof path, "sequential_mixed.safetensors");
-    write_torch_file(path, "{\"0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[12,24]},"
-                           "\"layers.1.weight\":{\"shape\":[1,3],\"dtype\":\"F32\","
-                           "\"data_offsets\":[0,12]},\"0.weight\":{\"data_offsets\":[24,48],"
-                           "\"dtype\":\"F32\",\"shape\":[3,2]}}");
-    EXPECT_FAIL(path, NULL, "names mix layers.{l}.weight and nn.Sequential");
-    path_in(path, sizeof path, "sequential_prefixed.safetensors");
-    write_torch_file(path, "{\"net.0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":"
-                           "[12,24]},\"net.2.weight\":{\"shape\":[1,3],\"dtype\":\"F32\","
-                           "\"data_offsets\":[0,12]},\"net.0.weight\":{\"data_offsets\":[24,48],"
-                           "\"dtype\":\"F32\",\"shape\":[3,2]}}");
-    EXPECT_FAIL(path, NULL, "unknown name", "nn.Sequential");
-    path_in(path, sizeof path, "sequential_zero.safetensors");
-    write_torch_file(path, "{\"0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[12,24]},"
-                           "\"02.weight\":{\"shape\":[1,3],\"dtype\":\"F32\",\"data_offsets\":"
-                           "[0,12]},\"0.weight\":{\"data_offsets\":[24,48],\"dtype\":\"F32\","
-                           "\"shape\":[3,2]}}");
-    EXPECT_FAIL(path, NULL, "\"02.weight\"", "unknown name");
-    /* the widths must still chain */
-    path_in(path, sizeof path, "sequential_chain.safetensors");
-    write_torch_file(path, "{\"0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[12,24]},"
-                           "\"2.weight\":{\"shape\":[3,1],\"dtype\":\"F32\",\"data_offsets\":[0,12]},"
-                           "\"0.weight\":{\"data_offsets\":[24,48],\"dtype\":\"F32\","
-                           "\"shape\":[3,2]}}");
-    EXPECT_FAIL(path, NULL, "\"2.weight\"", "does not chain");
+    /* refused: a bias without its weight, names of both kinds, what is neither, and widths
+     * that do not chain. Each header is seq_hdr's three tensors under other names/shapes. */
+#define SEQ3(b, w2, shape2, w0)                                                                \
+    "{\"" b "\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[12,24]},\"" w2 "\":{\"shape\":" \
+    shape2 ",\"dtype\":\"F32\",\"data_offsets\":[0,12]},\"" w0 "\":{\"data_offsets\":[24,48],"    \
+    "\"dtype\":\"F32\",\"shape\":[3,2]}}"
+    static const struct {
+        const char *file, *hdr, *words[3];
+    } refused[] = {
+        {"seq_orphan", SEQ3("1.bias", "2.weight", "[1,3]", "0.weight"),
+         {"\"1.bias\" has no matching \"1.weight\"", NULL}},
+        {"seq_mixed", SEQ3("0.bias", "layers.1.weight", "[1,3]", "0.weight"),
+         {"names mix layers.{l}.weight and nn.Sequential", NULL}},
+        {"seq_prefixed", SEQ3("net.0.bias", "net.2.weight", "[1,3]", "net.0.weight"),
+         {"unknown name", "nn.Sequential", NULL}},
+        {"seq_zero", SEQ3("0.bias", "02.weight", "[1,3]", "0.weight"),
+         {"\"02.weight\"", "unknown name", NULL}},
+        {"seq_chain", SEQ3("0.bias", "2.weight", "[3,1]", "0.weight"),
+         {"\"2.weight\"", "does not chain", NULL}},
+    };
+#undef SEQ3
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+        path_in(path, sizeof path, refused[k].file);
+        write_torch_file(path, refused[k].hdr);
+        expect_fail_path(path, NULL, refused[k].words);
+    }
 }
 
 static void test_dtype_conversion(void **state)

@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "bnn_internal.h"
+#include "safetensors_format.h"
 
 static void add_tensor(json_object *root, const char *name, uint64_t d0, uint64_t d1, int two,
                        uint64_t *off)
@@ -84,28 +85,17 @@ int bnn_checkpoint_save(const bnn_model *m, const bnn_optim_state *st, const cha
             }
         }
     const char *js = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
-    size_t hlen = strlen(js), padded = (hlen + 7) / 8 * 8;
-    bnn_outfile o;
-    if (bnn_outfile_open(&o, path, e) != 0) {
-        json_object_put(root);
-        return -1;
+    const float *parts[3]; /* theta and st->buf[0..nbuf), nbuf <= 2 */
+    size_t lens[3];
+    parts[0] = m->theta;
+    lens[0] = m->nparams;
+    for (int i = 0; i < nbuf; i++) {
+        parts[1 + i] = st->buf[i];
+        lens[1 + i] = st->nparams;
     }
-    FILE *f = o.fp;
-    unsigned char len8[8];
-    bnn_put_le(len8, (uint64_t)padded, 8);
-    int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(js, 1, hlen, f) != hlen;
-    for (size_t i = hlen; i < padded && !bad; i++)
-        bad = fputc(' ', f) == EOF;
+    int rc = bnn_st_write_file(path, js, strlen(js), parts, lens, 1 + nbuf, e);
     json_object_put(root);
-    bad = bad || fwrite(m->theta, sizeof(float), m->nparams, f) != m->nparams;
-    for (int i = 0; i < nbuf && !bad; i++)
-        bad = fwrite(st->buf[i], sizeof(float), st->nparams, f) != st->nparams;
-    if (bad) {
-        int err = errno;
-        bnn_outfile_abort(&o);
-        return bnn_fail(e, "%s: cannot write: %s", path, strerror(err ? err : EIO));
-    }
-    return bnn_outfile_commit(&o, e);
+    return rc;
 }
 
 /* Reads tensor `name` (F32, the given shape) into dst. */

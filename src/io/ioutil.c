@@ -1,7 +1,9 @@
 /*
  * ioutil.c - small helpers every reader and writer shares: text quoted for a one-line
- * message, the ".npy" suffix test, little-endian byte order (bnn_internal.h).
+ * message, a message about a file, the ".npy" suffix test, little-endian byte order
+ * (bnn_internal.h).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -59,4 +61,14 @@ void bnn_put_le(void *p, uint64_t v, int bytes)
     unsigned char *b = p;
     for (int i = 0; i < bytes; i++)
         b[i] = (unsigned char)(v >> (8 * i));
+}
+
+int bnn_fail_file(bnn_error *e, const char *path, const char *fmt, ...)
+{
+    char buf[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return bnn_fail(e, "%s: %s", path, buf);
 }

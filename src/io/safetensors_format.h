@@ -17,6 +17,13 @@
  * keeps one of each duplicate: the reader compares), or -1 with "PATH: ..." in e. */
 int bnn_st_prescan(const char *path, const char *s, size_t n, uint64_t *nkeys, bnn_error *e);
 
+/* Writes a safetensors file at path through bnn_outfile (temporary name, fsync, rename): the
+ * 8-byte length, the JSON header hdr[0..hlen) padded with spaces to a multiple of 8, then the
+ * float arrays parts[0..nparts) (lens[i] floats each) as little-endian F32. 0 or -1. Used by
+ * the model writer and by checkpoints (checkpoint.c). */
+int bnn_st_write_file(const char *path, const char *hdr, size_t hlen, const float *const *parts,
+                      const size_t *lens, int nparts, bnn_error *e);
+
 /* "NaN", "+inf" or "-inf", for a value that is not finite. */
 static inline const char *bnn_st_nonfinite(float v)
 {

@@ -98,18 +98,8 @@ typedef struct st_load {
     size_t note_len;
 } st_load;
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static int lfail(st_load *L, const char *fmt, ...)
-{
-    char buf[900];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    return bnn_fail(L->e, "%s: %s", L->path, buf);
-}
+/* "PATH: message" into L->e; returns -1. */
+#define lfail(L, ...) bnn_fail_file((L)->e, (L)->path, __VA_ARGS__)
 
 static const char *json_kind(json_object *v)
 {

@@ -77,18 +77,8 @@ typedef struct pctx {
     size_t key_len, field_len;
 } pctx;
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static int ps_fail(pscan *p, const char *fmt, ...)
-{
-    char buf[900];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    return bnn_fail(p->e, "%s: %s", p->path, buf);
-}
+/* "PATH: message" into p->e; returns -1. */
+#define ps_fail(p, ...) bnn_fail_file((p)->e, (p)->path, __VA_ARGS__)
 
 static int ps_invalid(pscan *p, const char *what, size_t at)
 {

@@ -167,6 +167,30 @@ static int write_floats(FILE *f, const float *v, size_t n)
     return 0;
 }
 
+int bnn_st_write_file(const char *path, const char *hdr, size_t hlen, const float *const *parts,
+                      const size_t *lens, int nparts, bnn_error *e)
+{
+    bnn_outfile o;
+    if (bnn_outfile_open(&o, path, e) != 0)
+        return -1;
+    FILE *f = o.fp;
+    size_t padded = (hlen + 7) / 8 * 8;
+    unsigned char len8[8];
+    bnn_put_le(len8, (uint64_t)padded, 8);
+    errno = 0;
+    int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen;
+    for (size_t i = hlen; i < padded && !bad; i++)
+        bad = fputc(' ', f) == EOF;
+    for (int i = 0; i < nparts && !bad; i++)
+        bad = write_floats(f, parts[i], lens[i]) != 0;
+    if (bad) {
+        int err = errno;
+        bnn_outfile_abort(&o);
+        return bnn_fail(e, "%s: cannot write: %s", path, strerror(err ? err : EIO));
+    }
+    return bnn_outfile_commit(&o, e);
+}
+
 int bnn_model_save(const bnn_model *m, const char *path, bnn_error *e)
 {
     return bnn_model_save_meta(m, path, NULL, NULL, 0, e);
@@ -194,21 +218,8 @@ int bnn_model_save_meta(const bnn_model *m, const char *path, const char *const 
     char *hdr = build_header(&m->arch, keys, values, count, &hlen);
     if (!hdr)
         return bnn_fail(e, "%s: not saved: out of memory", path);
-    bnn_outfile o;
-    if (bnn_outfile_open(&o, path, e) != 0) {
-        free(hdr);
-        return -1;
-    }
-    FILE *f = o.fp;
-    unsigned char len8[8];
-    bnn_put_le(len8, (uint64_t)hlen, 8);
-    int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen ||
-              write_floats(f, m->theta, m->nparams) != 0;
-    int err = errno;
+    const float *parts[1] = {m->theta};
+    int rc = bnn_st_write_file(path, hdr, hlen, parts, &m->nparams, 1, e);
     free(hdr);
-    if (bad) {
-        bnn_outfile_abort(&o);
-        return bnn_fail(e, "%s: cannot write: %s", path, strerror(err ? err : EIO));
-    }
-    return bnn_outfile_commit(&o, e);
+    return rc;
 }
