@@ -46,7 +46,7 @@
  * NUL-terminated copy of just the number. The fast path is checked bitwise against strtof
  * (test_csv: 200000 seeded texts of every shape, midpoints included; fuzz_csv: every input)
  * and measured by tests/io_bench.c against a build with -DBNN_CSV_STRTOF_ONLY (strtof_l
- * alone): about 4x faster on float32 text (README, File formats). Nothing reads past the
+ * alone): 4-5x faster on float32 text (README, File formats). Nothing reads past the
  * file's last byte. Any bytes (NUL, invalid UTF-8, no newline at all, one huge line) only
  * ever produce an error message.
  */

@@ -309,11 +309,11 @@ static int parse_offsets(st_load *L, const char *tn, json_object *v, st_tensor *
 static int parse_tensor(st_load *L, const char *name, json_object *v)
 {
     char c1[80];
-    int seq = 0, is_bias = 0, layer = 0;
+    int seq = 0, is_bias = 0, layer = -1, optimizer = 0;
     long index = 0;
     int r = parse_name(name, &seq, &index, &is_bias);
     if (r == -1 && strncmp(name, "optimizer.", 10) == 0) {
-        layer = -1; /* a checkpoint's optimizer state (src/io/checkpoint.c): skipped here */
+        optimizer = 1; /* a checkpoint's optimizer state (src/io/checkpoint.c): skipped here */
         seq = 0;
         r = 0;
     }
@@ -324,7 +324,7 @@ static int parse_tensor(st_load *L, const char *name, json_object *v)
     if (r == -2)
         return lfail(L, "tensor %s: layer index beyond the limit of %d layers",
                      clean(c1, sizeof c1, name), seq ? 1000000 : BNN_MAX_LAYERS);
-    if (layer == 0) {
+    if (!optimizer) {
         if (L->naming && L->naming != 1 + seq)
             return lfail(L, "tensor %s: names mix layers.{l}.weight and nn.Sequential's "
                             "{k}.weight; use one or the other", clean(c1, sizeof c1, name));
