@@ -11,7 +11,7 @@
 static int show(void *ctx, int epoch, double loss, double seconds)
 {
     (void)ctx, (void)seconds;
-    if (epoch % 25 == 0)
+    if (epoch % 50 == 0)
         printf("epoch %3d  cost %.6f\n", epoch, loss);
     return 0; /* non-zero would stop training */
 }
@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 
     bnn_train_opts o;
     bnn_train_opts_default(&o);
-    o.epochs = 100;
+    o.epochs = 200;
     o.batch = 64;
     o.lr = 0.01;
     o.optim.kind = BNN_OPT_ADAM; /* betas 0.9, 0.999, eps 1e-8 by default */

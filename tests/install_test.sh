@@ -81,4 +81,7 @@ check "shared and static builds print the same" cmp -s "$T/xor-shared.out" "$T/x
 same_run() { cmp -s <(sed 's/reg-shared/reg/' "$1") <(sed 's/reg-static/reg/' "$2"); }
 check "shared and static regressions print the same" same_run "$T/reg-shared.out" "$T/reg-static.out"
 check "the installed batchnn command runs" sh -c "LD_LIBRARY_PATH='$libdir' '$(find "$D" -path '*/bin/batchnn')' --version >/dev/null"
+readme_xor() { awk '/is a whole program:/ {f = 1; next} f && /^```c$/ {p = 1; next} p && /^```$/ {exit} p' README.md; }
+check "README's xor program is examples/xor.c" \
+  cmp -s <(readme_xor) <(sed -n '/^#include <stdio.h>/,$p' examples/xor.c)
 summary install
