@@ -66,6 +66,7 @@ extern "C" {
 /* The library's version at run time ("0.1.0"), to compare with BNN_VERSION. */
 BNN_API const char *bnn_version(void);
 
+/* One per thread (or per call): the library writes it only on failure. */
 typedef struct bnn_error {
     char msg[1024]; /* one line, no newline */
 } bnn_error;
@@ -106,7 +107,8 @@ BNN_API void bnn_arch_format(const bnn_arch *a, char *widths, size_t wlen, char 
                              size_t alen);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Models: an architecture and its float32 parameters in one 64-byte aligned block.             */
+/* Models: an architecture and its float32 parameters in one 64-byte aligned block. Threads    */
+/* may read a model at once; init, free, randomize and load need it to themselves.            */
 
 typedef struct bnn_model {
     bnn_arch arch;
@@ -209,6 +211,8 @@ typedef struct bnn_epoch_stats {
 struct bnn_data;
 struct bnn_optim_state;
 
+/* Read only by training (one struct may serve several runs at once); the callbacks run on the
+ * thread that called bnn_net_train, between epochs. */
 typedef struct bnn_train_opts {
     int epochs;            /* 1 */
     double lr;             /* 0.1 */
@@ -250,6 +254,7 @@ BNN_API void bnn_train_opts_default(bnn_train_opts *o);
 /* ------------------------------------------------------------------------------------------ */
 /* Nets: a model with what it takes to train and run it, on float arrays in memory.           */
 
+/* Opaque. Used by one thread at a time (every call but save, model and loss may write it). */
 typedef struct bnn_net bnn_net;
 
 /* A net of nlayers layers, widths[0] inputs .. widths[nlayers] outputs (nlayers + 1 values),
