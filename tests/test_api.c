@@ -26,6 +26,15 @@ static void make_data(float *x, float *y)
     }
 }
 
+/* x and y of NS samples as a data set (tables in direct form over the arrays). */
+static void data_of(const float *x, const float *y, bnn_table *tx, bnn_table *ty, bnn_data *d)
+{
+    bnn_error e;
+    bnn_test_table(tx, x, NS, 3);
+    bnn_test_table(ty, y, NS, 2);
+    assert_int_equal(bnn_data_make(d, tx, ty, 3, 2, &e), 0);
+}
+
 static void assert_one_line(const bnn_error *e)
 {
     assert_true(e->msg[0] != '\0');
@@ -50,9 +59,7 @@ static void check_train_same(const bnn_train_opts *o, const char *what)
     bnn_data d;
     assert_int_equal(bnn_model_init(&m, &bnn_net_model(net)->arch, &e), 0);
     bnn_model_randomize(&m, 9);
-    bnn_test_table(&tx, x, NS, 3);
-    bnn_test_table(&ty, y, NS, 2);
-    assert_int_equal(bnn_data_make(&d, &tx, &ty, 3, 2, &e), 0);
+    data_of(x, y, &tx, &ty, &d);
     assert_int_equal(bnn_train(&m, &d, o, &e), 0);
     const float *got = bnn_net_model(net)->theta;
     for (size_t p = 0; p < m.nparams; p++)
@@ -118,9 +125,7 @@ static void test_run_and_cost(void **state)
     assert_int_equal(bnn_eng_create(&ref, &m->arch, &ro, &e), 0);
     bnn_table tx, ty;
     bnn_data d;
-    bnn_test_table(&tx, x, NS, 3);
-    bnn_test_table(&ty, y, NS, 2);
-    assert_int_equal(bnn_data_make(&d, &tx, &ty, 3, 2, &e), 0);
+    data_of(x, y, &tx, &ty, &d);
     float rout[NS * 2];
     double want[NS * 2];
     assert_int_equal(bnn_eng_predict(ref, (bnn_vec){.f = m->theta}, &d, 0, NS, rout, &e), 0);
@@ -189,9 +194,7 @@ static void test_engine_gradients(void **state)
     bnn_model_randomize(&m, 8);
     bnn_table tx, ty;
     bnn_data d;
-    bnn_test_table(&tx, x, NS, 3);
-    bnn_test_table(&ty, y, NS, 2);
-    assert_int_equal(bnn_data_make(&d, &tx, &ty, 3, 2, &e), 0);
+    data_of(x, y, &tx, &ty, &d);
     const size_t np = m.nparams;
     double *gref = malloc(np * sizeof *gref), *gfd = malloc(np * sizeof *gfd);
     double *gfast = malloc(np * sizeof *gfast);
