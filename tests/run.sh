@@ -9,6 +9,7 @@ echo "== release build: meson test"
 [ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null
 ninja -C build >/dev/null
 meson test -C build --print-errorlogs --num-processes 2
+bash tests/install_test.sh build # meson install into a temp dir, examples built against it
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: meson test"
 if [ ! -f build-asan/build.ninja ]; then

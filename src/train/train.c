@@ -7,8 +7,10 @@
  *
  * The engine computes the gradient (exact or the notes' seed recursion); --gradient
  * finite-diff uses central differences of the double-precision reference cost whatever the
- * engine. The reference engine keeps its parameters in double and rounds them to float32
- * only when it hands the model back.
+ * engine. Training and validation see all three through one interface (bnn_eng,
+ * src/engine/engine.c); what stays here is the parameters' precision: the fast engine's are
+ * the model's floats, the reference engine keeps its parameters in double and rounds them to
+ * float32 only when it hands the model back.
  *
  * The loss reported for an epoch is the cost before that epoch's update; with mini-batches,
  * the sample-weighted mean of each batch's cost before its own update. A non-finite loss or
@@ -86,13 +88,16 @@ static int all_finite_d(const double *v, size_t n)
     return 1;
 }
 
-/* The training run's buffers and engines. */
+/* The training run: the engine, the parameters and their update. The parameters are the
+ * model's floats, or with the reference engine a double copy (dtheta) rounded to float32 only
+ * when the model is handed back; the gradient is float32 or double as the engine gives it. */
 typedef struct trainer {
     const bnn_arch *a;
     size_t np;
-    bnn_fast *fast;
-    double *dtheta, *dgrad, *dprev, *dbuf[2]; /* reference engine / finite-diff */
-    float *fgrad, *fnext;
+    bnn_eng *eng;
+    double *dtheta, *dprev, *dbuf[2]; /* reference engine: parameters, optimizer buffers */
+    double *dgrad;                    /* a double gradient (reference, finite-diff) */
+    float *fgrad, *fnext;             /* a float32 gradient; the spare parameter buffer */
     uint32_t *perm;
     bnn_optim_state own; /* when the caller passes none */
     bnn_optim_state *st;
@@ -100,7 +105,7 @@ typedef struct trainer {
 
 static void trainer_free(trainer *t)
 {
-    bnn_fast_free(t->fast);
+    bnn_eng_free(t->eng);
     free(t->dtheta);
     free(t->dgrad);
     free(t->dprev);
@@ -121,14 +126,61 @@ static void sync_state(trainer *t)
                 t->st->buf[i][p] = (float)t->dbuf[i][p];
 }
 
-/* Cost and correct decisions of the current parameters on v. */
-static int evaluate(trainer *t, const bnn_model *m, int use_ref, bnn_loss loss,
-                    const bnn_data *v, double *cost, double *correct, bnn_error *e)
+/* The current parameters and the gradient buffer, as the engine takes them. */
+static bnn_vec params(const trainer *t, const bnn_model *m)
 {
-    if (use_ref)
-        return bnn_ref_grad_loss(t->a, t->dtheta, v, 0, v->n, BNN_GRAD_EXACT, loss, NULL, cost,
-                                 correct, e);
-    return bnn_fast_eval(t->fast, m->theta, v, 0, v->n, cost, correct, e);
+    return t->dtheta ? (bnn_vec){.d = t->dtheta} : (bnn_vec){.f = m->theta};
+}
+
+static bnn_vec gradient(const trainer *t)
+{
+    return t->eng->grad_f64 ? (bnn_vec){.d = t->dgrad} : (bnn_vec){.f = t->fgrad};
+}
+
+static int diverged(bnn_error *e, int epoch)
+{
+    return bnn_fail(e, "epoch %d: a parameter became non-finite; training diverged (try a "
+                       "smaller --lr)", epoch);
+}
+
+/* One optimizer step with the gradient just computed, keeping the previous parameters when
+ * the new ones are not all finite. plain: sgd without weight decay (the notes' update). */
+static int update(trainer *t, bnn_model *m, const bnn_optim_opts *opt, int plain, double lr,
+                  int epoch, bnn_error *e)
+{
+    const size_t np = t->np;
+    if (t->dtheta) {
+        memcpy(t->dprev, t->dtheta, np * sizeof *t->dtheta);
+        bnn_optim_step_d(opt, &t->st->step, lr, t->dtheta, t->dgrad, t->dbuf[0], t->dbuf[1],
+                         np);
+        if (!all_finite_d(t->dtheta, np)) {
+            memcpy(t->dtheta, t->dprev, np * sizeof *t->dtheta);
+            return diverged(e, epoch);
+        }
+        return 0;
+    }
+    /* the new parameters go to the spare buffer, checked on the way; the two buffers swap
+     * only when all are finite, so a failed update leaves the last finite parameters in place
+     * without copying them every step */
+    float *next = t->fnext;
+    int bad = 0;
+    if (t->eng->grad_f64 && plain) { /* a double gradient applied in double, then rounded */
+        t->st->step++;
+        for (size_t p = 0; p < np; p++) {
+            next[p] = (float)((double)m->theta[p] - lr * t->dgrad[p]);
+            bad |= !isfinite(next[p]);
+        }
+    } else {
+        if (t->eng->grad_f64)
+            for (size_t p = 0; p < np; p++)
+                t->fgrad[p] = (float)t->dgrad[p];
+        bad = !bnn_optim_step(t->st, lr, m->theta, t->fgrad, next);
+    }
+    if (bad)
+        return diverged(e, epoch);
+    t->fnext = m->theta;
+    m->theta = next;
+    return 0;
 }
 
 int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_error *e)
@@ -156,8 +208,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
     if (o->shuffle && bnn_shuffle_entries(d->n) > (size_t)UINT32_MAX)
         return bnn_fail(e, "--shuffle: %zu samples are too many to shuffle", d->n);
     const size_t batch = o->batch == 0 || o->batch > d->n ? d->n : o->batch;
-    const int use_ref = o->engine == BNN_ENGINE_REFERENCE;
-    const int use_fd = o->gradient == BNN_GRAD_FINITE_DIFF;
+    const int use_ref = o->engine == BNN_ENGINE_REFERENCE; /* double parameters */
     /* the notes' update, computed as before (bitwise the same models) */
     const int plain = o->optim.kind == BNN_OPT_SGD && o->optim.weight_decay == 0.0;
     const int total = o->total_epochs > 0 ? o->total_epochs : o->start_epoch + o->epochs;
@@ -182,44 +233,30 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         t.st = &t.own;
     }
     t.st->threads = o->threads;
-    if (!use_ref && !use_fd) {
-        bnn_fast_opts fo = {.threads = o->threads, .chunk = 0, .loss = o->loss};
-        if (bnn_fast_create(&t.fast, a, &fo, e) != 0)
-            goto done;
-    }
-    if (use_ref || use_fd) {
+    const bnn_eng_opts eo = {.engine = o->engine, .gradient = o->gradient, .loss = o->loss,
+                             .threads = o->threads, .fd_eps = o->fd_eps};
+    if (bnn_eng_create(&t.eng, a, &eo, e) != 0)
+        goto done;
+    if (t.eng->grad_f64 && !(t.dgrad = malloc(np * sizeof *t.dgrad)))
+        goto oom;
+    if (use_ref) { /* the double parameters and optimizer buffers */
         t.dtheta = malloc(np * sizeof *t.dtheta);
-        t.dgrad = malloc(np * sizeof *t.dgrad);
         t.dprev = malloc(np * sizeof *t.dprev);
-        if (!t.dtheta || !t.dgrad || !t.dprev) {
-            bnn_fail(e, "training: out of memory for %zu parameters", np);
-            goto done;
-        }
+        if (!t.dtheta || !t.dprev)
+            goto oom;
         for (size_t p = 0; p < np; p++)
             t.dtheta[p] = m->theta[p];
-    }
-    if (use_ref)
         for (int i = 0; i < bnn_optim_nbuf(o->optim.kind); i++) {
-            t.dbuf[i] = malloc(np * sizeof *t.dbuf[i]);
-            if (!t.dbuf[i]) {
-                bnn_fail(e, "training: out of memory for %zu parameters", np);
-                goto done;
-            }
+            if (!(t.dbuf[i] = malloc(np * sizeof *t.dbuf[i])))
+                goto oom;
             for (size_t p = 0; p < np; p++)
                 t.dbuf[i][p] = t.st->buf[i][p];
         }
-    if (!use_ref) { /* the float model: its gradient and a spare parameter buffer */
+    } else { /* the float model: its gradient and a spare parameter buffer */
         t.fgrad = bnn_alloc(np, sizeof *t.fgrad);
         t.fnext = bnn_alloc(np, sizeof *t.fnext);
-        if (!t.fgrad || !t.fnext) {
-            bnn_fail(e, "training: out of memory for %zu parameters", np);
-            goto done;
-        }
-    }
-    if (o->val && use_fd && !use_ref && !t.fast) {
-        bnn_fast_opts fo = {.threads = o->threads, .chunk = 0, .loss = o->loss};
-        if (bnn_fast_create(&t.fast, a, &fo, e) != 0)
-            goto done;
+        if (!t.fgrad || !t.fnext)
+            goto oom;
     }
     if (o->shuffle) {
         t.perm = malloc(bnn_shuffle_entries(d->n) * sizeof *t.perm);
@@ -243,24 +280,9 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         for (size_t b0 = 0; b0 < d->n; b0 += batch) {
             size_t count = d->n - b0 < batch ? d->n - b0 : batch;
             double cost = 0.0, correct = 0.0;
-            if (use_ref || use_fd) {
-                if (!use_ref) /* finite-diff from the float model: the engine's parameters */
-                    for (size_t p = 0; p < np; p++)
-                        t.dtheta[p] = m->theta[p];
-                if (use_fd) {
-                    if (bnn_ref_grad_loss(a, t.dtheta, &view, b0, count, BNN_GRAD_EXACT,
-                                          o->loss, NULL, &cost, &correct, e) != 0 ||
-                        bnn_fd_grad_loss(a, t.dtheta, &view, b0, count, o->fd_eps, 2, o->loss,
-                                         t.dgrad, e) != 0)
-                        goto done;
-                } else if (bnn_ref_grad_loss(a, t.dtheta, &view, b0, count, o->gradient,
-                                             o->loss, t.dgrad, &cost, &correct, e) != 0) {
-                    goto done;
-                }
-            } else if (bnn_fast_grad_acc(t.fast, m->theta, &view, b0, count, o->gradient,
-                                         t.fgrad, &cost, &correct, e) != 0) {
+            if (bnn_eng_grad(t.eng, params(&t, m), &view, b0, count, gradient(&t), &cost,
+                             &correct, e) != 0)
                 goto done;
-            }
             if (!isfinite(cost)) {
                 bnn_fail(e, "epoch %d: the loss is %s; training diverged (try a smaller --lr)",
                          epoch, isnan(cost) ? "nan" : "infinite");
@@ -268,43 +290,8 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             }
             loss_sum += cost * (double)count;
             correct_sum += correct;
-            /* the update, keeping the previous parameters in case it overflows */
-            if (use_ref) {
-                memcpy(t.dprev, t.dtheta, np * sizeof *t.dtheta);
-                bnn_optim_step_d(&o->optim, &t.st->step, lr, t.dtheta, t.dgrad, t.dbuf[0],
-                                 t.dbuf[1], np);
-                if (!all_finite_d(t.dtheta, np)) {
-                    memcpy(t.dtheta, t.dprev, np * sizeof *t.dtheta);
-                    bnn_fail(e, "epoch %d: a parameter became non-finite; training diverged "
-                                "(try a smaller --lr)", epoch);
-                    goto done;
-                }
-            } else {
-                /* the new parameters go to the spare buffer, checked on the way; the two
-                 * buffers swap only when all are finite, so a failed update leaves the
-                 * last finite parameters in place without copying them every step */
-                float *next = t.fnext;
-                int bad = 0;
-                if (use_fd && plain) {
-                    t.st->step++;
-                    for (size_t p = 0; p < np; p++) {
-                        next[p] = (float)((double)m->theta[p] - lr * t.dgrad[p]);
-                        bad |= !isfinite(next[p]);
-                    }
-                } else {
-                    if (use_fd)
-                        for (size_t p = 0; p < np; p++)
-                            t.fgrad[p] = (float)t.dgrad[p];
-                    bad = !bnn_optim_step(t.st, lr, m->theta, t.fgrad, next);
-                }
-                if (bad) {
-                    bnn_fail(e, "epoch %d: a parameter became non-finite; training diverged "
-                                "(try a smaller --lr)", epoch);
-                    goto done;
-                }
-                t.fnext = m->theta;
-                m->theta = next;
-            }
+            if (update(&t, m, &o->optim, plain, lr, epoch, e) != 0)
+                goto done;
         }
         double seconds = now_seconds() - t0;
         bnn_epoch_stats st = {
@@ -319,7 +306,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         };
         if (o->val) {
             double vc = 0.0, vcor = 0.0;
-            if (evaluate(&t, m, use_ref, o->loss, o->val, &vc, &vcor, e) != 0)
+            if (bnn_eng_cost(t.eng, params(&t, m), o->val, 0, o->val->n, &vc, &vcor, e) != 0)
                 goto done;
             st.val_loss = vc;
             if (o->loss != BNN_LOSS_MSE)
@@ -355,6 +342,9 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             break;
     }
     rc = 0;
+    goto done;
+oom:
+    bnn_fail(e, "training: out of memory for %zu parameters", np);
 done:
     if (use_ref && t.dtheta) {
         for (size_t p = 0; p < np; p++)

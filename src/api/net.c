@@ -1,0 +1,205 @@
+/*
+ * net.c - the convenience layer of batchnn.h: a net (a model, its loss and a cached engine)
+ * created from widths and activations, trained on float arrays in memory and run forward,
+ * on top of bnn_train and the engine interface (bnn_eng). Row-major arrays of count samples
+ * are tables in direct form (no copy): row r of x is sample r.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bnn_internal.h"
+
+struct bnn_net {
+    bnn_model model;
+    bnn_loss loss;
+    bnn_eng *eng; /* the fast engine for the model's architecture and loss, made on first use */
+};
+
+const char *bnn_version(void)
+{
+    return BNN_VERSION;
+}
+
+/* A net around an initialised model (taken over). */
+static bnn_net *net_wrap(bnn_model *m, bnn_loss loss, bnn_error *e)
+{
+    bnn_net *net = calloc(1, sizeof *net);
+    if (!net) {
+        bnn_model_free(m);
+        bnn_fail(e, "net: out of memory");
+        return NULL;
+    }
+    net->model = *m;
+    net->loss = loss;
+    return net;
+}
+
+bnn_net *bnn_net_create(int nlayers, const int *widths, const bnn_act *acts, uint64_t seed,
+                        bnn_error *e)
+{
+    if (nlayers < 1 || nlayers > BNN_MAX_LAYERS || !widths) {
+        bnn_fail(e, "net: %d layers (1 to %d, with nlayers + 1 widths)", nlayers,
+                 BNN_MAX_LAYERS);
+        return NULL;
+    }
+    bnn_arch a;
+    memset(&a, 0, sizeof a);
+    a.nlayers = nlayers;
+    for (int l = 0; l <= nlayers; l++)
+        a.width[l] = widths[l];
+    for (int l = 0; l < nlayers; l++) {
+        a.act[l] = acts ? acts[l] : BNN_ACT_SIGMOID;
+        a.bias[l] = 1;
+        if ((unsigned)a.act[l] >= BNN_ACT_COUNT) {
+            bnn_fail(e, "net: layer %d: unknown activation %d", l, (int)a.act[l]);
+            return NULL;
+        }
+    }
+    bnn_model m;
+    if (bnn_model_init(&m, &a, e) != 0)
+        return NULL;
+    bnn_model_randomize(&m, seed);
+    return net_wrap(&m, BNN_LOSS_MSE, e);
+}
+
+bnn_net *bnn_net_load(const char *path, bnn_error *e)
+{
+    bnn_model m;
+    char buf[64];
+    bnn_loss loss = BNN_LOSS_MSE;
+    int r = bnn_model_read_meta(path, "loss", buf, sizeof buf, e);
+    if (r < 0)
+        return NULL;
+    if (r == 0 && bnn_loss_parse(buf, &loss) != 0) {
+        bnn_fail(e, "%s: unknown loss '%s' in __metadata__", path, buf);
+        return NULL;
+    }
+    if (bnn_model_load(&m, path, NULL, e) != 0)
+        return NULL;
+    if (bnn_loss_check(&m.arch, loss, e) != 0) {
+        bnn_model_free(&m);
+        return NULL;
+    }
+    return net_wrap(&m, loss, e);
+}
+
+int bnn_net_save(const bnn_net *net, const char *path, bnn_error *e)
+{
+    const char *key = "loss", *value = bnn_loss_name(net->loss);
+    return bnn_model_save_meta(&net->model, path, &key, &value, 1, e);
+}
+
+void bnn_net_free(bnn_net *net)
+{
+    if (!net)
+        return;
+    bnn_eng_free(net->eng);
+    bnn_model_free(&net->model);
+    free(net);
+}
+
+bnn_model *bnn_net_model(bnn_net *net)
+{
+    return &net->model;
+}
+
+bnn_loss bnn_net_loss(const bnn_net *net)
+{
+    return net->loss;
+}
+
+/* count samples of x (and y, when not NULL) as a data set; the tables stay the caller's. */
+static int arrays(const bnn_net *net, const float *x, const float *y, size_t count,
+                  bnn_table *tx, bnn_table *ty, bnn_data *d, bnn_error *e)
+{
+    const bnn_arch *a = &net->model.arch;
+    const int64_t nin = a->width[0], nout = a->width[a->nlayers];
+    if (count == 0 || !x)
+        return bnn_fail(e, "net: no samples");
+    memset(tx, 0, sizeof *tx);
+    memset(ty, 0, sizeof *ty);
+    *tx = (bnn_table){.rows = count, .cols = (size_t)nin, .f32 = x, .ld = (size_t)nin};
+    *ty = (bnn_table){.rows = count, .cols = (size_t)nout, .f32 = y, .ld = (size_t)nout};
+    strcpy(tx->name, "inputs");
+    strcpy(ty->name, "targets");
+    return bnn_data_make(d, tx, y ? ty : NULL, nin, nout, e);
+}
+
+/* The cached fast engine for the net's loss. */
+static bnn_eng *engine(bnn_net *net, bnn_error *e)
+{
+    if (net->eng && net->eng->opts.loss != net->loss) {
+        bnn_eng_free(net->eng);
+        net->eng = NULL;
+    }
+    if (!net->eng) {
+        const bnn_eng_opts o = {.engine = BNN_ENGINE_FAST, .gradient = BNN_GRAD_EXACT,
+                                .loss = net->loss};
+        if (bnn_eng_create(&net->eng, &net->model.arch, &o, e) != 0)
+            return NULL;
+    }
+    return net->eng;
+}
+
+int bnn_net_train(bnn_net *net, const float *x, const float *y, size_t count,
+                  const bnn_train_opts *o, bnn_error *e)
+{
+    bnn_train_opts def;
+    if (!o) {
+        bnn_train_opts_default(&def);
+        o = &def;
+    }
+    if (o->val || o->best || o->state)
+        return bnn_fail(e, "net: bnn_train_opts.val, .best and .state are for the internal "
+                           "API; leave them NULL");
+    if (!y)
+        return bnn_fail(e, "net: training needs targets");
+    bnn_table tx, ty;
+    bnn_data d;
+    if (arrays(net, x, y, count, &tx, &ty, &d, e) != 0)
+        return -1;
+    bnn_eng_free(net->eng); /* its working memory, while training makes its own */
+    net->eng = NULL;
+    if (bnn_train(&net->model, &d, o, e) != 0)
+        return -1;
+    net->loss = o->loss;
+    return 0;
+}
+
+int bnn_net_run_batch(bnn_net *net, const float *x, size_t count, float *out, bnn_error *e)
+{
+    bnn_table tx, ty;
+    bnn_data d;
+    bnn_eng *g;
+    if (arrays(net, x, NULL, count, &tx, &ty, &d, e) != 0 || !(g = engine(net, e)))
+        return -1;
+    return bnn_eng_predict(g, (bnn_vec){.f = net->model.theta}, &d, 0, count, out, e);
+}
+
+int bnn_net_run(bnn_net *net, const float *x, float *out, bnn_error *e)
+{
+    return bnn_net_run_batch(net, x, 1, out, e);
+}
+
+int bnn_net_cost(bnn_net *net, const float *x, const float *y, size_t count, double *cost,
+                 double *accuracy, bnn_error *e)
+{
+    bnn_table tx, ty;
+    bnn_data d;
+    bnn_eng *g;
+    double c = 0.0, correct = 0.0;
+    if (!y)
+        return bnn_fail(e, "net: the cost needs targets");
+    if (arrays(net, x, y, count, &tx, &ty, &d, e) != 0 || !(g = engine(net, e)) ||
+        bnn_eng_cost(g, (bnn_vec){.f = net->model.theta}, &d, 0, count, &c, &correct, e) != 0)
+        return -1;
+    if (cost)
+        *cost = c;
+    if (accuracy)
+        *accuracy = net->loss == BNN_LOSS_MSE
+                        ? NAN
+                        : correct / ((double)count *
+                                     (double)bnn_loss_decisions(&net->model.arch, net->loss));
+    return 0;
+}

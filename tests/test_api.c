@@ -1,0 +1,315 @@
+/*
+ * test_api.c - the public convenience layer (bnn_net) and the engine interface (bnn_eng):
+ * a net trains bitwise like bnn_train on the same samples for each engine and gradient; run,
+ * run_batch and cost agree with the engines (fast bitwise, reference within tolerance); save
+ * and load keep parameters and loss; the finite-diff engine's gradient agrees with the
+ * reference engine's; bad arguments fail with a one-line message, also with a NULL error.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#define NS 37 /* samples: odd, several mini-batches */
+
+/* Inputs and targets of a 3-input, 2-output problem, row-major, deterministic. */
+static void make_data(float *x, float *y)
+{
+    double v[NS * 3];
+    bnn_test_fill(v, NS * 3, -1.0, 1.0, 11);
+    for (int i = 0; i < NS; i++) {
+        for (int k = 0; k < 3; k++)
+            x[i * 3 + k] = (float)v[i * 3 + k];
+        y[i * 2] = (float)(0.5 + 0.3 * v[i * 3] * v[i * 3 + 1]);
+        y[i * 2 + 1] = x[i * 3 + 2] > 0 ? 1.0f : 0.0f;
+    }
+}
+
+/* x and y of NS samples as a data set (tables in direct form over the arrays). */
+static void data_of(const float *x, const float *y, bnn_table *tx, bnn_table *ty, bnn_data *d)
+{
+    bnn_error e;
+    bnn_test_table(tx, x, NS, 3);
+    bnn_test_table(ty, y, NS, 2);
+    assert_int_equal(bnn_data_make(d, tx, ty, 3, 2, &e), 0);
+}
+
+static void assert_one_line(const bnn_error *e)
+{
+    assert_true(e->msg[0] != '\0');
+    assert_null(strchr(e->msg, '\n'));
+}
+
+static const int widths[] = {3, 5, 2};
+static const bnn_act acts[] = {BNN_ACT_TANH, BNN_ACT_IDENTITY};
+
+/* A net trained with o equals bnn_train on a model of the same seed, bitwise. */
+static void check_train_same(const bnn_train_opts *o, const char *what)
+{
+    float x[NS * 3], y[NS * 2];
+    make_data(x, y);
+    bnn_error e;
+    bnn_net *net = bnn_net_create(2, widths, acts, 9, &e);
+    assert_non_null(net);
+    assert_int_equal(bnn_net_train(net, x, y, NS, o, &e), 0);
+
+    bnn_model m;
+    bnn_table tx, ty;
+    bnn_data d;
+    assert_int_equal(bnn_model_init(&m, &bnn_net_model(net)->arch, &e), 0);
+    bnn_model_randomize(&m, 9);
+    data_of(x, y, &tx, &ty, &d);
+    assert_int_equal(bnn_train(&m, &d, o, &e), 0);
+    const float *got = bnn_net_model(net)->theta;
+    for (size_t p = 0; p < m.nparams; p++)
+        if (memcmp(&got[p], &m.theta[p], sizeof(float)) != 0)
+            fail_msg("%s: parameter %zu: net %.9g, bnn_train %.9g", what, p, got[p],
+                     m.theta[p]);
+    assert_int_equal(bnn_net_loss(net), o->loss);
+    bnn_table_close(&tx);
+    bnn_table_close(&ty);
+    bnn_model_free(&m);
+    bnn_net_free(net);
+}
+
+static void test_net_trains_like_bnn_train(void **state)
+{
+    (void)state;
+    bnn_train_opts o;
+    const bnn_engine engines[] = {BNN_ENGINE_FAST, BNN_ENGINE_REFERENCE};
+    const bnn_gradient grads[] = {BNN_GRAD_EXACT, BNN_GRAD_SEED, BNN_GRAD_FINITE_DIFF};
+    for (int ei = 0; ei < 2; ei++)
+        for (int gi = 0; gi < 3; gi++)
+            for (int batch = 0; batch <= 8; batch += 8) {
+                bnn_train_opts_default(&o);
+                o.epochs = grads[gi] == BNN_GRAD_FINITE_DIFF ? 3 : 20;
+                o.lr = 0.2;
+                o.batch = (size_t)batch;
+                o.engine = engines[ei];
+                o.gradient = grads[gi];
+                o.optim.kind = batch ? BNN_OPT_ADAM : BNN_OPT_SGD;
+                o.shuffle = batch != 0;
+                o.seed = 3;
+                char what[96];
+                snprintf(what, sizeof what, "%s/%s/batch %d", ei ? "reference" : "fast",
+                         bnn_gradient_name(grads[gi]), batch);
+                check_train_same(&o, what);
+            }
+    bnn_train_opts_default(&o);
+    o.epochs = 10;
+    o.loss = BNN_LOSS_BCE;
+    o.optim.kind = BNN_OPT_MOMENTUM;
+    check_train_same(&o, "bce, momentum");
+}
+
+static void test_run_and_cost(void **state)
+{
+    (void)state;
+    float x[NS * 3], y[NS * 2], out[NS * 2], one[2];
+    make_data(x, y);
+    bnn_error e;
+    bnn_net *net = bnn_net_create(2, widths, acts, 4, &e);
+    assert_non_null(net);
+    assert_int_equal(bnn_net_run_batch(net, x, NS, out, &e), 0);
+    for (int i = 0; i < NS; i++) { /* one sample at a time: bitwise the same */
+        assert_int_equal(bnn_net_run(net, x + 3 * i, one, &e), 0);
+        if (memcmp(one, out + 2 * i, sizeof one) != 0)
+            fail_msg("sample %d: run %.9g %.9g, run_batch %.9g %.9g", i, one[0], one[1],
+                     out[2 * i], out[2 * i + 1]);
+    }
+    /* against the reference engine (double) through the engine interface */
+    const bnn_model *m = bnn_net_model(net);
+    bnn_eng *ref;
+    const bnn_eng_opts ro = {.engine = BNN_ENGINE_REFERENCE};
+    assert_int_equal(bnn_eng_create(&ref, &m->arch, &ro, &e), 0);
+    bnn_table tx, ty;
+    bnn_data d;
+    data_of(x, y, &tx, &ty, &d);
+    float rout[NS * 2];
+    double want[NS * 2];
+    assert_int_equal(bnn_eng_predict(ref, (bnn_vec){.f = m->theta}, &d, 0, NS, rout, &e), 0);
+    for (int i = 0; i < NS * 2; i++)
+        want[i] = rout[i];
+    bnn_test_assert_close_f("run_batch vs reference", out, want, NS * 2, 1e-5, 1e-3);
+    double cost, acc, rcost;
+    assert_int_equal(bnn_net_cost(net, x, y, NS, &cost, &acc, &e), 0);
+    assert_true(isnan(acc)); /* mse */
+    assert_int_equal(bnn_eng_cost(ref, (bnn_vec){.f = m->theta}, &d, 0, NS, &rcost, NULL, &e),
+                     0);
+    bnn_test_assert_close("cost vs reference", &cost, &rcost, 1, 1e-5, 1e-6);
+    bnn_eng_free(ref);
+    bnn_table_close(&tx);
+    bnn_table_close(&ty);
+    bnn_net_free(net);
+}
+
+static void test_save_load(void **state)
+{
+    (void)state;
+    float x[NS * 3], y[NS * 2];
+    make_data(x, y);
+    char dir[256], path[300];
+    assert_int_equal(bnn_test_tmpdir(dir, sizeof dir, "api"), 0);
+    snprintf(path, sizeof path, "%s/net.safetensors", dir);
+    bnn_error e;
+    bnn_net *net = bnn_net_create(2, widths, acts, 5, &e);
+    assert_non_null(net);
+    bnn_train_opts o;
+    bnn_train_opts_default(&o);
+    o.epochs = 5;
+    o.loss = BNN_LOSS_BCE;
+    assert_int_equal(bnn_net_train(net, x, y, NS, &o, &e), 0);
+    assert_int_equal(bnn_net_save(net, path, &e), 0);
+    bnn_net *back = bnn_net_load(path, &e);
+    assert_non_null(back);
+    assert_int_equal(bnn_net_loss(back), BNN_LOSS_BCE);
+    const bnn_model *a = bnn_net_model(net), *b = bnn_net_model(back);
+    assert_int_equal(a->nparams, b->nparams);
+    assert_memory_equal(a->theta, b->theta, a->nparams * sizeof(float));
+    double c1, c2, acc1, acc2;
+    assert_int_equal(bnn_net_cost(net, x, y, NS, &c1, &acc1, &e), 0);
+    assert_int_equal(bnn_net_cost(back, x, y, NS, &c2, &acc2, &e), 0);
+    assert_true(c1 == c2 && acc1 == acc2);
+    assert_true(acc1 >= 0.0 && acc1 <= 1.0);
+    bnn_net_free(back);
+    bnn_net_free(net);
+    assert_null(bnn_net_load(path + 1, &e)); /* a path that does not exist */
+    assert_one_line(&e);
+    assert_int_equal(bnn_test_rmtree(dir), 0);
+}
+
+/* The finite-diff engine's gradient against the reference engine's exact one, and the fast
+ * engine's against both, on the same parameters. */
+static void test_engine_gradients(void **state)
+{
+    (void)state;
+    float x[NS * 3], y[NS * 2];
+    make_data(x, y);
+    bnn_error e;
+    bnn_arch a;
+    assert_int_equal(bnn_arch_parse(&a, "3,4,2", "sigmoid,identity", 1, &e), 0);
+    bnn_model m;
+    assert_int_equal(bnn_model_init(&m, &a, &e), 0);
+    bnn_model_randomize(&m, 8);
+    bnn_table tx, ty;
+    bnn_data d;
+    data_of(x, y, &tx, &ty, &d);
+    const size_t np = m.nparams;
+    double *gref = malloc(np * sizeof *gref), *gfd = malloc(np * sizeof *gfd);
+    double *gfast = malloc(np * sizeof *gfast);
+    float *gf = bnn_alloc(np, sizeof *gf);
+    assert_true(gref && gfd && gfast && gf);
+    const bnn_loss losses[] = {BNN_LOSS_MSE, BNN_LOSS_BCE};
+    for (int li = 0; li < 2; li++) {
+        bnn_eng *ref, *fd, *fast;
+        bnn_eng_opts o = {.engine = BNN_ENGINE_REFERENCE, .loss = losses[li]};
+        assert_int_equal(bnn_eng_create(&ref, &a, &o, &e), 0);
+        o.gradient = BNN_GRAD_FINITE_DIFF;
+        assert_int_equal(bnn_eng_create(&fd, &a, &o, &e), 0);
+        o.engine = BNN_ENGINE_FAST;
+        o.gradient = BNN_GRAD_EXACT;
+        assert_int_equal(bnn_eng_create(&fast, &a, &o, &e), 0);
+        assert_int_equal(ref->grad_f64, 1);
+        assert_int_equal(fd->grad_f64, 1);
+        assert_int_equal(fast->grad_f64, 0);
+        const bnn_vec th = {.f = m.theta};
+        double c_ref, c_fd, c_fast, k_ref, k_fd;
+        assert_int_equal(bnn_eng_grad(ref, th, &d, 2, NS - 2, (bnn_vec){.d = gref}, &c_ref,
+                                      &k_ref, &e), 0);
+        assert_int_equal(bnn_eng_grad(fd, th, &d, 2, NS - 2, (bnn_vec){.d = gfd}, &c_fd, &k_fd,
+                                      &e), 0);
+        assert_int_equal(bnn_eng_grad(fast, th, &d, 2, NS - 2, (bnn_vec){.f = gf}, &c_fast,
+                                      NULL, &e), 0);
+        assert_true(c_ref == c_fd && k_ref == k_fd); /* the same reference cost */
+        bnn_test_assert_close("finite-diff vs reference gradient", gfd, gref, np, 1e-6, 1e-6);
+        bnn_test_assert_close_f("fast vs reference gradient", gf, gref, np, 1e-4, 1e-4);
+        bnn_test_assert_close("fast vs reference cost", &c_fast, &c_ref, 1, 1e-5, 1e-6);
+        /* finite-diff's cost is its base engine's: the reference engine here */
+        double c_base;
+        assert_int_equal(bnn_eng_cost(fd, th, &d, 2, NS - 2, &c_base, NULL, &e), 0);
+        assert_true(c_base == c_ref);
+        /* precisions the engines refuse */
+        assert_int_equal(bnn_eng_grad(fast, (bnn_vec){.d = gref}, &d, 0, NS,
+                                      (bnn_vec){.f = gf}, NULL, NULL, &e), -1);
+        assert_non_null(strstr(e.msg, "float32"));
+        assert_int_equal(bnn_eng_grad(ref, th, &d, 0, NS, (bnn_vec){.f = gf}, NULL, NULL, &e),
+                         -1);
+        assert_one_line(&e);
+        assert_int_equal(bnn_eng_predict(ref, th, &d, NS, 1, (float *)gf, &e), -1);
+        assert_non_null(strstr(e.msg, "outside"));
+        bnn_eng_free(ref);
+        bnn_eng_free(fd);
+        bnn_eng_free(fast);
+    }
+    free(gref);
+    free(gfd);
+    free(gfast);
+    bnn_free(gf);
+    bnn_table_close(&tx);
+    bnn_table_close(&ty);
+    bnn_model_free(&m);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    bnn_error e;
+    const int bad_widths[] = {3, 0, 2};
+    const bnn_act bad_acts[] = {BNN_ACT_TANH, (bnn_act)99};
+    assert_null(bnn_net_create(0, widths, NULL, 1, &e));
+    assert_one_line(&e);
+    assert_null(bnn_net_create(2, bad_widths, NULL, 1, &e));
+    assert_one_line(&e);
+    assert_null(bnn_net_create(2, widths, bad_acts, 1, &e));
+    assert_one_line(&e);
+    assert_null(bnn_net_create(2, bad_widths, NULL, 1, NULL)); /* no message wanted */
+    /* cross-entropy needs an identity last layer */
+    bnn_net *net = bnn_net_create(2, widths, NULL, 1, &e);
+    assert_non_null(net);
+    float x[NS * 3], y[NS * 2], out[2];
+    make_data(x, y);
+    bnn_train_opts o;
+    bnn_train_opts_default(&o);
+    o.loss = BNN_LOSS_CE;
+    assert_int_equal(bnn_net_train(net, x, y, NS, &o, &e), -1);
+    assert_one_line(&e);
+    assert_int_equal(bnn_net_loss(net), BNN_LOSS_MSE); /* unchanged by a failed run */
+    bnn_train_opts_default(&o);
+    o.patience = 1;
+    o.val = (const struct bnn_data *)&o; /* any non-NULL: refused before use */
+    assert_int_equal(bnn_net_train(net, x, y, NS, &o, &e), -1);
+    assert_non_null(strstr(e.msg, "NULL"));
+    assert_int_equal(bnn_net_train(net, x, NULL, NS, NULL, &e), -1);
+    assert_one_line(&e);
+    assert_int_equal(bnn_net_run_batch(net, x, 0, out, &e), -1);
+    assert_one_line(&e);
+    assert_int_equal(bnn_net_cost(net, x, NULL, NS, NULL, NULL, NULL), -1);
+    /* divergence names the epoch */
+    bnn_train_opts_default(&o);
+    o.epochs = 50;
+    o.lr = 1e30;
+    const int lw[] = {3, 2};
+    const bnn_act la[] = {BNN_ACT_IDENTITY};
+    bnn_net *lin = bnn_net_create(1, lw, la, 1, &e);
+    assert_non_null(lin);
+    assert_int_equal(bnn_net_train(lin, x, y, NS, &o, &e), -1);
+    assert_non_null(strstr(e.msg, "epoch"));
+    assert_one_line(&e);
+    bnn_net_free(lin);
+    bnn_net_free(net);
+    bnn_net_free(NULL);
+    assert_string_equal(bnn_version(), BNN_VERSION);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_net_trains_like_bnn_train),
+        cmocka_unit_test(test_run_and_cost),
+        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_engine_gradients),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
