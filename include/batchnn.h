@@ -143,6 +143,7 @@ struct bnn_table {
     void *ctx;
     void (*close)(bnn_table *t); /* frees ctx and what it owns; may be NULL */
     char name[512];              /* file name or synth:NAME, for messages */
+    int header_skipped; /* 1 when the CSV's first row was a header */
 };
 
 void bnn_table_close(bnn_table *t);

@@ -64,4 +64,11 @@ int bnn_stream_limit(size_t *limit, const char *name, bnn_error *e);
 int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
 int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
 
+/* Small shared helpers (src/core/model.c, src/core/clock.c). */
+/* Copies n float32 parameters into dst as double; dst NULL: into a new malloc'd array (NULL
+ * when out of memory). Returns dst. */
+double *bnn_theta_to_double(double *dst, const float *theta, size_t n);
+/* Monotonic wall time in seconds. */
+double bnn_now_seconds(void);
+
 #endif

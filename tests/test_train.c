@@ -62,9 +62,7 @@ static void done(run *r)
 
 static double out1(const bnn_model *m, double x0, double x1)
 {
-    double *theta = malloc(m->nparams * sizeof *theta);
-    for (size_t p = 0; p < m->nparams; p++)
-        theta[p] = m->theta[p];
+    double *theta = bnn_theta_to_double(NULL, m->theta, m->nparams);
     double x[2] = {x0, x1}, y;
     bnn_ref_forward(&m->arch, theta, x, &y);
     free(theta);

@@ -33,13 +33,6 @@ void bnn_train_opts_default(bnn_train_opts *o)
     bnn_optim_opts_default(&o->optim);
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static const char *const gradient_names[] = {"exact", "seed", "finite-diff"};
 static const char *const engine_names[] = {"fast", "reference"};
 
@@ -195,8 +188,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             bnn_fail(e, "training: out of memory for %zu parameters", np);
             goto done;
         }
-        for (size_t p = 0; p < np; p++)
-            t.dtheta[p] = m->theta[p];
+        bnn_theta_to_double(t.dtheta, m->theta, np);
     }
     if (use_ref)
         for (int i = 0; i < bnn_optim_nbuf(o->optim.kind); i++) {
@@ -234,7 +226,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
     for (int ep = 0; ep < o->epochs; ep++) {
         const int epoch = o->start_epoch + ep + 1; /* 1-based in messages and logs */
         const double lr = bnn_schedule_lr(&o->schedule, o->lr, epoch - 1, total);
-        double t0 = now_seconds();
+        double t0 = bnn_now_seconds();
         double loss_sum = 0.0, correct_sum = 0.0;
         bnn_data view = *d;
         if (o->shuffle &&
@@ -245,8 +237,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             double cost = 0.0, correct = 0.0;
             if (use_ref || use_fd) {
                 if (!use_ref) /* finite-diff from the float model: the engine's parameters */
-                    for (size_t p = 0; p < np; p++)
-                        t.dtheta[p] = m->theta[p];
+                    bnn_theta_to_double(t.dtheta, m->theta, np);
                 if (use_fd) {
                     if (bnn_ref_grad_loss(a, t.dtheta, &view, b0, count, BNN_GRAD_EXACT,
                                           o->loss, NULL, &cost, &correct, e) != 0 ||
@@ -306,7 +297,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
                 m->theta = next;
             }
         }
-        double seconds = now_seconds() - t0;
+        double seconds = bnn_now_seconds() - t0;
         bnn_epoch_stats st = {
             .epoch = epoch,
             .loss = loss_sum / (double)d->n,
