@@ -412,8 +412,8 @@ static mresult run_minibatch(const workload *w, int threads, int repeat, double 
     if (w->min_speedup > 0)
         snprintf(target, sizeof target, "N/1 >= %.1f", w->min_speedup);
     if (w->max_vs_full > 0)
-        snprintf(target + strlen(target), sizeof target - strlen(target), "%sx%s <= %.1f",
-                 *target ? ", " : "", w->full, w->max_vs_full);
+        snprintf(target + strlen(target), sizeof target - strlen(target), "%sepoch <= %.1fx %s",
+                 *target ? ", " : "", w->max_vs_full, w->full);
     printf("%-4s %-27s %6zu %9zu %10.2f %9.2f %6.2fx %9.2f %6.2fx  %s: %s\n", w->id, name,
            w->batch, w->n, r.ms, r.ms1, speedup, r.full_ms, vs_full, target,
            ok_speedup && ok_full ? "met" : "MISSED");

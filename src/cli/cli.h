@@ -71,6 +71,17 @@ size_t cli_rows_per_block(size_t width, size_t n);
 /* Loads a model; act: --act or NULL; opt_name names the option in conflict messages. */
 void cli_load_model(bnn_model *m, const char *path, const char *act, const char *opt_name);
 
+/* A new model (zero parameters) from --arch, --act and --no-bias of a command's options. */
+void cli_model_from_opts(bnn_model *m, const char *cmd, cli_opt *opts);
+/* The options of a command that runs a model on data (predict, eval): --model and --data
+ * (both required), --threads, --samples (0: all rows). */
+typedef struct cli_model_on_data {
+    const char *model, *data;
+    int threads;
+    size_t samples;
+} cli_model_on_data;
+void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts);
+
 /* ---- progress.c ---- */
 
 /* The progress of a training run, and the figures its summary needs. */

@@ -78,7 +78,8 @@ int cli_cmd_demo(int argc, char **argv)
                "classification run (10 classes, cross-entropy, Adam,\nshuffled, validated).\n");
         return 0;
     }
-    size_t big = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "1048576"), 1, SIZE_MAX);
+    size_t big = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "1048576"), 1,
+                                       SIZE_MAX);
     int big_epochs = (int)cli_parse_u64("epochs", cli_opt_str(opts, "epochs", "10"), 1, 1000000);
     printf("batchnn %s demo: the models of the notes, trained by full-batch gradient descent\n",
            BNN_VERSION);

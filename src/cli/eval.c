@@ -38,15 +38,16 @@ int cli_cmd_eval(int argc, char **argv)
         return 0;
     }
     bnn_error e;
-    const char *model_path = cli_opt_str(opts, "model", NULL), *data = cli_opt_str(opts, "data", NULL);
-    if (!model_path || !data)
-        cli_die(EXIT_USAGE, "eval: --model MODEL and --data FILE are required");
-    int threads = (int)cli_parse_u64("threads", cli_opt_str(opts, "threads", "0"), 0, 4096);
-    size_t samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "0"), 0, SIZE_MAX);
+    cli_model_on_data r;
+    cli_model_on_data_opts(&r, "eval", opts);
+    const char *model_path = r.model, *data = r.data;
+    const int threads = r.threads;
+    const size_t samples = r.samples;
     uint64_t seed = cli_parse_u64("seed", cli_opt_str(opts, "seed", "1"), 0, UINT64_MAX);
     bnn_engine engine;
     if (bnn_engine_parse(cli_opt_str(opts, "engine", "fast"), &engine) != 0)
-        cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference", cli_opt_str(opts, "engine", ""));
+        cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference",
+                cli_opt_str(opts, "engine", ""));
     bnn_model model;
     cli_load_model(&model, model_path, cli_opt_str(opts, "act", NULL), "--model");
     const bnn_arch *a = &model.arch;

@@ -58,7 +58,8 @@ int cli_cmd_gradcheck(int argc, char **argv)
     }
     bnn_error e;
     uint64_t seed = cli_parse_u64("seed", cli_opt_str(opts, "seed", "1"), 0, UINT64_MAX);
-    size_t samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "16"), 1, SIZE_MAX);
+    size_t samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "16"), 1,
+                                           SIZE_MAX);
     double eps = cli_parse_double("eps", cli_opt_str(opts, "eps", "1e-3"));
     double tol_ref = cli_parse_double("tol-reference", cli_opt_str(opts, "tol-reference", "1e-6"));
     double tol_fast = cli_parse_double("tol-fast", cli_opt_str(opts, "tol-fast", "1e-4"));
@@ -66,7 +67,8 @@ int cli_cmd_gradcheck(int argc, char **argv)
     bnn_gradient mode;
     if (bnn_gradient_parse(cli_opt_str(opts, "gradient", "exact"), &mode) != 0 ||
         mode == BNN_GRAD_FINITE_DIFF)
-        cli_die(EXIT_USAGE, "--gradient: '%s' is not exact or seed", cli_opt_str(opts, "gradient", ""));
+        cli_die(EXIT_USAGE, "--gradient: '%s' is not exact or seed",
+                cli_opt_str(opts, "gradient", ""));
     if (eps <= 0)
         cli_die(EXIT_USAGE, "--eps must be positive");
 
@@ -75,15 +77,7 @@ int cli_cmd_gradcheck(int argc, char **argv)
     if (init) {
         cli_load_model(&model, init, cli_opt_str(opts, "act", NULL), "--init");
     } else {
-        const char *arch = cli_opt_str(opts, "arch", NULL);
-        if (!arch)
-            cli_die(EXIT_USAGE, "gradcheck: --arch is required (or --init MODEL)");
-        bnn_arch a;
-        if (bnn_arch_parse(&a, arch, cli_opt_str(opts, "act", NULL), !cli_opt_flag(opts, "no-bias"),
-                           &e) != 0)
-            cli_die(EXIT_USAGE, "%s", e.msg);
-        if (bnn_model_init(&model, &a, &e) != 0)
-            cli_die(1, "%s", e.msg);
+        cli_model_from_opts(&model, "gradcheck", opts);
         /* weights and biases both random and away from zero, so every term is exercised */
         bnn_rng r;
         bnn_rng_seed(&r, seed);

@@ -119,3 +119,28 @@ void cli_load_model(bnn_model *m, const char *path, const char *act, const char 
                     opt_name, path, have);
     }
 }
+
+void cli_model_from_opts(bnn_model *m, const char *cmd, cli_opt *opts)
+{
+    bnn_error e;
+    bnn_arch a;
+    const char *arch = cli_opt_str(opts, "arch", NULL);
+    if (!arch)
+        cli_die(EXIT_USAGE, "%s: --arch is required (e.g. --arch 2,16,1), or --init MODEL", cmd);
+    if (bnn_arch_parse(&a, arch, cli_opt_str(opts, "act", NULL), !cli_opt_flag(opts, "no-bias"),
+                       &e) != 0)
+        cli_die(EXIT_USAGE, "%s", e.msg);
+    if (bnn_model_init(m, &a, &e) != 0)
+        cli_die(1, "%s", e.msg);
+}
+
+void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts)
+{
+    r->model = cli_opt_str(opts, "model", NULL);
+    r->data = cli_opt_str(opts, "data", NULL);
+    if (!r->model || !r->data)
+        cli_die(EXIT_USAGE, "%s: --model MODEL and --data FILE are required", cmd);
+    r->threads = (int)cli_parse_u64("threads", cli_opt_str(opts, "threads", "0"), 0, 4096);
+    r->samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "0"), 0,
+                                       SIZE_MAX);
+}

@@ -2,9 +2,9 @@
  * main.c - the batchnn command: dispatches to one file per command (train.c, predict.c,
  * eval.c, gradcheck.c, gen.c, info.c, demo.c, bench.c), after the process-wide setup.
  *
- * Only the command exits (cli_die); the library returns status codes with messages. Every error is one
- * line on stderr, "batchnn: ...", with a non-zero exit status (2 for usage errors, 1 for
- * everything else). Files are written to a temporary name and renamed into place.
+ * Only the command exits (cli_die); the library returns status codes with messages. Every
+ * error is one line on stderr, "batchnn: ...", with a non-zero exit status (2 for usage
+ * errors, 1 for everything else). Files are written to a temporary name and renamed into place.
  */
 #include <errno.h>
 #include <omp.h>

@@ -106,8 +106,8 @@ static void x_ticks(const frame *fr)
     step = step < 1 ? 1 : step;
     for (double k = ceil(fr->ex0 / step - 1e-9); k * step <= fr->ex1 + 1e-9; k++) {
         double x = px(fr, k * step);
-        fprintf(fr->f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d9d9d9\"/>\n",
-                x, fr->y0, x, fr->y1);
+        fprintf(fr->f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                       "stroke=\"#d9d9d9\"/>\n", x, fr->y0, x, fr->y1);
         fprintf(fr->f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n",
                 x, fr->y0, x, fr->y0 + 5);
         fprintf(fr->f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0f</text>\n", x,

@@ -37,11 +37,11 @@ int cli_cmd_predict(int argc, char **argv)
         return 0;
     }
     bnn_error e;
-    const char *model_path = cli_opt_str(opts, "model", NULL), *data = cli_opt_str(opts, "data", NULL);
-    if (!model_path || !data)
-        cli_die(EXIT_USAGE, "predict: --model MODEL and --data FILE are required");
-    int threads = (int)cli_parse_u64("threads", cli_opt_str(opts, "threads", "0"), 0, 4096);
-    size_t samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "0"), 0, SIZE_MAX);
+    cli_model_on_data r;
+    cli_model_on_data_opts(&r, "predict", opts);
+    const char *model_path = r.model, *data = r.data;
+    const int threads = r.threads;
+    const size_t samples = r.samples;
     bnn_model model;
     cli_load_model(&model, model_path, cli_opt_str(opts, "act", NULL), "--model");
     const bnn_arch *a = &model.arch;

@@ -44,7 +44,8 @@ static void catch_stop_signals(int on)
 
 static const char *signal_name(int sig)
 {
-    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP"
+                                                                                : "a signal";
 }
 
 
@@ -366,7 +367,8 @@ int cli_cmd_train(int argc, char **argv)
     }
     if (cli_opt_flag(opts, "checkpoint-every") && !checkpoint)
         cli_die(EXIT_USAGE, "--checkpoint-every needs --checkpoint FILE");
-    int every = (int)cli_parse_u64("checkpoint-every", cli_opt_str(opts, "checkpoint-every", "10"), 1,
+    int every = (int)cli_parse_u64("checkpoint-every",
+                                   cli_opt_str(opts, "checkpoint-every", "10"), 1,
                                    1000000000);
 
     /* the settings; with --resume, those the checkpoint records are taken from it */
@@ -404,7 +406,8 @@ int cli_cmd_train(int argc, char **argv)
     to.batch = (size_t)cli_parse_u64("batch", s_batch, 0, SIZE_MAX);
     to.threads = (int)cli_parse_u64("threads", cli_opt_str(opts, "threads", "0"), 0, 4096);
     uint64_t seed = cli_parse_u64("seed", s_seed, 0, UINT64_MAX);
-    size_t samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "0"), 0, SIZE_MAX);
+    size_t samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "0"), 0,
+                                           SIZE_MAX);
     if (cli_opt_flag(opts, "samples") && samples == 0)
         cli_die(EXIT_USAGE, "--samples must be at least 1");
     if (bnn_gradient_parse(s_gradient, &to.gradient) != 0)
@@ -439,15 +442,7 @@ int cli_cmd_train(int argc, char **argv)
                     cli_die(EXIT_USAGE, "--no-bias conflicts with %s %s, whose layer %d has a "
                             "bias", what, init, l + 1);
     } else {
-        const char *arch = cli_opt_str(opts, "arch", NULL);
-        if (!arch)
-            cli_die(EXIT_USAGE, "train: --arch is required (e.g. --arch 2,16,1), or --init MODEL");
-        bnn_arch a;
-        if (bnn_arch_parse(&a, arch, cli_opt_str(opts, "act", NULL), !cli_opt_flag(opts, "no-bias"),
-                           &e) != 0)
-            cli_die(EXIT_USAGE, "%s", e.msg);
-        if (bnn_model_init(&model, &a, &e) != 0)
-            cli_die(1, "%s", e.msg);
+        cli_model_from_opts(&model, "train", opts);
         bnn_model_randomize(&model, seed);
     }
     const bnn_arch *a = &model.arch;
@@ -461,7 +456,8 @@ int cli_cmd_train(int argc, char **argv)
     };
     cli_training_options(&ts, a, &to);
     to.seed = seed;
-    const char *val = cli_opt_str(opts, "val", NULL), *val_split = cli_opt_str(opts, "val-split", NULL);
+    const char *val = cli_opt_str(opts, "val", NULL);
+    const char *val_split = cli_opt_str(opts, "val-split", NULL);
     if (val && val_split)
         cli_die(EXIT_USAGE, "train: --val and --val-split cannot be combined");
     if (cli_opt_flag(opts, "val-targets") && !val)
@@ -639,12 +635,12 @@ int cli_cmd_train(int argc, char **argv)
     free(ctx.losses);
     free(ctx.val_losses);
     if (!quiet && rc == 0) {
-        double rate = ctx.progress.train_seconds > 0 ? (double)ld.d.n * ctx.progress.epochs_done /
-                                                  ctx.progress.train_seconds : 0.0;
+        const int done = ctx.progress.epochs_done;
+        const double secs = ctx.progress.train_seconds;
+        double rate = secs > 0 ? (double)ld.d.n * done / secs : 0.0;
         printf("trained %d epoch%s in %.3f s: final loss %.9g, %.4g samples/s, %.4g ms/epoch "
                "(%s, %d thread%s)%s%s\n",
-               ctx.progress.epochs_done, ctx.progress.epochs_done == 1 ? "" : "s", ctx.progress.train_seconds, final_loss,
-               rate, ctx.progress.epochs_done ? 1e3 * ctx.progress.train_seconds / ctx.progress.epochs_done : 0.0,
+               done, done == 1 ? "" : "s", secs, final_loss, rate, done ? 1e3 * secs / done : 0.0,
                bnn_kernels()->isa, threads, threads == 1 ? "" : "s",
                save && !failed && !(to.best && best_epoch) ? ", saved to " : "",
                save && !failed && !(to.best && best_epoch) ? save : "");
