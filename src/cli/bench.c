@@ -630,13 +630,10 @@ int cli_cmd_bench(int argc, char **argv)
         {"workloads", 1, 0, 0}, {"arch", 1, 0, 0},     {"act", 1, 0, 0},
         {"samples", 1, 0, 0},   {"repeat", 1, 0, 0},   {"threads", 1, 0, 0},
         {"json", 1, 0, 0},      {"baseline", 1, 0, 0}, {"tolerance", 1, 0, 0},
-        {"baseline-id", 0, 0, 0}, {"help", 0, 0, 0},   {0, 0, 0, 0},
+        {"baseline-id", 0, 0, 0}, {0, 0, 0, 0},
     };
-    cli_parse_opts("bench", argc, argv, opts, NULL, 0);
-    if (cli_opt_flag(opts, "help")) {
-        usage_bench();
+    if (cli_parse_opts("bench", argc, argv, opts, NULL, 0, usage_bench) < 0)
         return 0;
-    }
     char id[600];
     baseline_id(id, sizeof id, bnn_kernels()->isa);
     if (cli_opt_flag(opts, "baseline-id")) {

@@ -39,9 +39,10 @@ typedef struct cli_opt {
 } cli_opt;
 /* Parses argv (after the command's name) into opts; positional arguments go to pos (at most
  * maxpos). An unknown option, a repeated one, a missing or unwanted value, or one positional
- * argument too many exits 2 with "batchnn: CMD: ...". Returns the positional count. */
+ * argument too many exits 2 with "batchnn: CMD: ...". Returns the positional count, or -1
+ * after calling usage when --help was given (every option is still checked first). */
 int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opt *opts, const char **pos,
-                   int maxpos);
+                   int maxpos, void (*usage)(void));
 /* The value of option name, or def when it was not given. */
 const char *cli_opt_str(cli_opt *opts, const char *name, const char *def);
 /* 1 when option name was given. */

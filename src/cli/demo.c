@@ -67,17 +67,19 @@ static int record_epoch(void *p, int epoch, double loss, double seconds)
     return 0;
 }
 
+static void usage_demo(void)
+{
+    printf("usage: batchnn demo [--samples N] [--epochs E]\n\nTrains the notes' models on "
+           "their own examples, then a large full-batch run\n(2,16,16,1 on synth:uniform, "
+           "default 2^20 samples, 10 epochs) with the fast\nand reference engines, and a "
+           "classification run (10 classes, cross-entropy, Adam,\nshuffled, validated).\n");
+}
+
 int cli_cmd_demo(int argc, char **argv)
 {
-    cli_opt opts[] = {{"samples", 1, 0, 0}, {"epochs", 1, 0, 0}, {"help", 0, 0, 0}, {0, 0, 0, 0}};
-    cli_parse_opts("demo", argc, argv, opts, NULL, 0);
-    if (cli_opt_flag(opts, "help")) {
-        printf("usage: batchnn demo [--samples N] [--epochs E]\n\nTrains the notes' models on "
-               "their own examples, then a large full-batch run\n(2,16,16,1 on synth:uniform, "
-               "default 2^20 samples, 10 epochs) with the fast\nand reference engines, and a "
-               "classification run (10 classes, cross-entropy, Adam,\nshuffled, validated).\n");
+    cli_opt opts[] = {{"samples", 1, 0, 0}, {"epochs", 1, 0, 0}, {0, 0, 0, 0}};
+    if (cli_parse_opts("demo", argc, argv, opts, NULL, 0, usage_demo) < 0)
         return 0;
-    }
     size_t big = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "1048576"), 1,
                                        SIZE_MAX);
     int big_epochs = (int)cli_parse_u64("epochs", cli_opt_str(opts, "epochs", "10"), 1, 1000000);

@@ -1,14 +1,12 @@
 /*
  * eval.c - `batchnn eval`: a model's cost (and accuracy) on a data set.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bnn_internal.h"
-#include "bnn_kernels.h"
 #include "cli.h"
 
 static void usage_eval(void)
@@ -30,13 +28,10 @@ int cli_cmd_eval(int argc, char **argv)
     cli_opt opts[] = {
         {"model", 1, 0, 0},   {"data", 1, 0, 0},    {"targets", 1, 0, 0}, {"act", 1, 0, 0},
         {"engine", 1, 0, 0},  {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, {"seed", 1, 0, 0},
-        {"help", 0, 0, 0},    {"loss", 1, 0, 0},    {0, 0, 0, 0},
+        {"loss", 1, 0, 0},    {0, 0, 0, 0},
     };
-    cli_parse_opts("eval", argc, argv, opts, NULL, 0);
-    if (cli_opt_flag(opts, "help")) {
-        usage_eval();
+    if (cli_parse_opts("eval", argc, argv, opts, NULL, 0, usage_eval) < 0)
         return 0;
-    }
     bnn_error e;
     cli_model_on_data r;
     cli_model_on_data_opts(&r, "eval", opts);

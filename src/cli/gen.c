@@ -1,14 +1,11 @@
 /*
  * gen.c - `batchnn gen`: a synthetic set written to a file, block by block.
  */
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bnn_internal.h"
-#include "bnn_kernels.h"
 #include "cli.h"
 
 static void usage_gen(void)
@@ -27,14 +24,12 @@ int cli_cmd_gen(int argc, char **argv)
 {
     cli_opt opts[] = {
         {"samples", 1, 0, 0}, {"out", 1, 0, 0}, {"seed", 1, 0, 0}, {"arch", 1, 0, 0},
-        {"help", 0, 0, 0},    {0, 0, 0, 0},
+        {0, 0, 0, 0},
     };
     const char *pos[1] = {0};
-    int npos = cli_parse_opts("gen", argc, argv, opts, pos, 1);
-    if (cli_opt_flag(opts, "help")) {
-        usage_gen();
+    int npos = cli_parse_opts("gen", argc, argv, opts, pos, 1, usage_gen);
+    if (npos < 0)
         return 0;
-    }
     bnn_error e;
     if (npos != 1 || strncmp(pos[0], "synth:", 6) != 0)
         cli_die(EXIT_USAGE, "gen: name a synthetic set, e.g. 'batchnn gen synth:xor --samples 4 "

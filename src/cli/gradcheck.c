@@ -1,7 +1,6 @@
 /*
  * gradcheck.c - `batchnn gradcheck`: each engine's analytic gradient against finite differences.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,14 +47,11 @@ int cli_cmd_gradcheck(int argc, char **argv)
         {"samples", 1, 0, 0},  {"seed", 1, 0, 0},          {"data", 1, 0, 0},
         {"targets", 1, 0, 0},  {"gradient", 1, 0, 0},      {"eps", 1, 0, 0},
         {"tol-reference", 1, 0, 0}, {"tol-fast", 1, 0, 0}, {"threads", 1, 0, 0},
-        {"init", 1, 0, 0},     {"help", 0, 0, 0},          {"loss", 1, 0, 0},
+        {"init", 1, 0, 0},     {"loss", 1, 0, 0},
         {0, 0, 0, 0},
     };
-    cli_parse_opts("gradcheck", argc, argv, opts, NULL, 0);
-    if (cli_opt_flag(opts, "help")) {
-        usage_gradcheck();
+    if (cli_parse_opts("gradcheck", argc, argv, opts, NULL, 0, usage_gradcheck) < 0)
         return 0;
-    }
     bnn_error e;
     uint64_t seed = cli_parse_u64("seed", cli_opt_str(opts, "seed", "1"), 0, UINT64_MAX);
     size_t samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "16"), 1,

@@ -1,26 +1,27 @@
 /*
  * info.c - `batchnn info`: a model's architecture, metadata and weight statistics.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bnn_internal.h"
-#include "bnn_kernels.h"
 #include "cli.h"
+
+static void usage_info(void)
+{
+    printf("usage: batchnn info MODEL\n\nPrints a model's architecture, activations and "
+           "parameter statistics.\n");
+}
 
 int cli_cmd_info(int argc, char **argv)
 {
-    cli_opt opts[] = {{"act", 1, 0, 0}, {"help", 0, 0, 0}, {0, 0, 0, 0}};
+    cli_opt opts[] = {{"act", 1, 0, 0}, {0, 0, 0, 0}};
     const char *pos[1] = {0};
-    int npos = cli_parse_opts("info", argc, argv, opts, pos, 1);
-    if (cli_opt_flag(opts, "help")) {
-        printf("usage: batchnn info MODEL\n\nPrints a model's architecture, activations and "
-               "parameter statistics.\n");
+    int npos = cli_parse_opts("info", argc, argv, opts, pos, 1, usage_info);
+    if (npos < 0)
         return 0;
-    }
     if (npos != 1)
         cli_die(EXIT_USAGE, "info: name a model file, e.g. 'batchnn info model.safetensors'");
     bnn_error e;

@@ -2,8 +2,6 @@
  * inputs.c - what the commands read: --data/--targets as a data set, models with their
  * activations, and the block size for streaming tables out.
  */
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

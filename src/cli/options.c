@@ -32,9 +32,9 @@ static cli_opt *find_opt(cli_opt *opts, const char *name)
 }
 
 int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opt *opts, const char **pos,
-                   int maxpos)
+                   int maxpos, void (*usage)(void))
 {
-    int npos = 0;
+    int npos = 0, help = 0;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
@@ -51,6 +51,10 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opt *opts, const 
             cli_die(EXIT_USAGE, "%s: unknown option '%.40s...'", cmd, arg);
         memcpy(name, arg + 2, len - 2);
         name[len - 2] = '\0';
+        if (usage && !eq && strcmp(name, "help") == 0) {
+            help = 1;
+            continue;
+        }
         cli_opt *o = find_opt(opts, name);
         if (!o)
             cli_die(EXIT_USAGE, "%s: unknown option '--%s' (see 'batchnn %s --help')", cmd, name,
@@ -68,6 +72,10 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opt *opts, const 
         } else if (eq) {
             cli_die(EXIT_USAGE, "%s: --%s takes no value", cmd, name);
         }
+    }
+    if (help) {
+        usage();
+        return -1;
     }
     return npos;
 }

@@ -1,14 +1,12 @@
 /*
  * predict.c - `batchnn predict`: a model's outputs for a data file, streamed in blocks.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bnn_internal.h"
-#include "bnn_kernels.h"
 #include "cli.h"
 
 static void usage_predict(void)
@@ -28,14 +26,11 @@ int cli_cmd_predict(int argc, char **argv)
 {
     cli_opt opts[] = {
         {"model", 1, 0, 0}, {"data", 1, 0, 0},    {"out", 1, 0, 0}, {"act", 1, 0, 0},
-        {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, {"help", 0, 0, 0},
+        {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, 
         {"proba", 0, 0, 0}, {"classes", 0, 0, 0}, {"loss", 1, 0, 0}, {0, 0, 0, 0},
     };
-    cli_parse_opts("predict", argc, argv, opts, NULL, 0);
-    if (cli_opt_flag(opts, "help")) {
-        usage_predict();
+    if (cli_parse_opts("predict", argc, argv, opts, NULL, 0, usage_predict) < 0)
         return 0;
-    }
     bnn_error e;
     cli_model_on_data r;
     cli_model_on_data_opts(&r, "predict", opts);

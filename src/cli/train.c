@@ -322,7 +322,7 @@ int cli_cmd_train(int argc, char **argv)
         {"epochs", 1, 0, 0},  {"lr", 1, 0, 0},       {"batch", 1, 0, 0},
         {"seed", 1, 0, 0},    {"threads", 1, 0, 0},  {"init", 1, 0, 0},
         {"save", 1, 0, 0},    {"log", 1, 0, 0},      {"gradient", 1, 0, 0},
-        {"engine", 1, 0, 0},  {"quiet", 0, 0, 0},    {"help", 0, 0, 0},
+        {"engine", 1, 0, 0},  {"quiet", 0, 0, 0},    
         {"plot", 1, 0, 0},    {"checkpoint", 1, 0, 0}, {"checkpoint-every", 1, 0, 0},
         {"resume", 1, 0, 0},  {"plot-scale", 1, 0, 0},
         /* training options (train_options.c) */
@@ -332,11 +332,8 @@ int cli_cmd_train(int argc, char **argv)
         {"val", 1, 0, 0},     {"val-targets", 1, 0, 0}, {"val-split", 1, 0, 0},
         {"patience", 1, 0, 0}, {0, 0, 0, 0},
     };
-    cli_parse_opts("train", argc, argv, opts, NULL, 0);
-    if (cli_opt_flag(opts, "help")) {
-        usage_train();
+    if (cli_parse_opts("train", argc, argv, opts, NULL, 0, usage_train) < 0)
         return 0;
-    }
     bnn_error e;
     const char *init = cli_opt_str(opts, "init", NULL);
     const char *resume = cli_opt_str(opts, "resume", NULL);
