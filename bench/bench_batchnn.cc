@@ -7,7 +7,8 @@
 //   epoch/<W>/reference            the same on a prefix of the data with the double-precision
 //                                  reference engine (per-sample rates are comparable)
 // Counters: samples/s and GFLOP/s with FLOPs/epoch = n * sum_l (2 in out fwd + 2 in out dW +
-// 2 in out dA_prev, not for the first layer), as shared/WORKLOADS.md defines them.
+// 2 in out dA_prev, not for the first layer), as bench/WORKLOADS.md defines them; the
+// workloads come from bench/workloads.h (full-batch ones: W1-W6).
 // Run: build/bench/bench_batchnn --benchmark_filter=epoch/W4 (see README, Benchmarks).
 #include <benchmark/benchmark.h>
 
@@ -21,23 +22,11 @@
 
 #include "bnn_internal.h"
 #include "bnn_kernels.h"
+#include "workloads.h"
 
 namespace {
 
-struct Workload {
-    const char *id, *arch, *act, *set;
-    int bias;
-    size_t n, n_ref;
-};
-
-const Workload kWorkloads[] = {
-    {"W1", "1,1", "identity", "synth:linear", 0, size_t(1) << 24, size_t(1) << 20},
-    {"W2", "2,1", "sigmoid", "synth:uniform", 1, size_t(1) << 24, size_t(1) << 20},
-    {"W3", "1,1,1,1,1", "sigmoid", "synth:uniform", 1, size_t(1) << 22, size_t(1) << 18},
-    {"W4", "2,16,16,1", "sigmoid", "synth:uniform", 1, size_t(1) << 20, size_t(1) << 15},
-    {"W5", "784,256,10", "sigmoid", "synth:uniform", 1, 60000, 256},
-    {"W6", "512,1024,1024,16", "sigmoid", "synth:uniform", 1, 16384, 16},
-};
+using Workload = bnn_bench_workload;
 
 double flops_per_sample(const bnn_arch &a) {
     double f = 0;
@@ -179,7 +168,8 @@ int register_all() {
             benchmark::RegisterBenchmark(b ? "layer/backward" : "layer/forward", BM_layer, b)
                 ->Args({sh[0], sh[1], sh[2]})
                 ->ArgNames({"in", "out", "ns"});
-    for (const Workload &w : kWorkloads) {
+    for (const Workload &w : bnn_bench_workloads) {
+        if (w.batch) continue;  // the mini-batch workloads are batchnn bench's
         benchmark::RegisterBenchmark((std::string("epoch/") + w.id + "/fast").c_str(),
                                      BM_epoch_fast, &w)
             ->Arg(0)

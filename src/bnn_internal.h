@@ -595,6 +595,13 @@ int bnn_fail_file(bnn_error *e, const char *path, const char *fmt, ...);
 /* Does path end in ".npy" (any case)? The table writer and bnn_table_open decide by it. */
 int bnn_path_is_npy(const char *path);
 
+/* Small shared helpers (src/core/model.c, src/core/clock.c). */
+/* Copies n float32 parameters into dst as double; dst NULL: into a new malloc'd array (NULL
+ * when out of memory). Returns dst. */
+double *bnn_theta_to_double(double *dst, const float *theta, size_t n);
+/* Monotonic wall time in seconds. */
+double bnn_now_seconds(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -46,9 +46,7 @@ static void make_setup(setup *s, const char *w, const char *acts, int bias, size
         for (int64_t j = 0; b && j < s->a.width[l + 1]; j++)
             b[j] = (float)(bnn_rng_uniform(&r) - 0.5);
     }
-    s->theta = malloc(s->m.nparams * sizeof *s->theta);
-    for (size_t p = 0; p < s->m.nparams; p++)
-        s->theta[p] = s->m.theta[p];
+    s->theta = bnn_theta_to_double(NULL, s->m.theta, s->m.nparams);
     size_t cols = (size_t)(s->a.width[0] + s->a.width[s->a.nlayers]);
     s->rows = malloc(n * cols * sizeof *s->rows);
     for (size_t i = 0; i < n * cols; i++)

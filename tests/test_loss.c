@@ -206,10 +206,8 @@ static void test_engines(void **state)
         bnn_data d;
         assert_int_equal(bnn_data_make(&d, &t, NULL, 6, 5, &e), 0);
         size_t np = m.nparams;
-        double *theta = malloc(np * sizeof *theta), *gref = malloc(np * sizeof *gref);
+        double *theta = bnn_theta_to_double(NULL, m.theta, np), *gref = malloc(np * sizeof *gref);
         float *gf = bnn_alloc(np, sizeof *gf);
-        for (size_t p = 0; p < np; p++)
-            theta[p] = m.theta[p];
         double cref, corref, cf, corf, ce, core;
         assert_int_equal(bnn_ref_grad_loss(&a, theta, &d, 3, n - 3, BNN_GRAD_EXACT, losses[li],
                                            gref, &cref, &corref, &e), 0);

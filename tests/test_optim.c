@@ -261,8 +261,7 @@ static void oracle_train(const bnn_arch *a, const bnn_model *init, const bnn_dat
     const size_t batch = o->batch ? o->batch : n;
     oracle orc;
     oracle_init(&orc, &o->optim, np);
-    for (size_t p = 0; p < np; p++)
-        theta[p] = init->theta[p];
+    bnn_theta_to_double(theta, init->theta, np);
     double *g = malloc(np * sizeof *g);
     uint32_t *perm = malloc(n * sizeof *perm);
     bnn_error e;

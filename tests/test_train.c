@@ -62,9 +62,7 @@ static void done(run *r)
 
 static double out1(const bnn_model *m, double x0, double x1)
 {
-    double *theta = malloc(m->nparams * sizeof *theta);
-    for (size_t p = 0; p < m->nparams; p++)
-        theta[p] = m->theta[p];
+    double *theta = bnn_theta_to_double(NULL, m->theta, m->nparams);
     double x[2] = {x0, x1}, y;
     bnn_ref_forward(&m->arch, theta, x, &y);
     free(theta);
@@ -156,9 +154,7 @@ static void test_engines_and_gradients_agree(void **state)
                                BNN_ENGINE_FAST, grads[g], 1, 3, &e), 0);
         assert_int_equal(train(&ref, "2,5,1", "sigmoid", 1, "synth:xor", 64, 20, 0.5, 0,
                                BNN_ENGINE_REFERENCE, grads[g], 1, 3, &e), 0);
-        double *want = malloc(ref.m.nparams * sizeof *want);
-        for (size_t p = 0; p < ref.m.nparams; p++)
-            want[p] = ref.m.theta[p];
+        double *want = bnn_theta_to_double(NULL, ref.m.theta, ref.m.nparams);
         bnn_test_assert_close_f("20 epochs: fast vs reference", fast.m.theta, want,
                                 ref.m.nparams, 1e-4, 1e-2);
         if (grads[g] == BNN_GRAD_EXACT) {

@@ -1,14 +1,17 @@
 /*
  * bench.c - `batchnn bench`: measures this machine's limits (sgemm rate, memory read
- * bandwidth, sigmoid rate) and the workloads of shared/WORKLOADS.md (or a user-given
- * architecture), and prints each one's time per epoch, floor, efficiency (floor / time),
- * 1 vs N threads, and the speedup over the reference engine, all measured in the same run.
+ * bandwidth, sigmoid rate) and the workloads of bench/WORKLOADS.md (bench/workloads.h; or a
+ * user-given architecture), and prints each one's time per epoch, floor, efficiency
+ * (floor / time), 1 vs N threads, and the speedup over the reference engine, all measured in
+ * the same run; the mini-batch workloads M1-M3 with 1 and N threads against their full-batch
+ * epoch; and compares with a baseline (a file, or the one of this CPU and ISA path in a
+ * directory of baselines).
  *
  * Epoch times are the per-epoch wall times that `batchnn train --log` reports (bnn_train's
  * on_epoch), median over --repeat epochs after one warm-up epoch, data generation excluded.
  * The reference engine runs a prefix of the data (per-sample rates are compared).
  * The machine's rates are the best of 5 runs (a limit, not a typical value).
- * Floors, as WORKLOADS.md defines them: the largest of FLOPs / sgemm rate, bytes read /
+ * Floors, as bench/WORKLOADS.md defines them: the largest of FLOPs / sgemm rate, bytes read /
  * bandwidth, sigmoids / sigmoid rate; for nets with a hidden layer wider than 4 the compute
  * and sigmoid terms share the FMA units and are added.
  */
@@ -17,7 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 
 #include <cblas.h>
 #include <json-c/json.h>
@@ -25,29 +28,9 @@
 #include "bnn_internal.h"
 #include "bnn_kernels.h"
 #include "cli.h"
+#include "workloads.h"
 
-typedef struct workload {
-    const char *id, *arch, *act, *set;
-    int bias;
-    size_t n, n_ref;
-    double lr;
-} workload;
-
-static const workload workloads[] = {
-    {"W1", "1,1", "identity", "synth:linear", 0, (size_t)1 << 24, (size_t)1 << 20, 1e-3},
-    {"W2", "2,1", "sigmoid", "synth:uniform", 1, (size_t)1 << 24, (size_t)1 << 20, 0.1},
-    {"W3", "1,1,1,1,1", "sigmoid", "synth:uniform", 1, (size_t)1 << 22, (size_t)1 << 18, 0.1},
-    {"W4", "2,16,16,1", "sigmoid", "synth:uniform", 1, (size_t)1 << 20, (size_t)1 << 15, 0.1},
-    {"W5", "784,256,10", "sigmoid", "synth:uniform", 1, 60000, 256, 0.1},
-    {"W6", "512,1024,1024,16", "sigmoid", "synth:uniform", 1, 16384, 16, 0.1},
-};
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+typedef bnn_bench_workload workload;
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -77,9 +60,9 @@ static double probe_sgemm(int threads)
     openblas_set_num_threads(threads);
     double times[5];
     for (int r = 0; r < 5; r++) {
-        double t = now_s();
+        double t = bnn_now_seconds();
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, A, n, B, n, 0, C, n);
-        times[r] = now_s() - t;
+        times[r] = bnn_now_seconds() - t;
     }
     openblas_set_num_threads(1);
     bnn_free(A);
@@ -101,7 +84,7 @@ static double probe_bandwidth(int threads)
     double times[5];
     volatile float sink = 0;
     for (int r = 0; r < 5; r++) {
-        double t = now_s();
+        double t = bnn_now_seconds();
         float total = 0;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : total)
         for (size_t b = 0; b < n; b += 4096) {
@@ -112,7 +95,7 @@ static double probe_bandwidth(int threads)
             for (int j = 0; j < 16; j++)
                 total += s[j];
         }
-        times[r] = now_s() - t;
+        times[r] = bnn_now_seconds() - t;
         sink = total;
     }
     (void)sink;
@@ -140,13 +123,13 @@ static double probe_sigmoid(int threads)
             double t0 = 0;
 #pragma omp barrier
 #pragma omp master
-            t0 = now_s();
+            t0 = bnn_now_seconds();
             for (size_t i = 0; i < reps; i++)
                 k->sigmoid(y, x, n);
 #pragma omp barrier
 #pragma omp master
             {
-                double t = now_s() - t0;
+                double t = bnn_now_seconds() - t0;
                 best = t < best ? t : best;
             }
         }
@@ -215,27 +198,10 @@ static double time_fast_with(const bnn_arch *a, const bnn_data *d, double lr, in
     return median(sec + 1, c.n - 1);
 }
 
-/* median seconds per epoch of `repeat` epochs after one warm-up */
+/* median seconds per epoch of `repeat` epochs after one warm-up, the plain full-batch run */
 static double time_fast(const bnn_arch *a, const bnn_data *d, double lr, int threads, int repeat)
 {
-    bnn_error e;
-    bnn_model m;
-    if (bnn_model_init(&m, a, &e) != 0)
-        cli_die(1, "bench: %s", e.msg);
-    bnn_model_randomize(&m, 1);
-    double sec[64];
-    times_ctx c = {sec, 0, 64};
-    bnn_train_opts o;
-    bnn_train_opts_default(&o);
-    o.epochs = repeat + 1;
-    o.lr = lr;
-    o.threads = threads;
-    o.on_epoch = record_epoch;
-    o.ctx = &c;
-    if (bnn_train(&m, d, &o, &e) != 0)
-        cli_die(1, "bench: %s", e.msg);
-    bnn_model_free(&m);
-    return median(sec + 1, c.n - 1);
+    return time_fast_with(a, d, lr, threads, repeat, 0, BNN_LOSS_MSE, BNN_OPT_SGD);
 }
 
 static double time_reference_per_sample(const bnn_arch *a, const bnn_data *d, size_t n)
@@ -246,17 +212,17 @@ static double time_reference_per_sample(const bnn_arch *a, const bnn_data *d, si
     if (bnn_model_init(&m, a, &e) != 0)
         cli_die(1, "bench: %s", e.msg);
     bnn_model_randomize(&m, 1);
-    double *theta = malloc(np * sizeof *theta), *g = malloc(np * sizeof *g);
-    for (size_t p = 0; p < np; p++)
-        theta[p] = m.theta[p];
+    double *theta = bnn_theta_to_double(NULL, m.theta, np), *g = malloc(np * sizeof *g);
+    if (!theta || !g)
+        cli_die(1, "bench: out of memory");
     double times[3], cost;
     for (int r = 0; r < 3; r++) {
-        double t = now_s();
+        double t = bnn_now_seconds();
         if (bnn_ref_grad(a, theta, d, 0, n, BNN_GRAD_EXACT, g, &cost, &e) != 0)
             cli_die(1, "bench: %s", e.msg);
         for (size_t p = 0; p < np; p++)
             theta[p] -= 0.1 * g[p];
-        times[r] = now_s() - t;
+        times[r] = bnn_now_seconds() - t;
     }
     free(theta);
     free(g);
@@ -264,19 +230,25 @@ static double time_reference_per_sample(const bnn_arch *a, const bnn_data *d, si
     return median(times, 3) / (double)n;
 }
 
+/* A workload's architecture and its synthetic data (seed 1, in memory up to 8 GiB). */
+static void open_workload(const workload *w, bnn_arch *a, bnn_table *t, bnn_data *d)
+{
+    bnn_error e;
+    if (bnn_arch_parse(a, w->arch, w->act, w->bias, &e) != 0)
+        cli_die(EXIT_USAGE, "bench: %s", e.msg);
+    const int64_t nin = a->width[0], nout = a->width[a->nlayers];
+    if (bnn_synth_open(t, w->set, w->n, nin, nout, 1, (size_t)8 << 30, &e) != 0 ||
+        bnn_data_make(d, t, NULL, nin, nout, &e) != 0)
+        cli_die(1, "bench: %s", e.msg);
+}
+
 static result run_workload(const workload *w, int threads, int repeat, double sgemm, double bw,
                            double sig, FILE *json, int first)
 {
-    bnn_error e;
     bnn_arch a;
-    if (bnn_arch_parse(&a, w->arch, w->act, w->bias, &e) != 0)
-        cli_die(2, "bench: %s", e.msg);
     bnn_table t;
     bnn_data d;
-    if (bnn_synth_open(&t, w->set, w->n, a.width[0], a.width[a.nlayers], 1, (size_t)8 << 30,
-                       &e) != 0 ||
-        bnn_data_make(&d, &t, NULL, a.width[0], a.width[a.nlayers], &e) != 0)
-        cli_die(1, "bench: %s", e.msg);
+    open_workload(w, &a, &t, &d);
     result r = {0};
     r.ms = 1e3 * time_fast(&a, &d, w->lr, threads, repeat);
     r.ms1 = threads > 1 ? 1e3 * time_fast(&a, &d, w->lr, 1, repeat) : r.ms;
@@ -357,17 +329,17 @@ static double options_kernels_seconds(const bnn_arch *a, size_t n, size_t batch,
     const size_t steps = (n + batch - 1) / batch, chunks = (n + chunk - 1) / chunk;
     double best = INFINITY, best_loss = INFINITY;
     for (int r = 0; r < 3; r++) {
-        double t = now_s();
+        double t = bnn_now_seconds();
         for (size_t s = 0; s < steps; s++) {
             bnn_optim_step(&st, 1e-3, th, g, next);
             float *tmp = th;
             th = next;
             next = tmp;
         }
-        double t1 = now_s(), c = 0;
+        double t1 = bnn_now_seconds(), c = 0;
         for (size_t s = 0; s < chunks; s++)
             k->loss_delta(d, K, z, K, y, K, K, chunk, 1.0f / 256, BNN_LOSS_CE, &c);
-        double t2 = now_s();
+        double t2 = bnn_now_seconds();
         best = t1 - t < best ? t1 - t : best;
         best_loss = t2 - t1 < best_loss ? t2 - t1 : best_loss;
     }
@@ -395,10 +367,7 @@ static void run_options(const workload *w, int threads, int repeat)
         ace.act[l] = l + 1 < ace.nlayers ? a.act[l] : BNN_ACT_IDENTITY;
     bnn_table t;
     bnn_data d;
-    if (bnn_synth_open(&t, w->set, w->n, a.width[0], a.width[a.nlayers], 1, (size_t)8 << 30,
-                       &e) != 0 ||
-        bnn_data_make(&d, &t, NULL, a.width[0], a.width[a.nlayers], &e) != 0)
-        cli_die(1, "bench: %s", e.msg);
+    open_workload(w, &a, &t, &d);
     const size_t batch = 256;
     double plain = 1e3 * time_fast_with(&a, &d, w->lr, threads, repeat, batch, BNN_LOSS_MSE,
                                         BNN_OPT_SGD);
@@ -412,6 +381,53 @@ static void run_options(const workload *w, int threads, int repeat)
            100 * (adam + loss) / opt);
     fflush(stdout);
     bnn_table_close(&t);
+}
+
+/* ---- mini-batch workloads: 1 vs N threads, against the full-batch epoch ---- */
+
+typedef struct mresult {
+    double ms, ms1, full_ms;
+} mresult;
+
+/* full_ms: the full-batch epoch of w->full with N threads when this run measured it (else 0:
+ * measured here). */
+static mresult run_minibatch(const workload *w, int threads, int repeat, double full_ms,
+                             FILE *json, int first)
+{
+    bnn_arch a;
+    bnn_table t;
+    bnn_data d;
+    open_workload(w, &a, &t, &d);
+    mresult r;
+    r.ms = 1e3 * time_fast_with(&a, &d, w->lr, threads, repeat, w->batch, BNN_LOSS_MSE,
+                                BNN_OPT_SGD);
+    r.ms1 = threads > 1 ? 1e3 * time_fast_with(&a, &d, w->lr, 1, repeat, w->batch,
+                                               BNN_LOSS_MSE, BNN_OPT_SGD) : r.ms;
+    r.full_ms = full_ms > 0 ? full_ms : 1e3 * time_fast(&a, &d, w->lr, threads, repeat);
+    const double speedup = r.ms1 / r.ms, vs_full = r.ms / r.full_ms;
+    const int ok_speedup = !(w->min_speedup > 0) || speedup >= w->min_speedup;
+    const int ok_full = !(w->max_vs_full > 0) || vs_full <= w->max_vs_full;
+    char name[64], target[64] = "";
+    snprintf(name, sizeof name, "%s %s", w->arch, w->act);
+    if (w->min_speedup > 0)
+        snprintf(target, sizeof target, "N/1 >= %.1f", w->min_speedup);
+    if (w->max_vs_full > 0)
+        snprintf(target + strlen(target), sizeof target - strlen(target), "%sepoch <= %.1fx %s",
+                 *target ? ", " : "", w->max_vs_full, w->full);
+    printf("%-4s %-27s %6zu %9zu %10.2f %9.2f %6.2fx %9.2f %6.2fx  %s: %s\n", w->id, name,
+           w->batch, w->n, r.ms, r.ms1, speedup, r.full_ms, vs_full, target,
+           ok_speedup && ok_full ? "met" : "MISSED");
+    fflush(stdout);
+    if (json)
+        fprintf(json,
+                "%s\n    {\"id\": \"%s\", \"arch\": \"%s\", \"act\": \"%s\", \"n\": %zu, "
+                "\"batch\": %zu, \"ms_per_epoch\": %.6g, \"ms_per_epoch_1thread\": %.6g, "
+                "\"thread_speedup\": %.6g, \"full_batch\": \"%s\", \"full_batch_ms\": %.6g, "
+                "\"vs_full_batch\": %.6g, \"target_met\": %s}",
+                first ? "" : ",", w->id, w->arch, w->act, w->n, w->batch, r.ms, r.ms1, speedup,
+                w->full, r.full_ms, vs_full, ok_speedup && ok_full ? "true" : "false");
+    bnn_table_close(&t);
+    return r;
 }
 
 /* ---- the regression gate ---- */
@@ -437,20 +453,21 @@ static json_object *baseline_workload(json_object *base, const char *id)
 }
 
 /* Compares quantities that survive a noisy machine, because both sides of each ratio were
- * measured in the same run: efficiency (floor / time) and the speedup over the reference. */
-static void gate_check(gate *g, const char *id, const result *r)
+ * measured in the same run: efficiency (floor / time) and the speedup over the reference;
+ * for the mini-batch workloads, the speedup of N threads over 1. Higher is better for each. */
+typedef struct gate_quantity {
+    const char *key, *label;
+    double now;
+} gate_quantity;
+
+static void gate_check(gate *g, const char *id, const gate_quantity *q, int nq)
 {
     json_object *w = baseline_workload(g->base, id);
     if (!w) {
         printf("gate %-4s not in the baseline, not compared\n", id);
         return;
     }
-    const struct {
-        const char *key, *label;
-        double now;
-    } q[] = {{"efficiency", "efficiency", r->floor_ms / r->ms},
-             {"reference_speedup", "speedup over reference", r->ref_speedup}};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < nq; i++) {
         json_object *v;
         if (!json_object_object_get_ex(w, q[i].key, &v))
             continue;
@@ -464,122 +481,268 @@ static void gate_check(gate *g, const char *id, const result *r)
     }
 }
 
-int cli_bench(int argc, char **argv)
+/* ---- baselines per CPU: bench/baselines/<cpu-model-slug>-<isa>.json ---- */
+
+/* The CPU's model name ("model name" of /proc/cpuinfo; $BATCHNN_PROC_ROOT replaces /proc for
+ * tests), or "unknown-cpu". */
+static void cpu_model(char *buf, size_t len)
 {
-    const char *only = NULL, *json_path = NULL, *arch = NULL, *act = "sigmoid";
-    const char *baseline = NULL;
-    double tolerance = 0.5;
-    int repeat = 5, threads = omp_get_num_procs();
-    size_t n_user = 1 << 20;
-    for (int i = 0; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: batchnn bench [--workloads W1,W4] [--arch A --act X --samples N]\n"
-                   "                     [--repeat R] [--threads T] [--json FILE]\n"
-                   "                     [--baseline FILE.json [--tolerance 0.5]]\n\n"
-                   "Measures this machine's sgemm rate, memory read bandwidth and sigmoid rate,\n"
-                   "then each workload of shared/WORKLOADS.md (or --arch on synth:uniform):\n"
-                   "median ms per epoch over R epochs after a warm-up (default 5), the floor the\n"
-                   "machine allows and what bounds it, efficiency = floor / time, samples/s,\n"
-                   "GFLOP/s, the time with 1 thread, and the speedup over the reference engine\n"
-                   "(run on a prefix of the data). --json writes the same figures.\n"
-                   "--baseline compares each workload's efficiency and speedup over the\n"
-                   "reference (ratios measured in the same run, so they survive a noisy\n"
-                   "machine) with a file written by --json, prints baseline, now and change,\n"
-                   "and exits 1 when one fell below (1 - tolerance) x its baseline.\n"
-                   "Without --baseline, W5 and W6 are also run with mini-batches of 256, plain\n"
-                   "and with --loss cross-entropy --optimizer adam, with the time per epoch of\n"
-                   "the Adam step and the cross-entropy kernels alone.\n");
-            return 0;
-        } else if (strcmp(argv[i], "--workloads") == 0 && v) {
-            only = v;
-            i++;
-        } else if (strcmp(argv[i], "--baseline") == 0 && v) {
-            baseline = v;
-            i++;
-        } else if (strcmp(argv[i], "--tolerance") == 0 && v) {
-            char *end;
-            tolerance = strtod(v, &end);
-            if (*end || !(tolerance > 0 && tolerance < 1))
-                cli_die(2, "--tolerance: '%s' is not a fraction between 0 and 1", v);
-            i++;
-        } else if (strcmp(argv[i], "--json") == 0 && v) {
-            json_path = v;
-            i++;
-        } else if (strcmp(argv[i], "--arch") == 0 && v) {
-            arch = v;
-            i++;
-        } else if (strcmp(argv[i], "--act") == 0 && v) {
-            act = v;
-            i++;
-        } else if (strcmp(argv[i], "--samples") == 0 && v) {
-            n_user = (size_t)cli_parse_u64("samples", v, 1, (uint64_t)1 << 40);
-            i++;
-        } else if (strcmp(argv[i], "--repeat") == 0 && v) {
-            repeat = (int)cli_parse_u64("repeat", v, 1, 63);
-            i++;
-        } else if (strcmp(argv[i], "--threads") == 0 && v) {
-            threads = (int)cli_parse_u64("threads", v, 1, 4096);
-            i++;
-        } else {
-            cli_die(2, "bench: unknown or incomplete option '%s' (see 'batchnn bench --help')",
-                    argv[i]);
+    const char *root = getenv("BATCHNN_PROC_ROOT");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cpuinfo", root && *root ? root : "/proc");
+    snprintf(buf, len, "unknown-cpu");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !colon)
+            continue;
+        char *v = colon + 1;
+        v += strspn(v, " \t");
+        v[strcspn(v, "\n")] = '\0';
+        if (*v)
+            snprintf(buf, len, "%s", v);
+        break;
+    }
+    fclose(f);
+}
+
+/* The baseline's name for this CPU and ISA path: the model name in lower case without "(r)"
+ * and "(tm)", every run of other characters than letters and digits as one '-', then '-' and
+ * the ISA path: "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz" -> intel-xeon-gold-6248-cpu-2-50ghz,
+ * + "-avx512". */
+static void baseline_id(char *buf, size_t len, const char *isa)
+{
+    char model[512], slug[512];
+    cpu_model(model, sizeof model);
+    size_t k = 0;
+    for (const char *p = model; *p && k + 1 < sizeof slug; p++) {
+        char c = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
+        if (strncmp(p, "(R)", 3) == 0 || strncmp(p, "(r)", 3) == 0) {
+            p += 2;
+            continue;
+        }
+        if (strncmp(p, "(TM)", 4) == 0 || strncmp(p, "(tm)", 4) == 0) {
+            p += 3;
+            continue;
+        }
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+            slug[k++] = c;
+        else if (k > 0 && slug[k - 1] != '-')
+            slug[k++] = '-';
+    }
+    while (k > 0 && slug[k - 1] == '-')
+        k--;
+    slug[k] = '\0';
+    snprintf(buf, len, "%s-%s", k ? slug : "unknown-cpu", isa);
+}
+
+/* --baseline PATH: a file written by --json, or a directory holding <baseline id>.json.
+ * Exits 3 (before measuring anything) when the directory has none for this CPU and path. */
+static json_object *load_baseline(const char *path, char *chosen, size_t len)
+{
+    struct stat st;
+    snprintf(chosen, len, "%s", path);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        char id[600], model[512];
+        baseline_id(id, sizeof id, bnn_kernels()->isa);
+        snprintf(chosen, len, "%s/%s.json", path, id);
+        if (stat(chosen, &st) != 0) {
+            cpu_model(model, sizeof model);
+            fprintf(stderr, "batchnn: bench: --baseline %s: no baseline for this CPU (%s) and "
+                            "ISA path %s: %s.json is not there; compare with an A/B run instead\n",
+                    path, model, bnn_kernels()->isa, id);
+            exit(3);
         }
     }
+    json_object *base = json_object_from_file(chosen);
+    if (!base || !json_object_is_type(base, json_type_object))
+        cli_die(1, "--baseline %s: cannot read it as JSON written by 'batchnn bench --json'",
+                chosen);
+    return base;
+}
+
+/* ---- the command ---- */
+
+static void usage_bench(void)
+{
+    printf(
+        "usage: batchnn bench [--workloads W1,W4,M2] [--arch A --act X --samples N]\n"
+        "                     [--repeat R] [--threads T] [--json FILE]\n"
+        "                     [--baseline FILE.json|DIR [--tolerance 0.5]] [--baseline-id]\n"
+        "\n"
+        "Measures this machine's sgemm rate, memory read bandwidth and sigmoid rate, then each\n"
+        "workload of bench/WORKLOADS.md (all by default; or --arch on synth:uniform):\n"
+        "  W1-W6  full batch: median ms per epoch over R epochs after a warm-up (default 5),\n"
+        "         the floor the machine allows and what bounds it, efficiency = floor / time,\n"
+        "         samples/s, GFLOP/s, the time with 1 thread, and the speedup over the\n"
+        "         reference engine (run on a prefix of the data)\n"
+        "  M1-M3  mini-batch SGD, batches in data order (M1, M2: W5 at --batch 64, 256; M3: W4\n"
+        "         at --batch 1024): ms per epoch with T and 1 threads, their ratio N/1, and the\n"
+        "         epoch against the full-batch one (W5, W4), with the targets met or MISSED\n"
+        "Without --baseline, W5 and W6 are also run with mini-batches of 256, plain and with\n"
+        "--loss cross-entropy --optimizer adam, with the time per epoch of the Adam step and\n"
+        "the cross-entropy kernels alone.\n"
+        "\n"
+        "--json FILE writes the figures: {\"machine\": {sgemm_gflops, read_gbs, sigmoid_gs, isa,\n"
+        "threads, cpu, baseline_id}, \"workloads\": [{id, arch, act, n, ms_per_epoch,\n"
+        "ms_per_epoch_1thread, thread_speedup, and for W: floor_ms, bound, efficiency,\n"
+        "samples_per_s, gflops, reference_speedup; for M: batch, full_batch, full_batch_ms,\n"
+        "vs_full_batch, target_met}]}.\n"
+        "\n"
+        "--baseline compares quantities measured as ratios within one run (they survive a noisy\n"
+        "machine): each W workload's efficiency and speedup over the reference, each M\n"
+        "workload's thread speedup, with a file written by --json; it prints baseline, now and\n"
+        "change, and exits 1 when one fell below (1 - tolerance) x its baseline. A baseline is\n"
+        "a property of a CPU: given a directory (bench/baselines), bench takes from it the file\n"
+        "<cpu-model-slug>-<isa>.json matching /proc/cpuinfo's model name and the ISA path in\n"
+        "use (BATCHNN_ISA), and when there is none exits 3 before measuring anything, saying\n"
+        "so: the caller then compares by an A/B run (bench/compare.sh). --baseline-id prints\n"
+        "that name (without .json) and exits: record a baseline with\n"
+        "  batchnn bench --json bench/baselines/$(batchnn bench --baseline-id).json\n"
+        "Exit status: 0 ok, 1 a regression (or an error), 2 a bad command line, 3 no baseline\n"
+        "for this CPU in the directory.\n");
+}
+
+/* --workloads: a comma-separated list of known ids; sel[i] set for each, or exit 2. */
+static void select_workloads(const char *list, int *sel)
+{
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        size_t i = 0;
+        while (i < BNN_BENCH_NWORKLOADS && !(strlen(bnn_bench_workloads[i].id) == len &&
+                                             strncmp(bnn_bench_workloads[i].id, p, len) == 0))
+            i++;
+        if (i == BNN_BENCH_NWORKLOADS)
+            cli_die(EXIT_USAGE, "bench: --workloads: '%.*s' is not a workload (W1-W6, M1-M3, "
+                    "comma-separated)", (int)len, p);
+        sel[i] = 1;
+        p += len + (p[len] == ',');
+    }
+}
+
+int cli_cmd_bench(int argc, char **argv)
+{
+    cli_opt opts[] = {
+        {"workloads", 1, 0, 0}, {"arch", 1, 0, 0},     {"act", 1, 0, 0},
+        {"samples", 1, 0, 0},   {"repeat", 1, 0, 0},   {"threads", 1, 0, 0},
+        {"json", 1, 0, 0},      {"baseline", 1, 0, 0}, {"tolerance", 1, 0, 0},
+        {"baseline-id", 0, 0, 0}, {0, 0, 0, 0},
+    };
+    if (cli_parse_opts("bench", argc, argv, opts, NULL, 0, usage_bench) < 0)
+        return 0;
+    char id[600];
+    baseline_id(id, sizeof id, bnn_kernels()->isa);
+    if (cli_opt_flag(opts, "baseline-id")) {
+        printf("%s\n", id);
+        return 0;
+    }
+    const char *json_path = cli_opt_str(opts, "json", NULL);
+    const char *arch = cli_opt_str(opts, "arch", NULL), *act = cli_opt_str(opts, "act", "sigmoid");
+    const char *baseline = cli_opt_str(opts, "baseline", NULL);
+    double tolerance = cli_parse_double("tolerance", cli_opt_str(opts, "tolerance", "0.5"));
+    if (!(tolerance > 0 && tolerance < 1))
+        cli_die(EXIT_USAGE, "--tolerance: '%s' is not a fraction between 0 and 1",
+                cli_opt_str(opts, "tolerance", ""));
+    int repeat = (int)cli_parse_u64("repeat", cli_opt_str(opts, "repeat", "5"), 1, 63);
+    int threads = (int)cli_parse_u64("threads", cli_opt_str(opts, "threads", "0"), 0, 4096);
+    threads = threads ? threads : omp_get_num_procs();
+    size_t n_user = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "2^20"), 1,
+                                          (uint64_t)1 << 40);
+    int sel[BNN_BENCH_NWORKLOADS] = {0};
+    if (cli_opt_flag(opts, "workloads") && !arch) /* --arch replaces the workloads */
+        select_workloads(cli_opt_str(opts, "workloads", ""), sel);
+    else
+        for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++)
+            sel[i] = !arch;
+
     gate g = {0};
     g.tolerance = tolerance;
-    if (baseline) {
-        g.base = json_object_from_file(baseline);
-        if (!g.base || !json_object_is_type(g.base, json_type_object))
-            cli_die(1, "--baseline %s: cannot read it as JSON written by 'batchnn bench --json'",
-                    baseline);
-    }
+    char chosen[4096];
+    if (baseline)
+        g.base = load_baseline(baseline, chosen, sizeof chosen);
     bnn_outfile jf = {0};
     bnn_error e;
     if (json_path && bnn_outfile_open(&jf, json_path, &e) != 0)
         cli_die(1, "--json %s", e.msg);
+    char model[512];
+    cpu_model(model, sizeof model);
     double sgemm = probe_sgemm(threads), bw = probe_bandwidth(threads),
            sig = probe_sigmoid(threads);
-    printf("machine: sgemm %.1f GFLOP/s, memory read %.1f GB/s, sigmoid %.2f G/s, %d thread%s; "
-           "engine path %s%s\n", sgemm, bw, sig, threads, threads == 1 ? "" : "s",
-           bnn_kernels()->isa, getenv("BATCHNN_PATH") ? " (BATCHNN_PATH set)" : "");
-    printf("%-4s %-27s %9s %10s %9s %-15s %7s %10s %8s %9s %7s %10s\n", "id", "model", "n",
-           "ms/epoch", "floor ms", "bound", "effic.", "samples/s", "GFLOP/s", "1 thr ms",
-           "N/1", "vs ref");
+    printf("machine: %s; sgemm %.1f GFLOP/s, memory read %.1f GB/s, sigmoid %.2f G/s, %d "
+           "thread%s; engine path %s%s\n", model, sgemm, bw, sig, threads,
+           threads == 1 ? "" : "s", bnn_kernels()->isa,
+           getenv("BATCHNN_PATH") ? " (BATCHNN_PATH set)" : "");
+    if (g.base)
+        printf("baseline: %s\n", chosen);
     FILE *json = jf.fp;
     if (json)
         fprintf(json, "{\"machine\": {\"sgemm_gflops\": %.6g, \"read_gbs\": %.6g, "
-                      "\"sigmoid_gs\": %.6g, \"isa\": \"%s\", \"threads\": %d},\n"
-                      "  \"workloads\": [",
-                sgemm, bw, sig, bnn_kernels()->isa, threads);
-    int first = 1;
+                      "\"sigmoid_gs\": %.6g, \"isa\": \"%s\", \"threads\": %d, \"cpu\": \"%s\", "
+                      "\"baseline_id\": \"%s\"},\n  \"workloads\": [",
+                sgemm, bw, sig, bnn_kernels()->isa, threads, model, id);
+    int first = 1, any_full = arch != NULL, any_mini = 0;
+    for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
+        any_full |= sel[i] && !bnn_bench_workloads[i].batch;
+        any_mini |= sel[i] && bnn_bench_workloads[i].batch;
+    }
+    if (any_full)
+        printf("%-4s %-27s %9s %10s %9s %-15s %7s %10s %8s %9s %7s %10s\n", "id", "model", "n",
+               "ms/epoch", "floor ms", "bound", "effic.", "samples/s", "GFLOP/s", "1 thr ms",
+               "N/1", "vs ref");
     if (arch) {
         workload w = {"user", arch, act, "synth:uniform", 1, n_user, n_user < 4096 ? n_user : 4096,
-                      0.1};
+                      0.1, 0, NULL, 0, 0};
         result r = run_workload(&w, threads, repeat, sgemm, bw, sig, json, first);
+        gate_quantity q[] = {{"efficiency", "efficiency", r.floor_ms / r.ms},
+                             {"reference_speedup", "speedup over reference", r.ref_speedup}};
         if (g.base)
-            gate_check(&g, w.id, &r);
-    } else {
-        result rs[sizeof workloads / sizeof workloads[0]];
-        for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
-            if (only && !strstr(only, workloads[i].id))
-                continue;
-            rs[i] = run_workload(&workloads[i], threads, repeat, sgemm, bw, sig, json, first);
-            first = 0;
-        }
-        for (size_t i = 0; g.base && i < sizeof workloads / sizeof workloads[0]; i++)
-            if (!only || strstr(only, workloads[i].id))
-                gate_check(&g, workloads[i].id, &rs[i]);
-        /* the training options on the wide workloads (not in the gate) */
-        int header = 0;
-        for (size_t i = 0; !g.base && i < sizeof workloads / sizeof workloads[0]; i++)
-            if ((strcmp(workloads[i].id, "W5") == 0 || strcmp(workloads[i].id, "W6") == 0) &&
-                (!only || strstr(only, workloads[i].id))) {
-                if (!header++)
-                    printf("training options (mini-batches of 256, median ms per epoch):\n");
-                run_options(&workloads[i], threads, repeat);
-            }
+            gate_check(&g, w.id, q, 2);
     }
+    double full_ms[BNN_BENCH_NWORKLOADS] = {0};
+    gate_quantity gq[BNN_BENCH_NWORKLOADS][2];
+    for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
+        const workload *w = &bnn_bench_workloads[i];
+        if (!sel[i] || w->batch)
+            continue;
+        result r = run_workload(w, threads, repeat, sgemm, bw, sig, json, first);
+        first = 0;
+        full_ms[i] = r.ms;
+        gq[i][0] = (gate_quantity){"efficiency", "efficiency", r.floor_ms / r.ms};
+        gq[i][1] = (gate_quantity){"reference_speedup", "speedup over reference", r.ref_speedup};
+    }
+    if (any_mini)
+        printf("mini-batches (SGD, batches in data order): ms per epoch with %d and 1 thread%s\n"
+               "%-4s %-27s %6s %9s %10s %9s %7s %9s %7s  %s\n", threads,
+               threads == 1 ? "" : "s", "id", "model", "batch", "n", "ms/epoch", "1 thr ms",
+               "N/1", "full ms", "x full", "targets");
+    for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
+        const workload *w = &bnn_bench_workloads[i];
+        if (!sel[i] || !w->batch)
+            continue;
+        double fms = 0;
+        for (size_t k = 0; k < BNN_BENCH_NWORKLOADS; k++)
+            if (strcmp(bnn_bench_workloads[k].id, w->full) == 0)
+                fms = full_ms[k];
+        mresult r = run_minibatch(w, threads, repeat, fms, json, first);
+        first = 0;
+        gq[i][0] = (gate_quantity){"thread_speedup", "speedup N/1 threads", r.ms1 / r.ms};
+    }
+    for (size_t i = 0; g.base && i < BNN_BENCH_NWORKLOADS; i++)
+        if (sel[i])
+            gate_check(&g, bnn_bench_workloads[i].id, gq[i], bnn_bench_workloads[i].batch ? 1 : 2);
+    /* the training options on the wide workloads (not in the gate) */
+    int header = 0;
+    for (size_t i = 0; !g.base && i < BNN_BENCH_NWORKLOADS; i++)
+        if (sel[i] && (strcmp(bnn_bench_workloads[i].id, "W5") == 0 ||
+                       strcmp(bnn_bench_workloads[i].id, "W6") == 0)) {
+            if (!header++)
+                printf("training options (mini-batches of 256, median ms per epoch):\n");
+            run_options(&bnn_bench_workloads[i], threads, repeat);
+        }
     if (json) {
         fprintf(json, "\n  ]\n}\n");
         if (bnn_outfile_commit(&jf, &e) != 0)
@@ -588,7 +751,7 @@ int cli_bench(int argc, char **argv)
     if (g.base) {
         json_object_put(g.base);
         if (g.compared == 0)
-            cli_die(1, "--baseline %s: no workload of this run is in the baseline", baseline);
+            cli_die(1, "--baseline %s: no workload of this run is in the baseline", chosen);
         if (g.regressions) {
             printf("gate: %d of %d quantities fell below %.0f%% of their baseline\n",
                    g.regressions, g.compared, 100 * (1 - tolerance));

@@ -1,8 +1,24 @@
-/* cli.h - what the batchnn command's files share: fatal errors and number parsing. */
+/*
+ * cli.h - what the batchnn command's files share. One file per command (train.c, predict.c,
+ * eval.c, gradcheck.c, gen.c, info.c, demo.c, bench.c), dispatched by main.c; around them:
+ *   options.c        the option parser every command uses, number parsing, fatal errors
+ *   inputs.c         --data/--targets as a data set, models, block sizes for streaming out
+ *   progress.c       the progress meter of train (a live line on a terminal)
+ *   plot.c           --plot: the loss curve as SVG
+ *   train_options.c  train's optimizer/schedule/loss/validation options and their outputs
+ *   demo_classify.c  the classification part of demo
+ * Only the command exits: the library returns -1 with a message, and these files turn it into
+ * one line "batchnn: ..." on stderr with exit status 2 (usage) or 1 (anything else).
+ */
 #ifndef BNN_CLI_H
 #define BNN_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
+
+#include "bnn_internal.h"
+
+#define EXIT_USAGE 2
 
 /* Prints "batchnn: <message>" on one line of stderr and exits with status. */
 void cli_die(int status, const char *fmt, ...)
@@ -10,15 +26,107 @@ void cli_die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn))
 #endif
     ;
+
+/* ---- options.c ---- */
+
+/* One option of a command's table, which ends with {0}: "--name value", "--name=value", or
+ * "--name" alone when takes_value is 0. The parser sets value and seen. */
+typedef struct cli_opt {
+    const char *name;
+    int takes_value;
+    const char *value;
+    int seen;
+} cli_opt;
+/* Parses argv (after the command's name) into opts; positional arguments go to pos (at most
+ * maxpos). An unknown option, a repeated one, a missing or unwanted value, or one positional
+ * argument too many exits 2 with "batchnn: CMD: ...". Returns the positional count, or -1
+ * after calling usage when --help was given (every option is still checked first). */
+int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opt *opts, const char **pos,
+                   int maxpos, void (*usage)(void));
+/* The value of option name, or def when it was not given. */
+const char *cli_opt_str(cli_opt *opts, const char *name, const char *def);
+/* 1 when option name was given. */
+int cli_opt_flag(cli_opt *opts, const char *name);
 /* A whole number in [min, max] (also 2^N and k/M/G suffixes), or exit 2 naming the option. */
 uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64_t max);
+/* A finite number, or exit 2 naming the option. */
+double cli_parse_double(const char *opt_name, const char *s);
 
-int cli_bench(int argc, char **argv);
+/* ---- inputs.c ---- */
+
+/* --data (a file or synth:NAME) and --targets, as a data set for the engines. */
+typedef struct cli_data {
+    bnn_table data, targets;
+    int has_targets;
+    bnn_data d;
+} cli_data;
+/* Opens data (and targets) for a model with widths nin -> nout; samples: 0 = all rows of a
+ * file, 1024 of a synthetic set. need_targets 0: the rows may hold the inputs alone. */
+void cli_load_data(cli_data *ld, const char *data, const char *targets, size_t samples,
+                   int64_t nin, int64_t nout, uint64_t seed, int need_targets);
+void cli_free_data(cli_data *ld);
+/* The default --samples of synthetic sets. */
+#define CLI_SYNTH_SAMPLES 1024
+/* Rows per block when streaming a table of width columns out (at most 16 MiB, 65536 rows). */
+size_t cli_rows_per_block(size_t width, size_t n);
+/* Loads a model; act: --act or NULL; opt_name names the option in conflict messages. */
+void cli_load_model(bnn_model *m, const char *path, const char *act, const char *opt_name);
+
+/* A new model (zero parameters) from --arch, --act and --no-bias of a command's options. */
+void cli_model_from_opts(bnn_model *m, const char *cmd, cli_opt *opts);
+/* The options of a command that runs a model on data (predict, eval): --model and --data
+ * (both required), --threads, --samples (0: all rows). */
+typedef struct cli_model_on_data {
+    const char *model, *data;
+    int threads;
+    size_t samples;
+} cli_model_on_data;
+void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts);
+
+/* ---- progress.c ---- */
+
+/* The progress of a training run, and the figures its summary needs. */
+typedef struct cli_progress {
+    size_t n;                       /* samples per epoch */
+    int first_epoch, epochs;        /* epochs already done before this run, epochs to run */
+    int quiet, tty;
+    double last_print;
+    int epochs_done;
+    double train_seconds, last_loss;
+} cli_progress;
+void cli_progress_start(cli_progress *p, size_t n, int first_epoch, int epochs, int quiet);
+/* Records an epoch and prints "epoch E/N  loss L<extra>  R samples/s  ETA" when due (every
+ * 0.1 s on a terminal, every 5 s otherwise, and at the last epoch). */
+void cli_progress_epoch(cli_progress *p, int epoch, double loss, double seconds,
+                        const char *extra);
+/* What to print before a message on stderr so that it does not land on the live line. */
+const char *cli_progress_clear(const cli_progress *p);
+
+/* ---- plot.c ---- */
+
+typedef enum cli_plot_scale { CLI_PLOT_AUTO, CLI_PLOT_LINEAR, CLI_PLOT_LOG } cli_plot_scale;
+/* Parses --plot-scale linear|log, or exits 2. */
+cli_plot_scale cli_plot_scale_parse(const char *s);
+/* Writes the loss curve (loss[k] of epoch first_epoch + k + 1; val: the validation loss, or
+ * NULL) as an SVG. AUTO: a log axis when the loss falls by more than 10x. */
+int cli_plot_write(const char *path, const double *loss, const double *val, size_t n,
+                   int first_epoch, cli_plot_scale scale, bnn_error *e);
+
+/* ---- the commands ---- */
+
+int cli_cmd_train(int argc, char **argv);
+int cli_cmd_predict(int argc, char **argv);
+int cli_cmd_eval(int argc, char **argv);
+int cli_cmd_gradcheck(int argc, char **argv);
+int cli_cmd_gen(int argc, char **argv);
+int cli_cmd_info(int argc, char **argv);
+int cli_cmd_demo(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv);
 /* demo_classify.c: the classification run of `batchnn demo`. */
 void cli_demo_classify(void);
 
-/* train_options.c: the training options as given (NULL: not given). */
-#include "bnn_internal.h"
+/* ---- train_options.c: the training options as given (NULL: not given) ---- */
+
 typedef struct cli_train_strings {
     const char *optimizer, *momentum, *beta1, *beta2, *adam_eps, *weight_decay;
     const char *lr_schedule, *loss, *patience;

@@ -11,7 +11,6 @@
 #include "bnn_internal.h"
 #include "cli.h"
 
-#define EXIT_USAGE 2
 
 static double num(const char *name, const char *s)
 {

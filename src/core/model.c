@@ -4,6 +4,7 @@
  * It keeps sigmoid and tanh units out of saturation at the start for any width.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bnn_internal.h"
@@ -76,4 +77,13 @@ int bnn_model_finite(const bnn_model *m)
         if (!isfinite(m->theta[i]))
             return 0;
     return 1;
+}
+
+double *bnn_theta_to_double(double *dst, const float *theta, size_t n)
+{
+    if (!dst && !(dst = malloc((n ? n : 1) * sizeof *dst)))
+        return NULL;
+    for (size_t p = 0; p < n; p++)
+        dst[p] = theta[p];
+    return dst;
 }

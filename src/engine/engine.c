@@ -32,10 +32,7 @@ static const double *wide_theta(bnn_eng *g, bnn_vec theta)
 {
     if (theta.d)
         return theta.d;
-    double *w = state(g)->wide;
-    for (size_t p = 0; p < g->nparams; p++)
-        w[p] = theta.f[p];
-    return w;
+    return bnn_theta_to_double(state(g)->wide, theta.f, g->nparams);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -1,6 +1,6 @@
 /*
  * notes.c - the closed-form costs and gradients of the notes' four models, transcribed
- * equation by equation (shared/seed, "Gradient Descent"). They are independent of the general
+ * equation by equation (the "Gradient Descent" notes). They are independent of the general
  * engines and serve as their first oracle in the tests. sigma(x) = 1 / (1 + e^-x).
  *
  * The two-neuron and m-layer chains are the notes' back-propagation: each layer's "cost" is

@@ -35,13 +35,6 @@ void bnn_train_opts_default(bnn_train_opts *o)
     bnn_optim_opts_default(&o->optim);
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static const char *const gradient_names[] = {"exact", "seed", "finite-diff"};
 static const char *const engine_names[] = {"fast", "reference"};
 
@@ -244,8 +237,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         t.dprev = malloc(np * sizeof *t.dprev);
         if (!t.dtheta || !t.dprev)
             goto oom;
-        for (size_t p = 0; p < np; p++)
-            t.dtheta[p] = m->theta[p];
+        bnn_theta_to_double(t.dtheta, m->theta, np);
         for (int i = 0; i < bnn_optim_nbuf(o->optim.kind); i++) {
             if (!(t.dbuf[i] = malloc(np * sizeof *t.dbuf[i])))
                 goto oom;
@@ -271,7 +263,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
     for (int ep = 0; ep < o->epochs; ep++) {
         const int epoch = o->start_epoch + ep + 1; /* 1-based in messages and logs */
         const double lr = bnn_schedule_lr(&o->schedule, o->lr, epoch - 1, total);
-        double t0 = now_seconds();
+        double t0 = bnn_now_seconds();
         double loss_sum = 0.0, correct_sum = 0.0;
         bnn_data view = *d;
         if (o->shuffle &&
@@ -293,7 +285,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             if (update(&t, m, &o->optim, plain, lr, epoch, e) != 0)
                 goto done;
         }
-        double seconds = now_seconds() - t0;
+        double seconds = bnn_now_seconds() - t0;
         bnn_epoch_stats st = {
             .epoch = epoch,
             .loss = loss_sum / (double)d->n,

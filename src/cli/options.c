@@ -1,0 +1,135 @@
+/*
+ * options.c - the option parser every command shares, and the number parsers. Options come as
+ * "--opt value" or "--opt=value"; every error is one line "batchnn: CMD: ..." and exit 2.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+
+#include "bnn_internal.h"
+#include "cli.h"
+
+void cli_die(int status, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("batchnn: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(status);
+}
+
+static cli_opt *find_opt(cli_opt *opts, const char *name)
+{
+    for (cli_opt *o = opts; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opt *opts, const char **pos,
+                   int maxpos, void (*usage)(void))
+{
+    int npos = 0, help = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            if (npos == maxpos)
+                cli_die(EXIT_USAGE, "%s: unexpected argument '%s' (see 'batchnn %s --help')", cmd,
+                    arg, cmd);
+            pos[npos++] = arg;
+            continue;
+        }
+        char name[64];
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (len - 2 >= sizeof name)
+            cli_die(EXIT_USAGE, "%s: unknown option '%.40s...'", cmd, arg);
+        memcpy(name, arg + 2, len - 2);
+        name[len - 2] = '\0';
+        if (usage && !eq && strcmp(name, "help") == 0) {
+            help = 1;
+            continue;
+        }
+        cli_opt *o = find_opt(opts, name);
+        if (!o)
+            cli_die(EXIT_USAGE, "%s: unknown option '--%s' (see 'batchnn %s --help')", cmd, name,
+                cmd);
+        if (o->seen)
+            cli_die(EXIT_USAGE, "%s: --%s given twice", cmd, name);
+        o->seen = 1;
+        if (o->takes_value) {
+            if (eq)
+                o->value = eq + 1;
+            else if (i + 1 < argc)
+                o->value = argv[++i];
+            else
+                cli_die(EXIT_USAGE, "%s: --%s needs a value", cmd, name);
+        } else if (eq) {
+            cli_die(EXIT_USAGE, "%s: --%s takes no value", cmd, name);
+        }
+    }
+    if (help) {
+        usage();
+        return -1;
+    }
+    return npos;
+}
+
+const char *cli_opt_str(cli_opt *opts, const char *name, const char *def)
+{
+    cli_opt *o = find_opt(opts, name);
+    return o && o->seen ? o->value : def;
+}
+
+int cli_opt_flag(cli_opt *opts, const char *name)
+{
+    cli_opt *o = find_opt(opts, name);
+    return o && o->seen;
+}
+
+uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64_t max)
+{
+    const char *p = s;
+    while (*p == ' ')
+        p++;
+    if (*p < '0' || *p > '9')
+        cli_die(EXIT_USAGE, "--%s: '%s' is not a whole number", opt_name, s);
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(p, &end, 10);
+    /* accept k/M/G suffixes (powers of two) and 2^N for convenience: --samples 2^24 */
+    if (*end == '^' && v == 2) {
+        unsigned long long ex = strtoull(end + 1, &end, 10);
+        if (ex > 63)
+            cli_die(EXIT_USAGE, "--%s: '%s' is too large", opt_name, s);
+        v = 1ULL << ex;
+    } else if (*end == 'k' || *end == 'K' || *end == 'M' || *end == 'G') {
+        int sh = *end == 'G' ? 30 : *end == 'M' ? 20 : 10;
+        if (v > (UINT64_MAX >> sh))
+            cli_die(EXIT_USAGE, "--%s: '%s' is too large", opt_name, s);
+        v <<= sh;
+        end++;
+    }
+    if (*end != '\0' || errno == ERANGE)
+        cli_die(EXIT_USAGE, "--%s: '%s' is not a whole number", opt_name, s);
+    if (v < min || v > max)
+        cli_die(EXIT_USAGE, "--%s: %llu is out of range (%llu to %llu)", opt_name, v,
+            (unsigned long long)min, (unsigned long long)max);
+    return v;
+}
+
+double cli_parse_double(const char *opt_name, const char *s)
+{
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v))
+        cli_die(EXIT_USAGE, "--%s: '%s' is not a finite number", opt_name, s);
+    return v;
+}
+

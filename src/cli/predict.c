@@ -1,0 +1,99 @@
+/*
+ * predict.c - `batchnn predict`: a model's outputs for a data file, streamed in blocks.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bnn_internal.h"
+#include "cli.h"
+
+static void usage_predict(void)
+{
+    printf("usage: batchnn predict --model MODEL --data FILE [--out FILE.csv|FILE.npy]\n"
+           "                       [--act ...] [--threads T] [--proba | --classes] [--loss L]\n"
+           "\n"
+           "Writes the model's outputs, one row per sample (no header), to --out (CSV or .npy\n"
+           "by extension) or to standard output as CSV. --data rows hold the inputs, optionally\n"
+           "followed by targets (ignored). --act gives activations for a model without them.\n"
+           "For a model trained with --loss cross-entropy or bce (its metadata, or --loss):\n"
+           "  --proba    probabilities: softmax (cross-entropy) or sigmoid (bce) of the outputs\n"
+           "  --classes  labels: the argmax, one column (cross-entropy); 0/1 per output (bce)\n");
+}
+
+int cli_cmd_predict(int argc, char **argv)
+{
+    cli_opt opts[] = {
+        {"model", 1, 0, 0}, {"data", 1, 0, 0},    {"out", 1, 0, 0}, {"act", 1, 0, 0},
+        {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, 
+        {"proba", 0, 0, 0}, {"classes", 0, 0, 0}, {"loss", 1, 0, 0}, {0, 0, 0, 0},
+    };
+    if (cli_parse_opts("predict", argc, argv, opts, NULL, 0, usage_predict) < 0)
+        return 0;
+    bnn_error e;
+    cli_model_on_data r;
+    cli_model_on_data_opts(&r, "predict", opts);
+    const char *model_path = r.model, *data = r.data;
+    const int threads = r.threads;
+    const size_t samples = r.samples;
+    bnn_model model;
+    cli_load_model(&model, model_path, cli_opt_str(opts, "act", NULL), "--model");
+    const bnn_arch *a = &model.arch;
+    const int64_t nout = a->width[a->nlayers];
+    const int proba = cli_opt_flag(opts, "proba"), classes = cli_opt_flag(opts, "classes");
+    const bnn_loss loss = cli_model_loss(model_path, cli_opt_str(opts, "loss", NULL));
+    if (proba && classes)
+        cli_die(EXIT_USAGE, "predict: --proba and --classes cannot be combined");
+    if ((proba || classes) && loss == BNN_LOSS_MSE)
+        cli_die(EXIT_USAGE, "predict: --%s needs a model trained with --loss cross-entropy or "
+                            "bce (this one: mse; --loss overrides)", proba ? "proba" : "classes");
+    if ((proba || classes) && bnn_loss_check(a, loss, &e) != 0)
+        cli_die(EXIT_USAGE, "%s", e.msg);
+    const int64_t wout = classes && loss == BNN_LOSS_CE ? 1 : nout;
+    cli_data ld;
+    cli_load_data(&ld, data, NULL, samples, a->width[0], nout, 1, 0);
+    bnn_fast *fast;
+    bnn_fast_opts fo = {.threads = threads, .chunk = 0};
+    if (bnn_fast_create(&fast, a, &fo, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    const char *outp = cli_opt_str(opts, "out", "-");
+    bnn_table_writer *w = NULL;
+    if (bnn_table_writer_open(&w, outp, ld.d.n, (size_t)wout, NULL, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    /* predictions go out in blocks of at most 16 MiB, so any n and any width stream through
+     * bounded memory */
+    size_t block = cli_rows_per_block((size_t)nout, ld.d.n);
+    float *buf = bnn_alloc(block * (size_t)nout, sizeof(float));
+    if (!buf) {
+        bnn_table_writer_abort(w);
+        cli_die(1, "predict: out of memory for %zu x %lld outputs", block, (long long)nout);
+    }
+    for (size_t s = 0; s < ld.d.n; s += block) {
+        size_t cnt = ld.d.n - s < block ? ld.d.n - s : block;
+        if (bnn_fast_predict(fast, model.theta, &ld.d, s, cnt, buf, &e) != 0) {
+            bnn_table_writer_abort(w);
+            cli_die(1, "%s", e.msg);
+        }
+        for (size_t i = 0; i < cnt * (size_t)nout; i++)
+            if (!isfinite(buf[i])) {
+                bnn_table_writer_abort(w);
+                cli_die(1, "predict: %s: sample %zu: output %zu of the model is %s (the model "
+                        "overflows on this input)", data, s + i / (size_t)nout + 1,
+                        i % (size_t)nout + 1, isnan(buf[i]) ? "nan" : "infinite");
+            }
+        cli_predict_transform(buf, cnt, nout, loss, proba, classes);
+        if (bnn_table_writer_rows(w, buf, cnt, (size_t)wout, &e) != 0) {
+            bnn_table_writer_abort(w);
+            cli_die(1, "%s", e.msg);
+        }
+    }
+    if (bnn_table_writer_commit(w, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    bnn_free(buf);
+    bnn_fast_free(fast);
+    cli_free_data(&ld);
+    bnn_model_free(&model);
+    return 0;
+}
+

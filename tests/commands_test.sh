@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# commands_test.sh - end-to-end tests of the command line's shared pieces and of what issue 11
+# changed in it: the one option parser (bench included), gen's defaults, predict's message,
+# the plot, and bench's workload list and per-CPU baselines (a fake /proc/cpuinfo through
+# BATCHNN_PROC_ROOT; the machine's own files are never needed).
+# usage: commands_test.sh path/to/batchnn
+set -u
+BNN=${1:?usage: commands_test.sh path/to/batchnn}
+. "$(dirname "$0")/lib.sh"
+
+# --- the option parser: every command, both forms, the same messages ----------------------
+for c in train predict eval gradcheck gen info demo bench; do
+  bad "$c unknown option" 2 "^batchnn: $c: unknown option '--bogus'" "$BNN" $c --bogus
+done
+bad "bench needs a value" 2 "^batchnn: bench: --repeat needs a value" "$BNN" bench --repeat
+bad "bench given twice" 2 "^batchnn: bench: --json given twice" "$BNN" bench --json a --json b
+bad "bench unknown workload" 2 "bench: --workloads: 'W9' is not a workload" "$BNN" bench --workloads W9
+bad "bench unknown workload, = form" 2 "'W12' is not a workload" "$BNN" bench --workloads=W1,W12
+bad "bench bad tolerance" 2 "--tolerance" "$BNN" bench --tolerance 1.5 --baseline x.json
+bad "train = form" 2 "--epochs: 'x' is not a whole number" "$BNN" train --arch 2,1 --data synth:or --epochs=x
+
+# --- gen: --samples defaults as in train; a set of any widths needs --arch (exit 2) --------
+ok "gen default samples" "$BNN" gen synth:xor --out "$T/x.csv"
+check "gen default is 1024 rows" test "$(wc -l <"$T/x.csv")" -eq 1024
+bad "gen teacher without arch" 2 "synth:teacher takes its widths from --arch" "$BNN" gen synth:teacher --out "$T/t.csv"
+bad "gen uniform without arch" 2 "synth:uniform takes its widths from --arch" "$BNN" gen synth:uniform --out "$T/t.csv"
+check "gen teacher wrote nothing" test ! -e "$T/t.csv"
+bad "gen unknown set" 1 "unknown synthetic set" "$BNN" gen synth:nope --out "$T/t.csv"
+
+# --- predict: targets after the inputs are optional, and the message says so ---------------
+ok "train xor" "$BNN" train --arch 2,3,1 --data "$T/x.csv" --epochs 5 --quiet --save "$T/x.st"
+printf '1,2,3,4\n5,6,7,8\n' >"$T/four.csv"
+bad "predict width" 1 "four.csv: 4 columns, but the model takes 2 inputs, optionally followed by 1 target" \
+  "$BNN" predict --model "$T/x.st" --data "$T/four.csv"
+printf '1,2\n3,4\n' >"$T/in.csv"
+ok "predict inputs only" "$BNN" predict --model "$T/x.st" --data "$T/in.csv"
+check "predict inputs only: 2 rows" test "$(wc -l <"$T/out")" -eq 2
+
+# --- --plot: ticks, grid, scale, validation curve ------------------------------------------
+ok "plot xor" "$BNN" train --arch 2,3,1 --data "$T/x.csv" --epochs 2000 --lr 2 --quiet --plot "$T/p.svg"
+check "plot: log scale for a loss that falls > 10x" grep -q 'loss C (log scale)' "$T/p.svg"
+check "plot: labelled decades" grep -q '>0.01</text>' "$T/p.svg"
+check "plot: tick marks and grid" test "$(grep -c '<line' "$T/p.svg")" -gt 20
+check "plot: nice epoch ticks" grep -q '>500</text>' "$T/p.svg"
+check "plot: one curve" test "$(grep -c '<polyline' "$T/p.svg")" -eq 1
+ok "plot linear" "$BNN" train --arch 2,3,1 --data "$T/x.csv" --epochs 2000 --lr 2 --quiet --plot "$T/l.svg" --plot-scale linear
+check "plot linear: no log scale" bash -c "! grep -q 'log scale' '$T/l.svg'"
+ok "plot validation" "$BNN" train --arch 2,3,1 --data "$T/x.csv" --epochs 50 --quiet --val-split 0.25 --plot "$T/v.svg"
+check "plot validation: two curves" test "$(grep -c '<polyline' "$T/v.svg")" -eq 2
+check "plot validation: legend" grep -q '>validation</text>' "$T/v.svg"
+ok "plot flat" "$BNN" train --arch 2,3,1 --data "$T/x.csv" --epochs 20 --lr 0.01 --quiet --plot "$T/f.svg"
+check "plot flat: linear" bash -c "! grep -q 'log scale' '$T/f.svg'"
+bad "plot scale value" 2 "--plot-scale: 'cubic' is not linear or log" "$BNN" train --arch 2,1 --data synth:or --plot "$T/c.svg" --plot-scale cubic
+bad "plot scale without plot" 2 "--plot-scale needs --plot" "$BNN" train --arch 2,1 --data synth:or --plot-scale log
+
+# --- bench: the baseline of this CPU and ISA path -----------------------------------------
+mkdir -p "$T/proc" "$T/baselines"
+printf 'processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz\n' >"$T/proc/cpuinfo"
+BATCHNN_ISA=scalar BATCHNN_PROC_ROOT=$T/proc ok "baseline id" "$BNN" bench --baseline-id
+check "baseline id: model slug and ISA" test "$(cat "$T/out")" = intel-xeon-gold-6248-cpu-2-50ghz-scalar
+BATCHNN_ISA=scalar BATCHNN_PROC_ROOT=$T/proc bad "no baseline for this CPU" 3 \
+  "no baseline for this CPU \(Intel\(R\) Xeon\(R\) Gold 6248 CPU @ 2.50GHz\) and ISA path scalar: intel-xeon-gold-6248-cpu-2-50ghz-scalar.json is not there" \
+  "$BNN" bench --workloads W1 --baseline "$T/baselines"
+check "no baseline: nothing measured" test ! -s "$T/out"
+printf 'processor\t: 0\n' >"$T/proc/cpuinfo"
+BATCHNN_ISA=scalar BATCHNN_PROC_ROOT=$T/proc ok "baseline id, no model name" "$BNN" bench --baseline-id
+check "baseline id: unknown cpu" test "$(cat "$T/out")" = unknown-cpu-scalar
+cat >"$T/baselines/unknown-cpu-scalar.json" <<'JSON'
+{"machine": {"isa": "scalar"}, "workloads": [{"id": "user", "efficiency": 1e-9, "reference_speedup": 1e-9}]}
+JSON
+BATCHNN_ISA=scalar BATCHNN_PROC_ROOT=$T/proc ok "baseline picked from the directory" \
+  "$BNN" bench --arch 2,1 --samples 4096 --repeat 1 --baseline "$T/baselines"
+check "baseline: names the file" grep -q "^baseline: $T/baselines/unknown-cpu-scalar.json" "$T/out"
+check "baseline: gate ok" grep -q '^gate: ok, 2 quantities' "$T/out"
+
+summary commands_test
