@@ -170,6 +170,37 @@ static void bnn_bias_act_avx512(float *z, size_t ld, size_t rows, size_t cols, c
     }
 }
 
+/* The narrow fused path on this ISA: 16 samples per vector (narrow_impl.h). */
+#define VLEN 16
+typedef __m512 V;
+#define VZERO() _mm512_setzero_ps()
+#define VSET1(x) _mm512_set1_ps(x)
+#define VLOAD(p) _mm512_load_ps(p)
+#define VSTORE(p, v) _mm512_store_ps((p), (v))
+#define VADD(a, b) _mm512_add_ps((a), (b))
+#define VSUB(a, b) _mm512_sub_ps((a), (b))
+#define VMUL(a, b) _mm512_mul_ps((a), (b))
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VMAX0(v) _mm512_max_ps((v), _mm512_setzero_ps())
+#define VRELU_SLOPE(a)                                                                         \
+    _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((a), _mm512_setzero_ps(), _CMP_GT_OQ),            \
+                        _mm512_set1_ps(1.0f))
+#define VSIGMOID(v) bnn_sigmoid_ps_avx512(v)
+#define VTANH(v) bnn_tanh_ps_avx512(v)
+
+static inline double hsum_d(__m512 v)
+{
+    float t[16];
+    _mm512_storeu_ps(t, v);
+    double s = 0.0;
+    for (int i = 0; i < 16; i++)
+        s += t[i];
+    return s;
+}
+#define VHSUM_D(v) hsum_d(v)
+
+#include "narrow_impl.h"
+
 static const bnn_kernel_table bnn_table_avx512 = {
     .isa = "avx512",
     .sigmoid = bnn_sigmoid_avx512,
@@ -181,6 +212,10 @@ static const bnn_kernel_table bnn_table_avx512 = {
     .axpy = bnn_loops_axpy,
     .optim_step = bnn_loops_optim_step,
     .loss_delta = bnn_loops_loss_delta,
+    .narrow_lanes = VLEN,
+    .narrow_work = bnn_narrow_work,
+    .narrow_grad = bnn_narrow_grad,
+    .narrow_reduce = bnn_narrow_reduce,
 };
 
 const bnn_kernel_table *bnn_kernels_avx512(void)

@@ -1,6 +1,6 @@
 /*
  * narrow_impl.h - the narrow fused path, written once and instantiated per ISA
- * (narrow_scalar.c, narrow_avx2.c, narrow_avx512.c define the vector macros, then include
+ * (kernels_scalar.c, kernels_avx2.c, kernels_avx512.c define the vector macros, then include
  * this file). For nets whose layers are all narrow (the notes' 1->1, 2->1, chains of width 1,
  * 2->16->16->1), a GEMM call per layer costs more than the arithmetic; here instead a block
  * of VLEN samples, one sample per vector lane, goes forward and backward through every layer
@@ -16,7 +16,8 @@
  * first transposed into feature-major rows (narrow_transpose: plain loops with the stride as a
  * compile-time constant for the common small strides, which the compiler vectorises with
  * permutes), padded with zeros to whole blocks; blocks then read aligned vectors.
- *   NARROW_NAME            the function's name, e.g. bnn_narrow_grad_avx512
+ * It defines the static bnn_narrow_work, bnn_narrow_grad and bnn_narrow_reduce, the narrow
+ * entries of the including file's kernel table (bnn_kernels.h).
  *
  * Layouts inside a block (all in `work`, floats):
  *   A_l[j] (layer l's output j for the block's samples) at acts + (aoff[l] + j) * U * VLEN
@@ -262,14 +263,14 @@ static void narrow_transpose(float *restrict out, size_t ostride, const float *r
 #define NARROW_MAX_UNROLL 8
 
 #define NARROW_CHUNK_MAX BNN_NARROW_CHUNK_MAX
-size_t NARROW_WORK_NAME(const bnn_narrow_net *net)
+static size_t bnn_narrow_work(const bnn_narrow_net *net)
 {
     const size_t U = NARROW_MAX_UNROLL;
     return (size_t)(net->nin + net->nout + net->sum_widths + 2 * net->max_width + 1) * U * VLEN +
            (size_t)(net->nin + net->nout) * (NARROW_CHUNK_MAX + U * VLEN);
 }
 
-double NARROW_NAME(const bnn_narrow_net *net, const float *theta, const float *x, size_t ldx,
+static double bnn_narrow_grad(const bnn_narrow_net *net, const float *theta, const float *x, size_t ldx,
                    const float *y, size_t ldy, size_t ns, float *acc, float *work,
                    float out_scale, float hidden_scale)
 {
@@ -368,7 +369,7 @@ double NARROW_NAME(const bnn_narrow_net *net, const float *theta, const float *x
     return VHSUM_D(sse);
 }
 
-void NARROW_REDUCE_NAME(const float *acc, size_t nparams, float *g)
+static void bnn_narrow_reduce(const float *acc, size_t nparams, float *g)
 {
     for (size_t p = 0; p < nparams; p++) {
         float s = 0.0f;

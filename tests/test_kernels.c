@@ -786,6 +786,11 @@ static void test_dispatch(void **state)
         assert_non_null(t->sq_error);
         assert_non_null(t->row_sums_add);
         assert_non_null(t->axpy);
+        /* the narrow path belongs to the same table: one ISA decision */
+        assert_int_equal(t->narrow_lanes, i == 0 ? 1 : i == 1 ? 8 : 16);
+        assert_non_null(t->narrow_work);
+        assert_non_null(t->narrow_grad);
+        assert_non_null(t->narrow_reduce);
         assert_int_equal(bnn_kernels_force(names[i]), 0);
         assert_ptr_equal(bnn_kernels(), t);
     }
