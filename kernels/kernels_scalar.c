@@ -84,17 +84,7 @@ static const bnn_kernel_table bnn_table_scalar = {
     .isa = "scalar",
     .sigmoid = bnn_sigmoid_scalar,
     .bias_act = bnn_bias_act_scalar,
-    .act_backward = bnn_loops_act_backward,
-    .output_delta = bnn_loops_output_delta,
-    .sq_error = bnn_loops_sq_error,
-    .row_sums_add = bnn_loops_row_sums_add,
-    .axpy = bnn_loops_axpy,
-    .optim_step = bnn_loops_optim_step,
-    .loss_delta = bnn_loops_loss_delta,
-    .narrow_lanes = VLEN,
-    .narrow_work = bnn_narrow_work,
-    .narrow_grad = bnn_narrow_grad,
-    .narrow_reduce = bnn_narrow_reduce,
+    BNN_TABLE_SHARED_ENTRIES
 };
 
 const bnn_kernel_table *bnn_kernels_scalar(void)

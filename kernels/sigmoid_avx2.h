@@ -55,6 +55,19 @@ static inline __m256i bnn_sig_mshift_avx2(__m256i kbits)
     return _mm256_slli_epi32(_mm256_srli_epi32(kbits, 4), 23);
 }
 
+/* e^-t for 0 <= t (the softmax's e^(z - max)): T p 2^-m with 2^-m applied to the exponent
+ * field (a normal float for t <= 87); 0 above 87, NaN stays NaN. Bitwise the AVX-512 values. */
+static inline __m256 bnn_expneg_ps_avx2(__m256 t)
+{
+    const __m256 lim = _mm256_set1_ps(87.0f);
+    __m256i kbits;
+    __m256 tab;
+    const __m256 p = bnn_expneg_parts_ps_avx2(_mm256_min_ps(lim, t), &kbits, &tab);
+    const __m256i tp = _mm256_castps_si256(_mm256_mul_ps(tab, p));
+    const __m256 e = _mm256_castsi256_ps(_mm256_sub_epi32(tp, bnn_sig_mshift_avx2(kbits)));
+    return _mm256_andnot_ps(_mm256_cmp_ps(t, lim, _CMP_GT_OQ), e);
+}
+
 /* The sigmoid for any lane; clamped, scaled by two exact factors. */
 /* Out of line (and possibly unused by an includer): the hot loop stays small. */
 static __attribute__((noinline, unused)) __m256 bnn_sigmoid_slow_ps_avx2(__m256 x)

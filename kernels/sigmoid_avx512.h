@@ -62,6 +62,20 @@ static inline __m512i bnn_sig_mshift_avx512(__m512i kbits)
     return _mm512_slli_epi32(_mm512_srli_epi32(kbits, 4), 23);
 }
 
+/* e^-t for 0 <= t (the softmax's e^(z - max)): T p 2^-m with 2^-m applied to the exponent
+ * field (a normal float for t <= 87); 0 above 87, NaN stays NaN. Relative error below 2.5e-7
+ * (tests/test_loss.c). */
+static inline __m512 bnn_expneg_ps_avx512(__m512 t)
+{
+    const __m512 lim = _mm512_set1_ps(87.0f);
+    __m512i kbits;
+    __m512 tab;
+    const __m512 p = bnn_expneg_parts_ps_avx512(_mm512_min_ps(lim, t), &kbits, &tab);
+    const __m512i tp = _mm512_castps_si512(_mm512_mul_ps(tab, p));
+    const __m512 e = _mm512_castsi512_ps(_mm512_sub_epi32(tp, bnn_sig_mshift_avx512(kbits)));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, lim, _CMP_GT_OQ), e, _mm512_setzero_ps());
+}
+
 /* The sigmoid for any lane (see above); clamped, scaled with scalef. */
 /* Out of line (and possibly unused by an includer): the hot loop stays small. */
 static __attribute__((noinline, unused)) __m512 bnn_sigmoid_slow_ps_avx512(__m512 x)
