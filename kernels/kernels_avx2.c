@@ -7,12 +7,11 @@
  * vmaskmovps (masked-out lanes are neither read nor written).
  *
  * Accuracy contract, measured over all 2^32 float inputs against double precision:
- * - sigmoid: relative error <= 2.5e-7 where the exact result is a normal float (measured
- *   maximum 1.92e-7, at x = -6.2823529); for x < -87.34 (subnormal results) the absolute error
- *   is <= 2^-148, two subnormal ulps (measured 1.89 * 2^-149 at x = -87.397781, just below
- *   FLT_MIN, where a 2e-7 relative error is worth 1.7 ulps), +0 below -103.98;
- *   sigmoid(-inf) = 0, sigmoid(+inf) = 1, sigmoid(+-0) = 0.5, NaN -> NaN, never NaN for
- *   other inputs.
+ * - sigmoid: relative error <= 2.7e-7 where the exact result is a normal float (measured
+ *   maximum 2.59e-7, at x = -16.9198284); for x < -87.34 (subnormal results) the absolute error
+ *   is <= 2^-148, two subnormal ulps (measured 1.70 * 2^-149 at x = -87.6250458), +0 below
+ *   -103.98; sigmoid(-inf) = 0, sigmoid(+inf) = 1, sigmoid(+-0) = 0.5, NaN -> NaN, never NaN
+ *   for other inputs, never outside [0, 1].
  * - tanh (bias_act): relative error <= 2.5e-7 for every float (measured 1.87e-7 at
  *   x = 0.55356699), odd, tanh(+-inf) = +-1, NaN -> NaN.
  * - sigmoid and tanh are bitwise those of the other SIMD table (checked over all floats), and
