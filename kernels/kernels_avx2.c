@@ -2,8 +2,8 @@
  * kernels_avx2.c - the AVX2 table of element-wise kernels (compiled with -mavx2 -mfma; chosen
  * only when the CPU has both).
  *
- * The table itself is kernels_simd.h, instantiated here with 8-float vectors; sigmoid and
- * tanh are the hand-written vector functions of sigmoid_avx2.h; partial vectors use
+ * The table itself is kernels_simd.h, instantiated here with 8-float vectors; the sigmoid is
+ * sigmoid_simd.h, tanh and e^-t the hand-written vector functions of sigmoid_avx2.h; partial vectors use
  * vmaskmovps (masked-out lanes are neither read nor written).
  *
  * Accuracy contract, measured over all 2^32 float inputs against double precision:
@@ -48,7 +48,21 @@ static inline __m256i bnn_avx2_part_mask(size_t m)
 #define VMAX0(v) _mm256_max_ps((v), _mm256_setzero_ps())
 #define VRELU_SLOPE(a)                                                                         \
     _mm256_and_ps(_mm256_cmp_ps((a), _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f))
-#define VSIGMOID(v) bnn_sigmoid_ps_avx2(v)
+#define VI __m256i
+#define VCASTI(v) _mm256_castps_si256(v)
+#define VCASTF(i) _mm256_castsi256_ps(i)
+#define VSET1I(x) _mm256_set1_epi32(x)
+#define VADDI(a, b) _mm256_add_epi32((a), (b))
+#define VSUBI(a, b) _mm256_sub_epi32((a), (b))
+#define VSLLI(i, n) _mm256_slli_epi32((i), (n))
+#define VSRAI(i, n) _mm256_srai_epi32((i), (n))
+#define VMIN(a, b) _mm256_min_ps((a), (b))
+#define VMAX(a, b) _mm256_max_ps((a), (b))
+#define VDIV(a, b) _mm256_div_ps((a), (b))
+#define VNGE(a, b) _mm256_cmp_ps((a), (b), _CMP_NGE_UQ)
+#define VANY(m) (_mm256_movemask_ps(m) != 0)
+#define VBLEND(m, a, b) _mm256_blendv_ps((a), (b), (m))
+#define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
 #define VTANH(v) bnn_tanh_ps_avx2(v)
 #define VEXPNEG(t) bnn_expneg_ps_avx2(t)
 

@@ -2,8 +2,8 @@
  * kernels_avx512.c - the AVX-512 table of element-wise kernels (compiled with -mavx512f
  * -mavx512dq -mavx512vl -mavx512bw -mavx2 -mfma; chosen only when the CPU has all of them).
  *
- * The table itself is kernels_simd.h, instantiated here with 16-float vectors; sigmoid and
- * tanh are the hand-written vector functions of sigmoid_avx512.h; partial vectors use masked
+ * The table itself is kernels_simd.h, instantiated here with 16-float vectors; the sigmoid is
+ * sigmoid_simd.h, tanh and e^-t the hand-written vector functions of sigmoid_avx512.h; partial vectors use masked
  * loads and stores.
  *
  * Accuracy contract, measured over all 2^32 float inputs against double precision:
@@ -45,7 +45,21 @@ typedef __m512 V;
 #define VRELU_SLOPE(a)                                                                         \
     _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((a), _mm512_setzero_ps(), _CMP_GT_OQ),            \
                         _mm512_set1_ps(1.0f))
-#define VSIGMOID(v) bnn_sigmoid_ps_avx512(v)
+#define VI __m512i
+#define VCASTI(v) _mm512_castps_si512(v)
+#define VCASTF(i) _mm512_castsi512_ps(i)
+#define VSET1I(x) _mm512_set1_epi32(x)
+#define VADDI(a, b) _mm512_add_epi32((a), (b))
+#define VSUBI(a, b) _mm512_sub_epi32((a), (b))
+#define VSLLI(i, n) _mm512_slli_epi32((i), (n))
+#define VSRAI(i, n) _mm512_srai_epi32((i), (n))
+#define VMIN(a, b) _mm512_min_ps((a), (b))
+#define VMAX(a, b) _mm512_max_ps((a), (b))
+#define VDIV(a, b) _mm512_div_ps((a), (b))
+#define VNGE(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_NGE_UQ)
+#define VANY(m) ((m) != 0)
+#define VBLEND(m, a, b) _mm512_mask_blend_ps((m), (a), (b))
+#define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
 #define VTANH(v) bnn_tanh_ps_avx512(v)
 #define VEXPNEG(t) bnn_expneg_ps_avx512(t)
 

@@ -17,13 +17,15 @@
  *   VADD VSUB VMUL VFMA(a, b, c) = a*b + c
  *   VRELU(v) = max(0, v), NaN propagates (element-wise kernels)
  *   VMAX0(v) = max(v, 0), VRELU_SLOPE(a) (narrow path, as before)
- *   VSIGMOID(v) VTANH(v) VEXPNEG(t) (sigmoid_<isa>.h)
+ *   VTANH(v) VEXPNEG(t) (sigmoid_<isa>.h), VSIGMOID(v) = bnn_sigmoid1(v) and the macros
+ *   sigmoid_simd.h lists
  * Accuracy contracts: sigmoid_<isa>.h and the top of kernels_<isa>.c.
  */
 #include <assert.h>
 
 #include "bnn_kernels.h"
 #include "kernels_loops.h"
+#include "sigmoid_simd.h"
 
 /* x[i] = e^-x[i] for 0 <= x[i] (the softmax's e^(z - max)); see VEXPNEG. */
 static void bnn_simd_expneg(float *x, size_t n)

@@ -1,18 +1,12 @@
 /*
- * sigmoid_avx2.h - vectorised sigmoid and tanh on 8 floats (AVX2 + FMA), static inline so
- * that any file compiled with -mavx2 -mfma (kernels_avx2.c, a fused engine) can call them on
- * values held in registers. No libm, no -ffast-math.
+ * sigmoid_avx2.h - vectorised tanh and e^-t on 8 floats (AVX2 + FMA), static inline so that
+ * any file compiled with -mavx2 -mfma can call them on values held in registers. No libm, no
+ * -ffast-math. (The sigmoid: sigmoid_simd.h.)
  *
- * The same method, constants and operations as sigmoid_avx512.h (described there), and bitwise
- * the same results: the sigmoid needs no table (a degree-5 polynomial); tanh's 16-entry table
- * is two 8-entry permutes and a blend; the sigmoid's slow path (lanes below -86.5 or NaN)
- * applies 2^k as two exact power-of-two factors 2^(k - k/2) and 2^(k/2), each a normal float
- * for k in [-159, 93], so the only rounding into the subnormal range is the last product.
+ * The same method, constants and operations as sigmoid_avx512.h, and bitwise the same
+ * results: the 16-entry table is two 8-entry permutes and a blend.
  *
  * Accuracy contract (measured over all 2^32 floats; figures in kernels_avx2.c):
- *   bnn_sigmoid_ps_avx2: relative error <= 2.7e-7 where sigmoid(x) is a normal float; below,
- *     within 2^-148 (two subnormal ulps) of the exact value (+0 below -103.98); -inf -> 0,
- *     +inf -> 1, NaN -> NaN, never NaN otherwise.
  *   bnn_tanh_ps_avx2: relative error <= 2.5e-7 for every float, odd, NaN -> NaN.
  */
 #ifndef BNN_SIGMOID_AVX2_H
@@ -66,68 +60,6 @@ static inline __m256 bnn_expneg_ps_avx2(__m256 t)
     const __m256i tp = _mm256_castps_si256(_mm256_mul_ps(tab, p));
     const __m256 e = _mm256_castsi256_ps(_mm256_sub_epi32(tp, bnn_sig_mshift_avx2(kbits)));
     return _mm256_andnot_ps(_mm256_cmp_ps(t, lim, _CMP_GT_OQ), e);
-}
-
-/* The sigmoid's e^-t = 2^-k p for |t| <= 110 (sigmoid_consts.h, BNN_SIG5_*): returns p and sets
- * *kfm = t log2e + MAGIC, whose low bits hold k. */
-static inline __m256 bnn_sig5_parts_ps_avx2(__m256 t, __m256 *kfm)
-{
-    *kfm = _mm256_fmadd_ps(t, _mm256_set1_ps(BNN_SIG5_LOG2E), _mm256_set1_ps(BNN_SIG_MAGIC));
-    const __m256 kf = _mm256_sub_ps(*kfm, _mm256_set1_ps(BNN_SIG_MAGIC));
-    __m256 r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(BNN_SIG5_LN2_HI), t); /* exact */
-    r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(BNN_SIG5_LN2_LO), r);
-    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(-BNN_SIG5_C5), r, _mm256_set1_ps(BNN_SIG5_C4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(-BNN_SIG5_C3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(BNN_SIG5_C2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(-1.0f));
-    return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-}
-
-/* 1 / (1 + 2^-k p), 2^-k applied to the exponent field: exact while 2^-k p is a normal float
- * (-86.5 <= t <= 64: -125 <= k <= 93); one addition, one division. */
-static inline __m256 bnn_sig5_fast_ps_avx2(__m256 p, __m256 kfm)
-{
-    const __m256i e = _mm256_sub_epi32(_mm256_castps_si256(p),
-                                       _mm256_slli_epi32(_mm256_castps_si256(kfm), 23));
-    const __m256 one = _mm256_set1_ps(1.0f);
-    return _mm256_div_ps(one, _mm256_add_ps(one, _mm256_castsi256_ps(e)));
-}
-
-/* The sigmoid for any lane: the fast formula where it is valid, else (x < -86.5, NaN)
- * 2^k / (p + 2^k) with 2^k = 2^k1 2^k2, two exact normal factors, so that the only rounding
- * into the subnormal range is the last product. Clamped to [-110, 64]; NaN passes through
- * min/max (they return their second operand) and p. */
-/* Out of line (and possibly unused by an includer): the hot loop stays small. */
-static __attribute__((noinline, unused)) __m256 bnn_sigmoid_slow_ps_avx2(__m256 x)
-{
-    const __m256 t = _mm256_min_ps(_mm256_set1_ps(BNN_SIG_MAX_ARG),
-                                   _mm256_max_ps(_mm256_set1_ps(BNN_SIG_MIN_ARG), x));
-    __m256 kfm;
-    const __m256 p = bnn_sig5_parts_ps_avx2(t, &kfm);
-    const __m256 fast = bnn_sig5_fast_ps_avx2(p, kfm);
-    const __m256i k = _mm256_sub_epi32(_mm256_castps_si256(kfm),
-                                       _mm256_set1_epi32(BNN_SIG_MAGIC_BITS));
-    const __m256i k1 = _mm256_srai_epi32(k, 1);
-    const __m256i k2 = _mm256_sub_epi32(k, k1);
-    const __m256i bias = _mm256_set1_epi32(127);
-    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, bias), 23));
-    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, bias), 23));
-    const __m256 q = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(p, _mm256_mul_ps(s1, s2)));
-    const __m256 small = _mm256_mul_ps(_mm256_mul_ps(q, s1), s2);
-    const __m256 slow = _mm256_cmp_ps(x, _mm256_set1_ps(BNN_SIG_FAST_MIN), _CMP_NGE_UQ);
-    return _mm256_blendv_ps(fast, small, slow);
-}
-
-static inline __m256 bnn_sigmoid_ps_avx2(__m256 x)
-{
-    __m256 kfm;
-    const __m256 p = bnn_sig5_parts_ps_avx2(_mm256_min_ps(_mm256_set1_ps(BNN_SIG_MAX_ARG), x),
-                                            &kfm);
-    __m256 s = bnn_sig5_fast_ps_avx2(p, kfm);
-    const __m256 slow = _mm256_cmp_ps(x, _mm256_set1_ps(BNN_SIG_FAST_MIN), _CMP_NGE_UQ);
-    if (__builtin_expect(_mm256_movemask_ps(slow) != 0, 0))
-        s = bnn_sigmoid_slow_ps_avx2(x);
-    return s;
 }
 
 static inline __m256 bnn_tanh_ps_avx2(__m256 x)

@@ -1,25 +1,15 @@
 /*
- * sigmoid_avx512.h - vectorised sigmoid and tanh on 16 floats (AVX-512F/DQ + FMA), static
- * inline so that any file compiled with the AVX-512 flags (kernels_avx512.c, a fused engine)
- * can call them on values held in registers. No libm, no -ffast-math.
+ * sigmoid_avx512.h - vectorised tanh and e^-t on 16 floats (AVX-512F/DQ + FMA), static inline
+ * so that any file compiled with the AVX-512 flags can call them on values held in registers.
+ * No libm, no -ffast-math. (The sigmoid: sigmoid_simd.h.)
  *
- * Method (constants and their derivation: sigmoid_consts.h):
- *   sigmoid(x) = 1 / (1 + 2^-k p(r)), e^-x = 2^-k p(r) with a degree-5 polynomial and no
- *     table (BNN_SIG5_*): 2^-k is an integer add to the exponent field, then one addition and
- *     one true division; the caller keeps several vectors in flight (kernels_simd.h: 4).
- *   tanh(|x|) = (2^m - T[j] p) / (2^m + T[j] p) for e^-2|x| = 2^-m T[j] p (a 16-entry table,
- *     one vpermps, and a cubic), an odd polynomial below 0.5; e^-t (softmax) likewise.
- * Sigmoid lanes below -86.5 (results near or in the subnormal range) or NaN send the vector
- * through a slow path (2^k / (p + 2^k) with 2^k as two exact factors: one rounding into the
- * subnormals) that gives bitwise the same values for the other lanes, so a lane's result never
- * depends on its neighbours.
+ * Method (constants and their derivation: sigmoid_consts.h): e^-t = 2^-m T[j] p(r) with a
+ * 16-entry table (one vpermps) and a cubic, then
+ *   tanh(|x|) = (2^m - T[j] p) / (2^m + T[j] p) for e^-2|x|, an odd polynomial below 0.5,
+ *   2^m applied with integer adds to the exponent field.
  *
  * Accuracy contract, measured over all 2^32 floats against double precision (figures and
  * where they occur in kernels_avx512.c):
- *   bnn_sigmoid_ps_avx512: relative error <= 2.7e-7 where sigmoid(x) is a normal float; below
- *     (x < -87.34) within 2^-148 (two subnormal ulps) of the exact value, +0 below -103.98;
- *     sigmoid(-inf) = +0, sigmoid(+inf) = 1, sigmoid(+-0) = 0.5, NaN -> NaN, never NaN
- *     otherwise, never negative, never above 1.
  *   bnn_tanh_ps_avx512: relative error <= 2.5e-7 for every float; odd (tanh(-0) = -0),
  *     tanh(+-inf) = +-1, NaN -> NaN; returns x itself for subnormal x.
  * The AVX2 versions (sigmoid_avx2.h) perform the same operations on the same constants and
@@ -76,68 +66,6 @@ static inline __m512 bnn_expneg_ps_avx512(__m512 t)
     const __m512i tp = _mm512_castps_si512(_mm512_mul_ps(tab, p));
     const __m512 e = _mm512_castsi512_ps(_mm512_sub_epi32(tp, bnn_sig_mshift_avx512(kbits)));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, lim, _CMP_GT_OQ), e, _mm512_setzero_ps());
-}
-
-/* The sigmoid's e^-t = 2^-k p for |t| <= 110 (sigmoid_consts.h, BNN_SIG5_*): returns p and sets
- * *kfm = t log2e + MAGIC, whose low bits hold k. */
-static inline __m512 bnn_sig5_parts_ps_avx512(__m512 t, __m512 *kfm)
-{
-    *kfm = _mm512_fmadd_ps(t, _mm512_set1_ps(BNN_SIG5_LOG2E), _mm512_set1_ps(BNN_SIG_MAGIC));
-    const __m512 kf = _mm512_sub_ps(*kfm, _mm512_set1_ps(BNN_SIG_MAGIC));
-    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(BNN_SIG5_LN2_HI), t); /* exact */
-    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(BNN_SIG5_LN2_LO), r);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(-BNN_SIG5_C5), r, _mm512_set1_ps(BNN_SIG5_C4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(-BNN_SIG5_C3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(BNN_SIG5_C2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(-1.0f));
-    return _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-}
-
-/* 1 / (1 + 2^-k p), 2^-k applied to the exponent field: exact while 2^-k p is a normal float
- * (-86.5 <= t <= 64: -125 <= k <= 93); one addition, one division. */
-static inline __m512 bnn_sig5_fast_ps_avx512(__m512 p, __m512 kfm)
-{
-    const __m512i e = _mm512_sub_epi32(_mm512_castps_si512(p),
-                                       _mm512_slli_epi32(_mm512_castps_si512(kfm), 23));
-    const __m512 one = _mm512_set1_ps(1.0f);
-    return _mm512_div_ps(one, _mm512_add_ps(one, _mm512_castsi512_ps(e)));
-}
-
-/* The sigmoid for any lane: the fast formula where it is valid, else (x < -86.5, NaN)
- * 2^k / (p + 2^k) with 2^k = 2^k1 2^k2, two exact normal factors, so that the only rounding
- * into the subnormal range is the last product. Clamped to [-110, 64]; NaN passes through
- * min/max (they return their second operand) and p. */
-/* Out of line (and possibly unused by an includer): the hot loop stays small. */
-static __attribute__((noinline, unused)) __m512 bnn_sigmoid_slow_ps_avx512(__m512 x)
-{
-    const __m512 t = _mm512_min_ps(_mm512_set1_ps(BNN_SIG_MAX_ARG),
-                                   _mm512_max_ps(_mm512_set1_ps(BNN_SIG_MIN_ARG), x));
-    __m512 kfm;
-    const __m512 p = bnn_sig5_parts_ps_avx512(t, &kfm);
-    const __m512 fast = bnn_sig5_fast_ps_avx512(p, kfm);
-    const __m512i k = _mm512_sub_epi32(_mm512_castps_si512(kfm),
-                                       _mm512_set1_epi32(BNN_SIG_MAGIC_BITS));
-    const __m512i k1 = _mm512_srai_epi32(k, 1);
-    const __m512i k2 = _mm512_sub_epi32(k, k1);
-    const __m512i bias = _mm512_set1_epi32(127);
-    const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k1, bias), 23));
-    const __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k2, bias), 23));
-    const __m512 q = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(p, _mm512_mul_ps(s1, s2)));
-    const __m512 small = _mm512_mul_ps(_mm512_mul_ps(q, s1), s2);
-    const __mmask16 slow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(BNN_SIG_FAST_MIN), _CMP_NGE_UQ);
-    return _mm512_mask_blend_ps(slow, fast, small);
-}
-
-static inline __m512 bnn_sigmoid_ps_avx512(__m512 x)
-{
-    __m512 kfm;
-    const __m512 p = bnn_sig5_parts_ps_avx512(_mm512_min_ps(_mm512_set1_ps(BNN_SIG_MAX_ARG), x),
-                                            &kfm);
-    __m512 s = bnn_sig5_fast_ps_avx512(p, kfm);
-    const __mmask16 slow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(BNN_SIG_FAST_MIN), _CMP_NGE_UQ);
-    if (__builtin_expect(slow != 0, 0))
-        s = bnn_sigmoid_slow_ps_avx512(x);
-    return s;
 }
 
 static inline __m512 bnn_tanh_ps_avx512(__m512 x)

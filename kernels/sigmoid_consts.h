@@ -48,7 +48,7 @@
 #define BNN_SIG_FAST_MIN -86.5f
 #define BNN_SIG_MIN_ARG -110.0f
 
-/* The sigmoid's e^-t (sigmoid_avx2.h, sigmoid_avx512.h): 2^-k p(r) with k = nearest integer to
+/* The sigmoid's e^-t (sigmoid_simd.h): 2^-k p(r) with k = nearest integer to
  * t / ln2 (from the low bits of t log2e + MAGIC), r = t - k ln2 (Cody-Waite with FMA, the
  * LN2_16 split scaled by 16: t - k LN2_HI is exact for |k| <= 159), |r| <= ln2/2 (a little
  * more after rounding), and a degree-5 polynomial, no table:
