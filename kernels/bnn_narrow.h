@@ -18,8 +18,6 @@ extern "C" {
 #define BNN_NARROW_MAX_LAYERS 32
 /* samples of one grad call at most (its transposed inputs live in the work buffer) */
 #define BNN_NARROW_CHUNK_MAX 4096
-/* inputs of a layer kept in registers when the layer is at most this wide */
-#define BNN_NARROW_REG_WIDTH 16
 
 typedef struct bnn_narrow_net {
     int nlayers, nin, nout;

@@ -66,21 +66,17 @@ static inline __attribute__((always_inline)) V narrow_slope(bnn_act act, V a)
 /*
  * A block is U vectors (U * VLEN samples). U > 1 keeps several independent vectors in flight,
  * which is what hides the latency of the sigmoid and FMA chains on thin layers, and makes each
- * load and store of a gradient accumulator serve U vectors on wider ones. Vector u of feature k of a buffer
- * is at buf + (k * U + u) * VLEN.
+ * load and store of a gradient accumulator serve U vectors on wider ones. Vector u of feature
+ * k of a buffer is at buf + (k * U + u) * VLEN.
  */
 
 /* Forward through one layer for one block: out[j] = act(b[j] + sum_k W[j][k] in[k]).
- * Inlined with constant `in` and U, so in[] lives in registers. */
+ * Inlined with constant `in` and U. The inputs are read from L1 where they are used: copying
+ * them into a register array first made GCC spill and zero-fill it every block. */
 static inline __attribute__((always_inline)) void
 narrow_forward_layer(const int U, const int in, const int out, const float *W, const float *b,
                      const float *restrict prev, float *restrict cur, bnn_act act)
 {
-    /* x: the layer's inputs, in registers when few enough, else read from L1 each time */
-    V x[BNN_NARROW_REG_WIDTH];
-    const int cached = in * U <= BNN_NARROW_REG_WIDTH;
-    for (int k = 0; k < BNN_NARROW_REG_WIDTH; k++)
-        x[k] = cached && k < in * U ? VLOAD(prev + k * VLEN) : VZERO();
     for (int j = 0; j < out; j++) {
         const float *w = W + (size_t)j * in;
         V z[8];
@@ -89,7 +85,7 @@ narrow_forward_layer(const int U, const int in, const int out, const float *W, c
         for (int k = 0; k < in; k++) {
             const V wk = VSET1(w[k]);
             for (int u = 0; u < U; u++)
-                z[u] = VFMA(wk, cached ? x[k * U + u] : VLOAD(prev + (k * U + u) * VLEN), z[u]);
+                z[u] = VFMA(wk, VLOAD(prev + (k * U + u) * VLEN), z[u]);
         }
         for (int u = 0; u < U; u++)
             VSTORE(cur + (j * U + u) * VLEN, narrow_act(act, z[u]));
@@ -105,19 +101,11 @@ narrow_backward_layer(const int U, const int in, const int out, const float *W,
                       const float *restrict D, float *restrict Dprev, int want_prev,
                       bnn_act prev_act, float hidden_scale)
 {
-    V x[BNN_NARROW_REG_WIDTH];
-    V g[BNN_NARROW_REG_WIDTH];
-    const int cached = in * U <= BNN_NARROW_REG_WIDTH;
-    for (int k = 0; k < BNN_NARROW_REG_WIDTH; k++) {
-        x[k] = cached && k < in * U ? VLOAD(prev + k * VLEN) : VZERO();
-        g[k] = VZERO();
-    }
     for (int j = 0; j < out; j++) {
         V d[8];
         for (int u = 0; u < U; u++)
             d[u] = VLOAD(D + (j * U + u) * VLEN);
         float *aw = accW + (size_t)j * in * VLEN;
-        const float *w = W + (size_t)j * in;
         if (accb) {
             V t = VLOAD(accb + j * VLEN);
             for (int u = 0; u < U; u++)
@@ -127,36 +115,26 @@ narrow_backward_layer(const int U, const int in, const int out, const float *W,
         for (int k = 0; k < in; k++) {
             V t = VLOAD(aw + k * VLEN);
             for (int u = 0; u < U; u++)
-                t = VFMA(d[u], cached ? x[k * U + u] : VLOAD(prev + (k * U + u) * VLEN), t);
+                t = VFMA(d[u], VLOAD(prev + (k * U + u) * VLEN), t);
             VSTORE(aw + k * VLEN, t);
-            if (want_prev && cached) {
-                const V wk = VSET1(w[k]);
-                for (int u = 0; u < U; u++)
-                    g[k * U + u] = VFMA(wk, d[u], g[k * U + u]);
-            }
         }
     }
-    if (want_prev && !cached)
-        /* Dprev[k] = sum_j W[j][k] D[j], accumulated in registers, one store per vector */
-        for (int k = 0; k < in; k++) {
-            V t[8];
-            for (int u = 0; u < U; u++)
-                t[u] = VZERO();
-            for (int j = 0; j < out; j++) {
-                const V wjk = VSET1(W[(size_t)j * in + k]);
-                for (int u = 0; u < U; u++)
-                    t[u] = VFMA(wjk, VLOAD(D + (j * U + u) * VLEN), t[u]);
-            }
-            for (int u = 0; u < U; u++)
-                VSTORE(Dprev + (k * U + u) * VLEN, t[u]);
-        }
     if (!want_prev)
         return;
+    /* Dprev[k] = hidden_scale * act'(prev[k]) * sum_j W[j][k] D[j], the sum in registers */
     const V hs = VSET1(hidden_scale);
-    for (int k = 0; k < in * U; k++) {
-        const V xk = cached ? x[k] : VLOAD(prev + k * VLEN);
-        const V gk = cached ? g[k] : VLOAD(Dprev + k * VLEN);
-        VSTORE(Dprev + k * VLEN, VMUL(VMUL(hs, gk), narrow_slope(prev_act, xk)));
+    for (int k = 0; k < in; k++) {
+        V t[8];
+        for (int u = 0; u < U; u++)
+            t[u] = VZERO();
+        for (int j = 0; j < out; j++) {
+            const V wjk = VSET1(W[(size_t)j * in + k]);
+            for (int u = 0; u < U; u++)
+                t[u] = VFMA(wjk, VLOAD(D + (j * U + u) * VLEN), t[u]);
+        }
+        for (int u = 0; u < U; u++)
+            VSTORE(Dprev + (k * U + u) * VLEN,
+                   VMUL(VMUL(hs, t[u]), narrow_slope(prev_act, VLOAD(prev + (k * U + u) * VLEN))));
     }
 }
 
