@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "bnn_internal.h"
+#include "bnn_narrow.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -81,6 +82,20 @@ typedef struct bnn_kernel_table {
     double (*loss_delta)(float *d, size_t ldd, const float *z, size_t ldz, const float *y,
                          size_t ldy, size_t rows, size_t cols, float scale, int loss,
                          double *correct);
+
+    /* The narrow fused path (kernels/narrow_impl.h, instantiated in each table's file), on
+     * the same ISA as the entries above. narrow_lanes: samples per vector (1, 8, 16).
+     * narrow_work: floats of one thread's work buffer for net. narrow_grad: accumulates
+     * lane-wise partials of dC/dtheta for ns <= BNN_NARROW_CHUNK_MAX samples (x, y
+     * sample-major with row strides ldx, ldy) into acc (nparams * narrow_lanes floats, zeroed
+     * by the caller) and returns their sum of squared errors. narrow_reduce: g[p] = sum of
+     * parameter p's lanes, in lane order. */
+    int narrow_lanes;
+    size_t (*narrow_work)(const bnn_narrow_net *net);
+    double (*narrow_grad)(const bnn_narrow_net *net, const float *theta, const float *x,
+                          size_t ldx, const float *y, size_t ldy, size_t ns, float *acc,
+                          float *work, float out_scale, float hidden_scale);
+    void (*narrow_reduce)(const float *acc, size_t nparams, float *g);
 } bnn_kernel_table;
 
 /* The table in use (chosen once; thread-safe after the first call). */

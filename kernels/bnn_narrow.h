@@ -18,8 +18,6 @@ extern "C" {
 #define BNN_NARROW_MAX_LAYERS 32
 /* samples of one grad call at most (its transposed inputs live in the work buffer) */
 #define BNN_NARROW_CHUNK_MAX 4096
-/* inputs of a layer kept in registers when the layer is at most this wide */
-#define BNN_NARROW_REG_WIDTH 16
 
 typedef struct bnn_narrow_net {
     int nlayers, nin, nout;
@@ -34,22 +32,6 @@ typedef struct bnn_narrow_net {
 
 /* Fills net from a; returns 0, or -1 when a is too wide or deep for the narrow path. */
 int bnn_narrow_describe(const bnn_arch *a, bnn_narrow_net *net);
-
-/* Per-ISA instances (narrow_*.c). grad: accumulates lane-wise partials of dC/dtheta for ns
- * samples (x, y sample-major with row strides ldx, ldy) into acc (nparams * vlen floats) and
- * returns their sum of squared errors; work holds work(net) floats. reduce: g[p] = sum of
- * parameter p's lanes, in lane order. */
-#define BNN_NARROW_DECLARE(isa)                                                                \
-    size_t bnn_narrow_work_##isa(const bnn_narrow_net *net);                                   \
-    double bnn_narrow_grad_##isa(const bnn_narrow_net *net, const float *theta,                \
-                                 const float *x, size_t ldx, const float *y, size_t ldy,       \
-                                 size_t ns, float *acc, float *work, float out_scale,          \
-                                 float hidden_scale);                                          \
-    void bnn_narrow_reduce_##isa(const float *acc, size_t nparams, float *g);
-
-BNN_NARROW_DECLARE(scalar)
-BNN_NARROW_DECLARE(avx2)
-BNN_NARROW_DECLARE(avx512)
 
 #ifdef __cplusplus
 }

@@ -61,17 +61,30 @@ static void bnn_bias_act_scalar(float *z, size_t ld, size_t rows, size_t cols, c
     }
 }
 
+/* The narrow fused path on this ISA: 1 sample per vector (narrow_impl.h). */
+#define VLEN 1
+typedef float V;
+#define VZERO() 0.0f
+#define VSET1(x) (x)
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VADD(a, b) ((a) + (b))
+#define VSUB(a, b) ((a) - (b))
+#define VMUL(a, b) ((a) * (b))
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VMAX0(v) ((v) > 0.0f ? (v) : 0.0f)
+#define VRELU_SLOPE(a) ((a) > 0.0f ? 1.0f : 0.0f)
+#define VSIGMOID(v) bnn_sigmoid_scalar1(v)
+#define VTANH(v) tanhf(v)
+#define VHSUM_D(v) ((double)(v))
+
+#include "narrow_impl.h"
+
 static const bnn_kernel_table bnn_table_scalar = {
     .isa = "scalar",
     .sigmoid = bnn_sigmoid_scalar,
     .bias_act = bnn_bias_act_scalar,
-    .act_backward = bnn_loops_act_backward,
-    .output_delta = bnn_loops_output_delta,
-    .sq_error = bnn_loops_sq_error,
-    .row_sums_add = bnn_loops_row_sums_add,
-    .axpy = bnn_loops_axpy,
-    .optim_step = bnn_loops_optim_step,
-    .loss_delta = bnn_loops_loss_delta,
+    BNN_TABLE_SHARED_ENTRIES
 };
 
 const bnn_kernel_table *bnn_kernels_scalar(void)

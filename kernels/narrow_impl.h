@@ -1,6 +1,6 @@
 /*
  * narrow_impl.h - the narrow fused path, written once and instantiated per ISA
- * (narrow_scalar.c, narrow_avx2.c, narrow_avx512.c define the vector macros, then include
+ * (kernels_scalar.c, kernels_avx2.c, kernels_avx512.c define the vector macros, then include
  * this file). For nets whose layers are all narrow (the notes' 1->1, 2->1, chains of width 1,
  * 2->16->16->1), a GEMM call per layer costs more than the arithmetic; here instead a block
  * of VLEN samples, one sample per vector lane, goes forward and backward through every layer
@@ -16,7 +16,8 @@
  * first transposed into feature-major rows (narrow_transpose: plain loops with the stride as a
  * compile-time constant for the common small strides, which the compiler vectorises with
  * permutes), padded with zeros to whole blocks; blocks then read aligned vectors.
- *   NARROW_NAME            the function's name, e.g. bnn_narrow_grad_avx512
+ * It defines the static bnn_narrow_work, bnn_narrow_grad and bnn_narrow_reduce, the narrow
+ * entries of the including file's kernel table (bnn_kernels.h).
  *
  * Layouts inside a block (all in `work`, floats):
  *   A_l[j] (layer l's output j for the block's samples) at acts + (aoff[l] + j) * U * VLEN
@@ -65,40 +66,18 @@ static inline __attribute__((always_inline)) V narrow_slope(bnn_act act, V a)
 /*
  * A block is U vectors (U * VLEN samples). U > 1 keeps several independent vectors in flight,
  * which is what hides the latency of the sigmoid and FMA chains on thin layers, and makes each
- * load and store of a gradient accumulator serve U vectors on wider ones. Vector u of feature k of a buffer
- * is at buf + (k * U + u) * VLEN.
+ * load and store of a gradient accumulator serve U vectors on wider ones. Vector u of feature
+ * k of a buffer is at buf + (k * U + u) * VLEN.
  */
 
 /* Forward through one layer for one block: out[j] = act(b[j] + sum_k W[j][k] in[k]).
- * Inlined with constant `in` and U, so in[] lives in registers. */
+ * Inlined with constant `in` and U. The inputs are read from L1 where they are used: copying
+ * them into a register array first made GCC spill and zero-fill it every block. */
 static inline __attribute__((always_inline)) void
 narrow_forward_layer(const int U, const int in, const int out, const float *W, const float *b,
                      const float *restrict prev, float *restrict cur, bnn_act act)
 {
-    /* x: the layer's inputs, in registers when few enough, else read from L1 each time */
-    V x[BNN_NARROW_REG_WIDTH];
-    const int cached = in * U <= BNN_NARROW_REG_WIDTH;
-    for (int k = 0; k < BNN_NARROW_REG_WIDTH; k++)
-        x[k] = cached && k < in * U ? VLOAD(prev + k * VLEN) : VZERO();
-    int j = 0;
-    if (U == 1 && cached)
-        /* four outputs at a time: four independent FMA chains, four sigmoids in flight */
-        for (; j + 4 <= out; j += 4) {
-            const float *w = W + (size_t)j * in;
-            V z0 = b ? VSET1(b[j]) : VZERO(), z1 = b ? VSET1(b[j + 1]) : VZERO();
-            V z2 = b ? VSET1(b[j + 2]) : VZERO(), z3 = b ? VSET1(b[j + 3]) : VZERO();
-            for (int k = 0; k < in; k++) {
-                z0 = VFMA(VSET1(w[k]), x[k], z0);
-                z1 = VFMA(VSET1(w[in + k]), x[k], z1);
-                z2 = VFMA(VSET1(w[2 * in + k]), x[k], z2);
-                z3 = VFMA(VSET1(w[3 * in + k]), x[k], z3);
-            }
-            VSTORE(cur + (j + 0) * VLEN, narrow_act(act, z0));
-            VSTORE(cur + (j + 1) * VLEN, narrow_act(act, z1));
-            VSTORE(cur + (j + 2) * VLEN, narrow_act(act, z2));
-            VSTORE(cur + (j + 3) * VLEN, narrow_act(act, z3));
-        }
-    for (; j < out; j++) {
+    for (int j = 0; j < out; j++) {
         const float *w = W + (size_t)j * in;
         V z[8];
         for (int u = 0; u < U; u++)
@@ -106,7 +85,7 @@ narrow_forward_layer(const int U, const int in, const int out, const float *W, c
         for (int k = 0; k < in; k++) {
             const V wk = VSET1(w[k]);
             for (int u = 0; u < U; u++)
-                z[u] = VFMA(wk, cached ? x[k * U + u] : VLOAD(prev + (k * U + u) * VLEN), z[u]);
+                z[u] = VFMA(wk, VLOAD(prev + (k * U + u) * VLEN), z[u]);
         }
         for (int u = 0; u < U; u++)
             VSTORE(cur + (j * U + u) * VLEN, narrow_act(act, z[u]));
@@ -122,19 +101,11 @@ narrow_backward_layer(const int U, const int in, const int out, const float *W,
                       const float *restrict D, float *restrict Dprev, int want_prev,
                       bnn_act prev_act, float hidden_scale)
 {
-    V x[BNN_NARROW_REG_WIDTH];
-    V g[BNN_NARROW_REG_WIDTH];
-    const int cached = in * U <= BNN_NARROW_REG_WIDTH;
-    for (int k = 0; k < BNN_NARROW_REG_WIDTH; k++) {
-        x[k] = cached && k < in * U ? VLOAD(prev + k * VLEN) : VZERO();
-        g[k] = VZERO();
-    }
     for (int j = 0; j < out; j++) {
         V d[8];
         for (int u = 0; u < U; u++)
             d[u] = VLOAD(D + (j * U + u) * VLEN);
         float *aw = accW + (size_t)j * in * VLEN;
-        const float *w = W + (size_t)j * in;
         if (accb) {
             V t = VLOAD(accb + j * VLEN);
             for (int u = 0; u < U; u++)
@@ -144,39 +115,31 @@ narrow_backward_layer(const int U, const int in, const int out, const float *W,
         for (int k = 0; k < in; k++) {
             V t = VLOAD(aw + k * VLEN);
             for (int u = 0; u < U; u++)
-                t = VFMA(d[u], cached ? x[k * U + u] : VLOAD(prev + (k * U + u) * VLEN), t);
+                t = VFMA(d[u], VLOAD(prev + (k * U + u) * VLEN), t);
             VSTORE(aw + k * VLEN, t);
-            if (want_prev && cached) {
-                const V wk = VSET1(w[k]);
-                for (int u = 0; u < U; u++)
-                    g[k * U + u] = VFMA(wk, d[u], g[k * U + u]);
-            }
         }
     }
-    if (want_prev && !cached)
-        /* Dprev[k] = sum_j W[j][k] D[j], accumulated in registers, one store per vector */
-        for (int k = 0; k < in; k++) {
-            V t[8];
-            for (int u = 0; u < U; u++)
-                t[u] = VZERO();
-            for (int j = 0; j < out; j++) {
-                const V wjk = VSET1(W[(size_t)j * in + k]);
-                for (int u = 0; u < U; u++)
-                    t[u] = VFMA(wjk, VLOAD(D + (j * U + u) * VLEN), t[u]);
-            }
-            for (int u = 0; u < U; u++)
-                VSTORE(Dprev + (k * U + u) * VLEN, t[u]);
-        }
     if (!want_prev)
         return;
+    /* Dprev[k] = hidden_scale * act'(prev[k]) * sum_j W[j][k] D[j], the sum in registers */
     const V hs = VSET1(hidden_scale);
-    for (int k = 0; k < in * U; k++) {
-        const V xk = cached ? x[k] : VLOAD(prev + k * VLEN);
-        const V gk = cached ? g[k] : VLOAD(Dprev + k * VLEN);
-        VSTORE(Dprev + k * VLEN, VMUL(VMUL(hs, gk), narrow_slope(prev_act, xk)));
+    for (int k = 0; k < in; k++) {
+        V t[8];
+        for (int u = 0; u < U; u++)
+            t[u] = VZERO();
+        for (int j = 0; j < out; j++) {
+            const V wjk = VSET1(W[(size_t)j * in + k]);
+            for (int u = 0; u < U; u++)
+                t[u] = VFMA(wjk, VLOAD(D + (j * U + u) * VLEN), t[u]);
+        }
+        for (int u = 0; u < U; u++)
+            VSTORE(Dprev + (k * U + u) * VLEN,
+                   VMUL(VMUL(hs, t[u]), narrow_slope(prev_act, VLOAD(prev + (k * U + u) * VLEN))));
     }
 }
 
+/* The layer functions with the input width as a compile-time constant for the common widths
+ * (x[] and the k loops then unroll fully). */
 #define NARROW_WIDTH_CASES(CALL)                                                               \
     switch (in) {                                                                              \
     case 1: CALL(1); break;                                                                    \
@@ -187,50 +150,14 @@ narrow_backward_layer(const int U, const int in, const int out, const float *W,
     default: CALL(in); break;                                                                  \
     }
 
-/* One forward and one backward function per unroll U, each specialised for the common
- * widths by NARROW_WIDTH_CASES. */
-#define NARROW_INSTANTIATE(U)                                                                  \
-    static void narrow_forward_u##U(int in, int out, const float *W, const float *b,          \
-                                    const float *restrict prev, float *restrict cur,          \
-                                    bnn_act act)                                              \
-    {                                                                                          \
-        NARROW_WIDTH_CASES(NF##U)                                                              \
-    }                                                                                          \
-    static void narrow_backward_u##U(int in, int out, const float *W, float *restrict accW,   \
-                                     float *restrict accb, const float *restrict prev,        \
-                                     const float *restrict D, float *restrict Dprev,          \
-                                     int want_prev, bnn_act prev_act, float hidden_scale)     \
-    {                                                                                          \
-        NARROW_WIDTH_CASES(NB##U)                                                              \
-    }
-#define NARROW_F(U, K) narrow_forward_layer(U, K, out, W, b, prev, cur, act)
-#define NARROW_B(U, K)                                                                         \
-    narrow_backward_layer(U, K, out, W, accW, accb, prev, D, Dprev, want_prev, prev_act,       \
-                          hidden_scale)
-#define NF1(K) NARROW_F(1, K)
-#define NF2(K) NARROW_F(2, K)
-#define NF4(K) NARROW_F(4, K)
-#define NF8(K) NARROW_F(8, K)
-#define NB1(K) NARROW_B(1, K)
-#define NB2(K) NARROW_B(2, K)
-#define NB4(K) NARROW_B(4, K)
-#define NB8(K) NARROW_B(8, K)
-NARROW_INSTANTIATE(1)
-NARROW_INSTANTIATE(2)
-NARROW_INSTANTIATE(4)
-NARROW_INSTANTIATE(8)
-
-#ifndef NARROW_WIDE_UNROLL
-#define NARROW_WIDE_UNROLL 4
-#endif
-
-/* Vectors per block: 8 for the thinnest nets, 4 otherwise (latency-bound chains; on wider
- * layers it also amortises each gradient accumulator's load and store over 4 vectors, while
- * the layer's inputs are read from L1 instead of registers). */
+/* Vectors per block: 8 for the thinnest nets (every width <= 2), 4 otherwise (latency-bound
+ * chains; on wider layers it also amortises each gradient accumulator's load and store over
+ * 4 vectors, while the layer's inputs are read from L1 instead of registers). */
 static int narrow_unroll(const bnn_narrow_net *net)
 {
-    return net->max_width <= 2 ? 8 : net->max_width <= 4 ? 4 : NARROW_WIDE_UNROLL;
+    return net->max_width <= 2 ? 8 : 4;
 }
+#define NARROW_MAX_UNROLL 8
 
 /* out[k * ostride + i] = rows[i * ld + k] for k < ncols, i < ns; zero for ns <= i < npad. */
 static inline __attribute__((always_inline)) void
@@ -259,32 +186,98 @@ static void narrow_transpose(float *restrict out, size_t ostride, const float *r
     }
 }
 
-#define NARROW_MAX_UNROLL 8
-
 #define NARROW_CHUNK_MAX BNN_NARROW_CHUNK_MAX
-size_t NARROW_WORK_NAME(const bnn_narrow_net *net)
+static size_t bnn_narrow_work(const bnn_narrow_net *net)
 {
     const size_t U = NARROW_MAX_UNROLL;
     return (size_t)(net->nin + net->nout + net->sum_widths + 2 * net->max_width + 1) * U * VLEN +
            (size_t)(net->nin + net->nout) * (NARROW_CHUNK_MAX + U * VLEN);
 }
 
-double NARROW_NAME(const bnn_narrow_net *net, const float *theta, const float *x, size_t ldx,
-                   const float *y, size_t ldy, size_t ns, float *acc, float *work,
-                   float out_scale, float hidden_scale)
+/* One block of U vectors: the inputs and targets from the feature-major chunk (npad floats
+ * per feature, block start s), forward, the output delta (zero on padding lanes beyond cnt),
+ * backward into acc; returns sse plus the block's squared errors, lane-wise. */
+static inline __attribute__((always_inline)) V
+narrow_block(const int U, const bnn_narrow_net *net, const float *theta, const float *XT,
+             const float *YT, size_t npad, size_t s, size_t cnt, float *acc, float *work,
+             V oscale, float hidden_scale, V sse)
 {
     const int m = net->nlayers, nin = net->nin, nout = net->nout;
-    const int U = narrow_unroll(net);
-    const size_t BS = (size_t)U * VLEN; /* samples per block */
+    const size_t BS = (size_t)U * VLEN;
     float *A0 = work;
     float *Y = A0 + (size_t)nin * BS;
     float *acts = Y + (size_t)nout * BS;
     float *D = acts + (size_t)net->sum_widths * BS;
     float *Dp = D + (size_t)net->max_width * BS;
     float *valid = Dp + (size_t)net->max_width * BS;
-    /* the chunk, feature-major: XT[k] (inputs) then YT[k] (targets), npad floats each */
+    /* this block's U vectors per feature, contiguous */
+    for (int k = 0; k < nin; k++)
+        for (int u = 0; u < U; u++)
+            VSTORE(A0 + ((size_t)k * U + (size_t)u) * VLEN,
+                   VLOAD(XT + (size_t)k * npad + s + (size_t)u * VLEN));
+    for (int k = 0; k < nout; k++)
+        for (int u = 0; u < U; u++)
+            VSTORE(Y + ((size_t)k * U + (size_t)u) * VLEN,
+                   VLOAD(YT + (size_t)k * npad + s + (size_t)u * VLEN));
+    /* forward */
+    const float *prev = A0;
+    for (int l = 0; l < m; l++) {
+        float *cur = acts + (size_t)net->aoff[l + 1] * BS;
+        const float *b = net->boff[l] >= 0 ? theta + net->boff[l] : NULL;
+        const int in = net->width[l], out = net->width[l + 1];
+        const float *W = theta + net->woff[l];
+        const bnn_act act = net->act[l];
+#define NARROW_F(K) narrow_forward_layer(U, K, out, W, b, prev, cur, act)
+        NARROW_WIDTH_CASES(NARROW_F)
+#undef NARROW_F
+        prev = cur;
+    }
+    /* output delta: D = out_scale (a - y) act'(a), zero on padding lanes */
+    const float *am = acts + (size_t)net->aoff[m] * BS;
+    if (cnt < BS)
+        for (size_t i = 0; i < BS; i++)
+            valid[i] = i < cnt ? 1.0f : 0.0f;
+    for (int j = 0; j < nout; j++)
+        for (int u = 0; u < U; u++) {
+            const size_t o = ((size_t)j * U + (size_t)u) * VLEN;
+            V a = VLOAD(am + o);
+            V diff = VSUB(a, VLOAD(Y + o));
+            if (cnt < BS)
+                diff = VMUL(diff, VLOAD(valid + (size_t)u * VLEN));
+            sse = VFMA(diff, diff, sse);
+            VSTORE(D + o, VMUL(VMUL(oscale, diff), narrow_slope(net->act[m - 1], a)));
+        }
+    /* backward */
+    float *Dc = D, *Dn = Dp;
+    for (int l = m - 1; l >= 0; l--) {
+        const float *pa = l > 0 ? acts + (size_t)net->aoff[l] * BS : A0;
+        float *accb = net->boff[l] >= 0 ? acc + (size_t)net->boff[l] * VLEN : NULL;
+        const bnn_act pact = l > 0 ? net->act[l - 1] : BNN_ACT_IDENTITY;
+        const int in = net->width[l], out = net->width[l + 1];
+        const float *W = theta + net->woff[l];
+        float *accW = acc + (size_t)net->woff[l] * VLEN;
+#define NARROW_B(K)                                                                            \
+    narrow_backward_layer(U, K, out, W, accW, accb, pa, Dc, Dn, l > 0, pact, hidden_scale)
+        NARROW_WIDTH_CASES(NARROW_B)
+#undef NARROW_B
+        float *t = Dc;
+        Dc = Dn;
+        Dn = t;
+    }
+    return sse;
+}
+
+static double bnn_narrow_grad(const bnn_narrow_net *net, const float *theta, const float *x,
+                              size_t ldx, const float *y, size_t ldy, size_t ns, float *acc,
+                              float *work, float out_scale, float hidden_scale)
+{
+    const int nin = net->nin, nout = net->nout;
+    const int U = narrow_unroll(net);
+    const size_t BS = (size_t)U * VLEN; /* samples per block */
+    /* the block buffers (narrow_block), then the chunk, feature-major: XT[k] (inputs) then
+     * YT[k] (targets), npad floats each */
     const size_t npad = (ns + BS - 1) / BS * BS;
-    float *XT = valid + BS;
+    float *XT = work + (size_t)(nin + nout + net->sum_widths + 2 * net->max_width + 1) * BS;
     float *YT = XT + (size_t)nin * npad;
     const V oscale = VSET1(out_scale);
     V sse = VZERO();
@@ -292,83 +285,19 @@ double NARROW_NAME(const bnn_narrow_net *net, const float *theta, const float *x
         return NAN; /* the caller splits larger ranges (fast.c: the narrow chunk) */
     narrow_transpose(XT, npad, x, ldx, nin, ns, npad);
     narrow_transpose(YT, npad, y, ldy, nout, ns, npad);
-
     for (size_t s = 0; s < ns; s += BS) {
         const size_t cnt = ns - s < BS ? ns - s : BS;
-        /* this block's U vectors per feature, contiguous */
-        for (int k = 0; k < nin; k++)
-            for (int u = 0; u < U; u++)
-                VSTORE(A0 + ((size_t)k * U + (size_t)u) * VLEN,
-                       VLOAD(XT + (size_t)k * npad + s + (size_t)u * VLEN));
-        for (int k = 0; k < nout; k++)
-            for (int u = 0; u < U; u++)
-                VSTORE(Y + ((size_t)k * U + (size_t)u) * VLEN,
-                       VLOAD(YT + (size_t)k * npad + s + (size_t)u * VLEN));
-        /* forward */
-        const float *prev = A0;
-        for (int l = 0; l < m; l++) {
-            float *cur = acts + (size_t)net->aoff[l + 1] * BS;
-            const float *b = net->boff[l] >= 0 ? theta + net->boff[l] : NULL;
-            if (U == 8)
-                narrow_forward_u8(net->width[l], net->width[l + 1], theta + net->woff[l], b,
-                                  prev, cur, net->act[l]);
-            else if (U == 4)
-                narrow_forward_u4(net->width[l], net->width[l + 1], theta + net->woff[l], b,
-                                  prev, cur, net->act[l]);
-            else if (U == 2)
-                narrow_forward_u2(net->width[l], net->width[l + 1], theta + net->woff[l], b,
-                                  prev, cur, net->act[l]);
-            else
-                narrow_forward_u1(net->width[l], net->width[l + 1], theta + net->woff[l], b,
-                                  prev, cur, net->act[l]);
-            prev = cur;
-        }
-        /* output delta: D = out_scale (a - y) act'(a), zero on padding lanes */
-        const float *am = acts + (size_t)net->aoff[m] * BS;
-        if (cnt < BS)
-            for (size_t i = 0; i < BS; i++)
-                valid[i] = i < cnt ? 1.0f : 0.0f;
-        for (int j = 0; j < nout; j++)
-            for (int u = 0; u < U; u++) {
-                const size_t o = ((size_t)j * U + (size_t)u) * VLEN;
-                V a = VLOAD(am + o);
-                V diff = VSUB(a, VLOAD(Y + o));
-                if (cnt < BS)
-                    diff = VMUL(diff, VLOAD(valid + (size_t)u * VLEN));
-                sse = VFMA(diff, diff, sse);
-                VSTORE(D + o, VMUL(VMUL(oscale, diff), narrow_slope(net->act[m - 1], a)));
-            }
-        /* backward */
-        float *Dc = D, *Dn = Dp;
-        for (int l = m - 1; l >= 0; l--) {
-            const float *pa = l > 0 ? acts + (size_t)net->aoff[l] * BS : A0;
-            float *accb = net->boff[l] >= 0 ? acc + (size_t)net->boff[l] * VLEN : NULL;
-            bnn_act pact = l > 0 ? net->act[l - 1] : BNN_ACT_IDENTITY;
-            if (U == 8)
-                narrow_backward_u8(net->width[l], net->width[l + 1], theta + net->woff[l],
-                                   acc + (size_t)net->woff[l] * VLEN, accb, pa, Dc, Dn, l > 0,
-                                   pact, hidden_scale);
-            else if (U == 4)
-                narrow_backward_u4(net->width[l], net->width[l + 1], theta + net->woff[l],
-                                   acc + (size_t)net->woff[l] * VLEN, accb, pa, Dc, Dn, l > 0,
-                                   pact, hidden_scale);
-            else if (U == 2)
-                narrow_backward_u2(net->width[l], net->width[l + 1], theta + net->woff[l],
-                                   acc + (size_t)net->woff[l] * VLEN, accb, pa, Dc, Dn, l > 0,
-                                   pact, hidden_scale);
-            else
-                narrow_backward_u1(net->width[l], net->width[l + 1], theta + net->woff[l],
-                                   acc + (size_t)net->woff[l] * VLEN, accb, pa, Dc, Dn, l > 0,
-                                   pact, hidden_scale);
-            float *t = Dc;
-            Dc = Dn;
-            Dn = t;
-        }
+        if (U == 8)
+            sse = narrow_block(8, net, theta, XT, YT, npad, s, cnt, acc, work, oscale,
+                               hidden_scale, sse);
+        else
+            sse = narrow_block(4, net, theta, XT, YT, npad, s, cnt, acc, work, oscale,
+                               hidden_scale, sse);
     }
     return VHSUM_D(sse);
 }
 
-void NARROW_REDUCE_NAME(const float *acc, size_t nparams, float *g)
+static void bnn_narrow_reduce(const float *acc, size_t nparams, float *g)
 {
     for (size_t p = 0; p < nparams; p++) {
         float s = 0.0f;
@@ -377,3 +306,12 @@ void NARROW_REDUCE_NAME(const float *acc, size_t nparams, float *g)
         g[p] = s;
     }
 }
+
+/* The entries every table shares: the loops of kernels_loops.h, optim_loops.h and
+ * loss_loops.h, and this file's narrow path (all instantiated in the including file). */
+#define BNN_TABLE_SHARED_ENTRIES                                                               \
+    .act_backward = bnn_loops_act_backward, .output_delta = bnn_loops_output_delta,           \
+    .sq_error = bnn_loops_sq_error, .row_sums_add = bnn_loops_row_sums_add,                   \
+    .axpy = bnn_loops_axpy, .optim_step = bnn_loops_optim_step,                               \
+    .loss_delta = bnn_loops_loss_delta, .narrow_lanes = VLEN, .narrow_work = bnn_narrow_work, \
+    .narrow_grad = bnn_narrow_grad, .narrow_reduce = bnn_narrow_reduce,

@@ -1,18 +1,12 @@
 /*
- * sigmoid_avx2.h - vectorised sigmoid and tanh on 8 floats (AVX2 + FMA), static inline so
- * that any file compiled with -mavx2 -mfma (kernels_avx2.c, a fused engine) can call them on
- * values held in registers. No libm, no -ffast-math.
+ * sigmoid_avx2.h - vectorised tanh and e^-t on 8 floats (AVX2 + FMA), static inline so that
+ * any file compiled with -mavx2 -mfma can call them on values held in registers. No libm, no
+ * -ffast-math. (The sigmoid: sigmoid_simd.h.)
  *
  * The same method, constants and operations as sigmoid_avx512.h, and bitwise the same
- * results: the 16-entry table is two 8-entry permutes and a blend; the slow path (lanes below
- * -86.5 or NaN) applies 2^m as two exact power-of-two factors 2^(m - m/2) and 2^(m/2), each a
- * normal float for m in [-159, 93], so the only rounding into the subnormal range is the last
- * product, as with AVX-512 scalef.
+ * results: the 16-entry table is two 8-entry permutes and a blend.
  *
  * Accuracy contract (measured over all 2^32 floats; figures in kernels_avx2.c):
- *   bnn_sigmoid_ps_avx2: relative error <= 2.5e-7 where sigmoid(x) is a normal float; below,
- *     within 2^-148 (two subnormal ulps) of the exact value (+0 below -103.98); -inf -> 0,
- *     +inf -> 1, NaN -> NaN, never NaN otherwise.
  *   bnn_tanh_ps_avx2: relative error <= 2.5e-7 for every float, odd, NaN -> NaN.
  */
 #ifndef BNN_SIGMOID_AVX2_H
@@ -55,46 +49,17 @@ static inline __m256i bnn_sig_mshift_avx2(__m256i kbits)
     return _mm256_slli_epi32(_mm256_srli_epi32(kbits, 4), 23);
 }
 
-/* The sigmoid for any lane; clamped, scaled by two exact factors. */
-/* Out of line (and possibly unused by an includer): the hot loop stays small. */
-static __attribute__((noinline, unused)) __m256 bnn_sigmoid_slow_ps_avx2(__m256 x)
+/* e^-t for 0 <= t (the softmax's e^(z - max)): T p 2^-m with 2^-m applied to the exponent
+ * field (a normal float for t <= 87); 0 above 87, NaN stays NaN. Bitwise the AVX-512 values. */
+static inline __m256 bnn_expneg_ps_avx2(__m256 t)
 {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    /* min/max return their second operand when either is NaN: NaN passes through (p is NaN
-     * then, whatever m is, and so is the result). */
-    const __m256 t = _mm256_min_ps(_mm256_set1_ps(BNN_SIG_MAX_ARG),
-                                   _mm256_max_ps(_mm256_set1_ps(BNN_SIG_MIN_ARG), x));
+    const __m256 lim = _mm256_set1_ps(87.0f);
     __m256i kbits;
     __m256 tab;
-    const __m256 p = bnn_expneg_parts_ps_avx2(t, &kbits, &tab);
-    /* m = floor(k / 16) in [-159, 93], split as m1 + m2 with m1 = floor(m / 2). */
-    const __m256i m = _mm256_srai_epi32(
-        _mm256_sub_epi32(kbits, _mm256_set1_epi32(BNN_SIG_MAGIC_BITS)), 4);
-    const __m256i m1 = _mm256_srai_epi32(m, 1);
-    const __m256i m2 = _mm256_sub_epi32(m, m1);
-    const __m256i bias = _mm256_set1_epi32(127);
-    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(m1, bias), 23));
-    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(m2, bias), 23));
-    const __m256 d = _mm256_fmadd_ps(tab, p, _mm256_mul_ps(s1, s2));
-    const __m256 q = _mm256_div_ps(one, d);
-    return _mm256_mul_ps(_mm256_mul_ps(q, s1), s2);
-}
-
-static inline __m256 bnn_sigmoid_ps_avx2(__m256 x)
-{
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256 t = _mm256_min_ps(_mm256_set1_ps(BNN_SIG_MAX_ARG), x);
-    __m256i kbits;
-    __m256 tab;
-    const __m256 p = bnn_expneg_parts_ps_avx2(t, &kbits, &tab);
-    const __m256i msh = bnn_sig_mshift_avx2(kbits);
-    const __m256 h = _mm256_castsi256_ps(_mm256_add_epi32(msh, _mm256_castps_si256(one)));
-    const __m256 q = _mm256_div_ps(one, _mm256_fmadd_ps(tab, p, h)); /* 1 / (2^m + T p) */
-    __m256 s = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(q), msh));
-    const __m256 slow = _mm256_cmp_ps(x, _mm256_set1_ps(BNN_SIG_FAST_MIN), _CMP_NGE_UQ);
-    if (__builtin_expect(_mm256_movemask_ps(slow) != 0, 0))
-        s = bnn_sigmoid_slow_ps_avx2(x);
-    return s;
+    const __m256 p = bnn_expneg_parts_ps_avx2(_mm256_min_ps(lim, t), &kbits, &tab);
+    const __m256i tp = _mm256_castps_si256(_mm256_mul_ps(tab, p));
+    const __m256 e = _mm256_castsi256_ps(_mm256_sub_epi32(tp, bnn_sig_mshift_avx2(kbits)));
+    return _mm256_andnot_ps(_mm256_cmp_ps(t, lim, _CMP_GT_OQ), e);
 }
 
 static inline __m256 bnn_tanh_ps_avx2(__m256 x)

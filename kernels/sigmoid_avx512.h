@@ -1,23 +1,15 @@
 /*
- * sigmoid_avx512.h - vectorised sigmoid and tanh on 16 floats (AVX-512F/DQ + FMA), static
- * inline so that any file compiled with the AVX-512 flags (kernels_avx512.c, a fused engine)
- * can call them on values held in registers. No libm, no -ffast-math.
+ * sigmoid_avx512.h - vectorised tanh and e^-t on 16 floats (AVX-512F/DQ + FMA), static inline
+ * so that any file compiled with the AVX-512 flags can call them on values held in registers.
+ * No libm, no -ffast-math. (The sigmoid: sigmoid_simd.h.)
  *
  * Method (constants and their derivation: sigmoid_consts.h): e^-t = 2^-m T[j] p(r) with a
  * 16-entry table (one vpermps) and a cubic, then
- *   sigmoid(x) = 1 / (1 + e^-x) = 2^m / (2^m + T[j] p)   (one FMA, one true division),
- *   tanh(|x|)  = (2^m - T[j] p) / (2^m + T[j] p) for e^-2|x|, an odd polynomial below 0.5.
- * The 2^m scalings are integer adds to the exponent field; sigmoid lanes below -86.5 (results
- * near or in the subnormal range) or NaN send the vector through a slow path (scalef, correct
- * rounding into subnormals) that gives bitwise the same values for the other lanes, so a
- * lane's result never depends on its neighbours.
+ *   tanh(|x|) = (2^m - T[j] p) / (2^m + T[j] p) for e^-2|x|, an odd polynomial below 0.5,
+ *   2^m applied with integer adds to the exponent field.
  *
  * Accuracy contract, measured over all 2^32 floats against double precision (figures and
  * where they occur in kernels_avx512.c):
- *   bnn_sigmoid_ps_avx512: relative error <= 2.5e-7 where sigmoid(x) is a normal float; below
- *     (x < -87.34) within 2^-148 (two subnormal ulps) of the exact value, +0 below -103.98;
- *     sigmoid(-inf) = +0, sigmoid(+inf) = 1, sigmoid(+-0) = 0.5, NaN -> NaN, never NaN
- *     otherwise, never negative, never above 1.
  *   bnn_tanh_ps_avx512: relative error <= 2.5e-7 for every float; odd (tanh(-0) = -0),
  *     tanh(+-inf) = +-1, NaN -> NaN; returns x itself for subnormal x.
  * The AVX2 versions (sigmoid_avx2.h) perform the same operations on the same constants and
@@ -62,41 +54,18 @@ static inline __m512i bnn_sig_mshift_avx512(__m512i kbits)
     return _mm512_slli_epi32(_mm512_srli_epi32(kbits, 4), 23);
 }
 
-/* The sigmoid for any lane (see above); clamped, scaled with scalef. */
-/* Out of line (and possibly unused by an includer): the hot loop stays small. */
-static __attribute__((noinline, unused)) __m512 bnn_sigmoid_slow_ps_avx512(__m512 x)
+/* e^-t for 0 <= t (the softmax's e^(z - max)): T p 2^-m with 2^-m applied to the exponent
+ * field (a normal float for t <= 87); 0 above 87, NaN stays NaN. Relative error below 2.5e-7
+ * (tests/test_loss.c). */
+static inline __m512 bnn_expneg_ps_avx512(__m512 t)
 {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    /* min/max return their second operand when either is NaN: NaN passes through. */
-    const __m512 t = _mm512_min_ps(_mm512_set1_ps(BNN_SIG_MAX_ARG),
-                                   _mm512_max_ps(_mm512_set1_ps(BNN_SIG_MIN_ARG), x));
+    const __m512 lim = _mm512_set1_ps(87.0f);
     __m512i kbits;
     __m512 tab;
-    const __m512 p = bnn_expneg_parts_ps_avx512(t, &kbits, &tab);
-    /* m = floor(k / 16) as a float (k / 16 is exact). */
-    const __m512 kf = _mm512_sub_ps(_mm512_castsi512_ps(kbits), _mm512_set1_ps(BNN_SIG_MAGIC));
-    const __m512 mf = _mm512_roundscale_ps(_mm512_mul_ps(kf, _mm512_set1_ps(0.0625f)),
-                                           _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    const __m512 d = _mm512_fmadd_ps(tab, p, _mm512_scalef_ps(one, mf));
-    return _mm512_scalef_ps(_mm512_div_ps(one, d), mf);
-}
-
-static inline __m512 bnn_sigmoid_ps_avx512(__m512 x)
-{
-    const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512 t = _mm512_min_ps(_mm512_set1_ps(BNN_SIG_MAX_ARG), x);
-    __m512i kbits;
-    __m512 tab;
-    const __m512 p = bnn_expneg_parts_ps_avx512(t, &kbits, &tab);
-    const __m512i msh = bnn_sig_mshift_avx512(kbits);
-    const __m512 h = _mm512_castsi512_ps(_mm512_add_epi32(msh, _mm512_castps_si512(one)));
-    const __m512 q = _mm512_div_ps(one, _mm512_fmadd_ps(tab, p, h)); /* 1 / (2^m + T p) */
-    __m512 s = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(q), msh));
-    const __mmask16 slow =
-        _mm512_cmp_ps_mask(x, _mm512_set1_ps(BNN_SIG_FAST_MIN), _CMP_NGE_UQ);
-    if (__builtin_expect(slow != 0, 0))
-        s = bnn_sigmoid_slow_ps_avx512(x);
-    return s;
+    const __m512 p = bnn_expneg_parts_ps_avx512(_mm512_min_ps(lim, t), &kbits, &tab);
+    const __m512i tp = _mm512_castps_si512(_mm512_mul_ps(tab, p));
+    const __m512 e = _mm512_castsi512_ps(_mm512_sub_epi32(tp, bnn_sig_mshift_avx512(kbits)));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, lim, _CMP_GT_OQ), e, _mm512_setzero_ps());
 }
 
 static inline __m512 bnn_tanh_ps_avx512(__m512 x)

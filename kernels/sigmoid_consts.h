@@ -48,6 +48,22 @@
 #define BNN_SIG_FAST_MIN -86.5f
 #define BNN_SIG_MIN_ARG -110.0f
 
+/* The sigmoid's e^-t (sigmoid_simd.h): 2^-k p(r) with k = nearest integer to
+ * t / ln2 (from the low bits of t log2e + MAGIC), r = t - k ln2 (Cody-Waite with FMA, the
+ * LN2_16 split scaled by 16: t - k LN2_HI is exact for |k| <= 159), |r| <= ln2/2 (a little
+ * more after rounding), and a degree-5 polynomial, no table:
+ *   p(r) = 1 - r + C2 r^2 - C3 r^3 + C4 r^4 - C5 r^5 ~ e^-r,
+ * our own near-minimax fit (iteratively reweighted least squares on Chebyshev nodes) for the
+ * relative error of e^r = 1 + r + C2 r^2 + ... on [-1.0005 ln2/2, 1.0005 ln2/2], constant and
+ * linear terms fixed at 1: 1.06e-7 with the float coefficients (before evaluation rounding). */
+#define BNN_SIG5_LOG2E 0x1.715476p+0f
+#define BNN_SIG5_LN2_HI 0x1.62e430p-1f
+#define BNN_SIG5_LN2_LO -0x1.05c610p-29f
+#define BNN_SIG5_C2 0x1.fffdfcp-2f
+#define BNN_SIG5_C3 0x1.5557b0p-3f
+#define BNN_SIG5_C4 0x1.572a64p-5f
+#define BNN_SIG5_C5 0x1.106252p-7f
+
 #define BNN_TANH_SMALL 0.5f
 #define BNN_TANH_T0 -0x1.5554d6p-2f
 #define BNN_TANH_T1 0x1.10e9fcp-3f

@@ -11,6 +11,12 @@ ninja -C build >/dev/null
 meson test -C build --print-errorlogs --num-processes 2
 bash tests/install_test.sh build # meson install into a temp dir, examples built against it
 
+echo "== build without the AVX-512 objects (-Davx512=disabled): kernel and fast-engine tests"
+[ -f build-noavx512/build.ninja ] || meson setup build-noavx512 --buildtype=release \
+  -Davx512=disabled -Dbench=false >/dev/null
+ninja -C build-noavx512 >/dev/null
+meson test -C build-noavx512 --print-errorlogs --num-processes 2 --suite isa
+
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: meson test"
 if [ ! -f build-asan/build.ninja ]; then
   meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined \

@@ -183,6 +183,42 @@ static void test_threads_bitwise(void **state)
     free_setup(&s);
 }
 
+/* An engine keeps the kernel table (element-wise and narrow path) it was created with: forcing
+ * another ISA afterwards changes neither its gradient (bitwise) nor its buffers' layout. */
+static void test_isa_fixed_at_create(void **state)
+{
+    (void)state;
+    const bnn_kernel_table *mine = bnn_kernels();
+    static const char *nets[] = {"2,16,16,1", "1,1", "5,40,3"}; /* narrow, narrow, GEMM */
+    static const char *names[] = {"scalar", "avx2", "avx512"};
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
+        setup s;
+        make_setup(&s, nets[i], "sigmoid", 1, 1037, 40 + i);
+        bnn_error e;
+        size_t np = s.m.nparams;
+        bnn_fast *f;
+        bnn_fast_opts o = {.threads = 2, .chunk = 0};
+        assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
+        float *g0 = bnn_alloc(np, sizeof(float)), *g1 = bnn_alloc(np, sizeof(float));
+        double c0, c1;
+        assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 0, s.n, BNN_GRAD_EXACT, g0, &c0, &e),
+                         0);
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+            if (bnn_kernels_force(names[k]) != 0)
+                continue;
+            assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 0, s.n, BNN_GRAD_EXACT, g1,
+                                           &c1, &e), 0);
+            assert_memory_equal(g0, g1, np * sizeof(float));
+            assert_memory_equal(&c0, &c1, sizeof c0);
+        }
+        assert_int_equal(bnn_kernels_force(mine->isa), 0);
+        bnn_fast_free(f);
+        bnn_free(g0);
+        bnn_free(g1);
+        free_setup(&s);
+    }
+}
+
 /* Data produced on demand (not used in place) gives the same gradient bitwise. */
 static int rows_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
                      float *out, size_t ldo, bnn_error *e)
@@ -425,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_large_and_wide),
         cmocka_unit_test(test_threads_bitwise),
         cmocka_unit_test(test_streamed_data),
+        cmocka_unit_test(test_isa_fixed_at_create),
         cmocka_unit_test(test_chunk_unchanged),
         cmocka_unit_test(test_chunk_wide),
         cmocka_unit_test(test_wide_gradient),

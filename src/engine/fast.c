@@ -23,6 +23,8 @@
  * goes forward and backward through all layers in registers, gradients accumulate lane-wise
  * per shard and are summed over lanes in a fixed order at the shard's end. No sgemm call on
  * tiny matrices. BATCHNN_PATH=gemm forces the GEMM path (benchmarks, tests).
+ * Both paths use the kernel table in use when the engine is created (bnn_kernels(): one ISA
+ * decision per engine; a later bnn_kernels_force affects engines created after it).
  *
  * Chunk size and memory: a chunk is GEMM_CHUNK (256) samples on the GEMM path and
  * BNN_NARROW_CHUNK_MAX on the narrow path, except for nets so wide that one thread's workspace
@@ -62,7 +64,7 @@
 #define GEMM_CHUNK 256
 
 typedef struct workspace {
-    float *nacc;  /* narrow path: lane-wise gradient partials, nparams * vlen */
+    float *nacc;  /* narrow path: lane-wise gradient partials, nparams * narrow_lanes */
     float *nwork; /* narrow path: one block's activations and deltas */
     float *acts;  /* A_1..A_m, each width[l] x chunk, column-major, ld = width[l] */
     float *delta; /* two buffers of maxwidth x chunk */
@@ -85,36 +87,12 @@ struct bnn_fast {
     size_t pstride;      /* nparams rounded up to 16 floats (64 bytes) */
     int max_shards;
     size_t min_shard; /* samples */
+    /* the element-wise kernels and the narrow path, one ISA, fixed at creation */
+    const bnn_kernel_table *k;
     /* the narrow fused path, when the net qualifies */
     int narrow;
     bnn_narrow_net nnet;
-    int vlen;
-    size_t (*narrow_work)(const bnn_narrow_net *);
-    double (*narrow_grad)(const bnn_narrow_net *, const float *, const float *, size_t,
-                          const float *, size_t, size_t, float *, float *, float, float);
-    void (*narrow_reduce)(const float *, size_t, float *);
 };
-
-/* The narrow path's instance for the element-wise kernels' CPU path, registered here. */
-static void choose_narrow(bnn_fast *f, const char *isa)
-{
-#define USE(name, lanes)                                                                       \
-    do {                                                                                       \
-        f->vlen = lanes;                                                                       \
-        f->narrow_work = bnn_narrow_work_##name;                                               \
-        f->narrow_grad = bnn_narrow_grad_##name;                                               \
-        f->narrow_reduce = bnn_narrow_reduce_##name;                                           \
-    } while (0)
-#if defined(__x86_64__)
-    if (strcmp(isa, "avx512") == 0)
-        USE(avx512, 16);
-    else if (strcmp(isa, "avx2") == 0)
-        USE(avx2, 8);
-    else
-#endif
-        USE(scalar, 1);
-#undef USE
-}
 
 int bnn_narrow_describe(const bnn_arch *a, bnn_narrow_net *net)
 {
@@ -242,13 +220,13 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
     f->nparams = bnn_arch_nparams(a);
     f->pstride = round_up16(f->nparams);
     f->maxw = bnn_arch_max_width(a);
+    f->k = bnn_kernels();
     const char *path = getenv("BATCHNN_PATH");
     /* the narrow path fuses the squared error's delta; the other losses take the GEMM path */
     f->narrow = !(path && strcmp(path, "gemm") == 0) && f->loss == BNN_LOSS_MSE &&
                 bnn_narrow_describe(a, &f->nnet) == 0;
     const size_t asked = o && o->chunk > 0 ? o->chunk : 0;
     if (f->narrow) {
-        choose_narrow(f, bnn_kernels()->isa);
         /* the narrow path keeps only one block in flight: a chunk is just the unit of data
          * access, so a large one amortises the per-call set-up */
         f->chunk = asked && asked <= BNN_NARROW_CHUNK_MAX ? asked : default_chunk(a, 1);
@@ -288,8 +266,9 @@ static size_t workspace_bytes(const bnn_fast *f)
     b = add_sat(b, bnn_alloc_bytes(mul_sat((size_t)a->width[a->nlayers], f->chunk),
                                    sizeof(float)));
     if (f->narrow) {
-        b = add_sat(b, bnn_alloc_bytes(mul_sat(f->nparams, (size_t)f->vlen), sizeof(float)));
-        b = add_sat(b, bnn_alloc_bytes(f->narrow_work(&f->nnet), sizeof(float)));
+        const size_t lanes = (size_t)f->k->narrow_lanes;
+        b = add_sat(b, bnn_alloc_bytes(mul_sat(f->nparams, lanes), sizeof(float)));
+        b = add_sat(b, bnn_alloc_bytes(f->k->narrow_work(&f->nnet), sizeof(float)));
     }
     return b;
 }
@@ -360,8 +339,8 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
         if (!w->acts || !w->delta || !w->xbuf || !w->ybuf)
             goto oom;
         if (f->narrow) {
-            w->nacc = bnn_alloc(f->nparams * (size_t)f->vlen, sizeof(float));
-            w->nwork = bnn_alloc(f->narrow_work(&f->nnet), sizeof(float));
+            w->nacc = bnn_alloc(f->nparams * (size_t)f->k->narrow_lanes, sizeof(float));
+            w->nwork = bnn_alloc(f->k->narrow_work(&f->nnet), sizeof(float));
             if (!w->nacc || !w->nwork)
                 goto oom;
         }
@@ -515,7 +494,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     if (job == JOB_GRAD && mode == BNN_GRAD_SEED && f->loss != BNN_LOSS_MSE)
         return bnn_fail(e, "--gradient seed is the notes' recursion for the squared error; "
                            "--loss %s needs --gradient exact", bnn_loss_name(f->loss));
-    const bnn_kernel_table *k = bnn_kernels();
+    const bnn_kernel_table *k = f->k;
     const int shards = shard_count(f, count);
     /* dC/dZ of the mean loss: 2 (a - y) / n for mse, (p - y) / n for the others */
     const float out_scale = (float)((f->loss == BNN_LOSS_MSE ? 2.0 : 1.0) / (double)count);
@@ -542,7 +521,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
             float *g = f->partials + (size_t)s * f->pstride;
             const int narrow = job == JOB_GRAD && f->narrow;
             if (narrow)
-                memset(w->nacc, 0, f->nparams * (size_t)f->vlen * sizeof(float));
+                memset(w->nacc, 0, f->nparams * (size_t)k->narrow_lanes * sizeof(float));
             else if (job == JOB_GRAD)
                 memset(g, 0, f->nparams * sizeof(float));
             double acc = 0.0;
@@ -559,7 +538,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
                     break;
                 }
                 if (narrow) {
-                    acc += f->narrow_grad(&f->nnet, theta, c.x, c.ldx, c.y, c.ldy, ns, w->nacc,
+                    acc += k->narrow_grad(&f->nnet, theta, c.x, c.ldx, c.y, c.ldy, ns, w->nacc,
                                           w->nwork, out_scale, hidden_scale);
                 } else if (job == JOB_GRAD) {
                     acc += grad_chunk(f, k, theta, &c, w, g, out_scale, hidden_scale,
@@ -575,7 +554,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
                 }
             }
             if (narrow)
-                f->narrow_reduce(w->nacc, f->nparams, g);
+                k->narrow_reduce(w->nacc, f->nparams, g);
             sse[s] = acc;
         }
 #ifdef BNN_HAVE_MXCSR
