@@ -73,4 +73,29 @@ BATCHNN_ISA=scalar BATCHNN_PROC_ROOT=$T/proc ok "baseline picked from the direct
 check "baseline: names the file" grep -q "^baseline: $T/baselines/unknown-cpu-scalar.json" "$T/out"
 check "baseline: gate ok" grep -q '^gate: ok, 2 quantities' "$T/out"
 
+# --- notes: a CSV header row, an nn.Sequential state_dict ------------------------------------
+printf 'x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n' >"$T/headed.csv"
+ok "train on a CSV with a header" "$BNN" train --arch 2,2,1 --data "$T/headed.csv" --epochs 2 --quiet
+check "a note names the header row" grep -q "note: $T/headed.csv: first row taken as a header" "$T/err"
+printf 'a\tb\ty\n0\t0\t0\n0\t1\t1\n1\t0\t1\n1\t1\t0\n' >"$T/tabs.tsv"
+ok "train on a tab-separated file" "$BNN" train --arch 2,2,1 --data "$T/tabs.tsv" --epochs 2 --quiet
+if command -v python3 >/dev/null; then
+  python3 - "$T/seq.st" <<'PY'
+import json, struct, sys
+t = {"0.weight": [3, 2], "0.bias": [3], "2.weight": [1, 3], "2.bias": [1]}
+h, off, data = {}, 0, b""
+for k, shape in t.items():
+    n = 1
+    for d in shape: n *= d
+    h[k] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + 4 * n]}
+    data += struct.pack("<%df" % n, *([0.25] * n)); off += 4 * n
+h["__metadata__"] = {"format": "pt"}
+hb = json.dumps(h).encode(); hb += b" " * (-len(hb) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(hb)) + hb + data)
+PY
+  ok "an nn.Sequential state_dict loads" "$BNN" info "$T/seq.st" --act sigmoid,identity
+  check "info: arch 2,3,1" grep -q '^arch: 2,3,1$' "$T/out"
+  check "a note says how names became layers" grep -q "note: .*0 -> layers.0, 2 -> layers.1" "$T/err"
+fi
+
 summary commands_test
