@@ -8,7 +8,8 @@
 #
 #   REV            a git revision (HEAD~1, main, a tag, a hash) of this repository, exported
 #                  with `git archive` and built (meson release, no Google Benchmark) in
-#                  build-compare/<hash>/, kept for the next run; or the path of a batchnn binary
+#                  build-compare/<hash>/, kept for the next runs (the 4 most recently used);
+#                  or the path of a batchnn binary
 #   workloads      W1-W6 (batchnn bench's full-batch workloads), M1-M3 (mini-batches)
 #   rounds         each round runs every workload once with A, then once with B
 #   --bnn PATH     B is this binary (default: the working tree, built in build/ with ninja)
@@ -96,7 +97,10 @@ else
     rm -rf "$DIR" && mkdir -p "$DIR/src" || die 3 "cannot create $DIR"
     git -C "$ROOT" archive "$SHA" | tar -x -C "$DIR/src" || die 3 "git archive $SHA failed"
     build_dir "$DIR/src" "$DIR/build" || die 3 "the build of $A_NAME failed (log: $DIR/build.log)"
+    # keep the 4 most recent revisions' builds
+    ls -1dt "$ROOT"/build-compare/*/ | tail -n +5 | xargs -r rm -rf
   fi
+  touch "$DIR"
   BNN_A=$(find_bnn "$DIR/build")
   [ -n "$BNN_A" ] || die 3 "no batchnn binary in $DIR/build"
 fi
