@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # workloads.sh - the benchmark workloads as `batchnn train` arguments, for the scripts that
 # time whole training runs (compare.sh, report.sh). Source it; it defines no side effects.
 # W1-W6 are `batchnn bench`'s full-batch workloads (shared definitions: arch, activation,
