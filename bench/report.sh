@@ -204,4 +204,4 @@ if mini:
 EOF
 cat "$OUT/report.md"
 echo >&2
-echo "report.sh: wrote $OUT/report.md, $OUT/batchnn.json$([ -f "$OUT/peers.json" ] && echo ", $OUT/peers.json")" >&2
+echo "report.sh: wrote $OUT/report.md, and the figures in $(cd "$OUT" && ls -m -- *.json)" >&2
