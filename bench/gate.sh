@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The performance regression gate. A baseline is a property of a CPU and a CPU path, so the
 # gate picks bench/baselines/<cpu>-<isa>.json, where <cpu> is the CPU's model name (the
-# first "model name" of /proc/cpuinfo) in lower case with every run of other characters than
-# a-z and 0-9 turned into one '-' ("AMD EPYC" -> amd-epyc) and <isa> the path batchnn uses
-# (`batchnn --version`: avx512, avx2, scalar; BATCHNN_ISA changes it).
+# first "model name" of /proc/cpuinfo) in lower case without "(r)" and "(tm)", every run of
+# other characters than a-z and 0-9 turned into one '-' ("AMD EPYC" -> amd-epyc) and <isa>
+# the path batchnn uses (`batchnn --version`: avx512, avx2, scalar; BATCHNN_ISA changes it).
+# A batchnn whose bench has --baseline-id names the file itself (the same rule).
 #
 #  - Baseline form, when that file exists: reruns the workloads with `batchnn bench
 #    --baseline FILE` and compares efficiency (floor / time) and the speedup over the
@@ -55,8 +56,13 @@ cpu_model() { # the CPU's model name: batchnn's own report when it gives one, el
 }
 MODEL=${BATCHNN_GATE_CPU:-$(cpu_model)}
 ISA=$("$BNN" --version 2>/dev/null | awk '/^isa:/ { print $2; exit }')
-SLUG=$(printf '%s' "$MODEL" | tr 'A-Z' 'a-z' | sed -E 's/[^a-z0-9]+/-/g; s/^-+//; s/-+$//')
-BASE=$HERE/baselines/$SLUG-${ISA:-unknown}.json
+ID=
+[ -n "${BATCHNN_GATE_CPU:-}" ] || ID=$("$BNN" bench --baseline-id 2>/dev/null)
+if [ -z "$ID" ]; then
+  ID=$(printf '%s' "$MODEL" | tr 'A-Z' 'a-z' |
+       sed -E 's/\((r|tm)\)//g; s/[^a-z0-9]+/-/g; s/^-+//; s/-+$//')-${ISA:-unknown}
+fi
+BASE=$HERE/baselines/$ID.json
 
 if [ $WHICH = 1 ]; then
   [ -f "$BASE" ] && { echo "$BASE"; exit 0; }
