@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""peers.py - the workloads W1-W6 of shared/WORKLOADS.md in PyTorch (CPU) and numpy.
+"""peers.py - the workloads W1-W6 and the mini-batch M1-M3 of batchnn bench in PyTorch (CPU) and numpy.
 
 Run with Debian's python (python3-torch, python3-numpy), not a pyenv/venv python:
 
@@ -12,6 +12,10 @@ Same workloads as `batchnn bench`: float32, full-batch gradient descent, one epo
 forward over all n samples, backward, the gradient averaged over n, one update;
 cost C = (1/n) sum_i ||a_i - y_i||^2; inputs and targets U[0,1) from a fixed seed
 (W1: y = 2x + U(-0.001, 0.001)); lr 0.1 (W1: 1e-3); weights Glorot-uniform, biases 0.
+M1-M3 are mini-batch epochs (plain SGD, batches of B consecutive samples in data order,
+the last one smaller when B does not divide n, each batch's gradient averaged over its own
+size, one update per batch): M1 = 784,256,10 at B = 64, M2 = the same at B = 256 (n =
+60000, W5's net), M3 = 2,16,16,1 at B = 1024 (n = 2^20, W4's net).
 Figure: median wall time per epoch over --repeat epochs after --warmup epochs, data
 generation excluded (the same definition as batchnn's --log seconds).
 
@@ -48,7 +52,17 @@ WORKLOADS = {
     "W4": ([2, 16, 16, 1], "sigmoid", True, 1 << 20, 0.1, "uniform"),
     "W5": ([784, 256, 10], "sigmoid", True, 60000, 0.1, "uniform"),
     "W6": ([512, 1024, 1024, 16], "sigmoid", True, 16384, 0.1, "uniform"),
+    "M1": ([784, 256, 10], "sigmoid", True, 60000, 0.1, "uniform"),
+    "M2": ([784, 256, 10], "sigmoid", True, 60000, 0.1, "uniform"),
+    "M3": ([2, 16, 16, 1], "sigmoid", True, 1 << 20, 0.1, "uniform"),
 }
+BATCH = {"M1": 64, "M2": 256, "M3": 1024}  # mini-batch size; the others are full batches
+
+
+def batches(n, batch):
+    """(start, stop) of each batch of an epoch, in data order; batch 0 = the full batch."""
+    b = batch or n
+    return [(i, min(n, i + b)) for i in range(0, n, b)]
 PEERS = ("pytorch", "numpy")
 MODES = ("eager", "script", "trace", "fused")
 SEED = 1
@@ -88,13 +102,20 @@ def timed_epochs(step, warmup, repeat):
 
 # ---------------------------------------------------------------- numpy ----
 
-def numpy_trainer(np, widths, act, bias, x, y, lr, layers):
-    """Returns step() doing one epoch of full-batch gradient descent; step() returns C."""
+def numpy_trainer(np, widths, act, bias, x, y, lr, layers, batch=0):
+    """Returns step() doing one epoch of gradient descent (full batch, or mini-batches of
+    `batch` in data order) and the parameters; step() returns the last batch's C."""
     params = [(w.copy(), None if b is None else b.copy()) for w, b in layers]
-    n = x.shape[0]
     sig = act == "sigmoid"
+    spans = [(x[i:j], y[i:j]) for i, j in batches(x.shape[0], batch)]
 
     def step():
+        for xb, yb in spans:
+            cost = update(xb, yb)
+        return cost
+
+    def update(x, y):
+        n = x.shape[0]
         with np.errstate(over="ignore"):
             acts = [x]
             a = x
@@ -145,7 +166,8 @@ def run_numpy(names, threads, warmup, repeat, log):
     for name in names:
         widths, act, bias, n, lr, kind = WORKLOADS[name]
         x, y = data_numpy(np, widths, kind, n)
-        step, _ = numpy_trainer(np, widths, act, bias, x, y, lr, glorot(np, widths, bias))
+        step, _ = numpy_trainer(np, widths, act, bias, x, y, lr, glorot(np, widths, bias),
+                                BATCH.get(name, 0))
         out[name] = timed_epochs(step, warmup, repeat)
         log(f"numpy {name}: {out[name]:.2f} ms/epoch")
         del x, y, step
@@ -186,24 +208,28 @@ def torch_model(torch, widths, act, bias, layers=None):
     return WithLoss()
 
 
-def torch_trainer(torch, module, mode, x, y, lr):
+def torch_trainer(torch, module, mode, x, y, lr, batch=0):
+    """Returns step(): one epoch (full batch, or mini-batches of `batch` in data order, one
+    SGD update each); it returns the last batch's cost."""
     params = list(module.parameters())
+    spans = [(x[i:j], y[i:j]) for i, j in batches(x.shape[0], batch)]
     if mode == "eager":
         f = module
     elif mode in ("script", "fused"):
         f = torch.jit.script(module)
     elif mode == "trace":
-        f = torch.jit.trace(module, (x, y), check_trace=False)
+        f = torch.jit.trace(module, spans[0], check_trace=False)
     else:
         raise ValueError(mode)
 
     def step():
-        loss = f(x, y)
-        loss.backward()
-        with torch.no_grad():
-            for p in params:
-                p.add_(p.grad, alpha=-lr)
-                p.grad = None
+        for xb, yb in spans:
+            loss = f(xb, yb)
+            loss.backward()
+            with torch.no_grad():
+                for p in params:
+                    p.add_(p.grad, alpha=-lr)
+                    p.grad = None
         return loss.item()
 
     return step
@@ -238,7 +264,7 @@ def run_pytorch(names, threads, warmup, repeat, modes, log):
             torch._C._jit_override_can_fuse_on_cpu(mode == "fused" or fuse_default)
             try:
                 module = torch_model(torch, widths, act, bias)
-                step = torch_trainer(torch, module, mode, x, y, lr)
+                step = torch_trainer(torch, module, mode, x, y, lr, BATCH.get(name, 0))
                 ms = timed_epochs(step, warmup, repeat)
             except Exception as exc:  # a mode that fails to compile is skipped, not fatal
                 log(f"pytorch {name} {mode}: failed ({type(exc).__name__}: {exc}); skipped")
@@ -268,11 +294,13 @@ def check():
     worst = 0.0
     for name, (widths, act, bias, _, lr, kind) in WORKLOADS.items():
         n = 512
+        batch = BATCH.get(name, 0) and 100  # mini-batches: 5 of 100 and one of 12
         x, y = data_numpy(np, widths, kind, n)
         layers = glorot(np, widths, bias)
-        step, params = numpy_trainer(np, widths, act, bias, x, y, lr, layers)
+        step, params = numpy_trainer(np, widths, act, bias, x, y, lr, layers, batch)
         module = torch_model(torch, widths, act, bias, layers)
-        tstep = torch_trainer(torch, module, "eager", torch.from_numpy(x), torch.from_numpy(y), lr)
+        tstep = torch_trainer(torch, module, "eager", torch.from_numpy(x), torch.from_numpy(y), lr,
+                              batch)
         for _ in range(3):
             c_np, c_t = step(), tstep()
             worst = max(worst, abs(c_np - c_t) / max(abs(c_t), 1e-30))
@@ -328,7 +356,7 @@ def main():
     names = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     for w in names:
         if w not in WORKLOADS:
-            ap.error(f"--workloads: unknown workload '{w}' (W1..W6)")
+            ap.error(f"--workloads: unknown workload '{w}' ({', '.join(WORKLOADS)})")
     for m in args.modes.split(","):
         if m not in MODES:
             ap.error(f"--modes: unknown mode '{m}' ({', '.join(MODES)})")
@@ -369,14 +397,14 @@ def main():
     cols = [p for p in PEERS if p in results]
     print(f"peers: {args.threads} thread(s), median of {args.repeat} epochs after "
           f"{args.warmup} warm-up; ms/epoch")
-    head = f"{'id':<4} {'model':<27} {'n':>9}" + "".join(f" {c:>12}" for c in cols)
+    head = f"{'id':<4} {'model':<27} {'n':>9} {'batch':>6}" + "".join(f" {c:>12}" for c in cols)
     if "pytorch" in results:
         head += f" {'torch mode':>10}"
     print(head)
     for w in names:
         widths, act, _, n, _, _ = WORKLOADS[w]
         model = ",".join(map(str, widths)) + " " + act
-        line = f"{w:<4} {model:<27} {n:>9}"
+        line = f"{w:<4} {model:<27} {n:>9} {BATCH.get(w, 'full'):>6}"
         for c in cols:
             v = results[c].get(w)
             line += f" {v:12.2f}" if v is not None else f" {'-':>12}"

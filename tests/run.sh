@@ -30,5 +30,11 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== fuzzing (libFuzzer, short fixed time per reader)"
 bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
 
-echo "== performance regression gate (bench/gate.sh against bench/baseline.json)"
+echo "== performance regression gate: A/B against the previous commit, then tests/gate_test.sh"
+# W3,W4 interleaved with HEAD~1 (built once in build-compare/): fails when either is slower
+# than the previous commit's by more than 1 / (1 - 0.25) = 1.33x at the 95% level. Skipped
+# (exit 3) when there is no previous commit to build, e.g. in a shallow clone.
+gate=0; bash bench/gate.sh --ab build/src/batchnn 0.25 W3,W4 || gate=$?
+[ "$gate" = 3 ] && echo "gate: A/B skipped: no previous commit to compare with"
+[ "$gate" = 0 ] || [ "$gate" = 3 ]
 bash tests/gate_test.sh build/src/batchnn 0.7
