@@ -5,7 +5,7 @@
 #   chart-throughput-width.svg  samples/s against width, arch 2,W,W,1, per batch size and
 #                               thread count (grid.csv)
 #   chart-efficiency.svg        efficiency (floor / time) per workload, with the targets of
-#                               shared/WORKLOADS.md (batchnn.json)
+#                               bench/WORKLOADS.md (batchnn.json)
 #   chart-peers.svg             ms/epoch per workload: batchnn, PyTorch, numpy, log scale
 #                               (batchnn.json, peers.json)
 #
