@@ -18,6 +18,27 @@
  * The reduction is a step of its own so that it can extend across processes (MPI ranks, each
  * holding a shard of the samples). BLAS runs single-threaded inside the parallel region.
  *
+ * Mini-batches (split mode): on the GEMM path a batch of at most split_max samples (4096, less
+ * for nets whose whole-batch workspace would pass BNN_FAST_WORKSPACE_MAX) is not cut into
+ * shards but spread over the threads without any cross-thread sum, so that a batch of 64 or
+ * 256 samples uses every core and needs no partials (no zeroing, no reduction, the gradient
+ * written once). Phase 1 cuts the batch's columns into P pieces (P = count / 16, at most 4):
+ * each piece goes forward through every layer and gets its output delta and loss. Then, for
+ * each layer l = m-1..0, one phase computes dW_l = D_l A_{l-1}^T as a sum over the whole
+ * batch (K = count) in T_l row tiles of dW_l^T (the larger of its two dimensions cut in
+ * blocks of at least 32 rows, at most 4 tiles, boundaries in multiples of 16; db_l with the
+ * first tile of each column block), and D_{l-1} = (W_l^T D_l) act' by the same P column
+ * pieces. Each tile and piece is one sgemm call on operands fixed by the batch size and the
+ * architecture, writing its own block of the result; threads take them in any order (one
+ * thread takes them all in turn) with a barrier between phases. OpenBLAS on a block of C is
+ * not bitwise the same as on all of C, which is why the blocks depend on (count, arch) only,
+ * never on the thread count. The losses of the pieces are summed in piece order. An explicit
+ * chunk (bnn_fast_opts.chunk, the tests of the chunked path) turns split mode off. Each phase
+ * ends in a barrier: on a machine loaded beyond its cores a descheduled thread stalls the
+ * others there (use fewer --threads).
+ * On the narrow path a mini-batch is cut into shards as before, of at least NARROW_MIN_SHARD
+ * (256) samples and about 1 MFLOP (the partials there are a few thousand floats).
+ *
  * Narrow nets (every width <= BNN_NARROW_MAX_WIDTH: the notes' models, 2->16->16->1) take the
  * narrow fused path instead (kernels/narrow_impl.h): a block of samples, one per vector lane,
  * goes forward and backward through all layers in registers, gradients accumulate lane-wise
@@ -60,6 +81,8 @@
 #define MAX_SHARDS 32
 /* Samples per chunk on the GEMM path (see the top of the file). */
 #define GEMM_CHUNK 256
+/* Samples a narrow-path shard gets at least (see plan). */
+#define NARROW_MIN_SHARD 256
 
 typedef struct workspace {
     float *nacc;  /* narrow path: lane-wise gradient partials, nparams * vlen */
@@ -69,6 +92,14 @@ typedef struct workspace {
     float *xbuf;  /* nin x chunk when the data is not direct float32 */
     float *ybuf;  /* nout x chunk */
 } workspace;
+
+/* Split mode (mini-batches, see the top of the file): a batch's columns in at most
+ * SPLIT_PARTS pieces of at least SPLIT_MIN_COLS samples, each weight gradient in at most
+ * SPLIT_PARTS tiles of at least SPLIT_MIN_ROWS rows, a batch of at most SPLIT_MAX samples. */
+#define SPLIT_PARTS 4
+#define SPLIT_MIN_COLS 16
+#define SPLIT_MIN_ROWS 32
+#define SPLIT_MAX 4096
 
 struct bnn_fast {
     bnn_arch arch;
@@ -85,6 +116,11 @@ struct bnn_fast {
     size_t pstride;      /* nparams rounded up to 16 floats (64 bytes) */
     int max_shards;
     size_t min_shard; /* samples */
+    /* split mode (GEMM path, gradients of batches of at most split_max samples) */
+    size_t split_max;                     /* 0: off */
+    workspace split;                      /* one workspace for the whole batch, shared */
+    size_t split_cap;                     /* samples it holds */
+    size_t split_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in split.acts */
     /* the narrow fused path, when the net qualifies */
     int narrow;
     bnn_narrow_net nnet;
@@ -167,6 +203,7 @@ void bnn_fast_free(bnn_fast *f)
         for (int t = 0; t < f->nws; t++)
             free_workspace(&f->ws[t]);
     free(f->ws);
+    free_workspace(&f->split);
     bnn_free(f->partials);
     free(f);
 }
@@ -270,10 +307,23 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
     double flops = 0; /* per sample, forward and backward */
     for (int l = 0; l < a->nlayers; l++)
         flops += 6.0 * (double)a->width[l] * (double)a->width[l + 1];
-    double min_shard = 4e6 / flops;
-    f->min_shard = min_shard < (double)f->chunk ? f->chunk
+    /* GEMM path: about 4 MFLOP a shard and at least a chunk. Narrow path: about 1 MFLOP and
+     * at least NARROW_MIN_SHARD samples (a shard's set-up there is a few thousand floats of
+     * lane partials, so mini-batches of a few hundred samples already pay off on 2 threads) */
+    double min_shard = (f->narrow ? 1e6 : 4e6) / flops;
+    const double floor_shard = f->narrow ? NARROW_MIN_SHARD : (double)f->chunk;
+    f->min_shard = min_shard < floor_shard ? (size_t)floor_shard
                  : min_shard > 65536.0     ? 65536
                                            : (size_t)min_shard;
+    /* split mode: the GEMM path's batches whose whole workspace fits the bound; an explicit
+     * chunk asks for the chunked shards at every size (tests of that path) */
+    if (!f->narrow && !asked) {
+        const size_t limit = BNN_FAST_WORKSPACE_MAX / sizeof(float);
+        size_t c = SPLIT_MAX;
+        while (c > 0 && workspace_floats(a, c) > limit)
+            c = c > 64 ? c - c / 16 : c - 1;
+        f->split_max = c;
+    }
     /* a call runs min(threads, shards) threads and shards <= max_shards */
     f->nws = f->threads < f->max_shards ? f->threads : f->max_shards;
 }
@@ -495,6 +545,215 @@ static void reduce_partials(const bnn_fast *f, const bnn_kernel_table *k, int sh
         k->axpy(g, f->partials + (size_t)s * f->pstride, f->nparams, 1.0f);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Split mode: one batch spread over the threads without partials (see the top of the file)     */
+
+/* Start of part i of `parts` over total items, in whole blocks of 16 when every part can get
+ * one (sgemm's kernels then see the same edges in every part); part `parts` is the end. */
+static size_t part_begin(size_t total, int parts, int i)
+{
+    if (i >= parts)
+        return total;
+    if (total >= (size_t)parts * 16)
+        return (total / 16) * (size_t)i / (size_t)parts * 16;
+    return total * (size_t)i / (size_t)parts;
+}
+
+static int part_count(size_t total, size_t min_size)
+{
+    size_t p = total / min_size;
+    return p < 1 ? 1 : p > SPLIT_PARTS ? SPLIT_PARTS : (int)p;
+}
+
+/* The whole-batch workspace, grown to `count` samples when needed: 0 or -1. */
+static int split_reserve(bnn_fast *f, size_t count, bnn_error *e)
+{
+    if (f->split_cap >= count)
+        return 0;
+    const bnn_arch *a = &f->arch;
+    free_workspace(&f->split);
+    f->split_cap = 0;
+    size_t total = 0;
+    for (int l = 1; l <= a->nlayers; l++) {
+        f->split_off[l] = total;
+        total += round_up16((size_t)a->width[l] * count);
+    }
+    workspace *w = &f->split;
+    w->acts = bnn_alloc(total, sizeof(float));
+    w->delta = bnn_alloc(2 * round_up16((size_t)f->maxw * count), sizeof(float));
+    w->xbuf = bnn_alloc((size_t)a->width[0] * count, sizeof(float));
+    w->ybuf = bnn_alloc((size_t)a->width[a->nlayers] * count, sizeof(float));
+    if (!w->acts || !w->delta || !w->xbuf || !w->ybuf) {
+        free_workspace(w);
+        memset(w, 0, sizeof *w);
+        return bnn_fail(e, "fast engine: cannot allocate the workspace of a batch of %zu "
+                           "samples", count);
+    }
+    f->split_cap = count;
+    return 0;
+}
+
+/* One weight gradient's tiling: the larger of its two dimensions (dW^T is in x out) cut in
+ * row blocks, so the operand packed again by every tile is the smaller one. */
+typedef struct tiling {
+    int parts;
+    int by_in; /* 1: blocks of inputs (rows of dW^T), 0: blocks of outputs */
+    size_t dim;
+} tiling;
+
+static tiling tiling_of(const bnn_arch *a, int l)
+{
+    tiling t;
+    const size_t in = (size_t)a->width[l], out = (size_t)a->width[l + 1];
+    t.by_in = in > out;
+    t.dim = t.by_in ? in : out;
+    t.parts = part_count(t.dim, SPLIT_MIN_ROWS);
+    return t;
+}
+
+/* Gradient of one batch in split mode. Phase 1, by column pieces: the inputs, forward through
+ * every layer, the output delta and loss. Then per layer l = m-1..0, one phase: the tiles of
+ * dW_l = D_l A_{l-1}^T (each a sum over the whole batch, written once: no partials) and db_l,
+ * and by column pieces D_{l-1} = (W_l^T D_l) act'. Every piece and tile is fixed by the batch
+ * size and the architecture; any thread may run any of them. */
+static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta,
+                      const bnn_data *d, size_t start, size_t count, float out_scale,
+                      float hidden_scale, float *grad, double *cost, double *correct,
+                      bnn_error *e)
+{
+    if (split_reserve(f, count, e) != 0)
+        return -1;
+    const bnn_arch *a = &f->arch;
+    const int m = a->nlayers;
+    const size_t nin = (size_t)a->width[0], nout = (size_t)a->width[m];
+    workspace *w = &f->split;
+    const int pieces = part_count(count, SPLIT_MIN_COLS);
+    int most = pieces;
+    for (int l = 0; l < m; l++) {
+        const int tasks = tiling_of(a, l).parts + (l > 0 ? pieces : 0);
+        if (tasks > most)
+            most = tasks;
+    }
+    const int team = f->threads < most ? f->threads : most;
+    float *const dbuf[2] = {w->delta, w->delta + round_up16((size_t)f->maxw * count)};
+    double sse[SPLIT_PARTS] = {0}, good[SPLIT_PARTS] = {0};
+    const float *base[SPLIT_PARTS] = {0}; /* each piece's inputs, less c0 columns */
+    size_t ldx[SPLIT_PARTS] = {0};
+    int failed = 0;
+    bnn_error first_err = {{0}};
+
+#pragma omp parallel num_threads(team) if (team > 1)
+    {
+#ifdef BNN_HAVE_MXCSR
+        const unsigned int saved_csr = _mm_getcsr();
+        _mm_setcsr(saved_csr | 0x8040); /* FTZ | DAZ */
+#endif
+#pragma omp for schedule(dynamic, 1)
+        for (int p = 0; p < pieces; p++) {
+            const size_t c0 = part_begin(count, pieces, p), ns = part_begin(count, pieces, p + 1) - c0;
+            bnn_chunk c;
+            bnn_error err;
+            int rc = bnn_data_chunk(d, start + c0, ns, w->xbuf + c0 * nin, w->ybuf + c0 * nout,
+                                    &c, &err);
+            if (rc == 0) {
+                base[p] = c.x - c0 * c.ldx;
+                ldx[p] = c.ldx;
+            }
+            if (rc != 0) {
+#pragma omp critical(bnn_fast_error)
+                if (!failed) {
+                    failed = 1;
+                    first_err = err;
+                }
+                continue;
+            }
+            const float *prev = c.x;
+            int ldprev = (int)c.ldx;
+            for (int l = 0; l < m; l++) {
+                const int in = (int)a->width[l], out = (int)a->width[l + 1];
+                const size_t boff = bnn_arch_bias_offset(a, l);
+                float *Z = w->acts + f->split_off[l + 1] + c0 * (size_t)out;
+                cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, out, (int)ns, in, 1.0f,
+                            theta + bnn_arch_weight_offset(a, l), in, prev, ldprev, 0.0f, Z,
+                            out);
+                k->bias_act(Z, (size_t)out, (size_t)out, ns,
+                            boff == (size_t)-1 ? NULL : theta + boff, a->act[l]);
+                prev = Z;
+                ldprev = out;
+            }
+            sse[p] = loss_chunk(f, k, dbuf[0] + c0 * nout, prev, &c, out_scale, &good[p]);
+        }
+        /* dW_0's tiles read the batch's inputs as one matrix: every piece lies at the same
+         * base, c0 columns of the same ld on (in place, or in xbuf). Each thread checks (no
+         * barrier: nothing writes base[] any more); a mismatch is a bug, reported below. */
+        int whole = !failed;
+        for (int p = 1; p < pieces && whole; p++)
+            whole = base[p] == base[0] && ldx[p] == ldx[0];
+        const float *const X = base[0];
+        const size_t ldX = ldx[0];
+        for (int l = m - 1; l >= 0 && whole; l--) {
+            const tiling t = tiling_of(a, l);
+            const int in = (int)a->width[l], out = (int)a->width[l + 1];
+            const float *D = dbuf[(m - 1 - l) & 1];
+            float *Dprev = dbuf[(m - l) & 1];
+            const float *Aprev = l > 0 ? w->acts + f->split_off[l] : X;
+            const int ldA = l > 0 ? in : (int)ldX;
+            const float *W = theta + bnn_arch_weight_offset(a, l);
+            float *dW = grad + bnn_arch_weight_offset(a, l);
+            const size_t boff = bnn_arch_bias_offset(a, l);
+            const int tasks = t.parts + (l > 0 ? pieces : 0);
+#pragma omp for schedule(dynamic, 1)
+            for (int i = 0; i < tasks; i++) {
+                if (i < t.parts) {
+                    const size_t r0 = part_begin(t.dim, t.parts, i);
+                    const size_t r1 = part_begin(t.dim, t.parts, i + 1);
+                    const size_t i0 = t.by_in ? r0 : 0, i1 = t.by_in ? r1 : (size_t)in;
+                    const size_t j0 = t.by_in ? 0 : r0, j1 = t.by_in ? (size_t)out : r1;
+                    /* dW^T[i0:i1, j0:j1] (col-major, ld in) = Aprev[i0:i1, :] D[j0:j1, :]^T */
+                    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)(i1 - i0),
+                                (int)(j1 - j0), (int)count, 1.0f, Aprev + i0, ldA, D + j0,
+                                out, 0.0f, dW + i0 + j0 * (size_t)in, in);
+                    if (boff != (size_t)-1 && i0 == 0) {
+                        memset(grad + boff + j0, 0, (j1 - j0) * sizeof(float));
+                        k->row_sums_add(grad + boff + j0, D + j0, (size_t)out, j1 - j0, count);
+                    }
+                } else {
+                    const int p = i - t.parts;
+                    const size_t c0 = part_begin(count, pieces, p);
+                    const size_t ns = part_begin(count, pieces, p + 1) - c0;
+                    float *Dp = Dprev + c0 * (size_t)in;
+                    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, in, (int)ns, out,
+                                1.0f, W, in, D + c0 * (size_t)out, out, 0.0f, Dp, in);
+                    k->act_backward(Dp, (size_t)in, Aprev + c0 * (size_t)in, (size_t)in,
+                                    (size_t)in, ns, hidden_scale, a->act[l - 1]);
+                }
+            }
+        }
+#ifdef BNN_HAVE_MXCSR
+        _mm_setcsr(saved_csr);
+#endif
+    }
+    if (failed) {
+        if (e)
+            *e = first_err;
+        return -1;
+    }
+    for (int p = 1; p < pieces; p++)
+        if (base[p] != base[0] || ldx[p] != ldx[0])
+            return bnn_fail(e, "fast engine: internal error: the inputs of a batch are not "
+                               "one matrix");
+    double total = 0.0, right = 0.0;
+    for (int p = 0; p < pieces; p++) {
+        total += sse[p];
+        right += good[p];
+    }
+    if (cost)
+        *cost = total / (double)count;
+    if (correct)
+        *correct = right;
+    return 0;
+}
+
 typedef enum { JOB_GRAD, JOB_COST, JOB_PREDICT } job_kind;
 
 static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d, size_t start,
@@ -520,6 +779,9 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     /* dC/dZ of the mean loss: 2 (a - y) / n for mse, (p - y) / n for the others */
     const float out_scale = (float)((f->loss == BNN_LOSS_MSE ? 2.0 : 1.0) / (double)count);
     const float hidden_scale = mode == BNN_GRAD_SEED ? 2.0f : 1.0f;
+    if (job == JOB_GRAD && count <= f->split_max)
+        return split_grad(f, k, theta, d, start, count, out_scale, hidden_scale, grad, cost,
+                          correct, e);
     double sse[MAX_SHARDS] = {0}, good[MAX_SHARDS] = {0};
     int failed = 0;
     bnn_error first_err = {{0}};
