@@ -152,6 +152,10 @@ static void test_large_and_wide(void **state)
     make_setup(&s, "129,33,7", "sigmoid,identity", 1, 600, 10);
     compare(&s, BNN_GRAD_SEED, 2, 64, "129,33,7 n 600 seed");
     free_setup(&s);
+    /* the wide nets' 1024-sample chunks (W6), here on a small net: shards of 1 to 2 chunks */
+    make_setup(&s, "40,70,3", "tanh,sigmoid", 1, 7000, 12);
+    compare(&s, BNN_GRAD_EXACT, 2, 1024, "40,70,3 n 7000 chunk 1024");
+    free_setup(&s);
     make_setup(&s, "1,1,1,1,1", "sigmoid", 1, 5000, 11);
     compare(&s, BNN_GRAD_SEED, 2, 0, "1,1,1,1,1 chain seed");
     free_setup(&s);
@@ -408,7 +412,8 @@ static size_t chunk_of(const char *widths, int threads)
 }
 
 /* The workloads' and the notes' nets keep their chunk (hence bitwise the same models as
- * before the rule existed), on both paths and for any thread count. */
+ * before the rule existed; W6 excepted, whose 1024 x 1024 layer takes 1024-sample chunks), on
+ * both paths and for any thread count. */
 static void test_chunk_unchanged(void **state)
 {
     (void)state;
@@ -416,7 +421,8 @@ static void test_chunk_unchanged(void **state)
         const char *widths;
         int narrow;
     } nets[] = {{"2,16,16,1", 1}, {"1,1", 1}, {"2,1", 1}, {"1,1,1,1,1", 1},
-                {"784,256,10", 0}, {"512,1024,1024,16", 0}, {"1,16382,1", 0}};
+                {"784,256,10", 0}, {"512,1024,1024,16", 0}, {"1,16382,1", 0},
+                {"512,512,1", 0}, {"513,512,1", 0}};
     const char *saved = getenv("BATCHNN_PATH");
     for (int gemm = 0; gemm < 2; gemm++) {
         if (gemm)
@@ -424,7 +430,12 @@ static void test_chunk_unchanged(void **state)
         else
             assert_int_equal(unsetenv("BATCHNN_PATH"), 0);
         for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
-            size_t want = nets[i].narrow && !gemm ? BNN_NARROW_CHUNK_MAX : 256;
+            /* a layer of more than 2^18 weights doubles the chunk, of more than 2^19
+             * quadruples it: W6 (1024 x 1024) takes 1024 */
+            size_t want = nets[i].narrow && !gemm                    ? BNN_NARROW_CHUNK_MAX
+                        : strcmp(nets[i].widths, "512,1024,1024,16") == 0 ? 1024
+                        : strcmp(nets[i].widths, "513,512,1") == 0        ? 512
+                                                                         : 256;
             for (int t = 1; t <= 3; t += 2) {
                 size_t got = chunk_of(nets[i].widths, t);
                 if (got != want) {

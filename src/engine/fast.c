@@ -45,14 +45,16 @@
  * per shard and are summed over lanes in a fixed order at the shard's end. No sgemm call on
  * tiny matrices. BATCHNN_PATH=gemm forces the GEMM path (benchmarks, tests).
  *
- * Chunk size and memory: a chunk is GEMM_CHUNK (256) samples on the GEMM path and
+ * Chunk size and memory: a chunk is GEMM_CHUNK (256) samples on the GEMM path (512 or 1024
+ * for nets with a weight matrix of more than 2^18 or 2^19 floats: gemm_chunk) and
  * BNN_NARROW_CHUNK_MAX on the narrow path, except for nets so wide that one thread's workspace
  * (A_1..A_m, two delta buffers, the input and target buffers: chunk x (sum of widths + twice
  * the widest + inputs + outputs) floats) would exceed BNN_FAST_WORKSPACE_MAX (64 MiB); those
  * get the largest chunk that fits, at least 1 sample. Like the shard count, the chunk is a
  * function of the architecture only (never of the thread count or of the memory budget):
  * chunk boundaries are summation boundaries, so anything else would break the bitwise
- * promise. Every net whose 256-sample workspace fits keeps 256, hence its old results.
+ * promise. Every net whose layers have at most 2^18 weights each and whose 256-sample
+ * workspace fits keeps 256, hence its old results (W5 does; W6 takes 1024, other models).
  * Workspaces are allocated for min(threads, max shards) threads, since no more can run at
  * once; bnn_fast_memory counts them and the partials, and bnn_fast_create refuses up front
  * when that exceeds bnn_memory_budget().
@@ -81,6 +83,8 @@
 #define MAX_SHARDS 32
 /* Samples per chunk on the GEMM path (see the top of the file). */
 #define GEMM_CHUNK 256
+/* Weights of a layer (floats) beyond which the GEMM chunk grows (gemm_chunk). */
+#define GEMM_WIDE_PARAMS ((double)(1 << 18))
 /* Samples a narrow-path shard gets at least (see plan). */
 #define NARROW_MIN_SHARD 256
 
@@ -242,13 +246,30 @@ static size_t workspace_floats(const bnn_arch *a, size_t chunk)
     return add_sat(total, mul_sat((size_t)a->width[a->nlayers], chunk));
 }
 
-/* Samples per chunk: GEMM_CHUNK, enough columns for sgemm to reuse each weight well (the
+/* The GEMM path's chunk before the workspace bound: GEMM_CHUNK, times 2 or 4 for nets whose
+ * largest weight matrix passes GEMM_WIDE_PARAMS or twice that. Each chunk packs every W_l
+ * for sgemm and reads and writes every dW_l once, traffic beyond L2 for such matrices, so
+ * wider chunks amortise it (W6, 1024 x 1024: 3-4% less CPU time at 1024 samples; W5,
+ * 784 x 256, gains nothing and keeps 256). A function of the widths only. */
+static size_t gemm_chunk(const bnn_arch *a)
+{
+    double most = 0;
+    for (int l = 0; l < a->nlayers; l++) {
+        const double p = (double)a->width[l] * (double)a->width[l + 1];
+        most = p > most ? p : most;
+    }
+    return most > 2.0 * GEMM_WIDE_PARAMS ? 4 * GEMM_CHUNK
+         : most > GEMM_WIDE_PARAMS       ? 2 * GEMM_CHUNK
+                                         : GEMM_CHUNK;
+}
+
+/* Samples per chunk: gemm_chunk, enough columns for sgemm to reuse each weight well (the
  * narrow path: BNN_NARROW_CHUNK_MAX, its unit of data access), or for wider nets the largest
  * chunk whose workspace stays within BNN_FAST_WORKSPACE_MAX, at least 1. A function of the
  * architecture (and the path) only: see the top of the file. */
 static size_t default_chunk(const bnn_arch *a, int narrow)
 {
-    const size_t chunk = narrow ? BNN_NARROW_CHUNK_MAX : GEMM_CHUNK;
+    const size_t chunk = narrow ? BNN_NARROW_CHUNK_MAX : gemm_chunk(a);
     const size_t limit = BNN_FAST_WORKSPACE_MAX / sizeof(float);
     if (workspace_floats(a, chunk) <= limit)
         return chunk;
