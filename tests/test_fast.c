@@ -200,20 +200,28 @@ static int rows_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0,
     return 0;
 }
 
+/* The rows of s as a table read on demand (st), and its data view (sd). */
+static void streamed_copy(setup *s, bnn_table *st, bnn_data *sd)
+{
+    bnn_error e;
+    memset(st, 0, sizeof *st);
+    st->rows = s->t.rows;
+    st->cols = s->t.cols;
+    st->read = rows_read;
+    st->ctx = s->rows;
+    assert_int_equal(bnn_data_make(sd, st, NULL, s->a.width[0], s->a.width[s->a.nlayers], &e),
+                     0);
+}
+
 static void test_streamed_data(void **state)
 {
     (void)state;
     setup s;
     make_setup(&s, "4,7,2", "tanh,sigmoid", 1, 333, 31);
     bnn_table st;
-    memset(&st, 0, sizeof st);
-    st.rows = s.t.rows;
-    st.cols = s.t.cols;
-    st.read = rows_read;
-    st.ctx = s.rows;
     bnn_data sd;
     bnn_error e;
-    assert_int_equal(bnn_data_make(&sd, &st, NULL, 4, 2, &e), 0);
+    streamed_copy(&s, &st, &sd);
     bnn_fast *f;
     bnn_fast_opts o = {.threads = 2, .chunk = 32};
     assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
@@ -348,14 +356,9 @@ static void test_minibatch_streamed(void **state)
     setup s;
     make_setup(&s, "40,70,3", "tanh,sigmoid", 1, 700, 61);
     bnn_table st;
-    memset(&st, 0, sizeof st);
-    st.rows = s.t.rows;
-    st.cols = s.t.cols;
-    st.read = rows_read;
-    st.ctx = s.rows;
     bnn_data sd;
     bnn_error e;
-    assert_int_equal(bnn_data_make(&sd, &st, NULL, 40, 3, &e), 0);
+    streamed_copy(&s, &st, &sd);
     bnn_fast *f;
     bnn_fast_opts o = {.threads = 2};
     assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);

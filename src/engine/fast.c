@@ -566,6 +566,46 @@ static void reduce_partials(const bnn_fast *f, const bnn_kernel_table *k, int sh
         k->axpy(g, f->partials + (size_t)s * f->pstride, f->nparams, 1.0f);
 }
 
+/* A worker thread's entry and exit: flush-to-zero and denormals-are-zero while it runs (see
+ * the top of the file), the caller's MXCSR restored after. */
+static unsigned int worker_enter(void)
+{
+#ifdef BNN_HAVE_MXCSR
+    const unsigned int saved = _mm_getcsr();
+    _mm_setcsr(saved | 0x8040); /* FTZ | DAZ */
+    return saved;
+#else
+    return 0;
+#endif
+}
+
+static void worker_leave(unsigned int saved)
+{
+#ifdef BNN_HAVE_MXCSR
+    _mm_setcsr(saved);
+#else
+    (void)saved;
+#endif
+}
+
+/* Records the first error of a parallel job (any thread). */
+static void note_error(int *failed, bnn_error *first, const bnn_error *err)
+{
+#pragma omp critical(bnn_fast_error)
+    if (!*failed) {
+        *failed = 1;
+        *first = *err;
+    }
+}
+
+/* A parallel job's outcome: 0, or -1 with its first error in e. */
+static int job_result(int failed, const bnn_error *first, bnn_error *e)
+{
+    if (failed && e)
+        *e = *first;
+    return failed ? -1 : 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Split mode: one batch spread over the threads without partials (see the top of the file)     */
 
@@ -665,10 +705,7 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
 
 #pragma omp parallel num_threads(team) if (team > 1)
     {
-#ifdef BNN_HAVE_MXCSR
-        const unsigned int saved_csr = _mm_getcsr();
-        _mm_setcsr(saved_csr | 0x8040); /* FTZ | DAZ */
-#endif
+        const unsigned int saved_csr = worker_enter();
 #pragma omp for schedule(dynamic, 1)
         for (int p = 0; p < pieces; p++) {
             const size_t c0 = part_begin(count, pieces, p), ns = part_begin(count, pieces, p + 1) - c0;
@@ -681,11 +718,7 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
                 ldx[p] = c.ldx;
             }
             if (rc != 0) {
-#pragma omp critical(bnn_fast_error)
-                if (!failed) {
-                    failed = 1;
-                    first_err = err;
-                }
+                note_error(&failed, &first_err, &err);
                 continue;
             }
             const float *prev = c.x;
@@ -750,15 +783,10 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
                 }
             }
         }
-#ifdef BNN_HAVE_MXCSR
-        _mm_setcsr(saved_csr);
-#endif
+        worker_leave(saved_csr);
     }
-    if (failed) {
-        if (e)
-            *e = first_err;
+    if (job_result(failed, &first_err, e) != 0)
         return -1;
-    }
     for (int p = 1; p < pieces; p++)
         if (base[p] != base[0] || ldx[p] != ldx[0])
             return bnn_fail(e, "fast engine: internal error: the inputs of a batch are not "
@@ -813,10 +841,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     const int team = f->threads < shards ? f->threads : shards; /* <= f->nws */
 #pragma omp parallel num_threads(team) if (team > 1)
     {
-#ifdef BNN_HAVE_MXCSR
-        const unsigned int saved_csr = _mm_getcsr();
-        _mm_setcsr(saved_csr | 0x8040); /* FTZ | DAZ */
-#endif
+        const unsigned int saved_csr = worker_enter();
         workspace *w = &f->ws[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
         for (int s = 0; s < shards; s++) {
@@ -834,11 +859,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
                 bnn_chunk c;
                 bnn_error err;
                 if (bnn_data_chunk(d, c0, ns, w->xbuf, w->ybuf, &c, &err) != 0) {
-#pragma omp critical(bnn_fast_error)
-                    if (!failed) {
-                        failed = 1;
-                        first_err = err;
-                    }
+                    note_error(&failed, &first_err, &err);
                     break;
                 }
                 if (narrow) {
@@ -861,15 +882,10 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
                 f->narrow_reduce(w->nacc, f->nparams, g);
             sse[s] = acc;
         }
-#ifdef BNN_HAVE_MXCSR
-        _mm_setcsr(saved_csr);
-#endif
+        worker_leave(saved_csr);
     }
-    if (failed) {
-        if (e)
-            *e = first_err;
+    if (job_result(failed, &first_err, e) != 0)
         return -1;
-    }
     if (job == JOB_GRAD)
         reduce_partials(f, k, shards, grad);
     if (cost) {
