@@ -35,7 +35,8 @@
  * never on the thread count. The losses of the pieces are summed in piece order. An explicit
  * chunk (bnn_fast_opts.chunk, the tests of the chunked path) turns split mode off. Each phase
  * ends in a barrier: on a machine loaded beyond its cores a descheduled thread stalls the
- * others there (use fewer --threads).
+ * others there, so the engine times batches on one thread and on the team and runs the faster
+ * (pick_team; the same result either way; also for narrow batches of at most 4 shards).
  * On the narrow path a mini-batch is cut into shards as before, of at least NARROW_MIN_SHARD
  * (256) samples and about 1 MFLOP (the partials there are a few thousand floats).
  *
@@ -66,6 +67,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 
@@ -105,6 +107,13 @@ typedef struct workspace {
 #define SPLIT_MIN_ROWS 32
 #define SPLIT_MAX 4096
 
+/* Seconds per sample, smoothed, of the last calls of a kind of job on one thread [0] and on
+ * the whole team [1] (0: not measured yet), and the calls timed (pick_team). */
+typedef struct team_clock {
+    double rate[2];
+    uint64_t calls;
+} team_clock;
+
 struct bnn_fast {
     bnn_arch arch;
     int loss; /* bnn_loss */
@@ -125,6 +134,8 @@ struct bnn_fast {
     workspace split;                      /* one workspace for the whole batch, shared */
     size_t split_cap;                     /* samples it holds */
     size_t split_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in split.acts */
+    /* the choice of team for small jobs (pick_team): split mode, few shards */
+    team_clock split_clock, shard_clock;
     /* the narrow fused path, when the net qualifies */
     int narrow;
     bnn_narrow_net nnet;
@@ -672,6 +683,41 @@ static tiling tiling_of(const bnn_arch *a, int l)
     return t;
 }
 
+/* The team of a small job (a split-mode batch, or a batch of a few shards): 0 for one
+ * thread, 1 for the whole team. The result is bitwise the same either way (the pieces, tiles
+ * and shards do not change), only the time: on a quiet machine the team is ~1.8x faster, but
+ * the job ends in a barrier (split mode: every phase), and on a machine loaded beyond its
+ * cores a descheduled thread stalls it (6x slower than one thread, measured at a load of 15
+ * on 2 cores). So both are timed: each is tried first, then the faster one runs, the other
+ * tried again every TEAM_PROBE calls in case the load changed. */
+#define TEAM_PROBE 64
+#define SMALL_SHARDS 4
+
+static int pick_team(const team_clock *c)
+{
+    if (c->rate[1] == 0.0)
+        return 1;
+    if (c->rate[0] == 0.0)
+        return 0;
+    const int best = c->rate[1] <= c->rate[0];
+    return c->calls % TEAM_PROBE == TEAM_PROBE - 1 ? !best : best;
+}
+
+static void team_timed(team_clock *c, int which, double seconds, size_t count)
+{
+    const double rate = seconds / (double)count;
+    double *r = &c->rate[which];
+    *r = *r == 0.0 ? rate : 0.75 * *r + 0.25 * rate;
+    c->calls++;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Gradient of one batch in split mode. Phase 1, by column pieces: the inputs, forward through
  * every layer, the output delta and loss. Then per layer l = m-1..0, one phase: the tiles of
  * dW_l = D_l A_{l-1}^T (each a sum over the whole batch, written once: no partials) and db_l,
@@ -695,7 +741,10 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
         if (tasks > most)
             most = tasks;
     }
-    const int team = f->threads < most ? f->threads : most;
+    const int full = f->threads < most ? f->threads : most;
+    const int which = full > 1 ? pick_team(&f->split_clock) : 1;
+    const int team = which ? full : 1;
+    const double t0 = full > 1 ? now_seconds() : 0.0;
     float *const dbuf[2] = {w->delta, w->delta + round_up16((size_t)f->maxw * count)};
     double sse[SPLIT_PARTS] = {0}, good[SPLIT_PARTS] = {0};
     const float *base[SPLIT_PARTS] = {0}; /* each piece's inputs, less c0 columns */
@@ -787,6 +836,8 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
     }
     if (job_result(failed, &first_err, e) != 0)
         return -1;
+    if (full > 1)
+        team_timed(&f->split_clock, which, now_seconds() - t0, count);
     for (int p = 1; p < pieces; p++)
         if (base[p] != base[0] || ldx[p] != ldx[0])
             return bnn_fail(e, "fast engine: internal error: the inputs of a batch are not "
@@ -838,7 +889,12 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
 
     /* one shard (small batches): stay on the calling thread; waking a team per call costs
      * more than the work and, on a loaded machine, a descheduled thread stalls the barrier */
-    const int team = f->threads < shards ? f->threads : shards; /* <= f->nws */
+    const int full = f->threads < shards ? f->threads : shards; /* <= f->nws */
+    /* a batch of a few shards (narrow mini-batches): one thread when that is faster */
+    const int timed = job == JOB_GRAD && full > 1 && shards <= SMALL_SHARDS;
+    const int which = timed ? pick_team(&f->shard_clock) : 1;
+    const int team = which ? full : 1;
+    const double t0 = timed ? now_seconds() : 0.0;
 #pragma omp parallel num_threads(team) if (team > 1)
     {
         const unsigned int saved_csr = worker_enter();
@@ -886,6 +942,8 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     }
     if (job_result(failed, &first_err, e) != 0)
         return -1;
+    if (timed)
+        team_timed(&f->shard_clock, which, now_seconds() - t0, count);
     if (job == JOB_GRAD)
         reduce_partials(f, k, shards, grad);
     if (cost) {
