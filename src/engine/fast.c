@@ -22,7 +22,7 @@
  * for nets whose whole-batch workspace would pass BNN_FAST_WORKSPACE_MAX) is not cut into
  * shards but spread over the threads without any cross-thread sum, so that a batch of 64 or
  * 256 samples uses every core and needs no partials (no zeroing, no reduction, the gradient
- * written once). Phase 1 cuts the batch's columns into P pieces (P = count / 16, at most 4):
+ * written once). Phase 1 cuts the batch's columns into P pieces (P = count / 32, at most 4):
  * each piece goes forward through every layer and gets its output delta and loss. Then, for
  * each layer l = m-1..0, one phase computes dW_l = D_l A_{l-1}^T as a sum over the whole
  * batch (K = count) in T_l row tiles of dW_l^T (the larger of its two dimensions cut in
@@ -103,7 +103,7 @@ typedef struct workspace {
  * SPLIT_PARTS pieces of at least SPLIT_MIN_COLS samples, each weight gradient in at most
  * SPLIT_PARTS tiles of at least SPLIT_MIN_ROWS rows, a batch of at most SPLIT_MAX samples. */
 #define SPLIT_PARTS 4
-#define SPLIT_MIN_COLS 16
+#define SPLIT_MIN_COLS 32
 #define SPLIT_MIN_ROWS 32
 #define SPLIT_MAX 4096
 
@@ -690,7 +690,7 @@ static tiling tiling_of(const bnn_arch *a, int l)
  * cores a descheduled thread stalls it (6x slower than one thread, measured at a load of 15
  * on 2 cores). So both are timed: each is tried first, then the faster one runs, the other
  * tried again every TEAM_PROBE calls in case the load changed. */
-#define TEAM_PROBE 64
+#define TEAM_PROBE 256
 #define SMALL_SHARDS 4
 
 static int pick_team(const team_clock *c)
