@@ -2,7 +2,8 @@
  * test_train.c - gradient descent learns the notes' examples (seeded, with tolerances):
  * y = 2x gives w close to 2, one neuron learns OR, AND and NAND, 2-2-1 learns XOR. Also:
  * mini-batches, the reference engine and finite-diff training agree with the fast engine, the
- * trained weights are bitwise the same for any thread count, and divergence is reported.
+ * trained weights are bitwise the same for any thread count (full batch, and mini-batches with
+ * shuffling and adam on both paths), and divergence is reported.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -185,6 +186,57 @@ static void test_threads_bitwise(void **state)
     done(&r2);
 }
 
+/* Mini-batch training is bitwise the same for 1..4 threads: the GEMM path (batches split over
+ * the threads) and the narrow path (small shards), with --shuffle and adam. */
+static void test_minibatch_threads_bitwise(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *w;
+        size_t n, batch;
+        bnn_optim_kind opt;
+    } cases[] = {{"30,64,3", 1000, 64, BNN_OPT_ADAM},
+                 {"30,64,3", 1000, 256, BNN_OPT_SGD},
+                 {"2,16,16,1", 8000, 1024, BNN_OPT_ADAM}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        bnn_model m[4];
+        for (int t = 0; t < 4; t++) {
+            bnn_error e;
+            bnn_arch a;
+            assert_int_equal(bnn_arch_parse(&a, cases[c].w, NULL, 1, &e), 0);
+            assert_int_equal(bnn_model_init(&m[t], &a, &e), 0);
+            bnn_model_randomize(&m[t], 12);
+            bnn_table tb;
+            bnn_data d;
+            assert_int_equal(bnn_synth_open(&tb, "synth:uniform", cases[c].n, a.width[0],
+                                            a.width[a.nlayers], 12, 1 << 26, &e), 0);
+            assert_int_equal(bnn_data_make(&d, &tb, NULL, a.width[0], a.width[a.nlayers], &e),
+                             0);
+            bnn_train_opts o;
+            bnn_train_opts_default(&o);
+            o.epochs = 3;
+            o.lr = cases[c].opt == BNN_OPT_ADAM ? 0.01 : 0.5;
+            o.batch = cases[c].batch;
+            o.threads = t + 1;
+            o.shuffle = 1;
+            o.seed = 12;
+            o.optim.kind = cases[c].opt;
+            assert_int_equal(bnn_train(&m[t], &d, &o, &e), 0);
+            bnn_table_close(&tb);
+        }
+        for (int t = 1; t < 4; t++)
+            for (size_t p = 0; p < m[0].nparams; p++)
+                if (memcmp(&m[t].theta[p], &m[0].theta[p], sizeof(float)) != 0) {
+                    print_error("%s batch %zu: %d threads, parameter %zu is %.9g, want %.9g "
+                                "(bitwise)\n", cases[c].w, cases[c].batch, t + 1, p,
+                                (double)m[t].theta[p], (double)m[0].theta[p]);
+                    fail();
+                }
+        for (int t = 0; t < 4; t++)
+            bnn_model_free(&m[t]);
+    }
+}
+
 static void test_divergence_reported(void **state)
 {
     (void)state;
@@ -212,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_minibatch),
         cmocka_unit_test(test_engines_and_gradients_agree),
         cmocka_unit_test(test_threads_bitwise),
+        cmocka_unit_test(test_minibatch_threads_bitwise),
         cmocka_unit_test(test_divergence_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -349,6 +349,8 @@ int cli_cmd_train(int argc, char **argv)
     if (cli_opt_flag(opts, "plot-scale") && !plot)
         cli_die(EXIT_USAGE, "--plot-scale needs --plot FILE.svg");
     const cli_plot_scale plot_scale = cli_plot_scale_parse(cli_opt_str(opts, "plot-scale", NULL));
+    /* from here on a stop signal is ours: during loading it ends the run before training */
+    catch_stop_signals(1);
     const char *checkpoint = cli_opt_str(opts, "checkpoint", NULL);
     const char *outs[4][2] = {{"save", save}, {"log", log}, {"plot", plot},
                               {"checkpoint", checkpoint}};
@@ -577,7 +579,11 @@ int cli_cmd_train(int argc, char **argv)
                 threads, threads == 1 ? "" : "s");
     }
 
-    catch_stop_signals(1);
+    if (interrupted) { /* stopped before the first epoch: nothing trained, nothing to save */
+        fprintf(stderr, "batchnn: stopped by %s before training started\n",
+                signal_name(interrupted));
+        return 128 + interrupted;
+    }
     int rc = bnn_train(&model, &ld.d, &to, &e);
     const int last_epoch = done_epochs + ctx.progress.epochs_done;
     double final_loss = NAN;

@@ -18,6 +18,28 @@
  * The reduction is a step of its own so that it can extend across processes (MPI ranks, each
  * holding a shard of the samples). BLAS runs single-threaded inside the parallel region.
  *
+ * Mini-batches (split mode): on the GEMM path a batch of at most split_max samples (4096, less
+ * for nets whose whole-batch workspace would pass BNN_FAST_WORKSPACE_MAX) is not cut into
+ * shards but spread over the threads without any cross-thread sum, so that a batch of 64 or
+ * 256 samples uses every core and needs no partials (no zeroing, no reduction, the gradient
+ * written once). Phase 1 cuts the batch's columns into P pieces (P = count / 32, at most 4):
+ * each piece goes forward through every layer and gets its output delta and loss. Then, for
+ * each layer l = m-1..0, one phase computes dW_l = D_l A_{l-1}^T as a sum over the whole
+ * batch (K = count) in T_l row tiles of dW_l^T (the larger of its two dimensions cut in
+ * blocks of at least 32 rows, at most 4 tiles, boundaries in multiples of 16; db_l with the
+ * first tile of each column block), and D_{l-1} = (W_l^T D_l) act' by the same P column
+ * pieces. Each tile and piece is one sgemm call on operands fixed by the batch size and the
+ * architecture, writing its own block of the result; threads take them in any order (one
+ * thread takes them all in turn) with a barrier between phases. OpenBLAS on a block of C is
+ * not bitwise the same as on all of C, which is why the blocks depend on (count, arch) only,
+ * never on the thread count. The losses of the pieces are summed in piece order. An explicit
+ * chunk (bnn_fast_opts.chunk, the tests of the chunked path) turns split mode off. Each phase
+ * ends in a barrier: on a machine loaded beyond its cores a descheduled thread stalls the
+ * others there, so the engine times batches on one thread and on the team and runs the faster
+ * (pick_team; the same result either way; also for narrow batches of at most 4 shards).
+ * On the narrow path a mini-batch is cut into shards as before, of at least NARROW_MIN_SHARD
+ * (256) samples and about 1 MFLOP (the partials there are a few thousand floats).
+ *
  * Narrow nets (every width <= BNN_NARROW_MAX_WIDTH: the notes' models, 2->16->16->1) take the
  * narrow fused path instead (kernels/narrow_impl.h): a block of samples, one per vector lane,
  * goes forward and backward through all layers in registers, gradients accumulate lane-wise
@@ -26,14 +48,16 @@
  * Both paths use the kernel table in use when the engine is created (bnn_kernels(): one ISA
  * decision per engine; a later bnn_kernels_force affects engines created after it).
  *
- * Chunk size and memory: a chunk is GEMM_CHUNK (256) samples on the GEMM path and
+ * Chunk size and memory: a chunk is GEMM_CHUNK (256) samples on the GEMM path (512 or 1024
+ * for nets with a weight matrix of more than 2^18 or 2^19 floats: gemm_chunk) and
  * BNN_NARROW_CHUNK_MAX on the narrow path, except for nets so wide that one thread's workspace
  * (A_1..A_m, two delta buffers, the input and target buffers: chunk x (sum of widths + twice
  * the widest + inputs + outputs) floats) would exceed BNN_FAST_WORKSPACE_MAX (64 MiB); those
  * get the largest chunk that fits, at least 1 sample. Like the shard count, the chunk is a
  * function of the architecture only (never of the thread count or of the memory budget):
  * chunk boundaries are summation boundaries, so anything else would break the bitwise
- * promise. Every net whose 256-sample workspace fits keeps 256, hence its old results.
+ * promise. Every net whose layers have at most 2^18 weights each and whose 256-sample
+ * workspace fits keeps 256, hence its old results (W5 does; W6 takes 1024, other models).
  * Workspaces are allocated for min(threads, max shards) threads, since no more can run at
  * once; bnn_fast_memory counts them and the partials, and bnn_fast_create refuses up front
  * when that exceeds bnn_memory_budget().
@@ -45,6 +69,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 
@@ -62,6 +87,10 @@
 #define MAX_SHARDS 32
 /* Samples per chunk on the GEMM path (see the top of the file). */
 #define GEMM_CHUNK 256
+/* Weights of a layer (floats) beyond which the GEMM chunk grows (gemm_chunk). */
+#define GEMM_WIDE_PARAMS ((double)(1 << 18))
+/* Samples a narrow-path shard gets at least (see plan). */
+#define NARROW_MIN_SHARD 256
 
 typedef struct workspace {
     float *nacc;  /* narrow path: lane-wise gradient partials, nparams * narrow_lanes */
@@ -71,6 +100,21 @@ typedef struct workspace {
     float *xbuf;  /* nin x chunk when the data is not direct float32 */
     float *ybuf;  /* nout x chunk */
 } workspace;
+
+/* Split mode (mini-batches, see the top of the file): a batch's columns in at most
+ * SPLIT_PARTS pieces of at least SPLIT_MIN_COLS samples, each weight gradient in at most
+ * SPLIT_PARTS tiles of at least SPLIT_MIN_ROWS rows, a batch of at most SPLIT_MAX samples. */
+#define SPLIT_PARTS 4
+#define SPLIT_MIN_COLS 32
+#define SPLIT_MIN_ROWS 32
+#define SPLIT_MAX 4096
+
+/* Seconds per sample, smoothed, of the last calls of a kind of job on one thread [0] and on
+ * the whole team [1] (0: not measured yet), and the calls timed (pick_team). */
+typedef struct team_clock {
+    double rate[2];
+    uint64_t calls;
+} team_clock;
 
 struct bnn_fast {
     bnn_arch arch;
@@ -89,6 +133,13 @@ struct bnn_fast {
     size_t min_shard; /* samples */
     /* the element-wise kernels and the narrow path, one ISA, fixed at creation */
     const bnn_kernel_table *k;
+    /* split mode (GEMM path, gradients of batches of at most split_max samples) */
+    size_t split_max;                     /* 0: off */
+    workspace split;                      /* one workspace for the whole batch, shared */
+    size_t split_cap;                     /* samples it holds */
+    size_t split_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in split.acts */
+    /* the choice of team for small jobs (pick_team): split mode, few shards */
+    team_clock split_clock, shard_clock;
     /* the narrow fused path, when the net qualifies */
     int narrow;
     bnn_narrow_net nnet;
@@ -145,6 +196,7 @@ void bnn_fast_free(bnn_fast *f)
         for (int t = 0; t < f->nws; t++)
             free_workspace(&f->ws[t]);
     free(f->ws);
+    free_workspace(&f->split);
     bnn_free(f->partials);
     free(f);
 }
@@ -183,13 +235,30 @@ static size_t workspace_floats(const bnn_arch *a, size_t chunk)
     return add_sat(total, mul_sat((size_t)a->width[a->nlayers], chunk));
 }
 
-/* Samples per chunk: GEMM_CHUNK, enough columns for sgemm to reuse each weight well (the
+/* The GEMM path's chunk before the workspace bound: GEMM_CHUNK, times 2 or 4 for nets whose
+ * largest weight matrix passes GEMM_WIDE_PARAMS or twice that. Each chunk packs every W_l
+ * for sgemm and reads and writes every dW_l once, traffic beyond L2 for such matrices, so
+ * wider chunks amortise it (W6, 1024 x 1024: 3-4% less CPU time at 1024 samples; W5,
+ * 784 x 256, gains nothing and keeps 256). A function of the widths only. */
+static size_t gemm_chunk(const bnn_arch *a)
+{
+    double most = 0;
+    for (int l = 0; l < a->nlayers; l++) {
+        const double p = (double)a->width[l] * (double)a->width[l + 1];
+        most = p > most ? p : most;
+    }
+    return most > 2.0 * GEMM_WIDE_PARAMS ? 4 * GEMM_CHUNK
+         : most > GEMM_WIDE_PARAMS       ? 2 * GEMM_CHUNK
+                                         : GEMM_CHUNK;
+}
+
+/* Samples per chunk: gemm_chunk, enough columns for sgemm to reuse each weight well (the
  * narrow path: BNN_NARROW_CHUNK_MAX, its unit of data access), or for wider nets the largest
  * chunk whose workspace stays within BNN_FAST_WORKSPACE_MAX, at least 1. A function of the
  * architecture (and the path) only: see the top of the file. */
 static size_t default_chunk(const bnn_arch *a, int narrow)
 {
-    const size_t chunk = narrow ? BNN_NARROW_CHUNK_MAX : GEMM_CHUNK;
+    const size_t chunk = narrow ? BNN_NARROW_CHUNK_MAX : gemm_chunk(a);
     const size_t limit = BNN_FAST_WORKSPACE_MAX / sizeof(float);
     if (workspace_floats(a, chunk) <= limit)
         return chunk;
@@ -248,10 +317,23 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
     double flops = 0; /* per sample, forward and backward */
     for (int l = 0; l < a->nlayers; l++)
         flops += 6.0 * (double)a->width[l] * (double)a->width[l + 1];
-    double min_shard = 4e6 / flops;
-    f->min_shard = min_shard < (double)f->chunk ? f->chunk
+    /* GEMM path: about 4 MFLOP a shard and at least a chunk. Narrow path: about 1 MFLOP and
+     * at least NARROW_MIN_SHARD samples (a shard's set-up there is a few thousand floats of
+     * lane partials, so mini-batches of a few hundred samples already pay off on 2 threads) */
+    double min_shard = (f->narrow ? 1e6 : 4e6) / flops;
+    const double floor_shard = f->narrow ? NARROW_MIN_SHARD : (double)f->chunk;
+    f->min_shard = min_shard < floor_shard ? (size_t)floor_shard
                  : min_shard > 65536.0     ? 65536
                                            : (size_t)min_shard;
+    /* split mode: the GEMM path's batches whose whole workspace fits the bound; an explicit
+     * chunk asks for the chunked shards at every size (tests of that path) */
+    if (!f->narrow && !asked) {
+        const size_t limit = BNN_FAST_WORKSPACE_MAX / sizeof(float);
+        size_t c = SPLIT_MAX;
+        while (c > 0 && workspace_floats(a, c) > limit)
+            c = c > 64 ? c - c / 16 : c - 1;
+        f->split_max = c;
+    }
     /* a call runs min(threads, shards) threads and shards <= max_shards */
     f->nws = f->threads < f->max_shards ? f->threads : f->max_shards;
 }
@@ -474,6 +556,283 @@ static void reduce_partials(const bnn_fast *f, const bnn_kernel_table *k, int sh
         k->axpy(g, f->partials + (size_t)s * f->pstride, f->nparams, 1.0f);
 }
 
+/* A worker thread's entry and exit: flush-to-zero and denormals-are-zero while it runs (see
+ * the top of the file), the caller's MXCSR restored after. */
+static unsigned int worker_enter(void)
+{
+#ifdef BNN_HAVE_MXCSR
+    const unsigned int saved = _mm_getcsr();
+    _mm_setcsr(saved | 0x8040); /* FTZ | DAZ */
+    return saved;
+#else
+    return 0;
+#endif
+}
+
+static void worker_leave(unsigned int saved)
+{
+#ifdef BNN_HAVE_MXCSR
+    _mm_setcsr(saved);
+#else
+    (void)saved;
+#endif
+}
+
+/* Records the first error of a parallel job (any thread). */
+static void note_error(int *failed, bnn_error *first, const bnn_error *err)
+{
+#pragma omp critical(bnn_fast_error)
+    if (!*failed) {
+        *failed = 1;
+        *first = *err;
+    }
+}
+
+/* A parallel job's outcome: 0, or -1 with its first error in e. */
+static int job_result(int failed, const bnn_error *first, bnn_error *e)
+{
+    if (failed && e)
+        *e = *first;
+    return failed ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Split mode: one batch spread over the threads without partials (see the top of the file)     */
+
+/* Start of part i of `parts` over total items, in whole blocks of 16 when every part can get
+ * one (sgemm's kernels then see the same edges in every part); part `parts` is the end. */
+static size_t part_begin(size_t total, int parts, int i)
+{
+    if (i >= parts)
+        return total;
+    if (total >= (size_t)parts * 16)
+        return (total / 16) * (size_t)i / (size_t)parts * 16;
+    return total * (size_t)i / (size_t)parts;
+}
+
+static int part_count(size_t total, size_t min_size)
+{
+    size_t p = total / min_size;
+    return p < 1 ? 1 : p > SPLIT_PARTS ? SPLIT_PARTS : (int)p;
+}
+
+/* The whole-batch workspace, grown to `count` samples when needed: 0 or -1. */
+static int split_reserve(bnn_fast *f, size_t count, bnn_error *e)
+{
+    if (f->split_cap >= count)
+        return 0;
+    const bnn_arch *a = &f->arch;
+    free_workspace(&f->split);
+    f->split_cap = 0;
+    size_t total = 0;
+    for (int l = 1; l <= a->nlayers; l++) {
+        f->split_off[l] = total;
+        total += round_up16((size_t)a->width[l] * count);
+    }
+    workspace *w = &f->split;
+    w->acts = bnn_alloc(total, sizeof(float));
+    w->delta = bnn_alloc(2 * round_up16((size_t)f->maxw * count), sizeof(float));
+    w->xbuf = bnn_alloc((size_t)a->width[0] * count, sizeof(float));
+    w->ybuf = bnn_alloc((size_t)a->width[a->nlayers] * count, sizeof(float));
+    if (!w->acts || !w->delta || !w->xbuf || !w->ybuf) {
+        free_workspace(w);
+        memset(w, 0, sizeof *w);
+        return bnn_fail(e, "fast engine: cannot allocate the workspace of a batch of %zu "
+                           "samples", count);
+    }
+    f->split_cap = count;
+    return 0;
+}
+
+/* One weight gradient's tiling: the larger of its two dimensions (dW^T is in x out) cut in
+ * row blocks, so the operand packed again by every tile is the smaller one. */
+typedef struct tiling {
+    int parts;
+    int by_in; /* 1: blocks of inputs (rows of dW^T), 0: blocks of outputs */
+    size_t dim;
+} tiling;
+
+static tiling tiling_of(const bnn_arch *a, int l)
+{
+    tiling t;
+    const size_t in = (size_t)a->width[l], out = (size_t)a->width[l + 1];
+    t.by_in = in > out;
+    t.dim = t.by_in ? in : out;
+    t.parts = part_count(t.dim, SPLIT_MIN_ROWS);
+    return t;
+}
+
+/* The team of a small job (a split-mode batch, or a batch of a few shards): 0 for one
+ * thread, 1 for the whole team. The result is bitwise the same either way (the pieces, tiles
+ * and shards do not change), only the time: on a quiet machine the team is ~1.8x faster, but
+ * the job ends in a barrier (split mode: every phase), and on a machine loaded beyond its
+ * cores a descheduled thread stalls it (6x slower than one thread, measured at a load of 15
+ * on 2 cores). So both are timed: each is tried first, then the faster one runs, the other
+ * tried again every TEAM_PROBE calls in case the load changed. */
+#define TEAM_PROBE 256
+#define SMALL_SHARDS 4
+
+static int pick_team(const team_clock *c)
+{
+    if (c->rate[1] == 0.0)
+        return 1;
+    if (c->rate[0] == 0.0)
+        return 0;
+    const int best = c->rate[1] <= c->rate[0];
+    return c->calls % TEAM_PROBE == TEAM_PROBE - 1 ? !best : best;
+}
+
+static void team_timed(team_clock *c, int which, double seconds, size_t count)
+{
+    const double rate = seconds / (double)count;
+    double *r = &c->rate[which];
+    *r = *r == 0.0 ? rate : 0.75 * *r + 0.25 * rate;
+    c->calls++;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Gradient of one batch in split mode. Phase 1, by column pieces: the inputs, forward through
+ * every layer, the output delta and loss. Then per layer l = m-1..0, one phase: the tiles of
+ * dW_l = D_l A_{l-1}^T (each a sum over the whole batch, written once: no partials) and db_l,
+ * and by column pieces D_{l-1} = (W_l^T D_l) act'. Every piece and tile is fixed by the batch
+ * size and the architecture; any thread may run any of them. */
+static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta,
+                      const bnn_data *d, size_t start, size_t count, float out_scale,
+                      float hidden_scale, float *grad, double *cost, double *correct,
+                      bnn_error *e)
+{
+    if (split_reserve(f, count, e) != 0)
+        return -1;
+    const bnn_arch *a = &f->arch;
+    const int m = a->nlayers;
+    const size_t nin = (size_t)a->width[0], nout = (size_t)a->width[m];
+    workspace *w = &f->split;
+    const int pieces = part_count(count, SPLIT_MIN_COLS);
+    int most = pieces;
+    for (int l = 0; l < m; l++) {
+        const int tasks = tiling_of(a, l).parts + (l > 0 ? pieces : 0);
+        if (tasks > most)
+            most = tasks;
+    }
+    const int full = f->threads < most ? f->threads : most;
+    const int which = full > 1 ? pick_team(&f->split_clock) : 1;
+    const int team = which ? full : 1;
+    const double t0 = full > 1 ? now_seconds() : 0.0;
+    float *const dbuf[2] = {w->delta, w->delta + round_up16((size_t)f->maxw * count)};
+    double sse[SPLIT_PARTS] = {0}, good[SPLIT_PARTS] = {0};
+    const float *base[SPLIT_PARTS] = {0}; /* each piece's inputs, less c0 columns */
+    size_t ldx[SPLIT_PARTS] = {0};
+    int failed = 0;
+    bnn_error first_err = {{0}};
+
+#pragma omp parallel num_threads(team) if (team > 1)
+    {
+        const unsigned int saved_csr = worker_enter();
+#pragma omp for schedule(dynamic, 1)
+        for (int p = 0; p < pieces; p++) {
+            const size_t c0 = part_begin(count, pieces, p), ns = part_begin(count, pieces, p + 1) - c0;
+            bnn_chunk c;
+            bnn_error err;
+            int rc = bnn_data_chunk(d, start + c0, ns, w->xbuf + c0 * nin, w->ybuf + c0 * nout,
+                                    &c, &err);
+            if (rc == 0) {
+                base[p] = c.x - c0 * c.ldx;
+                ldx[p] = c.ldx;
+            }
+            if (rc != 0) {
+                note_error(&failed, &first_err, &err);
+                continue;
+            }
+            const float *prev = c.x;
+            int ldprev = (int)c.ldx;
+            for (int l = 0; l < m; l++) {
+                const int in = (int)a->width[l], out = (int)a->width[l + 1];
+                const size_t boff = bnn_arch_bias_offset(a, l);
+                float *Z = w->acts + f->split_off[l + 1] + c0 * (size_t)out;
+                cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, out, (int)ns, in, 1.0f,
+                            theta + bnn_arch_weight_offset(a, l), in, prev, ldprev, 0.0f, Z,
+                            out);
+                k->bias_act(Z, (size_t)out, (size_t)out, ns,
+                            boff == (size_t)-1 ? NULL : theta + boff, a->act[l]);
+                prev = Z;
+                ldprev = out;
+            }
+            sse[p] = loss_chunk(f, k, dbuf[0] + c0 * nout, prev, &c, out_scale, &good[p]);
+        }
+        /* dW_0's tiles read the batch's inputs as one matrix: every piece lies at the same
+         * base, c0 columns of the same ld on (in place, or in xbuf). Each thread checks (no
+         * barrier: nothing writes base[] any more); a mismatch is a bug, reported below. */
+        int whole = !failed;
+        for (int p = 1; p < pieces && whole; p++)
+            whole = base[p] == base[0] && ldx[p] == ldx[0];
+        const float *const X = base[0];
+        const size_t ldX = ldx[0];
+        for (int l = m - 1; l >= 0 && whole; l--) {
+            const tiling t = tiling_of(a, l);
+            const int in = (int)a->width[l], out = (int)a->width[l + 1];
+            const float *D = dbuf[(m - 1 - l) & 1];
+            float *Dprev = dbuf[(m - l) & 1];
+            const float *Aprev = l > 0 ? w->acts + f->split_off[l] : X;
+            const int ldA = l > 0 ? in : (int)ldX;
+            const float *W = theta + bnn_arch_weight_offset(a, l);
+            float *dW = grad + bnn_arch_weight_offset(a, l);
+            const size_t boff = bnn_arch_bias_offset(a, l);
+            const int tasks = t.parts + (l > 0 ? pieces : 0);
+#pragma omp for schedule(dynamic, 1)
+            for (int i = 0; i < tasks; i++) {
+                if (i < t.parts) {
+                    const size_t r0 = part_begin(t.dim, t.parts, i);
+                    const size_t r1 = part_begin(t.dim, t.parts, i + 1);
+                    const size_t i0 = t.by_in ? r0 : 0, i1 = t.by_in ? r1 : (size_t)in;
+                    const size_t j0 = t.by_in ? 0 : r0, j1 = t.by_in ? (size_t)out : r1;
+                    /* dW^T[i0:i1, j0:j1] (col-major, ld in) = Aprev[i0:i1, :] D[j0:j1, :]^T */
+                    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)(i1 - i0),
+                                (int)(j1 - j0), (int)count, 1.0f, Aprev + i0, ldA, D + j0,
+                                out, 0.0f, dW + i0 + j0 * (size_t)in, in);
+                    if (boff != (size_t)-1 && i0 == 0) {
+                        memset(grad + boff + j0, 0, (j1 - j0) * sizeof(float));
+                        k->row_sums_add(grad + boff + j0, D + j0, (size_t)out, j1 - j0, count);
+                    }
+                } else {
+                    const int p = i - t.parts;
+                    const size_t c0 = part_begin(count, pieces, p);
+                    const size_t ns = part_begin(count, pieces, p + 1) - c0;
+                    float *Dp = Dprev + c0 * (size_t)in;
+                    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, in, (int)ns, out,
+                                1.0f, W, in, D + c0 * (size_t)out, out, 0.0f, Dp, in);
+                    k->act_backward(Dp, (size_t)in, Aprev + c0 * (size_t)in, (size_t)in,
+                                    (size_t)in, ns, hidden_scale, a->act[l - 1]);
+                }
+            }
+        }
+        worker_leave(saved_csr);
+    }
+    if (job_result(failed, &first_err, e) != 0)
+        return -1;
+    if (full > 1)
+        team_timed(&f->split_clock, which, now_seconds() - t0, count);
+    for (int p = 1; p < pieces; p++)
+        if (base[p] != base[0] || ldx[p] != ldx[0])
+            return bnn_fail(e, "fast engine: internal error: the inputs of a batch are not "
+                               "one matrix");
+    double total = 0.0, right = 0.0;
+    for (int p = 0; p < pieces; p++) {
+        total += sse[p];
+        right += good[p];
+    }
+    if (cost)
+        *cost = total / (double)count;
+    if (correct)
+        *correct = right;
+    return 0;
+}
+
 typedef enum { JOB_GRAD, JOB_COST, JOB_PREDICT } job_kind;
 
 static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d, size_t start,
@@ -499,6 +858,9 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     /* dC/dZ of the mean loss: 2 (a - y) / n for mse, (p - y) / n for the others */
     const float out_scale = (float)((f->loss == BNN_LOSS_MSE ? 2.0 : 1.0) / (double)count);
     const float hidden_scale = mode == BNN_GRAD_SEED ? 2.0f : 1.0f;
+    if (job == JOB_GRAD && count <= f->split_max)
+        return split_grad(f, k, theta, d, start, count, out_scale, hidden_scale, grad, cost,
+                          correct, e);
     double sse[MAX_SHARDS] = {0}, good[MAX_SHARDS] = {0};
     int failed = 0;
     bnn_error first_err = {{0}};
@@ -506,13 +868,15 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
 
     /* one shard (small batches): stay on the calling thread; waking a team per call costs
      * more than the work and, on a loaded machine, a descheduled thread stalls the barrier */
-    const int team = f->threads < shards ? f->threads : shards; /* <= f->nws */
+    const int full = f->threads < shards ? f->threads : shards; /* <= f->nws */
+    /* a batch of a few shards (narrow mini-batches): one thread when that is faster */
+    const int timed = job == JOB_GRAD && full > 1 && shards <= SMALL_SHARDS;
+    const int which = timed ? pick_team(&f->shard_clock) : 1;
+    const int team = which ? full : 1;
+    const double t0 = timed ? now_seconds() : 0.0;
 #pragma omp parallel num_threads(team) if (team > 1)
     {
-#ifdef BNN_HAVE_MXCSR
-        const unsigned int saved_csr = _mm_getcsr();
-        _mm_setcsr(saved_csr | 0x8040); /* FTZ | DAZ */
-#endif
+        const unsigned int saved_csr = worker_enter();
         workspace *w = &f->ws[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
         for (int s = 0; s < shards; s++) {
@@ -530,11 +894,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
                 bnn_chunk c;
                 bnn_error err;
                 if (bnn_data_chunk(d, c0, ns, w->xbuf, w->ybuf, &c, &err) != 0) {
-#pragma omp critical(bnn_fast_error)
-                    if (!failed) {
-                        failed = 1;
-                        first_err = err;
-                    }
+                    note_error(&failed, &first_err, &err);
                     break;
                 }
                 if (narrow) {
@@ -557,15 +917,12 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
                 k->narrow_reduce(w->nacc, f->nparams, g);
             sse[s] = acc;
         }
-#ifdef BNN_HAVE_MXCSR
-        _mm_setcsr(saved_csr);
-#endif
+        worker_leave(saved_csr);
     }
-    if (failed) {
-        if (e)
-            *e = first_err;
+    if (job_result(failed, &first_err, e) != 0)
         return -1;
-    }
+    if (timed)
+        team_timed(&f->shard_clock, which, now_seconds() - t0, count);
     if (job == JOB_GRAD)
         reduce_partials(f, k, shards, grad);
     if (cost) {
