@@ -7,32 +7,7 @@
 # usage: train_options_test.sh path/to/batchnn
 set -u
 BNN=${1:?usage: train_options_test.sh path/to/batchnn}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-
-ok() { # ok NAME CMD...: exit 0
-  local name=$1; shift
-  "$@" >"$T/out" 2>"$T/err"; local got=$?
-  if [ "$got" -eq 0 ]; then pass=$((pass + 1)); else
-    fail=$((fail + 1)); echo "FAIL $name: exit $got from: $*"; sed 's/^/  | /' "$T/err" | head -5; fi
-}
-bad() { # bad NAME STATUS PATTERN CMD...: exits STATUS with one stderr line matching PATTERN
-  local name=$1 want=$2 pat=$3; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local got=$?
-  if [ "$got" -ne "$want" ]; then
-    fail=$((fail + 1)); echo "FAIL $name: exit $got, want $want: $*"; sed 's/^/  | /' "$T/err" | head -5
-  elif ! grep -qE -- "$pat" "$T/err"; then
-    fail=$((fail + 1)); echo "FAIL $name: stderr lacks /$pat/:"; sed 's/^/  | /' "$T/err" | head -5
-  elif [ "$(wc -l <"$T/err")" -ne 1 ]; then
-    fail=$((fail + 1)); echo "FAIL $name: $(wc -l <"$T/err") lines on stderr, want 1"; sed 's/^/  | /' "$T/err" | head -5
-  else pass=$((pass + 1)); fi
-}
-check() { # check NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL $name"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # --- a 3-class problem: 2 inputs, one-hot targets (class = which third of x0 + x1) --------
 awk 'BEGIN { srand(7); for (i = 0; i < 600; i++) { a = rand(); b = rand(); s = a + b;
@@ -198,5 +173,4 @@ bad "missing val file" 1 "none.csv" "$BNN" train $X --val "$T/none.csv"
 bad "val-split leaves nothing" 1 "leaves 0 for validation" "$BNN" train --arch 2,2,1 --data synth:xor --samples 4 --val-split 0.01 --save "$T/keep.st"
 check "failed runs left the model untouched" test "$(cat "$T/keep.st")" = "keep me"
 
-echo "train options: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary "train options"
