@@ -817,23 +817,7 @@ static void open_in_child(const char *path, int stdin_fd, long as_extra_mb, chil
         _exit(w == (ssize_t)sizeof r ? 0 : 4);
     }
     close(fds[1]);
-    memset(out, 0, sizeof *out);
-    size_t got = 0;
-    while (got < sizeof *out) {
-        ssize_t k = read(fds[0], (char *)out + got, sizeof *out - got);
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    close(fds[0]);
-    int st = 0;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || got != sizeof *out) {
-        print_error("%s: the reading child %s %d\n", path,
-                    WIFEXITED(st) ? "exited with" : "was killed by signal",
-                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-        fail();
-    }
+    bnn_test_collect_child(pid, fds[0], out, sizeof *out, path, "reading");
 }
 
 static void expect_child_fail(const child_result *r, const char *path, const char *want)

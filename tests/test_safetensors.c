@@ -1038,23 +1038,7 @@ static void load_in_child(const char *path, long as_extra_mb, load_result *out)
         _exit(w == (ssize_t)sizeof r ? 0 : 4);
     }
     close(fds[1]);
-    memset(out, 0, sizeof *out);
-    size_t got = 0;
-    while (got < sizeof *out) {
-        ssize_t k = read(fds[0], (char *)out + got, sizeof *out - got);
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    close(fds[0]);
-    int st = 0;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || got != sizeof *out) {
-        print_error("%s: the loading child %s %d\n", path,
-                    WIFEXITED(st) ? "exited with" : "was killed by signal",
-                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-        fail();
-    }
+    bnn_test_collect_child(pid, fds[0], out, sizeof *out, path, "loading");
 }
 
 /* A growing text buffer for building headers. */

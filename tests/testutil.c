@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bnn_kernels.h"
 
@@ -117,4 +119,26 @@ const char *bnn_test_put_file(const char *dir, const char *name, const void *byt
         assert_int_equal(fwrite(bytes, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
     return path;
+}
+
+void bnn_test_collect_child(int pid, int fd, void *out, size_t size, const char *path,
+                            const char *role)
+{
+    memset(out, 0, size);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t k = read(fd, (char *)out + got, size - got);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    int st = 0;
+    assert_int_equal(waitpid((pid_t)pid, &st, 0), pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || got != size) {
+        print_error("%s: the %s child %s %d\n", path, role,
+                    WIFEXITED(st) ? "exited with" : "was killed by signal",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        fail();
+    }
 }

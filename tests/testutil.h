@@ -46,4 +46,10 @@ const char *bnn_test_put_file(const char *dir, const char *name, const void *byt
 /* Builds an in-memory table (direct form, owned by the test) of rows x cols from values. */
 void bnn_test_table(bnn_table *t, const float *values, size_t rows, size_t cols);
 
+/* Collects the result a forked child (pid) writes to fd: reads size bytes into out (zeroed
+ * first), closes fd, waits for the child, and fails the test, naming path and role ("reading",
+ * "loading"), unless the child exited 0 after writing all of them. */
+void bnn_test_collect_child(int pid, int fd, void *out, size_t size, const char *path,
+                            const char *role);
+
 #endif
