@@ -29,6 +29,12 @@ same_for_threads "gemm --batch 17, bce" --arch 40,48,3 --act relu,identity --los
   --data synth:uniform --samples 500 --epochs 2 --batch 17 --shuffle
 same_for_threads "gemm --batch 1000 (2 tiles)" --arch 40,70,3 --data "$T/t.npy" --epochs 2 \
   --batch 1000 --optimizer momentum
+# the team rule (src/engine/fast.c, pick_team): a 40,70,3 net is 18060 FLOP per sample, so
+# batches of 222 (4.01 MFLOP) run with the team, with a one-thread and team probe pair every
+# 50 ms (20 epochs: more than 50 ms on any machine), and the last batch of each epoch (114
+# samples) below TEAM_MIN_FLOP runs alone; the batches of 64 above (2.0 MFLOP) always alone
+same_for_threads "gemm --batch 222 (team rule, both sides)" --arch 40,70,3 --data "$T/t.npy" \
+  --epochs 20 --batch 222
 same_for_threads "gemm batch too large to split" --arch 40,70,3 --data synth:uniform \
   --samples 9000 --epochs 1 --batch 5000
 same_for_threads "narrow --batch 1024" --arch 2,16,16,1 --data synth:uniform --samples 20000 \

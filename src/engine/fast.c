@@ -34,9 +34,11 @@
  * not bitwise the same as on all of C, which is why the blocks depend on (count, arch) only,
  * never on the thread count. The losses of the pieces are summed in piece order. An explicit
  * chunk (bnn_fast_opts.chunk, the tests of the chunked path) turns split mode off. Each phase
- * ends in a barrier: on a machine loaded beyond its cores a descheduled thread stalls the
- * others there, so the engine times batches on one thread and on the team and runs the faster
- * (pick_team; the same result either way; also for narrow batches of at most 4 shards).
+ * ends in a barrier, so a batch too small to repay waking the team runs on the calling thread
+ * (a fixed rule on its FLOP count); above it, since on a machine loaded beyond its cores a
+ * descheduled thread stalls the others at every barrier, one call alone and one with the team
+ * are timed back to back every 50 ms and the faster runs until the next pair (pick_team; the
+ * same result either way; also for narrow batches of at most 4 shards).
  * On the narrow path a mini-batch is cut into shards as before, of at least NARROW_MIN_SHARD
  * (256) samples and about 1 MFLOP (the partials there are a few thousand floats).
  *
@@ -109,11 +111,12 @@ typedef struct workspace {
 #define SPLIT_MIN_ROWS 32
 #define SPLIT_MAX 4096
 
-/* Seconds per sample, smoothed, of the last calls of a kind of job on one thread [0] and on
- * the whole team [1] (0: not measured yet), and the calls timed (pick_team). */
+/* The team choice of a kind of small job (pick_team): the time of the next probe (0: not
+ * started), seconds per sample of the probe's call alone [0] and with the team [1], the
+ * probe's next call (0: none running, 1: alone, 2: team), the choice (1: the team). */
 typedef struct team_clock {
-    double rate[2];
-    uint64_t calls;
+    double next, rate[2];
+    int probe, team;
 } team_clock;
 
 struct bnn_fast {
@@ -140,6 +143,7 @@ struct bnn_fast {
     size_t split_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in split.acts */
     /* the choice of team for small jobs (pick_team): split mode, few shards */
     team_clock split_clock, shard_clock;
+    double flops; /* per sample, forward and backward (TEAM_MIN_FLOP) */
     /* the narrow fused path, when the net qualifies */
     int narrow;
     bnn_narrow_net nnet;
@@ -317,6 +321,7 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
     double flops = 0; /* per sample, forward and backward */
     for (int l = 0; l < a->nlayers; l++)
         flops += 6.0 * (double)a->width[l] * (double)a->width[l + 1];
+    f->flops = flops;
     /* GEMM path: about 4 MFLOP a shard and at least a chunk. Narrow path: about 1 MFLOP and
      * at least NARROW_MIN_SHARD samples (a shard's set-up there is a few thousand floats of
      * lane partials, so mini-batches of a few hundred samples already pay off on 2 threads) */
@@ -664,30 +669,59 @@ static tiling tiling_of(const bnn_arch *a, int l)
 
 /* The team of a small job (a split-mode batch, or a batch of a few shards): 0 for one
  * thread, 1 for the whole team. The result is bitwise the same either way (the pieces, tiles
- * and shards do not change), only the time: on a quiet machine the team is ~1.8x faster, but
- * the job ends in a barrier (split mode: every phase), and on a machine loaded beyond its
- * cores a descheduled thread stalls it (6x slower than one thread, measured at a load of 15
- * on 2 cores). So both are timed: each is tried first, then the faster one runs, the other
- * tried again every TEAM_PROBE calls in case the load changed. */
-#define TEAM_PROBE 256
+ * and shards do not change), only the time.
+ *
+ * Split-mode batches below TEAM_MIN_FLOP (forward and backward) run alone: the team costs a
+ * wake-up and one barrier per phase (1 + layers phases, a few microseconds each with 2 idle
+ * cores), which 4 MFLOP repays several times over at sgemm's rates (tens of GFLOP/s per core:
+ * 50-100 us on one core); below it a batch is a few dozen microseconds of work. (W5 at
+ * --batch 64: 78 MFLOP; a 40,70,3 net at --batch 64: 1.2 MFLOP.) Narrow-path shards are at
+ * least ~1 MFLOP of slower, register-bound work each: 2 of them repay the team.
+ *
+ * Above it the team is the default, but on a machine loaded beyond its cores a descheduled
+ * thread stalls the team at every barrier (measured: a 40,70,3 net at --batch 64-256, load
+ * 5 on 2 cores, 5-15x slower than one thread). So every TEAM_RETEST seconds of wall time the
+ * next two calls are a probe, one alone then one with the team, and the faster per sample of
+ * that pair runs until the next probe. Both calls of a pair are timed under the same load and
+ * nothing older is kept, so a choice made on a slow moment lasts at most TEAM_RETEST (the
+ * smoothed, call-counted timing before this kept one slow team call for hundreds of calls:
+ * 2-thread epochs were bimodal). The first probe waits TEAM_RETEST, after the threads exist.
+ * Cost on a quiet machine: one call alone per TEAM_RETEST (W5 --batch 64: ~1%). */
+#define TEAM_MIN_FLOP 4e6
+#define TEAM_RETEST 0.05
 #define SMALL_SHARDS 4
 
-static int pick_team(const team_clock *c)
+static double now_seconds(void);
+
+/* Whether the next call runs with the team, as the rule above says. */
+static int pick_team(team_clock *c)
 {
-    if (c->rate[1] == 0.0)
-        return 1;
-    if (c->rate[0] == 0.0)
-        return 0;
-    const int best = c->rate[1] <= c->rate[0];
-    return c->calls % TEAM_PROBE == TEAM_PROBE - 1 ? !best : best;
+    if (c->probe == 0) {
+        const double now = now_seconds();
+        if (c->next == 0.0) {
+            c->next = now + TEAM_RETEST;
+            c->team = 1;
+        } else if (now >= c->next) {
+            c->probe = 1;
+        }
+    }
+    return c->probe ? c->probe == 2 : c->team;
 }
 
-static void team_timed(team_clock *c, int which, double seconds, size_t count)
+/* After a call that pick_team chose, started at t0 (now_seconds) on `count` samples. */
+static void team_timed(team_clock *c, double t0, size_t count)
 {
-    const double rate = seconds / (double)count;
-    double *r = &c->rate[which];
-    *r = *r == 0.0 ? rate : 0.75 * *r + 0.25 * rate;
-    c->calls++;
+    if (c->probe == 0)
+        return;
+    const double now = now_seconds();
+    c->rate[c->probe - 1] = (now - t0) / (double)count;
+    if (c->probe == 1) {
+        c->probe = 2;
+        return;
+    }
+    c->team = c->rate[1] <= c->rate[0];
+    c->probe = 0;
+    c->next = now + TEAM_RETEST;
 }
 
 static double now_seconds(void)
@@ -721,9 +755,9 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
             most = tasks;
     }
     const int full = f->threads < most ? f->threads : most;
-    const int which = full > 1 ? pick_team(&f->split_clock) : 1;
-    const int team = which ? full : 1;
-    const double t0 = full > 1 ? now_seconds() : 0.0;
+    const int timed = full > 1 && f->flops * (double)count >= TEAM_MIN_FLOP;
+    const int team = timed && pick_team(&f->split_clock) ? full : 1;
+    const double t0 = timed ? now_seconds() : 0.0;
     float *const dbuf[2] = {w->delta, w->delta + round_up16((size_t)f->maxw * count)};
     double sse[SPLIT_PARTS] = {0}, good[SPLIT_PARTS] = {0};
     const float *base[SPLIT_PARTS] = {0}; /* each piece's inputs, less c0 columns */
@@ -815,8 +849,8 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
     }
     if (job_result(failed, &first_err, e) != 0)
         return -1;
-    if (full > 1)
-        team_timed(&f->split_clock, which, now_seconds() - t0, count);
+    if (timed)
+        team_timed(&f->split_clock, t0, count);
     for (int p = 1; p < pieces; p++)
         if (base[p] != base[0] || ldx[p] != ldx[0])
             return bnn_fail(e, "fast engine: internal error: the inputs of a batch are not "
@@ -871,8 +905,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     const int full = f->threads < shards ? f->threads : shards; /* <= f->nws */
     /* a batch of a few shards (narrow mini-batches): one thread when that is faster */
     const int timed = job == JOB_GRAD && full > 1 && shards <= SMALL_SHARDS;
-    const int which = timed ? pick_team(&f->shard_clock) : 1;
-    const int team = which ? full : 1;
+    const int team = !timed || pick_team(&f->shard_clock) ? full : 1;
     const double t0 = timed ? now_seconds() : 0.0;
 #pragma omp parallel num_threads(team) if (team > 1)
     {
@@ -922,7 +955,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     if (job_result(failed, &first_err, e) != 0)
         return -1;
     if (timed)
-        team_timed(&f->shard_clock, which, now_seconds() - t0, count);
+        team_timed(&f->shard_clock, t0, count);
     if (job == JOB_GRAD)
         reduce_partials(f, k, shards, grad);
     if (cost) {
