@@ -67,8 +67,8 @@ for v in ${ENV_A[@]+"${ENV_A[@]}"} ${ENV_B[@]+"${ENV_B[@]}"}; do
   [[ "$v" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die 2 "--env-a/--env-b: '$v' is not VAR=VALUE"
 done
 IFS=, read -ra IDS <<< "$WL"
-for w in "${IDS[@]}"; do
-  bnn_workload_args "$w" >/dev/null || die 2 "workloads: unknown workload '$w' ($(bnn_workload_ids))"
+for w in "${IDS[@]}"; do  # the names here; their definitions from B's binary below
+  [[ "$w" =~ ^[WM][0-9]+$ ]] || die 2 "workloads: '$w' is not a workload id (W1-W6, M1-M3)"
 done
 [ -x "$PY" ] || die 2 "$PY (Debian's python3) is needed for the statistics"
 
@@ -116,6 +116,12 @@ else
   B_NAME="working tree"
 fi
 
+# the workloads' train arguments: from B (the working tree's bench/workloads.h), the same
+# for both sides
+export BNN_WL_BIN=$BNN_B
+for w in "${IDS[@]}"; do
+  bnn_workload_args "$w" >/dev/null || die 2 "workloads: unknown workload '$w' ($(bnn_workload_ids))"
+done
 TMP=$(mktemp -d) || die 3 "mktemp failed"
 trap 'rm -rf "$TMP"' EXIT
 TARGS=()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full benchmark report in one command: batchnn against its floors, its reference engine,
 # 1 vs N threads, PyTorch and numpy, on the full-batch workloads W1-W6 and the mini-batch
-# workloads M1-M3 (bench/workloads.sh: M1 = 784,256,10 at --batch 64, M2 = the same at
+# workloads M1-M3 (bench/workloads.h: M1 = 784,256,10 at --batch 64, M2 = the same at
 # --batch 256, M3 = 2,16,16,1 at --batch 1024; plain SGD, batches in data order).
 # Builds nothing: it runs an existing batchnn binary.
 #
@@ -48,10 +48,15 @@ done
 [ -x "$PY" ] || { echo "report.sh: $PY (Debian's python3) is needed for the tables" >&2; exit 1; }
 # shellcheck source=bench/workloads.sh
 . "$HERE/workloads.sh"
+export BNN_WL_BIN=${BNN_WL_BIN:-$BNN}  # the workloads' definitions (its bench --print-args)
 FULL=() MINI=()
 IFS=, read -ra IDS <<< "$WL"
 for w in "${IDS[@]}"; do
-  bnn_workload_args "$w" >/dev/null || { echo "report.sh: unknown workload '$w' ($(bnn_workload_ids))" >&2; exit 2; }
+  if [ $REUSE = 0 ]; then
+    bnn_workload_args "$w" >/dev/null || { echo "report.sh: unknown workload '$w' ($(bnn_workload_ids))" >&2; exit 2; }
+  else
+    [[ "$w" =~ ^[WM][0-9]+$ ]] || { echo "report.sh: '$w' is not a workload id" >&2; exit 2; }
+  fi
   case "$w" in M*) MINI+=("$w") ;; *) FULL+=("$w") ;; esac
 done
 if [ $REUSE = 0 ]; then

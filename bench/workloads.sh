@@ -1,8 +1,10 @@
 # shellcheck shell=bash
 # workloads.sh - the benchmark workloads as `batchnn train` arguments, for the scripts that
 # time whole training runs (compare.sh, report.sh). Source it; it defines no side effects.
-# W1-W6 are `batchnn bench`'s full-batch workloads (shared definitions: arch, activation,
-# bias, data, n, lr); M1-M3 are the mini-batch ones (plain SGD, batches in data order).
+# The workloads are defined once, in bench/workloads.h; these functions ask a batchnn binary
+# for them (`batchnn bench --print-args ID`, `--list-workloads`): the binary in BNN_WL_BIN,
+# set by the caller (default: build/src/batchnn of this tree). W1-W6 are full-batch epochs,
+# M1-M3 mini-batch ones (plain SGD, batches in data order).
 #
 #   bnn_workload_args ID   prints the train arguments of workload ID (one line), or fails
 #   bnn_workload_ids       the known IDs, comma-separated
@@ -10,21 +12,19 @@
 #                          LOG, and prints the median of the timed epochs' seconds (the warm-up
 #                          epoch excluded) in milliseconds
 
-bnn_workload_ids() { echo "W1,W2,W3,W4,W5,W6,M1,M2,M3"; }
+bnn_wl_bin() {
+  local bin=${BNN_WL_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/src/batchnn}
+  [ -x "$bin" ] || { echo "workloads.sh: no batchnn binary at '$bin' to read the workloads from (build it, or set BNN_WL_BIN)" >&2; return 2; }
+  "$bin" bench --list-workloads >/dev/null 2>&1 ||
+    { echo "workloads.sh: '$bin' predates 'batchnn bench --print-args' (build this tree)" >&2; return 2; }
+  echo "$bin"
+}
+
+bnn_workload_ids() { local bin; bin=$(bnn_wl_bin) && "$bin" bench --list-workloads; }
 
 bnn_workload_args() {
-  case "$1" in
-    W1) echo "--arch 1,1 --act identity --no-bias --data synth:linear --samples 16777216 --lr 1e-3" ;;
-    W2) echo "--arch 2,1 --data synth:uniform --samples 16777216 --lr 0.1" ;;
-    W3) echo "--arch 1,1,1,1,1 --data synth:uniform --samples 4194304 --lr 0.1" ;;
-    W4) echo "--arch 2,16,16,1 --data synth:uniform --samples 1048576 --lr 0.1" ;;
-    W5) echo "--arch 784,256,10 --data synth:uniform --samples 60000 --lr 0.1" ;;
-    W6) echo "--arch 512,1024,1024,16 --data synth:uniform --samples 16384 --lr 0.1" ;;
-    M1) echo "--arch 784,256,10 --data synth:uniform --samples 60000 --lr 0.1 --batch 64" ;;
-    M2) echo "--arch 784,256,10 --data synth:uniform --samples 60000 --lr 0.1 --batch 256" ;;
-    M3) echo "--arch 2,16,16,1 --data synth:uniform --samples 1048576 --lr 0.1 --batch 1024" ;;
-    *) return 1 ;;
-  esac
+  local bin; bin=$(bnn_wl_bin) || return 1
+  "$bin" bench --print-args "$1" 2>/dev/null
 }
 
 bnn_epoch_ms() {

@@ -17,6 +17,21 @@ bad "bench given twice" 2 "^batchnn: bench: --json given twice" "$BNN" bench --j
 bad "bench unknown workload" 2 "bench: --workloads: 'W9' is not a workload" "$BNN" bench --workloads W9
 bad "bench unknown workload, = form" 2 "'W12' is not a workload" "$BNN" bench --workloads=W1,W12
 bad "bench bad tolerance" 2 "--tolerance" "$BNN" bench --tolerance 1.5 --baseline x.json
+bad "bench --print-args unknown" 2 "bench: --print-args: 'Q1' is not a workload" "$BNN" bench --print-args Q1
+# --print-args: every listed workload's line is a valid train command line (checked by the
+# parser: --help after the options), and one of each kind trains on a few samples
+ok "bench --list-workloads" "$BNN" bench --list-workloads
+for w in $("$BNN" bench --list-workloads | tr , ' '); do
+  read -ra WA <<< "$("$BNN" bench --print-args "$w")"
+  ok "bench --print-args $w parses" "$BNN" train "${WA[@]}" --epochs 1 --help
+done
+check "W4, M3 and M2 listed" bash -c "\"$BNN\" bench --list-workloads | grep -qx 'W1,.*W4,.*M2,M3'"
+for w in W4 M2; do
+  read -ra WA <<< "$("$BNN" bench --print-args "$w" | sed 's/--samples [0-9]*/--samples 3000/')"
+  ok "bench --print-args $w trains" "$BNN" train "${WA[@]}" --epochs 1 --log "$T/wl.csv" --quiet
+  check "$w: one epoch logged" test "$(wc -l <"$T/wl.csv")" -eq 2
+done
+check "M2 is W5 at --batch 256" bash -c "[ \"\$(\"$BNN\" bench --print-args M2)\" = \"\$(\"$BNN\" bench --print-args W5) --batch 256\" ]"
 bad "train = form" 2 "--epochs: 'x' is not a whole number" "$BNN" train --arch 2,1 --data synth:or --epochs=x
 
 # --- gen: --samples defaults as in train; a set of any widths needs --arch (exit 2) --------

@@ -572,6 +572,7 @@ static void usage_bench(void)
         "usage: batchnn bench [--workloads W1,W4,M2] [--arch A --act X --samples N]\n"
         "                     [--repeat R] [--threads T] [--json FILE]\n"
         "                     [--baseline FILE.json|DIR [--tolerance 0.5]] [--baseline-id]\n"
+        "       batchnn bench --print-args ID | --list-workloads\n"
         "\n"
         "Measures this machine's sgemm rate, memory read bandwidth and sigmoid rate, then each\n"
         "workload of bench/WORKLOADS.md (all by default; or --arch on synth:uniform):\n"
@@ -602,8 +603,33 @@ static void usage_bench(void)
         "so: the caller then compares by an A/B run (bench/compare.sh). --baseline-id prints\n"
         "that name (without .json) and exits: record a baseline with\n"
         "  batchnn bench --json bench/baselines/$(batchnn bench --baseline-id).json\n"
+        "--print-args ID prints the batchnn train options that run workload ID (one line: the\n"
+        "scripts in bench/ time whole training runs with them, adding --seed, --epochs,\n"
+        "--threads) and exits; --list-workloads prints the ids, comma-separated.\n"
         "Exit status: 0 ok, 1 a regression (or an error), 2 a bad command line, 3 no baseline\n"
         "for this CPU in the directory.\n");
+}
+
+/* --print-args ID: the `batchnn train` options of a workload, from its one definition
+ * (bench/workloads.h), so that scripts timing training runs need no copy of it. */
+static void print_args(const char *id)
+{
+    for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
+        const workload *w = &bnn_bench_workloads[i];
+        if (strcmp(w->id, id) != 0)
+            continue;
+        char lr[32]; /* the shortest of %g and %.17g that reads back as the same double */
+        snprintf(lr, sizeof lr, "%g", w->lr);
+        if (strtod(lr, NULL) != w->lr)
+            snprintf(lr, sizeof lr, "%.17g", w->lr);
+        printf("--arch %s --act %s%s --data %s --samples %zu --lr %s", w->arch, w->act,
+               w->bias ? "" : " --no-bias", w->set, w->n, lr);
+        if (w->batch)
+            printf(" --batch %zu", w->batch);
+        printf("\n");
+        return;
+    }
+    cli_die(EXIT_USAGE, "bench: --print-args: '%s' is not a workload (W1-W6, M1-M3)", id);
 }
 
 /* --workloads: a comma-separated list of known ids; sel[i] set for each, or exit 2. */
@@ -630,10 +656,21 @@ int cli_cmd_bench(int argc, char **argv)
         {"workloads", 1, 0, 0}, {"arch", 1, 0, 0},     {"act", 1, 0, 0},
         {"samples", 1, 0, 0},   {"repeat", 1, 0, 0},   {"threads", 1, 0, 0},
         {"json", 1, 0, 0},      {"baseline", 1, 0, 0}, {"tolerance", 1, 0, 0},
-        {"baseline-id", 0, 0, 0}, {0, 0, 0, 0},
+        {"baseline-id", 0, 0, 0}, {"print-args", 1, 0, 0}, {"list-workloads", 0, 0, 0},
+        {0, 0, 0, 0},
     };
     if (cli_parse_opts("bench", argc, argv, opts, NULL, 0, usage_bench) < 0)
         return 0;
+    if (cli_opt_flag(opts, "print-args")) {
+        print_args(cli_opt_str(opts, "print-args", ""));
+        return 0;
+    }
+    if (cli_opt_flag(opts, "list-workloads")) {
+        for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++)
+            printf("%s%s", i ? "," : "", bnn_bench_workloads[i].id);
+        printf("\n");
+        return 0;
+    }
     char id[600];
     baseline_id(id, sizeof id, bnn_kernels()->isa);
     if (cli_opt_flag(opts, "baseline-id")) {
