@@ -25,7 +25,7 @@ if [ ! -f build-asan/build.ninja ]; then
 fi
 ninja -C build-asan >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  meson test -C build-asan --print-errorlogs --num-processes 2
+  meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite slow
 
 echo "== fuzzing (libFuzzer, short fixed time per reader)"
 bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
