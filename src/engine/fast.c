@@ -37,8 +37,8 @@
  * ends in a barrier, so a batch too small to repay waking the team runs on the calling thread
  * (a fixed rule on its FLOP count); above it, since on a machine loaded beyond its cores a
  * descheduled thread stalls the others at every barrier, one call alone and one with the team
- * are timed back to back every 50 ms and the faster runs until the next pair (pick_team; the
- * same result either way; also for narrow batches of at most 4 shards).
+ * are timed back to back every 50-400 ms and the faster runs until the next pair (pick_team;
+ * the same result either way; also for narrow batches of at most 4 shards).
  * On the narrow path a mini-batch is cut into shards as before, of at least NARROW_MIN_SHARD
  * (256) samples and about 1 MFLOP (the partials there are a few thousand floats).
  *
@@ -112,10 +112,11 @@ typedef struct workspace {
 #define SPLIT_MAX 4096
 
 /* The team choice of a kind of small job (pick_team): the time of the next probe (0: not
- * started), seconds per sample of the probe's call alone [0] and with the team [1], the
- * probe's next call (0: none running, 1: alone, 2: team), the choice (1: the team). */
+ * started) and the wait before it, seconds per sample of the probe's call alone [0] and with
+ * the team [1], the probe's next call (0: none running, 1: alone, 2: team), the choice (1:
+ * the team). */
 typedef struct team_clock {
-    double next, rate[2];
+    double next, wait, rate[2];
     int probe, team;
 } team_clock;
 
@@ -680,15 +681,18 @@ static tiling tiling_of(const bnn_arch *a, int l)
  *
  * Above it the team is the default, but on a machine loaded beyond its cores a descheduled
  * thread stalls the team at every barrier (measured: a 40,70,3 net at --batch 64-256, load
- * 5 on 2 cores, 5-15x slower than one thread). So every TEAM_RETEST seconds of wall time the
- * next two calls are a probe, one alone then one with the team, and the faster per sample of
- * that pair runs until the next probe. Both calls of a pair are timed under the same load and
- * nothing older is kept, so a choice made on a slow moment lasts at most TEAM_RETEST (the
- * smoothed, call-counted timing before this kept one slow team call for hundreds of calls:
- * 2-thread epochs were bimodal). The first probe waits TEAM_RETEST, after the threads exist.
- * Cost on a quiet machine: one call alone per TEAM_RETEST (W5 --batch 64: ~1%). */
+ * 5 on 2 cores, 5-15x slower than one thread). So after a wait of wall time the next two
+ * calls are a probe, one alone then one with the team, and the faster per sample of that pair
+ * runs until the next probe. Both calls of a pair are timed under the same load and nothing
+ * older is kept, so a choice made in a slow moment lasts one wait at most (the smoothed,
+ * call-counted timing before this kept one slow team call for hundreds of calls: 2-thread
+ * epochs were bimodal). The wait is TEAM_RETEST after a change of choice, doubling up to
+ * TEAM_RETEST_MAX while probes confirm it: on a quiet machine a probe's call alone costs
+ * under 1% (W5 --batch 256: one 6 ms call per 400 ms), and a change of load is seen within
+ * 0.4 s. The first probe comes one wait after the first call, once the threads exist. */
 #define TEAM_MIN_FLOP 4e6
 #define TEAM_RETEST 0.05
+#define TEAM_RETEST_MAX 0.4
 #define SMALL_SHARDS 4
 
 static double now_seconds(void);
@@ -699,7 +703,8 @@ static int pick_team(team_clock *c)
     if (c->probe == 0) {
         const double now = now_seconds();
         if (c->next == 0.0) {
-            c->next = now + TEAM_RETEST;
+            c->wait = TEAM_RETEST;
+            c->next = now + c->wait;
             c->team = 1;
         } else if (now >= c->next) {
             c->probe = 1;
@@ -719,9 +724,13 @@ static void team_timed(team_clock *c, double t0, size_t count)
         c->probe = 2;
         return;
     }
-    c->team = c->rate[1] <= c->rate[0];
+    const int team = c->rate[1] <= c->rate[0];
+    c->wait = team != c->team ? TEAM_RETEST
+            : 2 * c->wait < TEAM_RETEST_MAX ? 2 * c->wait
+                                            : TEAM_RETEST_MAX;
+    c->team = team;
     c->probe = 0;
-    c->next = now + TEAM_RETEST;
+    c->next = now + c->wait;
 }
 
 static double now_seconds(void)
