@@ -39,24 +39,47 @@ import argparse
 import gc
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
 
-WORKLOADS = {
-    #      widths                 activation   bias   n         lr     data
-    "W1": ([1, 1], "identity", False, 1 << 24, 1e-3, "linear"),
-    "W2": ([2, 1], "sigmoid", True, 1 << 24, 0.1, "uniform"),
-    "W3": ([1, 1, 1, 1, 1], "sigmoid", True, 1 << 22, 0.1, "uniform"),
-    "W4": ([2, 16, 16, 1], "sigmoid", True, 1 << 20, 0.1, "uniform"),
-    "W5": ([784, 256, 10], "sigmoid", True, 60000, 0.1, "uniform"),
-    "W6": ([512, 1024, 1024, 16], "sigmoid", True, 16384, 0.1, "uniform"),
-    "M1": ([784, 256, 10], "sigmoid", True, 60000, 0.1, "uniform"),
-    "M2": ([784, 256, 10], "sigmoid", True, 60000, 0.1, "uniform"),
-    "M3": ([2, 16, 16, 1], "sigmoid", True, 1 << 20, 0.1, "uniform"),
-}
-BATCH = {"M1": 64, "M2": 256, "M3": 1024}  # mini-batch size; the others are full batches
+def load_workloads(path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads.h")):
+    """The workloads from their one definition, bench/workloads.h (the C initializer of
+    bnn_bench_workloads): {id: (widths, activation, bias, n, lr, data)} and {id: batch} for the
+    mini-batch ones."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    start = text.index("bnn_bench_workloads[] = {") + len("bnn_bench_workloads[] = {")
+    body = text[start:text.index("};", start)]
+
+    def value(tok):
+        tok = tok.strip()
+        if tok.startswith('"'):
+            return tok[1:-1]
+        m = re.fullmatch(r"BNN_BENCH_K\((\d+)\)", tok)
+        if m:
+            return 1 << int(m.group(1))
+        return float(tok) if any(c in tok for c in ".eE") else int(tok)
+
+    work, batch = {}, {}
+    for entry in re.findall(r"\{([^{}]*)\}", body):
+        # commas outside quotes and parentheses separate the fields
+        fields = [value(t) for t in re.findall(r'(?:"[^"]*"|\([^()]*\)|[^,"()])+', entry)]
+        wid, arch, act, data, bias, n, _n_ref, lr, size = fields[:9]
+        work[wid] = ([int(w) for w in arch.split(",")], act, bool(bias), int(n), float(lr),
+                     data.split(":", 1)[1])
+        if size:
+            batch[wid] = int(size)
+    if not work:
+        raise SystemExit(f"peers.py: no workloads found in {path}")
+    return work, batch
+
+
+# widths, activation, bias, n, lr, data (synth: name); BATCH: the mini-batch sizes, the others
+# are full batches
+WORKLOADS, BATCH = load_workloads()
 
 
 def batches(n, batch):

@@ -32,6 +32,20 @@ for w in W4 M2; do
   check "$w: one epoch logged" test "$(wc -l <"$T/wl.csv")" -eq 2
 done
 check "M2 is W5 at --batch 256" bash -c "[ \"\$(\"$BNN\" bench --print-args M2)\" = \"\$(\"$BNN\" bench --print-args W5) --batch 256\" ]"
+# bench/peers.py reads the same definitions (bench/workloads.h) as the binary: its view of
+# each workload, written as train options, is what --print-args prints
+if command -v python3 >/dev/null; then
+  for w in $("$BNN" bench --list-workloads | tr , ' '); do
+    peer=$(python3 -c "
+import sys; sys.path.insert(0, sys.argv[1]); import peers
+wd, act, bias, n, lr, data = peers.WORKLOADS[sys.argv[2]]
+b = peers.BATCH.get(sys.argv[2])
+print('--arch %s --act %s%s --data synth:%s --samples %d --lr %g%s' % (','.join(map(str, wd)), act,
+      '' if bias else ' --no-bias', data, n, lr, ' --batch %d' % b if b else ''))
+" "$(dirname "$0")/../bench" "$w" 2>&1)
+    check "peers.py reads $w as bench does" [ "$peer" = "$("$BNN" bench --print-args "$w")" ]
+  done
+fi
 bad "train = form" 2 "--epochs: 'x' is not a whole number" "$BNN" train --arch 2,1 --data synth:or --epochs=x
 
 # --- gen: --samples defaults as in train; a set of any widths needs --arch (exit 2) --------
