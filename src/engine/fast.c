@@ -116,8 +116,8 @@ typedef struct workspace {
  * the team [1], the probe's next call (0: none running, 1: alone, 2: team), the choice (1:
  * the team). */
 typedef struct team_clock {
-    double next, wait, rate[2];
-    int probe, team;
+    double next, wait, rate[2], secs[2]; /* secs: the probe calls' durations */
+    int probe, team, against; /* against: consecutive probes that disagreed with team */
 } team_clock;
 
 struct bnn_fast {
@@ -682,17 +682,21 @@ static tiling tiling_of(const bnn_arch *a, int l)
  * Above it the team is the default, but on a machine loaded beyond its cores a descheduled
  * thread stalls the team at every barrier (measured: a 40,70,3 net at --batch 64-256, load
  * 5 on 2 cores, 5-15x slower than one thread). So after a wait of wall time the next two
- * calls are a probe, one alone then one with the team, and the faster per sample of that pair
- * runs until the next probe. Both calls of a pair are timed under the same load and nothing
- * older is kept, so a choice made in a slow moment lasts one wait at most (the smoothed,
- * call-counted timing before this kept one slow team call for hundreds of calls: 2-thread
- * epochs were bimodal). The wait is TEAM_RETEST after a change of choice, doubling up to
- * TEAM_RETEST_MAX while probes confirm it: on a quiet machine a probe's call alone costs
- * under 1% (W5 --batch 256: one 6 ms call per 400 ms), and a change of load is seen within
- * 0.4 s. The first probe comes one wait after the first call, once the threads exist. */
+ * calls are a probe, one alone then one with the team, timed back to back under the same
+ * load. The choice changes when two probes in a row disagree with it (one noisy pair does not
+ * flip it), and nothing older than those two probes is kept, so a choice made in a slow
+ * moment is revised within two waits (the smoothed, call-counted timing before this kept one
+ * slow team call for hundreds of calls: 2-thread epochs were bimodal). The wait is
+ * TEAM_RETEST after a disagreement, doubling up to TEAM_RETEST_MAX while probes confirm the
+ * choice, and at least TEAM_PROBE_SHARE times the probe's slower call, so that probing costs
+ * a few percent at most whatever the load (a team call stalled for 100 ms on an overloaded
+ * machine puts the next probe 2 s later). On a quiet machine a probe's call alone costs under
+ * 1% (W5 --batch 256: one 6 ms call per 400 ms). The first probe comes one wait after the
+ * first call, once the threads exist. */
 #define TEAM_MIN_FLOP 4e6
 #define TEAM_RETEST 0.05
 #define TEAM_RETEST_MAX 0.4
+#define TEAM_PROBE_SHARE 20.0
 #define SMALL_SHARDS 4
 
 static double now_seconds(void);
@@ -719,18 +723,26 @@ static void team_timed(team_clock *c, double t0, size_t count)
     if (c->probe == 0)
         return;
     const double now = now_seconds();
+    c->secs[c->probe - 1] = now - t0;
     c->rate[c->probe - 1] = (now - t0) / (double)count;
     if (c->probe == 1) {
         c->probe = 2;
         return;
     }
     const int team = c->rate[1] <= c->rate[0];
-    c->wait = team != c->team ? TEAM_RETEST
-            : 2 * c->wait < TEAM_RETEST_MAX ? 2 * c->wait
-                                            : TEAM_RETEST_MAX;
-    c->team = team;
+    if (team == c->team) {
+        c->against = 0;
+        c->wait = 2 * c->wait < TEAM_RETEST_MAX ? 2 * c->wait : TEAM_RETEST_MAX;
+    } else {
+        c->wait = TEAM_RETEST;
+        if (++c->against >= 2) {
+            c->team = team;
+            c->against = 0;
+        }
+    }
     c->probe = 0;
-    c->next = now + c->wait;
+    const double slower = c->secs[0] > c->secs[1] ? c->secs[0] : c->secs[1];
+    c->next = now + (c->wait > TEAM_PROBE_SHARE * slower ? c->wait : TEAM_PROBE_SHARE * slower);
 }
 
 static double now_seconds(void)
