@@ -271,6 +271,17 @@ int bnn_fast_grad_acc(bnn_fast *f, const float *theta, const bnn_data *d, size_t
                       double *correct, bnn_error *e);
 int bnn_fast_eval(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, double *cost, double *correct, bnn_error *e);
+/* The fast engine's choice of team for small jobs (fast.c, bnn_team_pick: the rule and its
+ * constants), a function of the wall-clock times it is given (seconds), so tests can drive it.
+ * Zero-initialised; bnn_team_pick says whether the next call runs with the whole team (1) or
+ * alone (0), bnn_team_timed records that call, started at t0 and ended at now on count
+ * samples. */
+typedef struct bnn_team_clock {
+    double next, wait, rate[2], secs[2];
+    int probe, team, against;
+} bnn_team_clock;
+int bnn_team_pick(bnn_team_clock *c, double now);
+void bnn_team_timed(bnn_team_clock *c, double t0, double now, size_t count);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Engines behind one interface (src/engine/engine.c). Training (src/train/train.c) and the

@@ -37,7 +37,7 @@
  * ends in a barrier, so a batch too small to repay waking the team runs on the calling thread
  * (a fixed rule on its FLOP count); above it, since on a machine loaded beyond its cores a
  * descheduled thread stalls the others at every barrier, one call alone and one with the team
- * are timed back to back every 50-400 ms and the faster runs until the next pair (pick_team;
+ * are timed back to back every 50-400 ms and the faster runs until the next pair (bnn_team_pick;
  * the same result either way; also for narrow batches of at most 4 shards).
  * On the narrow path a mini-batch is cut into shards as before, of at least NARROW_MIN_SHARD
  * (256) samples and about 1 MFLOP (the partials there are a few thousand floats).
@@ -111,15 +111,6 @@ typedef struct workspace {
 #define SPLIT_MIN_ROWS 32
 #define SPLIT_MAX 4096
 
-/* The team choice of a kind of small job (pick_team): the time of the next probe (0: not
- * started) and the wait before it, seconds per sample of the probe's call alone [0] and with
- * the team [1], the probe's next call (0: none running, 1: alone, 2: team), the choice (1:
- * the team). */
-typedef struct team_clock {
-    double next, wait, rate[2], secs[2]; /* secs: the probe calls' durations */
-    int probe, team, against; /* against: consecutive probes that disagreed with team */
-} team_clock;
-
 struct bnn_fast {
     bnn_arch arch;
     int loss; /* bnn_loss */
@@ -142,8 +133,8 @@ struct bnn_fast {
     workspace split;                      /* one workspace for the whole batch, shared */
     size_t split_cap;                     /* samples it holds */
     size_t split_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in split.acts */
-    /* the choice of team for small jobs (pick_team): split mode, few shards */
-    team_clock split_clock, shard_clock;
+    /* the choice of team for small jobs (bnn_team_pick): split mode, few shards */
+    bnn_team_clock split_clock, shard_clock;
     double flops; /* per sample, forward and backward (TEAM_MIN_FLOP) */
     /* the narrow fused path, when the net qualifies */
     int narrow;
@@ -699,13 +690,13 @@ static tiling tiling_of(const bnn_arch *a, int l)
 #define TEAM_PROBE_SHARE 20.0
 #define SMALL_SHARDS 4
 
-static double now_seconds(void);
-
-/* Whether the next call runs with the team, as the rule above says. */
-static int pick_team(team_clock *c)
+/* Whether the next call runs with the team, as the rule above says (the state: the time of
+ * the next probe, 0 before the first call, and the wait before it; the probe's call alone [0]
+ * and with the team [1], seconds per sample and seconds; the probe's next call, 0: none
+ * running, 1: alone, 2: team; the choice; the probes in a row that disagreed with it). */
+int bnn_team_pick(bnn_team_clock *c, double now)
 {
     if (c->probe == 0) {
-        const double now = now_seconds();
         if (c->next == 0.0) {
             c->wait = TEAM_RETEST;
             c->next = now + c->wait;
@@ -717,12 +708,11 @@ static int pick_team(team_clock *c)
     return c->probe ? c->probe == 2 : c->team;
 }
 
-/* After a call that pick_team chose, started at t0 (now_seconds) on `count` samples. */
-static void team_timed(team_clock *c, double t0, size_t count)
+/* After a call that bnn_team_pick chose, from t0 to now on `count` samples. */
+void bnn_team_timed(bnn_team_clock *c, double t0, double now, size_t count)
 {
     if (c->probe == 0)
         return;
-    const double now = now_seconds();
     c->secs[c->probe - 1] = now - t0;
     c->rate[c->probe - 1] = (now - t0) / (double)count;
     if (c->probe == 1) {
@@ -777,7 +767,7 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
     }
     const int full = f->threads < most ? f->threads : most;
     const int timed = full > 1 && f->flops * (double)count >= TEAM_MIN_FLOP;
-    const int team = timed && pick_team(&f->split_clock) ? full : 1;
+    const int team = timed && bnn_team_pick(&f->split_clock, now_seconds()) ? full : 1;
     const double t0 = timed ? now_seconds() : 0.0;
     float *const dbuf[2] = {w->delta, w->delta + round_up16((size_t)f->maxw * count)};
     double sse[SPLIT_PARTS] = {0}, good[SPLIT_PARTS] = {0};
@@ -871,7 +861,7 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
     if (job_result(failed, &first_err, e) != 0)
         return -1;
     if (timed)
-        team_timed(&f->split_clock, t0, count);
+        bnn_team_timed(&f->split_clock, t0, now_seconds(), count);
     for (int p = 1; p < pieces; p++)
         if (base[p] != base[0] || ldx[p] != ldx[0])
             return bnn_fail(e, "fast engine: internal error: the inputs of a batch are not "
@@ -926,7 +916,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     const int full = f->threads < shards ? f->threads : shards; /* <= f->nws */
     /* a batch of a few shards (narrow mini-batches): one thread when that is faster */
     const int timed = job == JOB_GRAD && full > 1 && shards <= SMALL_SHARDS;
-    const int team = !timed || pick_team(&f->shard_clock) ? full : 1;
+    const int team = !timed || bnn_team_pick(&f->shard_clock, now_seconds()) ? full : 1;
     const double t0 = timed ? now_seconds() : 0.0;
 #pragma omp parallel num_threads(team) if (team > 1)
     {
@@ -976,7 +966,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     if (job_result(failed, &first_err, e) != 0)
         return -1;
     if (timed)
-        team_timed(&f->shard_clock, t0, count);
+        bnn_team_timed(&f->shard_clock, t0, now_seconds(), count);
     if (job == JOB_GRAD)
         reduce_partials(f, k, shards, grad);
     if (cost) {
