@@ -37,7 +37,7 @@
  * ends in a barrier, so a batch too small to repay waking the team runs on the calling thread
  * (a fixed rule on its FLOP count); above it, since on a machine loaded beyond its cores a
  * descheduled thread stalls the others at every barrier, one call alone and one with the team
- * are timed back to back every 50-400 ms and the faster runs until the next pair (bnn_team_pick;
+ * are timed back to back every 50-400 ms and the faster runs until the next pair (pick_team;
  * the same result either way; also for narrow batches of at most 4 shards).
  * On the narrow path a mini-batch is cut into shards as before, of at least NARROW_MIN_SHARD
  * (256) samples and about 1 MFLOP (the partials there are a few thousand floats).
@@ -103,6 +103,8 @@ typedef struct workspace {
     float *ybuf;  /* nout x chunk */
 } workspace;
 
+typedef bnn_team_clock team_clock; /* pick_team */
+
 /* Split mode (mini-batches, see the top of the file): a batch's columns in at most
  * SPLIT_PARTS pieces of at least SPLIT_MIN_COLS samples, each weight gradient in at most
  * SPLIT_PARTS tiles of at least SPLIT_MIN_ROWS rows, a batch of at most SPLIT_MAX samples. */
@@ -133,8 +135,8 @@ struct bnn_fast {
     workspace split;                      /* one workspace for the whole batch, shared */
     size_t split_cap;                     /* samples it holds */
     size_t split_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in split.acts */
-    /* the choice of team for small jobs (bnn_team_pick): split mode, few shards */
-    bnn_team_clock split_clock, shard_clock;
+    /* the choice of team for small jobs (pick_team): split mode, few shards */
+    team_clock split_clock, shard_clock;
     double flops; /* per sample, forward and backward (TEAM_MIN_FLOP) */
     /* the narrow fused path, when the net qualifies */
     int narrow;
@@ -742,6 +744,20 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The rule on the real clock: the choice for the next call, and its record (seconds: the
+ * call's duration, ending now). */
+static int pick_team(team_clock *c)
+{
+    return bnn_team_pick(c, now_seconds());
+}
+
+static void team_timed(team_clock *c, int which, double seconds, size_t count)
+{
+    (void)which; /* the clock knows which call it timed */
+    const double now = now_seconds();
+    bnn_team_timed(c, now - seconds, now, count);
+}
+
 /* Gradient of one batch in split mode. Phase 1, by column pieces: the inputs, forward through
  * every layer, the output delta and loss. Then per layer l = m-1..0, one phase: the tiles of
  * dW_l = D_l A_{l-1}^T (each a sum over the whole batch, written once: no partials) and db_l,
@@ -767,7 +783,7 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
     }
     const int full = f->threads < most ? f->threads : most;
     const int timed = full > 1 && f->flops * (double)count >= TEAM_MIN_FLOP;
-    const int team = timed && bnn_team_pick(&f->split_clock, now_seconds()) ? full : 1;
+    const int team = timed && pick_team(&f->split_clock) ? full : 1;
     const double t0 = timed ? now_seconds() : 0.0;
     float *const dbuf[2] = {w->delta, w->delta + round_up16((size_t)f->maxw * count)};
     double sse[SPLIT_PARTS] = {0}, good[SPLIT_PARTS] = {0};
@@ -861,7 +877,7 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
     if (job_result(failed, &first_err, e) != 0)
         return -1;
     if (timed)
-        bnn_team_timed(&f->split_clock, t0, now_seconds(), count);
+        team_timed(&f->split_clock, team > 1, now_seconds() - t0, count);
     for (int p = 1; p < pieces; p++)
         if (base[p] != base[0] || ldx[p] != ldx[0])
             return bnn_fail(e, "fast engine: internal error: the inputs of a batch are not "
@@ -916,7 +932,8 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     const int full = f->threads < shards ? f->threads : shards; /* <= f->nws */
     /* a batch of a few shards (narrow mini-batches): one thread when that is faster */
     const int timed = job == JOB_GRAD && full > 1 && shards <= SMALL_SHARDS;
-    const int team = !timed || bnn_team_pick(&f->shard_clock, now_seconds()) ? full : 1;
+    const int which = timed ? pick_team(&f->shard_clock) : 1;
+    const int team = which ? full : 1;
     const double t0 = timed ? now_seconds() : 0.0;
 #pragma omp parallel num_threads(team) if (team > 1)
     {
@@ -966,7 +983,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     if (job_result(failed, &first_err, e) != 0)
         return -1;
     if (timed)
-        bnn_team_timed(&f->shard_clock, t0, now_seconds(), count);
+        team_timed(&f->shard_clock, which, now_seconds() - t0, count);
     if (job == JOB_GRAD)
         reduce_partials(f, k, shards, grad);
     if (cost) {
