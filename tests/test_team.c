@@ -4,7 +4,7 @@
  * the test, alone or with the team, and the simulated time advances by it. Checks that a quiet
  * machine keeps the team (probes alone a small share of the calls), an overloaded one moves to
  * one thread and pays little for probing, one noisy probe flips nothing, and a change of load
- * is followed within a second. Deterministic: no real clock.
+ * is followed within seconds. Deterministic: no real clock.
  */
 #include "testutil.h"
 
@@ -44,14 +44,14 @@ static void test_team_quiet(void **state)
     assert_int_equal(sim_call(&s, 1e-3, 0.55e-3, 64), 1); /* the team from the first call */
     while (s.now < 1010.0)
         sim_call(&s, 1e-3, 0.55e-3, 64);
-    /* the last 5 s: probes at most every 0.4 s, one call alone each */
+    /* the last 5 s: probes every 1 s once confirmed, one call alone each */
     sim_reset_counts(&s);
     while (s.now < 1015.0)
         sim_call(&s, 1e-3, 0.55e-3, 64);
     const size_t alone = s.calls - s.team_calls;
     print_message("quiet: %zu of %zu calls alone in 5 s\n", alone, s.calls);
-    assert_true(alone >= 5);  /* it keeps probing */
-    assert_true(alone <= 14); /* 5 s / 0.4 s + 1 */
+    assert_true(alone >= 3); /* it keeps probing */
+    assert_true(alone <= 7); /* 5 s / 1 s + 2 */
 }
 
 /* A machine loaded beyond its cores: a team call is 6x one thread's, and long (20 ms alone,
@@ -69,7 +69,7 @@ static void test_team_overloaded(void **state)
     print_message("overloaded: %.3f of the time in team calls (probes)\n",
                   s.team_secs / s.total_secs);
     assert_true(s.team_calls >= 1);                  /* still probing */
-    assert_true(s.team_secs <= 0.08 * s.total_secs); /* at most ~1/20 of the time, plus one */
+    assert_true(s.team_secs <= 0.05 * s.total_secs); /* ~1/50 of the time, plus a little */
 }
 
 /* One probe whose team call is slow (a neighbour's burst) leaves the team in place. */
@@ -92,7 +92,7 @@ static void test_team_one_noisy_probe(void **state)
     assert_int_equal(s.c.team, 1);
 }
 
-/* Overloaded, then quiet again: the team comes back within a second; and the reverse. */
+/* Overloaded, then quiet again: the team comes back within 1.5 s; and the reverse. */
 static void test_team_load_changes(void **state)
 {
     (void)state;
@@ -101,17 +101,17 @@ static void test_team_load_changes(void **state)
         sim_call(&s, 2e-3, 12e-3, 256);
     assert_int_equal(s.c.team, 0); /* the choice, between probes */
     const double quiet_from = s.now;
-    while (s.now < quiet_from + 1.0 && s.c.team == 0)
+    while (s.now < quiet_from + 1.5 && s.c.team == 0)
         sim_call(&s, 2e-3, 1.1e-3, 256);
     print_message("team again after %.3f s\n", s.now - quiet_from);
-    assert_true(s.now < quiet_from + 1.0);
+    assert_true(s.now < quiet_from + 1.5);
     while (s.now < quiet_from + 5.0)
         sim_call(&s, 2e-3, 1.1e-3, 256);
     const double loaded_from = s.now;
-    while (s.now < loaded_from + 2.0 && s.c.team == 1)
+    while (s.now < loaded_from + 2.5 && s.c.team == 1)
         sim_call(&s, 2e-3, 12e-3, 256);
     print_message("alone again after %.3f s\n", s.now - loaded_from);
-    assert_true(s.now < loaded_from + 2.0);
+    assert_true(s.now < loaded_from + 2.5);
 }
 
 int main(void)

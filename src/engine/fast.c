@@ -37,7 +37,7 @@
  * ends in a barrier, so a batch too small to repay waking the team runs on the calling thread
  * (a fixed rule on its FLOP count); above it, since on a machine loaded beyond its cores a
  * descheduled thread stalls the others at every barrier, one call alone and one with the team
- * are timed back to back every 50-400 ms and the faster runs until the next pair (pick_team;
+ * are timed back to back every 50 ms to 1 s and the faster runs until the next pair (pick_team;
  * the same result either way; also for narrow batches of at most 4 shards).
  * On the narrow path a mini-batch is cut into shards as before, of at least NARROW_MIN_SHARD
  * (256) samples and about 1 MFLOP (the partials there are a few thousand floats).
@@ -680,16 +680,18 @@ static tiling tiling_of(const bnn_arch *a, int l)
  * flip it), and nothing older than those two probes is kept, so a choice made in a slow
  * moment is revised within two waits (the smoothed, call-counted timing before this kept one
  * slow team call for hundreds of calls: 2-thread epochs were bimodal). The wait is
- * TEAM_RETEST after a disagreement, doubling up to TEAM_RETEST_MAX while probes confirm the
- * choice, and at least TEAM_PROBE_SHARE times the probe's slower call, so that probing costs
- * a few percent at most whatever the load (a team call stalled for 100 ms on an overloaded
- * machine puts the next probe 2 s later). On a quiet machine a probe's call alone costs under
- * 1% (W5 --batch 256: one 6 ms call per 400 ms). The first probe comes one wait after the
- * first call, once the threads exist. */
+ * TEAM_RETEST after a disagreement (the second probe comes soon), doubling up to
+ * TEAM_RETEST_MAX while probes confirm the choice, and then at least TEAM_PROBE_SHARE times
+ * the probe's slower call, so that probing costs about 2% at most whatever the load (a team
+ * call stalled for 100 ms on an overloaded machine puts the next probe 5 s later; with a
+ * share of 20 and waits of at most 0.4 s, W5 at --batch 256 on 2 cores at a load of 9 was
+ * 1.13x slower than the call-counted timing, A/B). On a quiet machine a probe's call alone costs well under 1% (W5 --batch 256: 3 ms more than
+ * the team's call, once a second). The first probe comes one wait after the first call, once
+ * the threads exist. */
 #define TEAM_MIN_FLOP 4e6
 #define TEAM_RETEST 0.05
-#define TEAM_RETEST_MAX 0.4
-#define TEAM_PROBE_SHARE 20.0
+#define TEAM_RETEST_MAX 1.0
+#define TEAM_PROBE_SHARE 50.0
 #define SMALL_SHARDS 4
 
 /* Whether the next call runs with the team, as the rule above says (the state: the time of
@@ -734,7 +736,8 @@ void bnn_team_timed(bnn_team_clock *c, double t0, double now, size_t count)
     }
     c->probe = 0;
     const double slower = c->secs[0] > c->secs[1] ? c->secs[0] : c->secs[1];
-    c->next = now + (c->wait > TEAM_PROBE_SHARE * slower ? c->wait : TEAM_PROBE_SHARE * slower);
+    const double floor = c->against ? 0.0 : TEAM_PROBE_SHARE * slower;
+    c->next = now + (c->wait > floor ? c->wait : floor);
 }
 
 static double now_seconds(void)
