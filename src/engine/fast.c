@@ -685,9 +685,9 @@ static tiling tiling_of(const bnn_arch *a, int l)
  * the probe's slower call, so that probing costs about 2% at most whatever the load (a team
  * call stalled for 100 ms on an overloaded machine puts the next probe 5 s later; with a
  * share of 20 and waits of at most 0.4 s, W5 at --batch 256 on 2 cores at a load of 9 was
- * 1.13x slower than the call-counted timing, A/B). On a quiet machine a probe's call alone costs well under 1% (W5 --batch 256: 3 ms more than
- * the team's call, once a second). The first probe comes one wait after the first call, once
- * the threads exist. */
+ * 1.13x slower than the call-counted timing, A/B). On a quiet machine a probe's call alone
+ * costs well under 1% (W5 --batch 256: 3 ms more than the team's call, once a second). The
+ * first probe comes one wait after the first call, once the threads exist. */
 #define TEAM_MIN_FLOP 4e6
 #define TEAM_RETEST 0.05
 #define TEAM_RETEST_MAX 1.0
