@@ -75,6 +75,37 @@ else
   fi
 fi
 
+# --- a memory-mapped .npy larger than ulimit -v ---------------------------------------------
+# A sparse float32 file (a header, then a hole made by truncate/ftruncate: no disk used) of
+# 1.25 GiB trained under a 1 GiB address-space limit: the reader maps it in windows (a whole
+# mapping would not fit), and the peak resident memory stays far below the file's size.
+sparse_npy() { # sparse_npy FILE ROWS COLS
+  local d="{'descr': '<f4', 'fortran_order': False, 'shape': ($2, $3), }" pad hl
+  pad=$(( 64 - (10 + ${#d} + 1) % 64 )); [ "$pad" -eq 64 ] && pad=0
+  hl=$(( ${#d} + pad + 1 ))
+  { printf '\223NUMPY\001\000'
+    printf "\\$(printf %03o $((hl & 255)))\\$(printf %03o $((hl >> 8)))"
+    printf '%s%*s\n' "$d" "$pad" ''; } >"$1" && truncate -s $(( 10 + hl + $2 * $3 * 4 )) "$1"
+}
+limited 1048576 "$BNN" --version; st=$?
+if [ "$st" -ne 0 ]; then
+  note_skip "sparse npy: batchnn does not start under ulimit -v 1 GiB (exit $st)"
+elif ! sparse_npy "$T/big.npy" 167772160 2 2>/dev/null; then
+  note_skip "sparse npy: cannot make a sparse 1.25 GiB file in $T"
+else
+  limited 1048576 "$BNN" train --arch 1,1 --act identity --data "$T/big.npy" --epochs 1 \
+    --threads 2
+  st=$?
+  rss=$(sed -n 's/.*peak RSS \([0-9.]*\) MiB.*/\1/p' "$T/out" | head -1)
+  if [ "$st" -ne 0 ]; then record "1.25 GiB sparse npy under ulimit -v 1 GiB" 1 "exit $st"
+  elif [ -z "$rss" ]; then
+    record "1.25 GiB sparse npy under ulimit -v 1 GiB" 1 "no 'peak RSS ... MiB' in the summary"
+  elif ! awk -v r="$rss" 'BEGIN { exit !(r < 192) }'; then
+    record "1.25 GiB sparse npy under ulimit -v 1 GiB" 1 "peak RSS $rss MiB, want < 192 MiB"
+  else pass=$((pass + 1)); fi
+  rm -f "$T/big.npy"
+fi
+
 # --- a fake cgroup limit ------------------------------------------------------------------
 mkdir -p "$T/proc/self" "$T/sys/fs/cgroup/job"
 echo "0::/job" >"$T/proc/self/cgroup"
