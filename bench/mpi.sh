@@ -75,8 +75,10 @@ args_of() { # the workload's train arguments, with a smaller n under --quick
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1
   printf "%.6f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-field() { # field NAME: the value after NAME in the stats line ($T/stats)
-  awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' "$T/stats"
+field() { # field NAME: the value after NAME in the stats line ($T/stats); "n/a" when the
+  # run made no cross-rank reduction step (steps 0 with more than one rank)
+  awk -v k="$1" '{ for (i = 1; i < NF; i++) { v[$i] = $(i + 1) } }
+    END { if (v["ranks"] > 1 && v["steps"] == 0) print "n/a"; else print v[k] }' "$T/stats"
 }
 
 # one K T WID ARGS...: one run; leaves $T/log, $T/model, $T/stats; prints the median epoch ms
@@ -118,6 +120,9 @@ PPLINE=
   for w in W4 W5 W6; do
     read -r -a A <<<"$(args_of $w)"
     n=$(printf '%s\n' "${A[@]}" | awk 'p { print; exit } $0 == "--samples" { p = 1 }')
+    # parameters: weights and biases of every layer (the W workloads have biases)
+    np=$(printf '%s\n' "${A[@]}" | awk 'p { m = split($0, w, ","); s = 0
+      for (i = 1; i < m; i++) s += w[i] * w[i + 1] + w[i + 1]; print s; exit } $0 == "--arch" { p = 1 }')
     base=
     for kt in 1x1 1x2 2x1; do
       k=${kt%x*}; t=${kt#*x}
@@ -137,11 +142,11 @@ PPLINE=
         cmp -s "$T/model" "$T/ref-$w.model" || same="**NO (model)**"
         cut -d, -f1,2 "$T/log" | cmp -s - "$T/ref-$w.loss" || same="**NO (loss log)**"
       fi
-      ratio=$(awk -v b="$base" -v m="$med" 'BEGIN { printf "%.2f", m > 0 ? b / m : 0 }')
-      printf '| %s | %s | %s | %.3f | %sx | %s | %s | %s | %s |\n' "$w" "$(field params)" "$kt" \
+      ratio=$(awk -v b="$base" -v m="$med" 'BEGIN { printf "%.2f", (m > 0 ? b / m : 0) }')
+      printf '| %s | %s | %s | %.3f | %sx | %s | %s | %s | %s |\n' "$w" "$np" "$kt" \
         "$med" "$ratio" "$(field per_step_us)" "$(field msgs_per_step)" \
         "$(field bytes_per_step)" "$same"
-      echo "$w $n $(field params) $kt $med $(field per_step_us)" >>"$T/data"
+      echo "$w $n $np $kt $med" >>"$T/data"
     done
     # 4 ranks on 2 cores: correctness, not speed
     one 4 1 "$w" "${A[@]}" >/dev/null || exit 1
@@ -149,7 +154,7 @@ PPLINE=
     cmp -s "$T/model" "$T/ref-$w.model" || same="**NO (model)**"
     cut -d, -f1,2 "$T/log" | cmp -s - "$T/ref-$w.loss" || same="**NO (loss log)**"
     printf '| %s | %s | 4x1 (oversubscribed) | not timed | | %s | %s | %s | %s |\n' "$w" \
-      "$(field params)" "$(field per_step_us)" "$(field msgs_per_step)" \
+      "$np" "$(field per_step_us)" "$(field msgs_per_step)" \
       "$(field bytes_per_step)" "$same"
   done
   echo
@@ -169,10 +174,14 @@ if [ -n "$OUTDIR" ]; then
     b=$(awk '{ for (i = 1; i < NF; i++) if ($i == "beta_ns_per_byte") print $(i + 1) }' <<<"$PPLINE")
     margs+=(--alpha-us "$a" --beta-ns "$b")
   fi
-  # per-sample time of one node (this machine, all its cores: the 1xT run with T = 2)
-  while read -r w n p kt med _; do
-    [ "$kt" = 1x2 ] && margs+=(--workload "$w:$n:$p:$med")
-  done <"$T/data"
+  # one node's epoch: this machine as one process, the faster of 1 and 2 threads (on a
+  # loaded machine the second thread may not help)
+  for w in W4 W5 W6; do
+    spec=$(awk -v w="$w" '$1 == w && ($4 == "1x1" || $4 == "1x2") {
+      if (best == "" || $5 < best) { best = $5; n = $2; p = $3 } }
+      END { if (best != "") print w ":" n ":" p ":" best }' "$T/data")
+    [ -n "$spec" ] && margs+=(--workload "$spec")
+  done
   python3 "$HERE/mpi_model.py" "${margs[@]}" --md "$OUTDIR/mpi_model.md" \
     --svg "$OUTDIR/mpi_model.svg" || die "mpi_model.py failed"
 fi

@@ -71,6 +71,12 @@ def compute(n_nodes, epoch1, shards, threads, capped=True):
     return shard_time * math.ceil(per_node / threads)
 
 
+def die(msg):
+    """One line on stderr, exit 2 (bad usage)."""
+    sys.stderr.write(f"mpi_model.py: {msg}\n")
+    sys.exit(2)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workload", action="append", default=[], metavar="ID:N:PARAMS:EPOCH_MS")
@@ -83,16 +89,16 @@ def main():
     ap.add_argument("--svg", default=None)
     a = ap.parse_args()
     if not a.workload:
-        ap.error("give at least one --workload ID:N:PARAMS:EPOCH_MS (bench/mpi.sh does)")
+        die("give at least one --workload ID:N:PARAMS:EPOCH_MS (bench/mpi.sh does)")
     wl = []
     for spec in a.workload:
         try:
             wid, n, p, ms = spec.split(":")
             n, p, ms = int(n), int(p), float(ms)
         except ValueError:
-            ap.error(f"--workload {spec}: expected ID:N:PARAMS:EPOCH_MS, e.g. W5:60000:203530:41.2")
+            die(f"--workload {spec}: expected ID:N:PARAMS:EPOCH_MS, e.g. W5:60000:203530:41.2")
         if n < 1 or p < 1 or not ms > 0:
-            ap.error(f"--workload {spec}: n, params and the epoch time must be positive")
+            die(f"--workload {spec}: n, params and the epoch time must be positive")
         wl.append((wid, n, p, ms / 1e3))
         if wid == "W4":
             big = 1 << 30
