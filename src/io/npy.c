@@ -21,7 +21,9 @@
  *     infinity); the first offending element in file order is named, e.g.
  *     "x.npy: element [3, 1] is nan" ([i] for a 1-D array).
  *
- * A regular file is memory-mapped read-only (MAP_PRIVATE), never copied; a stream (pipe,
+ * A regular file is memory-mapped read-only (MAP_PRIVATE), never copied: whole, or, when it
+ * is larger than a quarter of what the process may use, in windows (windowed mode, below:
+ * always the read form); a stream (pipe,
  * FIFO, "-" for standard input) is read into memory, at most the stream limit (see table.c).
  * float32 in C order (or any order when one dimension is 1) with a 4-byte aligned data offset
  * is used in place (direct form, t->f32 points into the mapping or the copy); float64,
