@@ -78,7 +78,8 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1
 field() { # field NAME: the value after NAME in the stats line ($T/stats); "n/a" when the
   # run made no cross-rank reduction step (steps 0 with more than one rank)
   awk -v k="$1" '{ for (i = 1; i < NF; i++) { v[$i] = $(i + 1) } }
-    END { if (v["ranks"] > 1 && v["steps"] == 0) print "n/a"; else print v[k] }' "$T/stats"
+    END { if (v["ranks"] > 1 && v["steps"] == 0) print "n/a"
+          else if (v[k] ~ /^[0-9.]+e\+[0-9]+$/) printf "%.0f\n", v[k]; else print v[k] }' "$T/stats"
 }
 
 # one K T WID ARGS...: one run; leaves $T/log, $T/model, $T/stats; prints the median epoch ms

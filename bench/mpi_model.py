@@ -6,6 +6,8 @@ Python 3 standard library only. bench/mpi.sh calls it with the figures it measur
   bench/mpi_model.py --alpha-us A --beta-ns B --workload W5:60000:203530:EPOCH_MS ... \
       --md bench/sample/mpi_model.md --svg bench/sample/mpi_model.svg
 
+--baseline FILE.json  W4, W5, W6 from `batchnn bench --json` (e.g. bench/baselines/*.json,
+    recorded when the machine was quiet) instead of --workload.
 --workload ID:N:PARAMS:EPOCH_MS  one full-batch workload: n samples, its parameter count and
     the epoch time of one node (this machine, all its cores) in ms; the per-sample compute
     time is EPOCH_MS / N. W4 also gives "W4-2^30": the same net on 2^30 samples.
@@ -71,6 +73,30 @@ def compute(n_nodes, epoch1, shards, threads, capped=True):
     return shard_time * math.ceil(per_node / threads)
 
 
+def params_of(arch):
+    """Weights and biases of a net with widths arch (W0,W1,...: every layer biased)."""
+    w = [int(x) for x in arch.split(",")]
+    return sum(w[i] * w[i + 1] + w[i + 1] for i in range(len(w) - 1))
+
+
+def from_baseline(path):
+    """ID:N:PARAMS:EPOCH_MS specs of W4, W5, W6 from a `batchnn bench --json` file."""
+    import json
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        out = []
+        for w in doc["workloads"]:
+            if w["id"] in ("W4", "W5", "W6"):
+                out.append(f'{w["id"]}:{int(w["n"])}:{params_of(w["arch"])}:'
+                           f'{float(w["ms_per_epoch"])}')
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        die(f"--baseline {path}: cannot read W4, W5, W6 from it ({e})")
+    if not out:
+        die(f"--baseline {path}: no W4, W5 or W6 in it")
+    return out
+
+
 def die(msg):
     """One line on stderr, exit 2 (bad usage)."""
     sys.stderr.write(f"mpi_model.py: {msg}\n")
@@ -80,6 +106,8 @@ def die(msg):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workload", action="append", default=[], metavar="ID:N:PARAMS:EPOCH_MS")
+    ap.add_argument("--baseline", default=None, metavar="FILE.json",
+                    help="take W4, W5, W6 from a `batchnn bench --json` file (bench/baselines/)")
     ap.add_argument("--alpha-us", type=float, default=None)
     ap.add_argument("--beta-ns", type=float, default=None)
     ap.add_argument("--cluster-alpha-us", type=float, default=2.0)
@@ -88,6 +116,8 @@ def main():
     ap.add_argument("--md", default=None)
     ap.add_argument("--svg", default=None)
     a = ap.parse_args()
+    if a.baseline:
+        a.workload += from_baseline(a.baseline)
     if not a.workload:
         die("give at least one --workload ID:N:PARAMS:EPOCH_MS (bench/mpi.sh does)")
     wl = []
@@ -121,7 +151,7 @@ def main():
     w(f"- **Assumed** cluster network: alpha = {a.cluster_alpha_us:g} us, {a.cluster_gbps:g} Gb/s "
       f"(beta = {cb * 1e9:.3f} ns/byte); nodes as fast as this machine with {T} threads; "
       "full batch (one reduction per epoch); compute does not overlap the reduction.")
-    w("- Per-node epoch (1 node, measured): " + "; ".join(
+    w(f"- Per-node epoch (1 node, measured{' by batchnn bench: ' + a.baseline if a.baseline else ''}): " + "; ".join(
         f"{wid} {ep * 1e3:.4g} ms ({n} samples, {p} parameters, shard cap {shard_cap(p)})"
         for wid, n, p, ep in wl) + ".")
     w("- The shard cap limits how many ranks x threads share one step: N nodes x "
@@ -164,6 +194,20 @@ def main():
               "scaling). ")
         w("")
 
+    # mini-batches: one reduction per batch of B samples (the batch split over the nodes)
+    w("## Mini-batch steps: one reduction per batch\n")
+    w("Strong-scaling efficiency of one step of a global batch of B samples (compute B x the "
+      "per-sample time / N, shard cap ignored) with batchnn's tree on the assumed network:\n")
+    w("| workload | batch | " + " | ".join(f"{N} nodes" for N in NODES[1:]) + " |")
+    w("|---|---:|" + "---:|" * (len(NODES) - 1))
+    for wid, n, p, ep in wl:
+        if wid.startswith("W4-"):
+            continue
+        for B in (256, 4096):
+            step1 = ep / n * B
+            effs = [step1 / (N * (step1 / N + tree(N, p, ca, cb))) for N in NODES[1:]]
+            w(f"| {wid} | {B} | " + " | ".join(f"{e:.2f}" for e in effs) + " |")
+    w("")
     w("## Where the reduction dominates, and what would change it\n")
     w("- **Bigger steps**: a full-batch epoch is one reduction for n samples; in mini-batch "
       "training every batch is a step, so the reduction's share grows as the batch shrinks: "

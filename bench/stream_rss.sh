@@ -59,9 +59,9 @@ run() {
   echo "${rss:-?}|${kib:-?}|${sec:-?}"
 }
 
-ARGS=(--arch 1,1 --act identity --data synth:linear --epochs 1 --threads "$THREADS" --seed 1)
+ARGS=(--arch 1,1 --act identity --data synth:linear --epochs 1 --seed 1)
 {
-  echo "Peak resident memory of one full-batch epoch, \`batchnn train ${ARGS[*]} --samples N\`"
+  echo "Peak resident memory of one full-batch epoch, \`batchnn train ${ARGS[*]} --threads $THREADS --samples N\`"
   echo "(ulimit -v $([ "$LIMIT" = 0 ] && echo none || echo "$LIMIT KiB"); $(uname -m), $(nproc) cores; $(date -u +%Y-%m-%d))."
   echo
   echo "| n | ranks | peak RSS (summary) | GNU time max RSS (KiB) | epoch s |"
@@ -69,7 +69,7 @@ ARGS=(--arch 1,1 --act identity --data synth:linear --epochs 1 --threads "$THREA
   mpi_n=0
   for e in $SIZES; do
     n=$((1 << e))
-    r=$(run "2^$e" "$BIN" train "${ARGS[@]}" --samples "$n") || exit 1
+    r=$(run "2^$e" "$BIN" train "${ARGS[@]}" --threads "$THREADS" --samples "$n") || exit 1
     IFS='|' read -r rss kib sec <<<"$r"
     echo "| 2^$e | 1 | $rss | $kib | $sec |"
     if [ "$e" -lt 31 ]; then mpi_n=$e; fi

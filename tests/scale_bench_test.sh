@@ -47,6 +47,21 @@ bad "mpi_model.py: a malformed workload" 2 "expected ID:N:PARAMS:EPOCH_MS" \
   python3 "$MODEL" --workload W5:10:1
 [ -e "$T/m.md.tmp" ] && { fail=$((fail + 1)); echo "FAIL a temp file left"; }
 
+# --baseline: W4, W5, W6 from a `batchnn bench --json` file (made here, not by batchnn)
+cat >"$T/b.json" <<'JSON'
+{"machine": {"threads": 2}, "workloads": [
+ {"id": "W1", "arch": "1,1", "n": 16, "ms_per_epoch": 1.0},
+ {"id": "W5", "arch": "784,256,10", "n": 60000, "ms_per_epoch": 300.0},
+ {"id": "W6", "arch": "512,1024,1024,16", "n": 16384, "ms_per_epoch": 800.0}]}
+JSON
+ok "mpi_model.py --baseline" python3 "$MODEL" --baseline "$T/b.json" --md "$T/b.md"
+check "--baseline: W5 and W6 with their parameter counts" \
+  grep -q "W5 300 ms (60000 samples, 203530 parameters, shard cap 32); W6 800 ms (16384 samples, 1591312 parameters" "$T/b.md"
+check "--baseline: W1 left out" [ "$(grep -c '^## W1' "$T/b.md")" -eq 0 ]
+echo '{"workloads": [{"id": "W1", "arch": "1,1", "n": 16, "ms_per_epoch": 1.0}]}' >"$T/w1.json"
+bad "mpi_model.py: a baseline without W4-W6" 2 "no W4, W5 or W6" \
+  python3 "$MODEL" --baseline "$T/w1.json"
+
 # --- stream_rss.sh ------------------------------------------------------------------------
 ok "stream_rss.sh small sizes" bash "$SRC/bench/stream_rss.sh" --bin "$BNN" --sizes "12 14" \
   --ranks 0 --threads 1 --out "$T/rss.md"
