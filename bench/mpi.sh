@@ -10,6 +10,9 @@
 #             smoke test of the whole pipeline (tests/mpi_bench_test.sh)
 #   --out     write DIR/mpi.md (this table), DIR/mpi_model.md and DIR/mpi_model.svg (the model,
 #             from the figures measured here); default: print mpi.md to stdout only
+#   --baseline FILE.json  with --out, also DIR/mpi_model_baseline.md and .svg: the model with
+#             the epoch times of `batchnn bench --json` FILE (e.g. bench/baselines/*.json,
+#             recorded on a quiet machine) and the alpha, beta measured here
 #
 # For each workload W4, W5, W6 (bench/workloads.sh) and K ranks x T threads in 1x1, 1x2, 2x1:
 #   BATCHNN_MPI_STATS=1 mpirun -np K batchnn train ARGS --threads T --epochs 1+E --log L
@@ -32,6 +35,7 @@ RUNS=
 EPOCHS=
 QUICK=0
 OUTDIR=
+BASELINE=
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) BIN=${2:?}; shift 2 ;;
@@ -40,6 +44,7 @@ while [ $# -gt 0 ]; do
     --epochs) EPOCHS=${2:?}; shift 2 ;;
     --quick) QUICK=1; shift ;;
     --out) OUTDIR=${2:?}; shift 2 ;;
+    --baseline) BASELINE=${2:?}; shift 2 ;;
     -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "mpi.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -185,6 +190,13 @@ if [ -n "$OUTDIR" ]; then
   done
   python3 "$HERE/mpi_model.py" "${margs[@]}" --md "$OUTDIR/mpi_model.md" \
     --svg "$OUTDIR/mpi_model.svg" || die "mpi_model.py failed"
+  if [ -n "$BASELINE" ]; then
+    ab=()
+    [ -n "$PPLINE" ] && ab=(--alpha-us "$a" --beta-ns "$b")
+    python3 "$HERE/mpi_model.py" "${ab[@]}" --baseline "$BASELINE" \
+      --md "$OUTDIR/mpi_model_baseline.md" --svg "$OUTDIR/mpi_model_baseline.svg" ||
+      die "mpi_model.py --baseline $BASELINE failed"
+  fi
 fi
 grep -q '\*\*NO' "$T/mpi.md" && exit 1
 exit 0
