@@ -106,6 +106,25 @@ else
   rm -f "$T/big.npy"
 fi
 
+# The windows give the same models as the whole mapping: full batch, and shuffled mini-batches
+# (single rows read all over the file). BATCHNN_NPY_WINDOWS=1 forces the windows (tests only).
+if "$BNN" gen synth:teacher --arch 5,3 --samples 100000 --out "$T/t.npy" >/dev/null 2>&1; then
+  same=0
+  for extra in "" "--batch 100 --shuffle"; do
+    # shellcheck disable=SC2086
+    "$BNN" train --arch 5,8,3 --data "$T/t.npy" --epochs 2 --threads 2 $extra \
+      --save "$T/m0.safetensors" --quiet 2>"$T/err" &&
+    # shellcheck disable=SC2086
+    BATCHNN_NPY_WINDOWS=1 "$BNN" train --arch 5,8,3 --data "$T/t.npy" --epochs 2 --threads 2 \
+      $extra --save "$T/m1.safetensors" --quiet 2>>"$T/err" &&
+    cmp -s "$T/m0.safetensors" "$T/m1.safetensors" || same=1
+  done
+  record "npy windows: models equal to the whole mapping's" "$same" "models differ or a run failed"
+  rm -f "$T/t.npy" "$T/m0.safetensors" "$T/m1.safetensors"
+else
+  record "npy windows: gen" 1 "batchnn gen failed"
+fi
+
 # --- a fake cgroup limit ------------------------------------------------------------------
 mkdir -p "$T/proc/self" "$T/sys/fs/cgroup/job"
 echo "0::/job" >"$T/proc/self/cgroup"

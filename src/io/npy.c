@@ -58,6 +58,7 @@ static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 /* Windowed mode: a few windows of the file, each mapped by one reader at a time. */
 #define NPY_WINDOWS 16
 #define NPY_WINDOW_BYTES ((size_t)8 << 20)
+#define NPY_SEQ_READ ((size_t)64 << 10) /* a read this large maps a whole window */
 
 typedef struct npy_window {
     void *map;    /* NULL: none */
@@ -332,7 +333,8 @@ static float load_int(const unsigned char *p, size_t isz, char kind)
  * file that holds the bytes it needs (NPY_WINDOW_BYTES or more, from the page holding its
  * first byte, never past the end of the file), advised MADV_SEQUENTIAL and MADV_WILLNEED so
  * the kernel reads the whole window ahead in large requests, and keeps it for the reads that
- * follow; a window no longer needed is dropped (MADV_DONTNEED, then unmapped), so the
+ * follow (a small read that does not follow a window, as a shuffled view's single rows, maps
+ * only its own pages, MADV_RANDOM); a window no longer needed is dropped (MADV_DONTNEED, then unmapped), so the
  * resident memory stays at most NPY_WINDOWS windows whatever the file's size. Windows are
  * registered (bnn_mapped_register) so that a SIGBUS on a truncated file is still named. Only
  * the bytes of the rows asked for (and the rest of their window) are touched: a process that
@@ -356,13 +358,15 @@ static void window_drop(npy_window *w)
     w->off = 0;
 }
 
-/* Maps file bytes [off, off + len) into w (replacing what it held). */
-static int window_map(npy_ctx *c, npy_window *w, uint64_t off, size_t len, const char *name,
-                      bnn_error *e)
+/* Maps file bytes [off, off + len) into w (replacing what it held): a whole window read
+ * ahead when the reads look sequential (seq), else only the pages needed (a shuffled view
+ * reads rows one by one all over the file: reading 8 MiB ahead of each would be waste). */
+static int window_map(npy_ctx *c, npy_window *w, uint64_t off, size_t len, int seq,
+                      const char *name, bnn_error *e)
 {
     const size_t pg = page_size();
     uint64_t start = off - off % pg, end = off + len;
-    if (end - start < NPY_WINDOW_BYTES)
+    if (seq && end - start < NPY_WINDOW_BYTES)
         end = start + NPY_WINDOW_BYTES;
     if (end > c->fsize)
         end = c->fsize;
@@ -371,8 +375,12 @@ static int window_map(npy_ctx *c, npy_window *w, uint64_t off, size_t len, const
     if (m == MAP_FAILED)
         return bnn_fail(e, "%s: cannot map bytes %llu..%llu: %s", name,
                         (unsigned long long)start, (unsigned long long)end, strerror(errno));
-    (void)madvise(m, (size_t)(end - start), MADV_SEQUENTIAL);
-    (void)madvise(m, (size_t)(end - start), MADV_WILLNEED);
+    if (seq) {
+        (void)madvise(m, (size_t)(end - start), MADV_SEQUENTIAL);
+        (void)madvise(m, (size_t)(end - start), MADV_WILLNEED);
+    } else {
+        (void)madvise(m, (size_t)(end - start), MADV_RANDOM);
+    }
     bnn_mapped_register(m, (size_t)(end - start), name);
     w->map = m;
     w->len = (size_t)(end - start);
@@ -418,11 +426,13 @@ static npy_window *window_get(npy_ctx *c, uint64_t off, size_t len, npy_window *
             lowest = w;
     }
     pick = behind ? behind : empty ? empty : lowest;
+    /* sequential: a window just behind (this reader moved on), or a read of many rows */
+    const int seq = behind != NULL || len >= NPY_SEQ_READ;
     if (pick)
         pick->busy = 1;
     pthread_mutex_unlock(&c->lock);
     npy_window *w = pick ? pick : tmp;
-    if (window_map(c, w, off, len, name, e) != 0) {
+    if (window_map(c, w, off, len, seq, name, e) != 0) {
         *rc = -1;
         if (pick) {
             pthread_mutex_lock(&c->lock);
@@ -659,7 +669,7 @@ static int scan_windowed(npy_ctx *c, size_t n, const char *name, size_t *bad, do
         const size_t cnt = n - i0 < per ? n - i0 : per;
         npy_window w = {0};
         const uint64_t off = c->doff + (uint64_t)i0 * isz;
-        if (window_map(c, &w, off, cnt * isz, name, e) != 0)
+        if (window_map(c, &w, off, cnt * isz, 1, name, e) != 0)
             return -1;
         const unsigned char *d = (const unsigned char *)w.map + (off - w.off);
         size_t k = isz == 4 ? first_bad_f32(d, cnt) : first_bad_f64(d, cnt);
