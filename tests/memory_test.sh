@@ -75,6 +75,56 @@ else
   fi
 fi
 
+# --- a memory-mapped .npy larger than ulimit -v ---------------------------------------------
+# A sparse float32 file (a header, then a hole made by truncate/ftruncate: no disk used) of
+# 1.25 GiB trained under a 1 GiB address-space limit: the reader maps it in windows (a whole
+# mapping would not fit), and the peak resident memory stays far below the file's size.
+sparse_npy() { # sparse_npy FILE ROWS COLS
+  local d="{'descr': '<f4', 'fortran_order': False, 'shape': ($2, $3), }" pad hl
+  pad=$(( 64 - (10 + ${#d} + 1) % 64 )); [ "$pad" -eq 64 ] && pad=0
+  hl=$(( ${#d} + pad + 1 ))
+  { printf '\223NUMPY\001\000'
+    printf "\\$(printf %03o $((hl & 255)))\\$(printf %03o $((hl >> 8)))"
+    printf '%s%*s\n' "$d" "$pad" ''; } >"$1" && truncate -s $(( 10 + hl + $2 * $3 * 4 )) "$1"
+}
+limited 1048576 "$BNN" --version; st=$?
+if [ "$st" -ne 0 ]; then
+  note_skip "sparse npy: batchnn does not start under ulimit -v 1 GiB (exit $st)"
+elif ! sparse_npy "$T/big.npy" 167772160 2 2>/dev/null; then
+  note_skip "sparse npy: cannot make a sparse 1.25 GiB file in $T"
+else
+  limited 1048576 "$BNN" train --arch 1,1 --act identity --data "$T/big.npy" --epochs 1 \
+    --threads 2
+  st=$?
+  rss=$(sed -n 's/.*peak RSS \([0-9.]*\) MiB.*/\1/p' "$T/out" | head -1)
+  if [ "$st" -ne 0 ]; then record "1.25 GiB sparse npy under ulimit -v 1 GiB" 1 "exit $st"
+  elif [ -z "$rss" ]; then
+    record "1.25 GiB sparse npy under ulimit -v 1 GiB" 1 "no 'peak RSS ... MiB' in the summary"
+  elif ! awk -v r="$rss" 'BEGIN { exit !(r < 192) }'; then
+    record "1.25 GiB sparse npy under ulimit -v 1 GiB" 1 "peak RSS $rss MiB, want < 192 MiB"
+  else pass=$((pass + 1)); fi
+  rm -f "$T/big.npy"
+fi
+
+# The windows give the same models as the whole mapping: full batch, and shuffled mini-batches
+# (single rows read all over the file). BATCHNN_NPY_WINDOWS=1 forces the windows (tests only).
+if "$BNN" gen synth:teacher --arch 5,3 --samples 100000 --out "$T/t.npy" >/dev/null 2>&1; then
+  same=0
+  for extra in "" "--batch 100 --shuffle"; do
+    # shellcheck disable=SC2086
+    "$BNN" train --arch 5,8,3 --data "$T/t.npy" --epochs 2 --threads 2 $extra \
+      --save "$T/m0.safetensors" --quiet 2>"$T/err" &&
+    # shellcheck disable=SC2086
+    BATCHNN_NPY_WINDOWS=1 "$BNN" train --arch 5,8,3 --data "$T/t.npy" --epochs 2 --threads 2 \
+      $extra --save "$T/m1.safetensors" --quiet 2>>"$T/err" &&
+    cmp -s "$T/m0.safetensors" "$T/m1.safetensors" || same=1
+  done
+  record "npy windows: models equal to the whole mapping's" "$same" "models differ or a run failed"
+  rm -f "$T/t.npy" "$T/m0.safetensors" "$T/m1.safetensors"
+else
+  record "npy windows: gen" 1 "batchnn gen failed"
+fi
+
 # --- a fake cgroup limit ------------------------------------------------------------------
 mkdir -p "$T/proc/self" "$T/sys/fs/cgroup/job"
 echo "0::/job" >"$T/proc/self/cgroup"

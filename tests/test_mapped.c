@@ -195,11 +195,78 @@ static void test_sigbus_names_the_file(void **state)
     assert_null(bnn_mapped_file_at(old));
 }
 
+/* The same with a file read in windows (src/io/npy.c, windowed mode): the window mapped by a
+ * first read is registered; a read after the file was truncated faults in it and the handler
+ * names the file. */
+static void test_sigbus_windowed(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s", put_npy_f32("windowed.npy", 16384));
+    assert_int_equal(setenv("BATCHNN_NPY_WINDOWS", "1", 1), 0);
+    bnn_table t;
+    bnn_error e = {{0}};
+    int rc = bnn_table_open(&t, path, &e);
+    assert_int_equal(unsetenv("BATCHNN_NPY_WINDOWS"), 0);
+    if (rc != 0) {
+        print_error("%s\n", e.msg);
+        fail();
+    }
+    assert_null(t.f32); /* windowed: the read form */
+    float v = -1;
+    assert_int_equal(bnn_table_read(&t, 16383, 1, 0, 1, &v, 1, &e), 0);
+    assert_true(v == 16383.0f);
+
+    assert_int_equal(truncate(path, 0), 0);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        sig_fd = fds[1];
+        alarm(60);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_sigbus;
+        sa.sa_flags = SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGBUS, &sa, NULL) != 0)
+            _exit(3);
+        float x;
+        bnn_error ce;
+        (void)bnn_table_read(&t, 8000, 1, 0, 1, &x, 1, &ce); /* faults in the window */
+        ssize_t w = write(fds[1], "no SIGBUS", 9);
+        (void)w;
+        _exit(0);
+    }
+    close(fds[1]);
+    char got[600] = {0};
+    size_t n = 0;
+    for (;;) {
+        ssize_t k = read(fds[0], got + n, sizeof got - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fds[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    if (strcmp(got, path) != 0) {
+        print_error("the SIGBUS handler saw \"%s\", expected \"%s\"\n", got, path);
+        fail();
+    }
+    bnn_table_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_sigbus_names_the_file),
+        cmocka_unit_test(test_sigbus_windowed),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

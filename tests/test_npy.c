@@ -567,6 +567,95 @@ static void test_nonfinite(void **state)
     free(big);
 }
 
+/* Windowed mode (a file larger than a quarter of the memory budget; forced here with
+ * BATCHNN_NPY_WINDOWS=1): the same values as the mapped file, in the read form, for every
+ * dtype and order; reads that cross windows, from several threads at once; the finiteness
+ * scan finds an element past its first window. */
+static void test_windowed(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("BATCHNN_NPY_WINDOWS", "1", 1), 0);
+    enum { R = 9, C = 4 };
+    float v[R * C], vf[R * C];
+    double d[R * C], df[R * C];
+    values(v, d, R, C);
+    for (size_t r = 0; r < R; r++)
+        for (size_t c = 0; c < C; c++) {
+            vf[c * R + r] = v[r * C + c];
+            df[c * R + r] = d[r * C + c];
+        }
+    struct {
+        const char *name, *dict;
+        const void *data;
+        size_t len;
+    } cases[] = {
+        {"w_f4.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (9, 4), }", v, sizeof v},
+        {"w_f8.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (9, 4), }", d, sizeof d},
+        {"w_f4f.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (9, 4), }", vf,
+         sizeof vf},
+        {"w_f8f.npy", "{'descr': '<f8', 'fortran_order': True, 'shape': (9, 4), }", df,
+         sizeof df},
+    };
+    bnn_error e;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        /* align 0: a data offset that is not a multiple of 4 or of the page */
+        const char *p = put_npy(cases[i].name, 1, cases[i].dict, i % 2 ? 64 : 0, cases[i].data,
+                                cases[i].len);
+        bnn_table t;
+        open_ok(&t, p);
+        assert_null(t.f32);
+        check_ranges(&t, v);
+        bnn_table_close(&t);
+    }
+    int32_t lab[6] = {0, 1, 2, 2, 1, 0};
+    const char *p = put_npy("w_i4.npy", 1, "{'descr': '<i4', 'fortran_order': False, "
+                            "'shape': (6,), }", 64, lab, sizeof lab);
+    bnn_table t;
+    open_ok(&t, p);
+    float out6[6];
+    assert_int_equal(bnn_table_read(&t, 0, 6, 0, 1, out6, 1, &e), 0);
+    for (int i = 0; i < 6; i++)
+        assert_true(out6[i] == (float)lab[i]);
+    bnn_table_close(&t);
+
+    /* 3 M rows x 2 float32 (24 MB): three 8 MiB windows; chunks of 1000 rows read by two
+     * threads in an interleaved order, each checked against the values written */
+    const size_t n = 3000000;
+    float *big = malloc(2 * n * sizeof *big);
+    assert_non_null(big);
+    for (size_t i = 0; i < 2 * n; i++)
+        big[i] = (float)(i % 1000003) * 0.5f;
+    p = put_npy("w_big.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3000000, 2), }",
+                64, big, 2 * n * sizeof *big);
+    open_ok(&t, p);
+    assert_null(t.f32);
+    long bad = 0;
+#pragma omp parallel for schedule(static, 1) num_threads(2) reduction(+ : bad)
+    for (size_t c = 0; c < n / 1000; c++) {
+        float out[2000];
+        bnn_error ee;
+        if (bnn_table_read(&t, c * 1000, 1000, 0, 2, out, 2, &ee) != 0)
+            bad++;
+        else if (memcmp(out, big + c * 2000, sizeof out) != 0)
+            bad++;
+    }
+    assert_int_equal(bad, 0);
+    /* single rows in a scattered order (a shuffled view's reads): the right values */
+    for (size_t k = 0; k < 2000; k++) {
+        const size_t r = (k * 2654435761u) % n;
+        float out[2];
+        assert_int_equal(bnn_table_read(&t, r, 1, 0, 2, out, 2, &e), 0);
+        assert_memory_equal(out, big + 2 * r, sizeof out);
+    }
+    bnn_table_close(&t);
+    /* a nan past the scan's first window is found at open, named */
+    big[2 * 2500000 + 1] = NAN;
+    bad_npy("w_late.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3000000, 2), }",
+            big, 2 * n * sizeof *big, "element [2500000, 1] is nan");
+    free(big);
+    assert_int_equal(unsetenv("BATCHNN_NPY_WINDOWS"), 0);
+}
+
 static void test_open_choice(void **state)
 {
     (void)state;
@@ -887,6 +976,7 @@ int main(void)
         cmocka_unit_test(test_shapes_and_alignment),
         cmocka_unit_test(test_malformed_header),
         cmocka_unit_test(test_nonfinite),
+        cmocka_unit_test(test_windowed),
         cmocka_unit_test(test_open_choice),
         cmocka_unit_test(test_streams),
         cmocka_unit_test(test_writer_roundtrip),

@@ -97,12 +97,54 @@ static void test_stored_equals_streamed(void **state)
     }
 }
 
+/* Past 2^32 samples: a streamed set (budget 0: nothing stored, so nothing of size n is
+ * allocated) generates sample i >= 2^32 as a function of i itself, not of i mod 2^32, and the
+ * chunk API (bnn_data_chunk) reads it with 64-bit positions. */
+static void test_past_2_32(void **state)
+{
+    (void)state;
+    bnn_error e;
+    bnn_table t;
+    const size_t n = ((size_t)1 << 32) + 5000;
+    assert_int_equal(bnn_synth_open(&t, "synth:linear", n, 1, 1, 9, 0, &e), 0);
+    assert_null(t.f32); /* generated on demand */
+    assert_true(t.rows == n);
+    bnn_data d;
+    assert_int_equal(bnn_data_make(&d, &t, NULL, 1, 1, &e), 0);
+    assert_true(d.n == n);
+    enum { K = 3000 };
+    static float xb[K], yb[K], lo[2 * K];
+    const size_t start = ((size_t)1 << 32) + 1234;
+    bnn_chunk c;
+    assert_int_equal(bnn_data_chunk(&d, start, K, xb, yb, &c, &e), 0);
+    assert_int_equal(c.count, K);
+    /* the same samples at 2^32 below: a 32-bit index would give exactly these */
+    assert_int_equal(bnn_table_read(&t, 1234, K, 0, 2, lo, 2, &e), 0);
+    size_t same = 0;
+    for (size_t i = 0; i < K; i++) {
+        const float x = c.x[i * c.ldx], y = c.y[i * c.ldy];
+        float row[2];
+        assert_int_equal(bnn_table_read(&t, start + i, 1, 0, 2, row, 2, &e), 0);
+        assert_true(row[0] == x && row[1] == y); /* chunk and row reads agree */
+        assert_true(x >= 0 && x < 1);
+        assert_true(fabsf(y - 2 * x) <= 0.0011f);
+        same += x == lo[2 * i];
+    }
+    assert_true(same < K / 100); /* i and i - 2^32 are different samples */
+    /* the last sample is there; one past it is refused */
+    assert_int_equal(bnn_data_chunk(&d, n - 1, 1, xb, yb, &c, &e), 0);
+    assert_int_equal(bnn_data_chunk(&d, n - 1, 2, xb, yb, &c, &e), -1);
+    assert_non_null(strstr(e.msg, "outside"));
+    bnn_table_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gates),
         cmocka_unit_test(test_linear_and_widths),
         cmocka_unit_test(test_stored_equals_streamed),
+        cmocka_unit_test(test_past_2_32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

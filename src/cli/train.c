@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bnn_internal.h"
@@ -641,10 +642,19 @@ int cli_cmd_train(int argc, char **argv)
         const int done = ctx.progress.epochs_done;
         const double secs = ctx.progress.train_seconds;
         double rate = secs > 0 ? (double)ld.d.n * done / secs : 0.0;
+        /* the peak resident memory so far (Linux: ru_maxrss in KiB): flat in n when the data
+         * is streamed or mapped in windows */
+        struct rusage ru;
+        char rss[48] = "";
+        if (getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss > 0) {
+            char b[32];
+            snprintf(rss, sizeof rss, ", peak RSS %s",
+                     bnn_format_bytes((size_t)ru.ru_maxrss * 1024, b, sizeof b));
+        }
         printf("trained %d epoch%s in %.3f s: final loss %.9g, %.4g samples/s, %.4g ms/epoch "
-               "(%s, %d thread%s)%s%s\n",
+               "(%s, %d thread%s%s)%s%s\n",
                done, done == 1 ? "" : "s", secs, final_loss, rate, done ? 1e3 * secs / done : 0.0,
-               bnn_kernels()->isa, threads, threads == 1 ? "" : "s",
+               bnn_kernels()->isa, threads, threads == 1 ? "" : "s", rss,
                save && !failed && !(to.best && best_epoch) ? ", saved to " : "",
                save && !failed && !(to.best && best_epoch) ? save : "");
         if (save && !failed && to.best && best_epoch)

@@ -21,7 +21,9 @@
  *     infinity); the first offending element in file order is named, e.g.
  *     "x.npy: element [3, 1] is nan" ([i] for a 1-D array).
  *
- * A regular file is memory-mapped read-only (MAP_PRIVATE), never copied; a stream (pipe,
+ * A regular file is memory-mapped read-only (MAP_PRIVATE), never copied: whole, or, when it
+ * is larger than a quarter of what the process may use, in windows (windowed mode, below:
+ * always the read form); a stream (pipe,
  * FIFO, "-" for standard input) is read into memory, at most the stream limit (see table.c).
  * float32 in C order (or any order when one dimension is 1) with a 4-byte aligned data offset
  * is used in place (direct form, t->f32 points into the mapping or the copy); float64,
@@ -36,6 +38,7 @@
  * reader chosen continues from the bytes already read, so a FIFO loses nothing.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <float.h>
 #include <math.h>
@@ -52,10 +55,28 @@
 
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
-/* The mapping and how to read it; shared read-only by every thread. */
+/* Windowed mode: a few windows of the file, each mapped by one reader at a time. */
+#define NPY_WINDOWS 16
+#define NPY_WINDOW_BYTES ((size_t)8 << 20)
+#define NPY_SEQ_READ ((size_t)64 << 10) /* a read this large maps a whole window */
+
+typedef struct npy_window {
+    void *map;    /* NULL: none */
+    size_t len;   /* of the mapping */
+    uint64_t off; /* its file offset (page aligned) */
+    int busy;
+} npy_window;
+
+/* The mapping and how to read it; shared read-only by every thread (windowed mode: the
+ * window pool changes, under its mutex). */
 typedef struct npy_ctx {
-    bnn_bytes bytes; /* the whole file: a registered mapping, or a copy read from a stream */
-    const unsigned char *data;
+    bnn_bytes bytes; /* the whole file: a registered mapping, or a copy read from a stream;
+                        windowed mode: the header only */
+    const unsigned char *data; /* NULL in windowed mode */
+    int fd;                    /* windowed mode: the file (else -1) */
+    uint64_t doff, fsize;      /* windowed mode: the data's offset, the file's size */
+    pthread_mutex_t lock;      /* windowed mode: guards win[].busy, .map, .off, .len */
+    npy_window win[NPY_WINDOWS];
     size_t rows, cols;
     size_t itemsize; /* 4 or 8; 1, 2, 4, 8 for integers */
     int fortran;     /* element (r, c) at c * rows + r instead of r * cols + c */
@@ -306,10 +327,195 @@ static float load_int(const unsigned char *p, size_t isz, char kind)
     return (float)((int64_t)(u << sh) >> sh);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Windowed mode: a file larger than a quarter of what the process may use (or any file with
+ * BATCHNN_NPY_WINDOWS=1, for tests) is never mapped whole. Each read maps the window of the
+ * file that holds the bytes it needs (NPY_WINDOW_BYTES or more, from the page holding its
+ * first byte, never past the end of the file), advised MADV_SEQUENTIAL and MADV_WILLNEED so
+ * the kernel reads the whole window ahead in large requests, and keeps it for the reads that
+ * follow (a small read that does not follow a window, as a shuffled view's single rows, maps
+ * only its own pages, MADV_RANDOM); a window no longer needed is dropped (MADV_DONTNEED, then unmapped), so the
+ * resident memory stays at most NPY_WINDOWS windows whatever the file's size. Windows are
+ * registered (bnn_mapped_register) so that a SIGBUS on a truncated file is still named. Only
+ * the bytes of the rows asked for (and the rest of their window) are touched: a process that
+ * reads some of the rows (an MPI rank) maps only around them. */
+
+static size_t page_size(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (size_t)p : 4096;
+}
+
+static void window_drop(npy_window *w)
+{
+    if (w->map) {
+        bnn_mapped_unregister(w->map);
+        (void)madvise(w->map, w->len, MADV_DONTNEED);
+        munmap(w->map, w->len);
+    }
+    w->map = NULL;
+    w->len = 0;
+    w->off = 0;
+}
+
+/* Maps file bytes [off, off + len) into w (replacing what it held): a whole window read
+ * ahead when the reads look sequential (seq), else only the pages needed (a shuffled view
+ * reads rows one by one all over the file: reading 8 MiB ahead of each would be waste). */
+static int window_map(npy_ctx *c, npy_window *w, uint64_t off, size_t len, int seq,
+                      const char *name, bnn_error *e)
+{
+    const size_t pg = page_size();
+    uint64_t start = off - off % pg, end = off + len;
+    if (seq && end - start < NPY_WINDOW_BYTES)
+        end = start + NPY_WINDOW_BYTES;
+    if (end > c->fsize)
+        end = c->fsize;
+    window_drop(w);
+    void *m = mmap(NULL, (size_t)(end - start), PROT_READ, MAP_PRIVATE, c->fd, (off_t)start);
+    if (m == MAP_FAILED)
+        return bnn_fail(e, "%s: cannot map bytes %llu..%llu: %s", name,
+                        (unsigned long long)start, (unsigned long long)end, strerror(errno));
+    if (seq) {
+        (void)madvise(m, (size_t)(end - start), MADV_SEQUENTIAL);
+        (void)madvise(m, (size_t)(end - start), MADV_WILLNEED);
+    } else {
+        (void)madvise(m, (size_t)(end - start), MADV_RANDOM);
+    }
+    bnn_mapped_register(m, (size_t)(end - start), name);
+    w->map = m;
+    w->len = (size_t)(end - start);
+    w->off = start;
+    return 0;
+}
+
+/* A window holding file bytes [off, off + len), claimed for this reader: one that already
+ * holds them, else a free one (the least useful: empty first) remapped. NULL when every
+ * window is busy (then *tmp is mapped for this read alone) or on error (-1 in *rc). */
+static npy_window *window_get(npy_ctx *c, uint64_t off, size_t len, npy_window *tmp,
+                              const char *name, int *rc, bnn_error *e)
+{
+    *rc = 0;
+    pthread_mutex_lock(&c->lock);
+    npy_window *pick = NULL;
+    for (int i = 0; i < NPY_WINDOWS; i++) {
+        npy_window *w = &c->win[i];
+        if (w->busy)
+            continue;
+        if (w->map && off >= w->off && off + len <= w->off + w->len) {
+            w->busy = 1;
+            pthread_mutex_unlock(&c->lock);
+            return w;
+        }
+    }
+    /* which window to remap: the nearest one wholly before the bytes wanted (a sequential
+     * reader has consumed it: the resident memory stays about one window per reader), else
+     * an empty one, else the one lowest in the file */
+    npy_window *behind = NULL, *empty = NULL, *lowest = NULL;
+    for (int i = 0; i < NPY_WINDOWS; i++) {
+        npy_window *w = &c->win[i];
+        if (w->busy)
+            continue;
+        if (!w->map) {
+            if (!empty)
+                empty = w;
+            continue;
+        }
+        if (w->off + w->len <= off && (!behind || w->off > behind->off))
+            behind = w;
+        if (!lowest || w->off < lowest->off)
+            lowest = w;
+    }
+    pick = behind ? behind : empty ? empty : lowest;
+    /* sequential: a window just behind (this reader moved on), or a read of many rows */
+    const int seq = behind != NULL || len >= NPY_SEQ_READ;
+    if (pick)
+        pick->busy = 1;
+    pthread_mutex_unlock(&c->lock);
+    npy_window *w = pick ? pick : tmp;
+    if (window_map(c, w, off, len, seq, name, e) != 0) {
+        *rc = -1;
+        if (pick) {
+            pthread_mutex_lock(&c->lock);
+            pick->busy = 0;
+            pthread_mutex_unlock(&c->lock);
+        }
+        return NULL;
+    }
+    return w;
+}
+
+static void window_put(npy_ctx *c, npy_window *w, npy_window *tmp)
+{
+    if (w == tmp) {
+        window_drop(w);
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    w->busy = 0;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Converts elements: out[r * ldo + k] for r < nr, k < nk from element index
+ * first + r * rstride + k * kstride, at base + (index - first) * isz. */
+static void convert(const npy_ctx *c, const unsigned char *base, size_t nr, size_t rstride,
+                    size_t nk, size_t kstride, float *out, size_t ldo)
+{
+    const size_t isz = c->itemsize;
+    for (size_t r = 0; r < nr; r++)
+        for (size_t k = 0; k < nk; k++) {
+            const unsigned char *p = base + (r * rstride + k * kstride) * isz;
+            out[r * ldo + k] = c->kind != 'f' ? load_int(p, isz, c->kind)
+                             : isz == 8       ? (float)load_f64(p)
+                                              : load_f32(p);
+        }
+}
+
+static int npy_read_windowed(const bnn_table *t, size_t row0, size_t nrows, size_t col0,
+                             size_t ncols, float *out, size_t ldo, bnn_error *e)
+{
+    npy_ctx *c = t->ctx;
+    const size_t isz = c->itemsize;
+    /* C order: one range for all the rows; Fortran order: one range per column */
+    const size_t pieces = c->fortran ? ncols : 1;
+    for (size_t q = 0; q < pieces; q++) {
+        size_t first, last; /* element indices, inclusive */
+        if (c->fortran) {
+            first = (col0 + q) * c->rows + row0;
+            last = first + nrows - 1;
+        } else {
+            first = row0 * c->cols + col0;
+            last = (row0 + nrows - 1) * c->cols + col0 + ncols - 1;
+        }
+        const uint64_t off = c->doff + (uint64_t)first * isz;
+        const size_t len = (last - first + 1) * isz;
+        npy_window tmp = {0}, *w;
+        int rc;
+        w = window_get(c, off, len, &tmp, t->name, &rc, e);
+        if (!w)
+            return rc;
+        const unsigned char *base = (const unsigned char *)w->map + (off - w->off);
+        if (c->fortran)
+            convert(c, base, nrows, 1, 1, 0, out + q, ldo);
+        else
+            convert(c, base, nrows, c->cols, ncols, 1, out, ldo);
+        window_put(c, w, &tmp);
+    }
+    return 0;
+}
+
 static int npy_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
                     float *out, size_t ldo, bnn_error *e)
 {
     const npy_ctx *c = t->ctx;
+    if (c->fd >= 0) {
+        if (row0 > c->rows || nrows > c->rows - row0 || col0 > c->cols || ncols > c->cols - col0)
+            return bnn_fail(e, "%s: rows %zu..%zu, columns %zu..%zu are outside the %zu x %zu "
+                               "table", t->name, row0, row0 + nrows, col0, col0 + ncols, c->rows,
+                            c->cols);
+        if (!nrows || !ncols)
+            return 0;
+        return npy_read_windowed(t, row0, nrows, col0, ncols, out, ldo, e);
+    }
     if (c->kind != 'f') {
         if (row0 > c->rows || nrows > c->rows - row0 || col0 > c->cols || ncols > c->cols - col0)
             return bnn_fail(e, "%s: rows %zu..%zu, columns %zu..%zu are outside the %zu x %zu "
@@ -358,6 +564,12 @@ static void npy_close(bnn_table *t)
 {
     npy_ctx *c = t->ctx;
     if (c) {
+        if (c->fd >= 0) {
+            for (int i = 0; i < NPY_WINDOWS; i++)
+                window_drop(&c->win[i]);
+            pthread_mutex_destroy(&c->lock);
+            close(c->fd);
+        }
         bnn_bytes_free(&c->bytes);
         free(c);
     }
@@ -407,19 +619,95 @@ static size_t first_bad_f64(const unsigned char *d, size_t n)
 
 /* ---------------------------------------------------------------------------------------- */
 
+/* Windowed mode for a regular file of size bytes? BATCHNN_NPY_WINDOWS=1 forces it (tests). */
+static int want_windows(uint64_t size)
+{
+    const char *s = getenv("BATCHNN_NPY_WINDOWS");
+    if (s && strcmp(s, "1") == 0)
+        return 1;
+    bnn_memory_limit lim;
+    bnn_memory_limit_get(&lim);
+    return lim.bytes && size > lim.bytes / 4;
+}
+
+/* The first len bytes of the file, read with pread into a heap copy b (replaced). */
+static int read_prefix(int fd, const char *name, size_t len, bnn_bytes *b, bnn_error *e)
+{
+    bnn_bytes_free(b);
+    unsigned char *buf = malloc(len ? len : 1);
+    if (!buf)
+        return bnn_fail(e, "%s: out of memory reading its %zu-byte header", name, len);
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = pread(fd, buf + got, len - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            int err = r < 0 ? errno : 0;
+            free(buf);
+            return bnn_fail(e, "%s: cannot read: %s", name, r < 0 ? strerror(err)
+                                                                  : "the file shrank");
+        }
+        got += (size_t)r;
+    }
+    b->p = buf;
+    b->heap = buf;
+    b->len = len;
+    return 0;
+}
+
+/* Windowed mode's finiteness scan: the data in windows of NPY_SCAN_BYTES, each dropped
+ * before the next is mapped. The index of the first bad element (or n) in *bad, its value
+ * in *v. */
+#define NPY_SCAN_BYTES ((size_t)8 << 20)
+static int scan_windowed(npy_ctx *c, size_t n, const char *name, size_t *bad, double *v,
+                         bnn_error *e)
+{
+    const size_t isz = c->itemsize, per = NPY_SCAN_BYTES / isz;
+    *bad = n;
+    for (size_t i0 = 0; i0 < n; i0 += per) {
+        const size_t cnt = n - i0 < per ? n - i0 : per;
+        npy_window w = {0};
+        const uint64_t off = c->doff + (uint64_t)i0 * isz;
+        if (window_map(c, &w, off, cnt * isz, 1, name, e) != 0)
+            return -1;
+        const unsigned char *d = (const unsigned char *)w.map + (off - w.off);
+        size_t k = isz == 4 ? first_bad_f32(d, cnt) : first_bad_f64(d, cnt);
+        if (k < cnt) {
+            *bad = i0 + k;
+            *v = isz == 4 ? (double)load_f32(d + k * 4) : load_f64(d + k * 8);
+        }
+        window_drop(&w);
+        if (*bad < n)
+            break;
+    }
+    return 0;
+}
+
+#define NPY_PREFIX ((size_t)64 << 10)
+
 int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
 {
     memset(t, 0, sizeof *t);
     const char *path = in->name;
-    bnn_bytes bytes;
-    if (bnn_input_contents(in, &bytes, e) != 0)
+    bnn_bytes bytes = {0};
+    /* a large regular file is read in windows (see above); its header is read here */
+    const int windowed = in->mappable && in->st.st_size > 0 &&
+                         (uint64_t)in->st.st_size < (uint64_t)(SIZE_MAX / 2) &&
+                         want_windows((uint64_t)in->st.st_size);
+    if (windowed) {
+        const size_t fs = (size_t)in->st.st_size;
+        if (read_prefix(in->fd, path, fs < NPY_PREFIX ? fs : NPY_PREFIX, &bytes, e) != 0)
+            return -1;
+    } else if (bnn_input_contents(in, &bytes, e) != 0) {
         return -1;
-    if (bytes.len < sizeof npy_magic) {
-        bnn_fail(e, "%s: not a .npy file (%zu bytes, too short for the magic)", path, bytes.len);
+    }
+    size_t size = windowed ? (size_t)in->st.st_size : bytes.len;
+    if (size < sizeof npy_magic) {
+        bnn_fail(e, "%s: not a .npy file (%zu bytes, too short for the magic)", path, size);
         bnn_bytes_free(&bytes);
         return -1;
     }
-    size_t size = bytes.len;
     const unsigned char *b = bytes.p;
     npy_ctx *c = NULL;
 
@@ -456,6 +744,11 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
         bnn_fail(e, "%s: truncated header: header length %zu runs past the end of the file "
                     "(%zu bytes)", path, hlen, size);
         goto fail;
+    }
+    if (windowed && hoff + hlen > bytes.len) { /* a header longer than the prefix read */
+        if (read_prefix(in->fd, path, hoff + hlen, &bytes, e) != 0)
+            goto fail;
+        b = bytes.p;
     }
     npy_header h;
     if (parse_header((const char *)b + hoff, hlen, &h) != 0) {
@@ -523,11 +816,41 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
                  path, need, have, have - need);
         goto fail;
     }
-    const unsigned char *data = b + doff;
-    if (bytes.map) /* the scan below reads it all; so does every epoch */
-        (void)madvise(bytes.map, size, MADV_WILLNEED);
-
-    size_t bad = kind != 'f' ? n : isz == 4 ? first_bad_f32(data, n) : first_bad_f64(data, n);
+    c = calloc(1, sizeof *c);
+    if (!c) {
+        bnn_fail(e, "%s: out of memory", path);
+        goto fail;
+    }
+    c->fd = -1;
+    c->itemsize = isz;
+    c->kind = kind;
+    const unsigned char *data = NULL;
+    size_t bad = n;
+    double v = 0;
+    if (windowed) {
+        c->fd = fcntl(in->fd, F_DUPFD_CLOEXEC, 0);
+        if (c->fd < 0) {
+            bnn_fail(e, "%s: cannot keep the file open: %s", path, strerror(errno));
+            goto fail;
+        }
+        if (pthread_mutex_init(&c->lock, NULL) != 0) {
+            close(c->fd);
+            c->fd = -1;
+            bnn_fail(e, "%s: cannot create a lock", path);
+            goto fail;
+        }
+        c->doff = doff;
+        c->fsize = size;
+        if (kind == 'f' && scan_windowed(c, n, path, &bad, &v, e) != 0)
+            goto fail_windowed;
+    } else {
+        data = b + doff;
+        if (bytes.map) /* the scan below reads it all; so does every epoch */
+            (void)madvise(bytes.map, size, MADV_WILLNEED);
+        bad = kind != 'f' ? n : isz == 4 ? first_bad_f32(data, n) : first_bad_f64(data, n);
+        if (bad < n)
+            v = isz == 4 ? (double)load_f32(data + bad * 4) : load_f64(data + bad * 8);
+    }
     if (bad < n) {
         size_t r, col;
         if (h.fortran) {
@@ -537,7 +860,6 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
             r = bad / (size_t)cols;
             col = bad % (size_t)cols;
         }
-        double v = isz == 4 ? (double)load_f32(data + bad * 4) : load_f64(data + bad * 8);
         char where[64], what[64];
         if (h.ndim == 1)
             snprintf(where, sizeof where, "[%zu]", r);
@@ -557,20 +879,13 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
             snprintf(what, sizeof what, "= %s is out of float32 range", num);
         }
         bnn_fail(e, "%s: element %s %s", path, where, what);
-        goto fail;
+        goto fail_windowed;
     }
 
-    c = calloc(1, sizeof *c);
-    if (!c) {
-        bnn_fail(e, "%s: out of memory", path);
-        goto fail;
-    }
     c->bytes = bytes;
     c->data = data;
     c->rows = (size_t)rows;
     c->cols = (size_t)cols;
-    c->itemsize = isz;
-    c->kind = kind;
     c->fortran = h.fortran && rows > 1 && cols > 1; /* a vector is the same in both orders */
 
     t->rows = c->rows;
@@ -578,7 +893,8 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     t->ctx = c;
     t->close = npy_close;
     snprintf(t->name, sizeof t->name, "%s", path);
-    if (BNN_HOST_LE && kind == 'f' && isz == 4 && !c->fortran && doff % sizeof(float) == 0) {
+    if (!windowed && BNN_HOST_LE && kind == 'f' && isz == 4 && !c->fortran &&
+        doff % sizeof(float) == 0) {
         t->f32 = (const float *)(const void *)data;
         t->ld = c->cols;
     } else {
@@ -586,6 +902,11 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     }
     return 0;
 
+fail_windowed:
+    if (c && c->fd >= 0) {
+        pthread_mutex_destroy(&c->lock);
+        close(c->fd);
+    }
 fail:
     bnn_bytes_free(&bytes);
     free(c);

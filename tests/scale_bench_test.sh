@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# scale_bench_test.sh - the scaling scripts of bench/: mpi_model.py (its figures against the
+# formulas recomputed here, bad input, a well-formed SVG), stream_rss.sh on small sizes,
+# mpi.sh's refusal of a binary without MPI, and, when batchnn has MPI built in and mpirun
+# exists, `bench/mpi.sh --quick` end to end (every run's model equal to the 1x1 run's).
+# usage: scale_bench_test.sh path/to/batchnn source-dir
+set -u
+BNN=${1:?usage: scale_bench_test.sh path/to/batchnn source-dir}
+SRC=${2:?usage: scale_bench_test.sh path/to/batchnn source-dir}
+. "$SRC/tests/lib.sh"
+command -v python3 >/dev/null 2>&1 || { echo "SKIP: no python3"; exit 77; }
+MODEL=$SRC/bench/mpi_model.py
+
+# --- mpi_model.py -------------------------------------------------------------------------
+ok "mpi_model.py runs" python3 "$MODEL" --workload W5:60000:203530:40 \
+  --workload W6:16384:1591312:150 --workload W4:1048576:337:20 --alpha-us 1 --beta-ns 1 \
+  --md "$T/m.md" --svg "$T/m.svg"
+row() { # row WORKLOAD NODES: that row of the workload's table, fields split on |
+  awk -v w="## $1:" -v n="$2" 'index($0, w) == 1 { p = 1; next } /^## / { p = 0 }
+    p && $0 ~ "^\\| " n " \\|" { print; exit }' "$T/m.md"
+}
+col() { row "$1" "$2" | awk -F'|' -v c="$3" '{ gsub(/ /, "", $(c + 1)); print $(c + 1) }'; }
+close_to() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.005 * b) }'; }
+# one node: efficiency 1 and no reduction
+check "1 node: efficiency 1" [ "$(col W5 1 3)" = "1.00" ]
+check "1 node: no reduction" [ "$(col W5 1 5)" = "0%" ]
+# W5 on 2 nodes, strong: 32 shards, 2 threads: each node 16 shards = 8 shard-times of
+# 2 x 40 / 32 ms; tree over 2 nodes: 2 x 1 x (2 us + 4 x 203530 B x 8 / 25e9 s/B)
+want=$(awk 'BEGIN { printf "%.6f", 8 * 2 * 40 / 32 + 2 * (0.002 + 4 * 203530 * 8 / 25e9 * 1e3) }')
+check "W5 strong 2 nodes: compute/2 + 2 (alpha + 4P beta)" close_to "$(col W5 2 2)" "$want"
+# 64 nodes: the tree has 6 levels up and 6 down; W5's 32 shards leave 32 nodes idle
+want=$(awk 'BEGIN { printf "%.6f", 2 * 40 / 32 + 12 * (0.002 + 4 * 203530 * 8 / 25e9 * 1e3) }')
+check "W5 strong 64 nodes: one shard-time + 12 tree levels" close_to "$(col W5 64 2)" "$want"
+# the ring allreduce at 64 nodes: 2 x 63 x (alpha + 4P beta / 64)
+want=$(awk 'BEGIN { c = 2 * 40 / 32; r = 126 * (0.002 + 4 * 203530 * 8 / 25e9 / 64 * 1e3)
+  printf "%.2f", 40 / (64 * (c + r)) }')
+check "W5 ring efficiency at 64 nodes" [ "$(col W5 64 6)" = "$want" ]
+# W6's partials (1591312 floats, rounded up to 16) allow 64 MiB / 6.37 MB = 10 shards
+check "W6 shard cap 10" grep -q "W6 150 ms (16384 samples, 1591312 parameters, shard cap 10)" "$T/m.md"
+check "W4 gives W4-2^30" grep -q "^## W4-2^30: 1073741824 samples" "$T/m.md"
+check "the assumed network is stated" grep -q "Assumed.* cluster network: alpha = 2 us, 25 Gb/s" "$T/m.md"
+# two lines (strong, weak) for each of W5, W6, W4-2^30, W4
+ok "the SVG is well-formed XML" python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); assert r.tag.endswith("svg") and len(r.findall(".//{http://www.w3.org/2000/svg}polyline")) == 8' "$T/m.svg"
+bad "mpi_model.py: zero samples" 2 "n, params and the epoch time must be positive" \
+  python3 "$MODEL" --workload W5:0:10:1
+bad "mpi_model.py: a malformed workload" 2 "expected ID:N:PARAMS:EPOCH_MS" \
+  python3 "$MODEL" --workload W5:10:1
+[ -e "$T/m.md.tmp" ] && { fail=$((fail + 1)); echo "FAIL a temp file left"; }
+
+# --baseline: W4, W5, W6 from a `batchnn bench --json` file (made here, not by batchnn)
+cat >"$T/b.json" <<'JSON'
+{"machine": {"threads": 2}, "workloads": [
+ {"id": "W1", "arch": "1,1", "n": 16, "ms_per_epoch": 1.0},
+ {"id": "W5", "arch": "784,256,10", "n": 60000, "ms_per_epoch": 300.0},
+ {"id": "W6", "arch": "512,1024,1024,16", "n": 16384, "ms_per_epoch": 800.0}]}
+JSON
+ok "mpi_model.py --baseline" python3 "$MODEL" --baseline "$T/b.json" --md "$T/b.md"
+check "--baseline: W5 and W6 with their parameter counts" \
+  grep -q "W5 300 ms (60000 samples, 203530 parameters, shard cap 32); W6 800 ms (16384 samples, 1591312 parameters" "$T/b.md"
+check "--baseline: W1 left out" [ "$(grep -c '^## W1' "$T/b.md")" -eq 0 ]
+echo '{"workloads": [{"id": "W1", "arch": "1,1", "n": 16, "ms_per_epoch": 1.0}]}' >"$T/w1.json"
+bad "mpi_model.py: a baseline without W4-W6" 2 "no W4, W5 or W6" \
+  python3 "$MODEL" --baseline "$T/w1.json"
+
+# --- stream_rss.sh ------------------------------------------------------------------------
+ok "stream_rss.sh small sizes" bash "$SRC/bench/stream_rss.sh" --bin "$BNN" --sizes "12 14" \
+  --ranks 0 --threads 1 --out "$T/rss.md"
+check "stream_rss.sh: a row per size with a peak RSS" \
+  [ "$(grep -cE '^\| 2\^1[24] \| 1 \| [0-9.]+ MiB \|' "$T/rss.md")" -eq 2 ]
+
+# --- mpi.sh -------------------------------------------------------------------------------
+printf '#!/bin/sh\necho "batchnn 0"; echo "mpi: not built in"\n' >"$T/nompi"
+chmod +x "$T/nompi"
+bad "mpi.sh refuses a binary without MPI" 1 "has no MPI built in" bash "$SRC/bench/mpi.sh" \
+  --bin "$T/nompi" --quick
+if "$BNN" --version 2>/dev/null | grep -q "mpi: built in" && command -v mpirun >/dev/null 2>&1
+then
+  ok "mpi.sh --quick" bash "$SRC/bench/mpi.sh" --bin "$BNN" --quick --out "$T/q"
+  check "mpi.sh: 3 timed + 1 checked row per workload" \
+    [ "$(grep -cE '^\| W[456] \| [0-9]+ \| [124]x[12]' "$T/q/mpi.md")" -eq 12 ]
+  check "mpi.sh: every model equal to 1x1" [ "$(grep -c '| yes |$' "$T/q/mpi.md")" -eq 9 ]
+  check "mpi.sh: the model written" [ -s "$T/q/mpi_model.md" ] && [ -s "$T/q/mpi_model.svg" ]
+else
+  echo "SKIP mpi.sh --quick: $BNN has no MPI built in or no mpirun"
+fi
+summary scale_bench_test
