@@ -63,102 +63,6 @@ static inline __attribute__((always_inline)) V narrow_slope(bnn_act act, V a)
     }
 }
 
-/*
- * A block is U vectors (U * VLEN samples). U > 1 keeps several independent vectors in flight,
- * which is what hides the latency of the sigmoid and FMA chains on thin layers, and makes each
- * load and store of a gradient accumulator serve U vectors on wider ones. Vector u of feature
- * k of a buffer is at buf + (k * U + u) * VLEN.
- */
-
-/* Forward through one layer for one block: out[j] = act(b[j] + sum_k W[j][k] in[k]).
- * Inlined with constant `in` and U. The inputs are read from L1 where they are used: copying
- * them into a register array first made GCC spill and zero-fill it every block. */
-static inline __attribute__((always_inline)) void
-narrow_forward_layer(const int U, const int in, const int out, const float *W, const float *b,
-                     const float *restrict prev, float *restrict cur, bnn_act act)
-{
-    for (int j = 0; j < out; j++) {
-        const float *w = W + (size_t)j * in;
-        V z[8];
-        for (int u = 0; u < U; u++)
-            z[u] = b ? VSET1(b[j]) : VZERO();
-        for (int k = 0; k < in; k++) {
-            const V wk = VSET1(w[k]);
-            for (int u = 0; u < U; u++)
-                z[u] = VFMA(wk, VLOAD(prev + (k * U + u) * VLEN), z[u]);
-        }
-        for (int u = 0; u < U; u++)
-            VSTORE(cur + (j * U + u) * VLEN, narrow_act(act, z[u]));
-    }
-}
-
-/* Backward through one layer for one block, given D = dC/dZ_l (out x U vectors):
- *   acc_W[j][k] += D[j] prev[k],  acc_b[j] += D[j]       (lane-wise, summed over u)
- *   Dprev[k] = hidden_scale * act'(prev[k]) * sum_j W[j][k] D[j]   (when want_prev) */
-static inline __attribute__((always_inline)) void
-narrow_backward_layer(const int U, const int in, const int out, const float *W,
-                      float *restrict accW, float *restrict accb, const float *restrict prev,
-                      const float *restrict D, float *restrict Dprev, int want_prev,
-                      bnn_act prev_act, float hidden_scale)
-{
-    for (int j = 0; j < out; j++) {
-        V d[8];
-        for (int u = 0; u < U; u++)
-            d[u] = VLOAD(D + (j * U + u) * VLEN);
-        float *aw = accW + (size_t)j * in * VLEN;
-        if (accb) {
-            V t = VLOAD(accb + j * VLEN);
-            for (int u = 0; u < U; u++)
-                t = VADD(t, d[u]);
-            VSTORE(accb + j * VLEN, t);
-        }
-        for (int k = 0; k < in; k++) {
-            V t = VLOAD(aw + k * VLEN);
-            for (int u = 0; u < U; u++)
-                t = VFMA(d[u], VLOAD(prev + (k * U + u) * VLEN), t);
-            VSTORE(aw + k * VLEN, t);
-        }
-    }
-    if (!want_prev)
-        return;
-    /* Dprev[k] = hidden_scale * act'(prev[k]) * sum_j W[j][k] D[j], the sum in registers */
-    const V hs = VSET1(hidden_scale);
-    for (int k = 0; k < in; k++) {
-        V t[8];
-        for (int u = 0; u < U; u++)
-            t[u] = VZERO();
-        for (int j = 0; j < out; j++) {
-            const V wjk = VSET1(W[(size_t)j * in + k]);
-            for (int u = 0; u < U; u++)
-                t[u] = VFMA(wjk, VLOAD(D + (j * U + u) * VLEN), t[u]);
-        }
-        for (int u = 0; u < U; u++)
-            VSTORE(Dprev + (k * U + u) * VLEN,
-                   VMUL(VMUL(hs, t[u]), narrow_slope(prev_act, VLOAD(prev + (k * U + u) * VLEN))));
-    }
-}
-
-/* The layer functions with the input width as a compile-time constant for the common widths
- * (x[] and the k loops then unroll fully). */
-#define NARROW_WIDTH_CASES(CALL)                                                               \
-    switch (in) {                                                                              \
-    case 1: CALL(1); break;                                                                    \
-    case 2: CALL(2); break;                                                                    \
-    case 4: CALL(4); break;                                                                    \
-    case 8: CALL(8); break;                                                                    \
-    case 16: CALL(16); break;                                                                  \
-    default: CALL(in); break;                                                                  \
-    }
-
-/* Vectors per block: 8 for the thinnest nets (every width <= 2), 4 otherwise (latency-bound
- * chains; on wider layers it also amortises each gradient accumulator's load and store over
- * 4 vectors, while the layer's inputs are read from L1 instead of registers). */
-static int narrow_unroll(const bnn_narrow_net *net)
-{
-    return net->max_width <= 2 ? 8 : 4;
-}
-#define NARROW_MAX_UNROLL 8
-
 /* out[k * ostride + i] = rows[i * ld + k] for k < ncols, i < ns; zero for ns <= i < npad. */
 static inline __attribute__((always_inline)) void
 narrow_transpose_ld(const size_t ld, float *restrict out, size_t ostride,
@@ -186,85 +90,240 @@ static void narrow_transpose(float *restrict out, size_t ostride, const float *r
     }
 }
 
-#define NARROW_CHUNK_MAX BNN_NARROW_CHUNK_MAX
-static size_t bnn_narrow_work(const bnn_narrow_net *net)
+/* ------------------------------------------------------------------------------------------ */
+/* The layer-wise kernel for the other narrow nets (2->16->16->1 and any net of widths up to
+ * BNN_NARROW_MAX_WIDTH). A chunk is cut into sub-chunks of NW_S samples; each is transposed
+ * once into feature-major rows (the inputs X0 and targets Y, zero-padded to whole groups of
+ * NW_U vectors) and then goes through the net layer by layer over the whole sub-chunk:
+ *   forward  A_{l+1} = act(W_l A_l + b_l)    register tiles of NW_FJ outputs x NW_U vectors
+ *   delta    D_m = out_scale (A_m - Y) act'(A_m), zero on padding lanes
+ *   backward D_l = hidden_scale act'(A_l) (W_l^T D_{l+1})   tiles of NW_FJ inputs x NW_U
+ *   gradient dW_l += D_{l+1} A_l^T: a tile of NW_TJ x NW_TK lane-wise accumulators stays in
+ *            registers over every vector of the sub-chunk and is added to acc once;
+ *            db_l += D_{l+1} summed over the sub-chunk the same way.
+ * Feature k of a buffer is the NW_S floats at buf + k * NW_S (vector v at + v * VLEN). The
+ * sub-chunk (a few tens of KiB for 2->16->16->1) stays in L1/L2, and each sub-chunk's rows are
+ * read just before they are used, so the hardware prefetcher streams the data during compute.
+ * The tile sizes are per ISA: 32 zmm registers hold 4 x 4 gradient tiles, 16 ymm 4 x 2. The
+ * summation order is a function of the chunk (its sub-chunks and tiles) only. */
+#define NW_S 256
+#define NW_U 4
+#if VLEN >= 16
+#define NW_FJ 4
+#define NW_TJ 4
+#define NW_TK 4
+#elif VLEN >= 8
+#define NW_FJ 3
+#define NW_TJ 4
+#define NW_TK 2
+#else
+#define NW_FJ 2
+#define NW_TJ 2
+#define NW_TK 2
+#endif
+
+/* cur[j0 + j] = act(b + sum_k W[j0 + j][k] prev[k]) for j < J, vectors v0 .. v0 + NW_U - 1 */
+static inline __attribute__((always_inline)) void
+nw_forward_tile(const int J, const bnn_act act, const int in, const float *W, const float *b,
+                int j0, const float *restrict prev, float *restrict cur, size_t v0)
 {
-    const size_t U = NARROW_MAX_UNROLL;
-    return (size_t)(net->nin + net->nout + net->sum_widths + 2 * net->max_width + 1) * U * VLEN +
-           (size_t)(net->nin + net->nout) * (NARROW_CHUNK_MAX + U * VLEN);
+    V z[NW_FJ][NW_U];
+    for (int j = 0; j < J; j++)
+        for (int u = 0; u < NW_U; u++)
+            z[j][u] = b ? VSET1(b[j0 + j]) : VZERO();
+    for (int k = 0; k < in; k++) {
+        const float *pk = prev + (size_t)k * NW_S + v0 * VLEN;
+        for (int j = 0; j < J; j++) {
+            const V w = VSET1(W[(size_t)(j0 + j) * (size_t)in + (size_t)k]);
+            for (int u = 0; u < NW_U; u++)
+                z[j][u] = VFMA(w, VLOAD(pk + (size_t)u * VLEN), z[j][u]);
+        }
+    }
+    for (int j = 0; j < J; j++)
+        for (int u = 0; u < NW_U; u++)
+            VSTORE(cur + (size_t)(j0 + j) * NW_S + (v0 + (size_t)u) * VLEN,
+                   narrow_act(act, z[j][u]));
 }
 
-/* One block of U vectors: the inputs and targets from the feature-major chunk (npad floats
- * per feature, block start s), forward, the output delta (zero on padding lanes beyond cnt),
- * backward into acc; returns sse plus the block's squared errors, lane-wise. */
-static inline __attribute__((always_inline)) V
-narrow_block(const int U, const bnn_narrow_net *net, const float *theta, const float *XT,
-             const float *YT, size_t npad, size_t s, size_t cnt, float *acc, float *work,
-             V oscale, float hidden_scale, V sse)
+static inline __attribute__((always_inline)) void
+nw_forward_act(const bnn_act act, const int in, const int out, const float *W, const float *b,
+               const float *restrict prev, float *restrict cur, size_t nv)
+{
+    for (size_t v0 = 0; v0 < nv; v0 += NW_U) {
+        int j0 = 0;
+        for (; j0 + NW_FJ <= out; j0 += NW_FJ)
+            nw_forward_tile(NW_FJ, act, in, W, b, j0, prev, cur, v0);
+        for (; j0 < out; j0++)
+            nw_forward_tile(1, act, in, W, b, j0, prev, cur, v0);
+    }
+}
+
+static void nw_forward(bnn_act act, int in, int out, const float *W, const float *b,
+                       const float *restrict prev, float *restrict cur, size_t nv)
+{
+    switch (act) {
+    case BNN_ACT_SIGMOID: nw_forward_act(BNN_ACT_SIGMOID, in, out, W, b, prev, cur, nv); break;
+    case BNN_ACT_TANH: nw_forward_act(BNN_ACT_TANH, in, out, W, b, prev, cur, nv); break;
+    case BNN_ACT_RELU: nw_forward_act(BNN_ACT_RELU, in, out, W, b, prev, cur, nv); break;
+    default: nw_forward_act(BNN_ACT_IDENTITY, in, out, W, b, prev, cur, nv); break;
+    }
+}
+
+/* Dp[k0 + k] = hs act'(A[k0 + k]) sum_j W[j][k0 + k] D[j] for k < K, vectors v0 ..
+ * v0 + NW_U - 1 (A: the layer's input activations, act their activation) */
+static inline __attribute__((always_inline)) void
+nw_backward_tile(const int K, const bnn_act act, const int in, const int out, const float *W,
+                 int k0, const float *restrict D, const float *restrict A, float *restrict Dp,
+                 V hs, size_t v0)
+{
+    V t[NW_FJ][NW_U];
+    for (int k = 0; k < K; k++)
+        for (int u = 0; u < NW_U; u++)
+            t[k][u] = VZERO();
+    for (int j = 0; j < out; j++) {
+        const float *dj = D + (size_t)j * NW_S + v0 * VLEN;
+        for (int k = 0; k < K; k++) {
+            const V w = VSET1(W[(size_t)j * (size_t)in + (size_t)(k0 + k)]);
+            for (int u = 0; u < NW_U; u++)
+                t[k][u] = VFMA(w, VLOAD(dj + (size_t)u * VLEN), t[k][u]);
+        }
+    }
+    for (int k = 0; k < K; k++)
+        for (int u = 0; u < NW_U; u++) {
+            const size_t o = (size_t)(k0 + k) * NW_S + (v0 + (size_t)u) * VLEN;
+            VSTORE(Dp + o, VMUL(VMUL(hs, t[k][u]), narrow_slope(act, VLOAD(A + o))));
+        }
+}
+
+static inline __attribute__((always_inline)) void
+nw_backward_act(const bnn_act act, const int in, const int out, const float *W,
+                const float *restrict D, const float *restrict A, float *restrict Dp, V hs,
+                size_t nv)
+{
+    for (size_t v0 = 0; v0 < nv; v0 += NW_U) {
+        int k0 = 0;
+        for (; k0 + NW_FJ <= in; k0 += NW_FJ)
+            nw_backward_tile(NW_FJ, act, in, out, W, k0, D, A, Dp, hs, v0);
+        for (; k0 < in; k0++)
+            nw_backward_tile(1, act, in, out, W, k0, D, A, Dp, hs, v0);
+    }
+}
+
+static void nw_backward(bnn_act act, int in, int out, const float *W, const float *restrict D,
+                        const float *restrict A, float *restrict Dp, V hs, size_t nv)
+{
+    switch (act) {
+    case BNN_ACT_SIGMOID: nw_backward_act(BNN_ACT_SIGMOID, in, out, W, D, A, Dp, hs, nv); break;
+    case BNN_ACT_TANH: nw_backward_act(BNN_ACT_TANH, in, out, W, D, A, Dp, hs, nv); break;
+    case BNN_ACT_RELU: nw_backward_act(BNN_ACT_RELU, in, out, W, D, A, Dp, hs, nv); break;
+    default: nw_backward_act(BNN_ACT_IDENTITY, in, out, W, D, A, Dp, hs, nv); break;
+    }
+}
+
+/* accW[j0 + j][k0 + k] += sum over the nv vectors of D[j0 + j] A[k0 + k], lane-wise, the tile
+ * in registers */
+static inline __attribute__((always_inline)) void
+nw_grad_tile(const int TJ, const int TK, const int in, int j0, int k0, const float *restrict D,
+             const float *restrict A, float *restrict accW, size_t nv)
+{
+    V g[NW_TJ][NW_TK];
+    for (int j = 0; j < TJ; j++)
+        for (int k = 0; k < TK; k++)
+            g[j][k] = VZERO();
+    for (size_t v = 0; v < nv; v++) {
+        V d[NW_TJ];
+        for (int j = 0; j < TJ; j++)
+            d[j] = VLOAD(D + (size_t)(j0 + j) * NW_S + v * VLEN);
+        for (int k = 0; k < TK; k++) {
+            const V a = VLOAD(A + (size_t)(k0 + k) * NW_S + v * VLEN);
+            for (int j = 0; j < TJ; j++)
+                g[j][k] = VFMA(d[j], a, g[j][k]);
+        }
+    }
+    for (int j = 0; j < TJ; j++)
+        for (int k = 0; k < TK; k++) {
+            float *p = accW + ((size_t)(j0 + j) * (size_t)in + (size_t)(k0 + k)) * VLEN;
+            VSTORE(p, VADD(VLOAD(p), g[j][k]));
+        }
+}
+
+static void nw_grad(int in, int out, const float *restrict D, const float *restrict A,
+                    float *restrict accW, float *restrict accb, size_t nv)
+{
+    int j0 = 0;
+    for (; j0 + NW_TJ <= out; j0 += NW_TJ) {
+        int k0 = 0;
+        for (; k0 + NW_TK <= in; k0 += NW_TK)
+            nw_grad_tile(NW_TJ, NW_TK, in, j0, k0, D, A, accW, nv);
+        for (; k0 < in; k0++)
+            nw_grad_tile(NW_TJ, 1, in, j0, k0, D, A, accW, nv);
+    }
+    for (; j0 < out; j0++)
+        for (int k0 = 0; k0 < in; k0++)
+            nw_grad_tile(1, 1, in, j0, k0, D, A, accW, nv);
+    if (!accb)
+        return;
+    for (int j = 0; j < out; j++) {
+        V t = VZERO();
+        for (size_t v = 0; v < nv; v++)
+            t = VADD(t, VLOAD(D + (size_t)j * NW_S + v * VLEN));
+        VSTORE(accb + (size_t)j * VLEN, VADD(VLOAD(accb + (size_t)j * VLEN), t));
+    }
+}
+
+/* A sub-chunk: cnt <= NW_S rows of inputs at x (stride ldx) and targets at y (stride ldy). */
+static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const float *x,
+                          size_t ldx, const float *y, size_t ldy, size_t cnt, float *acc,
+                          float *work, float out_scale, float hidden_scale)
 {
     const int m = net->nlayers, nin = net->nin, nout = net->nout;
-    const size_t BS = (size_t)U * VLEN;
-    float *A0 = work;
-    float *Y = A0 + (size_t)nin * BS;
-    float *acts = Y + (size_t)nout * BS;
-    float *D = acts + (size_t)net->sum_widths * BS;
-    float *Dp = D + (size_t)net->max_width * BS;
-    float *valid = Dp + (size_t)net->max_width * BS;
-    /* this block's U vectors per feature, contiguous */
-    for (int k = 0; k < nin; k++)
-        for (int u = 0; u < U; u++)
-            VSTORE(A0 + ((size_t)k * U + (size_t)u) * VLEN,
-                   VLOAD(XT + (size_t)k * npad + s + (size_t)u * VLEN));
-    for (int k = 0; k < nout; k++)
-        for (int u = 0; u < U; u++)
-            VSTORE(Y + ((size_t)k * U + (size_t)u) * VLEN,
-                   VLOAD(YT + (size_t)k * npad + s + (size_t)u * VLEN));
-    /* forward */
-    const float *prev = A0;
+    const size_t BS = (size_t)NW_U * VLEN;
+    const size_t spad = (cnt + BS - 1) / BS * BS, nv = spad / VLEN;
+    float *X0 = work;
+    float *Y = X0 + (size_t)nin * NW_S;
+    float *A = Y + (size_t)nout * NW_S;                /* A_l at A + aoff[l] * NW_S, l >= 1 */
+    float *D = A + (size_t)net->sum_widths * NW_S;     /* D_l at D + aoff[l] * NW_S */
+    narrow_transpose(X0, NW_S, x, ldx, nin, cnt, spad);
+    narrow_transpose(Y, NW_S, y, ldy, nout, cnt, spad);
     for (int l = 0; l < m; l++) {
-        float *cur = acts + (size_t)net->aoff[l + 1] * BS;
+        const float *prev = l > 0 ? A + (size_t)net->aoff[l] * NW_S : X0;
         const float *b = net->boff[l] >= 0 ? theta + net->boff[l] : NULL;
-        const int in = net->width[l], out = net->width[l + 1];
-        const float *W = theta + net->woff[l];
-        const bnn_act act = net->act[l];
-#define NARROW_F(K) narrow_forward_layer(U, K, out, W, b, prev, cur, act)
-        NARROW_WIDTH_CASES(NARROW_F)
-#undef NARROW_F
-        prev = cur;
+        nw_forward(net->act[l], net->width[l], net->width[l + 1], theta + net->woff[l], b, prev,
+                   A + (size_t)net->aoff[l + 1] * NW_S, nv);
     }
-    /* output delta: D = out_scale (a - y) act'(a), zero on padding lanes */
-    const float *am = acts + (size_t)net->aoff[m] * BS;
-    if (cnt < BS)
-        for (size_t i = 0; i < BS; i++)
-            valid[i] = i < cnt ? 1.0f : 0.0f;
+    /* output delta, zero on the padding lanes (inputs zero there, outputs not) */
+    const V oscale = VSET1(out_scale);
+    const bnn_act oact = net->act[m - 1];
+    V sse = VZERO();
+    const float *Am = A + (size_t)net->aoff[m] * NW_S;
+    float *Dm = D + (size_t)net->aoff[m] * NW_S;
+    const size_t full = cnt / VLEN; /* vectors without padding */
     for (int j = 0; j < nout; j++)
-        for (int u = 0; u < U; u++) {
-            const size_t o = ((size_t)j * U + (size_t)u) * VLEN;
-            V a = VLOAD(am + o);
+        for (size_t v = 0; v < nv; v++) {
+            const size_t o = (size_t)j * NW_S + v * VLEN;
+            const V a = VLOAD(Am + o);
             V diff = VSUB(a, VLOAD(Y + o));
-            if (cnt < BS)
-                diff = VMUL(diff, VLOAD(valid + (size_t)u * VLEN));
+            if (v >= full) {
+                _Alignas(64) float valid[VLEN];
+                for (size_t i = 0; i < VLEN; i++)
+                    valid[i] = v * VLEN + i < cnt ? 1.0f : 0.0f;
+                diff = VMUL(diff, VLOAD(valid));
+            }
             sse = VFMA(diff, diff, sse);
-            VSTORE(D + o, VMUL(VMUL(oscale, diff), narrow_slope(net->act[m - 1], a)));
+            VSTORE(Dm + o, VMUL(VMUL(oscale, diff), narrow_slope(oact, a)));
         }
-    /* backward */
-    float *Dc = D, *Dn = Dp;
+    const V hs = VSET1(hidden_scale);
     for (int l = m - 1; l >= 0; l--) {
-        const float *pa = l > 0 ? acts + (size_t)net->aoff[l] * BS : A0;
-        float *accb = net->boff[l] >= 0 ? acc + (size_t)net->boff[l] * VLEN : NULL;
-        const bnn_act pact = l > 0 ? net->act[l - 1] : BNN_ACT_IDENTITY;
         const int in = net->width[l], out = net->width[l + 1];
-        const float *W = theta + net->woff[l];
-        float *accW = acc + (size_t)net->woff[l] * VLEN;
-#define NARROW_B(K)                                                                            \
-    narrow_backward_layer(U, K, out, W, accW, accb, pa, Dc, Dn, l > 0, pact, hidden_scale)
-        NARROW_WIDTH_CASES(NARROW_B)
-#undef NARROW_B
-        float *t = Dc;
-        Dc = Dn;
-        Dn = t;
+        const float *Dl = D + (size_t)net->aoff[l + 1] * NW_S;
+        const float *Al = l > 0 ? A + (size_t)net->aoff[l] * NW_S : X0;
+        if (l > 0)
+            nw_backward(net->act[l - 1], in, out, theta + net->woff[l], Dl, Al,
+                        D + (size_t)net->aoff[l] * NW_S, hs, nv);
+        nw_grad(in, out, Dl, Al, acc + (size_t)net->woff[l] * VLEN,
+                net->boff[l] >= 0 ? acc + (size_t)net->boff[l] * VLEN : NULL, nv);
     }
-    return sse;
+    return VHSUM_D(sse);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -473,38 +532,33 @@ static double narrow_tiny_grad(narrow_tiny_fn fn, const bnn_narrow_net *net, con
     return fn(net, net->act[0], theta, rows, ns, acc, out_scale, hidden_scale);
 }
 
+#define NARROW_CHUNK_MAX BNN_NARROW_CHUNK_MAX
+/* Floats of one thread's work buffer: the layer-wise kernel's sub-chunk (inputs, targets,
+ * activations, deltas), and the tiny kernel's copy of a chunk in its row layout. */
+static size_t bnn_narrow_work(const bnn_narrow_net *net)
+{
+    const size_t sub = (size_t)(net->nin + net->nout + 2 * net->sum_widths) * NW_S;
+    const size_t rows = (size_t)(net->nin + net->nout) * NARROW_CHUNK_MAX;
+    return sub > rows ? sub : rows;
+}
+
 static double bnn_narrow_grad(const bnn_narrow_net *net, const float *theta, const float *x,
                               size_t ldx, const float *y, size_t ldy, size_t ns, float *acc,
                               float *work, float out_scale, float hidden_scale)
 {
-    const int nin = net->nin, nout = net->nout;
-    const int U = narrow_unroll(net);
-    const size_t BS = (size_t)U * VLEN; /* samples per block */
-    /* the block buffers (narrow_block), then the chunk, feature-major: XT[k] (inputs) then
-     * YT[k] (targets), npad floats each */
-    const size_t npad = (ns + BS - 1) / BS * BS;
-    float *XT = work + (size_t)(nin + nout + net->sum_widths + 2 * net->max_width + 1) * BS;
-    float *YT = XT + (size_t)nin * npad;
-    const V oscale = VSET1(out_scale);
-    V sse = VZERO();
     if (ns > NARROW_CHUNK_MAX)
         return NAN; /* the caller splits larger ranges (fast.c: the narrow chunk) */
     const narrow_tiny_fn tiny = narrow_tiny_pick(net);
     if (tiny)
-        return narrow_tiny_grad(tiny, net, theta, x, ldx, y, ldy, ns, acc, XT, out_scale,
+        return narrow_tiny_grad(tiny, net, theta, x, ldx, y, ldy, ns, acc, work, out_scale,
                                 hidden_scale);
-    narrow_transpose(XT, npad, x, ldx, nin, ns, npad);
-    narrow_transpose(YT, npad, y, ldy, nout, ns, npad);
-    for (size_t s = 0; s < ns; s += BS) {
-        const size_t cnt = ns - s < BS ? ns - s : BS;
-        if (U == 8)
-            sse = narrow_block(8, net, theta, XT, YT, npad, s, cnt, acc, work, oscale,
-                               hidden_scale, sse);
-        else
-            sse = narrow_block(4, net, theta, XT, YT, npad, s, cnt, acc, work, oscale,
-                               hidden_scale, sse);
+    double sse = 0.0;
+    for (size_t s = 0; s < ns; s += NW_S) {
+        const size_t cnt = ns - s < NW_S ? ns - s : NW_S;
+        sse += nw_subchunk(net, theta, x + s * ldx, ldx, y + s * ldy, ldy, cnt, acc, work,
+                           out_scale, hidden_scale);
     }
-    return VHSUM_D(sse);
+    return sse;
 }
 
 static void bnn_narrow_reduce(const float *acc, size_t nparams, float *g)
