@@ -63,7 +63,7 @@ static inline __m256i bnn_avx2_part_mask(size_t m)
 #define VANY(m) (_mm256_movemask_ps(m) != 0)
 #define VBLEND(m, a, b) _mm256_blendv_ps((a), (b), (m))
 /* The narrow path's row loader (narrow_impl.h): lane i = p[i * ld + f] for 8 consecutive rows
- * of ld floats (ld 1..4, f < ld, both compile-time constants once inlined), read as ld whole
+ * of ld floats (ld small, f < ld, both compile-time constants once inlined), read as ld whole
  * vectors, each permuted within itself and blended into place by a lane mask. */
 #define BNN_DEINT_E(i) (((i) * ld + f) & 7)
 #define BNN_DEINT_M(i) (((i) * ld + f) / 8 == q ? -1 : 0)

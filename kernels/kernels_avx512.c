@@ -60,7 +60,7 @@ typedef __m512 V;
 #define VANY(m) ((m) != 0)
 #define VBLEND(m, a, b) _mm512_mask_blend_ps((m), (a), (b))
 /* The narrow path's row loader (narrow_impl.h): lane i = p[i * ld + f] for 16 consecutive
- * rows of ld floats (ld 1..4, f < ld, both compile-time constants once inlined), read as ld
+ * rows of ld floats (ld small, f < ld, both compile-time constants once inlined), read as ld
  * whole vectors and split with two-source permutes (pairs of vectors), blended by a mask. */
 #define BNN_DEINT_E(i) (((i) * ld + f) & 31)
 static inline __attribute__((always_inline)) __m512 bnn_narrow_deint(const float *p, const int ld,

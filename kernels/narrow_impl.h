@@ -2,9 +2,15 @@
  * narrow_impl.h - the narrow fused path, written once and instantiated per ISA
  * (kernels_scalar.c, kernels_avx2.c, kernels_avx512.c define the vector macros, then include
  * this file). For nets whose layers are all narrow (the notes' 1->1, 2->1, chains of width 1,
- * 2->16->16->1), a GEMM call per layer costs more than the arithmetic; here instead a block
- * of VLEN samples, one sample per vector lane, goes forward and backward through every layer
- * while it sits in registers and L1, and the gradient is accumulated lane-wise.
+ * 2->16->16->1), a GEMM call per layer costs more than the arithmetic; here instead samples
+ * are vectorised one per vector lane, every layer is fused, and the gradient is accumulated
+ * lane-wise. Two kernels, chosen per net (bnn_narrow_grad):
+ *   - tiny nets (narrow_tiny_*: widths <= 2 or a single layer of <= 4 inputs, <= 4 layers,
+ *     one activation; the shapes listed in NT_SHAPES): one pass over the rows, read in place
+ *     and split into features in registers, forward and backward per group of vectors with
+ *     every value and the gradient itself in registers for the whole chunk;
+ *   - the others (nw_*: 2->16->16->1 and any width up to BNN_NARROW_MAX_WIDTH): sub-chunks of
+ *     NW_S samples transposed once, then layer by layer with register tiles.
  *
  * The instantiating file defines:
  *   VLEN                   lanes per vector
@@ -12,18 +18,18 @@
  *   VZERO() VSET1(x) VLOAD(p) VSTORE(p, v) VADD VSUB VMUL VFMA(a, b, c) = a*b + c
  *   VMAX0(v) = max(v, 0)   VRELU_SLOPE(a)   VSIGMOID(v)   VTANH(v)
  *   VHSUM_D(v) = sum of lanes in double, lane order
- * Inputs and targets arrive sample-major (a row per sample, stride ld). A chunk of them is
- * first transposed into feature-major rows (narrow_transpose: plain loops with the stride as a
- * compile-time constant for the common small strides, which the compiler vectorises with
- * permutes), padded with zeros to whole blocks; blocks then read aligned vectors.
- * It defines the static bnn_narrow_work, bnn_narrow_grad and bnn_narrow_reduce, the narrow
- * entries of the including file's kernel table (bnn_kernels.h).
+ *   VDEINT(p, ld, f)       lane i = p[i * ld + f] (ld, f < ld small constants): VLEN rows
+ *                          of ld floats read as ld whole vectors and split by permutes
+ * Inputs and targets arrive sample-major (a row per sample, strides ldx, ldy), ns <= the
+ * chunk BNN_NARROW_CHUNK_MAX per call. It defines the static bnn_narrow_work, bnn_narrow_grad
+ * and bnn_narrow_reduce, the narrow entries of the including file's kernel table
+ * (bnn_kernels.h).
  *
- * Layouts inside a block (all in `work`, floats):
- *   A_l[j] (layer l's output j for the block's samples) at acts + (aoff[l] + j) * U * VLEN
  *   acc    lane-wise gradient partials: parameter p's lanes at acc + p * VLEN; the caller
- *          zeroes it at the start of a shard and reduces lanes in a fixed order at its end.
- * Padding lanes (the tail block, ns not a multiple of VLEN) see zero inputs and get a zero
+ *          zeroes it at the start of a shard and reduces lanes in a fixed order at its end
+ *          (bnn_narrow_reduce). Each call adds to it sums whose order depends on the chunk
+ *          only, so results are bitwise the same for any thread count.
+ * Padding lanes (ns not a multiple of the group of vectors) see zero inputs and get a zero
  * output delta, so they add nothing to the gradient or the cost.
  *
  * Must match the reference engine to float32 accuracy (tests/test_fast.c, per ISA).
@@ -329,8 +335,9 @@ static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const f
 /* ------------------------------------------------------------------------------------------ */
 /* The single-pass kernel for tiny nets (narrow_tiny_*): every layer of width at most
  * NT_MAXW and at most NT_MAXL layers, one activation for every layer, in one of the shapes of
- * NT_SHAPES below (one layer nin -> nout with nin <= 4 and nout <= 2, and chains nin -> H ->
- * ... -> H -> 1 of up to 4 layers with nin, H <= 2: the notes' 1->1, 2->1, 1->1->1->1->1).
+ * NT_SHAPES below (one layer nin -> 1 with nin <= 4 or nin -> 2 with nin <= 2, and
+ * chains nin -> H -> ... -> H -> 1 of up to 4 layers with nin, H <= 2: the notes' 1->1, 2->1,
+ * 1->1->1->1->1, and 2->2->1).
  * The shape and the activation are compile-time constants of each instance, so every loop
  * below unrolls fully and every array is indexed by constants: all of it lives in registers
  * (what does not fit spills as plain moves; no array is zero-filled or copied per block).
@@ -463,7 +470,7 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
 #define NT_SHAPES(X)                                                                           \
     X(1, 1, 1, 1) X(2, 1, 1, 1) X(3, 1, 1, 1) X(4, 1, 1, 1) X(1, 1, 1, 2) X(2, 1, 1, 2)        \
     X(1, 2, 1, 1) X(2, 2, 1, 1) X(1, 2, 2, 1) X(2, 2, 2, 1) X(1, 3, 1, 1) X(2, 3, 1, 1)        \
-    X(1, 4, 1, 1) X(2, 4, 1, 1)
+    X(1, 4, 1, 1) X(2, 4, 1, 1) X(1, 3, 2, 1) X(2, 3, 2, 1) X(1, 4, 2, 1) X(2, 4, 2, 1)
 
 #define NT_DEF(NIN, L, H, NOUT)                                                                \
     static __attribute__((noinline)) double narrow_tiny_##NIN##_##L##_##H##_##NOUT(            \
