@@ -358,6 +358,10 @@ static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const f
 /* layer l's width in the shape (L, nin, H, nout) */
 #define NT_W(l) ((l) == 0 ? nin : (l) == L ? nout : H)
 
+/* GCC cannot see that the weights (wv, bv) read for a shape are exactly those set for it, and
+ * would warn; zero-filling the arrays instead would cost a memset per chunk. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 /* One block: rows at p (BS = U * VLEN rows of ld = nin + nout floats), cnt valid rows (BS
  * outside the tail). gw/gb: the register accumulators; wv/bv: the weights and biases. */
 static inline __attribute__((always_inline)) void
@@ -422,7 +426,7 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
 {
     const int U = NT_U, ld = nin + nout;
     const size_t BS = (size_t)U * VLEN;
-    float wv[NT_MAXL][NT_MAXW][NT_MAXW] = {{{0}}}, bv[NT_MAXL][NT_MAXW] = {{0}};
+    float wv[NT_MAXL][NT_MAXW][NT_MAXW], bv[NT_MAXL][NT_MAXW]; /* entries of the shape only */
     V gw[NT_MAXL][NT_MAXW][NT_MAXW], gb[NT_MAXL][NT_MAXW];
     for (int l = 0; l < L; l++)
         for (int j = 0; j < NT_W(l + 1); j++) {
@@ -494,6 +498,8 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
     }
 NT_SHAPES(NT_DEF)
 #undef NT_DEF
+
+#pragma GCC diagnostic pop
 
 typedef double (*narrow_tiny_fn)(const bnn_narrow_net *, bnn_act, const float *, const float *,
                                  size_t, float *, float, float);
