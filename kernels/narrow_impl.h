@@ -232,12 +232,12 @@ static inline __attribute__((always_inline)) void
 nw_grad_tile(const int TJ, const int TK, const int in, int j0, int k0, const float *restrict D,
              const float *restrict A, float *restrict accW, size_t nv)
 {
-    V g[NW_TJ][NW_TK];
+    V g[8][8];
     for (int j = 0; j < TJ; j++)
         for (int k = 0; k < TK; k++)
             g[j][k] = VZERO();
     for (size_t v = 0; v < nv; v++) {
-        V d[NW_TJ];
+        V d[8];
         for (int j = 0; j < TJ; j++)
             d[j] = VLOAD(D + (size_t)(j0 + j) * NW_S + v * VLEN);
         for (int k = 0; k < TK; k++) {
@@ -253,6 +253,22 @@ nw_grad_tile(const int TJ, const int TK, const int in, int j0, int k0, const flo
         }
 }
 
+/* accb[j0 + j] += sum over the nv vectors of D[j0 + j], lane-wise, for j < R */
+static inline __attribute__((always_inline)) void
+nw_bias_rows(const int R, int j0, const float *restrict D, float *restrict accb, size_t nv)
+{
+    V t[8];
+    for (int j = 0; j < R; j++)
+        t[j] = VZERO();
+    for (size_t v = 0; v < nv; v++)
+        for (int j = 0; j < R; j++)
+            t[j] = VADD(t[j], VLOAD(D + (size_t)(j0 + j) * NW_S + v * VLEN));
+    for (int j = 0; j < R; j++) {
+        float *p = accb + (size_t)(j0 + j) * VLEN;
+        VSTORE(p, VADD(VLOAD(p), t[j]));
+    }
+}
+
 static void nw_grad(int in, int out, const float *restrict D, const float *restrict A,
                     float *restrict accW, float *restrict accb, size_t nv)
 {
@@ -264,17 +280,23 @@ static void nw_grad(int in, int out, const float *restrict D, const float *restr
         for (; k0 < in; k0++)
             nw_grad_tile(NW_TJ, 1, in, j0, k0, D, A, accW, nv);
     }
-    for (; j0 < out; j0++)
-        for (int k0 = 0; k0 < in; k0++)
+    /* the rows left (an output layer of width 1): 8 columns at a time, so that 8 independent
+     * accumulations are in flight rather than one latency-bound chain */
+    for (; j0 < out; j0++) {
+        int k0 = 0;
+        for (; k0 + 8 <= in; k0 += 8)
+            nw_grad_tile(1, 8, in, j0, k0, D, A, accW, nv);
+        for (; k0 < in; k0++)
             nw_grad_tile(1, 1, in, j0, k0, D, A, accW, nv);
+    }
     if (!accb)
         return;
-    for (int j = 0; j < out; j++) {
-        V t = VZERO();
-        for (size_t v = 0; v < nv; v++)
-            t = VADD(t, VLOAD(D + (size_t)j * NW_S + v * VLEN));
-        VSTORE(accb + (size_t)j * VLEN, VADD(VLOAD(accb + (size_t)j * VLEN), t));
-    }
+    /* db: 8 rows at a time, for the same reason */
+    int j = 0;
+    for (; j + 8 <= out; j += 8)
+        nw_bias_rows(8, j, D, accb, nv);
+    for (; j < out; j++)
+        nw_bias_rows(1, j, D, accb, nv);
 }
 
 /* A sub-chunk: cnt <= NW_S rows of inputs at x (stride ldx) and targets at y (stride ldy). */
