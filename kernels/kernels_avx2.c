@@ -62,6 +62,32 @@ static inline __m256i bnn_avx2_part_mask(size_t m)
 #define VNGE(a, b) _mm256_cmp_ps((a), (b), _CMP_NGE_UQ)
 #define VANY(m) (_mm256_movemask_ps(m) != 0)
 #define VBLEND(m, a, b) _mm256_blendv_ps((a), (b), (m))
+/* The narrow path's row loader (narrow_impl.h): lane i = p[i * ld + f] for 8 consecutive rows
+ * of ld floats (ld small, f < ld, both compile-time constants once inlined), read as ld whole
+ * vectors, each permuted within itself and blended into place by a lane mask. */
+#define BNN_DEINT_E(i) (((i) * ld + f) & 7)
+#define BNN_DEINT_M(i) (((i) * ld + f) / 8 == q ? -1 : 0)
+static inline __attribute__((always_inline)) __m256 bnn_narrow_deint(const float *p, const int ld,
+                                                                     const int f)
+{
+    if (ld == 1)
+        return _mm256_loadu_ps(p);
+    const __m256i idx =
+        _mm256_setr_epi32(BNN_DEINT_E(0), BNN_DEINT_E(1), BNN_DEINT_E(2), BNN_DEINT_E(3),
+                          BNN_DEINT_E(4), BNN_DEINT_E(5), BNN_DEINT_E(6), BNN_DEINT_E(7));
+    __m256 r = _mm256_setzero_ps();
+    for (int q = 0; q < ld; q++) {
+        const __m256 t = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p + 8 * q), idx);
+        const __m256 m = _mm256_castsi256_ps(
+            _mm256_setr_epi32(BNN_DEINT_M(0), BNN_DEINT_M(1), BNN_DEINT_M(2), BNN_DEINT_M(3),
+                              BNN_DEINT_M(4), BNN_DEINT_M(5), BNN_DEINT_M(6), BNN_DEINT_M(7)));
+        r = q == 0 ? t : _mm256_blendv_ps(r, t, m);
+    }
+    return r;
+}
+#undef BNN_DEINT_E
+#undef BNN_DEINT_M
+#define VDEINT(p, ld, f) bnn_narrow_deint((p), (ld), (f))
 #define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
 #define VTANH(v) bnn_tanh_ps_avx2(v)
 #define VEXPNEG(t) bnn_expneg_ps_avx2(t)

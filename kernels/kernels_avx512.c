@@ -59,6 +59,34 @@ typedef __m512 V;
 #define VNGE(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_NGE_UQ)
 #define VANY(m) ((m) != 0)
 #define VBLEND(m, a, b) _mm512_mask_blend_ps((m), (a), (b))
+/* The narrow path's row loader (narrow_impl.h): lane i = p[i * ld + f] for 16 consecutive
+ * rows of ld floats (ld small, f < ld, both compile-time constants once inlined), read as ld
+ * whole vectors and split with two-source permutes (pairs of vectors), blended by a mask. */
+#define BNN_DEINT_E(i) (((i) * ld + f) & 31)
+static inline __attribute__((always_inline)) __m512 bnn_narrow_deint(const float *p, const int ld,
+                                                                     const int f)
+{
+    if (ld == 1)
+        return _mm512_loadu_ps(p);
+    const __m512i idx = _mm512_setr_epi32(
+        BNN_DEINT_E(0), BNN_DEINT_E(1), BNN_DEINT_E(2), BNN_DEINT_E(3), BNN_DEINT_E(4),
+        BNN_DEINT_E(5), BNN_DEINT_E(6), BNN_DEINT_E(7), BNN_DEINT_E(8), BNN_DEINT_E(9),
+        BNN_DEINT_E(10), BNN_DEINT_E(11), BNN_DEINT_E(12), BNN_DEINT_E(13), BNN_DEINT_E(14),
+        BNN_DEINT_E(15));
+    __m512 r = _mm512_setzero_ps();
+    for (int m = 0; 2 * m < ld; m++) {
+        const __m512 a = _mm512_loadu_ps(p + 32 * m);
+        const __m512 b = 2 * m + 1 < ld ? _mm512_loadu_ps(p + 32 * m + 16) : a;
+        const __m512 t = _mm512_permutex2var_ps(a, idx, b);
+        unsigned k = 0;
+        for (int i = 0; i < 16; i++)
+            k |= (unsigned)((i * ld + f) / 32 == m) << i;
+        r = m == 0 ? t : _mm512_mask_mov_ps(r, (__mmask16)k, t);
+    }
+    return r;
+}
+#undef BNN_DEINT_E
+#define VDEINT(p, ld, f) bnn_narrow_deint((p), (ld), (f))
 #define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
 #define VTANH(v) bnn_tanh_ps_avx512(v)
 #define VEXPNEG(t) bnn_expneg_ps_avx512(t)

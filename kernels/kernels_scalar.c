@@ -77,6 +77,7 @@ typedef float V;
 #define VSIGMOID(v) bnn_sigmoid_scalar1(v)
 #define VTANH(v) tanhf(v)
 #define VHSUM_D(v) ((double)(v))
+#define VDEINT(p, ld, f) ((p)[f]) /* one row */
 
 #include "narrow_impl.h"
 

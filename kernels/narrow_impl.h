@@ -2,9 +2,15 @@
  * narrow_impl.h - the narrow fused path, written once and instantiated per ISA
  * (kernels_scalar.c, kernels_avx2.c, kernels_avx512.c define the vector macros, then include
  * this file). For nets whose layers are all narrow (the notes' 1->1, 2->1, chains of width 1,
- * 2->16->16->1), a GEMM call per layer costs more than the arithmetic; here instead a block
- * of VLEN samples, one sample per vector lane, goes forward and backward through every layer
- * while it sits in registers and L1, and the gradient is accumulated lane-wise.
+ * 2->16->16->1), a GEMM call per layer costs more than the arithmetic; here instead samples
+ * are vectorised one per vector lane, every layer is fused, and the gradient is accumulated
+ * lane-wise. Two kernels, chosen per net (bnn_narrow_grad):
+ *   - tiny nets (narrow_tiny_*: widths <= 2 or a single layer of <= 4 inputs, <= 4 layers,
+ *     one activation; the shapes listed in NT_SHAPES): one pass over the rows, read in place
+ *     and split into features in registers, forward and backward per group of vectors with
+ *     every value and the gradient itself in registers for the whole chunk;
+ *   - the others (nw_*: 2->16->16->1 and any width up to BNN_NARROW_MAX_WIDTH): sub-chunks of
+ *     NW_S samples transposed once, then layer by layer with register tiles.
  *
  * The instantiating file defines:
  *   VLEN                   lanes per vector
@@ -12,18 +18,18 @@
  *   VZERO() VSET1(x) VLOAD(p) VSTORE(p, v) VADD VSUB VMUL VFMA(a, b, c) = a*b + c
  *   VMAX0(v) = max(v, 0)   VRELU_SLOPE(a)   VSIGMOID(v)   VTANH(v)
  *   VHSUM_D(v) = sum of lanes in double, lane order
- * Inputs and targets arrive sample-major (a row per sample, stride ld). A chunk of them is
- * first transposed into feature-major rows (narrow_transpose: plain loops with the stride as a
- * compile-time constant for the common small strides, which the compiler vectorises with
- * permutes), padded with zeros to whole blocks; blocks then read aligned vectors.
- * It defines the static bnn_narrow_work, bnn_narrow_grad and bnn_narrow_reduce, the narrow
- * entries of the including file's kernel table (bnn_kernels.h).
+ *   VDEINT(p, ld, f)       lane i = p[i * ld + f] (ld, f < ld small constants): VLEN rows
+ *                          of ld floats read as ld whole vectors and split by permutes
+ * Inputs and targets arrive sample-major (a row per sample, strides ldx, ldy), ns <= the
+ * chunk BNN_NARROW_CHUNK_MAX per call. It defines the static bnn_narrow_work, bnn_narrow_grad
+ * and bnn_narrow_reduce, the narrow entries of the including file's kernel table
+ * (bnn_kernels.h).
  *
- * Layouts inside a block (all in `work`, floats):
- *   A_l[j] (layer l's output j for the block's samples) at acts + (aoff[l] + j) * U * VLEN
  *   acc    lane-wise gradient partials: parameter p's lanes at acc + p * VLEN; the caller
- *          zeroes it at the start of a shard and reduces lanes in a fixed order at its end.
- * Padding lanes (the tail block, ns not a multiple of VLEN) see zero inputs and get a zero
+ *          zeroes it at the start of a shard and reduces lanes in a fixed order at its end
+ *          (bnn_narrow_reduce). Each call adds to it sums whose order depends on the chunk
+ *          only, so results are bitwise the same for any thread count.
+ * Padding lanes (ns not a multiple of the group of vectors) see zero inputs and get a zero
  * output delta, so they add nothing to the gradient or the cost.
  *
  * Must match the reference engine to float32 accuracy (tests/test_fast.c, per ISA).
@@ -63,102 +69,6 @@ static inline __attribute__((always_inline)) V narrow_slope(bnn_act act, V a)
     }
 }
 
-/*
- * A block is U vectors (U * VLEN samples). U > 1 keeps several independent vectors in flight,
- * which is what hides the latency of the sigmoid and FMA chains on thin layers, and makes each
- * load and store of a gradient accumulator serve U vectors on wider ones. Vector u of feature
- * k of a buffer is at buf + (k * U + u) * VLEN.
- */
-
-/* Forward through one layer for one block: out[j] = act(b[j] + sum_k W[j][k] in[k]).
- * Inlined with constant `in` and U. The inputs are read from L1 where they are used: copying
- * them into a register array first made GCC spill and zero-fill it every block. */
-static inline __attribute__((always_inline)) void
-narrow_forward_layer(const int U, const int in, const int out, const float *W, const float *b,
-                     const float *restrict prev, float *restrict cur, bnn_act act)
-{
-    for (int j = 0; j < out; j++) {
-        const float *w = W + (size_t)j * in;
-        V z[8];
-        for (int u = 0; u < U; u++)
-            z[u] = b ? VSET1(b[j]) : VZERO();
-        for (int k = 0; k < in; k++) {
-            const V wk = VSET1(w[k]);
-            for (int u = 0; u < U; u++)
-                z[u] = VFMA(wk, VLOAD(prev + (k * U + u) * VLEN), z[u]);
-        }
-        for (int u = 0; u < U; u++)
-            VSTORE(cur + (j * U + u) * VLEN, narrow_act(act, z[u]));
-    }
-}
-
-/* Backward through one layer for one block, given D = dC/dZ_l (out x U vectors):
- *   acc_W[j][k] += D[j] prev[k],  acc_b[j] += D[j]       (lane-wise, summed over u)
- *   Dprev[k] = hidden_scale * act'(prev[k]) * sum_j W[j][k] D[j]   (when want_prev) */
-static inline __attribute__((always_inline)) void
-narrow_backward_layer(const int U, const int in, const int out, const float *W,
-                      float *restrict accW, float *restrict accb, const float *restrict prev,
-                      const float *restrict D, float *restrict Dprev, int want_prev,
-                      bnn_act prev_act, float hidden_scale)
-{
-    for (int j = 0; j < out; j++) {
-        V d[8];
-        for (int u = 0; u < U; u++)
-            d[u] = VLOAD(D + (j * U + u) * VLEN);
-        float *aw = accW + (size_t)j * in * VLEN;
-        if (accb) {
-            V t = VLOAD(accb + j * VLEN);
-            for (int u = 0; u < U; u++)
-                t = VADD(t, d[u]);
-            VSTORE(accb + j * VLEN, t);
-        }
-        for (int k = 0; k < in; k++) {
-            V t = VLOAD(aw + k * VLEN);
-            for (int u = 0; u < U; u++)
-                t = VFMA(d[u], VLOAD(prev + (k * U + u) * VLEN), t);
-            VSTORE(aw + k * VLEN, t);
-        }
-    }
-    if (!want_prev)
-        return;
-    /* Dprev[k] = hidden_scale * act'(prev[k]) * sum_j W[j][k] D[j], the sum in registers */
-    const V hs = VSET1(hidden_scale);
-    for (int k = 0; k < in; k++) {
-        V t[8];
-        for (int u = 0; u < U; u++)
-            t[u] = VZERO();
-        for (int j = 0; j < out; j++) {
-            const V wjk = VSET1(W[(size_t)j * in + k]);
-            for (int u = 0; u < U; u++)
-                t[u] = VFMA(wjk, VLOAD(D + (j * U + u) * VLEN), t[u]);
-        }
-        for (int u = 0; u < U; u++)
-            VSTORE(Dprev + (k * U + u) * VLEN,
-                   VMUL(VMUL(hs, t[u]), narrow_slope(prev_act, VLOAD(prev + (k * U + u) * VLEN))));
-    }
-}
-
-/* The layer functions with the input width as a compile-time constant for the common widths
- * (x[] and the k loops then unroll fully). */
-#define NARROW_WIDTH_CASES(CALL)                                                               \
-    switch (in) {                                                                              \
-    case 1: CALL(1); break;                                                                    \
-    case 2: CALL(2); break;                                                                    \
-    case 4: CALL(4); break;                                                                    \
-    case 8: CALL(8); break;                                                                    \
-    case 16: CALL(16); break;                                                                  \
-    default: CALL(in); break;                                                                  \
-    }
-
-/* Vectors per block: 8 for the thinnest nets (every width <= 2), 4 otherwise (latency-bound
- * chains; on wider layers it also amortises each gradient accumulator's load and store over
- * 4 vectors, while the layer's inputs are read from L1 instead of registers). */
-static int narrow_unroll(const bnn_narrow_net *net)
-{
-    return net->max_width <= 2 ? 8 : 4;
-}
-#define NARROW_MAX_UNROLL 8
-
 /* out[k * ostride + i] = rows[i * ld + k] for k < ncols, i < ns; zero for ns <= i < npad. */
 static inline __attribute__((always_inline)) void
 narrow_transpose_ld(const size_t ld, float *restrict out, size_t ostride,
@@ -186,115 +96,504 @@ static void narrow_transpose(float *restrict out, size_t ostride, const float *r
     }
 }
 
-#define NARROW_CHUNK_MAX BNN_NARROW_CHUNK_MAX
-static size_t bnn_narrow_work(const bnn_narrow_net *net)
+/* ------------------------------------------------------------------------------------------ */
+/* The layer-wise kernel for the other narrow nets (2->16->16->1 and any net of widths up to
+ * BNN_NARROW_MAX_WIDTH). A chunk is cut into sub-chunks of NW_S samples; each is transposed
+ * once into feature-major rows (the inputs X0 and targets Y, zero-padded to whole groups of
+ * NW_U vectors) and then goes through the net layer by layer over the whole sub-chunk:
+ *   forward  A_{l+1} = act(W_l A_l + b_l)    register tiles of NW_FJ outputs x NW_U vectors
+ *   delta    D_m = out_scale (A_m - Y) act'(A_m), zero on padding lanes
+ *   backward D_l = hidden_scale act'(A_l) (W_l^T D_{l+1})   tiles of NW_FJ inputs x NW_U
+ *   gradient dW_l += D_{l+1} A_l^T: a tile of NW_TJ x NW_TK lane-wise accumulators stays in
+ *            registers over every vector of the sub-chunk and is added to acc once;
+ *            db_l += D_{l+1} summed over the sub-chunk the same way.
+ * Feature k of a buffer is the NW_S floats at buf + k * NW_S (vector v at + v * VLEN). The
+ * sub-chunk (a few tens of KiB for 2->16->16->1) stays in L1/L2, and each sub-chunk's rows are
+ * read just before they are used, so the hardware prefetcher streams the data during compute.
+ * The tile sizes are per ISA: 32 zmm registers hold 4 x 4 gradient tiles, 16 ymm 4 x 2. The
+ * summation order is a function of the chunk (its sub-chunks and tiles) only. */
+#define NW_S 256
+#define NW_U 4
+#if VLEN >= 16
+#define NW_FJ 4
+#define NW_TJ 4
+#define NW_TK 4
+#elif VLEN >= 8
+#define NW_FJ 3
+#define NW_TJ 4
+#define NW_TK 2
+#else
+#define NW_FJ 2
+#define NW_TJ 2
+#define NW_TK 2
+#endif
+
+/* cur[j0 + j] = act(b + sum_k W[j0 + j][k] prev[k]) for j < J, vectors v0 .. v0 + NW_U - 1 */
+static inline __attribute__((always_inline)) void
+nw_forward_tile(const int J, const bnn_act act, const int in, const float *W, const float *b,
+                int j0, const float *restrict prev, float *restrict cur, size_t v0)
 {
-    const size_t U = NARROW_MAX_UNROLL;
-    return (size_t)(net->nin + net->nout + net->sum_widths + 2 * net->max_width + 1) * U * VLEN +
-           (size_t)(net->nin + net->nout) * (NARROW_CHUNK_MAX + U * VLEN);
+    V z[NW_FJ][NW_U];
+    for (int j = 0; j < J; j++)
+        for (int u = 0; u < NW_U; u++)
+            z[j][u] = b ? VSET1(b[j0 + j]) : VZERO();
+    for (int k = 0; k < in; k++) {
+        const float *pk = prev + (size_t)k * NW_S + v0 * VLEN;
+        for (int j = 0; j < J; j++) {
+            const V w = VSET1(W[(size_t)(j0 + j) * (size_t)in + (size_t)k]);
+            for (int u = 0; u < NW_U; u++)
+                z[j][u] = VFMA(w, VLOAD(pk + (size_t)u * VLEN), z[j][u]);
+        }
+    }
+    for (int j = 0; j < J; j++)
+        for (int u = 0; u < NW_U; u++)
+            VSTORE(cur + (size_t)(j0 + j) * NW_S + (v0 + (size_t)u) * VLEN,
+                   narrow_act(act, z[j][u]));
 }
 
-/* One block of U vectors: the inputs and targets from the feature-major chunk (npad floats
- * per feature, block start s), forward, the output delta (zero on padding lanes beyond cnt),
- * backward into acc; returns sse plus the block's squared errors, lane-wise. */
-static inline __attribute__((always_inline)) V
-narrow_block(const int U, const bnn_narrow_net *net, const float *theta, const float *XT,
-             const float *YT, size_t npad, size_t s, size_t cnt, float *acc, float *work,
-             V oscale, float hidden_scale, V sse)
+static inline __attribute__((always_inline)) void
+nw_forward_act(const bnn_act act, const int in, const int out, const float *W, const float *b,
+               const float *restrict prev, float *restrict cur, size_t nv)
+{
+    for (size_t v0 = 0; v0 < nv; v0 += NW_U) {
+        int j0 = 0;
+        for (; j0 + NW_FJ <= out; j0 += NW_FJ)
+            nw_forward_tile(NW_FJ, act, in, W, b, j0, prev, cur, v0);
+        for (; j0 < out; j0++)
+            nw_forward_tile(1, act, in, W, b, j0, prev, cur, v0);
+    }
+}
+
+static void nw_forward(bnn_act act, int in, int out, const float *W, const float *b,
+                       const float *restrict prev, float *restrict cur, size_t nv)
+{
+    switch (act) {
+    case BNN_ACT_SIGMOID: nw_forward_act(BNN_ACT_SIGMOID, in, out, W, b, prev, cur, nv); break;
+    case BNN_ACT_TANH: nw_forward_act(BNN_ACT_TANH, in, out, W, b, prev, cur, nv); break;
+    case BNN_ACT_RELU: nw_forward_act(BNN_ACT_RELU, in, out, W, b, prev, cur, nv); break;
+    default: nw_forward_act(BNN_ACT_IDENTITY, in, out, W, b, prev, cur, nv); break;
+    }
+}
+
+/* Dp[k0 + k] = hs act'(A[k0 + k]) sum_j W[j][k0 + k] D[j] for k < K, vectors v0 ..
+ * v0 + NW_U - 1 (A: the layer's input activations, act their activation) */
+static inline __attribute__((always_inline)) void
+nw_backward_tile(const int K, const bnn_act act, const int in, const int out, const float *W,
+                 int k0, const float *restrict D, const float *restrict A, float *restrict Dp,
+                 V hs, size_t v0)
+{
+    V t[NW_FJ][NW_U];
+    for (int k = 0; k < K; k++)
+        for (int u = 0; u < NW_U; u++)
+            t[k][u] = VZERO();
+    for (int j = 0; j < out; j++) {
+        const float *dj = D + (size_t)j * NW_S + v0 * VLEN;
+        for (int k = 0; k < K; k++) {
+            const V w = VSET1(W[(size_t)j * (size_t)in + (size_t)(k0 + k)]);
+            for (int u = 0; u < NW_U; u++)
+                t[k][u] = VFMA(w, VLOAD(dj + (size_t)u * VLEN), t[k][u]);
+        }
+    }
+    for (int k = 0; k < K; k++)
+        for (int u = 0; u < NW_U; u++) {
+            const size_t o = (size_t)(k0 + k) * NW_S + (v0 + (size_t)u) * VLEN;
+            VSTORE(Dp + o, VMUL(VMUL(hs, t[k][u]), narrow_slope(act, VLOAD(A + o))));
+        }
+}
+
+static inline __attribute__((always_inline)) void
+nw_backward_act(const bnn_act act, const int in, const int out, const float *W,
+                const float *restrict D, const float *restrict A, float *restrict Dp, V hs,
+                size_t nv)
+{
+    for (size_t v0 = 0; v0 < nv; v0 += NW_U) {
+        int k0 = 0;
+        for (; k0 + NW_FJ <= in; k0 += NW_FJ)
+            nw_backward_tile(NW_FJ, act, in, out, W, k0, D, A, Dp, hs, v0);
+        for (; k0 < in; k0++)
+            nw_backward_tile(1, act, in, out, W, k0, D, A, Dp, hs, v0);
+    }
+}
+
+static void nw_backward(bnn_act act, int in, int out, const float *W, const float *restrict D,
+                        const float *restrict A, float *restrict Dp, V hs, size_t nv)
+{
+    switch (act) {
+    case BNN_ACT_SIGMOID: nw_backward_act(BNN_ACT_SIGMOID, in, out, W, D, A, Dp, hs, nv); break;
+    case BNN_ACT_TANH: nw_backward_act(BNN_ACT_TANH, in, out, W, D, A, Dp, hs, nv); break;
+    case BNN_ACT_RELU: nw_backward_act(BNN_ACT_RELU, in, out, W, D, A, Dp, hs, nv); break;
+    default: nw_backward_act(BNN_ACT_IDENTITY, in, out, W, D, A, Dp, hs, nv); break;
+    }
+}
+
+/* accW[j0 + j][k0 + k] += sum over the nv vectors of D[j0 + j] A[k0 + k], lane-wise, the tile
+ * in registers */
+static inline __attribute__((always_inline)) void
+nw_grad_tile(const int TJ, const int TK, const int in, int j0, int k0, const float *restrict D,
+             const float *restrict A, float *restrict accW, size_t nv)
+{
+    V g[8][8];
+    for (int j = 0; j < TJ; j++)
+        for (int k = 0; k < TK; k++)
+            g[j][k] = VZERO();
+    for (size_t v = 0; v < nv; v++) {
+        V d[8];
+        for (int j = 0; j < TJ; j++)
+            d[j] = VLOAD(D + (size_t)(j0 + j) * NW_S + v * VLEN);
+        for (int k = 0; k < TK; k++) {
+            const V a = VLOAD(A + (size_t)(k0 + k) * NW_S + v * VLEN);
+            for (int j = 0; j < TJ; j++)
+                g[j][k] = VFMA(d[j], a, g[j][k]);
+        }
+    }
+    for (int j = 0; j < TJ; j++)
+        for (int k = 0; k < TK; k++) {
+            float *p = accW + ((size_t)(j0 + j) * (size_t)in + (size_t)(k0 + k)) * VLEN;
+            VSTORE(p, VADD(VLOAD(p), g[j][k]));
+        }
+}
+
+/* accb[j0 + j] += sum over the nv vectors of D[j0 + j], lane-wise, for j < R */
+static inline __attribute__((always_inline)) void
+nw_bias_rows(const int R, int j0, const float *restrict D, float *restrict accb, size_t nv)
+{
+    V t[8];
+    for (int j = 0; j < R; j++)
+        t[j] = VZERO();
+    for (size_t v = 0; v < nv; v++)
+        for (int j = 0; j < R; j++)
+            t[j] = VADD(t[j], VLOAD(D + (size_t)(j0 + j) * NW_S + v * VLEN));
+    for (int j = 0; j < R; j++) {
+        float *p = accb + (size_t)(j0 + j) * VLEN;
+        VSTORE(p, VADD(VLOAD(p), t[j]));
+    }
+}
+
+static void nw_grad(int in, int out, const float *restrict D, const float *restrict A,
+                    float *restrict accW, float *restrict accb, size_t nv)
+{
+    int j0 = 0;
+    for (; j0 + NW_TJ <= out; j0 += NW_TJ) {
+        int k0 = 0;
+        for (; k0 + NW_TK <= in; k0 += NW_TK)
+            nw_grad_tile(NW_TJ, NW_TK, in, j0, k0, D, A, accW, nv);
+        for (; k0 < in; k0++)
+            nw_grad_tile(NW_TJ, 1, in, j0, k0, D, A, accW, nv);
+    }
+    /* the rows left (an output layer of width 1): 8 columns at a time, so that 8 independent
+     * accumulations are in flight rather than one latency-bound chain */
+    for (; j0 < out; j0++) {
+        int k0 = 0;
+        for (; k0 + 8 <= in; k0 += 8)
+            nw_grad_tile(1, 8, in, j0, k0, D, A, accW, nv);
+        for (; k0 < in; k0++)
+            nw_grad_tile(1, 1, in, j0, k0, D, A, accW, nv);
+    }
+    if (!accb)
+        return;
+    /* db: 8 rows at a time, for the same reason */
+    int j = 0;
+    for (; j + 8 <= out; j += 8)
+        nw_bias_rows(8, j, D, accb, nv);
+    for (; j < out; j++)
+        nw_bias_rows(1, j, D, accb, nv);
+}
+
+/* A sub-chunk: cnt <= NW_S rows of inputs at x (stride ldx) and targets at y (stride ldy). */
+static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const float *x,
+                          size_t ldx, const float *y, size_t ldy, size_t cnt, float *acc,
+                          float *work, float out_scale, float hidden_scale)
 {
     const int m = net->nlayers, nin = net->nin, nout = net->nout;
-    const size_t BS = (size_t)U * VLEN;
-    float *A0 = work;
-    float *Y = A0 + (size_t)nin * BS;
-    float *acts = Y + (size_t)nout * BS;
-    float *D = acts + (size_t)net->sum_widths * BS;
-    float *Dp = D + (size_t)net->max_width * BS;
-    float *valid = Dp + (size_t)net->max_width * BS;
-    /* this block's U vectors per feature, contiguous */
-    for (int k = 0; k < nin; k++)
-        for (int u = 0; u < U; u++)
-            VSTORE(A0 + ((size_t)k * U + (size_t)u) * VLEN,
-                   VLOAD(XT + (size_t)k * npad + s + (size_t)u * VLEN));
-    for (int k = 0; k < nout; k++)
-        for (int u = 0; u < U; u++)
-            VSTORE(Y + ((size_t)k * U + (size_t)u) * VLEN,
-                   VLOAD(YT + (size_t)k * npad + s + (size_t)u * VLEN));
-    /* forward */
-    const float *prev = A0;
+    const size_t BS = (size_t)NW_U * VLEN;
+    const size_t spad = (cnt + BS - 1) / BS * BS, nv = spad / VLEN;
+    float *X0 = work;
+    float *Y = X0 + (size_t)nin * NW_S;
+    float *A = Y + (size_t)nout * NW_S;                /* A_l at A + aoff[l] * NW_S, l >= 1 */
+    float *D = A + (size_t)net->sum_widths * NW_S;     /* D_l at D + aoff[l] * NW_S */
+    narrow_transpose(X0, NW_S, x, ldx, nin, cnt, spad);
+    narrow_transpose(Y, NW_S, y, ldy, nout, cnt, spad);
     for (int l = 0; l < m; l++) {
-        float *cur = acts + (size_t)net->aoff[l + 1] * BS;
+        const float *prev = l > 0 ? A + (size_t)net->aoff[l] * NW_S : X0;
         const float *b = net->boff[l] >= 0 ? theta + net->boff[l] : NULL;
-        const int in = net->width[l], out = net->width[l + 1];
-        const float *W = theta + net->woff[l];
-        const bnn_act act = net->act[l];
-#define NARROW_F(K) narrow_forward_layer(U, K, out, W, b, prev, cur, act)
-        NARROW_WIDTH_CASES(NARROW_F)
-#undef NARROW_F
-        prev = cur;
+        nw_forward(net->act[l], net->width[l], net->width[l + 1], theta + net->woff[l], b, prev,
+                   A + (size_t)net->aoff[l + 1] * NW_S, nv);
     }
-    /* output delta: D = out_scale (a - y) act'(a), zero on padding lanes */
-    const float *am = acts + (size_t)net->aoff[m] * BS;
-    if (cnt < BS)
-        for (size_t i = 0; i < BS; i++)
-            valid[i] = i < cnt ? 1.0f : 0.0f;
+    /* output delta, zero on the padding lanes (inputs zero there, outputs not) */
+    const V oscale = VSET1(out_scale);
+    const bnn_act oact = net->act[m - 1];
+    V sse = VZERO();
+    const float *Am = A + (size_t)net->aoff[m] * NW_S;
+    float *Dm = D + (size_t)net->aoff[m] * NW_S;
+    const size_t full = cnt / VLEN; /* vectors without padding */
+    for (int j = 0; j < nout; j++)
+        for (size_t v = 0; v < nv; v++) {
+            const size_t o = (size_t)j * NW_S + v * VLEN;
+            const V a = VLOAD(Am + o);
+            V diff = VSUB(a, VLOAD(Y + o));
+            if (v >= full) {
+                _Alignas(64) float valid[VLEN];
+                for (size_t i = 0; i < VLEN; i++)
+                    valid[i] = v * VLEN + i < cnt ? 1.0f : 0.0f;
+                diff = VMUL(diff, VLOAD(valid));
+            }
+            sse = VFMA(diff, diff, sse);
+            VSTORE(Dm + o, VMUL(VMUL(oscale, diff), narrow_slope(oact, a)));
+        }
+    const V hs = VSET1(hidden_scale);
+    for (int l = m - 1; l >= 0; l--) {
+        const int in = net->width[l], out = net->width[l + 1];
+        const float *Dl = D + (size_t)net->aoff[l + 1] * NW_S;
+        const float *Al = l > 0 ? A + (size_t)net->aoff[l] * NW_S : X0;
+        if (l > 0)
+            nw_backward(net->act[l - 1], in, out, theta + net->woff[l], Dl, Al,
+                        D + (size_t)net->aoff[l] * NW_S, hs, nv);
+        nw_grad(in, out, Dl, Al, acc + (size_t)net->woff[l] * VLEN,
+                net->boff[l] >= 0 ? acc + (size_t)net->boff[l] * VLEN : NULL, nv);
+    }
+    return VHSUM_D(sse);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The single-pass kernel for tiny nets (narrow_tiny_*): every layer of width at most
+ * NT_MAXW and at most NT_MAXL layers, one activation for every layer, in one of the shapes of
+ * NT_SHAPES below (one layer nin -> 1 with nin <= 4 or nin -> 2 with nin <= 2, and
+ * chains nin -> H -> ... -> H -> 1 of up to 4 layers with nin, H <= 2: the notes' 1->1, 2->1,
+ * 1->1->1->1->1, and 2->2->1).
+ * The shape and the activation are compile-time constants of each instance, so every loop
+ * below unrolls fully and every array is indexed by constants: all of it lives in registers
+ * (what does not fit spills as plain moves; no array is zero-filled or copied per block).
+ *
+ * A chunk's rows are read in place: with inputs and targets side by side in rows of exactly
+ * nin + nout floats (float32 data used in place), U * VLEN rows are loaded as whole vectors
+ * and split into one vector per feature in registers (VDEINT: permutes); other layouts are
+ * first copied into that layout in `work`. Sample s + u * VLEN + i of a block sits in lane i of
+ * vector u. Forward and backward run per block of U vectors, the gradient accumulates
+ * lane-wise in registers over the whole chunk (U vectors summed into one accumulator per
+ * parameter, in u order) and is added to acc at the chunk's end, so the summation order is a
+ * function of the chunk only. The last partial block is copied into a zero-padded buffer and
+ * its padding lanes get a zero output delta (no gradient, no cost). */
+#define NT_MAXL 4
+#define NT_MAXW 4
+#define NT_U 4
+
+/* layer l's width in the shape (L, nin, H, nout) */
+#define NT_W(l) ((l) == 0 ? nin : (l) == L ? nout : H)
+
+/* GCC cannot see that the weights (wv, bv) read for a shape are exactly those set for it, and
+ * would warn; zero-filling the arrays instead would cost a memset per chunk. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+/* One block: rows at p (BS = U * VLEN rows of ld = nin + nout floats), cnt valid rows (BS
+ * outside the tail). gw/gb: the register accumulators; wv/bv: the weights and biases. */
+static inline __attribute__((always_inline)) void
+narrow_tiny_block(const int L, const int nin, const int H, const int nout, const bnn_act act,
+                  const int U, const float *p, const size_t cnt,
+                  const float wv[NT_MAXL][NT_MAXW][NT_MAXW], const float bv[NT_MAXL][NT_MAXW],
+                  V gw[NT_MAXL][NT_MAXW][NT_MAXW], V gb[NT_MAXL][NT_MAXW], V *sse, V oscale,
+                  V hs, const float *valid)
+{
+    const int ld = nin + nout;
+    V a[NT_MAXL + 1][NT_MAXW][NT_U], y[NT_MAXW][NT_U], d[NT_MAXW][NT_U], dn[NT_MAXW][NT_U];
+    for (int u = 0; u < U; u++) {
+        const float *q = p + (size_t)u * VLEN * (size_t)ld;
+        for (int k = 0; k < nin; k++)
+            a[0][k][u] = VDEINT(q, ld, k);
+        for (int k = 0; k < nout; k++)
+            y[k][u] = VDEINT(q, ld, nin + k);
+    }
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < NT_W(l + 1); j++)
+            for (int u = 0; u < U; u++) {
+                V z = VSET1(bv[l][j]);
+                for (int k = 0; k < NT_W(l); k++)
+                    z = VFMA(VSET1(wv[l][j][k]), a[l][k][u], z);
+                a[l + 1][j][u] = narrow_act(act, z);
+            }
     for (int j = 0; j < nout; j++)
         for (int u = 0; u < U; u++) {
-            const size_t o = ((size_t)j * U + (size_t)u) * VLEN;
-            V a = VLOAD(am + o);
-            V diff = VSUB(a, VLOAD(Y + o));
-            if (cnt < BS)
+            V diff = VSUB(a[L][j][u], y[j][u]);
+            if (cnt < (size_t)U * VLEN)
                 diff = VMUL(diff, VLOAD(valid + (size_t)u * VLEN));
-            sse = VFMA(diff, diff, sse);
-            VSTORE(D + o, VMUL(VMUL(oscale, diff), narrow_slope(net->act[m - 1], a)));
+            *sse = VFMA(diff, diff, *sse);
+            d[j][u] = VMUL(VMUL(oscale, diff), narrow_slope(act, a[L][j][u]));
         }
-    /* backward */
-    float *Dc = D, *Dn = Dp;
-    for (int l = m - 1; l >= 0; l--) {
-        const float *pa = l > 0 ? acts + (size_t)net->aoff[l] * BS : A0;
-        float *accb = net->boff[l] >= 0 ? acc + (size_t)net->boff[l] * VLEN : NULL;
-        const bnn_act pact = l > 0 ? net->act[l - 1] : BNN_ACT_IDENTITY;
-        const int in = net->width[l], out = net->width[l + 1];
-        const float *W = theta + net->woff[l];
-        float *accW = acc + (size_t)net->woff[l] * VLEN;
-#define NARROW_B(K)                                                                            \
-    narrow_backward_layer(U, K, out, W, accW, accb, pa, Dc, Dn, l > 0, pact, hidden_scale)
-        NARROW_WIDTH_CASES(NARROW_B)
-#undef NARROW_B
-        float *t = Dc;
-        Dc = Dn;
-        Dn = t;
+    for (int l = L - 1; l >= 0; l--) {
+        for (int j = 0; j < NT_W(l + 1); j++)
+            for (int u = 0; u < U; u++) {
+                gb[l][j] = VADD(gb[l][j], d[j][u]);
+                for (int k = 0; k < NT_W(l); k++)
+                    gw[l][j][k] = VFMA(d[j][u], a[l][k][u], gw[l][j][k]);
+            }
+        if (l == 0)
+            break;
+        for (int k = 0; k < NT_W(l); k++)
+            for (int u = 0; u < U; u++) {
+                V t = VZERO();
+                for (int j = 0; j < NT_W(l + 1); j++)
+                    t = VFMA(VSET1(wv[l][j][k]), d[j][u], t);
+                dn[k][u] = VMUL(VMUL(hs, t), narrow_slope(act, a[l][k][u]));
+            }
+        for (int k = 0; k < NT_W(l); k++)
+            for (int u = 0; u < U; u++)
+                d[k][u] = dn[k][u];
     }
-    return sse;
+}
+
+/* A chunk of ns rows of ld = nin + nout floats at rows (see above). */
+static inline __attribute__((always_inline)) double
+narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const bnn_act act,
+                  const bnn_narrow_net *net, const float *theta, const float *rows, size_t ns,
+                  float *acc, float out_scale, float hidden_scale)
+{
+    const int U = NT_U, ld = nin + nout;
+    const size_t BS = (size_t)U * VLEN;
+    float wv[NT_MAXL][NT_MAXW][NT_MAXW], bv[NT_MAXL][NT_MAXW]; /* entries of the shape only */
+    V gw[NT_MAXL][NT_MAXW][NT_MAXW], gb[NT_MAXL][NT_MAXW];
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < NT_W(l + 1); j++) {
+            bv[l][j] = net->boff[l] >= 0 ? theta[net->boff[l] + j] : 0.0f;
+            gb[l][j] = VZERO();
+            for (int k = 0; k < NT_W(l); k++) {
+                wv[l][j][k] = theta[net->woff[l] + (long)j * NT_W(l) + k];
+                gw[l][j][k] = VZERO();
+            }
+        }
+    const V oscale = VSET1(out_scale), hs = VSET1(hidden_scale);
+    V sse = VZERO();
+    size_t s = 0;
+    for (; s + BS <= ns; s += BS)
+        narrow_tiny_block(L, nin, H, nout, act, U, rows + s * (size_t)ld, BS, wv, bv, gw, gb,
+                          &sse, oscale, hs, NULL);
+    if (s < ns) {
+        /* the last partial block, zero-padded, the padding lanes masked */
+        _Alignas(64) float tail[NT_U * VLEN * (NT_MAXW + 2)];
+        _Alignas(64) float valid[NT_U * VLEN];
+        const size_t cnt = ns - s;
+        for (size_t i = 0; i < BS * (size_t)ld; i++)
+            tail[i] = i < cnt * (size_t)ld ? rows[s * (size_t)ld + i] : 0.0f;
+        for (size_t i = 0; i < BS; i++)
+            valid[i] = i < cnt ? 1.0f : 0.0f;
+        narrow_tiny_block(L, nin, H, nout, act, U, tail, cnt, wv, bv, gw, gb, &sse, oscale, hs,
+                          valid);
+    }
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < NT_W(l + 1); j++) {
+            if (net->boff[l] >= 0) {
+                float *ab = acc + (size_t)(net->boff[l] + j) * VLEN;
+                VSTORE(ab, VADD(VLOAD(ab), gb[l][j]));
+            }
+            for (int k = 0; k < NT_W(l); k++) {
+                float *aw = acc + (size_t)(net->woff[l] + (long)j * NT_W(l) + k) * VLEN;
+                VSTORE(aw, VADD(VLOAD(aw), gw[l][j][k]));
+            }
+        }
+    return VHSUM_D(sse);
+}
+#undef NT_W
+
+/* The shapes with an instance: (nin, L, H, nout); H is unused for one layer. */
+#define NT_SHAPES(X)                                                                           \
+    X(1, 1, 1, 1) X(2, 1, 1, 1) X(3, 1, 1, 1) X(4, 1, 1, 1) X(1, 1, 1, 2) X(2, 1, 1, 2)        \
+    X(1, 2, 1, 1) X(2, 2, 1, 1) X(1, 2, 2, 1) X(2, 2, 2, 1) X(1, 3, 1, 1) X(2, 3, 1, 1)        \
+    X(1, 4, 1, 1) X(2, 4, 1, 1) X(1, 3, 2, 1) X(2, 3, 2, 1) X(1, 4, 2, 1) X(2, 4, 2, 1)
+
+#define NT_DEF(NIN, L, H, NOUT)                                                                \
+    static __attribute__((noinline)) double narrow_tiny_##NIN##_##L##_##H##_##NOUT(            \
+        const bnn_narrow_net *net, bnn_act act, const float *theta, const float *rows,        \
+        size_t ns, float *acc, float os, float hs)                                             \
+    {                                                                                          \
+        switch (act) {                                                                         \
+        case BNN_ACT_SIGMOID:                                                                  \
+            return narrow_tiny_chunk(L, NIN, H, NOUT, BNN_ACT_SIGMOID, net, theta, rows, ns,   \
+                                     acc, os, hs);                                             \
+        case BNN_ACT_TANH:                                                                     \
+            return narrow_tiny_chunk(L, NIN, H, NOUT, BNN_ACT_TANH, net, theta, rows, ns, acc, \
+                                     os, hs);                                                  \
+        case BNN_ACT_RELU:                                                                     \
+            return narrow_tiny_chunk(L, NIN, H, NOUT, BNN_ACT_RELU, net, theta, rows, ns, acc, \
+                                     os, hs);                                                  \
+        default:                                                                               \
+            return narrow_tiny_chunk(L, NIN, H, NOUT, BNN_ACT_IDENTITY, net, theta, rows, ns,  \
+                                     acc, os, hs);                                             \
+        }                                                                                      \
+    }
+NT_SHAPES(NT_DEF)
+#undef NT_DEF
+
+#pragma GCC diagnostic pop
+
+typedef double (*narrow_tiny_fn)(const bnn_narrow_net *, bnn_act, const float *, const float *,
+                                 size_t, float *, float, float);
+
+/* The instance for net, or NULL (another shape, or activations that differ by layer). */
+static narrow_tiny_fn narrow_tiny_pick(const bnn_narrow_net *net)
+{
+    const int L = net->nlayers;
+    for (int l = 1; l < L; l++)
+        if (net->act[l] != net->act[0])
+            return NULL;
+    const int nin = net->nin, nout = net->nout, H = L > 1 ? net->width[1] : 1;
+    for (int l = 1; l < L; l++)
+        if (net->width[l] != H)
+            return NULL;
+#define NT_PICK(NIN, LL, HH, NOUT)                                                             \
+    if (nin == NIN && L == LL && (LL == 1 || H == HH) && nout == NOUT)                         \
+        return narrow_tiny_##NIN##_##LL##_##HH##_##NOUT;
+    NT_SHAPES(NT_PICK)
+#undef NT_PICK
+    return NULL;
+}
+
+/* The tiny kernel on a chunk in any row layout: rows of exactly nin + nout floats (inputs
+ * then targets) are read in place, others are first copied into that layout in buf. */
+static double narrow_tiny_grad(narrow_tiny_fn fn, const bnn_narrow_net *net, const float *theta,
+                               const float *x, size_t ldx, const float *y, size_t ldy,
+                               size_t ns, float *acc, float *buf, float out_scale,
+                               float hidden_scale)
+{
+    const int nin = net->nin, nout = net->nout;
+    const size_t ld = (size_t)(nin + nout);
+    const float *rows = x;
+    if (!(ldx == ld && ldy == ld && y == x + nin)) {
+        for (size_t i = 0; i < ns; i++) {
+            for (int k = 0; k < nin; k++)
+                buf[i * ld + (size_t)k] = x[i * ldx + (size_t)k];
+            for (int k = 0; k < nout; k++)
+                buf[i * ld + (size_t)nin + (size_t)k] = y[i * ldy + (size_t)k];
+        }
+        rows = buf;
+    }
+    return fn(net, net->act[0], theta, rows, ns, acc, out_scale, hidden_scale);
+}
+
+#define NARROW_CHUNK_MAX BNN_NARROW_CHUNK_MAX
+/* Floats of one thread's work buffer: the layer-wise kernel's sub-chunk (inputs, targets,
+ * activations, deltas), and the tiny kernel's copy of a chunk in its row layout. */
+static size_t bnn_narrow_work(const bnn_narrow_net *net)
+{
+    const size_t sub = (size_t)(net->nin + net->nout + 2 * net->sum_widths) * NW_S;
+    const size_t rows = (size_t)(net->nin + net->nout) * NARROW_CHUNK_MAX;
+    return sub > rows ? sub : rows;
 }
 
 static double bnn_narrow_grad(const bnn_narrow_net *net, const float *theta, const float *x,
                               size_t ldx, const float *y, size_t ldy, size_t ns, float *acc,
                               float *work, float out_scale, float hidden_scale)
 {
-    const int nin = net->nin, nout = net->nout;
-    const int U = narrow_unroll(net);
-    const size_t BS = (size_t)U * VLEN; /* samples per block */
-    /* the block buffers (narrow_block), then the chunk, feature-major: XT[k] (inputs) then
-     * YT[k] (targets), npad floats each */
-    const size_t npad = (ns + BS - 1) / BS * BS;
-    float *XT = work + (size_t)(nin + nout + net->sum_widths + 2 * net->max_width + 1) * BS;
-    float *YT = XT + (size_t)nin * npad;
-    const V oscale = VSET1(out_scale);
-    V sse = VZERO();
     if (ns > NARROW_CHUNK_MAX)
         return NAN; /* the caller splits larger ranges (fast.c: the narrow chunk) */
-    narrow_transpose(XT, npad, x, ldx, nin, ns, npad);
-    narrow_transpose(YT, npad, y, ldy, nout, ns, npad);
-    for (size_t s = 0; s < ns; s += BS) {
-        const size_t cnt = ns - s < BS ? ns - s : BS;
-        if (U == 8)
-            sse = narrow_block(8, net, theta, XT, YT, npad, s, cnt, acc, work, oscale,
-                               hidden_scale, sse);
-        else
-            sse = narrow_block(4, net, theta, XT, YT, npad, s, cnt, acc, work, oscale,
-                               hidden_scale, sse);
+    const narrow_tiny_fn tiny = narrow_tiny_pick(net);
+    if (tiny)
+        return narrow_tiny_grad(tiny, net, theta, x, ldx, y, ldy, ns, acc, work, out_scale,
+                                hidden_scale);
+    double sse = 0.0;
+    for (size_t s = 0; s < ns; s += NW_S) {
+        const size_t cnt = ns - s < NW_S ? ns - s : NW_S;
+        sse += nw_subchunk(net, theta, x + s * ldx, ldx, y + s * ldy, ldy, cnt, acc, work,
+                           out_scale, hidden_scale);
     }
-    return VHSUM_D(sse);
+    return sse;
 }
 
 static void bnn_narrow_reduce(const float *acc, size_t nparams, float *g)

@@ -44,6 +44,16 @@ ok "gradcheck" "$BNN" gradcheck --arch 3,7,2 --samples 9
 check "gradcheck verdict" grep -q ': ok$' "$T/out"
 ok "gradcheck seed" "$BNN" gradcheck --arch 1,1,1,1,1 --gradient seed
 ok "gradcheck notes' linear" "$BNN" gradcheck --arch 1,1 --act identity --no-bias
+# the narrow path's kernels (tiny nets in one pass, wider narrow nets layer-wise) on every
+# ISA table this CPU has, 37 samples (a partial group of vectors), against finite differences
+for isa in scalar avx2 avx512; do
+  for net in "2,1 sigmoid" "1,1,1,1,1 tanh" "2,2,1 relu" "4,1 identity" "2,16,16,1 sigmoid" \
+             "3,5,2 tanh"; do
+    read -r arch act <<<"$net"
+    ok "gradcheck $arch $act [$isa]" env BATCHNN_ISA=$isa "$BNN" gradcheck --arch "$arch" \
+      --act "$act" --samples 37
+  done
+done
 
 # separate targets
 cut -d, -f1,2 "$T/xor.csv" >"$T/xin.csv"; cut -d, -f3 "$T/xor.csv" >"$T/xout.csv"

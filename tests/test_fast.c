@@ -619,6 +619,108 @@ static void test_refusal(void **state)
     assert_int_equal(bnn_test_rmtree(root), 0);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* The narrow path's single-pass kernel for tiny nets (kernels/narrow_impl.h, narrow_tiny_*):
+ * every shape it has an instance for, plus neighbours it must leave to the block path (a
+ * wider first layer, a different activation per layer, a 5-layer chain), every activation,
+ * bias on and off, exact and seed, n = 1, below, at and above a block (32 or 64 samples on
+ * AVX2, AVX-512) and a chunk (4096), against the double reference. */
+static void test_narrow_tiny_vs_reference(void **state)
+{
+    (void)state;
+    static const char *nets[] = {"1,1",       "2,1",       "3,1",         "4,1",
+                                 "1,2",       "2,2",       "1,1,1",       "2,1,1",
+                                 "1,2,1",     "2,2,1",     "1,1,1,1",     "2,1,1,1",
+                                 "1,1,1,1,1", "2,1,1,1,1", "1,2,2,1",     "2,2,2,1",
+                                 "1,2,2,2,1", "2,2,2,2,1", "1,1,1,1,1,1", "5,1",
+                                 "2,3,1",     "1,2,2",     "3,2"};
+    static const char *acts[] = {"sigmoid", "tanh", "identity", "relu"};
+    static const size_t ns[] = {1, 7, 31, 33, 64, 65, 4097};
+    int c = 0;
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++)
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
+            for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++, c++) {
+                setup s;
+                const int bias = c % 3 != 1;
+                make_setup(&s, nets[i], acts[a], bias, ns[j], 900 + (uint64_t)c);
+                char label[128];
+                snprintf(label, sizeof label, "tiny %s %s bias %d n %zu", nets[i], acts[a],
+                         bias, ns[j]);
+                compare(&s, c % 4 == 0 ? BNN_GRAD_SEED : BNN_GRAD_EXACT, 1 + c % 2, 0, label);
+                free_setup(&s);
+            }
+    /* per-layer activations that differ: the block path */
+    setup s;
+    make_setup(&s, "2,1,1", "tanh,sigmoid", 1, 777, 5);
+    compare(&s, BNN_GRAD_EXACT, 2, 0, "tiny shape, mixed activations");
+    free_setup(&s);
+}
+
+/* The tiny kernel reads rows of exactly nin + nout floats in place and copies other layouts
+ * (data produced on demand, a shuffled view gathered into separate input and target buffers)
+ * into that layout first: the same gradient and cost bitwise either way; and the same for 1
+ * to 4 threads. */
+static void test_narrow_tiny_layouts_threads(void **state)
+{
+    (void)state;
+    static const char *nets[] = {"1,1", "2,1", "1,1,1,1,1", "2,2,1"};
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
+        setup s;
+        const size_t n = 20011;
+        make_setup(&s, nets[i], "sigmoid", 1, n, 70 + i);
+        bnn_error e;
+        const size_t np = s.m.nparams;
+        float *g1 = bnn_alloc(np, sizeof(float)), *g2 = bnn_alloc(np, sizeof(float));
+        double c1, c2;
+        /* threads */
+        grad_of(&s, 1, 0, n, BNN_GRAD_EXACT, BNN_LOSS_MSE, g1, &c1);
+        for (int t = 2; t <= 4; t++) {
+            grad_of(&s, t, 0, n, BNN_GRAD_EXACT, BNN_LOSS_MSE, g2, &c2);
+            assert_bitwise("tiny net, threads", g2, g1, np);
+            assert_memory_equal(&c1, &c2, sizeof c1);
+        }
+        /* data produced on demand */
+        bnn_table st;
+        bnn_data sd;
+        streamed_copy(&s, &st, &sd);
+        bnn_fast *f;
+        bnn_fast_opts o = {.threads = 2};
+        assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
+        assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 5, 9000, BNN_GRAD_EXACT, g1, &c1, &e),
+                         0);
+        assert_int_equal(bnn_fast_grad(f, s.m.theta, &sd, 5, 9000, BNN_GRAD_EXACT, g2, &c2, &e),
+                         0);
+        assert_bitwise("tiny net, streamed vs in place", g2, g1, np);
+        assert_memory_equal(&c1, &c2, sizeof c1);
+        /* a shuffled view vs its rows in place */
+        const size_t m = 5000;
+        uint32_t *perm = malloc(bnn_shuffle_entries(n) * sizeof *perm);
+        bnn_data v = s.d;
+        assert_int_equal(bnn_shuffle_view(&v, perm, 3, 0, &e), 0);
+        size_t *rows = malloc(m * sizeof *rows);
+        bnn_shuffle_rows(&v, 11, m, rows);
+        float *sub = malloc(m * s.t.cols * sizeof *sub);
+        for (size_t r = 0; r < m; r++)
+            memcpy(sub + r * s.t.cols, s.rows + rows[r] * s.t.cols, s.t.cols * sizeof(float));
+        bnn_table tt;
+        bnn_data dd;
+        bnn_test_table(&tt, sub, m, s.t.cols);
+        assert_int_equal(bnn_data_make(&dd, &tt, NULL, s.a.width[0], s.a.width[s.a.nlayers],
+                                       &e), 0);
+        assert_int_equal(bnn_fast_grad(f, s.m.theta, &v, 11, m, BNN_GRAD_EXACT, g1, &c1, &e), 0);
+        assert_int_equal(bnn_fast_grad(f, s.m.theta, &dd, 0, m, BNN_GRAD_EXACT, g2, &c2, &e), 0);
+        assert_bitwise("tiny net, shuffled view vs its rows in place", g1, g2, np);
+        assert_memory_equal(&c1, &c2, sizeof c1);
+        bnn_fast_free(f);
+        free(sub);
+        free(rows);
+        free(perm);
+        bnn_free(g1);
+        bnn_free(g2);
+        free_setup(&s);
+    }
+}
+
 int main(void)
 {
     bnn_test_require_isa();
@@ -636,6 +738,8 @@ int main(void)
         cmocka_unit_test(test_minibatch_vs_reference),
         cmocka_unit_test(test_minibatch_threads_bitwise),
         cmocka_unit_test(test_minibatch_streamed),
+        cmocka_unit_test(test_narrow_tiny_vs_reference),
+        cmocka_unit_test(test_narrow_tiny_layouts_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
