@@ -637,10 +637,16 @@ int bnn_dist_tree_sum(float *partials, size_t stride, size_t n, int shards, bnn_
  * rank me would send. */
 int bnn_dist_tree_sum_as(float *partials, size_t stride, size_t n, int shards, int ranks,
                          int me, bnn_axpy_fn axpy, float *out);
+/* Point-to-point messages of one reduction over `ranks` ranks, all ranks together (without
+ * the broadcast of the result): one per tree node whose halves start on different ranks. */
+int bnn_dist_tree_messages(int shards, int ranks);
 void bnn_dist_note_threads(int threads); /* for the statistics line */
 /* 0 when no rank failed; else -1 on every rank, e holding the lowest failing rank's message
  * prefixed "rank R: " (K > 1). */
 int bnn_dist_agree(int failed, bnn_error *e);
+/* The error just made is every rank's, the same (it follows from values all ranks hold
+ * bitwise, e.g. a divergence): printed once, by rank 0, and every rank leaves cleanly. */
+void bnn_dist_same_error(void);
 int bnn_dist_max_int(int v); /* the largest v of all ranks */
 /* v[s * per .. s * per + per - 1] of every shard s to every rank (each rank gives its own). */
 void bnn_dist_gather_shards(double *v, int per, int shards);

@@ -122,6 +122,10 @@ int main(int argc, char **argv)
                 bnn_dist_finalize();
                 return rc ? rc : 1;
             }
+            /* under mpirun, a rank failing alone leaves without MPI_Finalize (which would wait
+             * for the others): mpirun then ends every rank */
+            if (rc != 0 && bnn_dist_size() > 1 && !bnn_dist_error_agreed())
+                return rc;
             bnn_dist_finalize();
             return rc;
         }

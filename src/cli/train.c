@@ -608,7 +608,9 @@ int cli_cmd_train(int argc, char **argv)
     if (rc == 0 && final_cost(&model, &ld.d, &to, &final_loss, &e) != 0)
         rc = -1;
     else if (rc == 0 && !(fabs(final_loss) <= FLT_MAX)) {
-        /* non-finite, or beyond what the float32 model can represent: diverged */
+        /* non-finite, or beyond what the float32 model can represent: diverged (the same
+         * on every rank) */
+        bnn_dist_same_error();
         bnn_fail(&e, "after the last update (epoch %d) the loss is %s; training diverged (try a "
                  "smaller --lr)", last_epoch, isnan(final_loss) ? "nan" : isinf(final_loss)
                  ? "infinite" : "beyond float32's range");

@@ -236,6 +236,20 @@ static void node(tree *t, int lo, int hi)
 #endif
 }
 
+static int count_messages(int lo, int hi, int shards, int ranks)
+{
+    if (hi - lo <= 1)
+        return 0;
+    const int mid = bnn_dist_tree_mid(lo, hi);
+    return count_messages(lo, mid, shards, ranks) + count_messages(mid, hi, shards, ranks) +
+           (bnn_dist_owner_of(shards, ranks, lo) != bnn_dist_owner_of(shards, ranks, mid));
+}
+
+int bnn_dist_tree_messages(int shards, int ranks)
+{
+    return shards > 0 ? count_messages(0, shards, shards, ranks) : 0;
+}
+
 int bnn_dist_tree_sum_as(float *partials, size_t stride, size_t n, int shards, int ranks,
                          int me, bnn_axpy_fn axpy, float *out)
 {
@@ -308,6 +322,12 @@ int bnn_dist_agree(int failed, bnn_error *e)
 #endif
     (void)e;
     return failed ? -1 : 0;
+}
+
+void bnn_dist_same_error(void)
+{
+    if (dist_size > 1)
+        dist_agreed = 1;
 }
 
 int bnn_dist_max_int(int v)

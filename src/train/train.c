@@ -132,6 +132,7 @@ static bnn_vec gradient(const trainer *t)
 
 static int diverged(bnn_error *e, int epoch)
 {
+    bnn_dist_same_error(); /* every rank holds the same parameters and gradient */
     return bnn_fail(e, "epoch %d: a parameter became non-finite; training diverged (try a "
                        "smaller --lr)", epoch);
 }
@@ -275,7 +276,8 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             if (bnn_eng_grad(t.eng, params(&t, m), &view, b0, count, gradient(&t), &cost,
                              &correct, e) != 0)
                 goto done;
-            if (!isfinite(cost)) {
+            if (!isfinite(cost)) { /* the same on every rank (the shards' sums, gathered) */
+                bnn_dist_same_error();
                 bnn_fail(e, "epoch %d: the loss is %s; training diverged (try a smaller --lr)",
                          epoch, isnan(cost) ? "nan" : "infinite");
                 goto done;
