@@ -111,6 +111,21 @@ int main(int argc, char **argv)
     bnn_error de;
     if (bnn_dist_init(&de) != 0)
         cli_die(1, "%s", de.msg);
+    if (bnn_dist_size() > 1) { /* the ranks run one command: the same arguments */
+        uint64_t h = 1469598103934665603ull, h0; /* FNV-1a of the arguments */
+        for (int i = 1; i < argc; i++)
+            for (const unsigned char *c = (const unsigned char *)argv[i];; c++) {
+                h = (h ^ *c) * 1099511628211ull;
+                if (!*c)
+                    break;
+            }
+        h0 = h;
+        if (bnn_dist_bcast(&h0, sizeof h0, 0, &de) != 0)
+            cli_die(1, "%s", de.msg);
+        if (h0 != h)
+            cli_die(EXIT_USAGE, "the arguments differ from rank 0's: under mpirun every rank "
+                                "runs the same batchnn command");
+    }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0) {
             int rc = cmds[i].fn(argc - 2, argv + 2);

@@ -132,7 +132,6 @@ static bnn_vec gradient(const trainer *t)
 
 static int diverged(bnn_error *e, int epoch)
 {
-    bnn_dist_same_error(); /* every rank holds the same parameters and gradient */
     return bnn_fail(e, "epoch %d: a parameter became non-finite; training diverged (try a "
                        "smaller --lr)", epoch);
 }
@@ -284,7 +283,9 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             }
             loss_sum += cost * (double)count;
             correct_sum += correct;
-            if (update(&t, m, &o->optim, plain, lr, epoch, e) != 0)
+            /* under mpirun the ranks hold the same parameters, so they diverge together;
+             * they agree on it all the same, so that none is left waiting */
+            if (bnn_dist_agree(update(&t, m, &o->optim, plain, lr, epoch, e) != 0, e) != 0)
                 goto done;
         }
         double seconds = bnn_now_seconds() - t0;
