@@ -101,6 +101,14 @@ int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, s
 int bnn_table_open(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e);
+/* The .npy reader's scan for non-finite values, shared out: NULL (one process) scans every
+ * element; under mpirun (set by bnn_dist_init) each rank scans range()'s share of the n
+ * elements, and agree() gives every rank the first bad index of all (n: none). */
+typedef struct bnn_scan_split {
+    void (*range)(size_t n, size_t *lo, size_t *hi);
+    size_t (*agree)(size_t first_bad, size_t n);
+} bnn_scan_split;
+extern const bnn_scan_split *bnn_npy_split;
 
 /* Memory-mapped inputs (src/io/mapped.c). The readers register every mapping of an input file
  * (a float32 .npy used in place stays mapped while the table is open). If the file is

@@ -103,6 +103,16 @@ done
 mpi 3 "$BNN" predict --model "$T/e.st" --data "$T/w.npy" >"$T/pk.csv" 2>"$T/err"
 check "predict to stdout, 3 ranks" cmp -s "$T/p1.csv" "$T/pk.csv"
 
+# --version; the statistics line: 32 shards over 2 ranks meet at the root, 1 message of
+# 4 x 22510 bytes, and the broadcast (1 more)
+ok "--version" "$BNN" --version
+check "--version says MPI is built in" grep -q "^mpi: built in" "$T/out"
+BATCHNN_MPI_STATS=1 mpi 2 "$BNN" train --arch 64,300,10 --data "$T/w.npy" --epochs 3 \
+  --threads 1 --quiet >"$T/stdout" 2>"$T/err"
+check "BATCHNN_MPI_STATS line" grep -qE "^mpi: ranks 2 threads 1 steps 3 reduce_s [0-9.]+ \
+per_step_us [0-9.]+ msgs_per_step 2 bytes_per_step 180080 params 22510$" "$T/err"
+check "BATCHNN_MPI_STATS: one line" test "$(grep -c '^mpi:' "$T/err")" -eq 1
+
 # errors on one rank: every rank ends within the timeout, with that rank's message
 fails_with() { # fails_with NAME PATTERN CMD...: non-zero exit (not the timeout), PATTERN on stderr
   local name=$1 pat=$2; shift 2
@@ -135,17 +145,25 @@ fails_with "one rank's rows diverge" "diverged" \
   "$BNN" train $E --data "$T/n1/w.npy"
 check "divergence: no model, no temp file" only_log
 rm -f "$T/o/l.csv"
+# a nan in the rows the last rank scans at load: every rank reports it, printed once
+cp "$T/w.npy" "$T/n1/w.npy"
+printf '\x00\x00\xc0\x7f' | dd of="$T/n1/w.npy" bs=1 seek=$((size - 40)) conv=notrunc status=none
+fails_with "a nan only the last rank scans" "w.npy: element \[9000, 64\] is nan" \
+  "$MPIRUN" --allow-run-as-root --oversubscribe --bind-to none -np 3 \
+  "$BNN" train $E --data "$T/n1/w.npy"
+check "the nan: one message" test "$(grep -c '^batchnn:' "$T/err")" -eq 1
+check "the nan: no output" test -z "$(ls -A "$T/o")"
 fails_with "arguments differ between ranks" "rank 1: the arguments differ" \
   "$MPIRUN" --allow-run-as-root --oversubscribe --bind-to none \
   -np 1 "$BNN" train $E --data "$T/w.npy" : -np 1 "$BNN" train $E --data "$T/w.npy" --lr 1
 check "arguments differ: no model, no temp file" only_log
 
-# SIGTERM to mpirun: Open MPI sends SIGTERM to the ranks and SIGKILL after
-# odls_base_sigkill_timeout seconds; within it the ranks finish the epoch, agree, and rank 0
-# writes every output once
+# SIGTERM to mpirun: Open MPI 4.1 sends the ranks SIGCONT at once, SIGTERM after
+# odls_base_sigkill_timeout seconds and SIGKILL after as many again; in between the ranks
+# finish the epoch, agree, and rank 0 writes every output once
 rm -rf "$T/sig" && mkdir "$T/sig"
 timeout 120 "$MPIRUN" --allow-run-as-root --oversubscribe --bind-to none \
-  --mca odls_base_sigkill_timeout 20 -np 3 "$BNN" train --arch 2,16,16,1 --data synth:circle \
+  --mca odls_base_sigkill_timeout 10 -np 3 "$BNN" train --arch 2,16,16,1 --data synth:circle \
   --samples 20001 --epochs 1000000 --threads 1 --checkpoint "$T/sig/c.st" \
   --checkpoint-every 1000000 --log "$T/sig/l.csv" --save "$T/sig/m.st" >"$T/sig.out" \
   2>"$T/sig.err" &

@@ -57,6 +57,28 @@ int bnn_dist_launched(void)
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
 }
 
+#ifdef HAVE_MPI
+/* The .npy finiteness scan shared out: rank r scans elements [r n / K, (r + 1) n / K), so no
+ * rank reads the whole file at load time; the smallest bad index goes to all (an integer
+ * MPI_MIN), and since every rank then fails with the same message, it is printed once. */
+static void scan_range(size_t n, size_t *lo, size_t *hi)
+{
+    *lo = (size_t)((unsigned __int128)n * (unsigned)dist_rank / (unsigned)dist_size);
+    *hi = (size_t)((unsigned __int128)n * (unsigned)(dist_rank + 1) / (unsigned)dist_size);
+}
+
+static size_t scan_agree(size_t first_bad, size_t n)
+{
+    unsigned long long mine = first_bad, all = first_bad;
+    MPI_Allreduce(&mine, &all, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+    if (all < n)
+        dist_agreed = 1;
+    return (size_t)all;
+}
+
+static const bnn_scan_split npy_split = {scan_range, scan_agree};
+#endif
+
 int bnn_dist_init(bnn_error *e)
 {
 #ifdef HAVE_MPI
@@ -71,6 +93,8 @@ int bnn_dist_init(bnn_error *e)
     if (provided < MPI_THREAD_FUNNELED)
         return bnn_fail(e, "MPI: the library gives thread level %d, batchnn needs "
                            "MPI_THREAD_FUNNELED", provided);
+    if (dist_size > 1)
+        bnn_npy_split = &npy_split;
     return 0;
 #else
     (void)e;

@@ -368,6 +368,8 @@ static void npy_close(bnn_table *t)
 /* ---------------------------------------------------------------------------------------- */
 /* The finiteness scan                                                                       */
 
+const bnn_scan_split *bnn_npy_split;
+
 /* Index of the first float32 that is nan or inf, or n. */
 static size_t first_bad_f32(const unsigned char *d, size_t n)
 {
@@ -524,10 +526,23 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
         goto fail;
     }
     const unsigned char *data = b + doff;
-    if (bytes.map) /* the scan below reads it all; so does every epoch */
-        (void)madvise(bytes.map, size, MADV_WILLNEED);
-
-    size_t bad = kind != 'f' ? n : isz == 4 ? first_bad_f32(data, n) : first_bad_f64(data, n);
+    /* the elements this process scans: all, or under mpirun its share (bnn_npy_split) */
+    size_t lo = 0, hi = n;
+    if (bnn_npy_split)
+        bnn_npy_split->range(n, &lo, &hi);
+    if (bytes.map && hi > lo) { /* the scan below reads them; so does every epoch its rows */
+        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        const uintptr_t from = (uintptr_t)(data + lo * isz) & ~(page - 1);
+        (void)madvise((void *)from, (uintptr_t)(data + hi * isz) - from, MADV_WILLNEED);
+    }
+    size_t bad = n;
+    if (kind == 'f' && hi > lo) {
+        const size_t rel = isz == 4 ? first_bad_f32(data + lo * 4, hi - lo)
+                                    : first_bad_f64(data + lo * 8, hi - lo);
+        bad = rel < hi - lo ? lo + rel : n;
+    }
+    if (bnn_npy_split) /* every rank reports the same first bad element */
+        bad = bnn_npy_split->agree(bad, n);
     if (bad < n) {
         size_t r, col;
         if (h.fortran) {
