@@ -622,7 +622,6 @@ int bnn_dist_init(bnn_error *e);
  * prints the line "mpi: ranks K threads T steps N reduce_s X per_step_us Y msgs_per_step M
  * bytes_per_step B params P" to stderr. */
 void bnn_dist_finalize(void);
-void bnn_dist_abort(int status); /* MPI_Abort when K > 1, else returns */
 int bnn_dist_rank(void);
 int bnn_dist_size(void);
 /* 1 once bnn_dist_agree has returned an error: every rank holds the same message. */

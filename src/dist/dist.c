@@ -38,7 +38,10 @@
 #include <mpi.h>
 #endif
 
-static int dist_rank, dist_size = 1, dist_on, dist_agreed;
+static int dist_rank, dist_size = 1, dist_agreed;
+#ifdef HAVE_MPI
+static int dist_on;
+#endif
 static int stat_threads;
 static uint64_t stat_steps, stat_msgs, stat_bytes, stat_params;
 static double stat_reduce_s;
@@ -136,15 +139,6 @@ void bnn_dist_finalize(void)
         MPI_Finalize();
     dist_on = 0;
 #endif
-}
-
-void bnn_dist_abort(int status)
-{
-#ifdef HAVE_MPI
-    if (dist_on && dist_size > 1)
-        MPI_Abort(MPI_COMM_WORLD, status);
-#endif
-    (void)status;
 }
 
 int bnn_dist_rank(void)
@@ -287,7 +281,7 @@ int bnn_dist_tree_sum_as(float *partials, size_t stride, size_t n, int shards, i
 int bnn_dist_tree_sum(float *partials, size_t stride, size_t n, int shards, bnn_axpy_fn axpy,
                       float *out, bnn_error *e)
 {
-    const double t0 = dist_size > 1 ? bnn_now_seconds() : 0.0;
+    const double t0 = bnn_now_seconds();
     if (dist_size > 1 && n > (size_t)0x7fffffff)
         return bnn_fail(e, "MPI: %zu parameters are too many for one message", n);
     const int sent = bnn_dist_tree_sum_as(partials, stride, n, shards, dist_size, dist_rank,
@@ -300,9 +294,9 @@ int bnn_dist_tree_sum(float *partials, size_t stride, size_t n, int shards, bnn_
             stat_msgs += (uint64_t)(dist_size - 1);
             stat_bytes += (uint64_t)(dist_size - 1) * n * sizeof(float);
         }
-        stat_reduce_s += bnn_now_seconds() - t0;
     }
 #endif
+    stat_reduce_s += bnn_now_seconds() - t0;
     stat_msgs += (uint64_t)sent;
     stat_bytes += (uint64_t)sent * n * sizeof(float);
     stat_steps++;
