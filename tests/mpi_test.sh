@@ -74,6 +74,9 @@ same "narrow 700 samples, K > shards" "3x1 4x2" --arch 2,16,16,1 --data synth:ci
   --samples 700 --epochs 3
 same "gemm 300 samples, K > shards" "4x1" --arch 64,300,10 --data synth:teacher \
   --samples 300 --epochs 3 --batch 0
+# CSV: every rank parses the whole file
+"$BNN" gen synth:circle --samples 3001 --out "$T/c.csv" --seed 6 >/dev/null
+same "narrow csv" "3x1" --arch 2,16,16,1 --data "$T/c.csv" --epochs 3
 # validation and a classification loss (costs and correct counts gathered per shard)
 same "validation, bce" "3x1" --arch 64,40,10 --act relu,identity --loss bce \
   --data synth:uniform --samples 6001 --val-split 0.25 --epochs 3 --optimizer nesterov
