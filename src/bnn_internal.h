@@ -264,12 +264,15 @@ void bnn_fast_free(bnn_fast *f);
 size_t bnn_fast_chunk(const bnn_fast *f);
 int bnn_fast_threads(const bnn_fast *f);
 /* exact or seed gradient averaged over samples [start, start + count); cost may be NULL.
- * The result is bitwise the same for any thread count. */
+ * The result is bitwise the same for any thread count, and under mpirun (bnn_dist_init
+ * called) for any number of ranks: every rank must make the same calls; each computes its
+ * shards and gets the whole gradient and cost. */
 int bnn_fast_grad(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, bnn_gradient mode, float *grad, double *cost, bnn_error *e);
 int bnn_fast_cost(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, double *cost, bnn_error *e);
-/* Outputs of samples [start, start + count): out is row-major count x nout. */
+/* Outputs of samples [start, start + count): out is row-major count x nout (under mpirun:
+ * on rank 0; the other ranks' out holds only their own shards' rows). */
 int bnn_fast_predict(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                      size_t count, float *out, bnn_error *e);
 /* bnn_fast_grad that also counts correct classifications (see bnn_loss; correct may be

@@ -13,8 +13,8 @@
  * Parallelism and determinism: the samples of one call are cut into S shards, S a function of
  * the sample count and the architecture only. Each shard is processed by one thread, chunk
  * after chunk, accumulating into its own gradient partial; shards are handed to OpenMP
- * threads dynamically, then the partials are reduced in shard order (reduce_partials). No
- * sum depends on which thread ran what, so the result is bitwise the same for any --threads.
+ * threads dynamically, then the partials are reduced (reduce_partials). No sum depends on
+ * which thread ran what, so the result is bitwise the same for any --threads.
  * The partials are summed along one fixed binary tree over the shard indices (src/dist/dist.c),
  * a step of its own that extends across processes: under mpirun each rank runs only its
  * contiguous range of shards, sums its own subtrees and exchanges subtree sums, so the
