@@ -41,6 +41,7 @@
 static int dist_rank, dist_size = 1, dist_agreed;
 #ifdef HAVE_MPI
 static int dist_on;
+static int *rank_counts, *rank_displs; /* K entries each: the counts of a gather */
 #endif
 static int stat_threads;
 static uint64_t stat_steps, stat_msgs, stat_bytes, stat_params;
@@ -96,6 +97,10 @@ int bnn_dist_init(bnn_error *e)
     if (provided < MPI_THREAD_FUNNELED)
         return bnn_fail(e, "MPI: the library gives thread level %d, batchnn needs "
                            "MPI_THREAD_FUNNELED", provided);
+    rank_counts = calloc((size_t)dist_size, sizeof *rank_counts);
+    rank_displs = calloc((size_t)dist_size, sizeof *rank_displs);
+    if (!rank_counts || !rank_displs)
+        return bnn_fail(e, "MPI: out of memory for %d ranks", dist_size);
     if (dist_size > 1)
         bnn_npy_split = &npy_split;
     return 0;
@@ -138,6 +143,9 @@ void bnn_dist_finalize(void)
     if (dist_on)
         MPI_Finalize();
     dist_on = 0;
+    free(rank_counts);
+    free(rank_displs);
+    rank_counts = rank_displs = NULL;
 #endif
 }
 
@@ -364,22 +372,14 @@ void bnn_dist_gather_shards(double *v, int per, int shards)
 {
 #ifdef HAVE_MPI
     if (dist_size > 1) {
-        int counts[1024], displs[1024];
-        int *c = dist_size <= 1024 ? counts : malloc((size_t)dist_size * sizeof *c);
-        int *d = dist_size <= 1024 ? displs : malloc((size_t)dist_size * sizeof *d);
-        if (!c || !d)
-            MPI_Abort(MPI_COMM_WORLD, 1);
         for (int r = 0; r < dist_size; r++) {
             int lo, hi;
             bnn_dist_range_of(shards, dist_size, r, &lo, &hi);
-            c[r] = (hi - lo) * per;
-            d[r] = lo * per;
+            rank_counts[r] = (hi - lo) * per;
+            rank_displs[r] = lo * per;
         }
-        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, c, d, MPI_DOUBLE, MPI_COMM_WORLD);
-        if (c != counts)
-            free(c);
-        if (d != displs)
-            free(d);
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, rank_counts, rank_displs,
+                       MPI_DOUBLE, MPI_COMM_WORLD);
     }
 #else
     (void)v;
@@ -418,18 +418,15 @@ int bnn_dist_gather_rows(float *rows, size_t row_floats, const size_t *bounds, i
         if (bounds[shards] * row_floats > (size_t)0x7fffffff)
             return bnn_fail(e, "MPI: %zu outputs are too many for one gather",
                             bounds[shards] * row_floats);
-        int counts[1024], displs[1024];
-        if (dist_size > 1024)
-            return bnn_fail(e, "MPI: more than 1024 ranks");
         for (int r = 0; r < dist_size; r++) {
             int lo, hi;
             bnn_dist_range_of(shards, dist_size, r, &lo, &hi);
-            displs[r] = (int)(bounds[lo] * row_floats);
-            counts[r] = (int)((bounds[hi] - bounds[lo]) * row_floats);
+            rank_displs[r] = (int)(bounds[lo] * row_floats);
+            rank_counts[r] = (int)((bounds[hi] - bounds[lo]) * row_floats);
         }
-        void *send = dist_rank == 0 ? MPI_IN_PLACE : rows + displs[dist_rank];
-        MPI_Gatherv(send, counts[dist_rank], MPI_FLOAT, rows, counts, displs, MPI_FLOAT, 0,
-                    MPI_COMM_WORLD);
+        void *send = dist_rank == 0 ? MPI_IN_PLACE : rows + rank_displs[dist_rank];
+        MPI_Gatherv(send, rank_counts[dist_rank], MPI_FLOAT, rows, rank_counts, rank_displs,
+                    MPI_FLOAT, 0, MPI_COMM_WORLD);
     }
 #else
     (void)rows;
