@@ -101,6 +101,14 @@ int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, s
 int bnn_table_open(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e);
+/* The .npy reader's scan for non-finite values, shared out: NULL (one process) scans every
+ * element; under mpirun (set by bnn_dist_init) each rank scans range()'s share of the n
+ * elements, and agree() gives every rank the first bad index of all (n: none). */
+typedef struct bnn_scan_split {
+    void (*range)(size_t n, size_t *lo, size_t *hi);
+    size_t (*agree)(size_t first_bad, size_t n);
+} bnn_scan_split;
+extern const bnn_scan_split *bnn_npy_split;
 
 /* Memory-mapped inputs (src/io/mapped.c). The readers register every mapping of an input file
  * (a float32 .npy used in place stays mapped while the table is open). If the file is
@@ -256,12 +264,15 @@ void bnn_fast_free(bnn_fast *f);
 size_t bnn_fast_chunk(const bnn_fast *f);
 int bnn_fast_threads(const bnn_fast *f);
 /* exact or seed gradient averaged over samples [start, start + count); cost may be NULL.
- * The result is bitwise the same for any thread count. */
+ * The result is bitwise the same for any thread count, and under mpirun (bnn_dist_init
+ * called) for any number of ranks: every rank must make the same calls; each computes its
+ * shards and gets the whole gradient and cost. */
 int bnn_fast_grad(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, bnn_gradient mode, float *grad, double *cost, bnn_error *e);
 int bnn_fast_cost(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, double *cost, bnn_error *e);
-/* Outputs of samples [start, start + count): out is row-major count x nout. */
+/* Outputs of samples [start, start + count): out is row-major count x nout (under mpirun:
+ * on rank 0; the other ranks' out holds only their own shards' rows). */
 int bnn_fast_predict(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                      size_t count, float *out, bnn_error *e);
 /* bnn_fast_grad that also counts correct classifications (see bnn_loss; correct may be
@@ -612,6 +623,58 @@ int bnn_path_is_npy(const char *path);
 double *bnn_theta_to_double(double *dst, const float *theta, size_t n);
 /* Monotonic wall time in seconds. */
 double bnn_now_seconds(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Many processes (src/dist/dist.c): every MPI call is there; without MPI, one rank.           */
+
+typedef void (*bnn_axpy_fn)(float *y, const float *x, size_t n, float alpha);
+int bnn_dist_built(void);    /* 1 when built with MPI */
+int bnn_dist_launched(void); /* 1 when started by mpirun (its environment) */
+/* MPI_Init_thread(FUNNELED) when launched by mpirun, else nothing: 0 or -1. */
+int bnn_dist_init(bnn_error *e);
+/* MPI_Finalize (once; nothing when MPI is not running); with BATCHNN_MPI_STATS=1 rank 0 first
+ * prints the line "mpi: ranks K threads T steps N reduce_s X per_step_us Y msgs_per_step M
+ * bytes_per_step B params P" to stderr. */
+void bnn_dist_finalize(void);
+int bnn_dist_rank(void);
+int bnn_dist_size(void);
+/* 1 once bnn_dist_agree has returned an error: every rank holds the same message. */
+int bnn_dist_error_agreed(void);
+const char *bnn_dist_library(char *buf, size_t len);
+/* The shards [lo, hi) of rank r of `ranks` (this rank: bnn_dist_range), and the rank owning
+ * shard s: rank r owns [floor(r S / K), floor((r + 1) S / K)). */
+void bnn_dist_range_of(int shards, int ranks, int r, int *lo, int *hi);
+void bnn_dist_range(int shards, int *lo, int *hi);
+int bnn_dist_owner_of(int shards, int ranks, int s);
+/* The reduction tree's split of [lo, hi): lo + the largest power of two < hi - lo. */
+int bnn_dist_tree_mid(int lo, int hi);
+/* The gradient: out = the sum of the partials p[s] = partials + s stride (n floats each;
+ * this rank's shards filled) along the fixed tree, on every rank (bitwise the same for any
+ * number of ranks). The partials are overwritten. */
+int bnn_dist_tree_sum(float *partials, size_t stride, size_t n, int shards, bnn_axpy_fn axpy,
+                      float *out, bnn_error *e);
+/* The same tree walked as rank `me` of `ranks` without communication (tests, and the local
+ * part of bnn_dist_tree_sum): out (when me owns shard 0) gets the root. Returns the messages
+ * rank me would send. */
+int bnn_dist_tree_sum_as(float *partials, size_t stride, size_t n, int shards, int ranks,
+                         int me, bnn_axpy_fn axpy, float *out);
+/* Point-to-point messages of one reduction over `ranks` ranks, all ranks together (without
+ * the broadcast of the result): one per tree node whose halves start on different ranks. */
+int bnn_dist_tree_messages(int shards, int ranks);
+void bnn_dist_note_threads(int threads); /* for the statistics line */
+/* 0 when no rank failed; else -1 on every rank, e holding the lowest failing rank's message
+ * prefixed "rank R: " (K > 1). */
+int bnn_dist_agree(int failed, bnn_error *e);
+/* The error just made is every rank's, the same (it follows from values all ranks hold
+ * bitwise, e.g. a divergence): printed once, by rank 0, and every rank leaves cleanly. */
+void bnn_dist_same_error(void);
+int bnn_dist_max_int(int v); /* the largest v of all ranks */
+/* v[s * per .. s * per + per - 1] of every shard s to every rank (each rank gives its own). */
+void bnn_dist_gather_shards(double *v, int per, int shards);
+int bnn_dist_bcast(void *buf, size_t bytes, int root, bnn_error *e);
+/* Rows [bounds[s], bounds[s + 1]) of each shard s, row_floats floats each, to rank 0's rows. */
+int bnn_dist_gather_rows(float *rows, size_t row_floats, const size_t *bounds, int shards,
+                         bnn_error *e);
 
 #ifdef __cplusplus
 }

@@ -20,7 +20,13 @@
 
 #define EXIT_USAGE 2
 
-/* Prints "batchnn: <message>" on one line of stderr and exits with status. */
+/* Prints "batchnn: <message>" on one line of stderr (under mpirun: see options.c). */
+void cli_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* cli_error, then exits with status. */
 void cli_die(int status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3), noreturn))

@@ -72,6 +72,11 @@ int cli_cmd_eval(int argc, char **argv)
     if (!isfinite(cost))
         cli_die(1, "eval: the cost of %s on %s is %s (the model's outputs overflow)", model_path,
                 data, isnan(cost) ? "nan" : "infinite");
+    if (bnn_dist_rank() != 0) { /* under mpirun rank 0 alone prints (every rank has it) */
+        cli_free_data(&ld);
+        bnn_model_free(&model);
+        return 0;
+    }
     printf("%.17g\n", cost);
     if (loss != BNN_LOSS_MSE)
         printf("accuracy %.9g\n", correct / ((double)ld.d.n * (double)bnn_loss_decisions(a, loss)));

@@ -5,6 +5,7 @@
  * Only the command exits (cli_die); the library returns status codes with messages. Every
  * error is one line on stderr, "batchnn: ...", with a non-zero exit status (2 for usage
  * errors, 1 for everything else). Files are written to a temporary name and renamed into place.
+ * Under mpirun, MPI is started here and ended after the command (src/dist/dist.c).
  */
 #include <errno.h>
 #include <omp.h>
@@ -74,6 +75,12 @@ static void version(void)
     printf("isa: %s (override with BATCHNN_ISA=scalar|avx2|avx512)\n", bnn_kernels()->isa);
     printf("blas: %s\n", openblas_get_config());
     printf("threads: %d (OpenMP %d)\n", omp_get_num_procs(), _OPENMP);
+    char lib[256];
+    if (bnn_dist_built())
+        printf("mpi: built in (%s); run under mpirun for many processes\n",
+               bnn_dist_library(lib, sizeof lib));
+    else
+        printf("mpi: not built in\n");
 }
 
 int main(int argc, char **argv)
@@ -100,6 +107,25 @@ int main(int argc, char **argv)
     /* no temporary output survives an exit() on an error path */
     atexit(bnn_outfile_remove_temps);
     catch_sigbus();
+    /* under mpirun: MPI starts here (a plain run does not start it) */
+    bnn_error de;
+    if (bnn_dist_init(&de) != 0)
+        cli_die(1, "%s", de.msg);
+    if (bnn_dist_size() > 1) { /* the ranks run one command: the same arguments */
+        uint64_t h = 1469598103934665603ull, h0; /* FNV-1a of the arguments */
+        for (int i = 1; i < argc; i++)
+            for (const unsigned char *c = (const unsigned char *)argv[i];; c++) {
+                h = (h ^ *c) * 1099511628211ull;
+                if (!*c)
+                    break;
+            }
+        h0 = h;
+        if (bnn_dist_bcast(&h0, sizeof h0, 0, &de) != 0)
+            cli_die(1, "%s", de.msg);
+        if (h0 != h)
+            cli_die(EXIT_USAGE, "the arguments differ from rank 0's: under mpirun every rank "
+                                "runs the same batchnn command");
+    }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0) {
             int rc = cmds[i].fn(argc - 2, argv + 2);
@@ -108,8 +134,14 @@ int main(int argc, char **argv)
             if (fflush(stdout) != 0 || ferror(stdout)) {
                 fprintf(stderr, "batchnn: standard output: cannot write: %s\n",
                         strerror(errno ? errno : EIO));
+                bnn_dist_finalize();
                 return rc ? rc : 1;
             }
+            /* under mpirun, a rank failing alone leaves without MPI_Finalize (which would wait
+             * for the others): mpirun then ends every rank */
+            if (rc != 0 && bnn_dist_size() > 1 && !bnn_dist_error_agreed())
+                return rc;
+            bnn_dist_finalize();
             return rc;
         }
     cli_die(EXIT_USAGE, "unknown command '%s' (try 'batchnn --help')", cmd);

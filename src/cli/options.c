@@ -12,14 +12,43 @@
 #include "bnn_internal.h"
 #include "cli.h"
 
-void cli_die(int status, const char *fmt, ...)
+/* Under mpirun (K > 1 ranks): an error every rank agreed on (bnn_dist_agree; its message
+ * names the rank) is printed by rank 0 only; any other error by the rank that has it, as
+ * "batchnn: rank R: ...". */
+static int error_prefix(void)
 {
-    va_list ap;
+    if (bnn_dist_size() > 1 && bnn_dist_error_agreed() && bnn_dist_rank() != 0)
+        return 0;
     fputs("batchnn: ", stderr);
+    if (bnn_dist_size() > 1 && !bnn_dist_error_agreed())
+        fprintf(stderr, "rank %d: ", bnn_dist_rank());
+    return 1;
+}
+
+void cli_error(const char *fmt, ...)
+{
+    if (!error_prefix())
+        return;
+    va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+void cli_die(int status, const char *fmt, ...)
+{
+    if (error_prefix()) {
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+    }
+    /* agreed: every rank leaves here together, MPI ends cleanly; otherwise this rank exits
+     * alone without MPI_Finalize and mpirun ends the others */
+    if (bnn_dist_error_agreed())
+        bnn_dist_finalize();
     exit(status);
 }
 

@@ -1,5 +1,6 @@
 /*
- * predict.c - `batchnn predict`: a model's outputs for a data file, streamed in blocks.
+ * predict.c - `batchnn predict`: a model's outputs for a data file, streamed in blocks (under
+ * mpirun: computed by every rank on its shards of a block, written by rank 0).
  */
 #include <math.h>
 #include <stdio.h>
@@ -58,8 +59,13 @@ int cli_cmd_predict(int argc, char **argv)
     if (bnn_fast_create(&fast, a, &fo, &e) != 0)
         cli_die(1, "%s", e.msg);
     const char *outp = cli_opt_str(opts, "out", "-");
+    /* under mpirun every rank computes its shards of each block, rank 0 gathers the block's
+     * rows in sample order and alone writes them */
+    const int lead = bnn_dist_rank() == 0;
+    if (!lead && bnn_outfile_check(outp, &e) != 0)
+        cli_die(1, "%s", e.msg);
     bnn_table_writer *w = NULL;
-    if (bnn_table_writer_open(&w, outp, ld.d.n, (size_t)wout, NULL, &e) != 0)
+    if (lead && bnn_table_writer_open(&w, outp, ld.d.n, (size_t)wout, NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
     /* predictions go out in blocks of at most 16 MiB, so any n and any width stream through
      * bounded memory */
@@ -75,6 +81,8 @@ int cli_cmd_predict(int argc, char **argv)
             bnn_table_writer_abort(w);
             cli_die(1, "%s", e.msg);
         }
+        if (!lead)
+            continue;
         for (size_t i = 0; i < cnt * (size_t)nout; i++)
             if (!isfinite(buf[i])) {
                 bnn_table_writer_abort(w);
@@ -88,7 +96,7 @@ int cli_cmd_predict(int argc, char **argv)
             cli_die(1, "%s", e.msg);
         }
     }
-    if (bnn_table_writer_commit(w, &e) != 0)
+    if (lead && bnn_table_writer_commit(w, &e) != 0)
         cli_die(1, "%s", e.msg);
     bnn_free(buf);
     bnn_fast_free(fast);

@@ -87,6 +87,10 @@ static int on_checkpoint(void *p, int epoch, const bnn_model *m, bnn_error *unus
     (void)unused;
     train_ctx *c = p;
     bnn_error e;
+    if (bnn_dist_rank() != 0) { /* under mpirun rank 0 alone writes */
+        c->last_checkpoint = epoch;
+        return 0;
+    }
     snprintf(c->epoch_buf, sizeof c->epoch_buf, "%d", epoch);
     c->meta_vals[0] = c->epoch_buf; /* meta_keys[0] is "epoch" */
     int n = c->nmeta;
@@ -149,7 +153,12 @@ static int on_epoch(void *p, int epoch, double loss, double seconds)
     }
     keep_loss(c, loss);
     cli_progress_epoch(&c->progress, epoch, loss, seconds, c->progress_extra);
-    return interrupted ? 1 : 0;
+    /* under mpirun a signal reaches the ranks at different moments: they agree here, at the
+     * epoch's end, so that all stop after the same epoch */
+    const int sig = bnn_dist_max_int(interrupted);
+    if (sig && !interrupted)
+        interrupted = sig;
+    return sig ? 1 : 0;
 }
 
 static void usage_train(void)
@@ -370,6 +379,11 @@ int cli_cmd_train(int argc, char **argv)
     int every = (int)cli_parse_u64("checkpoint-every",
                                    cli_opt_str(opts, "checkpoint-every", "10"), 1,
                                    1000000000);
+    /* under mpirun every rank checks the outputs, rank 0 alone prints and writes them (the
+     * checkpoint's epochs are still counted on every rank: on_checkpoint) */
+    const int lead = bnn_dist_rank() == 0;
+    if (!lead)
+        save = log = plot = NULL;
 
     /* the settings; with --resume, those the checkpoint records are taken from it */
     int done_epochs = 0;
@@ -417,7 +431,7 @@ int cli_cmd_train(int argc, char **argv)
     if (done_epochs > to.epochs)
         cli_die(EXIT_USAGE, "--resume %s: the checkpoint is at epoch %d, past --epochs %d", resume,
                 done_epochs, to.epochs);
-    int quiet = cli_opt_flag(opts, "quiet");
+    int quiet = cli_opt_flag(opts, "quiet") || !lead;
 
     bnn_model model;
     if (init) {
@@ -511,7 +525,7 @@ int cli_cmd_train(int argc, char **argv)
             cli_die(1, "--resume %s: the checkpoint was trained on %s samples, this run has %s",
                     resume, buf, nbuf);
         if (bnn_model_read_meta(resume, "data", buf, sizeof buf, &e) == 0 &&
-            strcmp(buf, ld.data.name) != 0)
+            strcmp(buf, ld.data.name) != 0 && lead)
             fprintf(stderr, "batchnn: warning: --resume %s was trained on %s, this run uses %s\n",
                     resume, buf, ld.data.name);
     }
@@ -580,8 +594,12 @@ int cli_cmd_train(int argc, char **argv)
                 threads, threads == 1 ? "" : "s");
     }
 
+    const int sig = bnn_dist_max_int(interrupted); /* every rank, or none, starts */
+    if (sig && !interrupted)
+        interrupted = sig;
     if (interrupted) { /* stopped before the first epoch: nothing trained, nothing to save */
-        fprintf(stderr, "batchnn: stopped by %s before training started\n",
+        if (lead)
+            fprintf(stderr, "batchnn: stopped by %s before training started\n",
                 signal_name(interrupted));
         return 128 + interrupted;
     }
@@ -591,7 +609,9 @@ int cli_cmd_train(int argc, char **argv)
     if (rc == 0 && final_cost(&model, &ld.d, &to, &final_loss, &e) != 0)
         rc = -1;
     else if (rc == 0 && !(fabs(final_loss) <= FLT_MAX)) {
-        /* non-finite, or beyond what the float32 model can represent: diverged */
+        /* non-finite, or beyond what the float32 model can represent: diverged (the same
+         * on every rank) */
+        bnn_dist_same_error();
         bnn_fail(&e, "after the last update (epoch %d) the loss is %s; training diverged (try a "
                  "smaller --lr)", last_epoch, isnan(final_loss) ? "nan" : isinf(final_loss)
                  ? "infinite" : "beyond float32's range");
@@ -616,7 +636,7 @@ int cli_cmd_train(int argc, char **argv)
         failed = 1;
     }
     if (rc != 0) { /* --save and the checkpoint are not written: the weights are not trustworthy */
-        fprintf(stderr, "batchnn: %s\n", e.msg);
+        cli_error("%s", e.msg);
         failed = 1;
     } else {
         const char *loss_key = "loss", *loss_val = bnn_loss_name(to.loss);
@@ -661,7 +681,7 @@ int cli_cmd_train(int argc, char **argv)
             printf("best validation loss at epoch %d: that model is saved to %s\n", best_epoch,
                    save);
     }
-    if (interrupted)
+    if (interrupted && lead)
         fprintf(stderr, "batchnn: stopped by %s after epoch %d of %d%s\n",
                 signal_name(interrupted), last_epoch, done_epochs + to.epochs,
                 failed ? "" : "; every output was written");

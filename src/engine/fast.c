@@ -13,10 +13,13 @@
  * Parallelism and determinism: the samples of one call are cut into S shards, S a function of
  * the sample count and the architecture only. Each shard is processed by one thread, chunk
  * after chunk, accumulating into its own gradient partial; shards are handed to OpenMP
- * threads dynamically, then the partials are reduced in shard order (reduce_partials). No
- * sum depends on which thread ran what, so the result is bitwise the same for any --threads.
- * The reduction is a step of its own so that it can extend across processes (MPI ranks, each
- * holding a shard of the samples). BLAS runs single-threaded inside the parallel region.
+ * threads dynamically, then the partials are reduced (reduce_partials). No sum depends on
+ * which thread ran what, so the result is bitwise the same for any --threads.
+ * The partials are summed along one fixed binary tree over the shard indices (src/dist/dist.c),
+ * a step of its own that extends across processes: under mpirun each rank runs only its
+ * contiguous range of shards, sums its own subtrees and exchanges subtree sums, so the
+ * gradient is bitwise that of one process for any number of ranks. Split-mode batches (below)
+ * are computed whole by every rank. BLAS runs single-threaded inside the parallel region.
  *
  * Mini-batches (split mode): on the GEMM path a batch of at most split_max samples (4096, less
  * for nets whose whole-batch workspace would pass BNN_FAST_WORKSPACE_MAX) is not cut into
@@ -547,12 +550,13 @@ static size_t shard_begin(size_t count, int shards, int s)
     return (size_t)((unsigned __int128)count * (unsigned)s / (unsigned)shards);
 }
 
-/* The reduction step: g = sum over shards s = 0..S-1 of partial[s], in that order. */
-static void reduce_partials(const bnn_fast *f, const bnn_kernel_table *k, int shards, float *g)
+/* The reduction step: g = the sum of the partials of shards 0..S-1 along the fixed binary
+ * tree of src/dist/dist.c (sum(lo, hi) = sum(lo, mid) + sum(mid, hi), mid = lo + the largest
+ * power of two < hi - lo), each rank summing its own subtrees, on every rank the same bits. */
+static int reduce_partials(bnn_fast *f, const bnn_kernel_table *k, int shards, float *g,
+                           bnn_error *e)
 {
-    memcpy(g, f->partials, f->nparams * sizeof(float));
-    for (int s = 1; s < shards; s++)
-        k->axpy(g, f->partials + (size_t)s * f->pstride, f->nparams, 1.0f);
+    return bnn_dist_tree_sum(f->partials, f->pstride, f->nparams, shards, k->axpy, g, e);
 }
 
 /* A worker thread's entry and exit: flush-to-zero and denormals-are-zero while it runs (see
@@ -877,6 +881,8 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
         }
         worker_leave(saved_csr);
     }
+    /* every rank computes the whole batch (see the top of the file); they agree on errors */
+    failed = bnn_dist_agree(failed, &first_err) != 0;
     if (job_result(failed, &first_err, e) != 0)
         return -1;
     if (timed)
@@ -930,20 +936,25 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     bnn_error first_err = {{0}};
     const int nout = (int)a->width[a->nlayers];
 
+    /* this rank's shards (all of them in one process) */
+    int lo = 0, hi = shards;
+    bnn_dist_range(shards, &lo, &hi);
+    const int mine = hi - lo;
+    bnn_dist_note_threads(f->threads);
     /* one shard (small batches): stay on the calling thread; waking a team per call costs
      * more than the work and, on a loaded machine, a descheduled thread stalls the barrier */
-    const int full = f->threads < shards ? f->threads : shards; /* <= f->nws */
+    const int full = f->threads < mine ? f->threads : mine; /* <= f->nws */
     /* a batch of a few shards (narrow mini-batches): one thread when that is faster */
-    const int timed = job == JOB_GRAD && full > 1 && shards <= SMALL_SHARDS;
+    const int timed = job == JOB_GRAD && full > 1 && mine <= SMALL_SHARDS;
     const int which = timed ? pick_team(&f->shard_clock) : 1;
-    const int team = which ? full : 1;
+    const int team = which && full > 1 ? full : 1;
     const double t0 = timed ? now_seconds() : 0.0;
-#pragma omp parallel num_threads(team) if (team > 1)
-    {
+#pragma omp parallel num_threads(team) if (team > 1 && mine > 0)
+    if (mine > 0) {
         const unsigned int saved_csr = worker_enter();
         workspace *w = &f->ws[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
-        for (int s = 0; s < shards; s++) {
+        for (int s = lo; s < hi; s++) {
             size_t b = start + shard_begin(count, shards, s);
             size_t end = start + shard_begin(count, shards, s + 1);
             float *g = f->partials + (size_t)s * f->pstride;
@@ -983,22 +994,37 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
         }
         worker_leave(saved_csr);
     }
+    /* a collective point: every rank leaves with the first failing rank's error, or goes on */
+    failed = bnn_dist_agree(failed, &first_err) != 0;
     if (job_result(failed, &first_err, e) != 0)
         return -1;
     if (timed)
         team_timed(&f->shard_clock, which, now_seconds() - t0, count);
-    if (job == JOB_GRAD)
-        reduce_partials(f, k, shards, grad);
+    if (job == JOB_GRAD && reduce_partials(f, k, shards, grad, e) != 0)
+        return -1;
+    if (job == JOB_PREDICT) { /* rank 0 gets every rank's rows, in sample order */
+        size_t bounds[MAX_SHARDS + 1];
+        for (int s = 0; s <= shards; s++)
+            bounds[s] = shard_begin(count, shards, s);
+        return bnn_dist_gather_rows(out, (size_t)nout, bounds, shards, e);
+    }
+    /* the per-shard sums of every rank, then summed in shard order as in one process */
+    double vals[2 * MAX_SHARDS];
+    for (int s = lo; s < hi; s++) {
+        vals[2 * s] = sse[s];
+        vals[2 * s + 1] = good[s];
+    }
+    bnn_dist_gather_shards(vals, 2, shards);
     if (cost) {
         double total = 0.0;
         for (int s = 0; s < shards; s++)
-            total += sse[s];
+            total += vals[2 * s];
         *cost = total / (double)count;
     }
     if (correct) {
         double total = 0.0;
         for (int s = 0; s < shards; s++)
-            total += good[s];
+            total += vals[2 * s + 1];
         *correct = total;
     }
     return 0;

@@ -580,6 +580,8 @@ static void npy_close(bnn_table *t)
 /* ---------------------------------------------------------------------------------------- */
 /* The finiteness scan                                                                       */
 
+const bnn_scan_split *bnn_npy_split;
+
 /* Index of the first float32 that is nan or inf, or n. */
 static size_t first_bad_f32(const unsigned char *d, size_t n)
 {
@@ -660,13 +662,13 @@ static int read_prefix(int fd, const char *name, size_t len, bnn_bytes *b, bnn_e
  * before the next is mapped. The index of the first bad element (or n) in *bad, its value
  * in *v. */
 #define NPY_SCAN_BYTES ((size_t)8 << 20)
-static int scan_windowed(npy_ctx *c, size_t n, const char *name, size_t *bad, double *v,
-                         bnn_error *e)
+static int scan_windowed(npy_ctx *c, size_t lo, size_t hi, size_t n, const char *name,
+                         size_t *bad, double *v, bnn_error *e)
 {
     const size_t isz = c->itemsize, per = NPY_SCAN_BYTES / isz;
     *bad = n;
-    for (size_t i0 = 0; i0 < n; i0 += per) {
-        const size_t cnt = n - i0 < per ? n - i0 : per;
+    for (size_t i0 = lo; i0 < hi; i0 += per) {
+        const size_t cnt = hi - i0 < per ? hi - i0 : per;
         npy_window w = {0};
         const uint64_t off = c->doff + (uint64_t)i0 * isz;
         if (window_map(c, &w, off, cnt * isz, 1, name, e) != 0)
@@ -825,6 +827,10 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     c->itemsize = isz;
     c->kind = kind;
     const unsigned char *data = NULL;
+    /* the elements this process scans: all, or under mpirun its share (bnn_npy_split) */
+    size_t lo = 0, hi = n;
+    if (bnn_npy_split)
+        bnn_npy_split->range(n, &lo, &hi);
     size_t bad = n;
     double v = 0;
     if (windowed) {
@@ -841,16 +847,32 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
         }
         c->doff = doff;
         c->fsize = size;
-        if (kind == 'f' && scan_windowed(c, n, path, &bad, &v, e) != 0)
+        if (kind == 'f' && hi > lo && scan_windowed(c, lo, hi, n, path, &bad, &v, e) != 0)
             goto fail_windowed;
     } else {
         data = b + doff;
-        if (bytes.map) /* the scan below reads it all; so does every epoch */
-            (void)madvise(bytes.map, size, MADV_WILLNEED);
-        bad = kind != 'f' ? n : isz == 4 ? first_bad_f32(data, n) : first_bad_f64(data, n);
-        if (bad < n)
-            v = isz == 4 ? (double)load_f32(data + bad * 4) : load_f64(data + bad * 8);
+        if (bytes.map && hi > lo) { /* the scan below reads them; so does every epoch its rows */
+            const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+            const uintptr_t from = (uintptr_t)(data + lo * isz) & ~(page - 1);
+            (void)madvise((void *)from, (uintptr_t)(data + hi * isz) - from, MADV_WILLNEED);
+        }
+        if (kind == 'f' && hi > lo) {
+            const size_t rel = isz == 4 ? first_bad_f32(data + lo * 4, hi - lo)
+                                        : first_bad_f64(data + lo * 8, hi - lo);
+            bad = rel < hi - lo ? lo + rel : n;
+        }
     }
+    if (bnn_npy_split) { /* every rank reports the same first bad element */
+        const size_t mine = bad;
+        bad = bnn_npy_split->agree(bad, n);
+        if (windowed && bad < n && bad != mine) { /* found by another rank: read it here */
+            unsigned char one[8] = {0};
+            if (pread(c->fd, one, isz, (off_t)(doff + (uint64_t)bad * isz)) == (ssize_t)isz)
+                v = isz == 4 ? (double)load_f32(one) : load_f64(one);
+        }
+    }
+    if (!windowed && bad < n)
+        v = isz == 4 ? (double)load_f32(data + bad * 4) : load_f64(data + bad * 8);
     if (bad < n) {
         size_t r, col;
         if (h.fortran) {

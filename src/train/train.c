@@ -275,14 +275,17 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             if (bnn_eng_grad(t.eng, params(&t, m), &view, b0, count, gradient(&t), &cost,
                              &correct, e) != 0)
                 goto done;
-            if (!isfinite(cost)) {
+            if (!isfinite(cost)) { /* the same on every rank (the shards' sums, gathered) */
+                bnn_dist_same_error();
                 bnn_fail(e, "epoch %d: the loss is %s; training diverged (try a smaller --lr)",
                          epoch, isnan(cost) ? "nan" : "infinite");
                 goto done;
             }
             loss_sum += cost * (double)count;
             correct_sum += correct;
-            if (update(&t, m, &o->optim, plain, lr, epoch, e) != 0)
+            /* under mpirun the ranks hold the same parameters, so they diverge together;
+             * they agree on it all the same, so that none is left waiting */
+            if (bnn_dist_agree(update(&t, m, &o->optim, plain, lr, epoch, e) != 0, e) != 0)
                 goto done;
         }
         double seconds = bnn_now_seconds() - t0;

@@ -1,0 +1,439 @@
+/*
+ * dist.c - many processes (MPI ranks) training one model: every MPI call of batchnn is in
+ * this file. Built without MPI (meson -Dmpi=disabled, or no Open MPI found), the same
+ * functions exist for one rank, so callers need no #ifdef.
+ *
+ * MPI is initialised only when the process was started by mpirun (its environment has
+ * OMPI_COMM_WORLD_SIZE, PMIX_RANK or PMI_RANK): a plain run pays nothing. The thread level is
+ * MPI_THREAD_FUNNELED: MPI is called only from the main thread, outside OpenMP regions.
+ *
+ * Shards and ranks. The fast engine cuts the samples of a call into S shards (a function of
+ * the sample count and the architecture only). Rank r of K owns shards
+ * [floor(r S / K), floor((r + 1) S / K)), possibly none when K > S.
+ *
+ * The reduction order (bnn_dist_tree_sum). The gradient is the sum of the S shard partials
+ * along one fixed binary tree over shard indices, whatever K:
+ *     sum(lo, hi) = p[lo]                          when hi - lo == 1
+ *                 = sum(lo, mid) + sum(mid, hi)    mid = lo + the largest power of two < hi - lo
+ * Every rank walks the same tree in the same (post-)order. A node whose shards one rank owns
+ * is summed by that rank locally. A node spanning ranks is summed by the owner of its first
+ * shard, which receives the right child's sum (nparams floats, one MPI_Send / MPI_Recv) from
+ * the owner of mid. The owner of shard 0 ends with the root and broadcasts it (a copy, so
+ * every rank holds the same bits). Float addition is commutative, so a + b == b + a bitwise;
+ * only the association matters, and the tree fixes it. MPI_Allreduce(MPI_SUM) is never used
+ * on floats: its association depends on K and the library.
+ *
+ * Errors (bnn_dist_agree): at each collective point every rank says whether it failed; the
+ * lowest failing rank's message goes to all, prefixed "rank R: ", so that every rank returns
+ * the same error and leaves together. A rank that exits on its own (an error outside a
+ * collective point) exits without MPI_Finalize, and mpirun then ends the other ranks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bnn_internal.h"
+
+#ifdef HAVE_MPI
+#include <mpi.h>
+#endif
+
+static int dist_rank, dist_size = 1, dist_agreed;
+#ifdef HAVE_MPI
+static int dist_on;
+static int *rank_counts, *rank_displs; /* K entries each: the counts of a gather */
+#endif
+static int stat_threads;
+static uint64_t stat_steps, stat_msgs, stat_bytes, stat_params;
+static double stat_reduce_s;
+
+int bnn_dist_built(void)
+{
+#ifdef HAVE_MPI
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int bnn_dist_launched(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
+}
+
+#ifdef HAVE_MPI
+/* The .npy finiteness scan shared out: rank r scans elements [r n / K, (r + 1) n / K), so no
+ * rank reads the whole file at load time; the smallest bad index goes to all (an integer
+ * MPI_MIN), and since every rank then fails with the same message, it is printed once. */
+static void scan_range(size_t n, size_t *lo, size_t *hi)
+{
+    *lo = (size_t)((unsigned __int128)n * (unsigned)dist_rank / (unsigned)dist_size);
+    *hi = (size_t)((unsigned __int128)n * (unsigned)(dist_rank + 1) / (unsigned)dist_size);
+}
+
+static size_t scan_agree(size_t first_bad, size_t n)
+{
+    unsigned long long mine = first_bad, all = first_bad;
+    MPI_Allreduce(&mine, &all, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+    if (all < n)
+        dist_agreed = 1;
+    return (size_t)all;
+}
+
+static const bnn_scan_split npy_split = {scan_range, scan_agree};
+#endif
+
+int bnn_dist_init(bnn_error *e)
+{
+#ifdef HAVE_MPI
+    if (dist_on || !bnn_dist_launched())
+        return 0;
+    int provided = 0;
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        return bnn_fail(e, "MPI: MPI_Init_thread failed");
+    dist_on = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &dist_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &dist_size);
+    if (provided < MPI_THREAD_FUNNELED)
+        return bnn_fail(e, "MPI: the library gives thread level %d, batchnn needs "
+                           "MPI_THREAD_FUNNELED", provided);
+    rank_counts = calloc((size_t)dist_size, sizeof *rank_counts);
+    rank_displs = calloc((size_t)dist_size, sizeof *rank_displs);
+    if (!rank_counts || !rank_displs)
+        return bnn_fail(e, "MPI: out of memory for %d ranks", dist_size);
+    if (dist_size > 1)
+        bnn_npy_split = &npy_split;
+    return 0;
+#else
+    (void)e;
+    return 0;
+#endif
+}
+
+/* The BATCHNN_MPI_STATS line (rank 0), the counts summed over the ranks. */
+static void print_stats(void)
+{
+    unsigned long long all[2] = {stat_msgs, stat_bytes};
+#ifdef HAVE_MPI
+    unsigned long long mine[2] = {stat_msgs, stat_bytes};
+    if (dist_on)
+        MPI_Reduce(mine, all, 2, MPI_UNSIGNED_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+#endif
+    if (dist_rank != 0)
+        return;
+    const double steps = stat_steps ? (double)stat_steps : 1.0;
+    fprintf(stderr,
+            "mpi: ranks %d threads %d steps %llu reduce_s %.6f per_step_us %.3f msgs_per_step %.6g "
+            "bytes_per_step %.6g params %llu\n",
+            dist_size, stat_threads, (unsigned long long)stat_steps, stat_reduce_s,
+            1e6 * stat_reduce_s / steps, (double)all[0] / steps, (double)all[1] / steps,
+            (unsigned long long)stat_params);
+}
+
+void bnn_dist_finalize(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    const char *s = getenv("BATCHNN_MPI_STATS");
+    if (s && strcmp(s, "1") == 0)
+        print_stats();
+#ifdef HAVE_MPI
+    if (dist_on)
+        MPI_Finalize();
+    dist_on = 0;
+    free(rank_counts);
+    free(rank_displs);
+    rank_counts = rank_displs = NULL;
+#endif
+}
+
+int bnn_dist_rank(void)
+{
+    return dist_rank;
+}
+
+int bnn_dist_size(void)
+{
+    return dist_size;
+}
+
+int bnn_dist_error_agreed(void)
+{
+    return dist_agreed;
+}
+
+const char *bnn_dist_library(char *buf, size_t len)
+{
+#ifdef HAVE_MPI
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int n = 0;
+    MPI_Get_library_version(v, &n);
+    v[n < (int)sizeof v ? n : (int)sizeof v - 1] = '\0';
+    char *nl = strpbrk(v, "\r\n,");
+    if (nl)
+        *nl = '\0';
+    snprintf(buf, len, "%s", v);
+#else
+    snprintf(buf, len, "not built in");
+#endif
+    return buf;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Shards and ranks                                                                            */
+
+static int range_begin(int shards, int ranks, int r)
+{
+    return (int)((long long)r * shards / ranks);
+}
+
+void bnn_dist_range_of(int shards, int ranks, int r, int *lo, int *hi)
+{
+    *lo = range_begin(shards, ranks, r);
+    *hi = range_begin(shards, ranks, r + 1);
+}
+
+int bnn_dist_owner_of(int shards, int ranks, int s)
+{
+    /* the last r with floor(r S / K) <= s (ranks with empty ranges never own) */
+    int r = (int)(((long long)s * ranks + ranks - 1) / shards);
+    if (r >= ranks)
+        r = ranks - 1;
+    while (r > 0 && range_begin(shards, ranks, r) > s)
+        r--;
+    while (r + 1 < ranks && range_begin(shards, ranks, r + 1) <= s)
+        r++;
+    return r;
+}
+
+void bnn_dist_range(int shards, int *lo, int *hi)
+{
+    bnn_dist_range_of(shards, dist_size, dist_rank, lo, hi);
+}
+
+int bnn_dist_tree_mid(int lo, int hi)
+{
+    int p = 1;
+    while (2 * p < hi - lo)
+        p *= 2;
+    return lo + p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The tree                                                                                    */
+
+typedef struct tree {
+    float *p;
+    size_t stride, n;
+    int shards, ranks, me;
+    bnn_axpy_fn axpy;
+    uint64_t msgs; /* sent by this rank */
+} tree;
+
+/* The node [lo, hi): afterwards p[lo] holds its sum on the owner of lo (when that is me). */
+static void node(tree *t, int lo, int hi)
+{
+    if (hi - lo <= 1)
+        return;
+    const int ol = bnn_dist_owner_of(t->shards, t->ranks, lo);
+    const int oh = bnn_dist_owner_of(t->shards, t->ranks, hi - 1);
+    if (ol == oh && ol != t->me)
+        return; /* somebody else's subtree */
+    const int mid = bnn_dist_tree_mid(lo, hi);
+    node(t, lo, mid);
+    node(t, mid, hi);
+    const int om = bnn_dist_owner_of(t->shards, t->ranks, mid);
+    float *left = t->p + (size_t)lo * t->stride, *right = t->p + (size_t)mid * t->stride;
+    if (om == ol) {
+        if (t->me == ol)
+            t->axpy(left, right, t->n, 1.0f);
+        return;
+    }
+#ifdef HAVE_MPI
+    if (t->me == om) {
+        MPI_Send(right, (int)t->n, MPI_FLOAT, ol, lo, MPI_COMM_WORLD);
+        t->msgs++;
+    } else if (t->me == ol) {
+        MPI_Recv(right, (int)t->n, MPI_FLOAT, om, lo, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        t->axpy(left, right, t->n, 1.0f);
+    }
+#endif
+}
+
+static int count_messages(int lo, int hi, int shards, int ranks)
+{
+    if (hi - lo <= 1)
+        return 0;
+    const int mid = bnn_dist_tree_mid(lo, hi);
+    return count_messages(lo, mid, shards, ranks) + count_messages(mid, hi, shards, ranks) +
+           (bnn_dist_owner_of(shards, ranks, lo) != bnn_dist_owner_of(shards, ranks, mid));
+}
+
+int bnn_dist_tree_messages(int shards, int ranks)
+{
+    return shards > 0 ? count_messages(0, shards, shards, ranks) : 0;
+}
+
+int bnn_dist_tree_sum_as(float *partials, size_t stride, size_t n, int shards, int ranks,
+                         int me, bnn_axpy_fn axpy, float *out)
+{
+    tree t = {partials, stride, n, shards, ranks, me, axpy, 0};
+    node(&t, 0, shards);
+    if (out && bnn_dist_owner_of(shards, ranks, 0) == me)
+        memcpy(out, partials, n * sizeof(float));
+    return (int)t.msgs;
+}
+
+int bnn_dist_tree_sum(float *partials, size_t stride, size_t n, int shards, bnn_axpy_fn axpy,
+                      float *out, bnn_error *e)
+{
+    const double t0 = bnn_now_seconds();
+    if (dist_size > 1 && n > (size_t)0x7fffffff)
+        return bnn_fail(e, "MPI: %zu parameters are too many for one message", n);
+    const int sent = bnn_dist_tree_sum_as(partials, stride, n, shards, dist_size, dist_rank,
+                                          axpy, out);
+#ifdef HAVE_MPI
+    if (dist_size > 1) {
+        const int root = bnn_dist_owner_of(shards, dist_size, 0);
+        MPI_Bcast(out, (int)n, MPI_FLOAT, root, MPI_COMM_WORLD);
+        if (dist_rank == root) { /* the broadcast, counted as K - 1 messages of the root */
+            stat_msgs += (uint64_t)(dist_size - 1);
+            stat_bytes += (uint64_t)(dist_size - 1) * n * sizeof(float);
+        }
+    }
+#endif
+    stat_reduce_s += bnn_now_seconds() - t0;
+    stat_msgs += (uint64_t)sent;
+    stat_bytes += (uint64_t)sent * n * sizeof(float);
+    stat_steps++;
+    stat_params = n;
+    return 0;
+}
+
+void bnn_dist_note_threads(int threads)
+{
+    stat_threads = threads;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Collectives on integers, per-shard doubles, bytes, rows                                     */
+
+int bnn_dist_agree(int failed, bnn_error *e)
+{
+#ifdef HAVE_MPI
+    if (dist_size > 1) {
+        int mine = failed ? dist_rank : dist_size, first = dist_size;
+        MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (first == dist_size)
+            return 0;
+        char msg[sizeof e->msg];
+        if (dist_rank == first)
+            snprintf(msg, sizeof msg, "%s", e ? e->msg : "error");
+        MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, MPI_COMM_WORLD);
+        msg[sizeof msg - 1] = '\0';
+        char pre[32];
+        snprintf(pre, sizeof pre, "rank %d: ", first);
+        if (e) { /* "rank R: " then as much of the message as fits */
+            const size_t np = strncmp(msg, pre, strlen(pre)) == 0 ? 0 : strlen(pre);
+            memcpy(e->msg, pre, np);
+            const size_t room = sizeof e->msg - 1 - np, len = strlen(msg);
+            memcpy(e->msg + np, msg, len < room ? len : room);
+            e->msg[np + (len < room ? len : room)] = '\0';
+        }
+        dist_agreed = 1;
+        return -1;
+    }
+#endif
+    (void)e;
+    return failed ? -1 : 0;
+}
+
+void bnn_dist_same_error(void)
+{
+    if (dist_size > 1)
+        dist_agreed = 1;
+}
+
+int bnn_dist_max_int(int v)
+{
+#ifdef HAVE_MPI
+    if (dist_size > 1) {
+        int all = v;
+        MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        return all;
+    }
+#endif
+    return v;
+}
+
+void bnn_dist_gather_shards(double *v, int per, int shards)
+{
+#ifdef HAVE_MPI
+    if (dist_size > 1) {
+        for (int r = 0; r < dist_size; r++) {
+            int lo, hi;
+            bnn_dist_range_of(shards, dist_size, r, &lo, &hi);
+            rank_counts[r] = (hi - lo) * per;
+            rank_displs[r] = lo * per;
+        }
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, rank_counts, rank_displs,
+                       MPI_DOUBLE, MPI_COMM_WORLD);
+    }
+#else
+    (void)v;
+    (void)per;
+    (void)shards;
+#endif
+}
+
+int bnn_dist_bcast(void *buf, size_t bytes, int root, bnn_error *e)
+{
+#ifdef HAVE_MPI
+    if (dist_size > 1) {
+        unsigned char *b = buf;
+        while (bytes > 0) { /* counts are ints: in pieces of 1 GiB */
+            const size_t part = bytes < ((size_t)1 << 30) ? bytes : (size_t)1 << 30;
+            if (MPI_Bcast(b, (int)part, MPI_BYTE, root, MPI_COMM_WORLD) != MPI_SUCCESS)
+                return bnn_fail(e, "MPI: broadcast of %zu bytes failed", part);
+            b += part;
+            bytes -= part;
+        }
+    }
+#else
+    (void)buf;
+    (void)bytes;
+    (void)root;
+    (void)e;
+#endif
+    return 0;
+}
+
+int bnn_dist_gather_rows(float *rows, size_t row_floats, const size_t *bounds, int shards,
+                         bnn_error *e)
+{
+#ifdef HAVE_MPI
+    if (dist_size > 1) {
+        if (bounds[shards] * row_floats > (size_t)0x7fffffff)
+            return bnn_fail(e, "MPI: %zu outputs are too many for one gather",
+                            bounds[shards] * row_floats);
+        for (int r = 0; r < dist_size; r++) {
+            int lo, hi;
+            bnn_dist_range_of(shards, dist_size, r, &lo, &hi);
+            rank_displs[r] = (int)(bounds[lo] * row_floats);
+            rank_counts[r] = (int)((bounds[hi] - bounds[lo]) * row_floats);
+        }
+        void *send = dist_rank == 0 ? MPI_IN_PLACE : rows + rank_displs[dist_rank];
+        MPI_Gatherv(send, rank_counts[dist_rank], MPI_FLOAT, rows, rank_counts, rank_displs,
+                    MPI_FLOAT, 0, MPI_COMM_WORLD);
+    }
+#else
+    (void)rows;
+    (void)row_floats;
+    (void)bounds;
+    (void)shards;
+    (void)e;
+#endif
+    return 0;
+}
