@@ -46,10 +46,13 @@
  * (256) samples and about 1 MFLOP (the partials there are a few thousand floats).
  *
  * Narrow nets (every width <= BNN_NARROW_MAX_WIDTH: the notes' models, 2->16->16->1) take the
- * narrow fused path instead (kernels/narrow_impl.h): a block of samples, one per vector lane,
- * goes forward and backward through all layers in registers, gradients accumulate lane-wise
- * per shard and are summed over lanes in a fixed order at the shard's end. No sgemm call on
- * tiny matrices. BATCHNN_PATH=gemm forces the GEMM path (benchmarks, tests).
+ * narrow fused path instead (kernels/narrow_impl.h), one of two kernels: the tiny nets
+ * (W1-W3: widths <= 2, or one layer of <= 4 inputs) read rows in place and keep 4 vectors of
+ * samples and the whole chunk's gradient in registers, forward and backward in one pass; the
+ * wider ones (W4) go layer by layer over sub-chunks of 256 transposed samples with register
+ * tiles and weight-gradient tiles kept in registers over the sub-chunk. Either way gradients
+ * accumulate lane-wise per shard and are summed over lanes in a fixed order at the shard's
+ * end. No sgemm call on tiny matrices. BATCHNN_PATH=gemm forces the GEMM path (benchmarks, tests).
  * Both paths use the kernel table in use when the engine is created (bnn_kernels(): one ISA
  * decision per engine; a later bnn_kernels_force affects engines created after it).
  *
@@ -297,8 +300,8 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
                 bnn_narrow_describe(a, &f->nnet) == 0;
     const size_t asked = o && o->chunk > 0 ? o->chunk : 0;
     if (f->narrow) {
-        /* the narrow path keeps only one block in flight: a chunk is just the unit of data
-         * access, so a large one amortises the per-call set-up */
+        /* on the narrow path a chunk is the unit of data access and of the in-register
+         * gradient sums, so a large one amortises the per-call set-up */
         f->chunk = asked && asked <= BNN_NARROW_CHUNK_MAX ? asked : default_chunk(a, 1);
     } else {
         f->chunk = asked ? asked : default_chunk(a, 0);
