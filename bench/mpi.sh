@@ -25,7 +25,9 @@
 #
 # Needs a batchnn built with MPI (`batchnn --version` says "mpi: built in") and mpirun;
 # exits 1 with a message otherwise. As root, mpirun gets --allow-run-as-root. Every run uses
-# --oversubscribe (2 ranks x 1 thread fit 2 cores; 4 ranks do not).
+# --oversubscribe (2 ranks x 1 thread fit 2 cores; 4 ranks do not) and --bind-to none: by
+# default Open MPI binds each rank to one core when it starts 2 ranks or fewer, which puts a
+# rank's 2 threads on one core (1x2 then runs at 1x1's speed).
 # Wall-clock figures on a shared machine are noisy: re-run when the machine is quiet.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -62,7 +64,7 @@ case "${EPOCHS:-x}" in x) EPOCHS=$([ $QUICK = 1 ] && echo 2 || echo 5) ;; esac
 . "$HERE/workloads.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-MPIRUN=(mpirun --oversubscribe)
+MPIRUN=(mpirun --oversubscribe --bind-to none)
 [ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
 export OPENBLAS_NUM_THREADS=1
 

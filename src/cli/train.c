@@ -576,6 +576,18 @@ int cli_cmd_train(int argc, char **argv)
     to.on_epoch = on_epoch;
     to.ctx = &ctx;
     int threads = to.threads > 0 ? to.threads : omp_get_num_procs();
+    /* omp_get_num_procs counts the CPUs this process may run on (its affinity mask): more
+     * threads than that share cores, e.g. under mpirun, which binds a rank to one core when it
+     * starts 2 ranks or fewer */
+    if (!quiet && threads > omp_get_num_procs())
+        fprintf(stderr,
+                "batchnn: warning: --threads %d but this process may run on %d CPU%s only (its "
+                "affinity mask)%s\n",
+                threads, omp_get_num_procs(), omp_get_num_procs() == 1 ? "" : "s",
+                bnn_dist_size() > 1 || getenv("OMPI_COMM_WORLD_SIZE")
+                    ? "; under mpirun give each rank its cores: --bind-to none or --map-by "
+                      "slot:PE=T"
+                    : "");
     if (!quiet) {
         char w[4096], acts[4096], batch[48];
         bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
