@@ -64,9 +64,24 @@ static inline __m256i bnn_avx2_part_mask(size_t m)
 #define VBLEND(m, a, b) _mm256_blendv_ps((a), (b), (m))
 /* The narrow path's row loader (narrow_impl.h): lane i = p[i * ld + f] for 8 consecutive rows
  * of ld floats (ld small, f < ld, both compile-time constants once inlined), read as ld whole
- * vectors, each permuted within itself and blended into place by a lane mask. */
+ * vectors. Odd ld: the positions (i * ld + f) mod 8 of the 8 lanes are all different, so the
+ * ld vectors are first blended into one (position j from the vector holding the element that
+ * sits there) and a single permute puts each element in its lane. ld = 2: an in-lane shuffle
+ * of the two vectors and one cross-lane 64-bit permute. Other ld: each vector permuted and
+ * blended into place. */
 #define BNN_DEINT_E(i) (((i) * ld + f) & 7)
 #define BNN_DEINT_M(i) (((i) * ld + f) / 8 == q ? -1 : 0)
+/* odd ld: -1 where position j of the blend comes from vector q (the lane i with
+ * (i * ld + f) mod 8 = j reads vector (i * ld + f) / 8) */
+#define BNN_DEINT_B(j) (bnn_deint_src(ld, f, j) == q ? -1 : 0)
+static inline __attribute__((always_inline)) int bnn_deint_src(const int ld, const int f,
+                                                               const int j)
+{
+    for (int i = 0; i < 8; i++)
+        if ((i * ld + f) % 8 == j)
+            return (i * ld + f) / 8;
+    return 0;
+}
 static inline __attribute__((always_inline)) __m256 bnn_narrow_deint(const float *p, const int ld,
                                                                      const int f)
 {
@@ -75,6 +90,23 @@ static inline __attribute__((always_inline)) __m256 bnn_narrow_deint(const float
     const __m256i idx =
         _mm256_setr_epi32(BNN_DEINT_E(0), BNN_DEINT_E(1), BNN_DEINT_E(2), BNN_DEINT_E(3),
                           BNN_DEINT_E(4), BNN_DEINT_E(5), BNN_DEINT_E(6), BNN_DEINT_E(7));
+    if (ld == 2) {
+        /* [x0 x2 y0 y2 | x4 x6 y4 y6] (f = 0) -> 64-bit lanes 0, 2, 1, 3 */
+        const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+        const __m256 t = f == 0 ? _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))
+                                : _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+        return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    if (ld % 2 == 1) {
+        __m256 r = _mm256_loadu_ps(p);
+        for (int q = 1; q < ld; q++) {
+            const __m256 m = _mm256_castsi256_ps(
+                _mm256_setr_epi32(BNN_DEINT_B(0), BNN_DEINT_B(1), BNN_DEINT_B(2), BNN_DEINT_B(3),
+                                  BNN_DEINT_B(4), BNN_DEINT_B(5), BNN_DEINT_B(6), BNN_DEINT_B(7)));
+            r = _mm256_blendv_ps(r, _mm256_loadu_ps(p + 8 * q), m);
+        }
+        return _mm256_permutevar8x32_ps(r, idx);
+    }
     __m256 r = _mm256_setzero_ps();
     for (int q = 0; q < ld; q++) {
         const __m256 t = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p + 8 * q), idx);
@@ -87,6 +119,7 @@ static inline __attribute__((always_inline)) __m256 bnn_narrow_deint(const float
 }
 #undef BNN_DEINT_E
 #undef BNN_DEINT_M
+#undef BNN_DEINT_B
 #define VDEINT(p, ld, f) bnn_narrow_deint((p), (ld), (f))
 #define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
 #define VTANH(v) bnn_tanh_ps_avx2(v)

@@ -375,7 +375,10 @@ static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const f
  * its padding lanes get a zero output delta (no gradient, no cost). */
 #define NT_MAXL 4
 #define NT_MAXW 4
-#define NT_U 4
+#define NT_U 8
+/* every loop of a block unrolls fully, so that all indices are constants (GCC's own limits
+ * would leave the layer loop rolled and the arrays on the stack) */
+#define NT_UNROLL _Pragma("GCC unroll 16")
 
 /* layer l's width in the shape (L, nin, H, nout) */
 #define NT_W(l) ((l) == 0 ? nin : (l) == L ? nout : H)
@@ -391,26 +394,40 @@ narrow_tiny_block(const int L, const int nin, const int H, const int nout, const
                   const int U, const float *p, const size_t cnt,
                   const float wv[NT_MAXL][NT_MAXW][NT_MAXW], const float bv[NT_MAXL][NT_MAXW],
                   V gw[NT_MAXL][NT_MAXW][NT_MAXW], V gb[NT_MAXL][NT_MAXW], V *sse, V oscale,
-                  V hs, const float *valid)
+                  const int hs1, V hs, const float *valid)
 {
     const int ld = nin + nout;
     V a[NT_MAXL + 1][NT_MAXW][NT_U], y[NT_MAXW][NT_U], d[NT_MAXW][NT_U], dn[NT_MAXW][NT_U];
+    NT_UNROLL
     for (int u = 0; u < U; u++) {
         const float *q = p + (size_t)u * VLEN * (size_t)ld;
+        NT_UNROLL
         for (int k = 0; k < nin; k++)
             a[0][k][u] = VDEINT(q, ld, k);
+        NT_UNROLL
         for (int k = 0; k < nout; k++)
             y[k][u] = VDEINT(q, ld, nin + k);
     }
-    for (int l = 0; l < L; l++)
-        for (int j = 0; j < NT_W(l + 1); j++)
+    NT_UNROLL
+    for (int l = 0; l < L; l++) {
+        const int wi = NT_W(l), wo = NT_W(l + 1); /* plain bounds: GCC drops the unroll
+                                                      annotation of a loop whose condition
+                                                      holds a conditional expression */
+        NT_UNROLL
+        for (int j = 0; j < wo; j++) {
+            NT_UNROLL
             for (int u = 0; u < U; u++) {
                 V z = VSET1(bv[l][j]);
-                for (int k = 0; k < NT_W(l); k++)
+                NT_UNROLL
+                for (int k = 0; k < wi; k++)
                     z = VFMA(VSET1(wv[l][j][k]), a[l][k][u], z);
                 a[l + 1][j][u] = narrow_act(act, z);
             }
-    for (int j = 0; j < nout; j++)
+        }
+    }
+    NT_UNROLL
+    for (int j = 0; j < nout; j++) {
+        NT_UNROLL
         for (int u = 0; u < U; u++) {
             V diff = VSUB(a[L][j][u], y[j][u]);
             if (cnt < (size_t)U * VLEN)
@@ -418,33 +435,49 @@ narrow_tiny_block(const int L, const int nin, const int H, const int nout, const
             *sse = VFMA(diff, diff, *sse);
             d[j][u] = VMUL(VMUL(oscale, diff), narrow_slope(act, a[L][j][u]));
         }
+    }
+    NT_UNROLL
     for (int l = L - 1; l >= 0; l--) {
-        for (int j = 0; j < NT_W(l + 1); j++)
+        const int wi = NT_W(l), wo = NT_W(l + 1);
+        NT_UNROLL
+        for (int j = 0; j < wo; j++) {
+            NT_UNROLL
             for (int u = 0; u < U; u++) {
                 gb[l][j] = VADD(gb[l][j], d[j][u]);
-                for (int k = 0; k < NT_W(l); k++)
+                NT_UNROLL
+                for (int k = 0; k < wi; k++)
                     gw[l][j][k] = VFMA(d[j][u], a[l][k][u], gw[l][j][k]);
             }
+        }
         if (l == 0)
             break;
-        for (int k = 0; k < NT_W(l); k++)
+        NT_UNROLL
+        for (int k = 0; k < wi; k++) {
+            NT_UNROLL
             for (int u = 0; u < U; u++) {
                 V t = VZERO();
-                for (int j = 0; j < NT_W(l + 1); j++)
+                NT_UNROLL
+                for (int j = 0; j < wo; j++)
                     t = VFMA(VSET1(wv[l][j][k]), d[j][u], t);
-                dn[k][u] = VMUL(VMUL(hs, t), narrow_slope(act, a[l][k][u]));
+                if (!hs1) /* hs = 1 (every mode but seed): x * 1 = x, the multiply is skipped */
+                    t = VMUL(hs, t);
+                dn[k][u] = VMUL(t, narrow_slope(act, a[l][k][u]));
             }
-        for (int k = 0; k < NT_W(l); k++)
+        }
+        NT_UNROLL
+        for (int k = 0; k < wi; k++) {
+            NT_UNROLL
             for (int u = 0; u < U; u++)
                 d[k][u] = dn[k][u];
+        }
     }
 }
 
 /* A chunk of ns rows of ld = nin + nout floats at rows (see above). */
 static inline __attribute__((always_inline)) double
 narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const bnn_act act,
-                  const bnn_narrow_net *net, const float *theta, const float *rows, size_t ns,
-                  float *acc, float out_scale, float hidden_scale)
+                  const int hs1, const bnn_narrow_net *net, const float *theta, const float *rows,
+                  size_t ns, float *acc, float out_scale, float hidden_scale)
 {
     const int U = NT_U, ld = nin + nout;
     const size_t BS = (size_t)U * VLEN;
@@ -464,7 +497,7 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
     size_t s = 0;
     for (; s + BS <= ns; s += BS)
         narrow_tiny_block(L, nin, H, nout, act, U, rows + s * (size_t)ld, BS, wv, bv, gw, gb,
-                          &sse, oscale, hs, NULL);
+                          &sse, oscale, hs1, hs, NULL);
     if (s < ns) {
         /* the last partial block, zero-padded, the padding lanes masked */
         _Alignas(64) float tail[NT_U * VLEN * (NT_MAXW + 2)];
@@ -474,8 +507,8 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
             tail[i] = i < cnt * (size_t)ld ? rows[s * (size_t)ld + i] : 0.0f;
         for (size_t i = 0; i < BS; i++)
             valid[i] = i < cnt ? 1.0f : 0.0f;
-        narrow_tiny_block(L, nin, H, nout, act, U, tail, cnt, wv, bv, gw, gb, &sse, oscale, hs,
-                          valid);
+        narrow_tiny_block(L, nin, H, nout, act, U, tail, cnt, wv, bv, gw, gb, &sse, oscale, hs1,
+                          hs, valid);
     }
     for (int l = 0; l < L; l++)
         for (int j = 0; j < NT_W(l + 1); j++) {
@@ -498,6 +531,11 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
     X(1, 2, 1, 1) X(2, 2, 1, 1) X(1, 2, 2, 1) X(2, 2, 2, 1) X(1, 3, 1, 1) X(2, 3, 1, 1)        \
     X(1, 4, 1, 1) X(2, 4, 1, 1) X(1, 3, 2, 1) X(2, 3, 2, 1) X(1, 4, 2, 1) X(2, 4, 2, 1)
 
+/* hs = 1 (every gradient mode but seed) gets its own instance, without the multiply */
+#define NT_CALL(L, NIN, H, NOUT, ACT)                                                          \
+    ((L) > 1 && hs != 1.0f                                                                     \
+         ? narrow_tiny_chunk(L, NIN, H, NOUT, ACT, 0, net, theta, rows, ns, acc, os, hs)      \
+         : narrow_tiny_chunk(L, NIN, H, NOUT, ACT, 1, net, theta, rows, ns, acc, os, hs))
 #define NT_DEF(NIN, L, H, NOUT)                                                                \
     static __attribute__((noinline)) double narrow_tiny_##NIN##_##L##_##H##_##NOUT(            \
         const bnn_narrow_net *net, bnn_act act, const float *theta, const float *rows,        \
@@ -505,21 +543,18 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
     {                                                                                          \
         switch (act) {                                                                         \
         case BNN_ACT_SIGMOID:                                                                  \
-            return narrow_tiny_chunk(L, NIN, H, NOUT, BNN_ACT_SIGMOID, net, theta, rows, ns,   \
-                                     acc, os, hs);                                             \
+            return NT_CALL(L, NIN, H, NOUT, BNN_ACT_SIGMOID);                                  \
         case BNN_ACT_TANH:                                                                     \
-            return narrow_tiny_chunk(L, NIN, H, NOUT, BNN_ACT_TANH, net, theta, rows, ns, acc, \
-                                     os, hs);                                                  \
+            return NT_CALL(L, NIN, H, NOUT, BNN_ACT_TANH);                                     \
         case BNN_ACT_RELU:                                                                     \
-            return narrow_tiny_chunk(L, NIN, H, NOUT, BNN_ACT_RELU, net, theta, rows, ns, acc, \
-                                     os, hs);                                                  \
+            return NT_CALL(L, NIN, H, NOUT, BNN_ACT_RELU);                                     \
         default:                                                                               \
-            return narrow_tiny_chunk(L, NIN, H, NOUT, BNN_ACT_IDENTITY, net, theta, rows, ns,  \
-                                     acc, os, hs);                                             \
+            return NT_CALL(L, NIN, H, NOUT, BNN_ACT_IDENTITY);                                 \
         }                                                                                      \
     }
 NT_SHAPES(NT_DEF)
 #undef NT_DEF
+#undef NT_CALL
 
 #pragma GCC diagnostic pop
 
