@@ -110,8 +110,9 @@ static void narrow_transpose(float *restrict out, size_t ostride, const float *r
  * Feature k of a buffer is the NW_S floats at buf + k * NW_S (vector v at + v * VLEN). The
  * sub-chunk (a few tens of KiB for 2->16->16->1) stays in L1/L2, and each sub-chunk's rows are
  * read just before they are used, so the hardware prefetcher streams the data during compute.
- * The tile sizes are per ISA: 32 zmm registers hold 4 x 4 gradient tiles, 16 ymm 4 x 2. The
- * summation order is a function of the chunk (its sub-chunks and tiles) only. */
+ * The tile sizes are per ISA: 32 zmm registers hold 4 x 4 gradient tiles, 16 ymm 4 x 3 (12
+ * accumulators, 3 input vectors and 1 delta: 7 loads per 12 FMAs, where 4 x 2 needed 10 per
+ * 8). The summation order is a function of the chunk (its sub-chunks and tiles) only. */
 #define NW_S 256
 #define NW_U 4
 #if VLEN >= 16
@@ -121,7 +122,7 @@ static void narrow_transpose(float *restrict out, size_t ostride, const float *r
 #elif VLEN >= 8
 #define NW_FJ 3
 #define NW_TJ 4
-#define NW_TK 2
+#define NW_TK 3
 #else
 #define NW_FJ 2
 #define NW_TJ 2
@@ -178,9 +179,9 @@ static void nw_forward(bnn_act act, int in, int out, const float *W, const float
 /* Dp[k0 + k] = hs act'(A[k0 + k]) sum_j W[j][k0 + k] D[j] for k < K, vectors v0 ..
  * v0 + NW_U - 1 (A: the layer's input activations, act their activation) */
 static inline __attribute__((always_inline)) void
-nw_backward_tile(const int K, const bnn_act act, const int in, const int out, const float *W,
-                 int k0, const float *restrict D, const float *restrict A, float *restrict Dp,
-                 V hs, size_t v0)
+nw_backward_tile(const int K, const bnn_act act, const int hs1, const int in, const int out,
+                 const float *W, int k0, const float *restrict D, const float *restrict A,
+                 float *restrict Dp, V hs, size_t v0)
 {
     V t[NW_FJ][NW_U];
     for (int k = 0; k < K; k++)
@@ -197,33 +198,41 @@ nw_backward_tile(const int K, const bnn_act act, const int in, const int out, co
     for (int k = 0; k < K; k++)
         for (int u = 0; u < NW_U; u++) {
             const size_t o = (size_t)(k0 + k) * NW_S + (v0 + (size_t)u) * VLEN;
-            VSTORE(Dp + o, VMUL(VMUL(hs, t[k][u]), narrow_slope(act, VLOAD(A + o))));
+            /* hs = 1 (every gradient mode but seed): x * 1 = x, the multiply is skipped */
+            const V th = hs1 ? t[k][u] : VMUL(hs, t[k][u]);
+            VSTORE(Dp + o, VMUL(th, narrow_slope(act, VLOAD(A + o))));
         }
 }
 
 static inline __attribute__((always_inline)) void
-nw_backward_act(const bnn_act act, const int in, const int out, const float *W,
+nw_backward_act(const bnn_act act, const int hs1, const int in, const int out, const float *W,
                 const float *restrict D, const float *restrict A, float *restrict Dp, V hs,
                 size_t nv)
 {
     for (size_t v0 = 0; v0 < nv; v0 += NW_U) {
         int k0 = 0;
         for (; k0 + NW_FJ <= in; k0 += NW_FJ)
-            nw_backward_tile(NW_FJ, act, in, out, W, k0, D, A, Dp, hs, v0);
+            nw_backward_tile(NW_FJ, act, hs1, in, out, W, k0, D, A, Dp, hs, v0);
         for (; k0 < in; k0++)
-            nw_backward_tile(1, act, in, out, W, k0, D, A, Dp, hs, v0);
+            nw_backward_tile(1, act, hs1, in, out, W, k0, D, A, Dp, hs, v0);
     }
 }
 
 static void nw_backward(bnn_act act, int in, int out, const float *W, const float *restrict D,
-                        const float *restrict A, float *restrict Dp, V hs, size_t nv)
+                        const float *restrict A, float *restrict Dp, float hidden_scale,
+                        size_t nv)
 {
+    const V hs = VSET1(hidden_scale);
+#define NW_BACKWARD(ACT)                                                                       \
+    (hidden_scale == 1.0f ? nw_backward_act(ACT, 1, in, out, W, D, A, Dp, hs, nv)              \
+                          : nw_backward_act(ACT, 0, in, out, W, D, A, Dp, hs, nv))
     switch (act) {
-    case BNN_ACT_SIGMOID: nw_backward_act(BNN_ACT_SIGMOID, in, out, W, D, A, Dp, hs, nv); break;
-    case BNN_ACT_TANH: nw_backward_act(BNN_ACT_TANH, in, out, W, D, A, Dp, hs, nv); break;
-    case BNN_ACT_RELU: nw_backward_act(BNN_ACT_RELU, in, out, W, D, A, Dp, hs, nv); break;
-    default: nw_backward_act(BNN_ACT_IDENTITY, in, out, W, D, A, Dp, hs, nv); break;
+    case BNN_ACT_SIGMOID: NW_BACKWARD(BNN_ACT_SIGMOID); break;
+    case BNN_ACT_TANH: NW_BACKWARD(BNN_ACT_TANH); break;
+    case BNN_ACT_RELU: NW_BACKWARD(BNN_ACT_RELU); break;
+    default: NW_BACKWARD(BNN_ACT_IDENTITY); break;
     }
+#undef NW_BACKWARD
 }
 
 /* accW[j0 + j][k0 + k] += sum over the nv vectors of D[j0 + j] A[k0 + k], lane-wise, the tile
@@ -340,14 +349,13 @@ static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const f
             sse = VFMA(diff, diff, sse);
             VSTORE(Dm + o, VMUL(VMUL(oscale, diff), narrow_slope(oact, a)));
         }
-    const V hs = VSET1(hidden_scale);
     for (int l = m - 1; l >= 0; l--) {
         const int in = net->width[l], out = net->width[l + 1];
         const float *Dl = D + (size_t)net->aoff[l + 1] * NW_S;
         const float *Al = l > 0 ? A + (size_t)net->aoff[l] * NW_S : X0;
         if (l > 0)
             nw_backward(net->act[l - 1], in, out, theta + net->woff[l], Dl, Al,
-                        D + (size_t)net->aoff[l] * NW_S, hs, nv);
+                        D + (size_t)net->aoff[l] * NW_S, hidden_scale, nv);
         nw_grad(in, out, Dl, Al, acc + (size_t)net->woff[l] * VLEN,
                 net->boff[l] >= 0 ? acc + (size_t)net->boff[l] * VLEN : NULL, nv);
     }
