@@ -95,7 +95,8 @@ static inline __attribute__((always_inline)) __m256 bnn_narrow_deint(const float
         const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
         const __m256 t = f == 0 ? _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))
                                 : _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
-        return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+        const __m256d t64 = _mm256_castps_pd(t);
+        return _mm256_castpd_ps(_mm256_permute4x64_pd(t64, _MM_SHUFFLE(3, 1, 2, 0)));
     }
     if (ld % 2 == 1) {
         __m256 r = _mm256_loadu_ps(p);
