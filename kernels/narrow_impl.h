@@ -406,7 +406,11 @@ static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const f
 #define NT_U 8
 /* every loop of a block unrolls fully, so that all indices are constants (GCC's own limits
  * would leave the layer loop rolled and the arrays on the stack) */
+#if defined(__SANITIZE_ADDRESS__)
+#define NT_UNROLL /* the sanitizer build: unrolled and instrumented, these took 10 minutes */
+#else
 #define NT_UNROLL _Pragma("GCC unroll 16")
+#endif
 
 /* layer l's width in the shape (L, nin, H, nout) */
 #define NT_W(l) ((l) == 0 ? nin : (l) == L ? nout : H)
@@ -559,11 +563,18 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
     X(1, 2, 1, 1) X(2, 2, 1, 1) X(1, 2, 2, 1) X(2, 2, 2, 1) X(1, 3, 1, 1) X(2, 3, 1, 1)        \
     X(1, 4, 1, 1) X(2, 4, 1, 1) X(1, 3, 2, 1) X(2, 3, 2, 1) X(1, 4, 2, 1) X(2, 4, 2, 1)
 
-/* hs = 1 (every gradient mode but seed) gets its own instance, without the multiply */
+/* hs = 1 (every gradient mode but seed) gets its own instance, without the multiply (not in
+ * the sanitizer build, where the instances' compile time adds up: there the multiply by 1
+ * stays, which changes no bit) */
+#if defined(__SANITIZE_ADDRESS__)
+#define NT_CALL(L, NIN, H, NOUT, ACT)                                                          \
+    narrow_tiny_chunk(L, NIN, H, NOUT, ACT, (L) == 1, net, theta, rows, ns, acc, os, hs)
+#else
 #define NT_CALL(L, NIN, H, NOUT, ACT)                                                          \
     ((L) > 1 && hs != 1.0f                                                                     \
          ? narrow_tiny_chunk(L, NIN, H, NOUT, ACT, 0, net, theta, rows, ns, acc, os, hs)      \
          : narrow_tiny_chunk(L, NIN, H, NOUT, ACT, 1, net, theta, rows, ns, acc, os, hs))
+#endif
 #define NT_DEF(NIN, L, H, NOUT)                                                                \
     static __attribute__((noinline)) double narrow_tiny_##NIN##_##L##_##H##_##NOUT(            \
         const bnn_narrow_net *net, bnn_act act, const float *theta, const float *rows,        \
