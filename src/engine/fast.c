@@ -47,7 +47,7 @@
  *
  * Narrow nets (every width <= BNN_NARROW_MAX_WIDTH: the notes' models, 2->16->16->1) take the
  * narrow fused path instead (kernels/narrow_impl.h), one of two kernels: the tiny nets
- * (W1-W3: widths <= 2, or one layer of <= 4 inputs) read rows in place and keep 4 vectors of
+ * (W1-W3: widths <= 2, or one layer of <= 4 inputs) read rows in place and keep 8 vectors of
  * samples and the whole chunk's gradient in registers, forward and backward in one pass; the
  * wider ones (W4) go layer by layer over sub-chunks of 256 transposed samples with register
  * tiles and weight-gradient tiles kept in registers over the sub-chunk. Either way gradients
