@@ -69,6 +69,13 @@ static inline __attribute__((always_inline)) V narrow_slope(bnn_act act, V a)
     }
 }
 
+/* hs t, the hidden scale applied to a backpropagated sum; hs1 (hs = 1, every gradient mode
+ * but seed, a compile-time constant of the instance) skips the multiply: x * 1 = x */
+static inline __attribute__((always_inline)) V narrow_hscale(const int hs1, V hs, V t)
+{
+    return hs1 ? t : VMUL(hs, t);
+}
+
 /* out[k * ostride + i] = rows[i * ld + k] for k < ncols, i < ns; zero for ns <= i < npad. */
 static inline __attribute__((always_inline)) void
 narrow_transpose_ld(const size_t ld, float *restrict out, size_t ostride,
@@ -214,9 +221,8 @@ nw_backward_tile(const int K, const int U, const bnn_act act, const int hs1, con
     for (int k = 0; k < K; k++)
         for (int u = 0; u < U; u++) {
             const size_t o = (size_t)(k0 + k) * NW_S + (v0 + (size_t)u) * VLEN;
-            /* hs = 1 (every gradient mode but seed): x * 1 = x, the multiply is skipped */
-            const V th = hs1 ? t[k][u] : VMUL(hs, t[k][u]);
-            VSTORE(Dp + o, VMUL(th, narrow_slope(act, VLOAD(A + o))));
+            VSTORE(Dp + o,
+                   VMUL(narrow_hscale(hs1, hs, t[k][u]), narrow_slope(act, VLOAD(A + o))));
         }
 }
 
@@ -491,9 +497,7 @@ narrow_tiny_block(const int L, const int nin, const int H, const int nout, const
                 NT_UNROLL
                 for (int j = 0; j < wo; j++)
                     t = VFMA(VSET1(wv[l][j][k]), d[j][u], t);
-                if (!hs1) /* hs = 1 (every mode but seed): x * 1 = x, the multiply is skipped */
-                    t = VMUL(hs, t);
-                dn[k][u] = VMUL(t, narrow_slope(act, a[l][k][u]));
+                dn[k][u] = VMUL(narrow_hscale(hs1, hs, t), narrow_slope(act, a[l][k][u]));
             }
         }
         NT_UNROLL
