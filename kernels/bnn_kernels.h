@@ -42,6 +42,11 @@ typedef struct bnn_kernel_table {
     /* y[i] = sigmoid(x[i]), i < n; y may equal x. Accuracy contract in kernels_*.c. */
     void (*sigmoid)(float *y, const float *x, size_t n);
 
+    /* y[i] = 1 / (1 + 2^t[i]) = sigmoid(z) for t = -z log2e, i < n; y may equal t: the
+     * sigmoid of the narrow path, whose sigmoid layers fold -log2e into their weights
+     * (narrow_impl.h). Accuracy contract in sigmoid_simd.h (bnn_sigmoid2). */
+    void (*sigmoid_folded)(float *y, const float *t, size_t n);
+
     /* Forward epilogue of a layer, in place on Z (rows x cols, ld):
      * Z(r, c) = act(Z(r, c) + b[r]); b may be NULL (no bias). */
     void (*bias_act)(float *z, size_t ld, size_t rows, size_t cols, const float *b,

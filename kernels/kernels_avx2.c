@@ -123,6 +123,7 @@ static inline __attribute__((always_inline)) __m256 bnn_narrow_deint(const float
 #undef BNN_DEINT_B
 #define VDEINT(p, ld, f) bnn_narrow_deint((p), (ld), (f))
 #define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
+#define VSIGMOID2(t) bnn_sigmoid2(t) /* of t = -z log2e, the narrow path: sigmoid_simd.h */
 #define VTANH(v) bnn_tanh_ps_avx2(v)
 #define VEXPNEG(t) bnn_expneg_ps_avx2(t)
 

@@ -88,6 +88,7 @@ static inline __attribute__((always_inline)) __m512 bnn_narrow_deint(const float
 #undef BNN_DEINT_E
 #define VDEINT(p, ld, f) bnn_narrow_deint((p), (ld), (f))
 #define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
+#define VSIGMOID2(t) bnn_sigmoid2(t) /* of t = -z log2e, the narrow path: sigmoid_simd.h */
 #define VTANH(v) bnn_tanh_ps_avx512(v)
 #define VEXPNEG(t) bnn_expneg_ps_avx512(t)
 

@@ -48,6 +48,15 @@ static void bnn_sigmoid_scalar(float *y, const float *x, size_t n)
         y[i] = bnn_sigmoid_scalar1(x[i]);
 }
 
+/* 1 / (1 + 2^t) with libm: e^-|z| as 2^-|t| (this path's narrow kernel does not fold) */
+static void bnn_sigmoid_folded_scalar(float *y, const float *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float u = exp2f(-fabsf(t[i]));
+        y[i] = (t[i] > 0.0f ? u : 1.0f) / (1.0f + u);
+    }
+}
+
 static void bnn_bias_act_scalar(float *z, size_t ld, size_t rows, size_t cols, const float *b,
                                 bnn_act act)
 {
@@ -84,6 +93,7 @@ typedef float V;
 static const bnn_kernel_table bnn_table_scalar = {
     .isa = "scalar",
     .sigmoid = bnn_sigmoid_scalar,
+    .sigmoid_folded = bnn_sigmoid_folded_scalar,
     .bias_act = bnn_bias_act_scalar,
     BNN_TABLE_SHARED_ENTRIES
 };

@@ -109,6 +109,16 @@ static void bnn_simd_sigmoid(float *y, const float *x, size_t n)
     bnn_simd_run(y, x, n, NULL, VZERO(), BNN_BIAS_NONE, BNN_ACT_SIGMOID);
 }
 
+/* the narrow path's sigmoid, element-wise (for its tests) */
+static void bnn_simd_sigmoid_folded(float *y, const float *t, size_t n)
+{
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN)
+        VSTOREU(y + i, bnn_sigmoid2(VLOADU(t + i)));
+    if (i < n)
+        VSTORE_PART(y + i, bnn_sigmoid2(VLOAD_PART(t + i, n - i)), n - i);
+}
+
 static BNN_ALWAYS_INLINE void bnn_simd_bias_act_run(float *z, size_t ld, size_t rows,
                                                     size_t cols, const float *b, bnn_act act)
 {
@@ -173,6 +183,7 @@ static inline double bnn_simd_hsum_d(V v)
 static const bnn_kernel_table bnn_simd_table = {
     .isa = BNN_SIMD_ISA,
     .sigmoid = bnn_simd_sigmoid,
+    .sigmoid_folded = bnn_simd_sigmoid_folded,
     .bias_act = bnn_simd_bias_act,
     BNN_TABLE_SHARED_ENTRIES
 };

@@ -39,12 +39,30 @@
 #include <stddef.h>
 
 #include "bnn_narrow.h"
+#include "sigmoid_consts.h"
 
+/* With VSIGMOID2 (the SIMD paths), a sigmoid layer's forward runs on its weights and bias
+ * times -log2e (narrow_fold, rounded once from double): its pre-activation is t = -z log2e
+ * and VSIGMOID2(t) = sigmoid(z) needs three multiply-adds fewer than VSIGMOID(z)
+ * (sigmoid_simd.h). The backward uses the weights themselves. */
+#ifdef VSIGMOID2
+#define NARROW_FOLD 1
+#else
+#define NARROW_FOLD 0
+#define VSIGMOID2(t) VSIGMOID(t)
+#endif
+
+static inline float narrow_fold(bnn_act act, float w)
+{
+    return NARROW_FOLD && act == BNN_ACT_SIGMOID ? (float)(-BNN_SIG2_LOG2E * (double)w) : w;
+}
+
+/* act(z), or for a sigmoid layer sigmoid(z) from narrow_fold's pre-activation */
 static inline __attribute__((always_inline)) V narrow_act(bnn_act act, V z)
 {
     switch (act) {
     case BNN_ACT_SIGMOID:
-        return VSIGMOID(z);
+        return VSIGMOID2(z);
     case BNN_ACT_TANH:
         return VTANH(z);
     case BNN_ACT_RELU:
@@ -335,9 +353,9 @@ static void nw_grad(int in, int out, const float *restrict D, const float *restr
 }
 
 /* A sub-chunk: cnt <= NW_S rows of inputs at x (stride ldx) and targets at y (stride ldy). */
-static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const float *x,
-                          size_t ldx, const float *y, size_t ldy, size_t cnt, float *acc,
-                          float *work, float out_scale, float hidden_scale)
+static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const float *thf,
+                          const float *x, size_t ldx, const float *y, size_t ldy, size_t cnt,
+                          float *acc, float *work, float out_scale, float hidden_scale)
 {
     const int m = net->nlayers, nin = net->nin, nout = net->nout;
     const size_t BS = (size_t)NW_U * VLEN;
@@ -350,8 +368,8 @@ static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const f
     narrow_transpose(Y, NW_S, y, ldy, nout, cnt, spad);
     for (int l = 0; l < m; l++) {
         const float *prev = l > 0 ? A + (size_t)net->aoff[l] * NW_S : X0;
-        const float *b = net->boff[l] >= 0 ? theta + net->boff[l] : NULL;
-        nw_forward(net->act[l], net->width[l], net->width[l + 1], theta + net->woff[l], b, prev,
+        const float *b = net->boff[l] >= 0 ? thf + net->boff[l] : NULL;
+        nw_forward(net->act[l], net->width[l], net->width[l + 1], thf + net->woff[l], b, prev,
                    A + (size_t)net->aoff[l + 1] * NW_S, nv);
     }
     /* output delta, zero on the padding lanes (inputs zero there, outputs not) */
@@ -430,8 +448,9 @@ static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const f
 static inline __attribute__((always_inline)) void
 narrow_tiny_block(const int L, const int nin, const int H, const int nout, const bnn_act act,
                   const int U, const float *p, const size_t cnt,
-                  const float wv[NT_MAXL][NT_MAXW][NT_MAXW], const float bv[NT_MAXL][NT_MAXW],
-                  V gw[NT_MAXL][NT_MAXW][NT_MAXW], V gb[NT_MAXL][NT_MAXW], V *sse, V oscale,
+                  const float wv[NT_MAXL][NT_MAXW][NT_MAXW], const float wf[NT_MAXL][NT_MAXW][NT_MAXW],
+                  const float bf[NT_MAXL][NT_MAXW], V gw[NT_MAXL][NT_MAXW][NT_MAXW],
+                  V gb[NT_MAXL][NT_MAXW], V *sse, V oscale,
                   const int hs1, V hs, const float *valid)
 {
     const int ld = nin + nout;
@@ -455,10 +474,10 @@ narrow_tiny_block(const int L, const int nin, const int H, const int nout, const
         for (int j = 0; j < wo; j++) {
             NT_UNROLL
             for (int u = 0; u < U; u++) {
-                V z = VSET1(bv[l][j]);
+                V z = VSET1(bf[l][j]);
                 NT_UNROLL
                 for (int k = 0; k < wi; k++)
-                    z = VFMA(VSET1(wv[l][j][k]), a[l][k][u], z);
+                    z = VFMA(VSET1(wf[l][j][k]), a[l][k][u], z);
                 a[l + 1][j][u] = narrow_act(act, z);
             }
         }
@@ -517,14 +536,16 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
 {
     const int U = NT_U, ld = nin + nout;
     const size_t BS = (size_t)U * VLEN;
-    float wv[NT_MAXL][NT_MAXW][NT_MAXW], bv[NT_MAXL][NT_MAXW]; /* entries of the shape only */
+    /* entries of the shape only: the weights (backward), and the forward's (narrow_fold) */
+    float wv[NT_MAXL][NT_MAXW][NT_MAXW], wf[NT_MAXL][NT_MAXW][NT_MAXW], bf[NT_MAXL][NT_MAXW];
     V gw[NT_MAXL][NT_MAXW][NT_MAXW], gb[NT_MAXL][NT_MAXW];
     for (int l = 0; l < L; l++)
         for (int j = 0; j < NT_W(l + 1); j++) {
-            bv[l][j] = net->boff[l] >= 0 ? theta[net->boff[l] + j] : 0.0f;
+            bf[l][j] = narrow_fold(act, net->boff[l] >= 0 ? theta[net->boff[l] + j] : 0.0f);
             gb[l][j] = VZERO();
             for (int k = 0; k < NT_W(l); k++) {
                 wv[l][j][k] = theta[net->woff[l] + (long)j * NT_W(l) + k];
+                wf[l][j][k] = narrow_fold(act, wv[l][j][k]);
                 gw[l][j][k] = VZERO();
             }
         }
@@ -532,7 +553,7 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
     V sse = VZERO();
     size_t s = 0;
     for (; s + BS <= ns; s += BS)
-        narrow_tiny_block(L, nin, H, nout, act, U, rows + s * (size_t)ld, BS, wv, bv, gw, gb,
+        narrow_tiny_block(L, nin, H, nout, act, U, rows + s * (size_t)ld, BS, wv, wf, bf, gw, gb,
                           &sse, oscale, hs1, hs, NULL);
     if (s < ns) {
         /* the last partial block, zero-padded, the padding lanes masked */
@@ -543,7 +564,7 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
             tail[i] = i < cnt * (size_t)ld ? rows[s * (size_t)ld + i] : 0.0f;
         for (size_t i = 0; i < BS; i++)
             valid[i] = i < cnt ? 1.0f : 0.0f;
-        narrow_tiny_block(L, nin, H, nout, act, U, tail, cnt, wv, bv, gw, gb, &sse, oscale, hs1,
+        narrow_tiny_block(L, nin, H, nout, act, U, tail, cnt, wv, wf, bf, gw, gb, &sse, oscale, hs1,
                           hs, valid);
     }
     for (int l = 0; l < L; l++)
@@ -646,11 +667,26 @@ static double narrow_tiny_grad(narrow_tiny_fn fn, const bnn_narrow_net *net, con
 }
 
 #define NARROW_CHUNK_MAX BNN_NARROW_CHUNK_MAX
+/* the net's parameter count */
+static size_t narrow_nparams(const bnn_narrow_net *net)
+{
+    size_t n = 0;
+    for (int l = 0; l < net->nlayers; l++) {
+        const size_t we = (size_t)net->woff[l] + (size_t)net->width[l] * (size_t)net->width[l + 1];
+        const size_t be = net->boff[l] >= 0 ? (size_t)net->boff[l] + (size_t)net->width[l + 1] : 0;
+        n = we > n ? we : n;
+        n = be > n ? be : n;
+    }
+    return n;
+}
+
 /* Floats of one thread's work buffer: the layer-wise kernel's sub-chunk (inputs, targets,
- * activations, deltas), and the tiny kernel's copy of a chunk in its row layout. */
+ * activations, deltas) and its forward's parameters (narrow_fold), and the tiny kernel's copy
+ * of a chunk in its row layout. */
 static size_t bnn_narrow_work(const bnn_narrow_net *net)
 {
-    const size_t sub = (size_t)(net->nin + net->nout + 2 * net->sum_widths) * NW_S;
+    const size_t sub = (size_t)(net->nin + net->nout + 2 * net->sum_widths) * NW_S +
+                       narrow_nparams(net);
     const size_t rows = (size_t)(net->nin + net->nout) * NARROW_CHUNK_MAX;
     return sub > rows ? sub : rows;
 }
@@ -665,10 +701,19 @@ static double bnn_narrow_grad(const bnn_narrow_net *net, const float *theta, con
     if (tiny)
         return narrow_tiny_grad(tiny, net, theta, x, ldx, y, ldy, ns, acc, work, out_scale,
                                 hidden_scale);
+    /* the forward's parameters, after the sub-chunk's buffers */
+    float *thf = work + (size_t)(net->nin + net->nout + 2 * net->sum_widths) * NW_S;
+    for (int l = 0; l < net->nlayers; l++) {
+        const size_t nw = (size_t)net->width[l] * (size_t)net->width[l + 1];
+        for (size_t i = 0; i < nw; i++)
+            thf[net->woff[l] + (long)i] = narrow_fold(net->act[l], theta[net->woff[l] + (long)i]);
+        for (int j = 0; net->boff[l] >= 0 && j < net->width[l + 1]; j++)
+            thf[net->boff[l] + j] = narrow_fold(net->act[l], theta[net->boff[l] + j]);
+    }
     double sse = 0.0;
     for (size_t s = 0; s < ns; s += NW_S) {
         const size_t cnt = ns - s < NW_S ? ns - s : NW_S;
-        sse += nw_subchunk(net, theta, x + s * ldx, ldx, y + s * ldy, ldy, cnt, acc, work,
+        sse += nw_subchunk(net, theta, thf, x + s * ldx, ldx, y + s * ldy, ldy, cnt, acc, work,
                            out_scale, hidden_scale);
     }
     return sse;

@@ -70,4 +70,19 @@
 #define BNN_TANH_T2 -0x1.b28c78p-5f
 #define BNN_TANH_T3 0x1.1a7c10p-6f
 
+/* The narrow kernels' sigmoid of t = -z log2e (sigmoid_simd.h, bnn_sigmoid2): 2^r ~ q(r) =
+ * 1 + D1 r + ... + D5 r^5 on |r| <= 1/2, the coefficients of the polynomial above times
+ * ln2^i (computed in long double, rounded to float). Fast for -92.33 <= t <= 127 (t clamped
+ * below to -64 log2e, as z is clamped above to 64); the slow path clamps above to 160 (z =
+ * -110.9). */
+#define BNN_SIG2_LOG2E 1.4426950408889634 /* double: the weights are scaled in double */
+#define BNN_SIG2_D1 0x1.62e43p-1f
+#define BNN_SIG2_D2 0x1.ebf9fp-3f
+#define BNN_SIG2_D3 0x1.c6b3bp-5f
+#define BNN_SIG2_D4 0x1.3cdbdp-7f
+#define BNN_SIG2_D5 0x1.5ca85p-10f
+#define BNN_SIG2_MIN_ARG -0x1.715476p+6f
+#define BNN_SIG2_FAST_MAX 127.0f
+#define BNN_SIG2_MAX_ARG 160.0f
+
 #endif /* BNN_SIGMOID_CONSTS_H */

@@ -6,8 +6,11 @@
  *   build/tests/sigmoid_check avx2          all 2^32 patterns on the AVX2 table (OpenMP;
  *                                           meson test runs this one)
  *   build/tests/sigmoid_check avx512 4099   every 4099th pattern (a second)
+ *   build/tests/sigmoid_check --folded avx2 the narrow path's sigmoid, 1 / (1 + 2^t) (the
+ *                                           table's sigmoid_folded; meson test runs it too)
  *
- * The contract (sigmoid_simd.h): relative error <= 2.7e-7 where sigmoid(x) is a normal float;
+ * The contract (sigmoid_simd.h, the same for both): relative error <= 2.7e-7 where the result
+ * is a normal float;
  * below, within 2^-148 of the exact value; NaN for NaN, never NaN otherwise, never outside
  * [0, 1]. When the CPU has both SIMD tables, the two must also agree bitwise on every pattern.
  * Prints the worst relative error and the worst subnormal error with their inputs; exits 1 on
@@ -34,6 +37,15 @@ static double ref_sigmoid(double x)
     return e / (1.0 + e);
 }
 
+/* 1 / (1 + 2^t), the folded form */
+static double ref_folded(double t)
+{
+    if (t <= 0)
+        return 1.0 / (1.0 + exp2(t));
+    const double e = exp2(-t);
+    return e / (1.0 + e);
+}
+
 static float from_bits(uint32_t b)
 {
     float f;
@@ -50,10 +62,15 @@ static uint32_t to_bits(float f)
 
 int main(int argc, char **argv)
 {
+    const int folded = argc > 1 && strcmp(argv[1], "--folded") == 0;
+    argc -= folded;
+    argv += folded;
     if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: sigmoid_check avx2|avx512 [stride]\n");
+        fprintf(stderr, "usage: sigmoid_check [--folded] avx2|avx512 [stride]\n");
         return 2;
     }
+    const char *name = folded ? "sigmoid_folded" : "sigmoid";
+    double (*ref)(double) = folded ? ref_folded : ref_sigmoid;
     const bnn_kernel_table *K = bnn_kernels_named(argv[1]);
     if (!K) {
         printf("sigmoid_check: this CPU has no %s table: skipped\n", argv[1]);
@@ -83,9 +100,9 @@ int main(int argc, char **argv)
             const uint64_t i0 = b * BLOCK, n = total - i0 < BLOCK ? total - i0 : BLOCK;
             for (uint64_t i = 0; i < n; i++)
                 x[i] = from_bits((uint32_t)((i0 + i) * stride));
-            K->sigmoid(y, x, n);
+            (folded ? K->sigmoid_folded : K->sigmoid)(y, x, n);
             if (other) {
-                other->sigmoid(z, x, n);
+                (folded ? other->sigmoid_folded : other->sigmoid)(z, x, n);
                 for (uint64_t i = 0; i < n; i++)
                     if (to_bits(y[i]) != to_bits(z[i]) && !(isnan(y[i]) && isnan(z[i]))) {
                         if (my_differ++ < 3)
@@ -97,15 +114,15 @@ int main(int argc, char **argv)
                 const float xi = x[i], yi = y[i];
                 if (isnan(xi)) {
                     if (!isnan(yi) && my_bad++ < 3)
-                        printf("  sigmoid(NaN %08x) = %a, not NaN\n", to_bits(xi), (double)yi);
+                        printf("  %s(NaN %08x) = %a, not NaN\n", name, to_bits(xi), (double)yi);
                     continue;
                 }
                 if (!(yi >= 0.0f && yi <= 1.0f)) {
                     if (my_bad++ < 3)
-                        printf("  sigmoid(%a) = %a, outside [0, 1]\n", (double)xi, (double)yi);
+                        printf("  %s(%a) = %a, outside [0, 1]\n", name, (double)xi, (double)yi);
                     continue;
                 }
-                const double want = ref_sigmoid(xi);
+                const double want = ref(xi);
                 if (want >= FLT_MIN) {
                     const double r = fabs((double)yi - want) / want;
                     if (r > rel) {
@@ -138,7 +155,8 @@ int main(int argc, char **argv)
         free(y);
         free(z);
     }
-    printf("sigmoid_check %s: %llu patterns (stride %llu)\n", K->isa, (unsigned long long)total,
+    printf("sigmoid_check %s %s: %llu patterns (stride %llu)\n", name, K->isa,
+           (unsigned long long)total,
            (unsigned long long)stride);
     printf("  worst relative error %.3g at x = %.9g (contract %.3g)\n", worst_rel, worst_rel_x,
            REL_MAX);

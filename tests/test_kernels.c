@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "bnn_kernels.h"
+#include "sigmoid_consts.h"
 
 /* The contracts stated in kernels_*.c (the loosest of the three paths). */
 #define BNN_TEST_SIGMOID_REL 2.7e-7
@@ -41,6 +42,15 @@ static double ref_sigmoid(double x)
     if (x >= 0)
         return 1.0 / (1.0 + exp(-x));
     const double e = exp(x);
+    return e / (1.0 + e);
+}
+
+/* 1 / (1 + 2^t): the narrow path's sigmoid of t = -z log2e (sigmoid_folded) */
+static double ref_folded(double t)
+{
+    if (t <= 0)
+        return 1.0 / (1.0 + exp2(t));
+    const double e = exp2(-t);
     return e / (1.0 + e);
 }
 
@@ -110,16 +120,25 @@ static void fill_uniform(float *a, size_t n, float lo, float hi, bnn_rng *r)
 /* ------------------------------------------------------------------------------------------ */
 /* Sigmoid and tanh against double precision                                                  */
 
-/* Worst error of y = f(x) over n elements: relative where the exact value is a normal float,
- * absolute (in units of 2^-149) below; a NaN where none is due (or none where one is due) is
- * an infinite error. Fails, naming the worst element, when a bound is exceeded. */
-static void check_fn(const char *what, const float *x, const float *y, size_t n, int is_tanh)
+enum { FN_SIGMOID, FN_TANH, FN_FOLDED };
+
+static double ref_fn(double x, int fn)
 {
+    return fn == FN_TANH ? tanh(x) : fn == FN_FOLDED ? ref_folded(x) : ref_sigmoid(x);
+}
+
+/* Worst error of y = f(x) over n elements (fn: FN_*): relative where the exact value is a
+ * normal float, absolute (in units of 2^-149) below; a NaN where none is due (or none where
+ * one is due) is an infinite error. Fails, naming the worst element, when a bound is
+ * exceeded. */
+static void check_fn(const char *what, const float *x, const float *y, size_t n, int fn)
+{
+    const int is_tanh = fn == FN_TANH;
     const double rel_tol = is_tanh ? BNN_TEST_TANH_REL : BNN_TEST_SIGMOID_REL;
     double worst_rel = 0.0, worst_abs = 0.0;
     size_t at_rel = 0, at_abs = 0;
     for (size_t i = 0; i < n; i++) {
-        const double want = is_tanh ? tanh((double)x[i]) : ref_sigmoid(x[i]);
+        const double want = ref_fn(x[i], fn);
         double rel = 0.0, abs_err = 0.0;
         if (isnan(x[i]) != isnan(y[i])) {
             rel = INFINITY;
@@ -148,7 +167,7 @@ static void check_fn(const char *what, const float *x, const float *y, size_t n,
                     "x = %a (%.9g), got %a (%.9g), want %.17g\n",
                     what, K->isa, worst_rel, rel_tol, i, n, (double)x[i], (double)x[i],
                     (double)y[i], (double)y[i],
-                    is_tanh ? tanh((double)x[i]) : ref_sigmoid(x[i]));
+                    ref_fn(x[i], fn));
         fail();
     }
     if (!(worst_abs <= BNN_TEST_SIGMOID_SUBNORMAL_ABS)) {
@@ -157,7 +176,7 @@ static void check_fn(const char *what, const float *x, const float *y, size_t n,
                     "index %zu of %zu: x = %a (%.9g), got %a, want %.17g\n",
                     what, K->isa, worst_abs, worst_abs / 0x1p-149, i, n, (double)x[i],
                     (double)x[i], (double)y[i],
-                    is_tanh ? tanh((double)x[i]) : ref_sigmoid(x[i]));
+                    ref_fn(x[i], fn));
         fail();
     }
 }
@@ -169,7 +188,7 @@ static void check_sigmoid(const char *what, const float *x, size_t n)
     memcpy(z, x, n * sizeof *z);
     K->sigmoid(y, x, n);
     K->sigmoid(z, z, n);
-    check_fn(what, x, y, n, 0);
+    check_fn(what, x, y, n, FN_SIGMOID);
     for (size_t i = 0; i < n; i++) {
         if (float_to_bits(y[i]) != float_to_bits(z[i])) {
             print_error("%s [%s]: in place %a != out of place %a at index %zu (x = %a)\n",
@@ -187,7 +206,7 @@ static void check_tanh(const char *what, const float *x, size_t n)
     float *y = alloc_f(n);
     memcpy(y, x, n * sizeof *y);
     K->bias_act(y, n, n, 1, NULL, BNN_ACT_TANH);
-    check_fn(what, x, y, n, 1);
+    check_fn(what, x, y, n, FN_TANH);
     free(y);
 }
 
@@ -318,6 +337,52 @@ static void test_sigmoid_special(void **state)
     assert_true(t[1] == 0.0f && signbit(t[1]));
     assert_true(t[2] == 1.0f && t[3] == -1.0f);
     assert_true(t[4] == 0x1p-149f && t[5] == -0x1p-149f);
+}
+
+/* The narrow path's sigmoid of t = -z log2e, 1 / (1 + 2^t): the same contract as the sigmoid
+ * (sigmoid_check --folded checks every float), on a sweep over its fast range, its slow range
+ * and beyond, every 61st bit pattern, special points and every length with guards. */
+static void test_sigmoid_folded(void **state)
+{
+    (void)state;
+    const size_t n = 340001, guard = 19;
+    float *t = alloc_f(n + guard), *y = alloc_f(n + guard);
+    for (size_t i = 0; i < n; i++)
+        t[i] = (float)(-170.0 + 1e-3 * (double)i);
+    K->sigmoid_folded(y, t, n);
+    check_fn("sigmoid_folded sweep [-170, 170]", t, y, n, FN_FOLDED);
+    size_t m = 0;
+    for (uint64_t b = 0; b < ((uint64_t)1 << 32); b += 61 * 7)
+        if (m < n)
+            t[m++] = bits_to_float((uint32_t)b);
+    K->sigmoid_folded(y, t, m);
+    check_fn("sigmoid_folded every 427th float", t, y, m, FN_FOLDED);
+    const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, FLT_MAX, -FLT_MAX,
+                             0x1p-149f, -0x1p-149f, BNN_SIG2_MIN_ARG,
+                             nextafterf(BNN_SIG2_MIN_ARG, 0.0f),
+                             nextafterf(BNN_SIG2_MIN_ARG, -INFINITY), 126.5f, 127.0f,
+                             nextafterf(127.0f, 0.0f), nextafterf(127.0f, INFINITY), 127.5f,
+                             149.0f, 150.0f, 151.0f, 160.0f, nextafterf(160.0f, INFINITY),
+                             1e30f};
+    const float want_exact[] = {0.5f, 0.5f, 0.0f, 1.0f};
+    K->sigmoid_folded(y, special, NELEM(special));
+    check_fn("sigmoid_folded special points", special, y, NELEM(special), FN_FOLDED);
+    for (size_t i = 0; i < NELEM(want_exact); i++)
+        assert_true(y[i] == want_exact[i] && !signbit(y[i]));
+    assert_true(isnan(y[4]) && isnan(y[5]));
+    bnn_rng r;
+    bnn_rng_seed(&r, 11);
+    for (size_t len = 0; len <= 70; len++) {
+        fill_uniform(t, len, -130.0f, 130.0f, &r);
+        for (size_t g = 0; g < guard; g++)
+            y[len + g] = sentinel;
+        K->sigmoid_folded(y, t, len);
+        check_fn("sigmoid_folded lengths", t, y, len, FN_FOLDED);
+        for (size_t g = 0; g < guard; g++)
+            assert_true(y[len + g] == sentinel);
+    }
+    free(t);
+    free(y);
 }
 
 /* Every length around the vector widths, at two alignments, with guards after the end. */
@@ -810,6 +875,7 @@ int main(void)
         cmocka_unit_test(test_dispatch),
         cmocka_unit_test(test_sigmoid_special),
         cmocka_unit_test(test_sigmoid_lengths),
+        cmocka_unit_test(test_sigmoid_folded),
         cmocka_unit_test(test_sigmoid_sweep),
         cmocka_unit_test(test_sigmoid_random),
         cmocka_unit_test(test_sigmoid_bit_patterns),
