@@ -44,6 +44,7 @@ static inline __m256i bnn_avx2_part_mask(size_t m)
 #define VSUB(a, b) _mm256_sub_ps((a), (b))
 #define VMUL(a, b) _mm256_mul_ps((a), (b))
 #define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VFNMA(a, b, c) _mm256_fnmadd_ps((a), (b), (c)) /* c - a b */
 #define VRELU(v) _mm256_max_ps(_mm256_setzero_ps(), (v)) /* NaN (second operand) propagates */
 #define VMAX0(v) _mm256_max_ps((v), _mm256_setzero_ps())
 #define VRELU_SLOPE(a)                                                                         \

@@ -40,6 +40,7 @@ typedef __m512 V;
 #define VSUB(a, b) _mm512_sub_ps((a), (b))
 #define VMUL(a, b) _mm512_mul_ps((a), (b))
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VFNMA(a, b, c) _mm512_fnmadd_ps((a), (b), (c)) /* c - a b */
 #define VRELU(v) _mm512_max_ps(_mm512_setzero_ps(), (v)) /* NaN (second operand) propagates */
 #define VMAX0(v) _mm512_max_ps((v), _mm512_setzero_ps())
 #define VRELU_SLOPE(a)                                                                         \

@@ -81,6 +81,7 @@ typedef float V;
 #define VSUB(a, b) ((a) - (b))
 #define VMUL(a, b) ((a) * (b))
 #define VFMA(a, b, c) ((a) * (b) + (c))
+#define VFNMA(a, b, c) ((c) - (a) * (b))
 #define VMAX0(v) ((v) > 0.0f ? (v) : 0.0f)
 #define VRELU_SLOPE(a) ((a) > 0.0f ? 1.0f : 0.0f)
 #define VSIGMOID(v) bnn_sigmoid_scalar1(v)

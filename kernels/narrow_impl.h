@@ -16,6 +16,7 @@
  *   VLEN                   lanes per vector
  *   V                      vector type
  *   VZERO() VSET1(x) VLOAD(p) VSTORE(p, v) VADD VSUB VMUL VFMA(a, b, c) = a*b + c
+ *   VFNMA(a, b, c) = c - a*b
  *   VMAX0(v) = max(v, 0)   VRELU_SLOPE(a)   VSIGMOID(v)   VTANH(v)
  *   VHSUM_D(v) = sum of lanes in double, lane order
  *   VDEINT(p, ld, f)       lane i = p[i * ld + f] (ld, f < ld small constants): VLEN rows
@@ -77,7 +78,7 @@ static inline __attribute__((always_inline)) V narrow_slope(bnn_act act, V a)
 {
     switch (act) {
     case BNN_ACT_SIGMOID:
-        return VMUL(a, VSUB(VSET1(1.0f), a));
+        return VFNMA(a, a, a); /* a - a^2 = a (1 - a), rounded once */
     case BNN_ACT_TANH:
         return VSUB(VSET1(1.0f), VMUL(a, a));
     case BNN_ACT_RELU:
