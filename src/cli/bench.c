@@ -389,21 +389,28 @@ typedef struct mresult {
     double ms, ms1, full_ms;
 } mresult;
 
-/* full_ms: the full-batch epoch of w->full with N threads when this run measured it (else 0:
- * measured here). */
-static mresult run_minibatch(const workload *w, int threads, int repeat, double full_ms,
-                             FILE *json, int first)
+/* The three figures are measured side by side in `repeat` rounds, each round a run of the
+ * mini-batch epoch with N threads, one with 1 thread and one of the full-batch epoch (w->full's
+ * net on the same data) with N threads, each one warm-up and one timed epoch; each figure is
+ * the median over the rounds. A spell of a slower machine (a virtual machine's neighbours:
+ * seconds long) then weighs on one round's three runs alike, not on a whole figure. */
+static mresult run_minibatch(const workload *w, int threads, int repeat, FILE *json, int first)
 {
     bnn_arch a;
     bnn_table t;
     bnn_data d;
     open_workload(w, &a, &t, &d);
-    mresult r;
-    r.ms = 1e3 * time_fast_with(&a, &d, w->lr, threads, repeat, w->batch, BNN_LOSS_MSE,
-                                BNN_OPT_SGD);
-    r.ms1 = threads > 1 ? 1e3 * time_fast_with(&a, &d, w->lr, 1, repeat, w->batch,
-                                               BNN_LOSS_MSE, BNN_OPT_SGD) : r.ms;
-    r.full_ms = full_ms > 0 ? full_ms : 1e3 * time_fast(&a, &d, w->lr, threads, repeat);
+    double ms[64], ms1[64], full[64];
+    const int rounds = repeat < 64 ? repeat : 64;
+    for (int k = 0; k < rounds; k++) {
+        ms[k] = 1e3 * time_fast_with(&a, &d, w->lr, threads, 1, w->batch, BNN_LOSS_MSE,
+                                     BNN_OPT_SGD);
+        ms1[k] = threads > 1 ? 1e3 * time_fast_with(&a, &d, w->lr, 1, 1, w->batch, BNN_LOSS_MSE,
+                                                    BNN_OPT_SGD)
+                             : ms[k];
+        full[k] = 1e3 * time_fast(&a, &d, w->lr, threads, 1);
+    }
+    mresult r = {median(ms, rounds), median(ms1, rounds), median(full, rounds)};
     const double speedup = r.ms1 / r.ms, vs_full = r.ms / r.full_ms;
     const int ok_speedup = !(w->min_speedup > 0) || speedup >= w->min_speedup;
     const int ok_full = !(w->max_vs_full > 0) || vs_full <= w->max_vs_full;
@@ -582,7 +589,9 @@ static void usage_bench(void)
         "         reference engine (run on a prefix of the data)\n"
         "  M1-M3  mini-batch SGD, batches in data order (M1, M2: W5 at --batch 64, 256; M3: W4\n"
         "         at --batch 1024): ms per epoch with T and 1 threads, their ratio N/1, and the\n"
-        "         epoch against the full-batch one (W5, W4), with the targets met or MISSED\n"
+        "         epoch against the full-batch one (W5, W4), with the targets met or MISSED;\n"
+        "         the three are timed in R interleaved rounds (a warm-up and a timed epoch\n"
+        "         each), medians over the rounds\n"
         "Without --baseline, W5 and W6 are also run with mini-batches of 256, plain and with\n"
         "--loss cross-entropy --optimizer adam, with the time per epoch of the Adam step and\n"
         "the cross-entropy kernels alone.\n"
@@ -739,7 +748,6 @@ int cli_cmd_bench(int argc, char **argv)
         if (g.base)
             gate_check(&g, w.id, q, 2);
     }
-    double full_ms[BNN_BENCH_NWORKLOADS] = {0};
     gate_quantity gq[BNN_BENCH_NWORKLOADS][2];
     for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
         const workload *w = &bnn_bench_workloads[i];
@@ -747,7 +755,6 @@ int cli_cmd_bench(int argc, char **argv)
             continue;
         result r = run_workload(w, threads, repeat, sgemm, bw, sig, json, first);
         first = 0;
-        full_ms[i] = r.ms;
         gq[i][0] = (gate_quantity){"efficiency", "efficiency", r.floor_ms / r.ms};
         gq[i][1] = (gate_quantity){"reference_speedup", "speedup over reference", r.ref_speedup};
     }
@@ -760,11 +767,7 @@ int cli_cmd_bench(int argc, char **argv)
         const workload *w = &bnn_bench_workloads[i];
         if (!sel[i] || !w->batch)
             continue;
-        double fms = 0;
-        for (size_t k = 0; k < BNN_BENCH_NWORKLOADS; k++)
-            if (strcmp(bnn_bench_workloads[k].id, w->full) == 0)
-                fms = full_ms[k];
-        mresult r = run_minibatch(w, threads, repeat, fms, json, first);
+        mresult r = run_minibatch(w, threads, repeat, json, first);
         first = 0;
         gq[i][0] = (gate_quantity){"thread_speedup", "speedup N/1 threads", r.ms1 / r.ms};
     }
