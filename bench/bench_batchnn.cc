@@ -2,6 +2,9 @@
 //
 //   kernels/<isa>/sigmoid          the element-wise sigmoid per CPU path (elements/s)
 //   layer/<shape>/{forward,backward}  one layer's sgemm products on a chunk (GFLOP/s)
+//   narrow/<isa>/<arch>            the narrow fused kernel's gradient of one 4096-sample chunk
+//                                  held in cache, 1 thread (samples/s, time/sample): the kernel's
+//                                  own speed, without memory or threads
 //   epoch/<W>/fast                 one full-batch epoch of workload W1-W6: gradient over all n
 //                                  samples + update, float32, --threads all cores
 //   epoch/<W>/reference            the same on a prefix of the data with the double-precision
@@ -16,12 +19,14 @@
 
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "bnn_internal.h"
 #include "bnn_kernels.h"
+#include "bnn_narrow.h"
 #include "workloads.h"
 
 namespace {
@@ -131,6 +136,46 @@ void BM_sigmoid(benchmark::State &st, const char *isa) {
     bnn_free(y);
 }
 
+// The narrow path's gradient of one chunk of BNN_NARROW_CHUNK_MAX rows (inputs then targets,
+// float32, read in place as in training), in cache, on one thread, with one ISA's kernels.
+void BM_narrow(benchmark::State &st, const char *isa, const char *widths) {
+    const bnn_kernel_table *k = bnn_kernels_named(isa);
+    if (!k) {
+        st.SkipWithError("ISA path not available on this CPU");
+        return;
+    }
+    bnn_arch a;
+    bnn_narrow_net net;
+    bnn_error e;
+    if (bnn_arch_parse(&a, widths, "sigmoid", 1, &e)) fail(e);
+    if (bnn_narrow_describe(&a, &net)) {
+        st.SkipWithError("not a narrow net");
+        return;
+    }
+    const size_t ns = BNN_NARROW_CHUNK_MAX, nin = size_t(a.width[0]);
+    const size_t ld = nin + size_t(a.width[a.nlayers]), np = bnn_arch_nparams(&a);
+    bnn_rng r;
+    bnn_rng_seed(&r, 3);
+    std::vector<float> theta(np), rows(ns * ld);
+    for (float &t : theta) t = float(bnn_rng_uniform(&r) - 0.5);
+    for (float &x : rows) x = float(bnn_rng_uniform(&r));
+    float *acc = static_cast<float *>(bnn_alloc(np * size_t(k->narrow_lanes), sizeof(float)));
+    float *work = static_cast<float *>(bnn_alloc(k->narrow_work(&net), sizeof(float)));
+    std::fill(acc, acc + np * size_t(k->narrow_lanes), 0.0f);
+    for (auto _ : st) {
+        double sse = k->narrow_grad(&net, theta.data(), rows.data(), ld, rows.data() + nin, ld,
+                                    ns, acc, work, 1e-6f, 1.0f);
+        benchmark::DoNotOptimize(sse);
+        benchmark::ClobberMemory();
+    }
+    const double n = double(ns) * double(st.iterations());
+    st.counters["samples/s"] = benchmark::Counter(n, benchmark::Counter::kIsRate);
+    st.counters["time/sample"] =
+        benchmark::Counter(n, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    bnn_free(acc);
+    bnn_free(work);
+}
+
 // One layer's products on a chunk of ns samples: forward Z = W A, backward dW += D A^T and
 // dA = W^T D, single-threaded sgemm as inside the engine's parallel region.
 void BM_layer(benchmark::State &st, int backward) {
@@ -161,6 +206,10 @@ int register_all() {
                                      BM_sigmoid, isa)
             ->Arg(4096)
             ->Arg(1 << 20);
+    for (const char *isa : {"scalar", "avx2", "avx512"})
+        for (const char *widths : {"2,1", "1,1,1,1,1", "2,16,16,1"})
+            benchmark::RegisterBenchmark(
+                (std::string("narrow/") + isa + "/" + widths).c_str(), BM_narrow, isa, widths);
     const int shapes[][3] = {{2, 16, 256}, {16, 16, 256}, {784, 256, 256}, {512, 1024, 256},
                              {1024, 1024, 256}};
     for (auto &sh : shapes)
