@@ -36,6 +36,7 @@
  * Must match the reference engine to float32 accuracy (tests/test_fast.c, per ISA).
  */
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 
@@ -55,7 +56,12 @@
 
 static inline float narrow_fold(bnn_act act, float w)
 {
-    return NARROW_FOLD && act == BNN_ACT_SIGMOID ? (float)(-BNN_SIG2_LOG2E * (double)w) : w;
+    if (!NARROW_FOLD || act != BNN_ACT_SIGMOID)
+        return w;
+    /* a finite weight stays finite (a weight above FLT_MAX / log2e times an input of 0
+     * must give 0, as w * 0 does, not -inf * 0 = NaN) */
+    const double v = -BNN_SIG2_LOG2E * (double)w;
+    return (float)(v > FLT_MAX ? FLT_MAX : v < -FLT_MAX ? -FLT_MAX : v);
 }
 
 /* act(z), or for a sigmoid layer sigmoid(z) from narrow_fold's pre-activation */

@@ -656,6 +656,29 @@ static void test_narrow_tiny_vs_reference(void **state)
     free_setup(&s);
 }
 
+/* The narrow path's sigmoid layers run on their weights times -log2(e) (narrow_impl.h): a
+ * weight too large for that product (3e38) on an input that is always 0 must still give
+ * w * 0 = 0 as the reference does, not -inf * 0 = NaN; on both narrow kernels. */
+static void test_narrow_huge_weight(void **state)
+{
+    (void)state;
+    static const char *nets[] = {"2,1", "2,2,1", "2,3,1", "2,5,4,1"};
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
+        setup s;
+        make_setup(&s, nets[i], "sigmoid", 1, 100, 70 + i);
+        const size_t cols = (size_t)(s.a.width[0] + s.a.width[s.a.nlayers]);
+        for (size_t r = 0; r < s.n; r++)
+            s.rows[r * cols] = 0.0f; /* input 0 is always 0 */
+        float *w0 = bnn_model_weight(&s.m, 0);
+        w0[0] = 3e38f; /* output 0, input 0 */
+        s.theta[0] = 3e38f;
+        char label[64];
+        snprintf(label, sizeof label, "huge weight on a zero input, %s", nets[i]);
+        compare(&s, BNN_GRAD_EXACT, 1, 0, label);
+        free_setup(&s);
+    }
+}
+
 /* The tiny kernel reads rows of exactly nin + nout floats in place and copies other layouts
  * (data produced on demand, a shuffled view gathered into separate input and target buffers)
  * into that layout first: the same gradient and cost bitwise either way; and the same for 1
@@ -739,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_minibatch_threads_bitwise),
         cmocka_unit_test(test_minibatch_streamed),
         cmocka_unit_test(test_narrow_tiny_vs_reference),
+        cmocka_unit_test(test_narrow_huge_weight),
         cmocka_unit_test(test_narrow_tiny_layouts_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
