@@ -455,9 +455,9 @@ static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const f
 static inline __attribute__((always_inline)) void
 narrow_tiny_block(const int L, const int nin, const int H, const int nout, const bnn_act act,
                   const int U, const float *p, const size_t cnt,
-                  const float wv[NT_MAXL][NT_MAXW][NT_MAXW], const float wf[NT_MAXL][NT_MAXW][NT_MAXW],
-                  const float bf[NT_MAXL][NT_MAXW], V gw[NT_MAXL][NT_MAXW][NT_MAXW],
-                  V gb[NT_MAXL][NT_MAXW], V *sse, V oscale,
+                  const float wv[NT_MAXL][NT_MAXW][NT_MAXW],
+                  const float wf[NT_MAXL][NT_MAXW][NT_MAXW], const float bf[NT_MAXL][NT_MAXW],
+                  V gw[NT_MAXL][NT_MAXW][NT_MAXW], V gb[NT_MAXL][NT_MAXW], V *sse, V oscale,
                   const int hs1, V hs, const float *valid)
 {
     const int ld = nin + nout;
@@ -560,8 +560,8 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
     V sse = VZERO();
     size_t s = 0;
     for (; s + BS <= ns; s += BS)
-        narrow_tiny_block(L, nin, H, nout, act, U, rows + s * (size_t)ld, BS, wv, wf, bf, gw, gb,
-                          &sse, oscale, hs1, hs, NULL);
+        narrow_tiny_block(L, nin, H, nout, act, U, rows + s * (size_t)ld, BS, wv, wf, bf, gw,
+                          gb, &sse, oscale, hs1, hs, NULL);
     if (s < ns) {
         /* the last partial block, zero-padded, the padding lanes masked */
         _Alignas(64) float tail[NT_U * VLEN * (NT_MAXW + 2)];
@@ -571,8 +571,8 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
             tail[i] = i < cnt * (size_t)ld ? rows[s * (size_t)ld + i] : 0.0f;
         for (size_t i = 0; i < BS; i++)
             valid[i] = i < cnt ? 1.0f : 0.0f;
-        narrow_tiny_block(L, nin, H, nout, act, U, tail, cnt, wv, wf, bf, gw, gb, &sse, oscale, hs1,
-                          hs, valid);
+        narrow_tiny_block(L, nin, H, nout, act, U, tail, cnt, wv, wf, bf, gw, gb, &sse, oscale,
+                          hs1, hs, valid);
     }
     for (int l = 0; l < L; l++)
         for (int j = 0; j < NT_W(l + 1); j++) {
