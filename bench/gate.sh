@@ -2,8 +2,10 @@
 # The performance regression gate. A baseline is a property of a CPU and a CPU path, so the
 # gate picks bench/baselines/<cpu>-<isa>.json, where <cpu> is the CPU's model name (the
 # first "model name" of /proc/cpuinfo) in lower case without "(r)" and "(tm)", every run of
-# other characters than a-z and 0-9 turned into one '-' ("AMD EPYC" -> amd-epyc) and <isa>
-# the path batchnn uses (`batchnn --version`: avx512, avx2, scalar; BATCHNN_ISA changes it).
+# other characters than a-z and 0-9 turned into one '-' ("AMD EPYC" -> amd-epyc), then
+# -f<family>m<model> from the first "cpu family" and "model" lines (virtual machines name Zen 3
+# and Zen 4 alike "AMD EPYC": amd-epyc-f25m1, amd-epyc-f25m17), and <isa> the path batchnn
+# uses (`batchnn --version`: avx512, avx2, scalar; BATCHNN_ISA changes it).
 # A batchnn whose bench has --baseline-id names the file itself (the same rule).
 #
 #  - Baseline form, when that file exists: reruns the workloads with `batchnn bench
@@ -59,8 +61,13 @@ ISA=$("$BNN" --version 2>/dev/null | awk '/^isa:/ { print $2; exit }')
 ID=
 [ -n "${BATCHNN_GATE_CPU:-}" ] || ID=$("$BNN" bench --baseline-id 2>/dev/null)
 if [ -z "$ID" ]; then
+  FM=
+  if [ -z "${BATCHNN_GATE_CPU:-}" ]; then
+    FM=$(awk -F: '/^cpu family/ && f == "" { f = $2 + 0 } /^model[[:space:]]*:/ && m == "" { m = $2 + 0 }
+                  END { if (f != "" && m != "") printf "-f%dm%d", f, m }' /proc/cpuinfo 2>/dev/null)
+  fi
   ID=$(printf '%s' "$MODEL" | tr 'A-Z' 'a-z' |
-       sed -E 's/\((r|tm)\)//g; s/[^a-z0-9]+/-/g; s/^-+//; s/-+$//')-${ISA:-unknown}
+       sed -E 's/\((r|tm)\)//g; s/[^a-z0-9]+/-/g; s/^-+//; s/-+$//')$FM-${ISA:-unknown}
 fi
 BASE=$HERE/baselines/$ID.json
 

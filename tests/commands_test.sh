@@ -91,6 +91,12 @@ BATCHNN_ISA=scalar BATCHNN_PROC_ROOT=$T/proc bad "no baseline for this CPU" 3 \
   "no baseline for this CPU \(Intel\(R\) Xeon\(R\) Gold 6248 CPU @ 2.50GHz\) and ISA path scalar: intel-xeon-gold-6248-cpu-2-50ghz-scalar.json is not there" \
   "$BNN" bench --workloads W1 --baseline "$T/baselines"
 check "no baseline: nothing measured" test ! -s "$T/out"
+# virtual machines name Zen 3 and Zen 4 alike: the family and model numbers tell them apart
+printf 'processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\nprocessor\t: 1\ncpu family\t: 25\nmodel\t\t: 1\n' >"$T/proc/cpuinfo"
+BATCHNN_ISA=avx2 BATCHNN_PROC_ROOT=$T/proc ok "baseline id, family and model" "$BNN" bench --baseline-id
+check "baseline id: Zen 3 on a VM" bash -c "grep -qx 'amd-epyc-f25m1-avx2' '$T/out' || grep -qx 'amd-epyc-f25m1-scalar' '$T/out'"
+BATCHNN_ISA=avx2 BATCHNN_PROC_ROOT=$T/proc bad "a Zen 3 does not take the Zen 4 baseline" 3 \
+  "no baseline for this CPU \(AMD EPYC\)" "$BNN" bench --workloads W1 --baseline "$(dirname "$0")/../bench/baselines"
 printf 'processor\t: 0\n' >"$T/proc/cpuinfo"
 BATCHNN_ISA=scalar BATCHNN_PROC_ROOT=$T/proc ok "baseline id, no model name" "$BNN" bench --baseline-id
 check "baseline id: unknown cpu" test "$(cat "$T/out")" = unknown-cpu-scalar

@@ -488,7 +488,33 @@ static void gate_check(gate *g, const char *id, const gate_quantity *q, int nq)
     }
 }
 
-/* ---- baselines per CPU: bench/baselines/<cpu-model-slug>-<isa>.json ---- */
+/* ---- baselines per CPU: bench/baselines/<cpu-model-slug>[-f<family>m<model>]-<isa>.json ---- */
+
+/* The first "cpu family" and "model" numbers of /proc/cpuinfo (x86; -1 where absent): virtual
+ * machines often name every AMD EPYC "AMD EPYC", Zen 3 (family 25, model 1) and Zen 4 (family
+ * 25, model 17) alike. */
+static void cpu_family_model(int *family, int *model)
+{
+    const char *root = getenv("BATCHNN_PROC_ROOT");
+    char path[4096], line[1024];
+    snprintf(path, sizeof path, "%s/cpuinfo", root && *root ? root : "/proc");
+    *family = *model = -1;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f) && (*family < 0 || *model < 0)) {
+        const char *colon = strchr(line, ':');
+        int v;
+        if (!colon || sscanf(colon + 1, "%d", &v) != 1 || v < 0)
+            continue;
+        const size_t key = strcspn(line, "\t:");
+        if (*family < 0 && key == 10 && strncmp(line, "cpu family", 10) == 0)
+            *family = v;
+        else if (*model < 0 && key == 5 && strncmp(line, "model", 5) == 0)
+            *model = v;
+    }
+    fclose(f);
+}
 
 /* The CPU's model name ("model name" of /proc/cpuinfo; $BATCHNN_PROC_ROOT replaces /proc for
  * tests), or "unknown-cpu". */
@@ -517,9 +543,10 @@ static void cpu_model(char *buf, size_t len)
 }
 
 /* The baseline's name for this CPU and ISA path: the model name in lower case without "(r)"
- * and "(tm)", every run of other characters than letters and digits as one '-', then '-' and
- * the ISA path: "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz" -> intel-xeon-gold-6248-cpu-2-50ghz,
- * + "-avx512". */
+ * and "(tm)", every run of other characters than letters and digits as one '-', then
+ * "-f<family>m<model>" when /proc/cpuinfo gives both numbers, then '-' and the ISA path:
+ * "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz", family 6, model 85 ->
+ * intel-xeon-gold-6248-cpu-2-50ghz-f6m85, + "-avx512". */
 static void baseline_id(char *buf, size_t len, const char *isa)
 {
     char model[512], slug[512];
@@ -543,7 +570,12 @@ static void baseline_id(char *buf, size_t len, const char *isa)
     while (k > 0 && slug[k - 1] == '-')
         k--;
     slug[k] = '\0';
-    snprintf(buf, len, "%s-%s", k ? slug : "unknown-cpu", isa);
+    int family, number;
+    cpu_family_model(&family, &number);
+    char fm[32] = "";
+    if (family >= 0 && number >= 0)
+        snprintf(fm, sizeof fm, "-f%dm%d", family, number);
+    snprintf(buf, len, "%s%s-%s", k ? slug : "unknown-cpu", fm, isa);
 }
 
 /* --baseline PATH: a file written by --json, or a directory holding <baseline id>.json.
@@ -607,8 +639,9 @@ static void usage_bench(void)
         "workload's thread speedup, with a file written by --json; it prints baseline, now and\n"
         "change, and exits 1 when one fell below (1 - tolerance) x its baseline. A baseline is\n"
         "a property of a CPU: given a directory (bench/baselines), bench takes from it the file\n"
-        "<cpu-model-slug>-<isa>.json matching /proc/cpuinfo's model name and the ISA path in\n"
-        "use (BATCHNN_ISA), and when there is none exits 3 before measuring anything, saying\n"
+        "<cpu-model-slug>-f<family>m<model>-<isa>.json matching /proc/cpuinfo's model name,\n"
+        "CPU family and model numbers and the ISA path in use (BATCHNN_ISA), and when there\n"
+        "is none exits 3 before measuring anything, saying\n"
         "so: the caller then compares by an A/B run (bench/compare.sh). --baseline-id prints\n"
         "that name (without .json) and exits: record a baseline with\n"
         "  batchnn bench --json bench/baselines/$(batchnn bench --baseline-id).json\n"
