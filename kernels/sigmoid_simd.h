@@ -48,6 +48,18 @@ static inline V bnn_sig5_fast(V p, V kfm)
     return VDIV(VSET1(1.0f), VADD(VSET1(1.0f), e));
 }
 
+/* 2^k / (p + 2^k) for k in [-160, 93]: 2^k as 2^k1 2^k2, two exact normal factors, so that
+ * the only rounding into the subnormals is the last product (both slow paths) */
+static inline V bnn_sig_scaled_ratio(V p, VI k)
+{
+    const VI k1 = VSRAI(k, 1);
+    const VI k2 = VSUBI(k, k1);
+    const V s1 = VCASTF(VSLLI(VADDI(k1, VSET1I(127)), 23));
+    const V s2 = VCASTF(VSLLI(VADDI(k2, VSET1I(127)), 23));
+    const V q = VDIV(VSET1(1.0f), VADD(p, VMUL(s1, s2)));
+    return VMUL(VMUL(q, s1), s2);
+}
+
 /* Any lane (see above). Out of line: the hot loop stays small. */
 static __attribute__((noinline)) V bnn_sigmoid_slow(V x)
 {
@@ -56,12 +68,7 @@ static __attribute__((noinline)) V bnn_sigmoid_slow(V x)
     const V p = bnn_sig5_parts(t, &kfm);
     const V fast = bnn_sig5_fast(p, kfm);
     const VI k = VSUBI(VCASTI(kfm), VSET1I(BNN_SIG_MAGIC_BITS));
-    const VI k1 = VSRAI(k, 1);
-    const VI k2 = VSUBI(k, k1);
-    const V s1 = VCASTF(VSLLI(VADDI(k1, VSET1I(127)), 23));
-    const V s2 = VCASTF(VSLLI(VADDI(k2, VSET1I(127)), 23));
-    const V q = VDIV(VSET1(1.0f), VADD(p, VMUL(s1, s2)));
-    return VBLEND(VNGE(x, VSET1(BNN_SIG_FAST_MIN)), fast, VMUL(VMUL(q, s1), s2));
+    return VBLEND(VNGE(x, VSET1(BNN_SIG_FAST_MIN)), fast, bnn_sig_scaled_ratio(p, k));
 }
 
 static inline V bnn_sigmoid1(V x)
@@ -106,21 +113,16 @@ static inline V bnn_sig2_fast(V q, V kfm)
     return VDIV(VSET1(1.0f), VADD(VSET1(1.0f), e));
 }
 
-/* Any lane: 2^-k / (q + 2^-k) with 2^-k = 2^-k1 2^-k2 (t clamped to [-92.33, 160]: k <= 160,
- * both factors normal), the only rounding into the subnormals the last product. */
+/* Any lane: 2^-k / (q + 2^-k) (bnn_sig_scaled_ratio; t clamped to [-92.33, 160]: -k in
+ * [-160, 93]). */
 static __attribute__((noinline)) V bnn_sigmoid2_slow(V t)
 {
     const V tc = VMIN(VSET1(BNN_SIG2_MAX_ARG), VMAX(VSET1(BNN_SIG2_MIN_ARG), t));
     V kfm;
     const V q = bnn_sig2_parts(tc, &kfm);
     const V fast = bnn_sig2_fast(q, kfm);
-    const VI k = VSUBI(VCASTI(kfm), VSET1I(BNN_SIG_MAGIC_BITS));
-    const VI k1 = VSRAI(k, 1);
-    const VI k2 = VSUBI(k, k1);
-    const V s1 = VCASTF(VSLLI(VSUBI(VSET1I(127), k1), 23));
-    const V s2 = VCASTF(VSLLI(VSUBI(VSET1I(127), k2), 23));
-    const V d = VDIV(VSET1(1.0f), VADD(q, VMUL(s1, s2)));
-    return VBLEND(VNGE(VSET1(BNN_SIG2_FAST_MAX), t), fast, VMUL(VMUL(d, s1), s2));
+    const VI minus_k = VSUBI(VSET1I(BNN_SIG_MAGIC_BITS), VCASTI(kfm));
+    return VBLEND(VNGE(VSET1(BNN_SIG2_FAST_MAX), t), fast, bnn_sig_scaled_ratio(q, minus_k));
 }
 
 static inline V bnn_sigmoid2(V t)

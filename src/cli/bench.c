@@ -490,56 +490,44 @@ static void gate_check(gate *g, const char *id, const gate_quantity *q, int nq)
 
 /* ---- baselines per CPU: bench/baselines/<cpu-model-slug>[-f<family>m<model>]-<isa>.json ---- */
 
-/* The first "cpu family" and "model" numbers of /proc/cpuinfo (x86; -1 where absent): virtual
- * machines often name every AMD EPYC "AMD EPYC", Zen 3 (family 25, model 1) and Zen 4 (family
- * 25, model 17) alike. */
-static void cpu_family_model(int *family, int *model)
+/* From /proc/cpuinfo ($BATCHNN_PROC_ROOT replaces /proc for tests): the CPU's model name (the
+ * first "model name", or "unknown-cpu") and, when family and number are not NULL, the first
+ * "cpu family" and "model" numbers (x86; -1 where absent): virtual machines often name every
+ * AMD EPYC "AMD EPYC", Zen 3 (family 25, model 1) and Zen 4 (family 25, model 17) alike. */
+static void cpu_model(char *buf, size_t len, int *family, int *number)
 {
     const char *root = getenv("BATCHNN_PROC_ROOT");
     char path[4096], line[1024];
-    snprintf(path, sizeof path, "%s/cpuinfo", root && *root ? root : "/proc");
-    *family = *model = -1;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    while (fgets(line, sizeof line, f) && (*family < 0 || *model < 0)) {
-        const char *colon = strchr(line, ':');
-        int v;
-        if (!colon || sscanf(colon + 1, "%d", &v) != 1 || v < 0)
-            continue;
-        const size_t key = strcspn(line, "\t:");
-        if (*family < 0 && key == 10 && strncmp(line, "cpu family", 10) == 0)
-            *family = v;
-        else if (*model < 0 && key == 5 && strncmp(line, "model", 5) == 0)
-            *model = v;
-    }
-    fclose(f);
-}
-
-/* The CPU's model name ("model name" of /proc/cpuinfo; $BATCHNN_PROC_ROOT replaces /proc for
- * tests), or "unknown-cpu". */
-static void cpu_model(char *buf, size_t len)
-{
-    const char *root = getenv("BATCHNN_PROC_ROOT");
-    char path[4096];
+    int fam = -1, num = -1, named = 0;
     snprintf(path, sizeof path, "%s/cpuinfo", root && *root ? root : "/proc");
     snprintf(buf, len, "unknown-cpu");
     FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char line[1024];
-    while (fgets(line, sizeof line, f)) {
+    while (f && fgets(line, sizeof line, f) && (!named || fam < 0 || num < 0)) {
         char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) != 0 || !colon)
+        if (!colon)
             continue;
-        char *v = colon + 1;
-        v += strspn(v, " \t");
-        v[strcspn(v, "\n")] = '\0';
-        if (*v)
-            snprintf(buf, len, "%s", v);
-        break;
+        const size_t key = strcspn(line, " \t:");
+        int v;
+        if (!named && strncmp(line, "model name", 10) == 0) {
+            char *val = colon + 1;
+            val += strspn(val, " \t");
+            val[strcspn(val, "\n")] = '\0';
+            if (*val)
+                snprintf(buf, len, "%s", val);
+            named = 1;
+        } else if (sscanf(colon + 1, "%d", &v) == 1 && v >= 0) {
+            if (fam < 0 && strncmp(line, "cpu family", 10) == 0)
+                fam = v;
+            else if (num < 0 && key == 5 && strncmp(line, "model", 5) == 0)
+                num = v;
+        }
     }
-    fclose(f);
+    if (f)
+        fclose(f);
+    if (family)
+        *family = fam;
+    if (number)
+        *number = num;
 }
 
 /* The baseline's name for this CPU and ISA path: the model name in lower case without "(r)"
@@ -550,7 +538,8 @@ static void cpu_model(char *buf, size_t len)
 static void baseline_id(char *buf, size_t len, const char *isa)
 {
     char model[512], slug[512];
-    cpu_model(model, sizeof model);
+    int family, number;
+    cpu_model(model, sizeof model, &family, &number);
     size_t k = 0;
     for (const char *p = model; *p && k + 1 < sizeof slug; p++) {
         char c = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
@@ -570,8 +559,6 @@ static void baseline_id(char *buf, size_t len, const char *isa)
     while (k > 0 && slug[k - 1] == '-')
         k--;
     slug[k] = '\0';
-    int family, number;
-    cpu_family_model(&family, &number);
     char fm[32] = "";
     if (family >= 0 && number >= 0)
         snprintf(fm, sizeof fm, "-f%dm%d", family, number);
@@ -589,7 +576,7 @@ static json_object *load_baseline(const char *path, char *chosen, size_t len)
         baseline_id(id, sizeof id, bnn_kernels()->isa);
         snprintf(chosen, len, "%s/%s.json", path, id);
         if (stat(chosen, &st) != 0) {
-            cpu_model(model, sizeof model);
+            cpu_model(model, sizeof model, NULL, NULL);
             fprintf(stderr, "batchnn: bench: --baseline %s: no baseline for this CPU (%s) and "
                             "ISA path %s: %s.json is not there; compare with an A/B run instead\n",
                     path, model, bnn_kernels()->isa, id);
@@ -748,7 +735,7 @@ int cli_cmd_bench(int argc, char **argv)
     if (json_path && bnn_outfile_open(&jf, json_path, &e) != 0)
         cli_die(1, "--json %s", e.msg);
     char model[512];
-    cpu_model(model, sizeof model);
+    cpu_model(model, sizeof model, NULL, NULL);
     double sgemm = probe_sgemm(threads), bw = probe_bandwidth(threads),
            sig = probe_sigmoid(threads);
     printf("machine: %s; sgemm %.1f GFLOP/s, memory read %.1f GB/s, sigmoid %.2f G/s, %d "
