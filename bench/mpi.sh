@@ -62,6 +62,7 @@ case "${RUNS:-x}" in x) RUNS=$([ $QUICK = 1 ] && echo 1 || echo 5) ;; esac
 case "${EPOCHS:-x}" in x) EPOCHS=$([ $QUICK = 1 ] && echo 2 || echo 5) ;; esac
 # shellcheck source=workloads.sh
 . "$HERE/workloads.sh"
+export BNN_WL_BIN=${BNN_WL_BIN:-$BIN} # the workloads' definitions: the binary measured
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 MPIRUN=(mpirun --oversubscribe --bind-to none)

@@ -448,8 +448,10 @@ static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const f
 
 /* GCC cannot see that the weights (wv, bv) read for a shape are exactly those set for it, and
  * would warn; zero-filling the arrays instead would cost a memset per chunk. */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 /* One block: rows at p (BS = U * VLEN rows of ld = nin + nout floats), cnt valid rows (BS
  * outside the tail). gw/gb: the register accumulators; wv/bv: the weights and biases. */
 static inline __attribute__((always_inline)) void
@@ -627,7 +629,9 @@ NT_SHAPES(NT_DEF)
 #undef NT_DEF
 #undef NT_CALL
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 typedef double (*narrow_tiny_fn)(const bnn_narrow_net *, bnn_act, const float *, const float *,
                                  size_t, float *, float, float);

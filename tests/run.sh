@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: the release build, then the same tests under AddressSanitizer +
+# The whole test suite: the release build (GCC), the same with clang, then under AddressSanitizer +
 # UndefinedBehaviorSanitizer (build-asan/), then short fuzzing runs when clang can build them.
 # Kernel and fast-engine tests run once per CPU path (BATCHNN_ISA=scalar|avx2|avx512).
 set -euo pipefail
@@ -16,6 +16,18 @@ echo "== build without the AVX-512 objects (-Davx512=disabled): kernel and fast-
   -Davx512=disabled -Dbench=false >/dev/null
 ninja -C build-noavx512 >/dev/null
 meson test -C build-noavx512 --print-errorlogs --num-processes 2 --suite isa
+
+echo "== clang build (Debian's clang 14, release): meson test"
+# The same promises from a second compiler: warnings as errors, and the bitwise tests (scalar
+# and SIMD optimizer steps, any thread count) with clang's code generation.
+if command -v clang >/dev/null 2>&1; then
+  [ -f build-clang/build.ninja ] || CC=clang CXX=clang++ meson setup build-clang \
+    --buildtype=release -Dbench=false >/dev/null
+  ninja -C build-clang >/dev/null
+  meson test -C build-clang --print-errorlogs --num-processes 2 --no-suite slow
+else
+  echo "clang: not installed, skipped"
+fi
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: meson test"
 if [ ! -f build-asan/build.ninja ]; then

@@ -194,6 +194,9 @@ static int parse_number(csv_state *st, const char *s, const char *lend, float *o
     *next = q;
 
     float f;
+#if defined(BNN_CSV_STRTOF_ONLY)
+    (void)dropped; /* only the fast path below reads it */
+#endif
     if (m == 0) {
         f = neg ? -0.0f : 0.0f;
     }
