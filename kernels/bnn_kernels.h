@@ -74,6 +74,10 @@ typedef struct bnn_kernel_table {
      * the optimizer's fused step below. */
     void (*axpy)(float *y, const float *x, size_t n, float alpha);
 
+    /* Synthetic data: out[t] = bnn_u01_at(lo0 + t * step, a, b) for t < n, the sum taken
+     * mod 2^32 (the caller keeps a run within one value of key >> 32: src/io/synth.c). */
+    void (*u01_run)(float *out, size_t n, uint32_t lo0, uint32_t step, uint32_t a, uint32_t b);
+
     /* One fused optimizer step over n parameters (kernels/optim_loops.h): next from theta,
      * grad and the buffers b0, b1 (updated in place; unused ones may be NULL); returns 1 when
      * every next[i] is finite, 0 otherwise. next must not alias theta. */

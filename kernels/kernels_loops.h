@@ -1,6 +1,6 @@
 /*
  * kernels_loops.h - the simple element-wise loops of the kernel tables (act_backward,
- * output_delta, sq_error, row_sums_add, axpy), written once and included by each
+ * output_delta, sq_error, row_sums_add, axpy, u01_run), written once and included by each
  * kernels_<isa>.c, so that each copy is vectorised by the compiler with that file's flags.
  *
  * Shapes: column-major, element (r, c) of M is M[r + c * ld]; the inner loops run over the
@@ -208,6 +208,16 @@ static void bnn_loops_axpy(float *restrict y, const float *restrict x, size_t n,
 {
     for (size_t i = 0; i < n; i++)
         y[i] += alpha * x[i];
+}
+
+/* Integer lanes only (32-bit multiplies, shifts, xors) and one exact conversion: every copy
+ * gives bitwise the scalar values. */
+static void bnn_loops_u01_run(float *restrict out, size_t n, uint32_t lo0, uint32_t step,
+                              uint32_t a, uint32_t b)
+{
+    uint32_t lo = lo0;
+    for (size_t t = 0; t < n; t++, lo += step)
+        out[t] = bnn_u01_at(lo, a, b);
 }
 
 #endif /* BNN_KERNELS_LOOPS_H */

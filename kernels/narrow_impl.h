@@ -745,6 +745,7 @@ static void bnn_narrow_reduce(const float *acc, size_t nparams, float *g)
 #define BNN_TABLE_SHARED_ENTRIES                                                               \
     .act_backward = bnn_loops_act_backward, .output_delta = bnn_loops_output_delta,           \
     .sq_error = bnn_loops_sq_error, .row_sums_add = bnn_loops_row_sums_add,                   \
-    .axpy = bnn_loops_axpy, .optim_step = bnn_loops_optim_step,                               \
+    .axpy = bnn_loops_axpy, .u01_run = bnn_loops_u01_run,                                     \
+    .optim_step = bnn_loops_optim_step,                                                       \
     .loss_delta = bnn_loops_loss_delta, .narrow_lanes = VLEN, .narrow_work = bnn_narrow_work, \
     .narrow_grad = bnn_narrow_grad, .narrow_reduce = bnn_narrow_reduce,

@@ -61,10 +61,33 @@ typedef struct bnn_rng {
 void bnn_rng_seed(bnn_rng *r, uint64_t seed);
 uint64_t bnn_rng_next(bnn_rng *r);
 double bnn_rng_uniform(bnn_rng *r); /* [0, 1), 53 bits */
-/* Counter-based: the same (seed, key) always gives the same value, so synthetic samples
- * do not depend on chunking or thread count. 24-bit uniform in [0, 1). */
+uint64_t bnn_hash64(uint64_t seed, uint64_t key); /* splitmix64's finaliser, twice */
+/* The synthetic sets' counter-based generator: value number key (64 bits) of stream seed is
+ *   u01(seed, key) = (h >> 8) * 2^-24,  h = fmix32(fmix32(lo ^ a) ^ b),
+ * lo = key mod 2^32, and (a, b) the low and high halves of bnn_hash64(seed, key >> 32);
+ * fmix32 is MurmurHash3's 32-bit finaliser. The same (seed, key) always gives the same value,
+ * so a set does not depend on chunking, threads or ranks; 32-bit lanes, so every CPU path
+ * computes 8 or 16 at a time (the kernel tables' u01_run), bitwise alike. fmix32 is a
+ * bijection: the 2^32 keys that share key >> 32 give 2^32 different h. */
+typedef struct bnn_u01_key {
+    uint32_t a, b;
+} bnn_u01_key;
+bnn_u01_key bnn_u01_key_of(uint64_t seed, uint64_t key_hi);
+static inline uint32_t bnn_fmix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    return h ^ (h >> 16);
+}
+static inline float bnn_u01_at(uint32_t lo, uint32_t a, uint32_t b)
+{
+    const uint32_t h = bnn_fmix32(bnn_fmix32(lo ^ a) ^ b);
+    return (float)(int32_t)(h >> 8) * 0x1.0p-24f; /* h >> 8 < 2^24: exact, as a signed int */
+}
+/* One value, scalar: u01(seed, key). */
 float bnn_hash_u01(uint64_t seed, uint64_t key);
-uint64_t bnn_hash64(uint64_t seed, uint64_t key);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Tables: rows x cols float values, one row per sample (data files, synthetic sets).          */
@@ -175,7 +198,10 @@ int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, 
 
 /* A chunk of samples as column-major matrices: X (nin x count, leading dimension ldx) and
  * Y (nout x count, ldy). Points straight into the table when it is direct, otherwise fills
- * xbuf (nin * count floats) and ybuf (nout * count) and points there. */
+ * xbuf ((nin + nout) * count floats, rows nin + nout apart: ldx = nin + nout) and ybuf
+ * (nout * count) and points there. Inputs and targets of one table side by side (the usual
+ * layout) are read as whole rows into xbuf, so x and y interleave (ldy = ldx) as in a
+ * direct table, and the narrow kernels read them in place. */
 typedef struct bnn_chunk {
     const float *x;
     size_t ldx;

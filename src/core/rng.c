@@ -1,7 +1,8 @@
 /*
  * rng.c - the project's random numbers: xoshiro256** (seeded through splitmix64) for
  * sequential draws such as weight initialisation, and a counter-based hash for synthetic data,
- * whose sample i is a pure function of (seed, i): the same whatever the chunking or threads.
+ * whose sample i is a pure function of (seed, i): the same whatever the chunking or threads
+ * (its definition is in bnn_internal.h; the kernel tables' u01_run computes runs of it).
  */
 #include "bnn_internal.h"
 
@@ -50,7 +51,14 @@ uint64_t bnn_hash64(uint64_t seed, uint64_t key)
     return splitmix64_mix(splitmix64_mix(key + 0x9e3779b97f4a7c15ULL * (seed + 1)) ^ seed);
 }
 
+bnn_u01_key bnn_u01_key_of(uint64_t seed, uint64_t key_hi)
+{
+    const uint64_t k = bnn_hash64(seed, key_hi);
+    return (bnn_u01_key){(uint32_t)k, (uint32_t)(k >> 32)};
+}
+
 float bnn_hash_u01(uint64_t seed, uint64_t key)
 {
-    return (float)(bnn_hash64(seed, key) >> 40) * 0x1.0p-24f;
+    const bnn_u01_key k = bnn_u01_key_of(seed, key >> 32);
+    return bnn_u01_at((uint32_t)key, k.a, k.b);
 }

@@ -105,7 +105,7 @@ typedef struct workspace {
     float *nwork; /* narrow path: one block's activations and deltas */
     float *acts;  /* A_1..A_m, each width[l] x chunk, column-major, ld = width[l] */
     float *delta; /* two buffers of maxwidth x chunk */
-    float *xbuf;  /* nin x chunk when the data is not direct float32 */
+    float *xbuf;  /* (nin + nout) x chunk when the data is not direct float32 (data.c) */
     float *ybuf;  /* nout x chunk */
 } workspace;
 
@@ -421,7 +421,8 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
         workspace *w = &f->ws[t];
         w->acts = bnn_alloc(f->act_total, sizeof(float));
         w->delta = bnn_alloc(delta_floats(f), sizeof(float));
-        w->xbuf = bnn_alloc(mul_sat((size_t)a->width[0], f->chunk), sizeof(float));
+        w->xbuf = bnn_alloc(mul_sat((size_t)a->width[0] + (size_t)a->width[a->nlayers],
+                                    f->chunk), sizeof(float));
         w->ybuf = bnn_alloc(mul_sat((size_t)a->width[a->nlayers], f->chunk), sizeof(float));
         if (!w->acts || !w->delta || !w->xbuf || !w->ybuf)
             goto oom;
@@ -638,7 +639,8 @@ static int split_reserve(bnn_fast *f, size_t count, bnn_error *e)
     workspace *w = &f->split;
     w->acts = bnn_alloc(total, sizeof(float));
     w->delta = bnn_alloc(2 * round_up16((size_t)f->maxw * count), sizeof(float));
-    w->xbuf = bnn_alloc((size_t)a->width[0] * count, sizeof(float));
+    w->xbuf = bnn_alloc(((size_t)a->width[0] + (size_t)a->width[a->nlayers]) * count,
+                        sizeof(float));
     w->ybuf = bnn_alloc((size_t)a->width[a->nlayers] * count, sizeof(float));
     if (!w->acts || !w->delta || !w->xbuf || !w->ybuf) {
         free_workspace(w);
@@ -810,7 +812,8 @@ static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta
             const size_t c0 = part_begin(count, pieces, p), ns = part_begin(count, pieces, p + 1) - c0;
             bnn_chunk c;
             bnn_error err;
-            int rc = bnn_data_chunk(d, start + c0, ns, w->xbuf + c0 * nin, w->ybuf + c0 * nout,
+            int rc = bnn_data_chunk(d, start + c0, ns, w->xbuf + c0 * (nin + nout),
+                                    w->ybuf + c0 * nout,
                                     &c, &err);
             if (rc == 0) {
                 base[p] = c.x - c0 * c.ldx;

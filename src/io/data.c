@@ -109,18 +109,32 @@ static int labels_onehot(const bnn_data *d, size_t start, size_t count, float *y
     return 0;
 }
 
+/* Rows of xbuf are nin + nout floats apart, whatever fills them: a piece of a batch then
+ * lies at xbuf + c0 (nin + nout) with the same leading dimension as every other piece
+ * (fast.c's split batches read a batch's inputs as one matrix). */
+static size_t xbuf_ld(const bnn_data *d)
+{
+    return (size_t)d->nin + (size_t)d->nout;
+}
+
+/* Inputs and targets of one table, side by side: read together, as whole rows. */
+static int rows_whole(const bnn_data *d)
+{
+    return d->yt == d->xt && !d->labels && d->ycol == d->xcol + (size_t)d->nin;
+}
+
 static int part(const bnn_table *t, size_t col, size_t width, size_t start, size_t count,
-                float *buf, const float **p, size_t *ld, bnn_error *e)
+                float *buf, size_t ldbuf, const float **p, size_t *ld, bnn_error *e)
 {
     if (t->f32) {
         *p = t->f32 + start * t->ld + col;
         *ld = t->ld;
         return 0;
     }
-    if (bnn_table_read(t, start, count, col, width, buf, width, e) != 0)
+    if (bnn_table_read(t, start, count, col, width, buf, ldbuf, e) != 0)
         return -1;
     *p = buf;
-    *ld = width;
+    *ld = ldbuf;
     return 0;
 }
 
@@ -129,10 +143,10 @@ static int part(const bnn_table *t, size_t col, size_t width, size_t start, size
 #define GATHER_PIECE 256
 
 static int gather_rows(const bnn_table *t, size_t col, size_t width, const size_t *rows,
-                       size_t count, float *buf, bnn_error *e)
+                       size_t count, float *buf, size_t ldbuf, bnn_error *e)
 {
     for (size_t i = 0; i < count; i++) {
-        float *out = buf + i * width;
+        float *out = buf + i * ldbuf;
         if (t->f32)
             memcpy(out, t->f32 + rows[i] * t->ld + col, width * sizeof(float));
         else if (bnn_table_read(t, rows[i], 1, col, width, out, width, e) != 0)
@@ -145,16 +159,18 @@ static int gather(const bnn_data *d, size_t start, size_t count, float *xbuf, fl
                   bnn_error *e)
 {
     size_t rows[GATHER_PIECE];
-    const size_t nin = (size_t)d->nin, nout = (size_t)d->nout;
+    const size_t nin = (size_t)d->nin, nout = (size_t)d->nout, ld = xbuf_ld(d);
+    const int whole = rows_whole(d);
     for (size_t s = 0; s < count; s += GATHER_PIECE) {
         const size_t k = count - s < GATHER_PIECE ? count - s : GATHER_PIECE;
         bnn_shuffle_rows(d, start + s, k, rows);
         for (size_t i = 0; i < k; i++)
             rows[i] += d->row0;
-        if (gather_rows(d->xt, d->xcol, nin, rows, k, xbuf + s * nin, e) != 0)
+        if (gather_rows(d->xt, d->xcol, whole ? nin + nout : nin, rows, k, xbuf + s * ld, ld,
+                        e) != 0)
             return -1;
-        if (d->yt && !d->labels &&
-            gather_rows(d->yt, d->ycol, nout, rows, k, ybuf + s * nout, e) != 0)
+        if (d->yt && !d->labels && !whole &&
+            gather_rows(d->yt, d->ycol, nout, rows, k, ybuf + s * nout, nout, e) != 0)
             return -1;
     }
     return 0;
@@ -166,33 +182,42 @@ int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, f
     if (start > d->n || count > d->n - start)
         return bnn_fail(e, "data: samples %zu..%zu are outside the %zu samples", start,
                         start + count, d->n);
+    const size_t nin = (size_t)d->nin, nout = (size_t)d->nout, ld = xbuf_ld(d);
+    const int whole = d->yt && rows_whole(d);
     c->count = count;
+    c->ldy = nout;
+    c->y = NULL;
     if (d->perm) {
         if (gather(d, start, count, xbuf, ybuf, e) != 0 ||
             (d->yt && d->labels && labels_onehot(d, start, count, ybuf, e) != 0))
             return -1;
         c->x = xbuf;
-        c->ldx = (size_t)d->nin;
-        c->y = d->yt ? ybuf : NULL;
-        c->ldy = (size_t)d->nout;
+        c->ldx = ld;
+        if (d->yt) {
+            c->y = whole ? xbuf + nin : ybuf;
+            c->ldy = whole ? ld : nout;
+        }
         return 0;
     }
     if (d->labels) {
-        c->y = NULL;
-        c->ldy = (size_t)d->nout;
-        if (part(d->xt, d->xcol, (size_t)d->nin, start + d->row0, count, xbuf, &c->x, &c->ldx,
-                 e) != 0 ||
+        if (part(d->xt, d->xcol, nin, start + d->row0, count, xbuf, ld, &c->x, &c->ldx, e) != 0 ||
             labels_onehot(d, start, count, ybuf, e) != 0)
             return -1;
         c->y = ybuf;
         return 0;
     }
     start += d->row0;
-    if (part(d->xt, d->xcol, (size_t)d->nin, start, count, xbuf, &c->x, &c->ldx, e) != 0)
+    if (whole && !d->xt->f32) { /* inputs and targets in one read (the narrow kernels' layout) */
+        if (bnn_table_read(d->xt, start, count, d->xcol, nin + nout, xbuf, ld, e) != 0)
+            return -1;
+        c->x = xbuf;
+        c->y = xbuf + nin;
+        c->ldx = c->ldy = ld;
+        return 0;
+    }
+    if (part(d->xt, d->xcol, nin, start, count, xbuf, ld, &c->x, &c->ldx, e) != 0)
         return -1;
-    c->y = NULL;
-    c->ldy = (size_t)d->nout;
-    if (d->yt && part(d->yt, d->ycol, (size_t)d->nout, start, count, ybuf, &c->y, &c->ldy, e))
+    if (d->yt && part(d->yt, d->ycol, nout, start, count, ybuf, nout, &c->y, &c->ldy, e))
         return -1;
     return 0;
 }

@@ -1,7 +1,10 @@
 /*
  * synth.c - synthetic data sets, synth:NAME. Sample i is a pure function of (seed, i), drawn
- * from a counter-based hash, so a set is the same whatever the chunking or the thread count,
- * and a set too large for memory is generated chunk by chunk on demand instead of stored.
+ * from a counter-based hash (bnn_u01_at: value j of sample i is u01(seed, i * (nin + nout) + j)),
+ * so a set is the same whatever the chunking, the thread count or the rank, and a set too
+ * large for memory is generated chunk by chunk on demand, inside the engine's parallel
+ * region, instead of stored. uniform and linear (the benchmark sets) are generated on the
+ * kernel table's SIMD u01_run, only the columns a reader asks for.
  *
  *   linear   1 -> 1   x ~ U[0,1), y = 2x + noise, noise ~ U(-0.001, 0.001) (the notes' y = 2x)
  *   or, and, nand, xor   2 -> 1   the gate's truth table, rows cycling (0,0) (0,1) (1,0) (1,1)
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "bnn_internal.h"
+#include "bnn_kernels.h"
 
 typedef enum { S_LINEAR, S_OR, S_AND, S_NAND, S_XOR, S_UNIFORM, S_TEACHER, S_CIRCLE, S_SINE,
                S_COUNT } synth_kind;
@@ -123,11 +127,87 @@ static void gen_row(const synth *s, uint64_t i, float *row)
     }
 }
 
+/* out[t] = u01(seed, key0 + t * step), t < n, on the kernel table's u01_run: split where
+ * key >> 32 changes (once in 2^32 / step keys), since a run shares one (a, b). */
+static void u01_keys(const synth *s, float *out, size_t n, uint64_t key0, uint64_t step)
+{
+    const bnn_kernel_table *kt = bnn_kernels();
+    while (n > 0) {
+        const uint64_t hi = key0 >> 32;
+        const uint64_t room = (((hi + 1) << 32) - key0 + step - 1) / step; /* keys left in hi */
+        const size_t m = room < n ? (size_t)room : n;
+        const bnn_u01_key k = bnn_u01_key_of(s->seed, hi);
+        kt->u01_run(out, m, (uint32_t)key0, (uint32_t)step, k.a, k.b);
+        out += m;
+        n -= m;
+        key0 += (uint64_t)m * step;
+    }
+}
+
+/* Rows a piece of the fast path handles at once (its buffers on the stack). */
+#define PIECE 512
+
+/* The fast path of uniform and linear (the benchmark sets): only the columns asked for are
+ * generated, a column (or a row) at a time on the SIMD generator; the values are bitwise
+ * gen_row's. Returns 0 when the set has no fast path. */
+static int read_fast(const synth *s, size_t row0, size_t nrows, size_t col0, size_t ncols,
+                     float *out, size_t ldo)
+{
+    const uint64_t stride = (uint64_t)(s->nin + s->nout);
+    float a[PIECE], b[PIECE];
+    if (s->kind == S_UNIFORM && ncols == stride && ldo == stride) { /* whole rows: one run */
+        u01_keys(s, out, nrows * (size_t)stride, (uint64_t)row0 * stride, 1);
+        return 1;
+    }
+    if (s->kind == S_UNIFORM && ncols >= 16) { /* long rows: a run per row */
+        for (size_t r = 0; r < nrows; r++)
+            u01_keys(s, out + r * ldo, ncols, (uint64_t)(row0 + r) * stride + col0, 1);
+        return 1;
+    }
+    if (s->kind == S_UNIFORM) { /* short rows: a run per column, every stride-th key */
+        for (size_t r0 = 0; r0 < nrows; r0 += PIECE) {
+            const size_t m = nrows - r0 < PIECE ? nrows - r0 : PIECE;
+            for (size_t j = 0; j < ncols; j++) {
+                float *dst = ldo == 1 && ncols == 1 ? out + r0 : a;
+                u01_keys(s, dst, m, (uint64_t)(row0 + r0) * stride + col0 + j, stride);
+                if (dst == a)
+                    for (size_t r = 0; r < m; r++)
+                        out[(r0 + r) * ldo + j] = a[r];
+            }
+        }
+        return 1;
+    }
+    if (s->kind != S_LINEAR)
+        return 0;
+    if (col0 == 0 && ncols == 2 && ldo == 2) { /* whole rows: (x, noise) pairs in one run */
+        u01_keys(s, out, 2 * nrows, 2 * (uint64_t)row0, 1);
+        for (size_t r = 0; r < nrows; r++)
+            out[2 * r + 1] = 2.0f * out[2 * r] + (out[2 * r + 1] - 0.5f) * 0.002f;
+        return 1;
+    }
+    for (size_t r0 = 0; r0 < nrows; r0 += PIECE) { /* x = u(2i), noise from u(2i + 1) */
+        const size_t m = nrows - r0 < PIECE ? nrows - r0 : PIECE;
+        u01_keys(s, a, m, 2 * (uint64_t)(row0 + r0), 2);
+        if (col0 + ncols > 1)
+            u01_keys(s, b, m, 2 * (uint64_t)(row0 + r0) + 1, 2);
+        for (size_t r = 0; r < m; r++) {
+            float *row = out + (r0 + r) * ldo - col0;
+            if (col0 == 0)
+                row[0] = a[r];
+            if (col0 + ncols > 1)
+                row[1] = 2.0f * a[r] + (b[r] - 0.5f) * 0.002f;
+        }
+    }
+    return 1;
+}
+
 static int synth_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
                       float *out, size_t ldo, bnn_error *e)
 {
     (void)e;
     const synth *s = t->ctx;
+    if (read_fast(s, row0, nrows, col0, ncols, out, ldo))
+        return 0;
     size_t stride = s->nin + s->nout;
     float local[1024];
     float *row = stride <= 1024 ? local : malloc(stride * sizeof(float));
@@ -221,9 +301,14 @@ int bnn_synth_open(bnn_table *t, const char *name, size_t n, int64_t nin, int64_
         s->store = bnn_alloc(n * cols, sizeof(float));
         if (s->store) {
             float *store = s->store;
+            const size_t pieces = (n + PIECE - 1) / PIECE;
 #pragma omp parallel for schedule(static)
-            for (size_t i = 0; i < n; i++)
-                gen_row(s, i, store + i * cols);
+            for (size_t p = 0; p < pieces; p++) {
+                const size_t r0 = p * PIECE, m = n - r0 < PIECE ? n - r0 : PIECE;
+                if (!read_fast(s, r0, m, 0, cols, store + r0 * cols, cols))
+                    for (size_t i = r0; i < r0 + m; i++)
+                        gen_row(s, i, store + i * cols);
+            }
             t->f32 = store;
             t->ld = cols;
             t->read = NULL;
