@@ -217,48 +217,11 @@ static void usage_train(void)
         "                       more than 10x)\n"
         "  --checkpoint FILE    save a checkpoint (model, epoch, optimizer state) every\n"
         "                       --checkpoint-every N epochs (default 10) and at the end\n"
-        "  --resume FILE        continue from a checkpoint up to --epochs in all; the weights\n"
-        "                       are bitwise those of an uninterrupted run (fast engine)\n"
+        "  --resume FILE        continue from a checkpoint up to --epochs in all, with its\n"
+        "                       settings (optimizer, lr, batch, ...: give them again or not);\n"
+        "                       the weights are bitwise those of an uninterrupted run\n"
         "  --quiet              no progress or summary\n",
         bnn_synth_names());
-}
-
-/* --resume: a setting that defines the run is stored in the checkpoint. Not given on the
- * command line, it is taken from there; given and different, the run is refused. Returns the
- * value to use (the command line's, the checkpoint's, or def). */
-static const char *resume_setting(const char *resume, cli_opt *opts, const char *name,
-                                  const char *def, char *buf, size_t len,
-                                  int (*same)(const char *, const char *))
-{
-    bnn_error e;
-    const char *given = cli_opt_str(opts, name, NULL);
-    int r = bnn_model_read_meta(resume, name, buf, len, &e);
-    if (r < 0)
-        cli_die(1, "--resume %s", e.msg);
-    if (r == 1) /* an older checkpoint without it */
-        return given ? given : def;
-    if (given && !same(given, buf))
-        cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained with --%s %s; this run asks "
-                "for --%s %s (leave it out to continue with %s)", resume, name, buf, name, given,
-                buf);
-    return given ? given : buf;
-}
-
-static int same_text(const char *a, const char *b)
-{
-    return strcmp(a, b) == 0;
-}
-
-static int same_number(const char *a, const char *b)
-{
-    char *ea, *eb;
-    double x = strtod(a, &ea), y = strtod(b, &eb);
-    return *ea == '\0' && *eb == '\0' ? x == y : strcmp(a, b) == 0;
-}
-
-static int same_count(const char *a, const char *b)
-{
-    return cli_parse_u64("resume", a, 0, UINT64_MAX) == cli_parse_u64("resume", b, 0, UINT64_MAX);
 }
 
 /* Opens --log in place. A fresh run starts it anew; a resumed run keeps the header and the
@@ -387,11 +350,7 @@ int cli_cmd_train(int argc, char **argv)
 
     /* the settings; with --resume, those the checkpoint records are taken from it */
     int done_epochs = 0;
-    char rb[5][600];
-    const char *s_seed = cli_opt_str(opts, "seed", "1"), *s_lr = cli_opt_str(opts, "lr", "0.1");
-    const char *s_batch = cli_opt_str(opts, "batch", "0");
-    const char *s_gradient = cli_opt_str(opts, "gradient", "exact");
-    const char *s_engine = cli_opt_str(opts, "engine", "fast");
+    const char *s_seed, *s_lr, *s_batch, *s_gradient, *s_engine;
     if (resume) {
         char buf[64];
         int r = bnn_model_read_meta(resume, "epoch", buf, sizeof buf, &e);
@@ -403,14 +362,15 @@ int cli_cmd_train(int argc, char **argv)
             cli_die(1, "--resume %s: not a batchnn checkpoint (no valid \"epoch\" in __metadata__)",
                     resume);
         done_epochs = (int)v;
-        s_seed = resume_setting(resume, opts, "seed", "1", rb[0], sizeof rb[0], same_count);
-        s_lr = resume_setting(resume, opts, "lr", "0.1", rb[1], sizeof rb[1], same_number);
-        s_batch = resume_setting(resume, opts, "batch", "0", rb[2], sizeof rb[2], same_count);
-        s_gradient = resume_setting(resume, opts, "gradient", "exact", rb[3], sizeof rb[3],
-                                    same_text);
-        s_engine = resume_setting(resume, opts, "engine", "fast", rb[4], sizeof rb[4], same_text);
         init = resume;
     }
+    static cli_run_settings rs; /* static: 4 KiB of strings */
+    cli_run_settings_resolve(&rs, opts, resume);
+    s_seed = cli_run_setting(&rs, "seed", "1");
+    s_lr = cli_run_setting(&rs, "lr", "0.1");
+    s_batch = cli_run_setting(&rs, "batch", "0");
+    s_gradient = cli_run_setting(&rs, "gradient", "exact");
+    s_engine = cli_run_setting(&rs, "engine", "fast");
     bnn_train_opts to;
     bnn_train_opts_default(&to);
     to.epochs = (int)cli_parse_u64("epochs", cli_opt_str(opts, "epochs", "100"), 0, 1000000000);
@@ -462,11 +422,11 @@ int cli_cmd_train(int argc, char **argv)
     const bnn_arch *a = &model.arch;
     /* training options: optimizer, schedule, loss, shuffling, validation */
     const cli_train_strings ts = {
-        cli_opt_str(opts, "optimizer", NULL), cli_opt_str(opts, "momentum", NULL),
-        cli_opt_str(opts, "beta1", NULL), cli_opt_str(opts, "beta2", NULL),
-        cli_opt_str(opts, "adam-eps", NULL), cli_opt_str(opts, "weight-decay", NULL),
-        cli_opt_str(opts, "lr-schedule", NULL), cli_opt_str(opts, "loss", NULL),
-        cli_opt_str(opts, "patience", NULL), cli_opt_flag(opts, "shuffle"),
+        cli_run_setting(&rs, "optimizer", NULL), cli_run_setting(&rs, "momentum", NULL),
+        cli_run_setting(&rs, "beta1", NULL), cli_run_setting(&rs, "beta2", NULL),
+        cli_run_setting(&rs, "adam-eps", NULL), cli_run_setting(&rs, "weight-decay", NULL),
+        cli_run_setting(&rs, "lr-schedule", NULL), cli_run_setting(&rs, "loss", NULL),
+        cli_opt_str(opts, "patience", NULL), cli_run_setting(&rs, "shuffle", NULL) != NULL,
     };
     cli_training_options(&ts, a, &to);
     to.seed = seed;
@@ -479,8 +439,6 @@ int cli_cmd_train(int argc, char **argv)
     if (to.patience && !val && !val_split)
         cli_die(EXIT_USAGE, "--patience needs validation data (--val FILE or --val-split F)");
     double split = val_split ? cli_val_split(val_split) : 0.0;
-    if (resume)
-        cli_resume_check(resume, &to);
     cli_data ld, vld;
     cli_load_data(&ld, data, cli_opt_str(opts, "targets", NULL), samples, a->width[0],
               a->width[a->nlayers], seed, 1);
@@ -506,18 +464,15 @@ int cli_cmd_train(int argc, char **argv)
     if (bnn_optim_state_init(&state, &to.optim, model.nparams, &e) != 0)
         cli_die(1, "%s", e.msg);
     if (resume) { /* the optimizer continues where the checkpoint left it */
-        state.step = cli_resume_step(resume);
+        /* at most one update per sample and epoch (on every rank's share) */
+        state.step = cli_resume_step(resume, (uint64_t)done_epochs * (ld.d.n + 1) *
+                                                 (uint64_t)bnn_dist_size());
         if (bnn_checkpoint_load_state(resume, a, &state, &e) != 0)
             cli_die(1, "--resume %s", e.msg);
     }
 
-    char nbuf[32], seedbuf[32], lrbuf[40], batchbuf[32];
+    char nbuf[32];
     snprintf(nbuf, sizeof nbuf, "%zu", ld.d.n);
-    snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
-    snprintf(lrbuf, sizeof lrbuf, "%.15g", to.lr); /* shortest of 15..17 digits that reads back */
-    if (strtod(lrbuf, NULL) != to.lr)
-        snprintf(lrbuf, sizeof lrbuf, "%.17g", to.lr);
-    snprintf(batchbuf, sizeof batchbuf, "%zu", to.batch);
     if (resume) { /* the checkpoint must come from the same data */
         char buf[600];
         if (bnn_model_read_meta(resume, "samples", buf, sizeof buf, &e) == 0 &&
@@ -553,11 +508,6 @@ int cli_cmd_train(int argc, char **argv)
         add_meta(&ctx, "epoch", NULL); /* filled in per checkpoint */
         add_meta(&ctx, "samples", nbuf);
         add_meta(&ctx, "data", ld.data.name);
-        add_meta(&ctx, "seed", seedbuf);
-        add_meta(&ctx, "lr", lrbuf);
-        add_meta(&ctx, "batch", batchbuf);
-        add_meta(&ctx, "gradient", bnn_gradient_name(to.gradient));
-        add_meta(&ctx, "engine", bnn_engine_name(to.engine));
         to.checkpoint_every = every;
         to.on_checkpoint = on_checkpoint;
     }
