@@ -58,4 +58,23 @@ k|not a whole number
 18014398509481984k|too large
 BAD
 
+# --- OpenMP and OpenBLAS variables: no crash, the same model as without them ----------------
+# (a value libgomp itself refuses, e.g. OMP_NUM_THREADS=abc, is only warned about by libgomp)
+R="train --data synth:circle --arch 2,8,1 --samples 512 --epochs 4 --batch 64 --shuffle
+   --optimizer adam --lr 0.01 --threads 2 --quiet"
+CLEAN="env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT -u OMP_DYNAMIC -u OMP_NESTED -u OMP_STACKSIZE
+       -u OMP_MAX_ACTIVE_LEVELS -u OPENBLAS_NUM_THREADS -u GOMP_CPU_AFFINITY -u OMP_PROC_BIND"
+ok "train without OMP_* variables" $CLEAN "$BNN" $R --save "$T/omp_ref.st"
+"$BNN" predict --model "$T/omp_ref.st" --data synth:circle --samples 512 --threads 2 >"$T/omp_ref.out"
+for v in OMP_NUM_THREADS=100000 OMP_THREAD_LIMIT=1 OMP_DYNAMIC=true OMP_NESTED=true \
+         OMP_STACKSIZE=1G OMP_MAX_ACTIVE_LEVELS=0 OPENBLAS_NUM_THREADS=7 GOMP_CPU_AFFINITY=0 \
+         OMP_PROC_BIND=true OMP_NUM_THREADS=1; do
+  rm -f "$T/omp.st"
+  ok "train with $v" $CLEAN "$v" "$BNN" $R --save "$T/omp.st"
+  check "train with $v: the same model" cmp -s "$T/omp.st" "$T/omp_ref.st"
+  ok "predict with $v" $CLEAN "$v" "$BNN" predict --model "$T/omp_ref.st" --data synth:circle \
+    --samples 512 --threads 2
+  check "predict with $v: the same output" cmp -s "$T/out" "$T/omp_ref.out"
+done
+
 summary robustness

@@ -12,6 +12,7 @@
  *   sine     1 -> 1   x ~ U[0,1), y = 0.5 + 0.4 sin(2 pi x)
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,7 +222,10 @@ int bnn_synth_open(bnn_table *t, const char *name, size_t n, int64_t nin, int64_
         s->store = bnn_alloc(n * cols, sizeof(float));
         if (s->store) {
             float *store = s->store;
-#pragma omp parallel for schedule(static)
+            /* every region names its team: the OMP_NUM_THREADS default (100000 crashed the
+             * process here) never decides; each row is the same whatever the team */
+            const int team = omp_get_num_procs();
+#pragma omp parallel for num_threads(team) schedule(static) if (team > 1)
             for (size_t i = 0; i < n; i++)
                 gen_row(s, i, store + i * cols);
             t->f32 = store;
