@@ -77,4 +77,40 @@ for v in OMP_NUM_THREADS=100000 OMP_THREAD_LIMIT=1 OMP_DYNAMIC=true OMP_NESTED=t
   check "predict with $v: the same output" cmp -s "$T/out" "$T/omp_ref.out"
 done
 
+# --- bench --baseline: every field type-checked, the read capped ----------------------------
+G="bench --arch 2,1 --samples 4096 --repeat 1 --baseline"
+while IFS='|' read -r name json pat; do
+  printf '%s' "$json" >"$T/base.json"
+  bad "baseline: $name" 1 "--baseline $T/base.json: $pat" "$BNN" $G "$T/base.json"
+done <<'BAD'
+null id|{"workloads": [{"id": null}]}|workloads\[0\]\.id is a JSON null, not a string
+numeric id|{"workloads": [{"id": 7, "efficiency": 1}]}|workloads\[0\]\.id is a JSON number, not a string
+no id|{"workloads": [{"efficiency": 1}]}|workloads\[0\] has no "id"
+string quantity|{"workloads": [{"id": "user", "efficiency": "fast"}]}|workloads\[0\] \(id "user"\)\.efficiency is a JSON string, not a number
+null quantity|{"workloads": [{"id": "user", "reference_speedup": null}]}|workloads\[0\] \(id "user"\)\.reference_speedup is a JSON null, not a number
+object quantity|{"workloads": [{"id": "W1", "thread_speedup": {}}]}|workloads\[0\] \(id "W1"\)\.thread_speedup is a JSON object, not a number
+workload not an object|{"workloads": [3]}|workloads\[0\] is a JSON number, not an object
+workloads an object|{"workloads": {}}|"workloads" is a JSON object, not an array
+no workloads|{"machine": {}}|no "workloads"
+top level an array|[1, 2]|the top level is a JSON array, not an object
+data after the value|{"workloads": []} x|cannot read it as JSON
+not JSON|hello|cannot read it as JSON
+BAD
+printf '{"workloads": [{"id": "a\\u001b[31m\\n", "efficiency": true}]}' >"$T/base.json"
+bad "baseline: an id printed escaped" 1 'id "a\\x1b\[31m\\x0a"\)\.efficiency is a JSON boolean' \
+  "$BNN" $G "$T/base.json"
+printf '{"workloads": [{"id": "user", "efficiency": 1e-9, "reference_speedup": 1e-9}]}' >"$T/base.json"
+ok "baseline: a valid one" "$BNN" $G "$T/base.json"
+# a FIFO fed endless bytes: read at most the stream limit, then refused
+mkfifo "$T/base.fifo"
+yes | head -c 100M >"$T/base.fifo" &
+writer=$!
+BATCHNN_STREAM_LIMIT=1M bad "baseline: an endless FIFO is capped" 1 \
+  "--baseline $T/base.fifo: more than 1048576 bytes" "$BNN" $G "$T/base.fifo"
+kill "$writer" 2>/dev/null; wait "$writer" 2>/dev/null
+# a baseline of more than 1 MiB is not one (a regular file, mapped)
+head -c 2000000 /dev/zero | tr '\0' ' ' >"$T/big.json"; printf '{"workloads": []}' >>"$T/big.json"
+bad "baseline: more than 1 MiB" 1 "--baseline $T/big.json: 2000017 bytes, more than a baseline" \
+  "$BNN" $G "$T/big.json"
+
 summary robustness
