@@ -113,4 +113,39 @@ head -c 2000000 /dev/zero | tr '\0' ' ' >"$T/big.json"; printf '{"workloads": []
 bad "baseline: more than 1 MiB" 1 "--baseline $T/big.json: 2000017 bytes, more than a baseline" \
   "$BNN" $G "$T/big.json"
 
+# --- strings from files are printed escaped -------------------------------------------------
+# setmeta IN OUT KEY=VALUE...: a copy of model IN with those __metadata__ entries
+setmeta() {
+  python3 - "$@" <<'PY'
+import json, struct, sys
+src, dst = sys.argv[1:3]
+b = open(src, 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+for kv in sys.argv[3:]:
+    k, v = kv.split('=', 1)
+    # VALUE holds \xNN escapes: the bytes they spell, as UTF-8 text
+    h['__metadata__'][k] = v.encode().decode('unicode_escape').encode('latin-1').decode('utf-8')
+j = json.dumps(h, separators=(',', ':')).encode()
+j += b' ' * (-len(j) % 8)
+open(dst, 'wb').write(struct.pack('<Q', len(j)) + j + b[8 + n:])
+PY
+}
+ok "a checkpoint to alter" "$BNN" train --data synth:xor --arch 2,3,1 --epochs 2 --quiet \
+  --optimizer adam --checkpoint "$T/m.st"
+setmeta "$T/m.st" "$T/evil.st" 'loss=mse\x1b[31m\nred' 'optimizer=ad\x07am' 'optimizer.step=12\r'
+ok "info of a model with control characters in its metadata" "$BNN" info "$T/evil.st"
+check "info: loss escaped" grep -qxF 'loss: "mse\x1b[31m\x0ared"' "$T/out"
+check "info: optimizer and step escaped" grep -qxF 'optimizer: "ad\x07am", "12\x0d" steps (checkpoint)' "$T/out"
+check "info: no raw escape or control byte" bash -c "! LC_ALL=C grep -q \$'[\x01-\x08\x0b-\x1f\x7f]' '$T/out'"
+setmeta "$T/m.st" "$T/utf8.st" 'optimizer=adam\xc3\xa9'
+ok "info of a model with UTF-8 metadata" "$BNN" info "$T/utf8.st"
+check "info: well-formed UTF-8 printed as itself" grep -qxF "optimizer: adamé, 2 steps (checkpoint)" "$T/out"
+bad "predict: an unknown loss is escaped, one line" 1 'unknown loss "mse\\x1b\[31m\\x0ared" in __metadata__' \
+  "$BNN" predict --model "$T/evil.st" --data synth:xor
+setmeta "$T/m.st" "$T/data.st" 'data=x\x1b[2J\ny'
+ok "resume from a checkpoint naming other data" "$BNN" train --data synth:xor --epochs 3 \
+  --resume "$T/data.st" --save "$T/d.st"
+check "resume: its data name printed escaped" grep -qF 'was trained on "x\x1b[2J\x0ay", this run uses synth:xor' "$T/err"
+
 summary robustness

@@ -474,15 +474,15 @@ int cli_cmd_train(int argc, char **argv)
     char nbuf[32];
     snprintf(nbuf, sizeof nbuf, "%zu", ld.d.n);
     if (resume) { /* the checkpoint must come from the same data */
-        char buf[600];
+        char buf[600], q[300]; /* the checkpoint's strings are printed escaped */
         if (bnn_model_read_meta(resume, "samples", buf, sizeof buf, &e) == 0 &&
             strcmp(buf, nbuf) != 0)
             cli_die(1, "--resume %s: the checkpoint was trained on %s samples, this run has %s",
-                    resume, buf, nbuf);
+                    resume, bnn_printable(q, sizeof q, buf), nbuf);
         if (bnn_model_read_meta(resume, "data", buf, sizeof buf, &e) == 0 &&
             strcmp(buf, ld.data.name) != 0 && lead)
             fprintf(stderr, "batchnn: warning: --resume %s was trained on %s, this run uses %s\n",
-                    resume, buf, ld.data.name);
+                    resume, bnn_printable(q, sizeof q, buf), ld.data.name);
     }
 
     train_ctx ctx = {0};

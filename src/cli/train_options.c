@@ -348,8 +348,10 @@ bnn_loss cli_model_loss(const char *path, const char *given)
     int r = bnn_model_read_meta(path, "loss", buf, sizeof buf, &e);
     if (r < 0)
         cli_die(1, "%s", e.msg);
+    char q[64];
     if (r == 0 && bnn_loss_parse(buf, &l) != 0)
-        cli_die(1, "%s: unknown loss '%s' in __metadata__", path, buf);
+        cli_die(1, "%s: unknown loss %s in __metadata__", path,
+                bnn_quote(q, sizeof q, buf, strlen(buf), 40));
     return l;
 }
 
