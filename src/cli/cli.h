@@ -149,19 +149,22 @@ void cli_log_extra(char *buf, size_t len, const bnn_epoch_stats *s, int validati
 /* The progress line's accuracy and validation figures. */
 void cli_progress_extra(char *buf, size_t len, const bnn_epoch_stats *s, int validating,
                         bnn_loss loss);
-/* Checkpoint metadata of the run-defining settings (keys[i] = values[i], at most 16; values
- * point into buf, which needs about 1 KiB): the optimizer's step, then every setting. */
-int cli_train_meta(const bnn_train_opts *to, const bnn_optim_state *st, const char **keys,
-                   const char **values, char *buf, size_t len);
 /* The run-defining settings (seed, lr, batch, gradient, engine, loss, optimizer and its
- * hyper-parameters, lr-schedule, shuffle) as strings: the command line's, and with --resume
- * (resume non-NULL) the checkpoint's for those not given. A given value that differs from the
- * checkpoint's exits 2 naming both; an invalid recorded value exits 1 ("bad metadata"). */
+ * hyper-parameters, lr-schedule, shuffle, samples, val-split) as strings: the command line's,
+ * and with --resume (resume non-NULL) the checkpoint's for those not given. A given value that
+ * differs from the checkpoint's exits 2 naming both; an invalid recorded value exits 1 ("bad
+ * metadata"). */
 typedef struct cli_run_settings {
     const char *value[16]; /* NULL: not given, the default applies */
     char buf[16][256];
 } cli_run_settings;
 void cli_run_settings_resolve(cli_run_settings *r, cli_opt *opts, const char *resume);
+/* Checkpoint metadata of those settings (keys[i] = values[i], at most 17; values point into
+ * buf, which needs about 1 KiB): the optimizer's step, then every setting as used (to; rs for
+ * samples and val-split). */
+int cli_train_meta(const bnn_train_opts *to, const bnn_optim_state *st,
+                   const cli_run_settings *rs, const char **keys, const char **values, char *buf,
+                   size_t len);
 /* The value of one of them by option name ("1" or NULL for --shuffle), or def. */
 const char *cli_run_setting(const cli_run_settings *r, const char *option, const char *def);
 /* The optimizer's step count recorded in a checkpoint (0 when absent); above max (or not

@@ -67,6 +67,7 @@ typedef struct train_ctx {
     char epoch_buf[32];
     /* training options: the optimizer state saved in checkpoints, the log's extra columns */
     const bnn_train_opts *to;
+    const cli_run_settings *rs; /* the settings recorded in checkpoints with to's */
     char meta_buf[1024];
     int validating;
     char log_extra[256], progress_extra[256];
@@ -95,7 +96,7 @@ static int on_checkpoint(void *p, int epoch, const bnn_model *m, bnn_error *unus
     c->meta_vals[0] = c->epoch_buf; /* meta_keys[0] is "epoch" */
     int n = c->nmeta;
     if (c->to) /* the optimizer's step count and settings, its buffers as tensors */
-        n += cli_train_meta(c->to, c->to->state, c->meta_keys + n, c->meta_vals + n,
+        n += cli_train_meta(c->to, c->to->state, c->rs, c->meta_keys + n, c->meta_vals + n,
                             c->meta_buf, sizeof c->meta_buf);
     if (bnn_checkpoint_save(m, c->to ? c->to->state : NULL, c->checkpoint, c->meta_keys,
                             c->meta_vals, n, &e) != 0) {
@@ -380,9 +381,9 @@ int cli_cmd_train(int argc, char **argv)
     to.batch = (size_t)cli_parse_u64("batch", s_batch, 0, SIZE_MAX);
     to.threads = (int)cli_parse_u64("threads", cli_opt_str(opts, "threads", "0"), 0, 4096);
     uint64_t seed = cli_parse_u64("seed", s_seed, 0, UINT64_MAX);
-    size_t samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "0"), 0,
-                                           SIZE_MAX);
-    if (cli_opt_flag(opts, "samples") && samples == 0)
+    const char *s_samples = cli_run_setting(&rs, "samples", NULL);
+    size_t samples = (size_t)cli_parse_u64("samples", s_samples ? s_samples : "0", 0, SIZE_MAX);
+    if (s_samples && samples == 0)
         cli_die(EXIT_USAGE, "--samples must be at least 1");
     if (bnn_gradient_parse(s_gradient, &to.gradient) != 0)
         cli_die(EXIT_USAGE, "--gradient: '%s' is not exact, seed or finite-diff", s_gradient);
@@ -431,7 +432,7 @@ int cli_cmd_train(int argc, char **argv)
     cli_training_options(&ts, a, &to);
     to.seed = seed;
     const char *val = cli_opt_str(opts, "val", NULL);
-    const char *val_split = cli_opt_str(opts, "val-split", NULL);
+    const char *val_split = cli_run_setting(&rs, "val-split", NULL);
     if (val && val_split)
         cli_die(EXIT_USAGE, "train: --val and --val-split cannot be combined");
     if (cli_opt_flag(opts, "val-targets") && !val)
@@ -497,6 +498,7 @@ int cli_cmd_train(int argc, char **argv)
         to.best_epoch = &best_epoch;
     }
     ctx.to = &to;
+    ctx.rs = &rs;
     ctx.validating = to.val != NULL;
     to.on_epoch_stats = on_epoch_stats;
     to.total_epochs = to.epochs;

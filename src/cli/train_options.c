@@ -121,7 +121,8 @@ void cli_progress_extra(char *buf, size_t len, const bnn_epoch_stats *s, int val
 typedef enum { RS_COUNT, RS_NUMBER, RS_WORD, RS_SCHEDULE, RS_FLAG } rs_kind;
 enum {
     SET_SEED, SET_LR, SET_BATCH, SET_GRADIENT, SET_ENGINE, SET_LOSS, SET_OPTIMIZER, SET_MOMENTUM,
-    SET_BETA1, SET_BETA2, SET_EPS, SET_WEIGHT_DECAY, SET_SCHEDULE, SET_SHUFFLE, SET_N
+    SET_BETA1, SET_BETA2, SET_EPS, SET_WEIGHT_DECAY, SET_SCHEDULE, SET_SHUFFLE, SET_SAMPLES,
+    SET_VAL_SPLIT, SET_N
 };
 static const struct run_setting {
     const char *option, *key;
@@ -141,17 +142,29 @@ static const struct run_setting {
     [SET_WEIGHT_DECAY] = {"weight-decay", "optimizer.weight_decay", RS_NUMBER},
     [SET_SCHEDULE] = {"lr-schedule", "lr_schedule", RS_SCHEDULE},
     [SET_SHUFFLE] = {"shuffle", "shuffle", RS_FLAG},
+    /* the command line's own (not in bnn_train_opts); 0 stands for "not given". ("samples"
+     * is the training set's size, checked on resume; "samples_option" is --samples.) */
+    [SET_SAMPLES] = {"samples", "samples_option", RS_COUNT},
+    [SET_VAL_SPLIT] = {"val-split", "val_split", RS_NUMBER},
 };
 
 _Static_assert(SET_N <= (int)(sizeof((cli_run_settings *)0)->value /
                           sizeof((cli_run_settings *)0)->value[0]), "cli_run_settings too small");
 
-/* Setting id of to as the checkpoint records it (numbers read back exactly). */
-static void format_setting(int id, const bnn_train_opts *to, char *buf, size_t len)
+/* Setting id of to (or of rs, for the command line's own; rs NULL: their defaults) as the
+ * checkpoint records it (numbers read back exactly). */
+static void format_setting(int id, const bnn_train_opts *to, const cli_run_settings *rs,
+                           char *buf, size_t len)
 {
     const bnn_optim_opts *o = &to->optim;
+    const char *given = rs ? rs->value[id] : NULL;
     double x = 0;
     switch (id) {
+    case SET_SAMPLES: /* validated by the command before any checkpoint */
+        snprintf(buf, len, "%llu",
+                 given ? (unsigned long long)cli_parse_u64("samples", given, 0, UINT64_MAX) : 0ULL);
+        return;
+    case SET_VAL_SPLIT: x = given ? strtod(given, NULL) : 0; break;
     case SET_SEED: snprintf(buf, len, "%llu", (unsigned long long)to->seed); return;
     case SET_BATCH: snprintf(buf, len, "%zu", to->batch); return;
     case SET_GRADIENT: snprintf(buf, len, "%s", bnn_gradient_name(to->gradient)); return;
@@ -172,8 +185,9 @@ static void format_setting(int id, const bnn_train_opts *to, char *buf, size_t l
         snprintf(buf, len, "%.17g", x);
 }
 
-int cli_train_meta(const bnn_train_opts *to, const bnn_optim_state *st, const char **keys,
-                   const char **values, char *buf, size_t len)
+int cli_train_meta(const bnn_train_opts *to, const bnn_optim_state *st,
+                   const cli_run_settings *rs, const char **keys, const char **values, char *buf,
+                   size_t len)
 {
     int n = 0;
     size_t used = 0;
@@ -183,7 +197,7 @@ int cli_train_meta(const bnn_train_opts *to, const bnn_optim_state *st, const ch
         if (id < 0) /* the optimizer's step count, then the settings */
             snprintf(buf + used, len - used, "%llu", (unsigned long long)(st ? st->step : 0));
         else
-            format_setting(id, to, buf + used, len - used);
+            format_setting(id, to, rs, buf + used, len - used);
         keys[n] = id < 0 ? "optimizer.step" : run_settings[id].key;
         values[n++] = buf + used;
         used += strlen(buf + used) + 1;
@@ -235,7 +249,7 @@ static int valid_setting(int id, const char *s)
     case RS_COUNT: return plain_count(s, &u);
     case RS_NUMBER:
         x = strtod(s, &end);
-        return end != s && *end == '\0' && isfinite(x) && x >= 0;
+        return end != s && *end == '\0' && isfinite(x) && x >= 0 && (id != SET_VAL_SPLIT || x < 1);
     case RS_WORD: return parse_word(id, s) >= 0;
     case RS_SCHEDULE: return bnn_schedule_parse(s, &sc, &e) == 0;
     case RS_FLAG: return strcmp(s, "0") == 0 || strcmp(s, "1") == 0;
@@ -295,13 +309,18 @@ void cli_run_settings_resolve(cli_run_settings *r, cli_opt *opts, const char *re
         if (rs->kind == RS_FLAG && given && strcmp(buf, "0") == 0)
             cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained without --%s; this run "
                     "asks for it (leave it out to continue without)", resume, rs->option);
+        if (id == SET_SAMPLES && given) /* the training set's size ("samples") decides */
+            continue;
+        if (id == SET_VAL_SPLIT && given && strcmp(buf, "0") == 0)
+            cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained without --%s; this run "
+                    "asks for --%s %s", resume, rs->option, rs->option, given);
         if (given && !same_setting(id, given, buf))
             cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained with --%s %s; this run "
                     "asks for --%s %s (leave it out to continue with %s)", resume, rs->option,
                     buf, rs->option, given, buf);
         /* taken from the checkpoint; its default stays "not given", so a setting of another
          * optimizer (momentum under adam) is not asked for */
-        format_setting(id, &def, dflt, sizeof dflt);
+        format_setting(id, &def, NULL, dflt, sizeof dflt);
         if (!given)
             r->value[id] = same_setting(id, dflt, buf) ? NULL : buf;
         if (rs->kind == RS_FLAG && !given)
