@@ -89,6 +89,12 @@ typedef struct cli_model_on_data {
 } cli_model_on_data;
 void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts);
 
+/* ---- bench_baseline.c ---- */
+
+/* bench --baseline FILE, read and checked (exits 1 naming file and key on any fault). */
+struct json_object;
+struct json_object *cli_read_baseline(const char *path);
+
 /* ---- progress.c ---- */
 
 /* The progress of a training run, and the figures its summary needs. */
