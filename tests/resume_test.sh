@@ -99,6 +99,7 @@ optimizer.step|
 optimizer|foo
 optimizer.momentum|abc
 optimizer.beta1|-0.5
+optimizer.beta2|1
 optimizer.eps|nan
 lr|inf
 seed|-3

@@ -249,7 +249,10 @@ static int valid_setting(int id, const char *s)
     case RS_COUNT: return plain_count(s, &u);
     case RS_NUMBER:
         x = strtod(s, &end);
-        return end != s && *end == '\0' && isfinite(x) && x >= 0 && (id != SET_VAL_SPLIT || x < 1);
+        if (id == SET_VAL_SPLIT || id == SET_BETA1 || id == SET_BETA2) /* below 1 */
+            if (!(x < 1))
+                return 0;
+        return end != s && *end == '\0' && isfinite(x) && x >= 0;
     case RS_WORD: return parse_word(id, s) >= 0;
     case RS_SCHEDULE: return bnn_schedule_parse(s, &sc, &e) == 0;
     case RS_FLAG: return strcmp(s, "0") == 0 || strcmp(s, "1") == 0;
