@@ -711,7 +711,7 @@ int cli_cmd_bench(int argc, char **argv)
         cli_die(EXIT_USAGE, "--tolerance: '%s' is not a fraction between 0 and 1",
                 cli_opt_str(opts, "tolerance", ""));
     int repeat = (int)cli_parse_u64("repeat", cli_opt_str(opts, "repeat", "5"), 1, 63);
-    int threads = (int)cli_parse_u64("threads", cli_opt_str(opts, "threads", "0"), 0, 4096);
+    int threads = cli_parse_threads(cli_opt_str(opts, "threads", "0"));
     threads = threads ? threads : omp_get_num_procs();
     size_t n_user = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "2^20"), 1,
                                           (uint64_t)1 << 40);

@@ -55,6 +55,9 @@ const char *cli_opt_str(cli_opt *opts, const char *name, const char *def);
 int cli_opt_flag(cli_opt *opts, const char *name);
 /* A whole number in [min, max] (also 2^N and k/M/G suffixes), or exit 2 naming the option. */
 uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64_t max);
+/* --threads T (0: all CPUs this process may use), also made the default team of every
+ * OpenMP region (omp_set_num_threads), so the environment's OMP_NUM_THREADS never is. */
+int cli_parse_threads(const char *s);
 /* A finite number, or exit 2 naming the option. */
 double cli_parse_double(const char *opt_name, const char *s);
 

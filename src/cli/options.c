@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +172,15 @@ uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64
         cli_die(EXIT_USAGE, "--%s: %llu is out of range (%llu to %llu)", opt_name, v,
             (unsigned long long)min, (unsigned long long)max);
     return v;
+}
+
+int cli_parse_threads(const char *s)
+{
+    int t = (int)cli_parse_u64("threads", s, 0, 4096);
+    /* the default team of any region that does not name one (a library region such as the
+     * synthetic-set fill): batchnn's count, never OMP_NUM_THREADS */
+    omp_set_num_threads(t > 0 ? t : omp_get_num_procs());
+    return t;
 }
 
 double cli_parse_double(const char *opt_name, const char *s)

@@ -379,7 +379,7 @@ int cli_cmd_train(int argc, char **argv)
     if (to.lr < 0)
         cli_die(EXIT_USAGE, "--lr: %g is negative", to.lr);
     to.batch = (size_t)cli_parse_u64("batch", s_batch, 0, SIZE_MAX);
-    to.threads = (int)cli_parse_u64("threads", cli_opt_str(opts, "threads", "0"), 0, 4096);
+    to.threads = cli_parse_threads(cli_opt_str(opts, "threads", "0"));
     uint64_t seed = cli_parse_u64("seed", s_seed, 0, UINT64_MAX);
     const char *s_samples = cli_run_setting(&rs, "samples", NULL);
     size_t samples = (size_t)cli_parse_u64("samples", s_samples ? s_samples : "0", 0, SIZE_MAX);

@@ -222,9 +222,13 @@ int bnn_synth_open(bnn_table *t, const char *name, size_t n, int64_t nin, int64_
         s->store = bnn_alloc(n * cols, sizeof(float));
         if (s->store) {
             float *store = s->store;
-            /* every region names its team: the OMP_NUM_THREADS default (100000 crashed the
-             * process here) never decides; each row is the same whatever the team */
-            const int team = omp_get_num_procs();
+            /* every region names its team: the caller's default (the command sets it from
+             * --threads), at most the CPUs this process may use, so OMP_NUM_THREADS=100000
+             * (which crashed the process here) cannot start 100000 threads; each row is the
+             * same whatever the team */
+            int team = omp_get_max_threads();
+            if (team > omp_get_num_procs())
+                team = omp_get_num_procs();
 #pragma omp parallel for num_threads(team) schedule(static) if (team > 1)
             for (size_t i = 0; i < n; i++)
                 gen_row(s, i, store + i * cols);
