@@ -630,6 +630,9 @@ void bnn_put_le(void *p, uint64_t v, int bytes);
  * in cap (>= 16), followed by "..." when cut. Returns out. */
 const char *bnn_quote(char *out, size_t cap, const void *text, size_t n, size_t maxin);
 
+/* A string read from a file, for printing: s itself when it is well-formed UTF-8 without
+ * control characters, else bnn_quote's escaped form in out (cut to fit cap). */
+const char *bnn_printable(char *out, size_t cap, const char *s);
 /* Writes exactly what snprintf(out, 32, "%.9g", f) writes for a finite float32 (checked for all
  * 2^32 patterns by tests/fmt_g9_check.c), without printf; returns the length (< 32). */
 int bnn_fmt_g9(char *out, float f);

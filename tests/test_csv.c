@@ -1105,6 +1105,42 @@ static void test_stream_limit(void **state)
     assert_int_equal(v, (size_t)2 << 30);
 }
 
+/* bnn_printable (ioutil.c): strings from files print as themselves only when they are
+ * well-formed UTF-8 without control characters; anything else comes out escaped. */
+static void test_printable(void **state)
+{
+    (void)state;
+    char out[64];
+    static const char *const plain[] = {"", "mse", "adam e-8 (x)", "caf\xc3\xa9",
+                                        "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc2\xa0"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+        assert_ptr_equal(bnn_printable(out, sizeof out, plain[i]), plain[i]);
+    static const struct {
+        const char *in, *want;
+    } esc[] = {
+        {"a\x1b[31mb", "\"a\\x1b[31mb\""},  /* ESC */
+        {"x\ny", "\"x\\x0ay\""},            /* newline */
+        {"\x7f", "\"\\x7f\""},              /* DEL */
+        {"\xc2\x9b", "\"\\xc2\\x9b\""},     /* C1 CSI as UTF-8 */
+        {"\xff", "\"\\xff\""},              /* never UTF-8 */
+        {"\xc3", "\"\\xc3\""},              /* cut sequence */
+        {"\xc0\xaf", "\"\\xc0\\xaf\""},     /* overlong '/' */
+        {"\xe0\x80\xaf", "\"\\xe0\\x80\\xaf\""}, /* overlong, 3 bytes */
+        {"\xed\xa0\x80", "\"\\xed\\xa0\\x80\""}, /* surrogate */
+        {"\xf4\x90\x80\x80", "\"\\xf4\\x90\\x80\\x80\""}, /* above U+10FFFF */
+    };
+    for (size_t i = 0; i < sizeof esc / sizeof *esc; i++)
+        assert_string_equal(bnn_printable(out, sizeof out, esc[i].in), esc[i].want);
+    /* a plain string with quotes prints as itself; escaped, they are escaped too */
+    assert_string_equal(bnn_printable(out, sizeof out, "q\"\\"), "q\"\\");
+    assert_string_equal(bnn_printable(out, sizeof out, "\"\x01"), "\"\\\"\\x01\"");
+    /* cut to fit, never past cap */
+    char small[16];
+    const char *cut = bnn_printable(small, sizeof small, "\x01\x01\x01\x01\x01\x01\x01\x01");
+    assert_true(strlen(cut) < sizeof small);
+    assert_non_null(strstr(cut, "..."));
+}
+
 int main(void)
 {
     /* large blocks always mapped and given back on free: the memory tests measure peak
@@ -1125,6 +1161,7 @@ int main(void)
         cmocka_unit_test(test_fmt_g9_sampled),
         cmocka_unit_test(test_writer_roundtrip),
         cmocka_unit_test(test_writer_errors),
+        cmocka_unit_test(test_printable),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -5,7 +5,8 @@
  * (floor / time), 1 vs N threads, and the speedup over the reference engine, all measured in
  * the same run; the mini-batch workloads M1-M3 with 1 and N threads against their full-batch
  * epoch; and compares with a baseline (a file, or the one of this CPU and ISA path in a
- * directory of baselines).
+ * directory of baselines), read through bnn_input (capped like every input) and checked
+ * field by field before anything is measured.
  *
  * Epoch times are the per-epoch wall times that `batchnn train --log` reports (bnn_train's
  * on_epoch), median over --repeat epochs after one warm-up epoch, data generation excluded.
@@ -583,11 +584,7 @@ static json_object *load_baseline(const char *path, char *chosen, size_t len)
             exit(3);
         }
     }
-    json_object *base = json_object_from_file(chosen);
-    if (!base || !json_object_is_type(base, json_type_object))
-        cli_die(1, "--baseline %s: cannot read it as JSON written by 'batchnn bench --json'",
-                chosen);
-    return base;
+    return cli_read_baseline(chosen);
 }
 
 /* ---- the command ---- */
@@ -714,7 +711,7 @@ int cli_cmd_bench(int argc, char **argv)
         cli_die(EXIT_USAGE, "--tolerance: '%s' is not a fraction between 0 and 1",
                 cli_opt_str(opts, "tolerance", ""));
     int repeat = (int)cli_parse_u64("repeat", cli_opt_str(opts, "repeat", "5"), 1, 63);
-    int threads = (int)cli_parse_u64("threads", cli_opt_str(opts, "threads", "0"), 0, 4096);
+    int threads = cli_parse_threads(cli_opt_str(opts, "threads", "0"));
     threads = threads ? threads : omp_get_num_procs();
     size_t n_user = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "2^20"), 1,
                                           (uint64_t)1 << 40);

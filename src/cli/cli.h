@@ -55,6 +55,9 @@ const char *cli_opt_str(cli_opt *opts, const char *name, const char *def);
 int cli_opt_flag(cli_opt *opts, const char *name);
 /* A whole number in [min, max] (also 2^N and k/M/G suffixes), or exit 2 naming the option. */
 uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64_t max);
+/* --threads T (0: all CPUs this process may use), also made the default team of every
+ * OpenMP region (omp_set_num_threads), so the environment's OMP_NUM_THREADS never is. */
+int cli_parse_threads(const char *s);
 /* A finite number, or exit 2 naming the option. */
 double cli_parse_double(const char *opt_name, const char *s);
 
@@ -88,6 +91,12 @@ typedef struct cli_model_on_data {
     size_t samples;
 } cli_model_on_data;
 void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts);
+
+/* ---- bench_baseline.c ---- */
+
+/* bench --baseline FILE, read and checked (exits 1 naming file and key on any fault). */
+struct json_object;
+struct json_object *cli_read_baseline(const char *path);
 
 /* ---- progress.c ---- */
 
@@ -149,13 +158,27 @@ void cli_log_extra(char *buf, size_t len, const bnn_epoch_stats *s, int validati
 /* The progress line's accuracy and validation figures. */
 void cli_progress_extra(char *buf, size_t len, const bnn_epoch_stats *s, int validating,
                         bnn_loss loss);
-/* Checkpoint metadata of the training options (keys[i] = values[i], at most 8; values point
- * into buf) and the check of a checkpoint against this run: exits naming both values. */
-int cli_train_meta(const bnn_train_opts *to, const bnn_optim_state *st, const char **keys,
-                   const char **values, char *buf, size_t len);
-void cli_resume_check(const char *path, const bnn_train_opts *to);
-/* The optimizer's step count recorded in a checkpoint (0 when absent). */
-uint64_t cli_resume_step(const char *path);
+/* The run-defining settings (seed, lr, batch, gradient, engine, loss, optimizer and its
+ * hyper-parameters, lr-schedule, shuffle, samples, val-split) as strings: the command line's,
+ * and with --resume (resume non-NULL) the checkpoint's for those not given. A given value that
+ * differs from the checkpoint's exits 2 naming both; an invalid recorded value exits 1 ("bad
+ * metadata"). */
+typedef struct cli_run_settings {
+    const char *value[16]; /* NULL: not given, the default applies */
+    char buf[16][256];
+} cli_run_settings;
+void cli_run_settings_resolve(cli_run_settings *r, cli_opt *opts, const char *resume);
+/* Checkpoint metadata of those settings (keys[i] = values[i], at most 17; values point into
+ * buf, which needs about 1 KiB): the optimizer's step, then every setting as used (to; rs for
+ * samples and val-split). */
+int cli_train_meta(const bnn_train_opts *to, const bnn_optim_state *st,
+                   const cli_run_settings *rs, const char **keys, const char **values, char *buf,
+                   size_t len);
+/* The value of one of them by option name ("1" or NULL for --shuffle), or def. */
+const char *cli_run_setting(const cli_run_settings *r, const char *option, const char *def);
+/* The optimizer's step count recorded in a checkpoint (0 when absent); above max (or not
+ * plain digits) exits 1 as bad metadata. */
+uint64_t cli_resume_step(const char *path, uint64_t max);
 /* The loss a model was trained with: --loss when given, else its "loss" metadata, else mse. */
 bnn_loss cli_model_loss(const char *path, const char *given);
 /* predict --proba (softmax / sigmoid of logits) or --classes (cross-entropy: the argmax, one

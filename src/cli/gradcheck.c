@@ -59,7 +59,7 @@ int cli_cmd_gradcheck(int argc, char **argv)
     double eps = cli_parse_double("eps", cli_opt_str(opts, "eps", "1e-3"));
     double tol_ref = cli_parse_double("tol-reference", cli_opt_str(opts, "tol-reference", "1e-6"));
     double tol_fast = cli_parse_double("tol-fast", cli_opt_str(opts, "tol-fast", "1e-4"));
-    int threads = (int)cli_parse_u64("threads", cli_opt_str(opts, "threads", "0"), 0, 4096);
+    int threads = cli_parse_threads(cli_opt_str(opts, "threads", "0"));
     bnn_gradient mode;
     if (bnn_gradient_parse(cli_opt_str(opts, "gradient", "exact"), &mode) != 0 ||
         mode == BNN_GRAD_FINITE_DIFF)

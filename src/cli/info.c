@@ -1,5 +1,7 @@
 /*
- * info.c - `batchnn info`: a model's architecture, metadata and weight statistics.
+ * info.c - `batchnn info`: a model's architecture, metadata and weight statistics. Strings
+ * from the file are printed through bnn_printable: control characters and bytes that are not
+ * UTF-8 come out escaped, never raw.
  */
 #include <math.h>
 #include <stdio.h>
@@ -32,12 +34,14 @@ int cli_cmd_info(int argc, char **argv)
     bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
     printf("model: %s\narch: %s\nactivations: %s\nlayers: %d\nparameters: %zu\n", pos[0], w,
            acts, a->nlayers, model.nparams);
-    char meta[64], step[64];
+    /* metadata strings are the file's: printed escaped unless plain text */
+    char meta[64], step[64], q1[300], q2[300];
     if (bnn_model_read_meta(pos[0], "loss", meta, sizeof meta, &e) == 0)
-        printf("loss: %s\n", meta);
+        printf("loss: %s\n", bnn_printable(q1, sizeof q1, meta));
     if (bnn_model_read_meta(pos[0], "optimizer", meta, sizeof meta, &e) == 0 &&
         bnn_model_read_meta(pos[0], "optimizer.step", step, sizeof step, &e) == 0)
-        printf("optimizer: %s, %s steps (checkpoint)\n", meta, step);
+        printf("optimizer: %s, %s steps (checkpoint)\n", bnn_printable(q1, sizeof q1, meta),
+               bnn_printable(q2, sizeof q2, step));
     for (int l = 0; l < a->nlayers; l++) {
         const float *W = bnn_model_weight(&model, l);
         size_t cnt = (size_t)(a->width[l] * a->width[l + 1]);

@@ -104,6 +104,9 @@ int main(int argc, char **argv)
         {"gradcheck", cli_cmd_gradcheck}, {"gen", cli_cmd_gen}, {"info", cli_cmd_info},
         {"demo", cli_cmd_demo}, {"bench", cli_cmd_bench},
     };
+    /* every OpenMP team is --threads (each region names it): OMP_DYNAMIC=true must not
+     * shrink it behind the user's back */
+    omp_set_dynamic(0);
     /* no temporary output survives an exit() on an error path */
     atexit(bnn_outfile_remove_temps);
     catch_sigbus();

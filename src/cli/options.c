@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,35 +122,65 @@ int cli_opt_flag(cli_opt *opts, const char *name)
     return o && o->seen;
 }
 
+/* A run of decimal digits at s: its value (*over set when it exceeds 2^64 - 1) and its end.
+ * strtoull is not used: it would also take " 5", "+5" and "-1" (as 2^64 - 1). */
+static const char *digits(const char *s, unsigned long long *v, int *over)
+{
+    *v = 0;
+    *over = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (*v > (UINT64_MAX - d) / 10)
+            *over = 1;
+        else
+            *v = *v * 10 + d;
+    }
+    return s;
+}
+
+/* The count syntax, whole: DIGITS, DIGITS followed by one of k K M G (x 2^10, 2^10, 2^20,
+ * 2^30), or 2^DIGITS (exponent 0..63). Nothing else: no sign, space, fraction, exponent, hex
+ * or empty part ("2^", "^3", "1k2", "k", "1.5k", "0x10", "1kk" are refused). */
 uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64_t max)
 {
-    const char *p = s;
-    while (*p == ' ')
-        p++;
-    if (*p < '0' || *p > '9')
+    unsigned long long v;
+    int over;
+    const char *end = digits(s, &v, &over);
+    if (end == s)
         cli_die(EXIT_USAGE, "--%s: '%s' is not a whole number", opt_name, s);
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(p, &end, 10);
-    /* accept k/M/G suffixes (powers of two) and 2^N for convenience: --samples 2^24 */
-    if (*end == '^' && v == 2) {
-        unsigned long long ex = strtoull(end + 1, &end, 10);
-        if (ex > 63)
+    if (*end == '^' && v == 2 && end == s + 1) { /* 2^N: --samples 2^24 */
+        const char *ex = end + 1;
+        unsigned long long n;
+        end = digits(ex, &n, &over);
+        if (end == ex)
+            cli_die(EXIT_USAGE, "--%s: '%s' is not a whole number (2^N needs N)", opt_name, s);
+        if (over || n > 63)
             cli_die(EXIT_USAGE, "--%s: '%s' is too large", opt_name, s);
-        v = 1ULL << ex;
+        v = 1ULL << n;
     } else if (*end == 'k' || *end == 'K' || *end == 'M' || *end == 'G') {
         int sh = *end == 'G' ? 30 : *end == 'M' ? 20 : 10;
-        if (v > (UINT64_MAX >> sh))
+        if (over || v > (UINT64_MAX >> sh))
             cli_die(EXIT_USAGE, "--%s: '%s' is too large", opt_name, s);
         v <<= sh;
         end++;
     }
-    if (*end != '\0' || errno == ERANGE)
+    if (*end != '\0')
         cli_die(EXIT_USAGE, "--%s: '%s' is not a whole number", opt_name, s);
+    if (over)
+        cli_die(EXIT_USAGE, "--%s: '%s' is too large", opt_name, s);
     if (v < min || v > max)
         cli_die(EXIT_USAGE, "--%s: %llu is out of range (%llu to %llu)", opt_name, v,
             (unsigned long long)min, (unsigned long long)max);
     return v;
+}
+
+int cli_parse_threads(const char *s)
+{
+    int t = (int)cli_parse_u64("threads", s, 0, 4096);
+    /* the default team of any region that does not name one (a library region such as the
+     * synthetic-set fill): batchnn's count, never OMP_NUM_THREADS */
+    omp_set_num_threads(t > 0 ? t : omp_get_num_procs());
+    return t;
 }
 
 double cli_parse_double(const char *opt_name, const char *s)

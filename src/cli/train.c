@@ -67,6 +67,7 @@ typedef struct train_ctx {
     char epoch_buf[32];
     /* training options: the optimizer state saved in checkpoints, the log's extra columns */
     const bnn_train_opts *to;
+    const cli_run_settings *rs; /* the settings recorded in checkpoints with to's */
     char meta_buf[1024];
     int validating;
     char log_extra[256], progress_extra[256];
@@ -95,7 +96,7 @@ static int on_checkpoint(void *p, int epoch, const bnn_model *m, bnn_error *unus
     c->meta_vals[0] = c->epoch_buf; /* meta_keys[0] is "epoch" */
     int n = c->nmeta;
     if (c->to) /* the optimizer's step count and settings, its buffers as tensors */
-        n += cli_train_meta(c->to, c->to->state, c->meta_keys + n, c->meta_vals + n,
+        n += cli_train_meta(c->to, c->to->state, c->rs, c->meta_keys + n, c->meta_vals + n,
                             c->meta_buf, sizeof c->meta_buf);
     if (bnn_checkpoint_save(m, c->to ? c->to->state : NULL, c->checkpoint, c->meta_keys,
                             c->meta_vals, n, &e) != 0) {
@@ -217,48 +218,11 @@ static void usage_train(void)
         "                       more than 10x)\n"
         "  --checkpoint FILE    save a checkpoint (model, epoch, optimizer state) every\n"
         "                       --checkpoint-every N epochs (default 10) and at the end\n"
-        "  --resume FILE        continue from a checkpoint up to --epochs in all; the weights\n"
-        "                       are bitwise those of an uninterrupted run (fast engine)\n"
+        "  --resume FILE        continue from a checkpoint up to --epochs in all, with its\n"
+        "                       settings (optimizer, lr, batch, ...: give them again or not);\n"
+        "                       the weights are bitwise those of an uninterrupted run\n"
         "  --quiet              no progress or summary\n",
         bnn_synth_names());
-}
-
-/* --resume: a setting that defines the run is stored in the checkpoint. Not given on the
- * command line, it is taken from there; given and different, the run is refused. Returns the
- * value to use (the command line's, the checkpoint's, or def). */
-static const char *resume_setting(const char *resume, cli_opt *opts, const char *name,
-                                  const char *def, char *buf, size_t len,
-                                  int (*same)(const char *, const char *))
-{
-    bnn_error e;
-    const char *given = cli_opt_str(opts, name, NULL);
-    int r = bnn_model_read_meta(resume, name, buf, len, &e);
-    if (r < 0)
-        cli_die(1, "--resume %s", e.msg);
-    if (r == 1) /* an older checkpoint without it */
-        return given ? given : def;
-    if (given && !same(given, buf))
-        cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained with --%s %s; this run asks "
-                "for --%s %s (leave it out to continue with %s)", resume, name, buf, name, given,
-                buf);
-    return given ? given : buf;
-}
-
-static int same_text(const char *a, const char *b)
-{
-    return strcmp(a, b) == 0;
-}
-
-static int same_number(const char *a, const char *b)
-{
-    char *ea, *eb;
-    double x = strtod(a, &ea), y = strtod(b, &eb);
-    return *ea == '\0' && *eb == '\0' ? x == y : strcmp(a, b) == 0;
-}
-
-static int same_count(const char *a, const char *b)
-{
-    return cli_parse_u64("resume", a, 0, UINT64_MAX) == cli_parse_u64("resume", b, 0, UINT64_MAX);
 }
 
 /* Opens --log in place. A fresh run starts it anew; a resumed run keeps the header and the
@@ -387,11 +351,7 @@ int cli_cmd_train(int argc, char **argv)
 
     /* the settings; with --resume, those the checkpoint records are taken from it */
     int done_epochs = 0;
-    char rb[5][600];
-    const char *s_seed = cli_opt_str(opts, "seed", "1"), *s_lr = cli_opt_str(opts, "lr", "0.1");
-    const char *s_batch = cli_opt_str(opts, "batch", "0");
-    const char *s_gradient = cli_opt_str(opts, "gradient", "exact");
-    const char *s_engine = cli_opt_str(opts, "engine", "fast");
+    const char *s_seed, *s_lr, *s_batch, *s_gradient, *s_engine;
     if (resume) {
         char buf[64];
         int r = bnn_model_read_meta(resume, "epoch", buf, sizeof buf, &e);
@@ -403,14 +363,15 @@ int cli_cmd_train(int argc, char **argv)
             cli_die(1, "--resume %s: not a batchnn checkpoint (no valid \"epoch\" in __metadata__)",
                     resume);
         done_epochs = (int)v;
-        s_seed = resume_setting(resume, opts, "seed", "1", rb[0], sizeof rb[0], same_count);
-        s_lr = resume_setting(resume, opts, "lr", "0.1", rb[1], sizeof rb[1], same_number);
-        s_batch = resume_setting(resume, opts, "batch", "0", rb[2], sizeof rb[2], same_count);
-        s_gradient = resume_setting(resume, opts, "gradient", "exact", rb[3], sizeof rb[3],
-                                    same_text);
-        s_engine = resume_setting(resume, opts, "engine", "fast", rb[4], sizeof rb[4], same_text);
         init = resume;
     }
+    static cli_run_settings rs; /* static: 4 KiB of strings */
+    cli_run_settings_resolve(&rs, opts, resume);
+    s_seed = cli_run_setting(&rs, "seed", "1");
+    s_lr = cli_run_setting(&rs, "lr", "0.1");
+    s_batch = cli_run_setting(&rs, "batch", "0");
+    s_gradient = cli_run_setting(&rs, "gradient", "exact");
+    s_engine = cli_run_setting(&rs, "engine", "fast");
     bnn_train_opts to;
     bnn_train_opts_default(&to);
     to.epochs = (int)cli_parse_u64("epochs", cli_opt_str(opts, "epochs", "100"), 0, 1000000000);
@@ -418,11 +379,11 @@ int cli_cmd_train(int argc, char **argv)
     if (to.lr < 0)
         cli_die(EXIT_USAGE, "--lr: %g is negative", to.lr);
     to.batch = (size_t)cli_parse_u64("batch", s_batch, 0, SIZE_MAX);
-    to.threads = (int)cli_parse_u64("threads", cli_opt_str(opts, "threads", "0"), 0, 4096);
+    to.threads = cli_parse_threads(cli_opt_str(opts, "threads", "0"));
     uint64_t seed = cli_parse_u64("seed", s_seed, 0, UINT64_MAX);
-    size_t samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "0"), 0,
-                                           SIZE_MAX);
-    if (cli_opt_flag(opts, "samples") && samples == 0)
+    const char *s_samples = cli_run_setting(&rs, "samples", NULL);
+    size_t samples = (size_t)cli_parse_u64("samples", s_samples ? s_samples : "0", 0, SIZE_MAX);
+    if (s_samples && samples == 0)
         cli_die(EXIT_USAGE, "--samples must be at least 1");
     if (bnn_gradient_parse(s_gradient, &to.gradient) != 0)
         cli_die(EXIT_USAGE, "--gradient: '%s' is not exact, seed or finite-diff", s_gradient);
@@ -462,16 +423,16 @@ int cli_cmd_train(int argc, char **argv)
     const bnn_arch *a = &model.arch;
     /* training options: optimizer, schedule, loss, shuffling, validation */
     const cli_train_strings ts = {
-        cli_opt_str(opts, "optimizer", NULL), cli_opt_str(opts, "momentum", NULL),
-        cli_opt_str(opts, "beta1", NULL), cli_opt_str(opts, "beta2", NULL),
-        cli_opt_str(opts, "adam-eps", NULL), cli_opt_str(opts, "weight-decay", NULL),
-        cli_opt_str(opts, "lr-schedule", NULL), cli_opt_str(opts, "loss", NULL),
-        cli_opt_str(opts, "patience", NULL), cli_opt_flag(opts, "shuffle"),
+        cli_run_setting(&rs, "optimizer", NULL), cli_run_setting(&rs, "momentum", NULL),
+        cli_run_setting(&rs, "beta1", NULL), cli_run_setting(&rs, "beta2", NULL),
+        cli_run_setting(&rs, "adam-eps", NULL), cli_run_setting(&rs, "weight-decay", NULL),
+        cli_run_setting(&rs, "lr-schedule", NULL), cli_run_setting(&rs, "loss", NULL),
+        cli_opt_str(opts, "patience", NULL), cli_run_setting(&rs, "shuffle", NULL) != NULL,
     };
     cli_training_options(&ts, a, &to);
     to.seed = seed;
     const char *val = cli_opt_str(opts, "val", NULL);
-    const char *val_split = cli_opt_str(opts, "val-split", NULL);
+    const char *val_split = cli_run_setting(&rs, "val-split", NULL);
     if (val && val_split)
         cli_die(EXIT_USAGE, "train: --val and --val-split cannot be combined");
     if (cli_opt_flag(opts, "val-targets") && !val)
@@ -479,8 +440,6 @@ int cli_cmd_train(int argc, char **argv)
     if (to.patience && !val && !val_split)
         cli_die(EXIT_USAGE, "--patience needs validation data (--val FILE or --val-split F)");
     double split = val_split ? cli_val_split(val_split) : 0.0;
-    if (resume)
-        cli_resume_check(resume, &to);
     cli_data ld, vld;
     cli_load_data(&ld, data, cli_opt_str(opts, "targets", NULL), samples, a->width[0],
               a->width[a->nlayers], seed, 1);
@@ -506,28 +465,25 @@ int cli_cmd_train(int argc, char **argv)
     if (bnn_optim_state_init(&state, &to.optim, model.nparams, &e) != 0)
         cli_die(1, "%s", e.msg);
     if (resume) { /* the optimizer continues where the checkpoint left it */
-        state.step = cli_resume_step(resume);
+        /* at most one update per sample and epoch (on every rank's share) */
+        state.step = cli_resume_step(resume, (uint64_t)done_epochs * (ld.d.n + 1) *
+                                                 (uint64_t)bnn_dist_size());
         if (bnn_checkpoint_load_state(resume, a, &state, &e) != 0)
             cli_die(1, "--resume %s", e.msg);
     }
 
-    char nbuf[32], seedbuf[32], lrbuf[40], batchbuf[32];
+    char nbuf[32];
     snprintf(nbuf, sizeof nbuf, "%zu", ld.d.n);
-    snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
-    snprintf(lrbuf, sizeof lrbuf, "%.15g", to.lr); /* shortest of 15..17 digits that reads back */
-    if (strtod(lrbuf, NULL) != to.lr)
-        snprintf(lrbuf, sizeof lrbuf, "%.17g", to.lr);
-    snprintf(batchbuf, sizeof batchbuf, "%zu", to.batch);
     if (resume) { /* the checkpoint must come from the same data */
-        char buf[600];
+        char buf[600], q[300]; /* the checkpoint's strings are printed escaped */
         if (bnn_model_read_meta(resume, "samples", buf, sizeof buf, &e) == 0 &&
             strcmp(buf, nbuf) != 0)
             cli_die(1, "--resume %s: the checkpoint was trained on %s samples, this run has %s",
-                    resume, buf, nbuf);
+                    resume, bnn_printable(q, sizeof q, buf), nbuf);
         if (bnn_model_read_meta(resume, "data", buf, sizeof buf, &e) == 0 &&
             strcmp(buf, ld.data.name) != 0 && lead)
             fprintf(stderr, "batchnn: warning: --resume %s was trained on %s, this run uses %s\n",
-                    resume, buf, ld.data.name);
+                    resume, bnn_printable(q, sizeof q, buf), ld.data.name);
     }
 
     train_ctx ctx = {0};
@@ -542,6 +498,7 @@ int cli_cmd_train(int argc, char **argv)
         to.best_epoch = &best_epoch;
     }
     ctx.to = &to;
+    ctx.rs = &rs;
     ctx.validating = to.val != NULL;
     to.on_epoch_stats = on_epoch_stats;
     to.total_epochs = to.epochs;
@@ -553,11 +510,6 @@ int cli_cmd_train(int argc, char **argv)
         add_meta(&ctx, "epoch", NULL); /* filled in per checkpoint */
         add_meta(&ctx, "samples", nbuf);
         add_meta(&ctx, "data", ld.data.name);
-        add_meta(&ctx, "seed", seedbuf);
-        add_meta(&ctx, "lr", lrbuf);
-        add_meta(&ctx, "batch", batchbuf);
-        add_meta(&ctx, "gradient", bnn_gradient_name(to.gradient));
-        add_meta(&ctx, "engine", bnn_engine_name(to.engine));
         to.checkpoint_every = every;
         to.on_checkpoint = on_checkpoint;
     }

@@ -1,8 +1,11 @@
 /*
  * train_options.c - the training options of `batchnn train` (optimizer, schedule, loss,
  * shuffling, validation split and patience): parsing with one-line errors (exit 2) naming the
- * value, the --log columns they add, and the optimizer state in checkpoints.
+ * value, the --log columns they add, and the settings that define a run: one table
+ * (run_settings) writes them into checkpoints and takes them back on --resume (the checkpoint's
+ * value when the option is not given; a different one refused; an invalid one "bad metadata").
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,70 +115,245 @@ void cli_progress_extra(char *buf, size_t len, const bnn_epoch_stats *s, int val
         snprintf(buf + k, len - k, "  val_acc %.4f", s->val_accuracy);
 }
 
-int cli_train_meta(const bnn_train_opts *to, const bnn_optim_state *st, const char **keys,
-                   const char **values, char *buf, size_t len)
+/* The settings that define a run. A checkpoint records each under key; --resume takes it from
+ * there when the option is not given and refuses a different value naming both. One table
+ * serves both, so an option cannot be recorded and forgotten on resume, or the reverse. */
+typedef enum { RS_COUNT, RS_NUMBER, RS_WORD, RS_SCHEDULE, RS_FLAG } rs_kind;
+enum {
+    SET_SEED, SET_LR, SET_BATCH, SET_GRADIENT, SET_ENGINE, SET_LOSS, SET_OPTIMIZER, SET_MOMENTUM,
+    SET_BETA1, SET_BETA2, SET_EPS, SET_WEIGHT_DECAY, SET_SCHEDULE, SET_SHUFFLE, SET_SAMPLES,
+    SET_VAL_SPLIT, SET_N
+};
+static const struct run_setting {
+    const char *option, *key;
+    rs_kind kind;
+} run_settings[SET_N] = {
+    [SET_SEED] = {"seed", "seed", RS_COUNT},
+    [SET_LR] = {"lr", "lr", RS_NUMBER},
+    [SET_BATCH] = {"batch", "batch", RS_COUNT},
+    [SET_GRADIENT] = {"gradient", "gradient", RS_WORD},
+    [SET_ENGINE] = {"engine", "engine", RS_WORD},
+    [SET_LOSS] = {"loss", "loss", RS_WORD},
+    [SET_OPTIMIZER] = {"optimizer", "optimizer", RS_WORD},
+    [SET_MOMENTUM] = {"momentum", "optimizer.momentum", RS_NUMBER},
+    [SET_BETA1] = {"beta1", "optimizer.beta1", RS_NUMBER},
+    [SET_BETA2] = {"beta2", "optimizer.beta2", RS_NUMBER},
+    [SET_EPS] = {"adam-eps", "optimizer.eps", RS_NUMBER},
+    [SET_WEIGHT_DECAY] = {"weight-decay", "optimizer.weight_decay", RS_NUMBER},
+    [SET_SCHEDULE] = {"lr-schedule", "lr_schedule", RS_SCHEDULE},
+    [SET_SHUFFLE] = {"shuffle", "shuffle", RS_FLAG},
+    /* the command line's own (not in bnn_train_opts); 0 stands for "not given". ("samples"
+     * is the training set's size, checked on resume; "samples_option" is --samples.) */
+    [SET_SAMPLES] = {"samples", "samples_option", RS_COUNT},
+    [SET_VAL_SPLIT] = {"val-split", "val_split", RS_NUMBER},
+};
+
+_Static_assert(SET_N <= (int)(sizeof((cli_run_settings *)0)->value /
+                          sizeof((cli_run_settings *)0)->value[0]), "cli_run_settings too small");
+
+/* Setting id of to (or of rs, for the command line's own; rs NULL: their defaults) as the
+ * checkpoint records it (numbers read back exactly). */
+static void format_setting(int id, const bnn_train_opts *to, const cli_run_settings *rs,
+                           char *buf, size_t len)
 {
     const bnn_optim_opts *o = &to->optim;
-    char sched[128];
-    bnn_schedule_format(&to->schedule, sched, sizeof sched);
+    const char *given = rs ? rs->value[id] : NULL;
+    double x = 0;
+    switch (id) {
+    case SET_SAMPLES: /* validated by the command before any checkpoint */
+        snprintf(buf, len, "%llu",
+                 given ? (unsigned long long)cli_parse_u64("samples", given, 0, UINT64_MAX) : 0ULL);
+        return;
+    case SET_VAL_SPLIT: x = given ? strtod(given, NULL) : 0; break;
+    case SET_SEED: snprintf(buf, len, "%llu", (unsigned long long)to->seed); return;
+    case SET_BATCH: snprintf(buf, len, "%zu", to->batch); return;
+    case SET_GRADIENT: snprintf(buf, len, "%s", bnn_gradient_name(to->gradient)); return;
+    case SET_ENGINE: snprintf(buf, len, "%s", bnn_engine_name(to->engine)); return;
+    case SET_LOSS: snprintf(buf, len, "%s", bnn_loss_name(to->loss)); return;
+    case SET_OPTIMIZER: snprintf(buf, len, "%s", bnn_optim_name(o->kind)); return;
+    case SET_SCHEDULE: bnn_schedule_format(&to->schedule, buf, len); return;
+    case SET_SHUFFLE: snprintf(buf, len, "%d", to->shuffle ? 1 : 0); return;
+    case SET_LR: x = to->lr; break;
+    case SET_MOMENTUM: x = o->momentum; break;
+    case SET_BETA1: x = o->beta1; break;
+    case SET_BETA2: x = o->beta2; break;
+    case SET_EPS: x = o->eps; break;
+    case SET_WEIGHT_DECAY: x = o->weight_decay; break;
+    }
+    snprintf(buf, len, "%.15g", x); /* the shortest of 15..17 digits that reads back */
+    if (strtod(buf, NULL) != x)
+        snprintf(buf, len, "%.17g", x);
+}
+
+int cli_train_meta(const bnn_train_opts *to, const bnn_optim_state *st,
+                   const cli_run_settings *rs, const char **keys, const char **values, char *buf,
+                   size_t len)
+{
     int n = 0;
     size_t used = 0;
-#define META(key, ...)                                                                         \
-    do {                                                                                       \
-        int w = snprintf(buf + used, len - used, __VA_ARGS__);                                 \
-        if (w < 0 || (size_t)w >= len - used)                                                  \
-            return n;                                                                          \
-        keys[n] = key;                                                                         \
-        values[n++] = buf + used;                                                              \
-        used += (size_t)w + 1;                                                                 \
-    } while (0)
-    META("loss", "%s", bnn_loss_name(to->loss));
-    META("optimizer", "%s", bnn_optim_name(o->kind));
-    META("optimizer.step", "%llu", (unsigned long long)(st ? st->step : 0));
-    META("optimizer.momentum", "%.17g", o->momentum);
-    META("optimizer.beta1", "%.17g", o->beta1);
-    META("optimizer.beta2", "%.17g", o->beta2);
-    META("optimizer.eps", "%.17g", o->eps);
-    META("optimizer.weight_decay", "%.17g", o->weight_decay);
-    META("lr_schedule", "%s", sched);
-    META("shuffle", "%d", to->shuffle ? 1 : 0);
-#undef META
+    for (int id = -1; id < SET_N; id++) {
+        if (len - used < 80)
+            return n;
+        if (id < 0) /* the optimizer's step count, then the settings */
+            snprintf(buf + used, len - used, "%llu", (unsigned long long)(st ? st->step : 0));
+        else
+            format_setting(id, to, rs, buf + used, len - used);
+        keys[n] = id < 0 ? "optimizer.step" : run_settings[id].key;
+        values[n++] = buf + used;
+        used += strlen(buf + used) + 1;
+    }
     return n;
 }
 
-void cli_resume_check(const char *path, const bnn_train_opts *to)
+/* A whole number in plain decimal digits (metadata: no suffixes, no sign). */
+static int plain_count(const char *s, unsigned long long *v)
 {
-    bnn_error e;
-    char buf[256];
-    const char *opt = bnn_optim_name(to->optim.kind), *loss = bnn_loss_name(to->loss);
-    /* a checkpoint without these keys predates them: sgd on mse */
-    int r = bnn_model_read_meta(path, "optimizer", buf, sizeof buf, &e);
-    if (r < 0)
-        cli_die(1, "--resume %s", e.msg);
-    if (strcmp(r == 0 ? buf : "sgd", opt) != 0)
-        cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained with --optimizer %s, this run "
-                            "asks for --optimizer %s", path, r == 0 ? buf : "sgd", opt);
-    r = bnn_model_read_meta(path, "loss", buf, sizeof buf, &e);
-    if (r < 0)
-        cli_die(1, "--resume %s", e.msg);
-    if (strcmp(r == 0 ? buf : "mse", loss) != 0)
-        cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained with --loss %s, this run asks "
-                            "for --loss %s", path, r == 0 ? buf : "mse", loss);
+    if (*s < '0' || *s > '9')
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    errno = 0;
+    *v = strtoull(s, NULL, 10);
+    return errno == 0;
 }
 
-uint64_t cli_resume_step(const char *path)
+/* The enum a word setting names, or -1. */
+static int parse_word(int id, const char *s)
+{
+    int v = -1;
+    bnn_gradient g;
+    bnn_engine en;
+    bnn_loss l;
+    bnn_optim_kind k;
+    if (id == SET_GRADIENT && bnn_gradient_parse(s, &g) == 0)
+        v = (int)g;
+    else if (id == SET_ENGINE && bnn_engine_parse(s, &en) == 0)
+        v = (int)en;
+    else if (id == SET_LOSS && bnn_loss_parse(s, &l) == 0)
+        v = (int)l;
+    else if (id == SET_OPTIMIZER && bnn_optim_parse(s, &k) == 0)
+        v = (int)k;
+    return v;
+}
+
+/* 1 when s is a valid value of setting id (as a checkpoint records it). */
+static int valid_setting(int id, const char *s)
+{
+    unsigned long long u = 0;
+    char *end;
+    double x;
+    bnn_schedule sc;
+    bnn_error e;
+    switch (run_settings[id].kind) {
+    case RS_COUNT: return plain_count(s, &u);
+    case RS_NUMBER:
+        x = strtod(s, &end);
+        if (id == SET_VAL_SPLIT || id == SET_BETA1 || id == SET_BETA2) /* below 1 */
+            if (!(x < 1))
+                return 0;
+        return end != s && *end == '\0' && isfinite(x) && x >= 0;
+    case RS_WORD: return parse_word(id, s) >= 0;
+    case RS_SCHEDULE: return bnn_schedule_parse(s, &sc, &e) == 0;
+    case RS_FLAG: return strcmp(s, "0") == 0 || strcmp(s, "1") == 0;
+    }
+    return 0;
+}
+
+/* 1 when a (the command line's, valid or not) and b (the checkpoint's, valid) mean the same. */
+static int same_setting(int id, const char *a, const char *b)
+{
+    unsigned long long u = 0;
+    char *end, fa[128], fb[128];
+    bnn_schedule sa, sb;
+    bnn_error e;
+    switch (run_settings[id].kind) {
+    case RS_COUNT:
+        plain_count(b, &u);
+        return cli_parse_u64(run_settings[id].option, a, 0, UINT64_MAX) == u;
+    case RS_NUMBER: {
+        double x = strtod(a, &end);
+        return end != a && *end == '\0' ? x == strtod(b, NULL) : 0;
+    }
+    case RS_WORD: return parse_word(id, a) == parse_word(id, b);
+    case RS_SCHEDULE:
+        if (bnn_schedule_parse(a, &sa, &e) != 0 || bnn_schedule_parse(b, &sb, &e) != 0)
+            return 0;
+        bnn_schedule_format(&sa, fa, sizeof fa);
+        bnn_schedule_format(&sb, fb, sizeof fb);
+        return strcmp(fa, fb) == 0;
+    case RS_FLAG: return strcmp(a, b) == 0;
+    }
+    return 0;
+}
+
+void cli_run_settings_resolve(cli_run_settings *r, cli_opt *opts, const char *resume)
 {
     bnn_error e;
-    char buf[64];
+    bnn_train_opts def; /* the command's defaults, as a checkpoint would record them */
+    bnn_train_opts_default(&def);
+    def.seed = 1;
+    for (int id = 0; id < SET_N; id++) {
+        const struct run_setting *rs = &run_settings[id];
+        const char *given = rs->kind == RS_FLAG ? (cli_opt_flag(opts, rs->option) ? "1" : NULL)
+                                                : cli_opt_str(opts, rs->option, NULL);
+        char *buf = r->buf[id], q[64], dflt[128];
+        r->value[id] = given;
+        if (!resume)
+            continue;
+        int got = bnn_model_read_meta(resume, rs->key, buf, sizeof r->buf[id], &e);
+        if (got < 0)
+            cli_die(1, "--resume %s", e.msg);
+        if (got == 1) /* an older checkpoint without it: the command line decides */
+            continue;
+        if (!valid_setting(id, buf))
+            cli_die(1, "--resume %s: bad metadata: \"%s\" is %s, not a valid --%s", resume,
+                    rs->key, bnn_quote(q, sizeof q, buf, strlen(buf), 40), rs->option);
+        if (rs->kind == RS_FLAG && given && strcmp(buf, "0") == 0)
+            cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained without --%s; this run "
+                    "asks for it (leave it out to continue without)", resume, rs->option);
+        if (id == SET_SAMPLES && given) /* the training set's size ("samples") decides */
+            continue;
+        if (id == SET_VAL_SPLIT && given && strcmp(buf, "0") == 0)
+            cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained without --%s; this run "
+                    "asks for --%s %s", resume, rs->option, rs->option, given);
+        if (given && !same_setting(id, given, buf))
+            cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained with --%s %s; this run "
+                    "asks for --%s %s (leave it out to continue with %s)", resume, rs->option,
+                    buf, rs->option, given, buf);
+        /* taken from the checkpoint; its default stays "not given", so a setting of another
+         * optimizer (momentum under adam) is not asked for */
+        format_setting(id, &def, NULL, dflt, sizeof dflt);
+        if (!given)
+            r->value[id] = same_setting(id, dflt, buf) ? NULL : buf;
+        if (rs->kind == RS_FLAG && !given)
+            r->value[id] = strcmp(buf, "1") == 0 ? "1" : NULL;
+    }
+}
+
+const char *cli_run_setting(const cli_run_settings *r, const char *option, const char *def)
+{
+    for (int id = 0; id < SET_N; id++)
+        if (strcmp(run_settings[id].option, option) == 0)
+            return r->value[id] ? r->value[id] : def;
+    cli_die(1, "internal error: no run setting --%s", option);
+    return def;
+}
+
+uint64_t cli_resume_step(const char *path, uint64_t max)
+{
+    bnn_error e;
+    char buf[64], q[64];
     int r = bnn_model_read_meta(path, "optimizer.step", buf, sizeof buf, &e);
     if (r < 0)
         cli_die(1, "--resume %s", e.msg);
     if (r != 0)
         return 0;
-    char *end;
-    unsigned long long v = strtoull(buf, &end, 10);
-    if (end == buf || *end)
-        cli_die(1, "--resume %s: \"optimizer.step\" '%s' is not a whole number", path, buf);
+    unsigned long long v;
+    if (!plain_count(buf, &v) || v > max)
+        cli_die(1, "--resume %s: bad metadata: \"optimizer.step\" is %s, not a whole number of "
+                "at most %llu (an update per sample and epoch)", path,
+                bnn_quote(q, sizeof q, buf, strlen(buf), 40), (unsigned long long)max);
     return v;
 }
 
@@ -192,8 +370,10 @@ bnn_loss cli_model_loss(const char *path, const char *given)
     int r = bnn_model_read_meta(path, "loss", buf, sizeof buf, &e);
     if (r < 0)
         cli_die(1, "%s", e.msg);
+    char q[64];
     if (r == 0 && bnn_loss_parse(buf, &l) != 0)
-        cli_die(1, "%s: unknown loss '%s' in __metadata__", path, buf);
+        cli_die(1, "%s: unknown loss %s in __metadata__", path,
+                bnn_quote(q, sizeof q, buf, strlen(buf), 40));
     return l;
 }
 

@@ -41,6 +41,44 @@ const char *bnn_quote(char *out, size_t cap, const void *text, size_t n, size_t 
     return out;
 }
 
+/* 1 when s[0..n) prints as itself: well-formed UTF-8 without C0 or C1 control characters
+ * or DEL (so no escape sequence, newline or overlong form reaches a terminal). */
+static int plain_text(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return 0;
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                   : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        if (!len || i + len > n)
+            return 0;
+        unsigned cp = c & (len == 2 ? 0x1f : len == 3 ? 0x0f : 0x07);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+const char *bnn_printable(char *out, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (plain_text((const unsigned char *)s, n))
+        return s;
+    return bnn_quote(out, cap, s, n, cap);
+}
+
 int bnn_path_is_npy(const char *path)
 {
     size_t n = strlen(path);

@@ -15,6 +15,7 @@
  *   sine     1 -> 1   x ~ U[0,1), y = 0.5 + 0.4 sin(2 pi x)
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,8 +302,15 @@ int bnn_synth_open(bnn_table *t, const char *name, size_t n, int64_t nin, int64_
         s->store = bnn_alloc(n * cols, sizeof(float));
         if (s->store) {
             float *store = s->store;
+            /* every region names its team: the caller's default (the command sets it from
+             * --threads), at most the CPUs this process may use, so OMP_NUM_THREADS=100000
+             * (which crashed the process here) cannot start 100000 threads; each row is the
+             * same whatever the team */
+            int team = omp_get_max_threads();
+            if (team > omp_get_num_procs())
+                team = omp_get_num_procs();
             const size_t pieces = (n + PIECE - 1) / PIECE;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(team) schedule(static) if (team > 1)
             for (size_t p = 0; p < pieces; p++) {
                 const size_t r0 = p * PIECE, m = n - r0 < PIECE ? n - r0 : PIECE;
                 if (!read_fast(s, r0, m, 0, cols, store + r0 * cols, cols))
