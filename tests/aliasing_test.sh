@@ -37,6 +37,12 @@ bad "--log on --data through a symlink" 2 "--log link.csv is the same file as --
 bad "predict --out on --data, spelled ../" 2 "--out ../$(basename "$T")/d.csv is the same file as --data d.csv" \
   "$BNN" predict --model m.st --data d.csv --out "../$(basename "$T")/d.csv"
 bad "predict --out on --model" 2 "--out m.st is the same file as --model m.st" "$BNN" predict --model m.st --data d.csv --out m.st
+echo '{}' >b.json
+bad "bench --json on its --baseline" 2 "--json ./b.json is the same file as --baseline b.json" \
+  "$BNN" bench --baseline b.json --json ./b.json
+check "the baseline survives" test "$(cat b.json)" = '{}'
+bad "eval --data - --targets -" 2 "--data - and --targets - both read standard input" \
+  sh -c "\"$BNN\" eval --model m.st --data - --targets - <d.csv"
 check "the data survives every refusal" same_data
 check "the model survives every refusal" cmp -s m.st m.orig
 bad "standard output is the --data file" 2 "--out - is the same file as --data d.csv" \

@@ -23,6 +23,7 @@
 
 static volatile sig_atomic_t caught;   /* the first stop signal, 0 before */
 static volatile sig_atomic_t deferred; /* the first signal is recorded, not acted on */
+static int err_tty;                    /* stderr is a terminal: a live progress line to end */
 
 static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
@@ -44,7 +45,7 @@ static void on_stop_signal(int sig)
         bnn_stop_requested = sig;
         return;
     }
-    say("\nbatchnn: stopped by ");
+    say(err_tty ? "\nbatchnn: stopped by " : "batchnn: stopped by ");
     say(cli_signal_name(sig));
     say(caught ? " (a second stop signal): exiting at once, outputs not written\n"
                : ": exiting at once, temporary files removed\n");
@@ -54,6 +55,7 @@ static void on_stop_signal(int sig)
 
 void cli_signals_init(void)
 {
+    err_tty = isatty(STDERR_FILENO);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
