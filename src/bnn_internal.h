@@ -460,7 +460,8 @@ typedef struct bnn_outfile {
 int bnn_outfile_check(const char *path, bnn_error *e);
 int bnn_outfile_open(bnn_outfile *o, const char *path, bnn_error *e);
 /* For logs: a regular file is opened in place (created if missing, not truncated: the caller
- * positions and truncates it), the other kinds as bnn_outfile_open. */
+ * positions and truncates it) and locked (flock, exclusive): a file another process holds is
+ * refused, naming its pid when it can be found. The other kinds as bnn_outfile_open. */
 int bnn_outfile_open_inplace(bnn_outfile *o, const char *path, bnn_error *e);
 int bnn_outfile_commit(bnn_outfile *o, bnn_error *e);
 void bnn_outfile_abort(bnn_outfile *o);

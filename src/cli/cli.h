@@ -28,7 +28,8 @@ void cli_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
-/* cli_error, then exits with status. */
+/* cli_error, then exits with status; after a stop signal (whose interrupted read is usually
+ * the failure) as "stopped by SIGTERM: ..." with status 128 + signal. */
 void cli_die(int status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3), noreturn))

@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,13 +382,13 @@ static int make_temp(bnn_outfile *o)
 {
     sigset_t all, old;
     sigfillset(&all);
-    int masked = sigprocmask(SIG_BLOCK, &all, &old) == 0;
+    int masked = pthread_sigmask(SIG_BLOCK, &all, &old) == 0;
     int fd = mkostemp(o->tmp, O_CLOEXEC);
     int err = errno;
     if (fd >= 0)
         o->slot = reg_add(o->tmp);
     if (masked)
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = err;
     return fd;
 }
