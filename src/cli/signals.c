@@ -47,8 +47,8 @@ static void on_stop_signal(int sig)
     }
     say(err_tty ? "\nbatchnn: stopped by " : "batchnn: stopped by ");
     say(cli_signal_name(sig));
-    say(caught ? " (a second stop signal): exiting at once, outputs not written\n"
-               : ": exiting at once, temporary files removed\n");
+    say(caught ? " (a second stop signal): exiting at once, unfinished outputs removed\n"
+               : ": exiting at once, unfinished outputs removed\n");
     bnn_outfile_remove_temps();
     _exit(128 + sig);
 }
