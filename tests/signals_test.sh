@@ -9,8 +9,8 @@ set -u
 BNN=${1:?usage: signals_test.sh path/to/batchnn}
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
-pids=()
-trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
+# on exit, background runs still going are ended (jobs -p: this shell's own, never a reused pid)
+trap 'for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
 "$BNN" train --arch 2,3,1 --data synth:xor --samples 64 --epochs 5 --quiet --save m.st
 no_temps() { test -z "$(ls | grep '\.tmp\.')"; }
 # wait_for SECONDS CMD...: polls CMD every 0.1 s; false when it never held
@@ -49,7 +49,7 @@ exec 3>&-
 mkfifo log.fifo
 exec 4<>log.fifo # a reader (and writer) held here, so batchnn's open does not wait
 "$BNN" train --arch 2,16,1 --data synth:uniform --samples 4096 --epochs 1000000 --quiet \
-  --log log.fifo --save f.st 2>err 4<&- & p=$!; pids+=("$p")
+  --log log.fifo --save f.st 2>err 4<&- & p=$!
 read -r -u 4 header # batchnn opened the FIFO and wrote the header
 exec 4<&-           # the last reader is gone
 wait_for 60 grep -q "log log.fifo: cannot write: Broken pipe; training goes on" err
@@ -75,7 +75,6 @@ for cmd in gen predict; do
   else
     "$BNN" predict --model m.st --data synth:uniform --samples 2^23 --out big.csv 2>err & p=$!
   fi
-  pids+=("$p")
   wait_for 120 sh -c 'ls | grep -q "^big.csv.tmp."'
   check "$cmd: the temporary output appeared" sh -c 'ls | grep -q "^big.csv.tmp."'
   kill -TERM "$p"; wait "$p"; st=$?
@@ -88,7 +87,7 @@ done
 # --- train blocked on a --data FIFO: a stop signal ends the wait --------------------------------
 if [ -r /proc/self/wchan ]; then
   mkfifo nowriter.fifo
-  "$BNN" train --arch 2,3,1 --data nowriter.fifo --epochs 5 --save nw.st 2>err & p=$!; pids+=("$p")
+  "$BNN" train --arch 2,3,1 --data nowriter.fifo --epochs 5 --save nw.st 2>err & p=$!
   wait_for 30 blocked_in "$p" wait_for_partner # open() waits for a writer
   kill -TERM "$p"
   wait_for 10 sh -c "! kill -0 $p 2>/dev/null"
@@ -99,7 +98,7 @@ if [ -r /proc/self/wchan ]; then
 
   mkfifo silent.fifo
   exec 5<>silent.fifo # a writer that never writes
-  "$BNN" train --arch 2,3,1 --data silent.fifo --epochs 5 --save sw.st 2>err & p=$!; pids+=("$p")
+  "$BNN" train --arch 2,3,1 --data silent.fifo --epochs 5 --save sw.st 2>err & p=$!
   wait_for 30 has_fd_on "$p" silent.fifo
   wait_for 30 blocked_in "$p" pipe_read
   kill -TERM "$p"
@@ -114,7 +113,7 @@ fi
 
 # --- a second stop signal in train: at once, with a message -------------------------------------
 "$BNN" train --arch 32,64,1 --data synth:uniform --samples 4096 --epochs 10 --gradient finite-diff \
-  --engine reference --save slow.st 2>err & p=$!; pids+=("$p")
+  --engine reference --save slow.st 2>err & p=$!
 wait_for 60 grep -q "engine reference" err # the banner: training has started
 kill -TERM "$p"
 sleep 1 # two signals sent at once may merge into one
@@ -128,7 +127,7 @@ check "a second SIGTERM: no temporary files" no_temps
 
 # --- two runs on one --log ----------------------------------------------------------------------
 "$BNN" train --arch 2,16,1 --data synth:uniform --samples 4096 --epochs 1000000 --quiet \
-  --log shared.csv 2>/dev/null & p=$!; pids+=("$p")
+  --log shared.csv 2>/dev/null & p=$!
 wait_for 60 sh -c '[ "$(cat shared.csv 2>/dev/null | wc -l)" -ge 3 ]'
 bad "a second run on the same --log" 1 "log shared.csv: is being written by another process" \
   "$BNN" train --arch 2,3,1 --data synth:xor --samples 4 --epochs 1 --quiet --log shared.csv
