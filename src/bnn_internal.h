@@ -14,6 +14,7 @@
 #ifndef BNN_INTERNAL_H
 #define BNN_INTERNAL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -485,12 +486,30 @@ typedef struct bnn_outfile {
 int bnn_outfile_check(const char *path, bnn_error *e);
 int bnn_outfile_open(bnn_outfile *o, const char *path, bnn_error *e);
 /* For logs: a regular file is opened in place (created if missing, not truncated: the caller
- * positions and truncates it), the other kinds as bnn_outfile_open. */
+ * positions and truncates it) and locked (flock, exclusive): a file another process holds is
+ * refused, naming its pid when it can be found. The other kinds as bnn_outfile_open. */
 int bnn_outfile_open_inplace(bnn_outfile *o, const char *path, bnn_error *e);
 int bnn_outfile_commit(bnn_outfile *o, bnn_error *e);
 void bnn_outfile_abort(bnn_outfile *o);
 /* Removes every temporary file still open (async-signal-safe: for signal handlers, atexit). */
 void bnn_outfile_remove_temps(void);
+
+/* Which file a path names: (dev, ino) when it exists (links followed), else name, the
+ * resolved directory plus the name a new file would get (malloc'd). */
+typedef struct bnn_path_id {
+    int exists;
+    unsigned long long dev, ino;
+    unsigned mode;
+    char *name;
+} bnn_path_id;
+int bnn_path_identity(const char *path, bnn_path_id *id, bnn_error *e);
+void bnn_path_identity_free(bnn_path_id *id);
+/* 1 when a and b are the same file. */
+int bnn_path_same(const bnn_path_id *a, const bnn_path_id *b);
+
+/* Set (to the signal number) by the command when a stop signal arrived: readers blocked on
+ * a pipe or FIFO then fail at once instead of retrying (the library installs no handler). */
+extern volatile sig_atomic_t bnn_stop_requested;
 
 /* Aligned allocation (64 bytes), with overflow-checked count * size. */
 void *bnn_alloc(size_t count, size_t size);

@@ -722,6 +722,8 @@ int cli_cmd_bench(int argc, char **argv)
         for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++)
             sel[i] = !arch;
 
+    const cli_path paths[] = {{"baseline", baseline, CLI_IN}, {"json", json_path, CLI_OUT}};
+    cli_check_paths(paths, 2); /* --json may not replace the --baseline it is compared with */
     gate g = {0};
     g.tolerance = tolerance;
     char chosen[4096];

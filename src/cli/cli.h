@@ -7,6 +7,8 @@
  *   plot.c           --plot: the loss curve as SVG
  *   train_options.c  train's optimizer/schedule/loss/validation options and their outputs
  *   demo_classify.c  the classification part of demo
+ *   paths.c          the command's inputs and outputs, checked together before any is used
+ *   signals.c        SIGPIPE/SIGXFSZ ignored, the stop signals (SIGINT, SIGTERM, SIGHUP)
  * Only the command exits: the library returns -1 with a message, and these files turn it into
  * one line "batchnn: ..." on stderr with exit status 2 (usage) or 1 (anything else).
  */
@@ -26,7 +28,8 @@ void cli_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
-/* cli_error, then exits with status. */
+/* cli_error, then exits with status; after a stop signal (whose interrupted read is usually
+ * the failure) as "stopped by SIGTERM: ..." with status 128 + signal. */
 void cli_die(int status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3), noreturn))
@@ -97,6 +100,32 @@ void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts
 /* bench --baseline FILE, read and checked (exits 1 naming file and key on any fault). */
 struct json_object;
 struct json_object *cli_read_baseline(const char *path);
+
+/* ---- paths.c ---- */
+
+/* One path of a command: role is the option's name without "--" ("data", "save"); kind says
+ * how it is used (CLI_IN_DATA: an input that may be synth:NAME). path NULL: not given. */
+enum { CLI_IN = 1, CLI_IN_DATA, CLI_OUT };
+typedef struct cli_path {
+    const char *role, *path;
+    int kind;
+} cli_path;
+/* Checks every output (exit 1 naming it) and every pair (exit 2 when an output is an input's
+ * file or another output's; paths.c has the rules), before anything is read or written. */
+void cli_check_paths(const cli_path *paths, size_t n);
+
+/* ---- signals.c ---- */
+
+/* At the start of main: SIGPIPE and SIGXFSZ ignored (writes fail with EPIPE, EFBIG and are
+ * reported), stop signals caught: by default they exit at once (one line, temporary files
+ * removed, 128 + signal). */
+void cli_signals_init(void);
+/* on: the first stop signal is only recorded (and blocked reads fail); a second one exits. */
+void cli_stop_defer(int on);
+/* The stop signal recorded (0: none), and a signal recorded from elsewhere (another rank). */
+int cli_stop_signal(void);
+void cli_stop_note(int sig);
+const char *cli_signal_name(int sig);
 
 /* ---- progress.c ---- */
 

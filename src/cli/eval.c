@@ -43,6 +43,11 @@ int cli_cmd_eval(int argc, char **argv)
     if (bnn_engine_parse(cli_opt_str(opts, "engine", "fast"), &engine) != 0)
         cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference",
                 cli_opt_str(opts, "engine", ""));
+    const cli_path paths[] = { /* standard input, if named, is named once */
+        {"model", model_path, CLI_IN}, {"data", data, CLI_IN_DATA},
+        {"targets", cli_opt_str(opts, "targets", NULL), CLI_IN},
+    };
+    cli_check_paths(paths, sizeof paths / sizeof paths[0]);
     bnn_model model;
     cli_load_model(&model, model_path, cli_opt_str(opts, "act", NULL), "--model");
     const bnn_arch *a = &model.arch;

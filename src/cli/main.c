@@ -5,6 +5,8 @@
  * Only the command exits (cli_die); the library returns status codes with messages. Every
  * error is one line on stderr, "batchnn: ...", with a non-zero exit status (2 for usage
  * errors, 1 for everything else). Files are written to a temporary name and renamed into place.
+ * Signals (signals.c): SIGPIPE and SIGXFSZ are ignored, so a closed pipe or a file-size limit
+ * is a write error like a full disk; a stop signal removes temporary files in every command.
  * Under mpirun, MPI is started here and ended after the command (src/dist/dist.c).
  */
 #include <errno.h>
@@ -110,6 +112,7 @@ int main(int argc, char **argv)
     /* no temporary output survives an exit() on an error path */
     atexit(bnn_outfile_remove_temps);
     catch_sigbus();
+    cli_signals_init(); /* a broken pipe is a write error; stop signals clean up (signals.c) */
     /* under mpirun: MPI starts here (a plain run does not start it) */
     bnn_error de;
     if (bnn_dist_init(&de) != 0)

@@ -39,7 +39,13 @@ void cli_error(const char *fmt, ...)
 
 void cli_die(int status, const char *fmt, ...)
 {
+    /* a failure after a stop signal (a read it interrupted) is that stop: 128 + signal */
+    const int sig = cli_stop_signal();
+    if (sig)
+        status = 128 + sig;
     if (error_prefix()) {
+        if (sig)
+            fprintf(stderr, "stopped by %s: ", cli_signal_name(sig));
         va_list ap;
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);

@@ -38,6 +38,12 @@ int cli_cmd_predict(int argc, char **argv)
     const char *model_path = r.model, *data = r.data;
     const int threads = r.threads;
     const size_t samples = r.samples;
+    const char *outp = cli_opt_str(opts, "out", "-");
+    /* no output may be an input's file: checked before anything is read */
+    const cli_path paths[] = {
+        {"model", model_path, CLI_IN}, {"data", data, CLI_IN_DATA}, {"out", outp, CLI_OUT},
+    };
+    cli_check_paths(paths, sizeof paths / sizeof paths[0]);
     bnn_model model;
     cli_load_model(&model, model_path, cli_opt_str(opts, "act", NULL), "--model");
     const bnn_arch *a = &model.arch;
@@ -58,12 +64,9 @@ int cli_cmd_predict(int argc, char **argv)
     bnn_fast_opts fo = {.threads = threads, .chunk = 0};
     if (bnn_fast_create(&fast, a, &fo, &e) != 0)
         cli_die(1, "%s", e.msg);
-    const char *outp = cli_opt_str(opts, "out", "-");
     /* under mpirun every rank computes its shards of each block, rank 0 gathers the block's
      * rows in sample order and alone writes them */
     const int lead = bnn_dist_rank() == 0;
-    if (!lead && bnn_outfile_check(outp, &e) != 0)
-        cli_die(1, "%s", e.msg);
     bnn_table_writer *w = NULL;
     if (lead && bnn_table_writer_open(&w, outp, ld.d.n, (size_t)wout, NULL, &e) != 0)
         cli_die(1, "%s", e.msg);

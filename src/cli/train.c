@@ -1,6 +1,7 @@
 /*
  * train.c - `batchnn train`: options, resume, outputs (model, log, plot, checkpoints),
- * stop signals; the progress meter is progress.c, the plot plot.c.
+ * stop signals; the progress meter is progress.c, the plot plot.c, the signal handler
+ * signals.c, the check of every input and output path paths.c.
  */
 #include <errno.h>
 #include <float.h>
@@ -19,36 +20,7 @@
 
 /* SIGINT, SIGTERM and SIGHUP (Ctrl-C, docker stop, Slurm, timeout, a closed terminal) finish
  * the current epoch, write every output and exit 128 + signal; a second one exits at once,
- * removing any temporary file first. */
-static volatile sig_atomic_t interrupted;
-
-static void on_stop_signal(int sig)
-{
-    if (interrupted) {
-        bnn_outfile_remove_temps();
-        _exit(128 + sig);
-    }
-    interrupted = sig;
-}
-
-static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
-
-static void catch_stop_signals(int on)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on ? on_stop_signal : SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
-        sigaction(stop_signals[i], &sa, NULL);
-}
-
-static const char *signal_name(int sig)
-{
-    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP"
-                                                                                : "a signal";
-}
-
+ * removing any temporary file first (signals.c, deferred mode). */
 
 #define MAX_META 24
 
@@ -156,9 +128,8 @@ static int on_epoch(void *p, int epoch, double loss, double seconds)
     cli_progress_epoch(&c->progress, epoch, loss, seconds, c->progress_extra);
     /* under mpirun a signal reaches the ranks at different moments: they agree here, at the
      * epoch's end, so that all stop after the same epoch */
-    const int sig = bnn_dist_max_int(interrupted);
-    if (sig && !interrupted)
-        interrupted = sig;
+    const int sig = bnn_dist_max_int(cli_stop_signal());
+    cli_stop_note(sig);
     return sig ? 1 : 0;
 }
 
@@ -317,27 +288,25 @@ int cli_cmd_train(int argc, char **argv)
     if (!data)
         cli_die(EXIT_USAGE, "train: --data FILE or --data synth:NAME is required");
 
-    /* every output is checked before anything else: a bad path fails now, not after hours */
+    /* every path is checked before anything else: a bad output fails now, not after hours, and
+     * no output may be an input's file or another output's */
     const char *save = cli_opt_str(opts, "save", NULL), *log = cli_opt_str(opts, "log", NULL);
     const char *plot = cli_opt_str(opts, "plot", NULL);
     if (cli_opt_flag(opts, "plot-scale") && !plot)
         cli_die(EXIT_USAGE, "--plot-scale needs --plot FILE.svg");
     const cli_plot_scale plot_scale = cli_plot_scale_parse(cli_opt_str(opts, "plot-scale", NULL));
     /* from here on a stop signal is ours: during loading it ends the run before training */
-    catch_stop_signals(1);
+    cli_stop_defer(1);
     const char *checkpoint = cli_opt_str(opts, "checkpoint", NULL);
-    const char *outs[4][2] = {{"save", save}, {"log", log}, {"plot", plot},
-                              {"checkpoint", checkpoint}};
-    for (int i = 0; i < 4; i++) {
-        if (!outs[i][1])
-            continue;
-        if (bnn_outfile_check(outs[i][1], &e) != 0)
-            cli_die(1, "--%s %s", outs[i][0], e.msg);
-        for (int j = 0; j < i; j++)
-            if (outs[j][1] && strcmp(outs[j][1], outs[i][1]) == 0 && strcmp(outs[i][1], "-"))
-                cli_die(EXIT_USAGE, "--%s and --%s name the same file %s", outs[j][0],
-                        outs[i][0], outs[i][1]);
-    }
+    const cli_path paths[] = {
+        {"data", data, CLI_IN_DATA}, {"targets", cli_opt_str(opts, "targets", NULL), CLI_IN},
+        {"val", cli_opt_str(opts, "val", NULL), CLI_IN_DATA},
+        {"val-targets", cli_opt_str(opts, "val-targets", NULL), CLI_IN},
+        {"init", init, CLI_IN}, {"resume", resume, CLI_IN},
+        {"save", save, CLI_OUT}, {"log", log, CLI_OUT}, {"plot", plot, CLI_OUT},
+        {"checkpoint", checkpoint, CLI_OUT},
+    };
+    cli_check_paths(paths, sizeof paths / sizeof paths[0]);
     if (cli_opt_flag(opts, "checkpoint-every") && !checkpoint)
         cli_die(EXIT_USAGE, "--checkpoint-every needs --checkpoint FILE");
     int every = (int)cli_parse_u64("checkpoint-every",
@@ -558,14 +527,14 @@ int cli_cmd_train(int argc, char **argv)
                 threads, threads == 1 ? "" : "s");
     }
 
-    const int sig = bnn_dist_max_int(interrupted); /* every rank, or none, starts */
-    if (sig && !interrupted)
-        interrupted = sig;
-    if (interrupted) { /* stopped before the first epoch: nothing trained, nothing to save */
+    const int sig = bnn_dist_max_int(cli_stop_signal()); /* every rank, or none, starts */
+    cli_stop_note(sig);
+    const int interrupted_early = cli_stop_signal();
+    if (interrupted_early) { /* stopped before the first epoch: nothing trained, nothing to save */
         if (lead)
             fprintf(stderr, "batchnn: stopped by %s before training started\n",
-                signal_name(interrupted));
-        return 128 + interrupted;
+                cli_signal_name(interrupted_early));
+        return 128 + interrupted_early;
     }
     int rc = bnn_train(&model, &ld.d, &to, &e);
     const int last_epoch = done_epochs + ctx.progress.epochs_done;
@@ -619,7 +588,8 @@ int cli_cmd_train(int argc, char **argv)
             failed = 1;
         }
     }
-    catch_stop_signals(0);
+    cli_stop_defer(0);
+    const int interrupted = cli_stop_signal();
     free(ctx.losses);
     free(ctx.val_losses);
     if (!quiet && rc == 0) {
@@ -647,7 +617,7 @@ int cli_cmd_train(int argc, char **argv)
     }
     if (interrupted && lead)
         fprintf(stderr, "batchnn: stopped by %s after epoch %d of %d%s\n",
-                signal_name(interrupted), last_epoch, done_epochs + to.epochs,
+                cli_signal_name(interrupted), last_epoch, done_epochs + to.epochs,
                 failed ? "" : "; every output was written");
     bnn_optim_state_free(&state);
     bnn_model_free(&best);

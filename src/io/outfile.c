@@ -20,7 +20,13 @@
  *
  * Logs are the one exception to "atomic": bnn_outfile_open_inplace writes a regular file in
  * place (no truncation; the caller positions it), so `tail -f` follows it and a killed run
- * keeps every flushed row.
+ * keeps every flushed row. It takes an advisory lock (flock, exclusive, non-blocking) first:
+ * two runs writing one log would interleave their rows, so the second is refused, naming the
+ * holder's pid when /proc/locks shows it.
+ *
+ * bnn_path_identity says which file a path is, for the command's check that no output is an
+ * input or another output: (st_dev, st_ino) of what exists (links followed), the resolved
+ * directory plus name of what does not exist yet (followed the way a new file is created).
  *
  * Temporary names are registered while they exist, so a caught signal or an exit() on an
  * error path removes them (bnn_outfile_remove_temps is async-signal-safe). bnn_outfile_check
@@ -30,12 +36,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -230,6 +239,56 @@ int bnn_outfile_check(const char *path, bnn_error *e)
     return 0;
 }
 
+/* The file a path names (see the header). A path that does not exist and whose directory
+ * does not either keeps its own spelling: the output check reports it anyway. */
+int bnn_path_identity(const char *path, bnn_path_id *id, bnn_error *e)
+{
+    memset(id, 0, sizeof *id);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        id->exists = 1;
+        id->dev = (unsigned long long)st.st_dev;
+        id->ino = (unsigned long long)st.st_ino;
+        id->mode = (unsigned)st.st_mode;
+        return 0;
+    }
+    if (errno != ENOENT)
+        return bnn_fail(e, "%s: %s", path, strerror(errno));
+    char *target;
+    int exists = 0;
+    if (resolve(path, &target, &st, &exists, e) != 0)
+        return -1;
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    char *dir = dir_of(target);
+    char *real = dir ? realpath(dir, NULL) : NULL;
+    size_t len = (real ? strlen(real) : strlen(target)) + strlen(base) + 2;
+    id->name = malloc(len);
+    if (id->name && real)
+        snprintf(id->name, len, "%s/%s", real, base);
+    else if (id->name)
+        snprintf(id->name, len, "%s", target);
+    free(real);
+    free(dir);
+    free(target);
+    return id->name ? 0 : bnn_fail(e, "%s: out of memory", path);
+}
+
+void bnn_path_identity_free(bnn_path_id *id)
+{
+    free(id->name);
+    id->name = NULL;
+}
+
+int bnn_path_same(const bnn_path_id *a, const bnn_path_id *b)
+{
+    if (a->exists != b->exists)
+        return 0;
+    if (a->exists)
+        return a->dev == b->dev && a->ino == b->ino;
+    return a->name && b->name && strcmp(a->name, b->name) == 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Opening, committing, aborting                                                               */
 
@@ -275,6 +334,65 @@ static int open_direct(bnn_outfile *o, const char *path, const char *target,
     return attach(o, fd, path, e);
 }
 
+/* The pid holding a flock on the file of fd, from /proc/locks (0: not found). */
+static long lock_holder(int fd)
+{
+    struct stat st;
+    FILE *f = fstat(fd, &st) == 0 ? fopen("/proc/locks", "re") : NULL;
+    if (!f)
+        return 0;
+    char line[256];
+    long found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        char kind[16];
+        long pid;
+        unsigned maj, min;
+        unsigned long long ino;
+        const char *p = strchr(line, ':'); /* "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO ..." */
+        if (p && sscanf(p + 1, "%15s %*s %*s %ld %x:%x:%llu", kind, &pid, &maj, &min, &ino) == 5 &&
+            strcmp(kind, "FLOCK") == 0 && pid > 0 && ino == (unsigned long long)st.st_ino &&
+            maj == major(st.st_dev) && min == minor(st.st_dev))
+            found = pid;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Takes the in-place lock on fd, or fails naming the process that holds it. */
+static int lock_inplace(bnn_outfile *o, int fd, const char *path, bnn_error *e)
+{
+    int r;
+    while ((r = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
+        ;
+    if (r == 0 || (errno != EWOULDBLOCK && errno != EAGAIN))
+        return 0; /* a file system without locks: written unlocked, as before */
+    long pid = lock_holder(fd);
+    close(fd);
+    bnn_outfile_abort(o);
+    if (pid > 0)
+        return bnn_fail(e, "%s: is being written by another process (pid %ld); two runs "
+                           "cannot share one file", path, pid);
+    return bnn_fail(e, "%s: is being written by another process (it holds its lock); two runs "
+                       "cannot share one file", path);
+}
+
+/* mkostemp and the registration of the name, with the stop signals blocked between them: a
+ * signal handler that removes the temporary files never misses this one. */
+static int make_temp(bnn_outfile *o)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    int masked = pthread_sigmask(SIG_BLOCK, &all, &old) == 0;
+    int fd = mkostemp(o->tmp, O_CLOEXEC);
+    int err = errno;
+    if (fd >= 0)
+        o->slot = reg_add(o->tmp);
+    if (masked)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return fd;
+}
+
 static int open_common(bnn_outfile *o, const char *path, int inplace, bnn_error *e)
 {
     memset(o, 0, sizeof *o);
@@ -301,7 +419,10 @@ static int open_common(bnn_outfile *o, const char *path, int inplace, bnn_error 
     if (inplace) {
         o->direct = 1;
         o->regular = 1;
-        return attach(o, open(target, O_WRONLY | O_CREAT | O_NOCTTY | O_CLOEXEC, 0666), path, e);
+        int fd = open(target, O_WRONLY | O_CREAT | O_NOCTTY | O_CLOEXEC, 0666);
+        if (fd >= 0 && lock_inplace(o, fd, path, e) != 0)
+            return -1;
+        return attach(o, fd, path, e);
     }
     size_t len = strlen(target) + 16;
     o->tmp = malloc(len);
@@ -310,7 +431,7 @@ static int open_common(bnn_outfile *o, const char *path, int inplace, bnn_error 
         return bnn_fail(e, "%s: out of memory", path);
     }
     snprintf(o->tmp, len, "%s.tmp.XXXXXX", target);
-    int fd = mkostemp(o->tmp, O_CLOEXEC);
+    int fd = make_temp(o);
     if (fd < 0) {
         int err = errno;
         free(o->tmp);
@@ -319,7 +440,6 @@ static int open_common(bnn_outfile *o, const char *path, int inplace, bnn_error 
         return bnn_fail(e, "%s: cannot create a temporary file beside it: %s", path,
                         strerror(err));
     }
-    o->slot = reg_add(o->tmp);
     if (exists) { /* keep the mode (and, where allowed, the owner) of the file it replaces */
         if (geteuid() == 0)
             (void)fchown(fd, st.st_uid, st.st_gid);

@@ -6,6 +6,8 @@
  * pipe, a FIFO, a character device such as a terminal, standard input given as "-") is read
  * into memory, at most the stream limit (BATCHNN_STREAM_LIMIT, default 2 GiB): an endless
  * source such as a device of zeros fails with a message instead of exhausting memory.
+ * A read or an open interrupted by a signal is retried, unless the command asked to stop
+ * (bnn_stop_requested): then it fails at once, so a stop signal never waits for a writer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,15 +23,30 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Inputs                                                                                    */
 
+volatile sig_atomic_t bnn_stop_requested;
+
+/* The message of a failed open or read: "interrupted" when the command is stopping. */
+static int input_fail(bnn_error *e, const char *name, const char *doing, int err)
+{
+    if (err == EINTR && bnn_stop_requested)
+        return bnn_fail(e, "%s: interrupted while %s it", name, doing);
+    return bnn_fail(e, "%s: cannot %s: %s", name, doing[0] == 'o' ? "open" : "read",
+                    strerror(err));
+}
+
 int bnn_input_open(bnn_input *in, const char *path, bnn_error *e)
 {
     memset(in, 0, sizeof *in);
     in->fd = -1;
     int is_stdin = strcmp(path, "-") == 0;
     in->name = is_stdin ? BNN_STDIN_NAME : path;
-    int fd = is_stdin ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : open(path, O_RDONLY | O_CLOEXEC);
+    int fd = -1; /* opening a FIFO waits for its writer */
+    errno = EINTR;
+    while (fd < 0 && errno == EINTR && !bnn_stop_requested)
+        fd = is_stdin ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)
+                      : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return bnn_fail(e, "%s: cannot open: %s", in->name, strerror(errno));
+        return input_fail(e, in->name, "opening", errno);
     int err = fstat(fd, &in->st) != 0 ? errno : S_ISDIR(in->st.st_mode) ? EISDIR : 0;
     if (err) {
         close(fd);
@@ -49,10 +66,14 @@ void bnn_input_close(bnn_input *in)
     in->fd = -1;
 }
 
-/* read() that retries on EINTR. */
+/* read() that retries on EINTR, unless the command is stopping. */
 static ssize_t read_some(int fd, void *buf, size_t n)
 {
     for (;;) {
+        if (bnn_stop_requested) { /* a signal that came before the read would not end it */
+            errno = EINTR;
+            return -1;
+        }
         ssize_t r = read(fd, buf, n);
         if (r >= 0 || errno != EINTR)
             return r;
@@ -66,7 +87,7 @@ int bnn_input_peek(bnn_input *in, size_t n, bnn_error *e)
     while (in->nhead < n) {
         ssize_t r = read_some(in->fd, in->head + in->nhead, n - in->nhead);
         if (r < 0)
-            return bnn_fail(e, "%s: cannot read: %s", in->name, strerror(errno));
+            return input_fail(e, in->name, "reading", errno);
         if (r == 0)
             break;
         in->nhead += (size_t)r;
@@ -184,7 +205,7 @@ static int read_stream(bnn_input *in, bnn_bytes *b, bnn_error *e)
         if (r < 0) {
             int err = errno;
             free(buf);
-            return bnn_fail(e, "%s: cannot read: %s", in->name, strerror(err));
+            return input_fail(e, in->name, "reading", err);
         }
         if (r == 0)
             break;

@@ -252,7 +252,7 @@ int bnn_table_writer_open(bnn_table_writer **wp, const char *path, size_t rows, 
     w->npy = npy;
     w->rows = rows;
     w->cols = cols;
-    snprintf(w->path, sizeof w->path, "%s", path);
+    snprintf(w->path, sizeof w->path, "%s", strcmp(path, "-") == 0 ? "standard output" : path);
     if (bnn_outfile_open(&w->out, path, e) != 0) {
         writer_free(w);
         return -1;
