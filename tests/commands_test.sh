@@ -54,6 +54,10 @@ check "gen default is 1024 rows" test "$(wc -l <"$T/x.csv")" -eq 1024
 bad "gen teacher without arch" 2 "synth:teacher takes its widths from --arch" "$BNN" gen synth:teacher --out "$T/t.csv"
 bad "gen uniform without arch" 2 "synth:uniform takes its widths from --arch" "$BNN" gen synth:uniform --out "$T/t.csv"
 check "gen teacher wrote nothing" test ! -e "$T/t.csv"
+# sets of fixed widths need no --arch (linear was refused as "takes its widths from --arch")
+for set in linear sine circle or; do
+  ok "gen $set without arch" "$BNN" gen synth:$set --samples 4 --out "$T/f.csv"
+done
 bad "gen unknown set" 1 "unknown synthetic set" "$BNN" gen synth:nope --out "$T/t.csv"
 
 # --- predict: targets after the inputs are optional, and the message says so ---------------

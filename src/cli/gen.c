@@ -49,11 +49,12 @@ int cli_cmd_gen(int argc, char **argv)
         nin = a.width[0];
         nout = a.width[a.nlayers];
     }
-    bnn_table t;
-    if (nin < 0 && bnn_synth_open(&t, pos[0], 1, 1, 1, seed, 0, &e) == 0) {
-        bnn_table_close(&t); /* a set of any widths: they come from --arch */
+    int64_t set_nin, set_nout; /* -1: a set of any widths, which come from --arch */
+    if (bnn_synth_widths(pos[0], &set_nin, &set_nout, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    if (nin < 0 && set_nin < 0)
         cli_die(EXIT_USAGE, "gen: %s takes its widths from --arch (e.g. --arch 8,1)", pos[0]);
-    }
+    bnn_table t;
     /* budget 0: never stored, generated block by block */
     if (bnn_synth_open(&t, pos[0], n, nin, nout, seed, 0, &e) != 0)
         cli_die(1, "%s", e.msg);
