@@ -108,14 +108,17 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 }
 
 /* Writes a float32 C-order .npy of n values (header padded to 128 bytes). */
-static const char *put_npy_f32(const char *name, size_t n)
+/* n float32 values 0, 1, ..., as a vector (cols 1) or n / cols rows of cols. */
+static const char *put_npy_f32(const char *name, size_t n, size_t cols)
 {
     size_t total = 128 + n * 4;
     unsigned char *b = calloc(1, total);
     assert_non_null(b);
     char dict[120];
-    int k = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, "
-                                        "'shape': (%zu,), }", n);
+    int k = cols == 1 ? snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, "
+                                                    "'shape': (%zu,), }", n)
+                      : snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, "
+                                                    "'shape': (%zu, %zu), }", n / cols, cols);
     memcpy(b, "\x93NUMPY\x01\x00", 8);
     b[8] = 118; /* header length: 128 - 10 */
     b[9] = 0;
@@ -194,7 +197,7 @@ static void test_sigbus_names_the_file(void **state)
 {
     (void)state;
     char path[512];
-    snprintf(path, sizeof path, "%s", put_npy_f32("train.npy", 16384)); /* 64 KB of data */
+    snprintf(path, sizeof path, "%s", put_npy_f32("train.npy", 16384, 1)); /* 64 KB of data */
     bnn_table t;
     bnn_error e = {{0}};
     if (bnn_table_open(&t, path, &e) != 0) {
@@ -217,13 +220,14 @@ static void test_sigbus_names_the_file(void **state)
 }
 
 /* The same with a file read in windows (src/io/npy.c, windowed mode): the window mapped by a
- * first read is registered; a read after the file was truncated faults in it and the handler
- * names the file. */
+ * first read of one column is registered; a read after the file was truncated faults in it
+ * and the handler names the file. Whole rows are read with pread instead: after the
+ * truncation they fail with a message, no signal. */
 static void test_sigbus_windowed(void **state)
 {
     (void)state;
     char path[512];
-    snprintf(path, sizeof path, "%s", put_npy_f32("windowed.npy", 16384));
+    snprintf(path, sizeof path, "%s", put_npy_f32("windowed.npy", 16384, 2));
     assert_int_equal(setenv("BATCHNN_NPY_WINDOWS", "1", 1), 0);
     bnn_table t;
     bnn_error e = {{0}};
@@ -234,11 +238,15 @@ static void test_sigbus_windowed(void **state)
         fail();
     }
     assert_null(t.f32); /* windowed: the read form */
-    float v = -1;
-    assert_int_equal(bnn_table_read(&t, 16383, 1, 0, 1, &v, 1, &e), 0);
-    assert_true(v == 16383.0f);
+    float v = -1, row[2];
+    assert_int_equal(bnn_table_read(&t, 8191, 1, 0, 1, &v, 1, &e), 0);
+    assert_true(v == 16382.0f);
+    assert_int_equal(bnn_table_read(&t, 8000, 1, 0, 2, row, 2, &e), 0);
+    assert_true(row[0] == 16000.0f && row[1] == 16001.0f);
 
     assert_int_equal(truncate(path, 0), 0);
+    assert_int_equal(bnn_table_read(&t, 8000, 1, 0, 2, row, 2, &e), -1);
+    assert_non_null(strstr(e.msg, "truncated"));
     assert_sigbus_names(&t, path, touch_window);
     bnn_table_close(&t);
 }

@@ -647,6 +647,20 @@ static void test_windowed(void **state)
         assert_int_equal(bnn_table_read(&t, r, 1, 0, 2, out, 2, &e), 0);
         assert_memory_equal(out, big + 2 * r, sizeof out);
     }
+    /* whole rows are read with pread, a column alone through the windows: both agree */
+    for (size_t c = 0; c < n / 1000; c += 7) {
+        float out[1000];
+        assert_int_equal(bnn_table_read(&t, c * 1000, 1000, 1, 1, out, 1, &e), 0);
+        for (size_t i = 0; i < 1000; i++)
+            assert_true(out[i] == big[2 * (c * 1000 + i) + 1]);
+    }
+    /* whole rows past the end of a file truncated under the reader: a message, not SIGBUS */
+    assert_int_equal(truncate(p, (off_t)(n * sizeof *big)), 0);
+    {
+        float out[2000];
+        assert_int_equal(bnn_table_read(&t, n - 1000, 1000, 0, 2, out, 2, &e), -1);
+        assert_non_null(strstr(e.msg, "truncated"));
+    }
     bnn_table_close(&t);
     /* a nan past the scan's first window is found at open, named */
     big[2 * 2500000 + 1] = NAN;

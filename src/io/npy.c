@@ -338,7 +338,9 @@ static float load_int(const unsigned char *p, size_t isz, char kind)
  * resident memory stays at most NPY_WINDOWS windows whatever the file's size. Windows are
  * registered (bnn_mapped_register) so that a SIGBUS on a truncated file is still named. Only
  * the bytes of the rows asked for (and the rest of their window) are touched: a process that
- * reads some of the rows (an MPI rank) maps only around them. */
+ * reads some of the rows (an MPI rank) maps only around them. Whole rows of little-endian
+ * float32 (the engines' usual read) skip the windows: pread into the caller's buffer, the
+ * next window read ahead by the kernel (read_rows_direct). */
 
 static size_t page_size(void)
 {
@@ -456,11 +458,24 @@ static void window_put(npy_ctx *c, npy_window *w, npy_window *tmp)
 }
 
 /* Converts elements: out[r * ldo + k] for r < nr, k < nk from element index
- * first + r * rstride + k * kstride, at base + (index - first) * isz. */
+ * first + r * rstride + k * kstride, at base + (index - first) * isz. Little-endian float32
+ * (what batchnn gen and numpy write on x86) is copied a run at a time. */
 static void convert(const npy_ctx *c, const unsigned char *base, size_t nr, size_t rstride,
                     size_t nk, size_t kstride, float *out, size_t ldo)
 {
     const size_t isz = c->itemsize;
+    if (BNN_HOST_LE && c->kind == 'f' && isz == 4 && (kstride == 1 || nk == 1)) {
+        if (nk == rstride && nk == ldo) {
+            memcpy(out, base, nr * nk * sizeof(float));
+        } else if (kstride == 1) {
+            for (size_t r = 0; r < nr; r++)
+                memcpy(out + r * ldo, base + r * rstride * 4, nk * sizeof(float));
+        } else {
+            for (size_t r = 0; r < nr; r++)
+                memcpy(out + r * ldo, base + r * rstride * 4, sizeof(float));
+        }
+        return;
+    }
     for (size_t r = 0; r < nr; r++)
         for (size_t k = 0; k < nk; k++) {
             const unsigned char *p = base + (r * rstride + k * kstride) * isz;
@@ -470,11 +485,53 @@ static void convert(const npy_ctx *c, const unsigned char *base, size_t nr, size
         }
 }
 
+/* Whole rows of little-endian float32 in C order are the bytes of out itself: read
+ * straight into it (pread copies from the page cache once: no window to map, no page
+ * faults, no conversion), and ask the kernel to read the next window ahead meanwhile
+ * (POSIX_FADV_WILLNEED starts the I/O and returns), so reading the disk overlaps the
+ * computing of this chunk. Returns 1 when done, 0 when this read is not of that kind. */
+static int read_rows_direct(const bnn_table *t, size_t row0, size_t nrows, size_t ncols,
+                            float *out, size_t ldo, int *rc, bnn_error *e)
+{
+    const npy_ctx *c = t->ctx;
+    if (!BNN_HOST_LE || c->kind != 'f' || c->itemsize != 4 || c->fortran || ncols != c->cols ||
+        ldo != c->cols)
+        return 0;
+    const uint64_t off = c->doff + (uint64_t)row0 * c->cols * 4;
+    const size_t len = nrows * c->cols * 4;
+    unsigned char *dst = (unsigned char *)out;
+    *rc = 0;
+    for (size_t done = 0; done < len;) {
+        const ssize_t r = pread(c->fd, dst + done, len - done, (off_t)(off + done));
+        if (r > 0) {
+            done += (size_t)r;
+        } else if (r == 0) {
+            *rc = bnn_fail(e, "%s: the file ends at byte %llu, before row %zu's data; was it "
+                              "truncated during the run?", t->name,
+                           (unsigned long long)(off + done), row0 + done / (c->cols * 4));
+            return 1;
+        } else if (errno != EINTR) {
+            *rc = bnn_fail(e, "%s: cannot read bytes %llu..%llu: %s", t->name,
+                           (unsigned long long)(off + done), (unsigned long long)(off + len),
+                           strerror(errno));
+            return 1;
+        }
+    }
+    const uint64_t W = NPY_WINDOW_BYTES;
+    if (off / W != (off + len) / W) /* into a new window: the one after it, ahead */
+        (void)posix_fadvise(c->fd, (off_t)(((off + len) / W + 1) * W), (off_t)W,
+                            POSIX_FADV_WILLNEED);
+    return 1;
+}
+
 static int npy_read_windowed(const bnn_table *t, size_t row0, size_t nrows, size_t col0,
                              size_t ncols, float *out, size_t ldo, bnn_error *e)
 {
     npy_ctx *c = t->ctx;
     const size_t isz = c->itemsize;
+    int rc;
+    if (read_rows_direct(t, row0, nrows, ncols, out, ldo, &rc, e))
+        return rc;
     /* C order: one range for all the rows; Fortran order: one range per column */
     const size_t pieces = c->fortran ? ncols : 1;
     for (size_t q = 0; q < pieces; q++) {
