@@ -110,6 +110,15 @@ typedef struct bnn_scan_split {
 } bnn_scan_split;
 extern const bnn_scan_split *bnn_npy_split;
 
+/* What a data file looks like from this process (src/io/fingerprint.c), for ranks under
+ * mpirun to compare: regular 0 for standard input ("-"), a pipe, FIFO or device (not opened,
+ * not read); otherwise its size and a checksum of its bytes (whole = 1) or of 64 blocks of
+ * 256 KiB spread from its first byte to its last (files over 64 MiB). */
+typedef struct bnn_fingerprint {
+    uint64_t regular, size, checksum, whole;
+} bnn_fingerprint;
+int bnn_file_fingerprint(const char *path, bnn_fingerprint *fp, bnn_error *e);
+
 /* Memory-mapped inputs (src/io/mapped.c). The readers register every mapping of an input file
  * (a float32 .npy used in place stays mapped while the table is open). If the file is
  * truncated or rewritten meanwhile, touching the mapping raises SIGBUS; a SIGBUS handler
@@ -669,6 +678,12 @@ int bnn_dist_agree(int failed, bnn_error *e);
  * bitwise, e.g. a divergence): printed once, by rank 0, and every rank leaves cleanly. */
 void bnn_dist_same_error(void);
 int bnn_dist_max_int(int v); /* the largest v of all ranks */
+/* Every rank's n <= 8 values compared with rank 0's (an allgather): returns how many ranks
+ * hold others (0 with one rank; -1 out of memory, this rank alone), their numbers in ranks[]
+ * (at most max), rank 0's values in zero[] and the first such rank's in other[]. Every rank
+ * gets the same answer. */
+int bnn_dist_differ(const uint64_t *mine, int n, uint64_t *zero, uint64_t *other, int *ranks,
+                    int max);
 /* v[s * per .. s * per + per - 1] of every shard s to every rank (each rank gives its own). */
 void bnn_dist_gather_shards(double *v, int per, int shards);
 int bnn_dist_bcast(void *buf, size_t bytes, int root, bnn_error *e);

@@ -368,6 +368,47 @@ int bnn_dist_max_int(int v)
     return v;
 }
 
+int bnn_dist_differ(const uint64_t *mine, int n, uint64_t *zero, uint64_t *other, int *ranks,
+                    int max)
+{
+    memcpy(zero, mine, (size_t)n * sizeof *zero);
+    memcpy(other, mine, (size_t)n * sizeof *other);
+#ifdef HAVE_MPI
+    if (dist_size > 1) {
+        unsigned long long *all = malloc((size_t)dist_size * (size_t)n * sizeof *all);
+        if (!all)
+            return -1;
+        unsigned long long v[8] = {0};
+        for (int i = 0; i < n; i++)
+            v[i] = mine[i];
+        MPI_Allgather(v, n, MPI_UNSIGNED_LONG_LONG, all, n, MPI_UNSIGNED_LONG_LONG,
+                      MPI_COMM_WORLD);
+        int count = 0;
+        for (int i = 0; i < n; i++)
+            zero[i] = all[i];
+        for (int r = 1; r < dist_size; r++) {
+            const unsigned long long *x = all + (size_t)r * (size_t)n;
+            int same = 1;
+            for (int i = 0; i < n; i++)
+                same &= x[i] == all[i];
+            if (same)
+                continue;
+            if (count == 0)
+                for (int i = 0; i < n; i++)
+                    other[i] = x[i];
+            if (count < max)
+                ranks[count] = r;
+            count++;
+        }
+        free(all);
+        return count;
+    }
+#endif
+    (void)ranks;
+    (void)max;
+    return 0;
+}
+
 void bnn_dist_gather_shards(double *v, int per, int shards)
 {
 #ifdef HAVE_MPI

@@ -1,0 +1,98 @@
+#!/bin/bash
+# mpi_agree_test.sh - ranks under mpirun (Open MPI) that disagree are refused together, never
+# left waiting nor trained apart:
+#  - data files that differ between ranks at one path (a stale copy on one "node": here a rank
+#    started in another directory, with -wdir, reading the same relative path): fewer rows,
+#    more rows, a CSV of the same size with another value, a --targets file; train and eval;
+#  - standard input, a FIFO as --data with more than one rank;
+#  - CPU paths (BATCHNN_ISA) that differ: named differently on two ranks is refused; one rank
+#    naming a lower path than another's automatic choice takes the lowest on every rank;
+#  - a stop signal at a step boundary: mini-batch epochs end at the next step with the model
+#    and checkpoint of the last completed epoch, which --resume continues bitwise.
+# Each refusal: exit 1 within the timeout (never a hang), one message from rank 0 naming the
+# file and the rank, no output written.
+# usage: mpi_agree_test.sh path/to/batchnn [path/to/mpirun]
+BNN=${1:?usage: mpi_agree_test.sh path/to/batchnn [mpirun]}
+MPIRUN=${2:-mpirun}
+BNN=$(cd "$(dirname "$BNN")" && pwd)/$(basename "$BNN")
+. "$(dirname "$0")/lib.sh"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+MPI="timeout 60 $MPIRUN --allow-run-as-root --oversubscribe --bind-to none"
+
+# refused NAME PATTERN CMD...: exit 1 (not the timeout: mpirun runs under timeout 60), one "batchnn:" line matching PATTERN
+# on stderr, nothing in $T/o
+refused() {
+  local name=$1 pat=$2; shift 2
+  rm -rf "$T/o" && mkdir "$T/o"
+  "$@" >"$T/stdout" 2>"$T/err" </dev/null; local got=$?
+  if [ "$got" -ne 1 ]; then
+    fail=$((fail + 1)); echo "FAIL $name: exit $got, want 1"; sed 's/^/  | /' "$T/err" | head -5
+  elif ! grep -qE -- "$pat" "$T/err"; then
+    fail=$((fail + 1)); echo "FAIL $name: stderr lacks /$pat/:"; sed 's/^/  | /' "$T/err" | head -5
+  elif [ "$(grep -c '^batchnn:' "$T/err")" -ne 1 ]; then
+    fail=$((fail + 1)); echo "FAIL $name: not one message:"; sed 's/^/  | /' "$T/err" | head -5
+  elif [ -n "$(ls -A "$T/o")" ]; then
+    fail=$((fail + 1)); echo "FAIL $name: output written: $(ls -A "$T/o")"
+  else pass=$((pass + 1)); fi
+}
+
+mkdir -p "$T/n0" "$T/n1"
+gen() { "$BNN" gen "$@" >/dev/null || { echo "gen failed: $*"; exit 1; }; }
+gen synth:teacher --arch 16,4 --samples 3000 --out "$T/n0/w.npy" --seed 3
+E="--arch 16,8,4 --epochs 3 --threads 1 --save $T/o/m.st --log $T/o/l.csv --checkpoint $T/o/c.st"
+# two ranks in n0 and one in n1 (rank 2), the same arguments: data.* is another file there
+on_nodes() { # on_nodes CMD...: 3 ranks, rank 2 in n1
+  $MPI -np 2 -wdir "$T/n0" "$@" : -np 1 -wdir "$T/n1" "$@"
+}
+
+# fewer rows on one rank (a valid file of 2000 rows): once a false "out of float32 range"
+# on rank 0 and a hang
+gen synth:teacher --arch 16,4 --samples 2000 --out "$T/n1/w.npy" --seed 3
+refused "npy: fewer rows on rank 2" \
+  "^batchnn: w.npy: the ranks read different files at this path: [0-9]+ bytes on rank 0, [0-9]+ on rank 2;" \
+  on_nodes "$BNN" train $E --data w.npy
+# more rows on one rank: once a silent hang
+gen synth:teacher --arch 16,4 --samples 4000 --out "$T/n1/w.npy" --seed 3
+refused "npy: more rows on rank 2" "w.npy: the ranks read different files .* on rank 2" \
+  on_nodes "$BNN" train $E --data w.npy
+# same shape and size, other values (another seed): the checksum
+gen synth:teacher --arch 16,4 --samples 3000 --out "$T/n1/w.npy" --seed 4
+refused "npy: same size, other contents on rank 2" \
+  "w.npy: the ranks read different files at this path: [0-9]+ bytes each, but the contents differ on rank 2" \
+  on_nodes "$BNN" train $E --data w.npy
+"$BNN" train --arch 16,8,4 --epochs 1 --data "$T/n0/w.npy" --save "$T/e.st" --quiet
+refused "eval: other contents on rank 2" "w.npy: the ranks read different files" \
+  on_nodes "$BNN" eval --model "$T/e.st" --data w.npy
+# a CSV of the same size with one digit changed: once a different model, exit 0
+"$BNN" gen synth:circle --samples 2001 --out "$T/n0/c.csv" --seed 6 >/dev/null
+sed '1000s/\([0-9]\)\([^0-9]*\)$/X\2/' "$T/n0/c.csv" >"$T/n1/c.csv"
+sed -i '1000s/X/'"$(sed -n '1000p' "$T/n0/c.csv" | grep -o '[0-9][^0-9]*$' | head -c1 | tr '0-9' '1-90')"'/' "$T/n1/c.csv"
+check "csv copies: same size, one line differs" test "$(stat -c %s "$T/n0/c.csv")" = \
+  "$(stat -c %s "$T/n1/c.csv")" -a "$(cmp "$T/n0/c.csv" "$T/n1/c.csv" | wc -l)" = 1
+refused "csv: one value differs on rank 2" "c.csv: .*contents differ on rank 2" \
+  on_nodes "$BNN" train --arch 2,8,1 --epochs 3 --threads 1 --save "$T/o/m.st" --data c.csv
+head -n 1500 "$T/n0/c.csv" >"$T/n1/c.csv"
+refused "csv: fewer rows on rank 2" "c.csv: the ranks read different files .* on rank 2" \
+  on_nodes "$BNN" train --arch 2,8,1 --epochs 3 --threads 1 --save "$T/o/m.st" --data c.csv
+# --targets: inputs agree, targets differ
+"$BNN" gen synth:circle --samples 500 --out "$T/n0/x.npy" --seed 1 >/dev/null
+cp "$T/n0/x.npy" "$T/n1/x.npy"
+gen synth:uniform --arch 1,1 --samples 500 --out "$T/n0/y.npy" --seed 1
+gen synth:uniform --arch 1,1 --samples 500 --out "$T/n1/y.npy" --seed 2
+refused "targets: other contents on rank 2" "y.npy: .*contents differ on rank 2" \
+  on_nodes "$BNN" train --arch 3,4,2 --epochs 3 --threads 1 --save "$T/o/m.st" --data x.npy \
+  --targets y.npy
+# the same files everywhere still train (the agreement lets them through)
+cp "$T/n0/w.npy" "$T/n1/w.npy"
+ok "npy: the same file on every rank trains" on_nodes "$BNN" train --arch 16,8,4 --epochs 2 \
+  --threads 1 --data w.npy --quiet
+
+# standard input and a FIFO with more than one rank: refused on every rank, at once
+refused "--data - with 2 ranks" \
+  "^batchnn: --data -: standard input is not supported with more than one rank" \
+  $MPI -np 2 "$BNN" train $E --data -
+mkfifo "$T/fifo"
+refused "a FIFO with 2 ranks" "fifo: not a regular file \(a pipe, FIFO or device\) on rank 0" \
+  $MPI -np 2 "$BNN" train $E --data "$T/fifo"
+
+summary mpi_agree_test
