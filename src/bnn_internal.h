@@ -641,6 +641,9 @@ int bnn_dist_built(void);    /* 1 when built with MPI */
 int bnn_dist_launched(void); /* 1 when started by mpirun (its environment) */
 /* MPI_Init_thread(FUNNELED) when launched by mpirun, else nothing: 0 or -1. */
 int bnn_dist_init(bnn_error *e);
+/* After bnn_dist_init, on rank 0: a note for the user (the CPU path every rank was moved to),
+ * or NULL. */
+const char *bnn_dist_note(void);
 /* MPI_Finalize (once; nothing when MPI is not running); with BATCHNN_MPI_STATS=1 rank 0 first
  * prints the line "mpi: ranks K threads T steps N reduce_s X per_step_us Y msgs_per_step M
  * bytes_per_step B params P" to stderr. */

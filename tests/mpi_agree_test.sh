@@ -95,4 +95,24 @@ mkfifo "$T/fifo"
 refused "a FIFO with 2 ranks" "fifo: not a regular file \(a pipe, FIFO or device\) on rank 0" \
   $MPI -np 2 "$BNN" train $E --data "$T/fifo"
 
+# one rank names scalar, the other chooses automatically (avx2 or avx512 here): every rank
+# takes scalar, and the model is the one-process scalar model
+if grep -qw avx2 /proc/cpuinfo; then # (a CPU without avx2 has one path only)
+  # CPU paths: named differently on two ranks, refused (once a model equal to neither, exit 0)
+  refused "BATCHNN_ISA differs between ranks" \
+    "^batchnn: the ranks' CPU paths differ: rank 0 avx2 \(BATCHNN_ISA\), rank 1 scalar \(BATCHNN_ISA\);" \
+    $MPI -np 1 -x BATCHNN_ISA=avx2 "$BNN" train $E --data "$T/n0/w.npy" : \
+    -np 1 -x BATCHNN_ISA=scalar "$BNN" train $E --data "$T/n0/w.npy"
+  X="--arch 2,16,16,1 --data synth:circle --samples 5000 --epochs 3 --quiet"
+  BATCHNN_ISA=scalar "$BNN" train $X --save "$T/scalar.st"
+  "$BNN" train $X --save "$T/auto.st"
+  check "scalar and automatic models differ (else the next check proves nothing)" \
+    test -n "$(cmp "$T/scalar.st" "$T/auto.st" 2>&1)"
+  ok "BATCHNN_ISA=scalar on rank 0 only" $MPI -np 1 -x BATCHNN_ISA=scalar "$BNN" train $X \
+    --save "$T/mix.st" : -np 1 "$BNN" train $X --save "$T/mix.st"
+  check "the lowest path on every rank: the scalar model" cmp -s "$T/scalar.st" "$T/mix.st"
+  check "the lowest path: rank 0 notes it" \
+    grep -q "^batchnn: note: the ranks' CPU paths differ: every rank takes the lowest, rank 0's scalar$" "$T/err"
+fi
+
 summary mpi_agree_test
