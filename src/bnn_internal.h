@@ -677,6 +677,15 @@ void bnn_dist_note_threads(int threads); /* for the statistics line */
 /* 0 when no rank failed; else -1 on every rank, e holding the lowest failing rank's message
  * prefixed "rank R: " (K > 1). */
 int bnn_dist_agree(int failed, bnn_error *e);
+/* bnn_dist_agree at a training step, in the same one collective: *stop (when stop is not
+ * NULL) becomes the largest of every rank's *stop, and so all ranks stop at the same step.
+ * bnn_dist_stopped: the largest stop value agreed so far (0: none). */
+int bnn_dist_agree_step(int failed, int *stop, bnn_error *e);
+int bnn_dist_stopped(void);
+/* Every rank stopped on a signal, together: they leave with the same status, and
+ * bnn_dist_finalize waits for all (rank 0's outputs written) but skips MPI_Finalize, which
+ * would wait for mpirun, then tearing the job down, until it kills the ranks. */
+void bnn_dist_leave_stopped(void);
 /* The error just made is every rank's, the same (it follows from values all ranks hold
  * bitwise, e.g. a divergence): printed once, by rank 0, and every rank leaves cleanly. */
 void bnn_dist_same_error(void);

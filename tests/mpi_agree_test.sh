@@ -115,4 +115,54 @@ if grep -qw avx2 /proc/cpuinfo; then # (a CPU without avx2 has one path only)
     grep -q "^batchnn: note: the ranks' CPU paths differ: every rank takes the lowest, rank 0's scalar$" "$T/err"
 fi
 
+# Stop signals at a step boundary. stop_run DIR WAIT_CMD ARGS...: 2 ranks train ARGS (outputs
+# in DIR), SIGTERM to mpirun once WAIT_CMD succeeds; a watchdog kills mpirun after 60 s.
+# (mpirun alone gets the signal, not through timeout(1): see mpi_test.sh; it signals the
+# ranks after odls_base_sigkill_timeout seconds, SIGKILL as many later: 10 here, generous.)
+stop_run() {
+  local dir=$1 until=$2; shift 2
+  rm -rf "$dir" "$T/stop.done" && mkdir "$dir"
+  $MPIRUN --allow-run-as-root --oversubscribe --bind-to none --mca odls_base_sigkill_timeout 10 \
+    -np 2 "$BNN" train "$@" >"$dir.out" 2>"$dir.err" &
+  local pid=$!
+  ( for _ in $(seq 1 300); do sleep 0.2; [ -e "$T/stop.done" ] && exit 0; done
+    kill -KILL $pid ) >/dev/null 2>&1 &
+  local dog=$!
+  for _ in $(seq 1 300); do eval "$until" && break; sleep 0.1; done
+  sleep 0.3
+  kill -TERM $pid
+  wait $pid
+  touch "$T/stop.done"
+  wait $dog
+}
+# an epoch of a million steps of one sample (minutes): the stop comes within a step, not at
+# the epoch's end, and ends with the last completed epoch: here the initial model
+L="--arch 2,256,256,1 --data synth:circle --samples 1000000 --threads 1 --batch 1"
+ok "stop: the initial model" "$BNN" train $L --epochs 0 --save "$T/init.st" --quiet
+stop_run "$T/long" 'grep -q "^batchnn: 2,256,256,1" "$T/long.err"' $L --epochs 3 \
+  --save "$T/long/m.st" --checkpoint "$T/long/c.st"
+check "stop within a step: stopped after epoch 0, every output written" \
+  grep -q "stopped by SIGTERM after epoch 0 of 3; every output was written" "$T/long.err"
+check "stop within a step: the initial model saved" cmp -s "$T/init.st" "$T/long/m.st"
+check "stop within a step: no temp file" test "$(ls -A "$T/long" | tr '\n' ' ')" = "m.st "
+# mini-batch epochs of 50 steps: a stop between steps undoes the epoch's steps; the model and
+# checkpoint are those of the last logged epoch, and --resume continues bitwise
+M="--arch 2,16,16,1 --data synth:circle --samples 200000 --batch 4000 --threads 1 --shuffle"
+M="$M --optimizer adam --lr 0.01"
+stop_run "$T/mb" '[ -f "$T/mb/l.csv" ] && [ "$(wc -l <"$T/mb/l.csv")" -gt 2 ]' $M \
+  --epochs 1000000 --save "$T/mb/m.st" --checkpoint "$T/mb/c.st" --checkpoint-every 1000000 \
+  --log "$T/mb/l.csv"
+ep=$(tail -n 1 "$T/mb/l.csv" | cut -d, -f1)
+check "mini-batches: stopped after the last logged epoch ($ep)" \
+  grep -q "stopped by SIGTERM after epoch $ep of 1000000; every output was written" "$T/mb.err"
+check "mini-batches: the checkpoint is of epoch $ep" grep -q "\"epoch\":\"$ep\"" "$T/mb/c.st"
+"$BNN" train $M --epochs "$ep" --save "$T/mb1.st" --quiet
+check "mini-batches: the model is one process's after $ep epochs" \
+  cmp -s "$T/mb1.st" "$T/mb/m.st"
+ok "mini-batches: resume to epoch $((ep + 2))" "$BNN" train --resume "$T/mb/c.st" $M \
+  --epochs $((ep + 2)) --save "$T/mb/r.st" --quiet
+ok "mini-batches: one process to epoch $((ep + 2))" "$BNN" train $M --epochs $((ep + 2)) \
+  --save "$T/mb/w.st" --quiet
+check "mini-batches: resumed == uninterrupted" cmp -s "$T/mb/r.st" "$T/mb/w.st"
+
 summary mpi_agree_test

@@ -43,6 +43,8 @@
 #endif
 
 static int dist_rank, dist_size = 1, dist_agreed;
+static int dist_stop; /* the largest stop value agreed (bnn_dist_agree_step) */
+static int dist_stop_exit; /* bnn_dist_leave_stopped: no MPI_Finalize */
 #ifdef HAVE_MPI
 static int dist_on;
 static int *rank_counts, *rank_displs; /* K entries each: the counts of a gather */
@@ -209,8 +211,13 @@ void bnn_dist_finalize(void)
     if (s && strcmp(s, "1") == 0)
         print_stats();
 #ifdef HAVE_MPI
-    if (dist_on)
-        MPI_Finalize();
+    /* every rank leaves together: a rank that exits (non-zero after a stop signal) while
+     * rank 0 still writes its outputs would make mpirun kill rank 0 mid-write */
+    if (dist_on) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (!dist_stop_exit)
+            MPI_Finalize();
+    }
     dist_on = 0;
     free(rank_counts);
     free(rank_displs);
@@ -391,10 +398,35 @@ void bnn_dist_note_threads(int threads)
 
 int bnn_dist_agree(int failed, bnn_error *e)
 {
+    return bnn_dist_agree_step(failed, NULL, e);
+}
+
+int bnn_dist_stopped(void)
+{
+    return dist_stop;
+}
+
+void bnn_dist_leave_stopped(void)
+{
+    dist_agreed = dist_size > 1;
+    dist_stop_exit = 1;
+}
+
+/* One MPI_Allreduce(MPI_MIN) of two ints carries both answers: the lowest failing rank, and
+ * the largest stop value (as its negative). */
+int bnn_dist_agree_step(int failed, int *stop, bnn_error *e)
+{
+    if (stop && *stop > dist_stop)
+        dist_stop = *stop;
 #ifdef HAVE_MPI
     if (dist_size > 1) {
-        int mine = failed ? dist_rank : dist_size, first = dist_size;
-        MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        int mine[2] = {failed ? dist_rank : dist_size, stop ? -*stop : 0}, all[2];
+        MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        const int first = all[0];
+        if (stop) {
+            *stop = -all[1];
+            dist_stop = *stop > dist_stop ? *stop : dist_stop;
+        }
         if (first == dist_size)
             return 0;
         char msg[sizeof e->msg];
