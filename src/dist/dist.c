@@ -30,6 +30,14 @@
  * lowest failing rank's message goes to all, prefixed "rank R: ", so that every rank returns
  * the same error and leaves together. A rank that exits on its own (an error outside a
  * collective point) exits without MPI_Finalize, and mpirun then ends the other ranks.
+ *
+ * Agreement (bnn_dist_differ): the ranks compare small vectors (a data file's size and
+ * checksum, its shape) with one allgather; every rank gets the same answer, so all fail
+ * together. Stops (bnn_dist_agree_step): the step's error agreement carries the largest stop
+ * signal too (one allreduce of two ints), so all ranks stop at the same step. Leaving
+ * (bnn_dist_finalize): a barrier first, so that no rank exits while rank 0 still writes (mpirun
+ * kills the job when one rank exits non-zero); after a stop signal (bnn_dist_leave_stopped)
+ * without MPI_Finalize, which then waits for an mpirun that is already ending the job.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,8 +126,10 @@ static int agree_isa(bnn_error *e)
     MPI_Allgather(mine, 2, MPI_INT, all, 2, MPI_INT, MPI_COMM_WORLD);
     int low = 2, high = 0, lowest_rank = 0, moved_named = 0;
     for (int r = 0; r < dist_size; r++) {
-        if (all[2 * r] < low)
-            low = all[2 * r], lowest_rank = r;
+        if (all[2 * r] < low) {
+            low = all[2 * r];
+            lowest_rank = r;
+        }
         high = all[2 * r] > high ? all[2 * r] : high;
     }
     for (int r = 0; r < dist_size; r++)

@@ -142,7 +142,6 @@ static bnn_vec gradient(const trainer *t)
 typedef struct snapshot {
     unsigned char *saved[3];
     uint64_t step;
-    int taken;
 } snapshot;
 
 /* The live state: its buffers (the fast engine's parameters move between two buffers). */
@@ -171,7 +170,6 @@ static int snapshot_take(snapshot *s, const trainer *t, const bnn_model *m)
         memcpy(s->saved[i], live[i], bytes);
     }
     s->step = t->st->step;
-    s->taken = 1;
     return 0;
 }
 
