@@ -116,11 +116,12 @@ if grep -qw avx2 /proc/cpuinfo; then # (a CPU without avx2 has one path only)
 fi
 
 # Stop signals at a step boundary. stop_run DIR WAIT_CMD ARGS...: 2 ranks train ARGS (outputs
-# in DIR), SIGTERM to mpirun once WAIT_CMD succeeds; a watchdog kills mpirun after 60 s.
+# in DIR), SIGTERM to mpirun (TARGET=rank: to one rank) once WAIT_CMD succeeds; a watchdog
+# kills mpirun after 60 s.
 # (mpirun alone gets the signal, not through timeout(1): see mpi_test.sh; it signals the
 # ranks after odls_base_sigkill_timeout seconds, SIGKILL as many later: 10 here, generous.)
 stop_run() {
-  local dir=$1 until=$2; shift 2
+  local dir=$1 until=$2 target=${TARGET:-mpirun}; shift 2
   rm -rf "$dir" "$T/stop.done" && mkdir "$dir"
   $MPIRUN --allow-run-as-root --oversubscribe --bind-to none --mca odls_base_sigkill_timeout 10 \
     -np 2 "$BNN" train "$@" >"$dir.out" 2>"$dir.err" &
@@ -130,7 +131,8 @@ stop_run() {
   local dog=$!
   for _ in $(seq 1 300); do eval "$until" && break; sleep 0.1; done
   sleep 0.3
-  kill -TERM $pid
+  if [ "$target" = mpirun ]; then kill -TERM $pid
+  else kill -TERM "$(pgrep -P $pid -f "$BNN" | tail -n 1)"; fi # one rank alone
   wait $pid
   touch "$T/stop.done"
   wait $dog
@@ -145,6 +147,13 @@ check "stop within a step: stopped after epoch 0, every output written" \
   grep -q "stopped by SIGTERM after epoch 0 of 3; every output was written" "$T/long.err"
 check "stop within a step: the initial model saved" cmp -s "$T/init.st" "$T/long/m.st"
 check "stop within a step: no temp file" test "$(ls -A "$T/long" | tr '\n' ' ')" = "m.st "
+# the signal reaches one rank only (a scheduler signalling a task): the ranks agree at the
+# next step, all stop there, rank 0 writes
+TARGET=rank stop_run "$T/one" 'grep -q "^batchnn: 2,256,256,1" "$T/one.err"' $L --epochs 3 \
+  --save "$T/one/m.st"
+check "one rank signalled: every rank stopped after epoch 0, every output written" \
+  grep -q "stopped by SIGTERM after epoch 0 of 3; every output was written" "$T/one.err"
+check "one rank signalled: the initial model saved" cmp -s "$T/init.st" "$T/one/m.st"
 # mini-batch epochs of 50 steps: a stop between steps undoes the epoch's steps; the model and
 # checkpoint are those of the last logged epoch, and --resume continues bitwise
 M="--arch 2,16,16,1 --data synth:circle --samples 200000 --batch 4000 --threads 1 --shuffle"
