@@ -17,10 +17,11 @@ MPIRUN=${2:-mpirun}
 BNN=$(cd "$(dirname "$BNN")" && pwd)/$(basename "$BNN")
 . "$(dirname "$0")/lib.sh"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-MPI="timeout 60 $MPIRUN --allow-run-as-root --oversubscribe --bind-to none"
+MPI="timeout -k 10 60 $MPIRUN --allow-run-as-root --oversubscribe --bind-to none"
 
-# refused NAME PATTERN CMD...: exit 1 (not the timeout: mpirun runs under timeout 60), one "batchnn:" line matching PATTERN
-# on stderr, nothing in $T/o
+# refused NAME PATTERN CMD...: exit 1 (not the timeout: mpirun runs under timeout 60, then
+# SIGKILL 10 s later, as a hung mpirun may ignore SIGTERM), one "batchnn:" line matching
+# PATTERN on stderr, nothing in $T/o
 refused() {
   local name=$1 pat=$2; shift 2
   rm -rf "$T/o" && mkdir "$T/o"
