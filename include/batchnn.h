@@ -246,6 +246,10 @@ typedef struct bnn_train_opts {
     bnn_model *best;                /* with val: the parameters of the best epoch so far */
     int *best_epoch;
     struct bnn_optim_state *state;  /* in and out; NULL: kept internally */
+    /* Polled after every update (step) when set: non-zero ends training there, with the
+     * parameters (and optimizer state) of the last completed epoch: a stop between the steps
+     * of an epoch undoes that epoch's steps. Under mpirun the ranks agree at each step. */
+    int (*should_stop)(void *ctx);
 } bnn_train_opts;
 
 /* The defaults above. */

@@ -134,6 +134,15 @@ typedef struct bnn_scan_split {
 } bnn_scan_split;
 extern const bnn_scan_split *bnn_npy_split;
 
+/* What a data file looks like from this process (src/io/fingerprint.c), for ranks under
+ * mpirun to compare: regular 0 for standard input ("-"), a pipe, FIFO or device (not opened,
+ * not read); otherwise its size and a checksum of its bytes (whole = 1) or of 64 blocks of
+ * 256 KiB spread from its first byte to its last (files over 64 MiB). */
+typedef struct bnn_fingerprint {
+    uint64_t regular, size, checksum, whole;
+} bnn_fingerprint;
+int bnn_file_fingerprint(const char *path, bnn_fingerprint *fp, bnn_error *e);
+
 /* Memory-mapped inputs (src/io/mapped.c). The readers register every mapping of an input file
  * (a float32 .npy used in place stays mapped while the table is open). If the file is
  * truncated or rewritten meanwhile, touching the mapping raises SIGBUS; a SIGBUS handler
@@ -680,6 +689,9 @@ int bnn_dist_built(void);    /* 1 when built with MPI */
 int bnn_dist_launched(void); /* 1 when started by mpirun (its environment) */
 /* MPI_Init_thread(FUNNELED) when launched by mpirun, else nothing: 0 or -1. */
 int bnn_dist_init(bnn_error *e);
+/* After bnn_dist_init, on rank 0: a note for the user (the CPU path every rank was moved to),
+ * or NULL. */
+const char *bnn_dist_note(void);
 /* MPI_Finalize (once; nothing when MPI is not running); with BATCHNN_MPI_STATS=1 rank 0 first
  * prints the line "mpi: ranks K threads T steps N reduce_s X per_step_us Y msgs_per_step M
  * bytes_per_step B params P" to stderr. */
@@ -713,10 +725,25 @@ void bnn_dist_note_threads(int threads); /* for the statistics line */
 /* 0 when no rank failed; else -1 on every rank, e holding the lowest failing rank's message
  * prefixed "rank R: " (K > 1). */
 int bnn_dist_agree(int failed, bnn_error *e);
+/* bnn_dist_agree at a training step, in the same one collective: *stop (when stop is not
+ * NULL) becomes the largest of every rank's *stop, and so all ranks stop at the same step.
+ * bnn_dist_stopped: the largest stop value agreed so far (0: none). */
+int bnn_dist_agree_step(int failed, int *stop, bnn_error *e);
+int bnn_dist_stopped(void);
+/* Every rank stopped on a signal, together: they leave with the same status, and
+ * bnn_dist_finalize waits for all (rank 0's outputs written) but skips MPI_Finalize, which
+ * would wait for mpirun, then tearing the job down, until it kills the ranks. */
+void bnn_dist_leave_stopped(void);
 /* The error just made is every rank's, the same (it follows from values all ranks hold
  * bitwise, e.g. a divergence): printed once, by rank 0, and every rank leaves cleanly. */
 void bnn_dist_same_error(void);
 int bnn_dist_max_int(int v); /* the largest v of all ranks */
+/* Every rank's n <= 8 values compared with rank 0's (an allgather): returns how many ranks
+ * hold others (0 with one rank; -1 out of memory, this rank alone), their numbers in ranks[]
+ * (at most max), rank 0's values in zero[] and the first such rank's in other[]. Every rank
+ * gets the same answer. */
+int bnn_dist_differ(const uint64_t *mine, int n, uint64_t *zero, uint64_t *other, int *ranks,
+                    int max);
 /* v[s * per .. s * per + per - 1] of every shard s to every rank (each rank gives its own). */
 void bnn_dist_gather_shards(double *v, int per, int shards);
 int bnn_dist_bcast(void *buf, size_t bytes, int root, bnn_error *e);

@@ -3,7 +3,8 @@
  * y = 2x gives w close to 2, one neuron learns OR, AND and NAND, 2-2-1 learns XOR. Also:
  * mini-batches, the reference engine and finite-diff training agree with the fast engine, the
  * trained weights are bitwise the same for any thread count (full batch, and mini-batches with
- * shuffling and adam on both paths), and divergence is reported.
+ * shuffling and adam on both paths), divergence is reported, and a stop between the steps
+ * of an epoch (should_stop) ends with the last completed epoch.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -256,6 +257,84 @@ static void test_divergence_reported(void **state)
     done(&r);
 }
 
+/* should_stop: 1 from its stop_at-th call on (calls counted in calls). */
+typedef struct stopper {
+    run *r;
+    int calls, stop_at;
+} stopper;
+
+static int stop_after(void *ctx)
+{
+    stopper *s = ctx;
+    return ++s->calls >= s->stop_at;
+}
+
+static int stop_epoch(void *ctx, int epoch, double loss, double seconds)
+{
+    return record(((stopper *)ctx)->r, epoch, loss, seconds);
+}
+
+/* adam, mini-batches of 50 of 300 samples (6 steps an epoch), stopped at step stop_at;
+ * returns the optimizer's step count in *steps */
+static void train_stopped(run *r, bnn_engine engine, int stop_at, uint64_t *steps)
+{
+    bnn_error e;
+    memset(r, 0, sizeof *r);
+    bnn_arch a;
+    assert_int_equal(bnn_arch_parse(&a, "2,5,1", "sigmoid", 1, &e), 0);
+    assert_int_equal(bnn_model_init(&r->m, &a, &e), 0);
+    bnn_model_randomize(&r->m, 3);
+    assert_int_equal(bnn_synth_open(&r->t, "synth:circle", 300, 2, 1, 3, 1 << 26, &e), 0);
+    assert_int_equal(bnn_data_make(&r->d, &r->t, NULL, 2, 1, &e), 0);
+    bnn_train_opts o;
+    bnn_train_opts_default(&o);
+    o.epochs = 4;
+    o.lr = 0.05;
+    o.batch = 50;
+    o.shuffle = 1;
+    o.engine = engine;
+    o.threads = 1;
+    o.optim.kind = BNN_OPT_ADAM;
+    bnn_optim_state st;
+    assert_int_equal(bnn_optim_state_init(&st, &o.optim, r->m.nparams, &e), 0);
+    o.state = &st;
+    stopper s = {r, 0, stop_at};
+    o.on_epoch = stop_epoch;
+    o.should_stop = stop_after;
+    o.ctx = &s;
+    assert_int_equal(bnn_train(&r->m, &r->d, &o, &e), 0);
+    *steps = st.step;
+    bnn_optim_state_free(&st);
+}
+
+/* A stop between the steps of an epoch ends with the last completed epoch (parameters and
+ * optimizer state, bitwise); a stop at an epoch's last step completes that epoch. */
+static void test_stop_at_step(void **state)
+{
+    (void)state;
+    for (int ref = 0; ref < 2; ref++) {
+        const bnn_engine eng = ref ? BNN_ENGINE_REFERENCE : BNN_ENGINE_FAST;
+        run one, mid, last, all;
+        uint64_t s1, sm, sl, sa;
+        train_stopped(&one, eng, 6, &s1);   /* the last step of epoch 1 */
+        train_stopped(&mid, eng, 9, &sm);   /* step 3 of epoch 2 */
+        train_stopped(&last, eng, 12, &sl); /* the last step of epoch 2 */
+        train_stopped(&all, eng, 1000, &sa);
+        assert_int_equal(one.epochs_seen, 1);
+        assert_int_equal(mid.epochs_seen, 1);
+        assert_int_equal(last.epochs_seen, 2);
+        assert_int_equal(all.epochs_seen, 4);
+        assert_true(s1 == 6 && sm == 6 && sl == 12 && sa == 24);
+        const size_t bytes = one.m.nparams * sizeof(float);
+        assert_memory_equal(one.m.theta, mid.m.theta, bytes);
+        assert_true(memcmp(one.m.theta, last.m.theta, bytes) != 0);
+        done(&one);
+        done(&mid);
+        done(&last);
+        done(&all);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_threads_bitwise),
         cmocka_unit_test(test_minibatch_threads_bitwise),
         cmocka_unit_test(test_divergence_reported),
+        cmocka_unit_test(test_stop_at_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,10 @@
 /*
  * inputs.c - what the commands read: --data/--targets as a data set, models with their
  * activations, and the block size for streaming tables out.
+ *
+ * Under mpirun (K > 1 ranks) every rank opens the data files itself; the ranks first agree
+ * that each is a regular file with the same size and checksum everywhere, then on its shape
+ * (agree_file, agree_table), and refuse together otherwise, naming the file and the ranks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +24,94 @@ static size_t synth_budget(void)
     return (b ? b / 4 : (size_t)1 << 30) / (size_t)bnn_dist_size();
 }
 
+/* "rank 1" or "ranks 1, 3, 4 (and 2 more)": the ranks bnn_dist_differ named. */
+static const char *rank_list(char *buf, size_t cap, const int *ranks, int count, int max)
+{
+    size_t o = (size_t)snprintf(buf, cap, "rank%s", count > 1 ? "s" : "");
+    for (int i = 0; i < count && i < max && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s %d", i ? "," : "", ranks[i]);
+    if (count > max && o < cap)
+        snprintf(buf + o, cap - o, " (and %d more)", count - max);
+    return buf;
+}
+
+#define MAX_NAMED 4
+
+/* Under mpirun every rank reads the data file itself: before it is opened the ranks agree
+ * that it is a regular file (standard input reaches rank 0 only, and ranks would share out a
+ * pipe's bytes) of the same size and checksum at every rank (a stale copy on one node
+ * otherwise trains a model of mixed data, or hangs the ranks at different sample counts).
+ * Every rank then fails together with rank 0's one message. */
+static void agree_file(const char *path)
+{
+    bnn_error e;
+    bnn_fingerprint fp;
+    const int failed = bnn_file_fingerprint(path, &fp, &e) != 0;
+    if (bnn_dist_agree(failed, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    const uint64_t mine[3] = {fp.regular, fp.size, fp.checksum};
+    uint64_t zero[3], other[3];
+    int ranks[MAX_NAMED];
+    const int n = bnn_dist_differ(mine, 3, zero, other, ranks, MAX_NAMED);
+    if (n < 0)
+        cli_die(1, "%s: out of memory comparing the ranks' copies", path);
+    if (n == 0 && fp.regular)
+        return;
+    bnn_dist_same_error(); /* every rank holds the same answer: it fails with one message */
+    char who[96];
+    rank_list(who, sizeof who, ranks, n, MAX_NAMED);
+    if (strcmp(path, "-") == 0)
+        cli_die(1, "--data -: standard input is not supported with more than one rank (only "
+                   "rank 0 receives it); write it to a file");
+    if (!zero[0] || !other[0])
+        cli_die(1, "%s: not a regular file (a pipe, FIFO or device) on %s: that is not "
+                   "supported with more than one rank; write it to a file", path,
+                !zero[0] ? "rank 0" : who);
+    if (zero[1] != other[1])
+        cli_die(1, "%s: the ranks read different files at this path: %llu bytes on rank 0, "
+                   "%llu on %s; every rank must see the same data (a stale copy?)", path,
+                (unsigned long long)zero[1], (unsigned long long)other[1], who);
+    cli_die(1, "%s: the ranks read different files at this path: %llu bytes each, but the "
+               "contents differ on %s from rank 0's (checksum %016llx, not %016llx); every rank "
+               "must see the same data (a stale copy?)", path, (unsigned long long)zero[1], who,
+            (unsigned long long)other[2], (unsigned long long)zero[2]);
+}
+
+/* After the file is read, the ranks agree on its table too (rows, columns, a header): bytes
+ * that agree except between the checksum's blocks (files over 64 MiB) may still parse to a
+ * different shape, which would leave the ranks waiting for each other. */
+static void agree_table(const bnn_table *t, const char *path)
+{
+    const uint64_t mine[4] = {t->rows, t->cols, (uint64_t)t->header_skipped,
+                              (uint64_t)(unsigned char)t->delimiter};
+    uint64_t zero[4], other[4];
+    int ranks[MAX_NAMED];
+    const int n = bnn_dist_differ(mine, 4, zero, other, ranks, MAX_NAMED);
+    if (n < 0)
+        cli_die(1, "%s: out of memory comparing the ranks' copies", path);
+    if (n == 0)
+        return;
+    bnn_dist_same_error();
+    char who[96];
+    cli_die(1, "%s: the ranks read different tables at this path: %llu rows x %llu columns%s "
+               "on rank 0, %llu x %llu%s on %s; every rank must see the same data", path,
+            (unsigned long long)zero[0], (unsigned long long)zero[1],
+            zero[2] ? " (a header)" : "", (unsigned long long)other[0],
+            (unsigned long long)other[1], other[2] ? " (a header)" : "",
+            rank_list(who, sizeof who, ranks, n, MAX_NAMED));
+}
+
 /* Opens a data file, with a note on stderr when the CSV reader took its first row for a
  * header (a file of numbers only has none). */
 static void open_table(bnn_table *t, const char *path)
 {
     bnn_error e;
+    if (bnn_dist_size() > 1)
+        agree_file(path);
     if (bnn_table_open(t, path, &e) != 0)
         cli_die(1, "%s", e.msg);
+    if (bnn_dist_size() > 1)
+        agree_table(t, path);
     if (t->header_skipped)
         fprintf(stderr, "batchnn: note: %s: first row taken as a header\n", path);
 }

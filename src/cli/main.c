@@ -117,6 +117,8 @@ int main(int argc, char **argv)
     bnn_error de;
     if (bnn_dist_init(&de) != 0)
         cli_die(1, "%s", de.msg);
+    if (bnn_dist_note()) /* the ranks' CPU paths were made one */
+        fprintf(stderr, "batchnn: note: %s\n", bnn_dist_note());
     if (bnn_dist_size() > 1) { /* the ranks run one command: the same arguments */
         uint64_t h = 1469598103934665603ull, h0; /* FNV-1a of the arguments */
         for (int i = 1; i < argc; i++)

@@ -133,6 +133,13 @@ static int on_epoch(void *p, int epoch, double loss, double seconds)
     return sig ? 1 : 0;
 }
 
+/* Training polls the stop signal after every step (the ranks agree on it there). */
+static int should_stop(void *unused)
+{
+    (void)unused;
+    return interrupted;
+}
+
 static void usage_train(void)
 {
     printf(
@@ -495,6 +502,7 @@ int cli_cmd_train(int argc, char **argv)
     }
     cli_progress_start(&ctx.progress, ld.d.n, done_epochs, to.epochs, quiet);
     to.on_epoch = on_epoch;
+    to.should_stop = should_stop;
     to.ctx = &ctx;
     int threads = to.threads > 0 ? to.threads : omp_get_num_procs();
     /* omp_get_num_procs counts the CPUs this process may run on (its affinity mask): more
@@ -537,11 +545,15 @@ int cli_cmd_train(int argc, char **argv)
         return 128 + interrupted_early;
     }
     int rc = bnn_train(&model, &ld.d, &to, &e);
+    if (!interrupted) /* another rank's signal, agreed at a step */
+        interrupted = bnn_dist_stopped();
     const int last_epoch = done_epochs + ctx.progress.epochs_done;
     double final_loss = NAN;
-    if (rc == 0 && final_cost(&model, &ld.d, &to, &final_loss, &e) != 0)
+    /* stopped by a signal: no final pass over the data (under mpirun the ranks may have
+     * a second to write); the parameters were checked finite by the last update */
+    if (rc == 0 && !interrupted && final_cost(&model, &ld.d, &to, &final_loss, &e) != 0)
         rc = -1;
-    else if (rc == 0 && !(fabs(final_loss) <= FLT_MAX)) {
+    else if (rc == 0 && !interrupted && !(fabs(final_loss) <= FLT_MAX)) {
         /* non-finite, or beyond what the float32 model can represent: diverged (the same
          * on every rank) */
         bnn_dist_same_error();
@@ -605,9 +617,12 @@ int cli_cmd_train(int argc, char **argv)
             snprintf(rss, sizeof rss, ", peak RSS %s",
                      bnn_format_bytes((size_t)ru.ru_maxrss * 1024, b, sizeof b));
         }
-        printf("trained %d epoch%s in %.3f s: final loss %.9g, %.4g samples/s, %.4g ms/epoch "
+        char fl[48] = "not computed (stopped)";
+        if (!interrupted)
+            snprintf(fl, sizeof fl, "%.9g", final_loss);
+        printf("trained %d epoch%s in %.3f s: final loss %s, %.4g samples/s, %.4g ms/epoch "
                "(%s, %d thread%s%s)%s%s\n",
-               done, done == 1 ? "" : "s", secs, final_loss, rate, done ? 1e3 * secs / done : 0.0,
+               done, done == 1 ? "" : "s", secs, fl, rate, done ? 1e3 * secs / done : 0.0,
                bnn_kernels()->isa, threads, threads == 1 ? "" : "s", rss,
                save && !failed && !(to.best && best_epoch) ? ", saved to " : "",
                save && !failed && !(to.best && best_epoch) ? save : "");
@@ -615,6 +630,10 @@ int cli_cmd_train(int argc, char **argv)
             printf("best validation loss at epoch %d: that model is saved to %s\n", best_epoch,
                    save);
     }
+    /* under mpirun the ranks agreed on the stop: they leave together (main finalizes MPI,
+     * which waits for rank 0's outputs), not one by one, which makes mpirun kill the rest */
+    if (interrupted)
+        bnn_dist_leave_stopped();
     if (interrupted && lead)
         fprintf(stderr, "batchnn: stopped by %s after epoch %d of %d%s\n",
                 cli_signal_name(interrupted), last_epoch, done_epochs + to.epochs,

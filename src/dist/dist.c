@@ -3,6 +3,9 @@
  * this file. Built without MPI (meson -Dmpi=disabled, or no Open MPI found), the same
  * functions exist for one rank, so callers need no #ifdef.
  *
+ * CPU paths (agree_isa): at start the ranks take one kernel path, the lowest any rank chose,
+ * or refuse together when a rank's BATCHNN_ISA would have to be overridden.
+ *
  * MPI is initialised only when the process was started by mpirun (its environment has
  * OMPI_COMM_WORLD_SIZE, PMIX_RANK or PMI_RANK): a plain run pays nothing. The thread level is
  * MPI_THREAD_FUNNELED: MPI is called only from the main thread, outside OpenMP regions.
@@ -27,22 +30,34 @@
  * lowest failing rank's message goes to all, prefixed "rank R: ", so that every rank returns
  * the same error and leaves together. A rank that exits on its own (an error outside a
  * collective point) exits without MPI_Finalize, and mpirun then ends the other ranks.
+ *
+ * Agreement (bnn_dist_differ): the ranks compare small vectors (a data file's size and
+ * checksum, its shape) with one allgather; every rank gets the same answer, so all fail
+ * together. Stops (bnn_dist_agree_step): the step's error agreement carries the largest stop
+ * signal too (one allreduce of two ints), so all ranks stop at the same step. Leaving
+ * (bnn_dist_finalize): a barrier first, so that no rank exits while rank 0 still writes (mpirun
+ * kills the job when one rank exits non-zero); after a stop signal (bnn_dist_leave_stopped)
+ * without MPI_Finalize, which then waits for an mpirun that is already ending the job.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bnn_internal.h"
+#include "bnn_kernels.h"
 
 #ifdef HAVE_MPI
 #include <mpi.h>
 #endif
 
 static int dist_rank, dist_size = 1, dist_agreed;
+static int dist_stop; /* the largest stop value agreed (bnn_dist_agree_step) */
+static int dist_stop_exit; /* bnn_dist_leave_stopped: no MPI_Finalize */
 #ifdef HAVE_MPI
 static int dist_on;
 static int *rank_counts, *rank_displs; /* K entries each: the counts of a gather */
 #endif
+static char dist_note[256]; /* for rank 0 to print: the CPU path was lowered (agree_isa) */
 static int stat_threads;
 static uint64_t stat_steps, stat_msgs, stat_bytes, stat_params;
 static double stat_reduce_s;
@@ -83,6 +98,72 @@ static size_t scan_agree(size_t first_bad, size_t n)
 static const bnn_scan_split npy_split = {scan_range, scan_agree};
 #endif
 
+#ifdef HAVE_MPI
+/* The CPU paths, lowest first. */
+static const char *const isa_names[] = {"scalar", "avx2", "avx512"};
+
+static int isa_level(const char *isa)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(isa, isa_names[i]) == 0)
+            return i;
+    return 0;
+}
+
+/* The ranks take one CPU path: the kernels' results differ in their last bits between paths,
+ * so ranks on different paths would train a model equal to no single run. Each rank has
+ * chosen its path (BATCHNN_ISA, else the best its CPU has); when they differ, every rank takes
+ * the lowest, unless a rank that named its path with BATCHNN_ISA would be moved off it: then
+ * every rank refuses, naming the ranks and their paths. Before any kernel runs. */
+static int agree_isa(bnn_error *e)
+{
+    const char *env = getenv("BATCHNN_ISA");
+    const int named = env && *env && strcmp(env, "auto") != 0 && bnn_kernels_named(env);
+    int mine[2] = {isa_level(bnn_kernels()->isa), named};
+    int *all = malloc((size_t)dist_size * 2 * sizeof *all);
+    if (!all)
+        return bnn_fail(e, "MPI: out of memory for %d ranks", dist_size);
+    MPI_Allgather(mine, 2, MPI_INT, all, 2, MPI_INT, MPI_COMM_WORLD);
+    int low = 2, high = 0, lowest_rank = 0, moved_named = 0;
+    for (int r = 0; r < dist_size; r++) {
+        if (all[2 * r] < low) {
+            low = all[2 * r];
+            lowest_rank = r;
+        }
+        high = all[2 * r] > high ? all[2 * r] : high;
+    }
+    for (int r = 0; r < dist_size; r++)
+        moved_named |= all[2 * r + 1] && all[2 * r] != low;
+    if (moved_named) {
+        char list[600];
+        size_t o = 0;
+        for (int r = 0; r < dist_size && o < sizeof list - 80; r++)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s rank %d %s%s", r ? "," : "", r,
+                                  isa_names[all[2 * r]], all[2 * r + 1] ? " (BATCHNN_ISA)" : "");
+        if (o >= sizeof list - 80)
+            snprintf(list + o, sizeof list - o, ", ...");
+        free(all);
+        dist_agreed = 1; /* every rank computed the same answer */
+        return bnn_fail(e, "the ranks' CPU paths differ:%s; the ranks must compute alike: give "
+                           "every rank the same BATCHNN_ISA, or none (then every rank takes "
+                           "the best path all have)", list);
+    }
+    free(all);
+    if (low != high) {
+        if (bnn_kernels_force(isa_names[low]) != 0)
+            return bnn_fail(e, "MPI: the %s kernels are not available", isa_names[low]);
+        snprintf(dist_note, sizeof dist_note, "the ranks' CPU paths differ: every rank takes "
+                 "the lowest, rank %d's %s", lowest_rank, isa_names[low]);
+    }
+    return 0;
+}
+#endif
+
+const char *bnn_dist_note(void)
+{
+    return dist_note[0] && dist_rank == 0 ? dist_note : NULL;
+}
+
 int bnn_dist_init(bnn_error *e)
 {
 #ifdef HAVE_MPI
@@ -103,7 +184,7 @@ int bnn_dist_init(bnn_error *e)
         return bnn_fail(e, "MPI: out of memory for %d ranks", dist_size);
     if (dist_size > 1)
         bnn_npy_split = &npy_split;
-    return 0;
+    return dist_size > 1 ? agree_isa(e) : 0;
 #else
     (void)e;
     return 0;
@@ -140,8 +221,13 @@ void bnn_dist_finalize(void)
     if (s && strcmp(s, "1") == 0)
         print_stats();
 #ifdef HAVE_MPI
-    if (dist_on)
-        MPI_Finalize();
+    /* every rank leaves together: a rank that exits (non-zero after a stop signal) while
+     * rank 0 still writes its outputs would make mpirun kill rank 0 mid-write */
+    if (dist_on) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (!dist_stop_exit)
+            MPI_Finalize();
+    }
     dist_on = 0;
     free(rank_counts);
     free(rank_displs);
@@ -322,10 +408,35 @@ void bnn_dist_note_threads(int threads)
 
 int bnn_dist_agree(int failed, bnn_error *e)
 {
+    return bnn_dist_agree_step(failed, NULL, e);
+}
+
+int bnn_dist_stopped(void)
+{
+    return dist_stop;
+}
+
+void bnn_dist_leave_stopped(void)
+{
+    dist_agreed = dist_size > 1;
+    dist_stop_exit = 1;
+}
+
+/* One MPI_Allreduce(MPI_MIN) of two ints carries both answers: the lowest failing rank, and
+ * the largest stop value (as its negative). */
+int bnn_dist_agree_step(int failed, int *stop, bnn_error *e)
+{
+    if (stop && *stop > dist_stop)
+        dist_stop = *stop;
 #ifdef HAVE_MPI
     if (dist_size > 1) {
-        int mine = failed ? dist_rank : dist_size, first = dist_size;
-        MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        int mine[2] = {failed ? dist_rank : dist_size, stop ? -*stop : 0}, all[2];
+        MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        const int first = all[0];
+        if (stop) {
+            *stop = -all[1];
+            dist_stop = *stop > dist_stop ? *stop : dist_stop;
+        }
         if (first == dist_size)
             return 0;
         char msg[sizeof e->msg];
@@ -366,6 +477,47 @@ int bnn_dist_max_int(int v)
     }
 #endif
     return v;
+}
+
+int bnn_dist_differ(const uint64_t *mine, int n, uint64_t *zero, uint64_t *other, int *ranks,
+                    int max)
+{
+    memcpy(zero, mine, (size_t)n * sizeof *zero);
+    memcpy(other, mine, (size_t)n * sizeof *other);
+#ifdef HAVE_MPI
+    if (dist_size > 1) {
+        unsigned long long *all = malloc((size_t)dist_size * (size_t)n * sizeof *all);
+        if (!all)
+            return -1;
+        unsigned long long v[8] = {0};
+        for (int i = 0; i < n; i++)
+            v[i] = mine[i];
+        MPI_Allgather(v, n, MPI_UNSIGNED_LONG_LONG, all, n, MPI_UNSIGNED_LONG_LONG,
+                      MPI_COMM_WORLD);
+        int count = 0;
+        for (int i = 0; i < n; i++)
+            zero[i] = all[i];
+        for (int r = 1; r < dist_size; r++) {
+            const unsigned long long *x = all + (size_t)r * (size_t)n;
+            int same = 1;
+            for (int i = 0; i < n; i++)
+                same &= x[i] == all[i];
+            if (same)
+                continue;
+            if (count == 0)
+                for (int i = 0; i < n; i++)
+                    other[i] = x[i];
+            if (count < max)
+                ranks[count] = r;
+            count++;
+        }
+        free(all);
+        return count;
+    }
+#endif
+    (void)ranks;
+    (void)max;
+    return 0;
 }
 
 void bnn_dist_gather_shards(double *v, int per, int shards)

@@ -15,6 +15,11 @@
  * The loss reported for an epoch is the cost before that epoch's update; with mini-batches,
  * the sample-weighted mean of each batch's cost before its own update. A non-finite loss or
  * parameter stops training with the epoch's number, leaving the last finite parameters.
+ *
+ * Stops (should_stop, e.g. a signal): polled after every update, agreed between ranks in the
+ * collective each step already has; a stop at an epoch's last step ends after that epoch (its
+ * log line and checkpoint), a stop between steps restores the epoch's start (a snapshot taken
+ * when an epoch has several steps), so the run always ends on a completed epoch.
  */
 #include <float.h>
 #include <math.h>
@@ -130,6 +135,60 @@ static bnn_vec gradient(const trainer *t)
     return t->eng->grad_f64 ? (bnn_vec){.d = t->dgrad} : (bnn_vec){.f = t->fgrad};
 }
 
+/* The state at the start of an epoch of several steps, for a stop between its steps
+ * (bnn_train_opts.should_stop): the parameters and the optimizer's buffers and step count as
+ * the trainer holds them (float, or the reference engine's double), so that a stopped run
+ * ends with the last completed epoch, which a checkpoint records and --resume continues. */
+typedef struct snapshot {
+    unsigned char *saved[3];
+    uint64_t step;
+} snapshot;
+
+/* The live state: its buffers (the fast engine's parameters move between two buffers). */
+static int live_state(const trainer *t, const bnn_model *m, void **live, size_t *bytes)
+{
+    const size_t w = t->dtheta ? sizeof(double) : sizeof(float);
+    int n = 0;
+    live[n++] = t->dtheta ? (void *)t->dtheta : (void *)m->theta;
+    for (int i = 0; i < 2; i++) {
+        void *b = t->dtheta ? (void *)t->dbuf[i] : (void *)t->st->buf[i];
+        if (b)
+            live[n++] = b;
+    }
+    *bytes = t->np * w;
+    return n;
+}
+
+static int snapshot_take(snapshot *s, const trainer *t, const bnn_model *m)
+{
+    void *live[3];
+    size_t bytes;
+    const int n = live_state(t, m, live, &bytes);
+    for (int i = 0; i < n; i++) {
+        if (!s->saved[i] && !(s->saved[i] = malloc(bytes)))
+            return -1;
+        memcpy(s->saved[i], live[i], bytes);
+    }
+    s->step = t->st->step;
+    return 0;
+}
+
+static void snapshot_restore(const snapshot *s, trainer *t, bnn_model *m)
+{
+    void *live[3];
+    size_t bytes;
+    const int n = live_state(t, m, live, &bytes);
+    for (int i = 0; i < n; i++)
+        memcpy(live[i], s->saved[i], bytes);
+    t->st->step = s->step;
+}
+
+static void snapshot_free(snapshot *s)
+{
+    for (int i = 0; i < 3; i++)
+        free(s->saved[i]);
+}
+
 static int diverged(bnn_error *e, int epoch)
 {
     return bnn_fail(e, "epoch %d: a parameter became non-finite; training diverged (try a "
@@ -208,6 +267,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
     const double decisions = (double)bnn_loss_decisions(a, o->loss);
 
     trainer t = {0};
+    snapshot snap = {0}; /* with should_stop and several steps per epoch */
     t.a = a;
     t.np = np;
     int rc = -1;
@@ -259,8 +319,8 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
     }
 
     double best_val = INFINITY;
-    int since_best = 0;
-    for (int ep = 0; ep < o->epochs; ep++) {
+    int since_best = 0, stop = 0;
+    for (int ep = 0; ep < o->epochs && !stop; ep++) {
         const int epoch = o->start_epoch + ep + 1; /* 1-based in messages and logs */
         const double lr = bnn_schedule_lr(&o->schedule, o->lr, epoch - 1, total);
         double t0 = bnn_now_seconds();
@@ -269,6 +329,8 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         if (o->shuffle &&
             bnn_shuffle_view(&view, t.perm, o->seed, (uint64_t)(epoch - 1), e) != 0)
             goto done;
+        if (o->should_stop && batch < d->n && snapshot_take(&snap, &t, m) != 0)
+            goto oom;
         for (size_t b0 = 0; b0 < d->n; b0 += batch) {
             size_t count = d->n - b0 < batch ? d->n - b0 : batch;
             double cost = 0.0, correct = 0.0;
@@ -285,8 +347,16 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             correct_sum += correct;
             /* under mpirun the ranks hold the same parameters, so they diverge together;
              * they agree on it all the same, so that none is left waiting */
-            if (bnn_dist_agree(update(&t, m, &o->optim, plain, lr, epoch, e) != 0, e) != 0)
+            if (o->should_stop)
+                stop = o->should_stop(o->ctx);
+            if (bnn_dist_agree_step(update(&t, m, &o->optim, plain, lr, epoch, e) != 0,
+                                    o->should_stop ? &stop : NULL, e) != 0)
                 goto done;
+            if (stop && b0 + count < d->n) { /* between the steps of an epoch: undo them */
+                snapshot_restore(&snap, &t, m);
+                rc = 0;
+                goto done;
+            }
         }
         double seconds = bnn_now_seconds() - t0;
         bnn_epoch_stats st = {
@@ -320,7 +390,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
                 since_best++;
             }
         }
-        int stop = o->on_epoch_stats && o->on_epoch_stats(o->ctx, &st);
+        stop |= o->on_epoch_stats && o->on_epoch_stats(o->ctx, &st);
         stop |= o->on_epoch && o->on_epoch(o->ctx, epoch, st.loss, seconds);
         if (o->on_checkpoint && o->checkpoint_every > 0 && epoch % o->checkpoint_every == 0) {
             if (use_ref) { /* the model sees the reference engine's parameters, rounded */
@@ -333,8 +403,6 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         }
         if (o->val && o->patience > 0 && since_best >= o->patience)
             break;
-        if (stop)
-            break;
     }
     rc = 0;
     goto done;
@@ -346,6 +414,7 @@ done:
             m->theta[p] = (float)t.dtheta[p];
         sync_state(&t);
     }
+    snapshot_free(&snap);
     trainer_free(&t);
     return rc;
 }
