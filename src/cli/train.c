@@ -137,7 +137,7 @@ static int on_epoch(void *p, int epoch, double loss, double seconds)
 static int should_stop(void *unused)
 {
     (void)unused;
-    return interrupted;
+    return cli_stop_signal();
 }
 
 static void usage_train(void)
@@ -545,15 +545,15 @@ int cli_cmd_train(int argc, char **argv)
         return 128 + interrupted_early;
     }
     int rc = bnn_train(&model, &ld.d, &to, &e);
-    if (!interrupted) /* another rank's signal, agreed at a step */
-        interrupted = bnn_dist_stopped();
+    cli_stop_note(bnn_dist_stopped()); /* another rank's signal, agreed at a step */
+    const int stopped = cli_stop_signal();
     const int last_epoch = done_epochs + ctx.progress.epochs_done;
     double final_loss = NAN;
     /* stopped by a signal: no final pass over the data (under mpirun the ranks may have
      * a second to write); the parameters were checked finite by the last update */
-    if (rc == 0 && !interrupted && final_cost(&model, &ld.d, &to, &final_loss, &e) != 0)
+    if (rc == 0 && !stopped && final_cost(&model, &ld.d, &to, &final_loss, &e) != 0)
         rc = -1;
-    else if (rc == 0 && !interrupted && !(fabs(final_loss) <= FLT_MAX)) {
+    else if (rc == 0 && !stopped && !(fabs(final_loss) <= FLT_MAX)) {
         /* non-finite, or beyond what the float32 model can represent: diverged (the same
          * on every rank) */
         bnn_dist_same_error();
