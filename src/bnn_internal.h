@@ -62,6 +62,20 @@ typedef struct bnn_rng {
 void bnn_rng_seed(bnn_rng *r, uint64_t seed);
 uint64_t bnn_rng_next(bnn_rng *r);
 double bnn_rng_uniform(bnn_rng *r); /* [0, 1), 53 bits */
+/* Names of an enum (src/core/names.c): names[i] is value i's; aliases (ending with {NULL})
+ * are other spellings. bnn_names_find: the value, or -1; bnn_names_of: the name, or "?". */
+typedef struct bnn_name_alias {
+    const char *alias;
+    int index;
+} bnn_name_alias;
+typedef struct bnn_names {
+    const char *const *names;
+    int n;
+    const bnn_name_alias *aliases;
+} bnn_names;
+int bnn_names_find(const bnn_names *t, const char *s);
+const char *bnn_names_of(const bnn_names *t, int i);
+
 uint64_t bnn_hash64(uint64_t seed, uint64_t key); /* splitmix64's finaliser, twice */
 /* The synthetic sets' counter-based generator: value number key (64 bits) of stream seed is
  *   u01(seed, key) = (h >> 8) * 2^-24,  h = fmix32(fmix32(lo ^ a) ^ b),

@@ -12,24 +12,21 @@
 #include "bnn_internal.h"
 
 static const char *const act_names[BNN_ACT_COUNT] = {"identity", "sigmoid", "tanh", "relu"};
+static const bnn_name_alias act_aliases[] = {
+    {"linear", BNN_ACT_IDENTITY}, {"none", BNN_ACT_IDENTITY}, {NULL, 0}};
+static const bnn_names acts = {act_names, BNN_ACT_COUNT, act_aliases};
 
 const char *bnn_act_name(bnn_act a)
 {
-    return (unsigned)a < BNN_ACT_COUNT ? act_names[a] : "?";
+    return bnn_names_of(&acts, (int)a);
 }
 
 int bnn_act_parse(const char *s, bnn_act *out)
 {
-    for (int i = 0; i < BNN_ACT_COUNT; i++)
-        if (strcmp(s, act_names[i]) == 0) {
-            *out = (bnn_act)i;
-            return 0;
-        }
-    if (strcmp(s, "linear") == 0 || strcmp(s, "none") == 0) {
-        *out = BNN_ACT_IDENTITY;
-        return 0;
-    }
-    return -1;
+    const int i = bnn_names_find(&acts, s);
+    if (i >= 0)
+        *out = (bnn_act)i;
+    return i >= 0 ? 0 : -1;
 }
 
 /* Splits s at commas into at most max trimmed tokens (in buf); returns the count or -1. */

@@ -7,24 +7,20 @@
 #include "bnn_internal.h"
 
 static const char *const loss_names[] = {"mse", "cross-entropy", "bce"};
+static const bnn_name_alias loss_aliases[] = {{"ce", BNN_LOSS_CE}, {NULL, 0}};
+static const bnn_names losses = {loss_names, 3, loss_aliases};
 
 const char *bnn_loss_name(bnn_loss l)
 {
-    return (unsigned)l < 3 ? loss_names[l] : "?";
+    return bnn_names_of(&losses, (int)l);
 }
 
 int bnn_loss_parse(const char *s, bnn_loss *l)
 {
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, loss_names[i]) == 0) {
-            *l = (bnn_loss)i;
-            return 0;
-        }
-    if (strcmp(s, "ce") == 0) {
-        *l = BNN_LOSS_CE;
-        return 0;
-    }
-    return -1;
+    const int i = bnn_names_find(&losses, s);
+    if (i >= 0)
+        *l = (bnn_loss)i;
+    return i >= 0 ? 0 : -1;
 }
 
 int bnn_loss_check(const bnn_arch *a, bnn_loss l, bnn_error *e)

@@ -16,6 +16,7 @@
 #include "bnn_kernels.h"
 
 static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adam", "adamw"};
+static const bnn_names optims = {optim_names, 5, NULL};
 
 void bnn_optim_opts_default(bnn_optim_opts *o)
 {
@@ -29,17 +30,15 @@ void bnn_optim_opts_default(bnn_optim_opts *o)
 
 const char *bnn_optim_name(bnn_optim_kind k)
 {
-    return (unsigned)k < 5 ? optim_names[k] : "?";
+    return bnn_names_of(&optims, (int)k);
 }
 
 int bnn_optim_parse(const char *s, bnn_optim_kind *k)
 {
-    for (int i = 0; i < 5; i++)
-        if (strcmp(s, optim_names[i]) == 0) {
-            *k = (bnn_optim_kind)i;
-            return 0;
-        }
-    return -1;
+    const int i = bnn_names_find(&optims, s);
+    if (i >= 0)
+        *k = (bnn_optim_kind)i;
+    return i >= 0 ? 0 : -1;
 }
 
 int bnn_optim_check(const bnn_optim_opts *o, bnn_error *e)

@@ -41,40 +41,35 @@ void bnn_train_opts_default(bnn_train_opts *o)
 }
 
 static const char *const gradient_names[] = {"exact", "seed", "finite-diff"};
+static const bnn_name_alias gradient_aliases[] = {{"fd", BNN_GRAD_FINITE_DIFF}, {NULL, 0}};
+static const bnn_names gradients = {gradient_names, 3, gradient_aliases};
 static const char *const engine_names[] = {"fast", "reference"};
+static const bnn_names engines = {engine_names, 2, NULL};
 
 const char *bnn_gradient_name(bnn_gradient g)
 {
-    return (unsigned)g < 3 ? gradient_names[g] : "?";
+    return bnn_names_of(&gradients, (int)g);
 }
 
 int bnn_gradient_parse(const char *s, bnn_gradient *g)
 {
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, gradient_names[i]) == 0) {
-            *g = (bnn_gradient)i;
-            return 0;
-        }
-    if (strcmp(s, "fd") == 0) {
-        *g = BNN_GRAD_FINITE_DIFF;
-        return 0;
-    }
-    return -1;
+    const int i = bnn_names_find(&gradients, s);
+    if (i >= 0)
+        *g = (bnn_gradient)i;
+    return i >= 0 ? 0 : -1;
 }
 
 const char *bnn_engine_name(bnn_engine g)
 {
-    return (unsigned)g < 2 ? engine_names[g] : "?";
+    return bnn_names_of(&engines, (int)g);
 }
 
 int bnn_engine_parse(const char *s, bnn_engine *g)
 {
-    for (int i = 0; i < 2; i++)
-        if (strcmp(s, engine_names[i]) == 0) {
-            *g = (bnn_engine)i;
-            return 0;
-        }
-    return -1;
+    const int i = bnn_names_find(&engines, s);
+    if (i >= 0)
+        *g = (bnn_engine)i;
+    return i >= 0 ? 0 : -1;
 }
 
 /* finite, and still finite once rounded to the float32 the model keeps */
