@@ -178,8 +178,8 @@ typedef struct cli_train_strings {
 } cli_train_strings;
 /* Fills to->optim, schedule, loss, shuffle, patience; exits 2 naming a bad value. */
 void cli_training_options(const cli_train_strings *s, const bnn_arch *a, bnn_train_opts *to);
-/* --val-split F in (0, 1), or exit 2. */
-double cli_val_split(const char *s);
+/* --val-split F or tail:F (sets *tail), F in (0, 1), or exit 2. */
+double cli_val_split(const char *s, int *tail);
 /* The --log header and the columns after epoch,loss,seconds of one row (",lr,..."). */
 void cli_log_header(char *buf, size_t len, int validating, bnn_loss loss);
 void cli_log_extra(char *buf, size_t len, const bnn_epoch_stats *s, int validating,

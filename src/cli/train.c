@@ -178,7 +178,9 @@ static void usage_train(void)
         "validation\n"
         "  --val FILE|synth:NAME  evaluated after each epoch (synthetic: --seed + 1)\n"
         "  --val-targets FILE   its targets, from a separate file\n"
-        "  --val-split F        validate on the last fraction F of the data (0 < F < 1)\n"
+        "  --val-split F        validate on a random fraction F of the samples (0 < F < 1,\n"
+        "                       from --seed; stratified by class for class targets)\n"
+        "  --val-split tail:F   validate on the last fraction F of the rows instead\n"
         "  --patience N         stop after N epochs without a better validation loss; --save\n"
         "                       then holds the best model\n"
         "output\n"
@@ -257,6 +259,56 @@ static int final_cost(const bnn_model *m, const bnn_data *d, const bnn_train_opt
     int r = bnn_fast_cost(fast, m->theta, d, 0, d->n, cost, e);
     bnn_fast_free(fast);
     return r;
+}
+
+/* Classes present in a view of class targets (0 when the targets are not classes). */
+static size_t classes_present(const bnn_data *d, size_t *counts)
+{
+    bnn_error e;
+    int onehot = 0;
+    if (d->nout < 2 || bnn_data_classes(d, NULL, counts, &onehot, &e) != 0 || !onehot)
+        return 0;
+    size_t k = 0;
+    for (int64_t c = 0; c < d->nout; c++)
+        k += counts[c] > 0;
+    return k;
+}
+
+/* --val-split: d becomes the training part, *v the validation part. A random subset
+ * (stratified by class when the targets are classes; src/train/split.c) or, with tail:F, the
+ * last rows as before. A part that holds one class of several is warned about: early stopping
+ * on it measures one class only (sorted data and a tail split). */
+static void split_data(bnn_data *d, bnn_data *v, uint32_t **idx, double frac, int tail,
+                       const char *opt, uint64_t seed, int lead)
+{
+    bnn_error e;
+    int stratified = 0;
+    if (tail) {
+        const size_t nval = (size_t)(frac * (double)d->n + 0.5);
+        if (nval < 1 || nval >= d->n)
+            cli_die(1, "--val-split %s of %zu samples leaves %zu for validation and %zu for "
+                       "training (each needs at least 1)", opt, d->n, nval, d->n - nval);
+        *v = *d;
+        v->row0 = d->n - nval;
+        v->n = nval;
+        d->n -= nval;
+    } else {
+        bnn_data all = *d;
+        if (bnn_split_random(&all, frac, seed, d, v, idx, &stratified, &e) != 0)
+            cli_die(1, "--val-split %s: %s", opt, e.msg);
+    }
+    if (!lead || d->nout < 2)
+        return;
+    size_t *counts = calloc((size_t)d->nout, sizeof *counts);
+    if (!counts)
+        return;
+    const size_t kt = classes_present(d, counts), kv = classes_present(v, counts);
+    const char *part = kv == 1 && kt > 1 ? "validation" : kt == 1 && kv > 1 ? "training" : NULL;
+    if (part)
+        fprintf(stderr, "batchnn: warning: --val-split %s: the %s part holds one class only%s\n",
+                opt, part, tail ? " (sorted data? --val-split F draws a random, stratified "
+                                  "subset)" : "");
+    free(counts);
 }
 
 int cli_cmd_train(int argc, char **argv)
@@ -408,25 +460,19 @@ int cli_cmd_train(int argc, char **argv)
         cli_die(EXIT_USAGE, "--val-targets needs --val FILE");
     if (to.patience && !val && !val_split)
         cli_die(EXIT_USAGE, "--patience needs validation data (--val FILE or --val-split F)");
-    double split = val_split ? cli_val_split(val_split) : 0.0;
+    int split_tail = 0;
+    double split = val_split ? cli_val_split(val_split, &split_tail) : 0.0;
     cli_data ld, vld;
     cli_load_data(&ld, data, cli_opt_str(opts, "targets", NULL), samples, a->width[0],
               a->width[a->nlayers], seed, 1);
     bnn_data vdata;
+    uint32_t *split_idx = NULL;
     if (val) { /* a synthetic validation set is drawn with --seed + 1: other samples */
         cli_load_data(&vld, val, cli_opt_str(opts, "val-targets", NULL), samples, a->width[0],
                   a->width[a->nlayers], seed + 1, 1);
         to.val = &vld.d;
-    } else if (val_split) { /* the last F of the samples, before any shuffling */
-        size_t nval = (size_t)(split * (double)ld.d.n + 0.5);
-        if (nval < 1 || nval >= ld.d.n)
-            cli_die(1, "--val-split %s of %zu samples leaves %zu for validation and %zu for "
-                       "training (each needs at least 1)", val_split, ld.d.n, nval,
-                    ld.d.n - nval);
-        vdata = ld.d;
-        vdata.row0 = ld.d.n - nval;
-        vdata.n = nval;
-        ld.d.n -= nval;
+    } else if (val_split) {
+        split_data(&ld.d, &vdata, &split_idx, split, split_tail, val_split, seed, lead);
         to.val = &vdata;
     }
 
@@ -624,6 +670,7 @@ int cli_cmd_train(int argc, char **argv)
     if (val)
         cli_free_data(&vld);
     cli_free_data(&ld);
+    free(split_idx);
     bnn_model_free(&model);
     return failed ? 1 : interrupted ? 128 + interrupted : 0;
 }

@@ -85,7 +85,7 @@ static int labels_onehot(const bnn_data *d, size_t start, size_t count, float *y
     const size_t k = (size_t)d->nout;
     float *lab = ybuf + (k - 1) * count;
     const bnn_table *t = d->yt;
-    if (!d->perm && !t->f32) {
+    if (!d->perm && !d->subset && !t->f32) {
         if (bnn_table_read(t, d->row0 + start, count, d->ycol, 1, lab, 1, e) != 0)
             return -1;
     } else {
@@ -187,7 +187,7 @@ int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, f
     c->count = count;
     c->ldy = nout;
     c->y = NULL;
-    if (d->perm) {
+    if (d->perm || d->subset) { /* a shuffled or split view: row by row */
         if (gather(d, start, count, xbuf, ybuf, e) != 0 ||
             (d->yt && d->labels && labels_onehot(d, start, count, ybuf, e) != 0))
             return -1;

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# classify_test.sh - end-to-end tests of a classification run without traps (issue 20):
+# --val-split draws a random, stratified validation subset (sorted data trains as well as
+# shuffled data), tail:F keeps the old last-rows split and warns when a part holds one class,
+# the split is the same for any --threads and on --resume.
+# Data: tests/blobs.py, a digits-like set of 10 gaussian blobs in 16 raw inputs (0..16).
+# usage: classify_test.sh path/to/batchnn SRCDIR
+set -u
+BNN=${1:?usage: classify_test.sh path/to/batchnn SRCDIR}
+SRC=${2:?usage: classify_test.sh path/to/batchnn SRCDIR}
+. "$(dirname "$0")/lib.sh"
+command -v python3 >/dev/null || { echo "classify: python3 missing, skipped"; exit 77; }
+
+python3 "$SRC/blobs.py" "$T/sorted.csv" 1500 1 sorted
+python3 "$SRC/blobs.py" "$T/mixed.csv" 1500 1 shuffled
+python3 "$SRC/blobs.py" "$T/test.csv" 1000 2
+RUN="--arch 16,32,10 --act relu,identity --loss cross-entropy --optimizer adam --lr 0.01
+ --batch 32 --shuffle --patience 5 --epochs 100 --quiet"
+acc() { "$BNN" eval --model "$1" --data "$T/test.csv" | awk '/^accuracy/ { print $2 }'; }
+
+# --- item 1: the default split is a random stratified subset --------------------------------
+ok "sorted, default split" "$BNN" train $RUN --data "$T/sorted.csv" --val-split 0.1 --save "$T/s.st"
+check "sorted, default split: no warning" test ! -s "$T/err"
+ok "mixed, default split" "$BNN" train $RUN --data "$T/mixed.csv" --val-split 0.1 --save "$T/m.st"
+a_s=$(acc "$T/s.st"); a_m=$(acc "$T/m.st")
+check "sorted reaches the mixed accuracy within 0.01 ($a_s vs $a_m)" \
+  awk -v a="$a_s" -v b="$a_m" 'BEGIN { d = a - b; exit !(a > 0.85 && d < 0.01 && d > -0.01) }'
+ok "sorted, tail split" "$BNN" train $RUN --data "$T/sorted.csv" --val-split tail:0.1 --save "$T/t.st"
+check "tail split on sorted data warns" grep -q "warning: --val-split tail:0.1: the validation part holds one class only" "$T/err"
+a_t=$(acc "$T/t.st")
+check "tail split on sorted data is worse ($a_t vs $a_m)" \
+  awk -v a="$a_t" -v b="$a_m" 'BEGIN { exit !(a < b - 0.05) }'
+ok "random:F is F" "$BNN" train $RUN --data "$T/sorted.csv" --val-split random:0.1 --save "$T/r.st"
+check "random:F is F: same model" cmp -s "$T/s.st" "$T/r.st"
+
+# the split is fixed by --seed: the same for any --threads, another for another seed
+S="--arch 16,8,10 --act relu,identity --loss cross-entropy --data $T/sorted.csv --batch 50
+ --shuffle --quiet"
+ok "threads 1" "$BNN" train $S --val-split 0.2 --epochs 4 --threads 1 --save "$T/t1.st" --log "$T/t1.csv"
+ok "threads 2" "$BNN" train $S --val-split 0.2 --epochs 4 --threads 2 --save "$T/t2.st" --log "$T/t2.csv"
+check "the same split and model for --threads 1 and 2" cmp -s "$T/t1.st" "$T/t2.st"
+check "the same validation losses for --threads 1 and 2" \
+  test "$(cut -d, -f1,2,4- "$T/t1.csv")" = "$(cut -d, -f1,2,4- "$T/t2.csv")"
+ok "seed 2" "$BNN" train $S --val-split 0.2 --epochs 4 --threads 1 --seed 2 --save "$T/t3.st" --log "$T/t3.csv"
+check "another seed, another split" test "$(cut -d, -f5 "$T/t1.csv")" != "$(cut -d, -f5 "$T/t3.csv")"
+
+# --resume restores the split from the checkpoint: bitwise the uninterrupted run
+ok "checkpoint at 2" "$BNN" train $S --val-split 0.2 --epochs 2 --checkpoint "$T/ck.st"
+ok "resume to 4" "$BNN" train --data "$T/sorted.csv" --epochs 4 --resume "$T/ck.st" --save "$T/res.st" --quiet
+check "resumed split: bitwise the uninterrupted model" cmp -s "$T/t1.st" "$T/res.st"
+ok "tail checkpoint" "$BNN" train $S --val-split tail:0.2 --epochs 2 --checkpoint "$T/ckt.st"
+bad "tail checkpoint, random split asked" 2 "trained with --val-split tail:0.2; this run asks for --val-split 0.2" \
+  "$BNN" train --data "$T/sorted.csv" --epochs 4 --resume "$T/ckt.st" --val-split 0.2
+ok "tail checkpoint, tail:0.2 again" "$BNN" train --data "$T/sorted.csv" --epochs 3 --resume "$T/ckt.st" --val-split tail:0.2 --quiet
+bad "bad split" 2 "--val-split: 'tail:1.5' is not a fraction strictly between 0 and 1" \
+  "$BNN" train $S --val-split tail:1.5
+bad "split leaves nothing" 1 "--val-split 0.0001: validation split: 0.0001 of 1500 samples leaves 0 for validation" \
+  "$BNN" train $S --val-split 0.0001
+
+summary classify
