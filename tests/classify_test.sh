@@ -57,4 +57,17 @@ bad "bad split" 2 "--val-split: 'tail:1.5' is not a fraction strictly between 0 
 bad "split leaves nothing" 1 "--val-split 0.0001: validation split: 0.0001 of 1500 samples leaves 0 for validation" \
   "$BNN" train $S --val-split 0.0001
 
+# --- item 7: messages that point to the fix ---------------------------------------------------
+bad "column count names the label column" 1 "17 columns, but the model needs 15 inputs \+ 10 targets = 25 per row, or 16 with one label column" \
+  "$BNN" train --arch 15,8,10 --data "$T/test.csv" --epochs 1
+cut -d, -f17 "$T/test.csv" | awk '{ printf "%d,%d\n", $1, 1 - $1 }' >"$T/y2.csv"
+bad "targets of the wrong width: one label column works" 1 "3 outputs \(or 1 column of class labels\)" \
+  "$BNN" train --arch 17,8,3 --data "$T/test.csv" --targets "$T/y2.csv" --epochs 1
+for c in "train --val-splt 0.1:--val-split" "eval --modle x:--model" "predict --mod x:--model" \
+         "train --epoch 3:--epochs" "gen --sample 3:--samples"; do
+  args=${c%%:*}; want=${c##*:}
+  bad "did you mean $want ($args)" 2 "unknown option '--[a-z-]+'; did you mean $want\?" "$BNN" $args
+done
+bad "nothing close: no guess" 2 "unknown option '--zzzzzz' \(see 'batchnn train --help'\)" "$BNN" train --zzzzzz
+
 summary classify

@@ -9,6 +9,7 @@
  * whole n x nout copy.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bnn_internal.h"
@@ -48,8 +49,9 @@ int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, 
                             targets->name);
         d->labels = targets->cols == 1 && nout > 1;
         if (targets->cols != (size_t)nout && !d->labels)
-            return bnn_fail(e, "%s: %zu columns, but the model has %lld outputs",
-                            targets->name, targets->cols, (long long)nout);
+            return bnn_fail(e, "%s: %zu columns, but the model has %lld outputs%s",
+                            targets->name, targets->cols, (long long)nout,
+                            nout > 1 ? " (or 1 column of class labels)" : "");
         if (targets->rows != data->rows)
             return bnn_fail(e, "%s: %zu rows, but %s has %zu samples", targets->name,
                             targets->rows, data->name, data->rows);
@@ -59,10 +61,15 @@ int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, 
         d->yt = NULL; /* inputs only (predict) */
     } else {
         d->labels = nout > 1 && data->cols == (size_t)nin + 1;
-        if (data->cols != (size_t)(nin + nout) && !d->labels)
+        if (data->cols != (size_t)(nin + nout) && !d->labels) {
+            char alt[64] = ""; /* the single label column that works too */
+            if (nout > 1)
+                snprintf(alt, sizeof alt, ", or %lld with one label column",
+                         (long long)(nin + 1));
             return bnn_fail(e, "%s: %zu columns, but the model needs %lld inputs + %lld "
-                               "targets = %lld per row", data->name, data->cols,
-                            (long long)nin, (long long)nout, (long long)(nin + nout));
+                               "targets = %lld per row%s", data->name, data->cols,
+                            (long long)nin, (long long)nout, (long long)(nin + nout), alt);
+        }
         d->yt = data;
         d->ycol = (size_t)nin;
     }
