@@ -57,10 +57,31 @@ bad "bad split" 2 "--val-split: 'tail:1.5' is not a fraction strictly between 0 
 bad "split leaves nothing" 1 "--val-split 0.0001: validation split: 0.0001 of 1500 samples leaves 0 for validation" \
   "$BNN" train $S --val-split 0.0001
 
+# --- item 6: widths from the data -----------------------------------------------------------
+ok "--hidden on one file" "$BNN" train --data "$T/test.csv" --hidden 8 --act relu,identity --loss ce --epochs 2 --save "$T/h.st"
+check "--hidden: 16 inputs, 10 outputs from the labels, in the run header" \
+  grep -q "^batchnn: --hidden 8: 16 inputs (the data's columns but the last), 10 outputs (the last column's largest label + 1)" "$T/err"
+check "--hidden: the header shows the widths" grep -q "^batchnn: 16,8,10 (relu,identity)" "$T/err"
+ok "--arch auto,8,auto is --hidden 8" "$BNN" train --data "$T/test.csv" --arch auto,8,auto --act relu,identity --loss ce --epochs 2 --save "$T/h2.st"
+check "--arch auto,8,auto: the same model" cmp -s "$T/h.st" "$T/h2.st"
+cut -d, -f1-16 "$T/test.csv" >"$T/x.csv"; cut -d, -f17 "$T/test.csv" >"$T/y.csv"
+ok "--hidden with --targets labels" "$BNN" train --data "$T/x.csv" --targets "$T/y.csv" --hidden 8 --act relu,identity --loss ce --epochs 2 --save "$T/h3.st"
+check "--targets labels: the same model" cmp -s "$T/h.st" "$T/h3.st"
+cut -d, -f17 "$T/test.csv" | awk '{ printf "%d,%d\n", $1, 1 - $1 }' >"$T/y2.csv"
+ok "--hidden with --targets one-hot" "$BNN" train --data "$T/test.csv" --targets "$T/y2.csv" --hidden 4 --epochs 1
+check "--targets one-hot: 17 inputs, 2 outputs" grep -q "^batchnn: 17,4,2 " "$T/err"
+ok "auto inputs, 1 output (regression on the last column)" "$BNN" train --data "$T/test.csv" --arch auto,4,1 --epochs 1
+check "auto inputs, 1 output: 16,4,1" grep -q "^batchnn: 16,4,1 " "$T/err"
+bad "--hidden with --arch" 2 "--hidden and --arch cannot be combined" "$BNN" train --data "$T/test.csv" --hidden 4 --arch 16,4,10
+bad "--hidden with synth" 2 "--hidden 4: the widths come from a data file" "$BNN" train --data synth:xor --hidden 4
+bad "auto in the middle" 2 "only the first \(inputs\) and last \(outputs\) widths can be auto" "$BNN" train --data "$T/test.csv" --arch auto,auto,3
+awk -F, '{ $NF = $NF + 0.5; print }' OFS=, "$T/test.csv" >"$T/frac.csv"
+bad "auto outputs on a non-label column" 1 "row 1: the last column is not a class label" "$BNN" train --data "$T/frac.csv" --hidden 4
+bad "--hidden on resume" 2 "--hidden conflicts with --resume" "$BNN" train --data "$T/sorted.csv" --resume "$T/ck.st" --hidden 4 --epochs 5
+
 # --- item 7: messages that point to the fix ---------------------------------------------------
 bad "column count names the label column" 1 "17 columns, but the model needs 15 inputs \+ 10 targets = 25 per row, or 16 with one label column" \
   "$BNN" train --arch 15,8,10 --data "$T/test.csv" --epochs 1
-cut -d, -f17 "$T/test.csv" | awk '{ printf "%d,%d\n", $1, 1 - $1 }' >"$T/y2.csv"
 bad "targets of the wrong width: one label column works" 1 "3 outputs \(or 1 column of class labels\)" \
   "$BNN" train --arch 17,8,3 --data "$T/test.csv" --targets "$T/y2.csv" --epochs 1
 for c in "train --val-splt 0.1:--val-split" "eval --modle x:--model" "predict --mod x:--model" \

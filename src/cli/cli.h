@@ -77,6 +77,11 @@ typedef struct cli_data {
 void cli_load_data(cli_data *ld, const char *data, const char *targets, size_t samples,
                    int64_t nin, int64_t nout, uint64_t seed, int need_targets);
 void cli_free_data(cli_data *ld);
+/* train's --hidden H,.. or an --arch with auto widths, resolved against the data's columns
+ * and labels (arch_auto.c) into out ("W0,...,Wm") and a line for the run header into note:
+ * 1, or 0 when neither is used. */
+int cli_arch_auto(cli_opt *opts, const char *data, const char *targets, size_t samples,
+                  char *out, size_t len, char *note, size_t nlen);
 /* The default --samples of synthetic sets. */
 #define CLI_SYNTH_SAMPLES 1024
 /* Rows per block when streaming a table of width columns out (at most 16 MiB, 65536 rows). */

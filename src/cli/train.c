@@ -137,12 +137,22 @@ static void usage_train(void)
 {
     printf(
         "usage: batchnn train --arch W0,W1,...,Wm --data FILE|synth:NAME [options]\n"
+        "       batchnn train --hidden H1,...  --data FILE [options]\n"
+        "\n"
+        "  e.g. a classifier on a CSV of inputs then one class label 0..K-1 per row:\n"
+        "    batchnn train --data digits.csv --hidden 64 --act relu,identity \\\n"
+        "      --loss cross-entropy --standardize --val-split 0.2 --patience 10 \\\n"
+        "      --optimizer adam --lr 0.001 --batch 32 --shuffle --save digits.st\n"
         "\n"
         "Trains a multilayer perceptron by gradient descent on C = 1/n sum_i |a_i - y_i|^2\n"
         "(or the --loss chosen).\n"
         "\n"
         "model\n"
-        "  --arch 2,16,16,1     widths, inputs first, outputs last\n"
+        "  --arch 2,16,16,1     widths, inputs first, outputs last; auto for the first or\n"
+        "                       last: from the data (see --hidden)\n"
+        "  --hidden 16,16       hidden widths: inputs from the data's columns, outputs from\n"
+        "                       the targets' columns, or for a label column (one data file:\n"
+        "                       its last column) the largest label + 1\n"
         "  --act NAME[,NAME..]  identity|sigmoid|tanh|relu, one for all layers or one per\n"
         "                       layer (default sigmoid)\n"
         "  --no-bias            layers without bias (the notes' linear model)\n"
@@ -327,7 +337,7 @@ int cli_cmd_train(int argc, char **argv)
         {"beta2", 1, 0, 0},   {"adam-eps", 1, 0, 0}, {"weight-decay", 1, 0, 0},
         {"lr-schedule", 1, 0, 0}, {"loss", 1, 0, 0}, {"shuffle", 0, 0, 0},
         {"val", 1, 0, 0},     {"val-targets", 1, 0, 0}, {"val-split", 1, 0, 0},
-        {"patience", 1, 0, 0}, {0, 0, 0, 0},
+        {"patience", 1, 0, 0}, {"hidden", 1, 0, 0}, {0, 0, 0, 0},
     };
     if (cli_parse_opts("train", argc, argv, opts, NULL, 0, usage_train) < 0)
         return 0;
@@ -416,8 +426,12 @@ int cli_cmd_train(int argc, char **argv)
     int quiet = cli_opt_flag(opts, "quiet") || !lead;
 
     bnn_model model;
+    char arch_note[512] = "";
     if (init) {
         const char *what = resume ? "--resume" : "--init";
+        if (cli_opt_flag(opts, "hidden"))
+            cli_die(EXIT_USAGE, "--hidden conflicts with %s %s: its architecture is used", what,
+                    init);
         cli_load_model(&model, init, cli_opt_str(opts, "act", NULL), what);
         char w[4096];
         bnn_arch_format(&model.arch, w, sizeof w, NULL, 0);
@@ -438,6 +452,15 @@ int cli_cmd_train(int argc, char **argv)
                     cli_die(EXIT_USAGE, "--no-bias conflicts with %s %s, whose layer %d has a "
                             "bias", what, init, l + 1);
     } else {
+        /* --hidden or auto widths: the resolved widths stand for --arch (arch_auto.c) */
+        static char arch_buf[4096];
+        if (cli_arch_auto(opts, data, cli_opt_str(opts, "targets", NULL), samples, arch_buf,
+                          sizeof arch_buf, arch_note, sizeof arch_note))
+            for (cli_opt *o = opts; o->name; o++)
+                if (strcmp(o->name, "arch") == 0) {
+                    o->value = arch_buf;
+                    o->seen = 1;
+                }
         cli_model_from_opts(&model, "train", opts);
         bnn_model_randomize(&model, seed);
     }
@@ -555,6 +578,8 @@ int cli_cmd_train(int argc, char **argv)
                     ? "; under mpirun give each rank its cores: --bind-to none or --map-by "
                       "slot:PE=T"
                     : "");
+    if (!quiet && arch_note[0])
+        fprintf(stderr, "batchnn: %s\n", arch_note);
     if (!quiet) {
         char w[4096], acts[4096], batch[48];
         bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
