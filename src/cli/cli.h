@@ -77,6 +77,9 @@ typedef struct cli_data {
 void cli_load_data(cli_data *ld, const char *data, const char *targets, size_t samples,
                    int64_t nin, int64_t nout, uint64_t seed, int need_targets);
 void cli_free_data(cli_data *ld);
+/* The model's input standardisation (--standardize), if any, applied to the data's inputs:
+ * predict and eval call it after cli_load_data. */
+void cli_data_scale(cli_data *ld, const bnn_model *m);
 /* train's --hidden H,.. or an --arch with auto widths, resolved against the data's columns
  * and labels (arch_auto.c) into out ("W0,...,Wm") and a line for the run header into note:
  * 1, or 0 when neither is used. */

@@ -185,6 +185,10 @@ static void usage_train(void)
         "  --loss NAME          mse (default: sum_j (a_j - y_j)^2) | cross-entropy (softmax of\n"
         "                       identity outputs) | bce (binary cross-entropy on logits)\n"
         "  --shuffle            a new permutation of the samples every epoch (from --seed)\n"
+        "  --standardize        feed (x - mean) / std per input, mean and std (1 for a\n"
+        "                       constant input) from the training samples, saved in the model\n"
+        "                       (tensors input.mean, input.std) and applied by predict, eval\n"
+        "                       and --resume\n"
         "validation\n"
         "  --val FILE|synth:NAME  evaluated after each epoch (synthetic: --seed + 1)\n"
         "  --val-targets FILE   its targets, from a separate file\n"
@@ -337,7 +341,8 @@ int cli_cmd_train(int argc, char **argv)
         {"beta2", 1, 0, 0},   {"adam-eps", 1, 0, 0}, {"weight-decay", 1, 0, 0},
         {"lr-schedule", 1, 0, 0}, {"loss", 1, 0, 0}, {"shuffle", 0, 0, 0},
         {"val", 1, 0, 0},     {"val-targets", 1, 0, 0}, {"val-split", 1, 0, 0},
-        {"patience", 1, 0, 0}, {"hidden", 1, 0, 0}, {0, 0, 0, 0},
+        {"patience", 1, 0, 0}, {"hidden", 1, 0, 0},
+        {"standardize", 0, 0, 0}, {0, 0, 0, 0},
     };
     if (cli_parse_opts("train", argc, argv, opts, NULL, 0, usage_train) < 0)
         return 0;
@@ -499,6 +504,25 @@ int cli_cmd_train(int argc, char **argv)
         to.val = &vdata;
     }
 
+    /* --standardize: the training part's statistics, once (a --resume or --init model that
+     * carries them keeps its own); every view (training, validation) applies the model's */
+    if (cli_opt_flag(opts, "standardize") && !model.in_mean) {
+        const size_t nin = (size_t)a->width[0];
+        model.in_mean = malloc(nin * sizeof *model.in_mean);
+        model.in_std = malloc(nin * sizeof *model.in_std);
+        if (!model.in_mean || !model.in_std)
+            cli_die(1, "--standardize: out of memory");
+        if (bnn_data_scale_stats(&ld.d, model.in_mean, model.in_std, &e) != 0)
+            cli_die(1, "--standardize: %s", e.msg);
+    }
+    ld.d.in_mean = model.in_mean;
+    ld.d.in_std = model.in_std;
+    bnn_data *vview = val ? &vld.d : val_split ? &vdata : NULL;
+    if (vview) {
+        vview->in_mean = model.in_mean;
+        vview->in_std = model.in_std;
+    }
+
     bnn_optim_state state; /* before any output is opened: a bad checkpoint writes nothing */
     if (bnn_optim_state_init(&state, &to.optim, model.nparams, &e) != 0)
         cli_die(1, "%s", e.msg);
@@ -644,8 +668,10 @@ int cli_cmd_train(int argc, char **argv)
         failed = 1;
     } else {
         const char *loss_key = "loss", *loss_val = bnn_loss_name(to.loss);
-        if (save && bnn_model_save_meta(to.best && best_epoch ? &best : &model, save, &loss_key,
-                                        &loss_val, 1, &e2) != 0) {
+        bnn_model out = to.best && best_epoch ? best : model; /* a view: not freed */
+        out.in_mean = model.in_mean; /* the scaler it was trained with */
+        out.in_std = model.in_std;
+        if (save && bnn_model_save_meta(&out, save, &loss_key, &loss_val, 1, &e2) != 0) {
             fprintf(stderr, "batchnn: --save %s\n", e2.msg);
             failed = 1;
         }

@@ -4,6 +4,10 @@
  * matrices; a direct float32 table is used in place (the leading dimension is its row length),
  * anything else is converted into the caller's buffers.
  *
+ * With in_mean (--standardize, scale.c) every chunk's inputs are scaled into the caller's
+ * buffer: a direct table is then copied, nin floats per sample (the memory of the buffers the
+ * engines already hold; nothing per data set).
+ *
  * Class labels (one target column for nout > 1 outputs) are checked once, when the data is
  * made, and expanded to one-hot rows chunk by chunk in the caller's target buffer: never a
  * whole n x nout copy.
@@ -183,8 +187,8 @@ static int gather(const bnn_data *d, size_t start, size_t count, float *xbuf, fl
     return 0;
 }
 
-int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
-                   bnn_chunk *c, bnn_error *e)
+static int chunk_raw(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
+                     bnn_chunk *c, bnn_error *e)
 {
     if (start > d->n || count > d->n - start)
         return bnn_fail(e, "data: samples %zu..%zu are outside the %zu samples", start,
@@ -229,6 +233,28 @@ int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, f
     return 0;
 }
 
+/* --standardize: the chunk's inputs as (x - mean) / std, in xbuf (rows nin + nout apart, as
+ * every other piece of a batch): a direct table's rows are copied there first (its targets
+ * stay in place), the buffer's are scaled where they are. */
+int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
+                   bnn_chunk *c, bnn_error *e)
+{
+    if (chunk_raw(d, start, count, xbuf, ybuf, c, e) != 0)
+        return -1;
+    if (!d->in_mean)
+        return 0;
+    const size_t nin = (size_t)d->nin, ld = xbuf_ld(d);
+    for (size_t i = 0; i < count; i++) {
+        const float *src = c->x + i * c->ldx;
+        float *dst = xbuf + i * ld;
+        for (size_t j = 0; j < nin; j++)
+            dst[j] = (src[j] - d->in_mean[j]) / d->in_std[j];
+    }
+    c->x = xbuf;
+    c->ldx = ld;
+    return 0;
+}
+
 int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error *e)
 {
     float buf[256];
@@ -239,7 +265,8 @@ int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error
         if (bnn_table_read(d->xt, i, 1, d->xcol + c0, k, buf, k, e) != 0)
             return -1;
         for (size_t j = 0; j < k; j++)
-            x[c0 + j] = buf[j];
+            x[c0 + j] = d->in_mean ? ((double)buf[j] - d->in_mean[c0 + j]) / d->in_std[c0 + j]
+                                   : buf[j];
     }
     if (!y)
         return 0;
