@@ -57,6 +57,36 @@ bad "bad split" 2 "--val-split: 'tail:1.5' is not a fraction strictly between 0 
 bad "split leaves nothing" 1 "--val-split 0.0001: validation split: 0.0001 of 1500 samples leaves 0 for validation" \
   "$BNN" train $S --val-split 0.0001
 
+# --- item 2: --standardize ------------------------------------------------------------------
+ok "standardized run" "$BNN" train $RUN --data "$T/sorted.csv" --val-split 0.1 --standardize --save "$T/z.st"
+a_z=$(acc "$T/z.st")
+check "standardized: accuracy at least the raw run's ($a_z vs $a_s)" \
+  awk -v a="$a_z" -v b="$a_s" 'BEGIN { exit !(a >= b - 0.005) }'
+check "info lists the scaler" sh -c "'$BNN' info '$T/z.st' | grep -q '^standardize: input.mean, input.std \[16\]'"
+head -100 "$T/test.csv" >"$T/t100.csv"
+ok "predict a standardized model" "$BNN" predict --model "$T/z.st" --data "$T/t100.csv" --out "$T/zp.csv"
+ok "predict = (x - mean) / std then the net, to 1e-5" python3 "$SRC/st_forward.py" "$T/z.st" "$T/t100.csv" "$T/zp.csv" 1e-5
+ok "eval, reference engine" "$BNN" eval --model "$T/z.st" --data "$T/test.csv" --engine reference
+check "eval: reference and fast engines agree on the accuracy" \
+  test "$(awk '/^accuracy/ { print $2 }' "$T/out")" = "$a_z"
+# the statistics: the population mean and deviation of the training rows; a constant input
+# gets std 1
+awk -F, '{ print $0 ",7" }' "$T/test.csv" | awk -F, 'BEGIN { OFS = "," } { l = $17; $17 = $18; $18 = l; print }' >"$T/const.csv"
+ok "standardize with a constant input" "$BNN" train --data "$T/const.csv" --hidden 4 --epochs 1 --standardize --save "$T/c.st" --quiet
+check "constant input: std 1" test "$(python3 "$SRC/st_forward.py" "$T/c.st" --std | sed -n 17p)" = 1
+want=$(awk -F, '{ s += $1; q += $1 * $1 } END { m = s / NR; printf "%.6g", sqrt(q / NR - m * m) }' "$T/test.csv")
+got=$(python3 "$SRC/st_forward.py" "$T/c.st" --std | head -1)
+check "input 1: the population deviation ($got vs $want)" \
+  awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d < 1e-4 && d > -1e-4) }'
+# --resume keeps the checkpoint's statistics: bitwise the uninterrupted run
+Z="--arch 16,8,10 --act relu,identity --loss ce --data $T/sorted.csv --val-split 0.2 --batch 50 --shuffle --standardize --quiet"
+ok "standardized, 4 epochs" "$BNN" train $Z --epochs 4 --save "$T/z4.st"
+ok "standardized, checkpoint at 2" "$BNN" train $Z --epochs 2 --checkpoint "$T/zck.st"
+ok "standardized, resume to 4" "$BNN" train --data "$T/sorted.csv" --epochs 4 --resume "$T/zck.st" --save "$T/zr.st" --quiet
+check "standardized resume: bitwise the uninterrupted model" cmp -s "$T/z4.st" "$T/zr.st"
+ok "raw, 4 epochs" "$BNN" train ${Z% --standardize --quiet} --quiet --epochs 4 --save "$T/r4.st"
+check "standardize changes the training" test "$(cmp -s "$T/z4.st" "$T/r4.st"; echo $?)" = 1
+
 # --- item 6: widths from the data -----------------------------------------------------------
 ok "--hidden on one file" "$BNN" train --data "$T/test.csv" --hidden 8 --act relu,identity --loss ce --epochs 2 --save "$T/h.st"
 check "--hidden: 16 inputs, 10 outputs from the labels, in the run header" \
