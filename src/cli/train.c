@@ -311,7 +311,9 @@ static void split_data(bnn_data *d, bnn_data *v, uint32_t **idx, double frac, in
         if (bnn_split_random(&all, frac, seed, d, v, idx, &stratified, &e) != 0)
             cli_die(1, "--val-split %s: %s", opt, e.msg);
     }
-    if (!lead || d->nout < 2)
+    /* a stratified split gives every class its share: only the others are counted (a pass
+     * over each part, which stops at the first row that is not a class) */
+    if (!lead || d->nout < 2 || stratified)
         return;
     size_t *counts = calloc((size_t)d->nout, sizeof *counts);
     if (!counts)
