@@ -75,9 +75,16 @@ awk -F, '{ print $0 ",7" }' "$T/test.csv" | awk -F, 'BEGIN { OFS = "," } { l = $
 ok "standardize with a constant input" "$BNN" train --data "$T/const.csv" --hidden 4 --epochs 1 --standardize --save "$T/c.st" --quiet
 check "constant input: std 1" test "$(python3 "$SRC/st_forward.py" "$T/c.st" --std | sed -n 17p)" = 1
 want=$(awk -F, '{ s += $1; q += $1 * $1 } END { m = s / NR; printf "%.6g", sqrt(q / NR - m * m) }' "$T/test.csv")
-got=$(python3 "$SRC/st_forward.py" "$T/c.st" --std | head -1)
+got=$(python3 "$SRC/st_forward.py" "$T/c.st" --std | sed -n 1p)
 check "input 1: the population deviation ($got vs $want)" \
   awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d < 1e-4 && d > -1e-4) }'
+# a damaged scaler is refused, naming the tensor
+python3 "$SRC/st_forward.py" "$T/z.st" --drop-std "$T/nostd.st"
+bad "input.mean without input.std" 1 "tensor \"input.std\" is missing \(input.mean and input.std come together\)" \
+  "$BNN" predict --model "$T/nostd.st" --data "$T/t100.csv"
+python3 "$SRC/st_forward.py" "$T/z.st" --zero-std "$T/zstd.st"
+bad "a zero deviation" 1 "tensor \"input.std\": value 0 is 0 \(a deviation must be finite and above 0\)" \
+  "$BNN" eval --model "$T/zstd.st" --data "$T/t100.csv"
 # --resume keeps the checkpoint's statistics: bitwise the uninterrupted run
 Z="--arch 16,8,10 --act relu,identity --loss ce --data $T/sorted.csv --val-split 0.2 --batch 50 --shuffle --standardize --quiet"
 ok "standardized, 4 epochs" "$BNN" train $Z --epochs 4 --save "$T/z4.st"

@@ -5,6 +5,8 @@ identity last), against `batchnn predict`'s outputs.
 
 usage: st_forward.py MODEL.st DATA.csv PRED.csv [TOL]   exit 0 when every output agrees
        st_forward.py MODEL.st --std                      prints input.std, one per line
+       st_forward.py MODEL.st --drop-std|--zero-std OUT  a damaged copy: without input.std, or
+                                                         with input.std[0] = 0
 """
 import json
 import struct
@@ -25,7 +27,28 @@ def load(path):
     return out
 
 
+def save(path, tensors, meta):
+    hdr, blobs, off = {"__metadata__": meta}, [], 0
+    for k, (shape, vals) in tensors.items():
+        data = struct.pack("<%df" % len(vals), *vals)
+        hdr[k] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(data)]}
+        off += len(data)
+        blobs.append(data)
+    js = json.dumps(hdr).encode()
+    js += b" " * ((8 - len(js) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(js)) + js + b"".join(blobs))
+
+
 t = load(sys.argv[1])
+if sys.argv[2] in ("--drop-std", "--zero-std"):
+    with open(sys.argv[1], "rb") as f:
+        meta = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))["__metadata__"]
+    shape, vals = t.pop("input.std")
+    if sys.argv[2] == "--zero-std":
+        t["input.std"] = (shape, (0.0,) + tuple(vals[1:]))
+    save(sys.argv[3], t, meta)
+    sys.exit(0)
 if sys.argv[2] == "--std":
     print("\n".join("%.9g" % v for v in t["input.std"][1]))
     sys.exit(0)

@@ -819,9 +819,10 @@ static int read_scaler(st_load *L, const st_tensor *t, bnn_model *m)
     const int is_std = t->layer == -4;
     for (uint64_t i = 0; i < nin; i++)
         if (!isfinite(v[i]) || (is_std && !(v[i] > 0.0f))) {
+            const double bad = v[i];
             free(v);
             return lfail(L, "tensor \"%s\": value %llu is %g (%s)", t->name,
-                         (unsigned long long)i, (double)v[i],
+                         (unsigned long long)i, bad,
                          is_std ? "a deviation must be finite and above 0" : "not finite");
         }
     float **dst = is_std ? &m->in_std : &m->in_mean;
