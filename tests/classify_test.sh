@@ -91,6 +91,8 @@ ok "standardized, 4 epochs" "$BNN" train $Z --epochs 4 --save "$T/z4.st"
 ok "standardized, checkpoint at 2" "$BNN" train $Z --epochs 2 --checkpoint "$T/zck.st"
 ok "standardized, resume to 4" "$BNN" train --data "$T/sorted.csv" --epochs 4 --resume "$T/zck.st" --save "$T/zr.st" --quiet
 check "standardized resume: bitwise the uninterrupted model" cmp -s "$T/z4.st" "$T/zr.st"
+bad "--standardize on resuming a raw checkpoint" 2 "the checkpoint was trained without --standardize" \
+  "$BNN" train --data "$T/sorted.csv" --epochs 4 --resume "$T/ck.st" --standardize
 ok "raw, 4 epochs" "$BNN" train ${Z% --standardize --quiet} --quiet --epochs 4 --save "$T/r4.st"
 check "standardize changes the training" test "$(cmp -s "$T/z4.st" "$T/r4.st"; echo $?)" = 1
 

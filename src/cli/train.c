@@ -508,6 +508,9 @@ int cli_cmd_train(int argc, char **argv)
 
     /* --standardize: the training part's statistics, once (a --resume or --init model that
      * carries them keeps its own); every view (training, validation) applies the model's */
+    if (cli_opt_flag(opts, "standardize") && !model.in_mean && resume)
+        cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained without --standardize; "
+                "this run asks for it (leave it out to continue without)", resume);
     if (cli_opt_flag(opts, "standardize") && !model.in_mean) {
         const size_t nin = (size_t)a->width[0];
         model.in_mean = malloc(nin * sizeof *model.in_mean);
