@@ -2,7 +2,7 @@
  * test_split.c - the random validation split (src/train/split.c) and the input
  * standardisation (src/io/scale.c) on an in-memory table: the split's parts are disjoint,
  * cover every sample, keep the row order, hold each class's fair share (largest remainders),
- * are fixed by the seed, and compose with a shuffle; the statistics are the population mean
+ * are fixed by the seed, and compose with a shuffle; past 2^26 samples it is refused; the statistics are the population mean
  * and deviation (std 1 for a constant input), and chunks come out as (x - mean) / std.
  */
 #include <math.h>
@@ -95,6 +95,36 @@ static void test_split_stratified(void **state)
     assert_non_null(strstr(e.msg, "leaves 0 for validation"));
 }
 
+static int zeros(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
+                 float *out, size_t ldo, bnn_error *e)
+{
+    (void)t, (void)row0, (void)col0, (void)e;
+    for (size_t r = 0; r < nrows; r++)
+        memset(out + r * ldo, 0, ncols * sizeof *out);
+    return 0;
+}
+
+/* Past 2^26 samples the random split is refused before allocating anything. */
+static void test_split_too_large(void **state)
+{
+    (void)state;
+    bnn_table t;
+    memset(&t, 0, sizeof t);
+    t.rows = BNN_SHUFFLE_FULL_MAX + 1;
+    t.cols = 2;
+    t.read = zeros;
+    strcpy(t.name, "zeros");
+    bnn_data d, tr, va;
+    bnn_error e;
+    uint32_t *idx = (uint32_t *)&t; /* must come back NULL */
+    int strat = 1;
+    assert_int_equal(bnn_data_make(&d, &t, NULL, 1, 1, &e), 0);
+    assert_int_equal(bnn_split_random(&d, 0.1, 1, &tr, &va, &idx, &strat, &e), -1);
+    assert_null(idx);
+    assert_non_null(strstr(e.msg, "more than the 2^26 a random split holds"));
+    assert_non_null(strstr(e.msg, "tail:F"));
+}
+
 static void test_standardize(void **state)
 {
     (void)state;
@@ -128,6 +158,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_stratified),
+        cmocka_unit_test(test_split_too_large),
         cmocka_unit_test(test_standardize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

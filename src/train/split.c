@@ -12,7 +12,8 @@
  *   walking k = 0..n-1, sample P[k] goes to validation while its class's quota is not full;
  *   both parts keep the file's row order.
  * It depends on the seed, F, n and the targets only: the same for any --threads and ranks.
- * Memory: 4 bytes per sample for the index list (and 4 more while splitting), so n < 2^32.
+ * Memory: 4 bytes per sample for the index list (and 4 more while splitting), so it is
+ * offered up to BNN_SHUFFLE_FULL_MAX = 2^26 samples (256 MB); larger sets use tail:F or --val.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -104,9 +105,11 @@ int bnn_split_random(const bnn_data *d, double frac, uint64_t seed, bnn_data *tr
     const size_t n = d->n, k = d->yt && d->nout > 1 ? (size_t)d->nout : 1;
     *idx = NULL;
     *stratified = 0;
-    if (n > (size_t)UINT32_MAX)
-        return bnn_fail(e, "validation split: %zu samples are more than the 2^32 - 1 a random "
-                           "split holds (a tail split has no limit)", n);
+    if (n > BNN_SHUFFLE_FULL_MAX) /* its index list would pass 256 MB (and twice that while
+                                    * splitting): the memory of billions-of-samples runs stays flat */
+        return bnn_fail(e, "validation split: %zu samples are more than the 2^26 a random split "
+                           "holds (4 bytes per sample); use tail:F (the last rows) or a separate "
+                           "validation file", n);
     const size_t nval = (size_t)(frac * (double)n + 0.5);
     if (nval < 1 || nval >= n)
         return bnn_fail(e, "validation split: %g of %zu samples leaves %zu for validation and "
