@@ -114,6 +114,10 @@ typedef struct bnn_model {
     bnn_arch arch;
     size_t nparams;
     float *theta; /* nparams floats, laid out as at the top of this file */
+    /* Input standardisation (train --standardize), or NULL: width[0] floats each; the net
+     * sees (x - in_mean) / in_std. Saved as tensors "input.mean" and "input.std". Owned by
+     * the model (bnn_model_free frees them). */
+    float *in_mean, *in_std;
 } bnn_model;
 
 /* Allocates zeroed parameters for arch (checked first). */

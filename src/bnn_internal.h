@@ -207,6 +207,13 @@ typedef struct bnn_data { /* declared in batchnn.h, for bnn_train_opts.val */
      * block is permuted by a keyed bijection (src/train/shuffle.c): shuffling very large sets. */
     int perm_blocked;
     uint64_t perm_key;
+    /* A subset (src/train/split.c, --val-split): with subset, sample i of the view (after any
+     * perm) is row row0 + subset[i] of the tables; a shuffle permutes the subset's n entries. */
+    const uint32_t *subset;
+    /* Input standardisation (src/io/scale.c), or NULL: chunks and samples give
+     * (x - in_mean[j]) / in_std[j] for input j, computed in float (double for samples). A
+     * direct table is then copied into the caller's buffer (nin floats per sample). */
+    const float *in_mean, *in_std;
     /* Integer class labels: the targets are one column of labels 0..nout-1 (nout > 1),
      * expanded to one-hot rows chunk by chunk (bnn_data_make checks every label). */
     int labels;
@@ -482,6 +489,26 @@ int bnn_shuffle_view(bnn_data *view, uint32_t *buf, uint64_t seed, uint64_t epoc
 size_t bnn_shuffle_row(const bnn_data *view, size_t i);
 /* rows[k] = bnn_shuffle_row(view, start + k) for k < count (one block set-up per block). */
 void bnn_shuffle_rows(const bnn_data *view, size_t start, size_t count, size_t *rows);
+
+/* Input standardisation (src/io/scale.c): per-input mean and standard deviation (population,
+ * 1/n) of the inputs of d, from one pass in blocks of BNN_SCALE_BLOCK samples in index order,
+ * each block's mean and squared deviations in double combined in order (Chan et al.): the
+ * same for any threads and ranks. A constant input gets std 1. mean and std: d->nin each. */
+#define BNN_SCALE_BLOCK 4096
+int bnn_data_scale_stats(const bnn_data *d, float *mean, float *std, bnn_error *e);
+
+/* Validation split (src/train/split.c, README "Validation, early stopping"). The class of
+ * every sample of d (argmax of its target row) into cls (d->n entries, or NULL) and the
+ * count of each class into counts (d->nout entries); *onehot = 1 when every target row is a
+ * class (a label, or one 1 and zeros), else 0 (counts then meaningless). */
+int bnn_data_classes(const bnn_data *d, uint32_t *cls, size_t *counts, int *onehot,
+                     bnn_error *e);
+/* Splits d into disjoint train and val subsets (views of d with subset set, rows in file
+ * order), val holding round(frac n) samples drawn at random from seed, the same fraction of
+ * each class (largest remainders) when the targets are classes (*stratified then 1).
+ * *idx receives the n-entry index buffer both views use (the caller frees it). */
+int bnn_split_random(const bnn_data *d, double frac, uint64_t seed, bnn_data *train,
+                     bnn_data *val, uint32_t **idx, int *stratified, bnn_error *e);
 
 /* Trains m in place (the options: batchnn.h). Fails (leaving m at its last finite state) on
  * a non-finite loss or parameter, naming the epoch. m->theta may point to another block

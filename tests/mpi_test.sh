@@ -5,6 +5,7 @@
 #    mini-batches (--shuffle, adam), .npy and synthetic data, n not divisible by K nor by the
 #    shard count, and n so small that some ranks hold no shard;
 #  - validation and a classification loss (the per-shard sums gathered), eval and predict;
+#    the random stratified --val-split and --standardize;
 #  - --resume under mpirun from a single-process checkpoint, and the reverse;
 #  - an error on one rank only ends every rank within seconds, with that rank's message: a
 #    data file truncated on one "node" (a rank started in another directory; the ranks'
@@ -88,6 +89,12 @@ same "narrow csv" "3x1" --arch 2,16,16,1 --data "$T/c.csv" --epochs 3
 # validation and a classification loss (costs and correct counts gathered per shard)
 same "validation, bce" "3x1" --arch 64,40,10 --act relu,identity --loss bce \
   --data synth:uniform --samples 6001 --val-split 0.25 --epochs 3 --optimizer nesterov
+
+# the random stratified --val-split and --standardize's statistics: the same on every rank
+awk 'BEGIN { srand(5); for (i = 0; i < 3001; i++) { c = int(i * 4 / 3001);
+  printf "%.5f,%.5f,%d\n", c + rand() * 1.5, 100 + rand() * 10, c } }' >"$T/lab.csv"
+same "stratified split, --standardize" "3x1" --hidden 16 --act relu,identity --loss ce \
+  --data "$T/lab.csv" --val-split 0.2 --standardize --epochs 3 --batch 64 --shuffle
 
 # --resume: one process to 2 epochs, then 3 ranks to 4; and 2 ranks to 2, one process to 4
 R="--arch 2,16,16,1 --data synth:circle --samples 20001 --optimizer adam --lr 0.01"

@@ -10,7 +10,9 @@ it saved itself (--epochs 0), with the reference engine (double) and the fast en
 schedulers and its losses. Tolerances (relative, worst element reported with its index):
 reference engine 1e-7 with floor 1e-3 (its model is rounded to float32 when saved), fast engine
 2e-4 with floor 1e-2 (float32 arithmetic over 25 steps); the per-epoch losses of --log (the
-reference engine, printed with 9 digits) 1e-8.
+reference engine, printed with 9 digits) 1e-8. And --standardize: the stored input.mean and
+input.std against x.mean(0) and x.std(0, unbiased=False), predict against (x - mean) / std then
+the net (1e-5).
 
 usage: torch_check.py path/to/batchnn        (exit 77, "skipped", when torch is missing)
 """
@@ -251,11 +253,47 @@ def main():
                         w = compare(what, got, want, 2e-4, 1e-2)
                     worst[engine] = max(worst[engine], w)
                     cases += 1
+    standardize_check(tmp)
     print("torch_check: %d runs against PyTorch %s (float64); worst relative difference: "
           "reference %.2e (tolerance 1e-7), fast %.2e (2e-4), losses %.2e (1e-8; --log prints 9 digits): %s"
           % (cases, torch.__version__, worst["reference"], worst["fast"], worst["loss"],
              "FAILED" if failures else "ok"))
     return 1 if failures else 0
+
+
+def standardize_check(tmp):
+    """--standardize: input.mean and input.std are x.mean(0) and x.std(0, unbiased=False) of
+    the training rows (1 for a constant input), and predict gives (x - mean) / std, then the
+    net, as PyTorch computes it (1e-5)."""
+    gen = torch.Generator().manual_seed(9)
+    n = 200
+    x = torch.rand(n, 4, generator=gen) * torch.tensor([10.0, 0.01, 300.0, 0.0]) + \
+        torch.tensor([5.0, -2.0, 100.0, 7.0])  # mixed units and a constant input
+    y = (x[:, 0] > 10).long() + (x[:, 2] > 250).long()
+    data = os.path.join(tmp, "std.csv")
+    with open(data, "w") as f:
+        for r in range(n):
+            f.write(",".join("%.9g" % float(v) for v in x[r]) + ",%d\n" % int(y[r]))
+    model, pred = os.path.join(tmp, "std.st"), os.path.join(tmp, "std_pred.csv")
+    subprocess.run([BNN, "train", "--data", data, "--hidden", "6", "--act", "tanh,identity",
+                    "--loss", "cross-entropy", "--standardize", "--epochs", "20", "--lr", "0.5",
+                    "--save", model, "--quiet"], check=True)
+    subprocess.run([BNN, "predict", "--model", model, "--data", data, "--out", pred],
+                   check=True)
+    st = load_safetensors(model)
+    xs = torch.tensor([[float(v) for v in l.split(",")[:4]] for l in open(data)])
+    want_std = xs.std(0, unbiased=False)
+    want_std[want_std == 0] = 1.0
+    w1 = compare("standardize: input.mean", st["input.mean"], xs.mean(0), 1e-6, 1e-3)
+    w2 = compare("standardize: input.std", st["input.std"], want_std, 1e-6, 1e-3)
+    a = (xs - st["input.mean"]) / st["input.std"]
+    a = torch.tanh(a @ st["layers.0.weight"].T + st["layers.0.bias"])
+    z = a @ st["layers.1.weight"].T + st["layers.1.bias"]
+    got = torch.tensor([[float(v) for v in l.split(",")] for l in open(pred)])
+    w3 = compare("standardize: predict vs (x - mean) / std then the net", got.reshape(-1),
+                 z.reshape(-1), 1e-5, 1.0)
+    print("torch_check: --standardize: worst relative difference mean %.2e, std %.2e, "
+          "predictions %.2e (tolerance 1e-5)" % (w1, w2, w3))
 
 
 def write_model(path, state, acts):

@@ -77,6 +77,14 @@ typedef struct cli_data {
 void cli_load_data(cli_data *ld, const char *data, const char *targets, size_t samples,
                    int64_t nin, int64_t nout, uint64_t seed, int need_targets);
 void cli_free_data(cli_data *ld);
+/* The model's input standardisation (--standardize), if any, applied to the data's inputs:
+ * predict and eval call it after cli_load_data. */
+void cli_data_scale(cli_data *ld, const bnn_model *m);
+/* train's --hidden H,.. or an --arch with auto widths, resolved against the data's columns
+ * and labels (arch_auto.c) into out ("W0,...,Wm") and a line for the run header into note:
+ * 1, or 0 when neither is used. */
+int cli_arch_auto(cli_opt *opts, const char *data, const char *targets, size_t samples,
+                  char *out, size_t len, char *note, size_t nlen);
 /* The default --samples of synthetic sets. */
 #define CLI_SYNTH_SAMPLES 1024
 /* Rows per block when streaming a table of width columns out (at most 16 MiB, 65536 rows). */
@@ -178,8 +186,8 @@ typedef struct cli_train_strings {
 } cli_train_strings;
 /* Fills to->optim, schedule, loss, shuffle, patience; exits 2 naming a bad value. */
 void cli_training_options(const cli_train_strings *s, const bnn_arch *a, bnn_train_opts *to);
-/* --val-split F in (0, 1), or exit 2. */
-double cli_val_split(const char *s);
+/* --val-split F or tail:F (sets *tail), F in (0, 1), or exit 2. */
+double cli_val_split(const char *s, int *tail);
 /* The --log header and the columns after epoch,loss,seconds of one row (",lr,..."). */
 void cli_log_header(char *buf, size_t len, int validating, bnn_loss loss);
 void cli_log_extra(char *buf, size_t len, const bnn_epoch_stats *s, int validating,

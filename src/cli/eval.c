@@ -57,6 +57,7 @@ int cli_cmd_eval(int argc, char **argv)
     cli_data ld;
     cli_load_data(&ld, data, cli_opt_str(opts, "targets", NULL), samples, a->width[0],
               a->width[a->nlayers], seed, 1);
+    cli_data_scale(&ld, &model); /* a --standardize model's (x - mean) / std */
     double cost, correct = 0.0;
     if (engine == BNN_ENGINE_REFERENCE) {
         double *theta = bnn_theta_to_double(NULL, model.theta, model.nparams);

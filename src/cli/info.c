@@ -42,6 +42,15 @@ int cli_cmd_info(int argc, char **argv)
         bnn_model_read_meta(pos[0], "optimizer.step", step, sizeof step, &e) == 0)
         printf("optimizer: %s, %s steps (checkpoint)\n", bnn_printable(q1, sizeof q1, meta),
                bnn_printable(q2, sizeof q2, step));
+    if (model.in_mean) { /* --standardize: the tensors input.mean and input.std */
+        double mn = INFINITY, mx = -INFINITY;
+        for (int64_t j = 0; j < a->width[0]; j++) {
+            mn = model.in_std[j] < mn ? model.in_std[j] : mn;
+            mx = model.in_std[j] > mx ? model.in_std[j] : mx;
+        }
+        printf("standardize: input.mean, input.std [%lld] (x - mean) / std before layer 1; std "
+               "min %.6g max %.6g\n", (long long)a->width[0], mn, mx);
+    }
     for (int l = 0; l < a->nlayers; l++) {
         const float *W = bnn_model_weight(&model, l);
         size_t cnt = (size_t)(a->width[l] * a->width[l + 1]);

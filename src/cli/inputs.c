@@ -161,6 +161,12 @@ void cli_load_data(cli_data *ld, const char *data, const char *targets, size_t s
             (long long)nout);
 }
 
+void cli_data_scale(cli_data *ld, const bnn_model *m)
+{
+    ld->d.in_mean = m->in_mean;
+    ld->d.in_std = m->in_std;
+}
+
 void cli_free_data(cli_data *ld)
 {
     bnn_table_close(&ld->data);

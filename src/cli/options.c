@@ -1,6 +1,7 @@
 /*
  * options.c - the option parser every command shares, and the number parsers. Options come as
  * "--opt value" or "--opt=value"; every error is one line "batchnn: CMD: ..." and exit 2.
+ * An unknown option is answered with "did you mean --X?" when one option is close to it.
  */
 #include <errno.h>
 #include <math.h>
@@ -67,6 +68,52 @@ static cli_opt *find_opt(cli_opt *opts, const char *name)
     return NULL;
 }
 
+/* Levenshtein distance of a and b, capped at 3 (only "close" matters). */
+static int distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 3;
+    int row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            const int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb] < 3 ? row[lb] : 3;
+}
+
+/* The option an unknown name most likely meant: the one option it is a prefix of, else the
+ * closest within edit distance 2 (1 for names of 4 letters or fewer; the first of the command's list on a tie); NULL if none. */
+static const char *suggest(const cli_opt *opts, const char *name)
+{
+    const char *prefix = NULL, *close = NULL;
+    int nprefix = 0, best = strlen(name) <= 4 ? 2 : 3; /* short names: one edit at most */
+    for (const cli_opt *o = opts; o->name; o++) {
+        if (*name && strncmp(o->name, name, strlen(name)) == 0) {
+            prefix = o->name;
+            nprefix++;
+        }
+        const int d = distance(name, o->name);
+        if (d < best) {
+            best = d;
+            close = o->name;
+        }
+    }
+    return nprefix == 1 ? prefix : close;
+}
+
 int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opt *opts, const char **pos,
                    int maxpos, void (*usage)(void))
 {
@@ -92,9 +139,14 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opt *opts, const 
             continue;
         }
         cli_opt *o = find_opt(opts, name);
-        if (!o)
+        if (!o) {
+            const char *near = suggest(opts, name);
+            if (near)
+                cli_die(EXIT_USAGE, "%s: unknown option '--%s'; did you mean --%s? (see "
+                        "'batchnn %s --help')", cmd, name, near, cmd);
             cli_die(EXIT_USAGE, "%s: unknown option '--%s' (see 'batchnn %s --help')", cmd, name,
                 cmd);
+        }
         if (o->seen)
             cli_die(EXIT_USAGE, "%s: --%s given twice", cmd, name);
         o->seen = 1;

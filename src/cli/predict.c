@@ -60,6 +60,7 @@ int cli_cmd_predict(int argc, char **argv)
     const int64_t wout = classes && loss == BNN_LOSS_CE ? 1 : nout;
     cli_data ld;
     cli_load_data(&ld, data, NULL, samples, a->width[0], nout, 1, 0);
+    cli_data_scale(&ld, &model); /* a --standardize model's (x - mean) / std */
     bnn_fast *fast;
     bnn_fast_opts fo = {.threads = threads, .chunk = 0};
     if (bnn_fast_create(&fast, a, &fo, &e) != 0)

@@ -144,12 +144,22 @@ static void usage_train(void)
 {
     printf(
         "usage: batchnn train --arch W0,W1,...,Wm --data FILE|synth:NAME [options]\n"
+        "       batchnn train --hidden H1,...  --data FILE [options]\n"
+        "\n"
+        "  e.g. a classifier on a CSV of inputs then one class label 0..K-1 per row:\n"
+        "    batchnn train --data digits.csv --hidden 64 --act relu,identity \\\n"
+        "      --loss cross-entropy --standardize --val-split 0.2 --patience 10 \\\n"
+        "      --optimizer adam --lr 0.001 --batch 32 --shuffle --save digits.st\n"
         "\n"
         "Trains a multilayer perceptron by gradient descent on C = 1/n sum_i |a_i - y_i|^2\n"
         "(or the --loss chosen).\n"
         "\n"
         "model\n"
-        "  --arch 2,16,16,1     widths, inputs first, outputs last\n"
+        "  --arch 2,16,16,1     widths, inputs first, outputs last; auto for the first or\n"
+        "                       last: from the data (see --hidden)\n"
+        "  --hidden 16,16       hidden widths: inputs from the data's columns, outputs from\n"
+        "                       the targets' columns, or for a label column (one data file:\n"
+        "                       its last column) the largest label + 1\n"
         "  --act NAME[,NAME..]  identity|sigmoid|tanh|relu, one for all layers or one per\n"
         "                       layer (default sigmoid)\n"
         "  --no-bias            layers without bias (the notes' linear model)\n"
@@ -182,10 +192,16 @@ static void usage_train(void)
         "  --loss NAME          mse (default: sum_j (a_j - y_j)^2) | cross-entropy (softmax of\n"
         "                       identity outputs) | bce (binary cross-entropy on logits)\n"
         "  --shuffle            a new permutation of the samples every epoch (from --seed)\n"
+        "  --standardize        feed (x - mean) / std per input, mean and std (1 for a\n"
+        "                       constant input) from the training samples, saved in the model\n"
+        "                       (tensors input.mean, input.std) and applied by predict, eval\n"
+        "                       and --resume\n"
         "validation\n"
         "  --val FILE|synth:NAME  evaluated after each epoch (synthetic: --seed + 1)\n"
         "  --val-targets FILE   its targets, from a separate file\n"
-        "  --val-split F        validate on the last fraction F of the data (0 < F < 1)\n"
+        "  --val-split F        validate on a random fraction F of the samples (0 < F < 1,\n"
+        "                       from --seed; stratified by class for class targets)\n"
+        "  --val-split tail:F   validate on the last fraction F of the rows instead\n"
         "  --patience N         stop after N epochs without a better validation loss; --save\n"
         "                       then holds the best model\n"
         "output\n"
@@ -266,6 +282,58 @@ static int final_cost(const bnn_model *m, const bnn_data *d, const bnn_train_opt
     return r;
 }
 
+/* Classes present in a view of class targets (0 when the targets are not classes). */
+static size_t classes_present(const bnn_data *d, size_t *counts)
+{
+    bnn_error e;
+    int onehot = 0;
+    if (d->nout < 2 || bnn_data_classes(d, NULL, counts, &onehot, &e) != 0 || !onehot)
+        return 0;
+    size_t k = 0;
+    for (int64_t c = 0; c < d->nout; c++)
+        k += counts[c] > 0;
+    return k;
+}
+
+/* --val-split: d becomes the training part, *v the validation part. A random subset
+ * (stratified by class when the targets are classes; src/train/split.c) or, with tail:F, the
+ * last rows as before. A part that holds one class of several is warned about: early stopping
+ * on it measures one class only (sorted data and a tail split). */
+static void split_data(bnn_data *d, bnn_data *v, uint32_t **idx, double frac, int tail,
+                       const char *opt, uint64_t seed, int lead)
+{
+    bnn_error e;
+    int stratified = 0;
+    if (tail) {
+        const size_t nval = (size_t)(frac * (double)d->n + 0.5);
+        if (nval < 1 || nval >= d->n)
+            cli_die(1, "--val-split %s of %zu samples leaves %zu for validation and %zu for "
+                       "training (each needs at least 1)", opt, d->n, nval, d->n - nval);
+        *v = *d;
+        v->row0 = d->n - nval;
+        v->n = nval;
+        d->n -= nval;
+    } else {
+        bnn_data all = *d;
+        if (bnn_split_random(&all, frac, seed, d, v, idx, &stratified, &e) != 0)
+            cli_die(1, "--val-split %s: %s", opt, e.msg);
+    }
+    /* a stratified split gives every class its share: only the others are counted (a pass
+     * over each part, which stops at the first row that is not a class) */
+    if (!lead || d->nout < 2 || stratified)
+        return;
+    size_t *counts = calloc((size_t)d->nout, sizeof *counts);
+    if (!counts)
+        return;
+    const size_t kt = classes_present(d, counts), kv = classes_present(v, counts);
+    const char *part = kv == 1 && kt > 1 ? "validation" : kt == 1 && kv > 1 ? "training" : NULL;
+    if (part)
+        fprintf(stderr, "batchnn: warning: --val-split %s: the %s part holds one class only%s\n",
+                opt, part, tail ? " (sorted data? --val-split F draws a random, stratified "
+                                  "subset)" : "");
+    free(counts);
+}
+
 int cli_cmd_train(int argc, char **argv)
 {
     cli_opt opts[] = {
@@ -282,7 +350,8 @@ int cli_cmd_train(int argc, char **argv)
         {"beta2", 1, 0, 0},   {"adam-eps", 1, 0, 0}, {"weight-decay", 1, 0, 0},
         {"lr-schedule", 1, 0, 0}, {"loss", 1, 0, 0}, {"shuffle", 0, 0, 0},
         {"val", 1, 0, 0},     {"val-targets", 1, 0, 0}, {"val-split", 1, 0, 0},
-        {"patience", 1, 0, 0}, {0, 0, 0, 0},
+        {"patience", 1, 0, 0}, {"hidden", 1, 0, 0},
+        {"standardize", 0, 0, 0}, {0, 0, 0, 0},
     };
     if (cli_parse_opts("train", argc, argv, opts, NULL, 0, usage_train) < 0)
         return 0;
@@ -371,8 +440,12 @@ int cli_cmd_train(int argc, char **argv)
     int quiet = cli_opt_flag(opts, "quiet") || !lead;
 
     bnn_model model;
+    char arch_note[512] = "";
     if (init) {
         const char *what = resume ? "--resume" : "--init";
+        if (cli_opt_flag(opts, "hidden"))
+            cli_die(EXIT_USAGE, "--hidden conflicts with %s %s: its architecture is used", what,
+                    init);
         cli_load_model(&model, init, cli_opt_str(opts, "act", NULL), what);
         char w[4096];
         bnn_arch_format(&model.arch, w, sizeof w, NULL, 0);
@@ -393,6 +466,15 @@ int cli_cmd_train(int argc, char **argv)
                     cli_die(EXIT_USAGE, "--no-bias conflicts with %s %s, whose layer %d has a "
                             "bias", what, init, l + 1);
     } else {
+        /* --hidden or auto widths: the resolved widths stand for --arch (arch_auto.c) */
+        static char arch_buf[4096];
+        if (cli_arch_auto(opts, data, cli_opt_str(opts, "targets", NULL), samples, arch_buf,
+                          sizeof arch_buf, arch_note, sizeof arch_note))
+            for (cli_opt *o = opts; o->name; o++)
+                if (strcmp(o->name, "arch") == 0) {
+                    o->value = arch_buf;
+                    o->seen = 1;
+                }
         cli_model_from_opts(&model, "train", opts);
         bnn_model_randomize(&model, seed);
     }
@@ -415,26 +497,42 @@ int cli_cmd_train(int argc, char **argv)
         cli_die(EXIT_USAGE, "--val-targets needs --val FILE");
     if (to.patience && !val && !val_split)
         cli_die(EXIT_USAGE, "--patience needs validation data (--val FILE or --val-split F)");
-    double split = val_split ? cli_val_split(val_split) : 0.0;
+    int split_tail = 0;
+    double split = val_split ? cli_val_split(val_split, &split_tail) : 0.0;
     cli_data ld, vld;
     cli_load_data(&ld, data, cli_opt_str(opts, "targets", NULL), samples, a->width[0],
               a->width[a->nlayers], seed, 1);
     bnn_data vdata;
+    uint32_t *split_idx = NULL;
     if (val) { /* a synthetic validation set is drawn with --seed + 1: other samples */
         cli_load_data(&vld, val, cli_opt_str(opts, "val-targets", NULL), samples, a->width[0],
                   a->width[a->nlayers], seed + 1, 1);
         to.val = &vld.d;
-    } else if (val_split) { /* the last F of the samples, before any shuffling */
-        size_t nval = (size_t)(split * (double)ld.d.n + 0.5);
-        if (nval < 1 || nval >= ld.d.n)
-            cli_die(1, "--val-split %s of %zu samples leaves %zu for validation and %zu for "
-                       "training (each needs at least 1)", val_split, ld.d.n, nval,
-                    ld.d.n - nval);
-        vdata = ld.d;
-        vdata.row0 = ld.d.n - nval;
-        vdata.n = nval;
-        ld.d.n -= nval;
+    } else if (val_split) {
+        split_data(&ld.d, &vdata, &split_idx, split, split_tail, val_split, seed, lead);
         to.val = &vdata;
+    }
+
+    /* --standardize: the training part's statistics, once (a --resume or --init model that
+     * carries them keeps its own); every view (training, validation) applies the model's */
+    if (cli_opt_flag(opts, "standardize") && !model.in_mean && resume)
+        cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained without --standardize; "
+                "this run asks for it (leave it out to continue without)", resume);
+    if (cli_opt_flag(opts, "standardize") && !model.in_mean) {
+        const size_t nin = (size_t)a->width[0];
+        model.in_mean = malloc(nin * sizeof *model.in_mean);
+        model.in_std = malloc(nin * sizeof *model.in_std);
+        if (!model.in_mean || !model.in_std)
+            cli_die(1, "--standardize: out of memory");
+        if (bnn_data_scale_stats(&ld.d, model.in_mean, model.in_std, &e) != 0)
+            cli_die(1, "--standardize: %s", e.msg);
+    }
+    ld.d.in_mean = model.in_mean;
+    ld.d.in_std = model.in_std;
+    bnn_data *vview = val ? &vld.d : val_split ? &vdata : NULL;
+    if (vview) {
+        vview->in_mean = model.in_mean;
+        vview->in_std = model.in_std;
     }
 
     bnn_optim_state state; /* before any output is opened: a bad checkpoint writes nothing */
@@ -517,6 +615,8 @@ int cli_cmd_train(int argc, char **argv)
                     ? "; under mpirun give each rank its cores: --bind-to none or --map-by "
                       "slot:PE=T"
                     : "");
+    if (!quiet && arch_note[0])
+        fprintf(stderr, "batchnn: %s\n", arch_note);
     if (!quiet) {
         char w[4096], acts[4096], batch[48];
         bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
@@ -585,8 +685,10 @@ int cli_cmd_train(int argc, char **argv)
         failed = 1;
     } else {
         const char *loss_key = "loss", *loss_val = bnn_loss_name(to.loss);
-        if (save && bnn_model_save_meta(to.best && best_epoch ? &best : &model, save, &loss_key,
-                                        &loss_val, 1, &e2) != 0) {
+        bnn_model out = to.best && best_epoch ? best : model; /* a view: not freed */
+        out.in_mean = model.in_mean; /* the scaler it was trained with */
+        out.in_std = model.in_std;
+        if (save && bnn_model_save_meta(&out, save, &loss_key, &loss_val, 1, &e2) != 0) {
             fprintf(stderr, "batchnn: --save %s\n", e2.msg);
             failed = 1;
         }
@@ -643,6 +745,7 @@ int cli_cmd_train(int argc, char **argv)
     if (val)
         cli_free_data(&vld);
     cli_free_data(&ld);
+    free(split_idx);
     bnn_model_free(&model);
     return failed ? 1 : interrupted ? 128 + interrupted : 0;
 }

@@ -73,12 +73,25 @@ void cli_training_options(const cli_train_strings *s, const bnn_arch *a, bnn_tra
         to->patience = (int)cli_parse_u64("patience", s->patience, 1, 1000000000);
 }
 
-double cli_val_split(const char *s)
+/* "F" or "tail:F" (also "random:F"), F strictly between 0 and 1; -1 when it is not. */
+static int parse_split(const char *s, double *f, int *tail)
 {
+    *tail = strncmp(s, "tail:", 5) == 0;
+    if (*tail)
+        s += 5;
+    else if (strncmp(s, "random:", 7) == 0)
+        s += 7;
     char *end;
-    double f = strtod(s, &end);
-    if (end == s || *end != '\0' || !(f > 0 && f < 1))
-        cli_die(EXIT_USAGE, "--val-split: '%s' is not a fraction strictly between 0 and 1", s);
+    *f = strtod(s, &end);
+    return end != s && *end == '\0' && *f > 0 && *f < 1 ? 0 : -1;
+}
+
+double cli_val_split(const char *s, int *tail)
+{
+    double f;
+    if (parse_split(s, &f, tail) != 0)
+        cli_die(EXIT_USAGE, "--val-split: '%s' is not a fraction strictly between 0 and 1 "
+                            "(F, or tail:F for the last rows)", s);
     return f;
 }
 
@@ -118,7 +131,7 @@ void cli_progress_extra(char *buf, size_t len, const bnn_epoch_stats *s, int val
 /* The settings that define a run. A checkpoint records each under key; --resume takes it from
  * there when the option is not given and refuses a different value naming both. One table
  * serves both, so an option cannot be recorded and forgotten on resume, or the reverse. */
-typedef enum { RS_COUNT, RS_NUMBER, RS_WORD, RS_SCHEDULE, RS_FLAG } rs_kind;
+typedef enum { RS_COUNT, RS_NUMBER, RS_WORD, RS_SCHEDULE, RS_FLAG, RS_SPLIT } rs_kind;
 enum {
     SET_SEED, SET_LR, SET_BATCH, SET_GRADIENT, SET_ENGINE, SET_LOSS, SET_OPTIMIZER, SET_MOMENTUM,
     SET_BETA1, SET_BETA2, SET_EPS, SET_WEIGHT_DECAY, SET_SCHEDULE, SET_SHUFFLE, SET_SAMPLES,
@@ -145,7 +158,7 @@ static const struct run_setting {
     /* the command line's own (not in bnn_train_opts); 0 stands for "not given". ("samples"
      * is the training set's size, checked on resume; "samples_option" is --samples.) */
     [SET_SAMPLES] = {"samples", "samples_option", RS_COUNT},
-    [SET_VAL_SPLIT] = {"val-split", "val_split", RS_NUMBER},
+    [SET_VAL_SPLIT] = {"val-split", "val_split", RS_SPLIT},
 };
 
 _Static_assert(SET_N <= (int)(sizeof((cli_run_settings *)0)->value /
@@ -164,7 +177,17 @@ static void format_setting(int id, const bnn_train_opts *to, const cli_run_setti
         snprintf(buf, len, "%llu",
                  given ? (unsigned long long)cli_parse_u64("samples", given, 0, UINT64_MAX) : 0ULL);
         return;
-    case SET_VAL_SPLIT: x = given ? strtod(given, NULL) : 0; break;
+    case SET_VAL_SPLIT: { /* "F" (random) or "tail:F"; "0": none */
+        int tail = 0;
+        if (given && parse_split(given, &x, &tail) != 0)
+            x = 0;
+        char num[40];
+        snprintf(num, sizeof num, "%.15g", x);
+        if (strtod(num, NULL) != x)
+            snprintf(num, sizeof num, "%.17g", x);
+        snprintf(buf, len, "%s%s", tail && x > 0 ? "tail:" : "", num);
+        return;
+    }
     case SET_SEED: snprintf(buf, len, "%llu", (unsigned long long)to->seed); return;
     case SET_BATCH: snprintf(buf, len, "%zu", to->batch); return;
     case SET_GRADIENT: snprintf(buf, len, "%s", bnn_gradient_name(to->gradient)); return;
@@ -249,13 +272,17 @@ static int valid_setting(int id, const char *s)
     case RS_COUNT: return plain_count(s, &u);
     case RS_NUMBER:
         x = strtod(s, &end);
-        if (id == SET_VAL_SPLIT || id == SET_BETA1 || id == SET_BETA2) /* below 1 */
+        if (id == SET_BETA1 || id == SET_BETA2) /* below 1 */
             if (!(x < 1))
                 return 0;
         return end != s && *end == '\0' && isfinite(x) && x >= 0;
     case RS_WORD: return parse_word(id, s) >= 0;
     case RS_SCHEDULE: return bnn_schedule_parse(s, &sc, &e) == 0;
     case RS_FLAG: return strcmp(s, "0") == 0 || strcmp(s, "1") == 0;
+    case RS_SPLIT: {
+        int tail;
+        return strcmp(s, "0") == 0 || parse_split(s, &x, &tail) == 0;
+    }
     }
     return 0;
 }
@@ -283,6 +310,14 @@ static int same_setting(int id, const char *a, const char *b)
         bnn_schedule_format(&sb, fb, sizeof fb);
         return strcmp(fa, fb) == 0;
     case RS_FLAG: return strcmp(a, b) == 0;
+    case RS_SPLIT: { /* "0" (none) equals only itself; else the fraction and the kind */
+        double fa_ = 0, fb_ = 0;
+        int ta = 0, tb = 0;
+        if (strcmp(a, "0") == 0 || strcmp(b, "0") == 0)
+            return strcmp(a, b) == 0;
+        return parse_split(a, &fa_, &ta) == 0 && parse_split(b, &fb_, &tb) == 0 &&
+               fa_ == fb_ && ta == tb;
+    }
     }
     return 0;
 }

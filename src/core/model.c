@@ -2,6 +2,7 @@
  * model.c - a model is an architecture plus its float32 parameters in one aligned block.
  * Initialisation: Glorot/Xavier uniform, W ~ U(-r, r), r = sqrt(6 / (in + out)), biases 0.
  * It keeps sigmoid and tanh units out of saturation at the start for any width.
+ * A model may carry an input standardisation (in_mean, in_std: --standardize, scale.c).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ void bnn_model_free(bnn_model *m)
     if (!m)
         return;
     bnn_free(m->theta);
+    free(m->in_mean);
+    free(m->in_std);
     memset(m, 0, sizeof *m);
 }
 

@@ -73,6 +73,11 @@ int bnn_checkpoint_save(const bnn_model *m, const bnn_optim_state *st, const cha
             add_tensor(root, name, out, 0, 0, &off);
         }
     }
+    const int scaler = m->in_mean && m->in_std;
+    if (scaler) { /* --standardize: after the model's tensors */
+        add_tensor(root, "input.mean", (uint64_t)a->width[0], 0, 0, &off);
+        add_tensor(root, "input.std", (uint64_t)a->width[0], 0, 0, &off);
+    }
     for (int i = 0; i < nbuf; i++) /* then each buffer, in the same order */
         for (int l = 0; l < a->nlayers; l++) {
             const char *bn = bnn_optim_buf_name(st->opts.kind, i);
@@ -85,15 +90,20 @@ int bnn_checkpoint_save(const bnn_model *m, const bnn_optim_state *st, const cha
             }
         }
     const char *js = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
-    const float *parts[3]; /* theta and st->buf[0..nbuf), nbuf <= 2 */
-    size_t lens[3];
-    parts[0] = m->theta;
-    lens[0] = m->nparams;
-    for (int i = 0; i < nbuf; i++) {
-        parts[1 + i] = st->buf[i];
-        lens[1 + i] = st->nparams;
+    const float *parts[5]; /* theta, the scaler's two, st->buf[0..nbuf), nbuf <= 2 */
+    size_t lens[5];
+    int np = 0;
+    parts[np] = m->theta;
+    lens[np++] = m->nparams;
+    for (int i = 0; scaler && i < 2; i++) {
+        parts[np] = i ? m->in_std : m->in_mean;
+        lens[np++] = (size_t)a->width[0];
     }
-    int rc = bnn_st_write_file(path, js, strlen(js), parts, lens, 1 + nbuf, e);
+    for (int i = 0; i < nbuf; i++) {
+        parts[np] = st->buf[i];
+        lens[np++] = st->nparams;
+    }
+    int rc = bnn_st_write_file(path, js, strlen(js), parts, lens, np, e);
     json_object_put(root);
     return rc;
 }

@@ -4,11 +4,16 @@
  * matrices; a direct float32 table is used in place (the leading dimension is its row length),
  * anything else is converted into the caller's buffers.
  *
+ * With in_mean (--standardize, scale.c) every chunk's inputs are scaled into the caller's
+ * buffer: a direct table is then copied, nin floats per sample (the memory of the buffers the
+ * engines already hold; nothing per data set).
+ *
  * Class labels (one target column for nout > 1 outputs) are checked once, when the data is
  * made, and expanded to one-hot rows chunk by chunk in the caller's target buffer: never a
  * whole n x nout copy.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bnn_internal.h"
@@ -48,8 +53,9 @@ int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, 
                             targets->name);
         d->labels = targets->cols == 1 && nout > 1;
         if (targets->cols != (size_t)nout && !d->labels)
-            return bnn_fail(e, "%s: %zu columns, but the model has %lld outputs",
-                            targets->name, targets->cols, (long long)nout);
+            return bnn_fail(e, "%s: %zu columns, but the model has %lld outputs%s",
+                            targets->name, targets->cols, (long long)nout,
+                            nout > 1 ? " (or 1 column of class labels)" : "");
         if (targets->rows != data->rows)
             return bnn_fail(e, "%s: %zu rows, but %s has %zu samples", targets->name,
                             targets->rows, data->name, data->rows);
@@ -59,10 +65,15 @@ int bnn_data_make(bnn_data *d, const bnn_table *data, const bnn_table *targets, 
         d->yt = NULL; /* inputs only (predict) */
     } else {
         d->labels = nout > 1 && data->cols == (size_t)nin + 1;
-        if (data->cols != (size_t)(nin + nout) && !d->labels)
+        if (data->cols != (size_t)(nin + nout) && !d->labels) {
+            char alt[64] = ""; /* the single label column that works too */
+            if (nout > 1)
+                snprintf(alt, sizeof alt, ", or %lld with one label column",
+                         (long long)(nin + 1));
             return bnn_fail(e, "%s: %zu columns, but the model needs %lld inputs + %lld "
-                               "targets = %lld per row", data->name, data->cols,
-                            (long long)nin, (long long)nout, (long long)(nin + nout));
+                               "targets = %lld per row%s", data->name, data->cols,
+                            (long long)nin, (long long)nout, (long long)(nin + nout), alt);
+        }
         d->yt = data;
         d->ycol = (size_t)nin;
     }
@@ -85,7 +96,7 @@ static int labels_onehot(const bnn_data *d, size_t start, size_t count, float *y
     const size_t k = (size_t)d->nout;
     float *lab = ybuf + (k - 1) * count;
     const bnn_table *t = d->yt;
-    if (!d->perm && !t->f32) {
+    if (!d->perm && !d->subset && !t->f32) {
         if (bnn_table_read(t, d->row0 + start, count, d->ycol, 1, lab, 1, e) != 0)
             return -1;
     } else {
@@ -176,8 +187,8 @@ static int gather(const bnn_data *d, size_t start, size_t count, float *xbuf, fl
     return 0;
 }
 
-int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
-                   bnn_chunk *c, bnn_error *e)
+static int chunk_raw(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
+                     bnn_chunk *c, bnn_error *e)
 {
     if (start > d->n || count > d->n - start)
         return bnn_fail(e, "data: samples %zu..%zu are outside the %zu samples", start,
@@ -187,7 +198,7 @@ int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, f
     c->count = count;
     c->ldy = nout;
     c->y = NULL;
-    if (d->perm) {
+    if (d->perm || d->subset) { /* a shuffled or split view: row by row */
         if (gather(d, start, count, xbuf, ybuf, e) != 0 ||
             (d->yt && d->labels && labels_onehot(d, start, count, ybuf, e) != 0))
             return -1;
@@ -222,6 +233,28 @@ int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, f
     return 0;
 }
 
+/* --standardize: the chunk's inputs as (x - mean) / std, in xbuf (rows nin + nout apart, as
+ * every other piece of a batch): a direct table's rows are copied there first (its targets
+ * stay in place), the buffer's are scaled where they are. */
+int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
+                   bnn_chunk *c, bnn_error *e)
+{
+    if (chunk_raw(d, start, count, xbuf, ybuf, c, e) != 0)
+        return -1;
+    if (!d->in_mean)
+        return 0;
+    const size_t nin = (size_t)d->nin, ld = xbuf_ld(d);
+    for (size_t i = 0; i < count; i++) {
+        const float *src = c->x + i * c->ldx;
+        float *dst = xbuf + i * ld;
+        for (size_t j = 0; j < nin; j++)
+            dst[j] = (src[j] - d->in_mean[j]) / d->in_std[j];
+    }
+    c->x = xbuf;
+    c->ldx = ld;
+    return 0;
+}
+
 int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error *e)
 {
     float buf[256];
@@ -232,7 +265,8 @@ int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error
         if (bnn_table_read(d->xt, i, 1, d->xcol + c0, k, buf, k, e) != 0)
             return -1;
         for (size_t j = 0; j < k; j++)
-            x[c0 + j] = buf[j];
+            x[c0 + j] = d->in_mean ? ((double)buf[j] - d->in_mean[c0 + j]) / d->in_std[c0 + j]
+                                   : buf[j];
     }
     if (!y)
         return 0;

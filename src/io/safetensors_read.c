@@ -24,7 +24,8 @@
  * or, all of them, {k}.weight / {k}.bias as PyTorch names an nn.Sequential's state_dict (k need
  * not be consecutive: activation modules take indices too), mapped to layers in increasing k with
  * a note (bnn_model_load_note); each layer has a 2-D weight, a matching 1-D bias when present, and
- * chain (in of layer l+1 == out of layer l); __metadata__ holds only strings, "format" is
+ * chain (in of layer l+1 == out of layer l); input.mean and input.std (--standardize), both or
+ * neither, shape [in], finite, std above 0, go to the model's in_mean / in_std; __metadata__ holds only strings, "format" is
  * "batchnn/1", "pt" (the Hugging Face convention for PyTorch files) or absent (flax/tf kernels are
  * [in, out] and would load transposed, so other formats are refused); "activations" names one
  * known activation per layer, and without it acts_fallback applies (NULL: sigmoid); every value is
@@ -69,7 +70,7 @@ typedef enum st_dtype { DT_F32, DT_F64, DT_F16, DT_BF16 } st_dtype;
 
 typedef struct st_tensor {
     const char *name; /* key in the parsed header */
-    int layer;            /* -1: optimizer state */
+    int layer;            /* -1: optimizer state, -3: input.mean, -4: input.std */
     long index;           /* l of layers.{l}, or k of an nn.Sequential's {k} */
     int is_bias;
     st_dtype dtype;
@@ -312,8 +313,14 @@ static int parse_tensor(st_load *L, const char *name, json_object *v)
     int seq = 0, is_bias = 0, layer = -1, optimizer = 0;
     long index = 0;
     int r = parse_name(name, &seq, &index, &is_bias);
+    int scaler = 0; /* --standardize's input.mean / input.std: -3 / -4 */
     if (r == -1 && strncmp(name, "optimizer.", 10) == 0) {
         optimizer = 1; /* a checkpoint's optimizer state (src/io/checkpoint.c): skipped here */
+        seq = 0;
+        r = 0;
+    } else if (r == -1 && (strcmp(name, "input.mean") == 0 || strcmp(name, "input.std") == 0)) {
+        optimizer = 1; /* not a layer */
+        scaler = strcmp(name, "input.mean") == 0 ? -3 : -4;
         seq = 0;
         r = 0;
     }
@@ -331,6 +338,8 @@ static int parse_tensor(st_load *L, const char *name, json_object *v)
         L->naming = 1 + seq;
         layer = seq ? -2 : (int)index; /* -2: placed by map_sequential */
     }
+    if (scaler)
+        layer = scaler;
     if (!json_object_is_type(v, json_type_object))
         return lfail(L, "tensor \"%s\": entry is a JSON %s, not an object", name,
                      json_kind(v));
@@ -790,6 +799,38 @@ static int open_header(st_load *L)
     return load_header(L);
 }
 
+/* input.mean or input.std: [width[0]] values, finite; a std of 0 or below is refused (a
+ * constant input is stored with std 1). */
+static int read_scaler(st_load *L, const st_tensor *t, bnn_model *m)
+{
+    const uint64_t nin = (uint64_t)m->arch.width[0];
+    char shape[64];
+    format_shape(t, shape, sizeof shape);
+    if (t->ndim != 1 || t->count != nin)
+        return lfail(L, "tensor \"%s\": shape %s, but the model has %llu inputs", t->name,
+                     shape, (unsigned long long)nin);
+    float *v = malloc((size_t)nin * sizeof *v);
+    if (!v)
+        return lfail(L, "out of memory");
+    if (read_tensor(L, t, v) != 0) {
+        free(v);
+        return -1;
+    }
+    const int is_std = t->layer == -4;
+    for (uint64_t i = 0; i < nin; i++)
+        if (!isfinite(v[i]) || (is_std && !(v[i] > 0.0f))) {
+            const double bad = v[i];
+            free(v);
+            return lfail(L, "tensor \"%s\": value %llu is %g (%s)", t->name,
+                         (unsigned long long)i, bad,
+                         is_std ? "a deviation must be finite and above 0" : "not finite");
+        }
+    float **dst = is_std ? &m->in_std : &m->in_mean;
+    free(*dst);
+    *dst = v;
+    return 0;
+}
+
 int bnn_model_load(bnn_model *m, const char *path, const char *acts_fallback, bnn_error *e)
 {
     return bnn_model_load_note(m, path, acts_fallback, NULL, 0, e);
@@ -851,6 +892,11 @@ int bnn_model_load_note(bnn_model *m, const char *path, const char *acts_fallbac
     /* the data buffer follows the header; tensors tile it in offset order */
     for (int i = 0; i < L->nt; i++) {
         const st_tensor *t = &L->t[L->order[i]];
+        if (t->layer == -3 || t->layer == -4) { /* the input standardisation */
+            if (read_scaler(L, t, m) != 0)
+                goto done;
+            continue;
+        }
         if (t->layer < 0) { /* optimizer state: skip its bytes */
             if (fseeko(L->f, (off_t)(t->end - t->begin), SEEK_CUR) != 0) {
                 lfail(L, "cannot seek past tensor \"%s\"", t->name);
@@ -865,6 +911,11 @@ int bnn_model_load_note(bnn_model *m, const char *path, const char *acts_fallbac
     }
     if (fgetc(L->f) != EOF) {
         lfail(L, "the file grew while being read");
+        goto done;
+    }
+    if (!m->in_mean != !m->in_std) {
+        lfail(L, "tensor \"input.%s\" is missing (input.mean and input.std come together)",
+              m->in_mean ? "std" : "mean");
         goto done;
     }
     rc = 0;

@@ -3,7 +3,8 @@
  * The format and the reader's checks are described in safetensors_read.c.
  *
  * batchnn writes layers.{l}.weight [out, in] and layers.{l}.bias [out] (F32, little-endian,
- * in theta's order, contiguous), __metadata__ {"format": "batchnn/1", "activations":
+ * in theta's order, contiguous), then input.mean and input.std [in] when the model has an
+ * input standardisation (--standardize), __metadata__ {"format": "batchnn/1", "activations":
  * "sigmoid,identity"} plus the caller's keys, and pads the header with spaces so the data
  * starts at an 8-byte aligned offset: what safetensors.torch.load_file expects.
  *
@@ -102,7 +103,7 @@ static void sb_json_string(sbuf *b, const char *s)
 }
 
 /* The JSON header, padded with spaces so that 8 + length is a multiple of 8. */
-static char *build_header(const bnn_arch *a, const char *const *keys,
+static char *build_header(const bnn_arch *a, int scaler, const char *const *keys,
                           const char *const *values, int count, size_t *len)
 {
     sbuf b = {0};
@@ -135,6 +136,14 @@ static char *build_header(const bnn_arch *a, const char *const *keys,
                       (unsigned long long)(off + bytes));
             off += bytes;
         }
+    }
+    for (int i = 0; scaler && i < 2; i++) { /* --standardize: after the layers */
+        const uint64_t bytes = (uint64_t)a->width[0] * 4;
+        sb_printf(&b, ",\"input.%s\":{\"dtype\":\"F32\",\"shape\":[%llu],"
+                      "\"data_offsets\":[%llu,%llu]}", i ? "std" : "mean",
+                  (unsigned long long)a->width[0], (unsigned long long)off,
+                  (unsigned long long)(off + bytes));
+        off += bytes;
     }
     sb_printf(&b, "}");
     while (!b.oom && b.len % 8 != 0)
@@ -215,11 +224,13 @@ int bnn_model_save_meta(const bnn_model *m, const char *path, const char *const 
         return bnn_fail(e, "%s: not saved: %s", path, what);
 
     size_t hlen = 0;
-    char *hdr = build_header(&m->arch, keys, values, count, &hlen);
+    const int scaler = m->in_mean && m->in_std;
+    char *hdr = build_header(&m->arch, scaler, keys, values, count, &hlen);
     if (!hdr)
         return bnn_fail(e, "%s: not saved: out of memory", path);
-    const float *parts[1] = {m->theta};
-    int rc = bnn_st_write_file(path, hdr, hlen, parts, &m->nparams, 1, e);
+    const float *parts[3] = {m->theta, m->in_mean, m->in_std};
+    const size_t lens[3] = {m->nparams, (size_t)m->arch.width[0], (size_t)m->arch.width[0]};
+    int rc = bnn_st_write_file(path, hdr, hlen, parts, lens, scaler ? 3 : 1, e);
     free(hdr);
     return rc;
 }

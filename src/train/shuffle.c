@@ -9,6 +9,8 @@
  *       product), swap perm[i] and perm[j];
  *   sample k of the epoch is perm[k] of the data.
  * It depends on the seed, the epoch and n only: the same for any --threads.
+ * A subset view (the training part of --val-split, src/train/split.c) is shuffled the same
+ * way over its n entries: sample k of the epoch is subset[perm[k]].
  *
  * Sets of more than 2^26 samples (whose permutation would take over 256 MB) are shuffled by
  * blocks of B = 2^16 consecutive samples, which also keeps the reads of a memory-mapped file
@@ -109,7 +111,7 @@ static size_t block_row(const block_map *b, size_t off)
     return b->q * BNN_SHUFFLE_BLOCK + (size_t)x;
 }
 
-size_t bnn_shuffle_row(const bnn_data *view, size_t i)
+static size_t perm_row(const bnn_data *view, size_t i)
 {
     if (!view->perm)
         return i;
@@ -120,11 +122,20 @@ size_t bnn_shuffle_row(const bnn_data *view, size_t i)
     return block_row(&b, i % BNN_SHUFFLE_BLOCK);
 }
 
+/* A subset view (--val-split) maps the permuted position through its index list last. */
+size_t bnn_shuffle_row(const bnn_data *view, size_t i)
+{
+    const size_t r = perm_row(view, i);
+    return view->subset ? view->subset[r] : r;
+}
+
 void bnn_shuffle_rows(const bnn_data *view, size_t start, size_t count, size_t *rows)
 {
     if (!view->perm_blocked) {
-        for (size_t i = 0; i < count; i++)
-            rows[i] = view->perm ? view->perm[start + i] : start + i;
+        for (size_t i = 0; i < count; i++) {
+            const size_t r = view->perm ? view->perm[start + i] : start + i;
+            rows[i] = view->subset ? view->subset[r] : r;
+        }
         return;
     }
     block_map b = {0};
@@ -135,6 +146,7 @@ void bnn_shuffle_rows(const bnn_data *view, size_t start, size_t count, size_t *
             p = k / BNN_SHUFFLE_BLOCK;
             block_setup(view, p, &b);
         }
-        rows[i] = block_row(&b, k % BNN_SHUFFLE_BLOCK);
+        const size_t r = block_row(&b, k % BNN_SHUFFLE_BLOCK);
+        rows[i] = view->subset ? view->subset[r] : r;
     }
 }
