@@ -128,6 +128,9 @@ void cli_check_paths(const cli_path *paths, size_t n);
  * reported), stop signals caught: by default they exit at once (one line, temporary files
  * removed, 128 + signal). */
 void cli_signals_init(void);
+/* The error that ends this process was reported: a stop signal from now on (mpirun ending
+ * the job as soon as one rank exits non-zero) exits without another line. */
+void cli_stop_quiet(void);
 /* on: the first stop signal is only recorded (and blocked reads fail); a second one exits. */
 void cli_stop_defer(int on);
 /* The stop signal recorded (0: none), and a signal recorded from elsewhere (another rank). */

@@ -147,6 +147,8 @@ int main(int argc, char **argv)
             }
             /* under mpirun, a rank failing alone leaves without MPI_Finalize (which would wait
              * for the others): mpirun then ends every rank */
+            if (rc != 0)
+                cli_stop_quiet(); /* its error was reported */
             if (rc != 0 && bnn_dist_size() > 1 && !bnn_dist_error_agreed())
                 return rc;
             bnn_dist_finalize();

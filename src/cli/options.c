@@ -53,6 +53,7 @@ void cli_die(int status, const char *fmt, ...)
         va_end(ap);
         fputc('\n', stderr);
     }
+    cli_stop_quiet();
     /* agreed: every rank leaves here together, MPI ends cleanly; otherwise this rank exits
      * alone without MPI_Finalize and mpirun ends the others */
     if (bnn_dist_error_agreed())

@@ -23,6 +23,7 @@
 
 static volatile sig_atomic_t caught;   /* the first stop signal, 0 before */
 static volatile sig_atomic_t deferred; /* the first signal is recorded, not acted on */
+static volatile sig_atomic_t leaving;  /* an error was reported: exit without a second line */
 static int err_tty;                    /* stderr is a terminal: a live progress line to end */
 
 static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
@@ -45,6 +46,10 @@ static void on_stop_signal(int sig)
         bnn_stop_requested = sig;
         return;
     }
+    if (leaving) { /* under mpirun: the job ends the ranks that are still leaving */
+        bnn_outfile_remove_temps();
+        _exit(128 + sig);
+    }
     say(err_tty ? "\nbatchnn: stopped by " : "batchnn: stopped by ");
     say(cli_signal_name(sig));
     say(caught ? " (a second stop signal): exiting at once, unfinished outputs removed\n"
@@ -66,6 +71,11 @@ void cli_signals_init(void)
     sa.sa_flags = 0; /* no SA_RESTART: a blocked read returns EINTR */
     for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
         sigaction(stop_signals[i], &sa, NULL);
+}
+
+void cli_stop_quiet(void)
+{
+    leaving = 1;
 }
 
 void cli_stop_defer(int on)
