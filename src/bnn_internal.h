@@ -623,6 +623,9 @@ int bnn_stream_limit(size_t *limit, const char *name, bnn_error *e);
 int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
 int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
 
+/* The samples of a public data set (src/api/data.c). */
+const bnn_data *bnn_dataset_data(const bnn_dataset *d);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Models (src/io/safetensors_read.c)                                                           */
 
