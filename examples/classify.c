@@ -10,7 +10,6 @@ static int row(void *ctx, const bnn_epoch_stats *s) /* the log row, every 20th e
         printf("epoch %d loss %.4f val_loss %.4f val_accuracy %.4f\n", s->epoch, s->loss, s->val_loss, s->val_accuracy);
     return ctx != NULL; /* non-zero stops training */
 }
-
 int main(int argc, char **argv)
 {
     if (argc != 4)

@@ -97,4 +97,24 @@ ok "eval --loss cross-entropy" "$BNN" eval --model "$T/bare.safetensors" --data 
   --loss cross-entropy
 "$BNN" eval --model "$T/ce.safetensors" --data "$T/d.csv" >"$T/want" 2>/dev/null
 check "--loss gives what the metadata gives" cmp -s "$T/out" "$T/want"
+# README's safetensors reader and writer (numpy only): a model read and written back with a
+# loss keeps its cost, and gets the loss the writer put in
+PYN="" # a python3 with numpy
+for p in python3 /usr/bin/python3; do
+  command -v "$p" >/dev/null 2>&1 && "$p" -c 'import numpy' 2>/dev/null && { PYN=$p; break; }
+done
+if [ -n "$PYN" ]; then
+  awk '/^and writer:$/ {f = 1; next} f && /^```python$/ {p = 1; next} p && /^```$/ {exit} p' \
+    "$(dirname "$0")/../README.md" >"$T/st.py"
+  check "README's reader/writer found" grep -q '^def save_st' "$T/st.py"
+  ok "README's reader/writer round trip" "$PYN" -c '
+import sys; exec(open(sys.argv[1]).read())
+state, meta = load_st(sys.argv[2])
+save_st(sys.argv[3], state, {"activations": meta["activations"], "loss": "cross-entropy"})' \
+    "$T/st.py" "$T/bare.safetensors" "$T/rt.safetensors"
+  ok "eval of the round trip" "$BNN" eval --model "$T/rt.safetensors" --data "$T/d.csv"
+  check "it has the loss the writer gave" cmp -s "$T/out" "$T/want"
+else
+  echo "classify_test: numpy not installed: README's reader/writer not checked"
+fi
 summary classify_test
