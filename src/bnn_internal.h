@@ -125,6 +125,9 @@ int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, s
  * Each path is opened once; "-" is standard input. A pipe, FIFO or device is read into memory,
  * at most BATCHNN_STREAM_LIMIT bytes (environment; suffixes k, M, G; default 2G). */
 int bnn_table_open(bnn_table *t, const char *path, bnn_error *e);
+/* "f.npz:NAME" names array NAME of f.npz, unless a file is called that: 1 with *member :=
+ * NAME and file[0..n) := "f.npz"; 0 when path is not of that form. */
+int bnn_npz_member_path(const char *path, char *file, size_t n, const char **member);
 int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e);
 /* The .npy reader's scan for non-finite values, shared out: NULL (one process) scans every

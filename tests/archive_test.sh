@@ -108,6 +108,13 @@ bad ".npz name on a CSV" 1 "plain.npz: not a .npz file" \
   "$BNN" eval --model "$T/m.safetensors" --data "$T/plain.npz"
 bad "member of a non-zip" 1 "plain.npz: not a .npz file .*no array 'x'" \
   "$BNN" eval --model "$T/m.safetensors" --data "$T/plain.npz:x"
+cp "$T/z.npz" "$T/w.npz"
+bad "an output over FILE.npz of FILE.npz:NAME refused" 2 "w.npz" \
+  "$BNN" predict --model "$T/m.safetensors" --data "$T/w.npz:x" --out "$T/w.npz"
+check "the archive is untouched" cmp -s "$T/z.npz" "$T/w.npz"
+bad "an output over FILE.npz of --targets FILE.npz:y refused" 2 "w.npz" \
+  "$BNN" eval --model "$T/m.safetensors" --data "$T/d.csv" --report-csv "$T/w.npz" \
+  --targets "$T/w.npz:y"
 
 # numpy's own files, when numpy is installed
 if "$PY" -c 'import numpy' 2>/dev/null; then

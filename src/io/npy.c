@@ -948,9 +948,7 @@ int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e)
 
 /* ---------------------------------------------------------------------------------------- */
 
-/* "f.npz:NAME" names array NAME of f.npz, unless a file is called that: *member := NAME and
- * file[] := "f.npz"; 0 when path is not of that form. */
-static int npz_member_path(const char *path, char *file, size_t n, const char **member)
+int bnn_npz_member_path(const char *path, char *file, size_t n, const char **member)
 {
     const char *colon = strrchr(path, ':');
     if (!colon || colon == path || !colon[1] || access(path, F_OK) == 0)
@@ -975,7 +973,7 @@ int bnn_table_open(bnn_table *t, const char *path, bnn_error *e)
     memset(t, 0, sizeof *t);
     char file[512];
     const char *member = NULL;
-    const int named = npz_member_path(path, file, sizeof file, &member);
+    const int named = bnn_npz_member_path(path, file, sizeof file, &member);
     bnn_input in;
     if (bnn_input_open(&in, named ? file : path, e) != 0)
         return -1;
