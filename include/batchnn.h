@@ -299,6 +299,41 @@ BNN_API int bnn_net_cost(bnn_net *net, const float *x, const float *y, size_t co
 BNN_API bnn_model *bnn_net_model(bnn_net *net);
 BNN_API bnn_loss bnn_net_loss(const bnn_net *net);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Data sets: what `batchnn train --data` reads, for nets.                                      */
+
+/* Opaque: samples of a file or a synthetic set, read once. */
+typedef struct bnn_dataset bnn_dataset;
+
+typedef struct bnn_data_spec {
+    int inputs, outputs;  /* the net's widths: each row is inputs values, then outputs targets
+                           * or (outputs > 1) one class label 0..outputs-1 (one-hot targets) */
+    const char *targets;  /* NULL, or a file of the targets (then rows hold inputs only) */
+    size_t samples;       /* 0: every row of a file (synthetic sets: 1000) */
+    uint64_t seed;        /* synthetic sets: their draw */
+} bnn_data_spec;
+
+/* Opens path: CSV (header optional), .npy, gzip of either, .npz (arrays x, then y as the
+ * targets; "FILE.npz:NAME" for array NAME), "-" for standard input, or "synth:NAME" (the
+ * command's synthetic sets: `batchnn gen --help`). The format comes from the bytes. 0 and
+ * *out, or -1 with a message naming the file and place. */
+BNN_API int bnn_data_open(const char *path, const bnn_data_spec *spec, bnn_dataset **out,
+                          bnn_error *e);
+BNN_API size_t bnn_dataset_count(const bnn_dataset *d);
+/* Moves the last fraction (0 < fraction < 1) of d's samples, in file order, into *val (a view
+ * of d: free it before d). Both keep at least one sample. */
+BNN_API int bnn_dataset_split(bnn_dataset *d, double fraction, bnn_dataset **val,
+                              bnn_error *e);
+BNN_API void bnn_dataset_free(bnn_dataset *d);
+
+/* bnn_net_train on a data set, validated on val after each epoch when val is not NULL (the
+ * val_loss and val_accuracy of o->on_epoch_stats, o->patience and the command's log row). */
+BNN_API int bnn_net_train_data(bnn_net *net, const bnn_dataset *train, const bnn_dataset *val,
+                               const bnn_train_opts *o, bnn_error *e);
+/* The net's cost and accuracy (NaN for mse) on a data set, as `batchnn eval` prints them. */
+BNN_API int bnn_net_eval_data(bnn_net *net, const bnn_dataset *d, double *cost,
+                              double *accuracy, bnn_error *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -129,14 +129,19 @@ void bnn_table_close(bnn_table *t);
 int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
                    float *out, size_t ldo, bnn_error *e);
 
-/* Data files (src/io/csv.c, src/io/npy.c). bnn_table_open picks the reader from the contents
- * (.npy magic) or the extension. CSV: header line optional, CRLF and UTF-8 BOM accepted,
+/* Data files (src/io/csv.c, src/io/npy.c, src/io/archive.c). bnn_table_open picks the reader
+ * from the contents (.npy magic, gzip 1f 8b, zip "PK\3\4"; the extension only refuses a file
+ * named .npy/.npz/.gz that is not one). gzip: a CSV or .npy inside. .npz: arrays x and y
+ * (appended as the last columns), or "FILE.npz:NAME" for array NAME. CSV: header line optional, CRLF and UTF-8 BOM accepted,
  * every row the same number of fields, all values finite. NPY: 2-D (1-D taken as one
  * column), float32 or float64, C or Fortran order; float32 C-order is memory-mapped and
  * used in place. Errors name the file and the line and column (CSV) or the element (npy).
  * Each path is opened once; "-" is standard input. A pipe, FIFO or device is read into memory,
  * at most BATCHNN_STREAM_LIMIT bytes (environment; suffixes k, M, G; default 2G). */
 int bnn_table_open(bnn_table *t, const char *path, bnn_error *e);
+/* "f.npz:NAME" names array NAME of f.npz, unless a file is called that: 1 with *member :=
+ * NAME and file[0..n) := "f.npz"; 0 when path is not of that form. */
+int bnn_npz_member_path(const char *path, char *file, size_t n, const char **member);
 int bnn_table_open_csv(bnn_table *t, const char *path, bnn_error *e);
 int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e);
 /* The .npy reader's scan for non-finite values, shared out: NULL (one process) scans every
@@ -627,6 +632,8 @@ typedef struct bnn_input {
     int mappable;           /* a regular file, from its start: mapped, not read */
     unsigned char head[16]; /* bytes already read from fd (streams: consumed from it) */
     size_t nhead;
+    void *mem;              /* an input made in memory (a decompressed file): its bytes */
+    size_t memlen;          /* (fd -1; bnn_input_contents hands mem over) */
 } bnn_input;
 
 /* The whole contents of an input: a read-only mapping (regular files; registered with
@@ -648,6 +655,15 @@ int bnn_input_peek(bnn_input *in, size_t n, bnn_error *e);
  * into *b: 0 or -1. A mapping is advised MADV_SEQUENTIAL. The input stays open. */
 int bnn_input_contents(bnn_input *in, bnn_bytes *b, bnn_error *e);
 void bnn_input_close(bnn_input *in);
+/* An input over len bytes at mem (malloc'ed; the input owns them), named name (kept, not
+ * copied): what a decompressed file is handed to the readers as. */
+void bnn_input_from_memory(bnn_input *in, const char *name, void *mem, size_t len);
+/* Opens a gzip file (CSV or .npy inside) or a .npz archive (numpy's zip of .npy arrays) whose
+ * first bytes are in in->head (src/io/archive.c): the member(s) are decompressed into memory,
+ * at most the stream limit each, and read as a table named "PATH (gzip of CSV)" etc. member:
+ * the .npz array to read (NULL: "x", then "y" appended as its last columns when present). */
+int bnn_table_open_gzip(bnn_table *t, bnn_input *in, bnn_error *e);
+int bnn_table_open_npz(bnn_table *t, bnn_input *in, const char *member, bnn_error *e);
 /* Unmaps (and unregisters) or frees b, and zeroes it. */
 void bnn_bytes_free(bnn_bytes *b);
 
@@ -659,6 +675,9 @@ int bnn_stream_limit(size_t *limit, const char *name, bnn_error *e);
  * take the input's contents but do not close it. */
 int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
 int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
+
+/* The samples of a public data set (src/api/data.c). */
+const bnn_data *bnn_dataset_data(const bnn_dataset *d);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Models (src/io/safetensors_read.c)                                                           */

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # install_test.sh [BUILD_DIR] - the install, tested rather than assumed: `meson install` of a
-# built tree (default build/) into a temporary DESTDIR, then examples/xor.c and
-# examples/regression.c compiled against the installed copy with
+# built tree (default build/) into a temporary DESTDIR, then examples/xor.c,
+# examples/regression.c and examples/classify.c compiled against the installed copy with
 # `pkg-config --cflags --libs batchnn` (PKG_CONFIG_PATH and PKG_CONFIG_SYSROOT_DIR pointing
 # into it), once against the shared library and once against the static archive, and run:
 # xor must put each output on the right side of 0.5, regression must reload its net with the
-# same cost. Also checks the soname chain, that the archive is a regular one holding the
+# same cost, classify must reach the command's validation loss and accuracy on a 4-class CSV. Also checks the soname chain, that the archive is a regular one holding the
 # kernels, that only the public header is installed and that the shared library exports the
 # public API only.
 set -uo pipefail
@@ -51,7 +51,7 @@ read -r -a cflags <<<"$(pkg-config --cflags batchnn)"
 read -r -a libs <<<"$(pkg-config --libs batchnn)"
 read -r -a slibs <<<"$(pkg-config --static --libs batchnn | sed 's/-lbatchnn\b/-l:libbatchnn.a/')"
 check "cflags point into the install" test "${cflags[0]}" = "-I$incdir"
-for ex in xor regression; do
+for ex in xor regression classify; do
   ok "$ex: build, shared" "$CC" -std=c11 -Wall -Wextra -Werror "$SRC/examples/$ex.c" "${cflags[@]}" \
     "${libs[@]}" -o "$T/$ex-shared"
   ok "$ex: build, static" "$CC" -std=c11 -Wall -Wextra -Werror "$SRC/examples/$ex.c" "${cflags[@]}" \
@@ -81,6 +81,34 @@ check "shared and static builds print the same" cmp -s "$T/xor-shared.out" "$T/x
 same_run() { cmp -s <(sed 's/reg-shared/reg/' "$1") <(sed 's/reg-static/reg/' "$2"); }
 check "shared and static regressions print the same" same_run "$T/reg-shared.out" "$T/reg-static.out"
 check "the installed batchnn command runs" sh -c "LD_LIBRARY_PATH='$libdir' '$(find "$D" -path '*/bin/batchnn')' --version >/dev/null"
+# classify (the public data API) trains a 4-class problem from a CSV and must reach the
+# command's accuracy on it (the command evaluates on the whole file, trained the same way)
+python3 - "$T/c4.csv" <<'PYEOF'
+import random, sys
+rnd = random.Random(3)
+with open(sys.argv[1], 'w') as f:
+    f.write('a,b,label\n')
+    for i in range(800):
+        a, b = rnd.uniform(-1, 1), rnd.uniform(-1, 1)
+        f.write('%.6f,%.6f,%d\n' % (a, b, (a > 0) * 2 + (b > 0)))
+PYEOF
+for kind in shared static; do
+  (cd "$T" && LD_LIBRARY_PATH=$libdir "./classify-$kind" "$T/c4.csv" 2 4 >"cls-$kind.out" 2>&1)
+  check "classify ($kind) exits 0" test $? -eq 0
+done
+check "classify: an epoch row every 20 epochs" test "$(grep -c '^epoch .* val_accuracy' "$T/cls-shared.out")" = 3
+check "shared and static classify print the same" cmp -s "$T/cls-shared.out" "$T/cls-static.out"
+# the command on the same split (the first 80% of the rows, evaluated on the last 20%)
+head -n 641 "$T/c4.csv" >"$T/c4-train.csv"
+{ head -n 1 "$T/c4.csv"; tail -n 160 "$T/c4.csv"; } >"$T/c4-val.csv"
+"$BUILD/src/batchnn" train --data "$T/c4-train.csv" --arch 2,32,4 --act relu,identity \
+  --loss cross-entropy --epochs 60 --lr 0.05 --batch 32 --save "$T/c4.st" >/dev/null 2>&1
+cmd=$("$BUILD/src/batchnn" eval --model "$T/c4.st" --data "$T/c4-val.csv" 2>/dev/null | tr '\n' ' ')
+lib=$(sed -n 's/^epoch 60 .*val_loss \([^ ]*\) val_accuracy \([^ ]*\)$/\1 \2/p' "$T/cls-shared.out")
+check "classify reaches the command's validation loss and accuracy ($lib vs $cmd)" \
+  awk -v l="$lib" -v c="$cmd" 'BEGIN {n = split(l, a, " "); split(c, b, " ");
+    d1 = a[1] - b[1]; d2 = a[2] - b[3]; if (d1 < 0) d1 = -d1; if (d2 < 0) d2 = -d2;
+    exit !(n == 2 && b[3] + 0 > 0.9 && d1 < 5e-5 && d2 < 5e-5)}'
 readme_xor() { awk '/is a whole program:/ {f = 1; next} f && /^```c$/ {p = 1; next} p && /^```$/ {exit} p' README.md; }
 check "README's xor program is examples/xor.c" \
   cmp -s <(readme_xor) <(sed -n '/^#include <stdio.h>/,$p' examples/xor.c)

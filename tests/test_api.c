@@ -4,8 +4,11 @@
  * run_batch and cost agree with the engines (fast bitwise, reference within tolerance); save
  * and load keep parameters and loss; the finite-diff engine's gradient agrees with the
  * reference engine's; bad arguments fail with a one-line message, also with a NULL error.
+ * Data sets (bnn_data_open): a split's sizes, validation through on_epoch_stats agreeing with
+ * bnn_net_eval_data, class labels from a CSV, and their errors.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -302,6 +305,102 @@ static void test_errors(void **state)
     assert_string_equal(bnn_version(), BNN_VERSION);
 }
 
+typedef struct val_seen {
+    int epochs;
+    double val_loss, val_accuracy;
+} val_seen;
+
+static int record_val(void *ctx, const bnn_epoch_stats *s)
+{
+    val_seen *v = ctx;
+    v->epochs = s->epoch;
+    v->val_loss = s->val_loss;
+    v->val_accuracy = s->val_accuracy;
+    return 0;
+}
+
+static void test_data_sets(void **state)
+{
+    (void)state;
+    bnn_error e;
+    bnn_dataset *d = NULL, *val = NULL;
+    const bnn_data_spec xor_spec = {.inputs = 2, .outputs = 1, .samples = 40, .seed = 3};
+    assert_int_equal(bnn_data_open("synth:xor", &xor_spec, &d, &e), 0);
+    assert_int_equal(bnn_dataset_count(d), 40);
+    assert_int_equal(bnn_dataset_split(d, 0.0, &val, &e), -1);
+    assert_one_line(&e);
+    assert_int_equal(bnn_dataset_split(d, 0.999, &val, &e), -1); /* leaves none to train */
+    assert_one_line(&e);
+    assert_int_equal(bnn_dataset_split(d, 0.25, &val, &e), 0);
+    assert_int_equal(bnn_dataset_count(d), 30);
+    assert_int_equal(bnn_dataset_count(val), 10);
+    const int w[] = {2, 4, 1}, wrong[] = {3, 4, 1};
+    const bnn_act acts[] = {BNN_ACT_TANH, BNN_ACT_IDENTITY};
+    bnn_net *net = bnn_net_create(2, w, acts, 1, &e), *other = bnn_net_create(2, wrong, acts, 1, &e);
+    assert_non_null(net);
+    bnn_train_opts o;
+    bnn_train_opts_default(&o);
+    o.epochs = 5;
+    o.loss = BNN_LOSS_BCE;
+    val_seen seen = {0};
+    o.on_epoch_stats = record_val;
+    o.ctx = &seen;
+    assert_int_equal(bnn_net_train_data(net, d, val, &o, &e), 0);
+    assert_int_equal(seen.epochs, 5);
+    assert_true(isfinite(seen.val_loss) && isfinite(seen.val_accuracy));
+    double cost, acc;
+    assert_int_equal(bnn_net_eval_data(net, val, &cost, &acc, &e), 0);
+    assert_true(fabs(cost - seen.val_loss) <= 1e-9 * fabs(cost));
+    assert_true(fabs(acc - seen.val_accuracy) <= 1e-12);
+    assert_int_equal(bnn_net_train_data(other, d, NULL, &o, &e), -1); /* widths differ */
+    assert_one_line(&e);
+    assert_int_equal(bnn_net_eval_data(other, d, &cost, NULL, &e), -1);
+    bnn_net_free(other);
+    bnn_net_free(net);
+    bnn_dataset_free(val);
+    bnn_dataset_free(d);
+
+    /* class labels from a CSV with a header: one-hot targets for 3 outputs */
+    char dir[512], path[600];
+    assert_int_equal(bnn_test_tmpdir(dir, sizeof dir, "data"), 0);
+    snprintf(path, sizeof path, "%s/c.csv", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "a,b,label\n");
+    for (int i = 0; i < 30; i++)
+        fprintf(f, "%d,%d,%d\n", i % 3, -(i % 3), i % 3);
+    fclose(f);
+    const bnn_data_spec spec = {.inputs = 2, .outputs = 3};
+    assert_int_equal(bnn_data_open(path, &spec, &d, &e), 0);
+    assert_int_equal(bnn_dataset_count(d), 30);
+    const int w3[] = {2, 3};
+    const bnn_act id[] = {BNN_ACT_IDENTITY};
+    net = bnn_net_create(1, w3, id, 1, &e);
+    bnn_train_opts_default(&o);
+    o.loss = BNN_LOSS_CE;
+    o.epochs = 200;
+    assert_int_equal(bnn_net_train_data(net, d, NULL, &o, &e), 0);
+    assert_int_equal(bnn_net_eval_data(net, d, &cost, &acc, &e), 0);
+    assert_true(acc == 1.0); /* separable: x0 alone gives the label */
+    bnn_net_free(net);
+    bnn_dataset_free(d);
+    const bnn_data_spec spec5 = {.inputs = 2, .outputs = 2}; /* label 2 of 2 classes */
+    assert_int_equal(bnn_data_open(path, &spec5, &d, &e), -1);
+    assert_non_null(strstr(e.msg, "c.csv"));
+    assert_one_line(&e);
+    const bnn_data_spec in_only = {.inputs = 3, .outputs = 1}; /* 3 columns: no targets */
+    assert_int_equal(bnn_data_open(path, &in_only, &d, &e), -1);
+    assert_one_line(&e);
+    remove(path);
+    remove(dir);
+    const bnn_data_spec zero = {.inputs = 0, .outputs = 1};
+    assert_int_equal(bnn_data_open("synth:xor", &zero, &d, &e), -1);
+    assert_null(d);
+    assert_int_equal(bnn_data_open("/nonexistent/x.csv", &spec, &d, &e), -1);
+    assert_non_null(strstr(e.msg, "/nonexistent/x.csv"));
+    bnn_dataset_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_engine_gradients),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_data_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * net.c - the convenience layer of batchnn.h: a net (a model, its loss and a cached engine)
  * created from widths and activations, trained on float arrays in memory and run forward,
  * on top of bnn_train and the engine interface (bnn_eng). Row-major arrays of count samples
- * are tables in direct form (no copy): row r of x is sample r.
+ * are tables in direct form (no copy): row r of x is sample r. Data sets (api/data.c) train
+ * and evaluate the same way, with validation.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -164,6 +165,58 @@ int bnn_net_train(bnn_net *net, const float *x, const float *y, size_t count,
     if (bnn_train(&net->model, &d, o, e) != 0)
         return -1;
     net->loss = o->loss;
+    return 0;
+}
+
+int bnn_net_train_data(bnn_net *net, const bnn_dataset *train, const bnn_dataset *val,
+                       const bnn_train_opts *o, bnn_error *e)
+{
+    bnn_train_opts t;
+    if (o)
+        t = *o;
+    else
+        bnn_train_opts_default(&t);
+    if (t.val || t.best || t.state)
+        return bnn_fail(e, "net: bnn_train_opts.val, .best and .state are for the internal "
+                           "API; leave them NULL (validation: the val argument)");
+    if (!train)
+        return bnn_fail(e, "net: no training data");
+    const bnn_data *d = bnn_dataset_data(train);
+    const bnn_arch *a = &net->model.arch;
+    if (d->nin != a->width[0] || d->nout != a->width[a->nlayers] ||
+        (val && (bnn_dataset_data(val)->nin != d->nin ||
+                 bnn_dataset_data(val)->nout != d->nout)))
+        return bnn_fail(e, "net: the data set was opened for %lld -> %lld, the net is "
+                           "%lld -> %lld", (long long)d->nin, (long long)d->nout,
+                        (long long)a->width[0], (long long)a->width[a->nlayers]);
+    t.val = val ? bnn_dataset_data(val) : NULL;
+    bnn_eng_free(net->eng); /* its working memory, while training makes its own */
+    net->eng = NULL;
+    if (bnn_train(&net->model, d, &t, e) != 0)
+        return -1;
+    net->loss = t.loss;
+    return 0;
+}
+
+int bnn_net_eval_data(bnn_net *net, const bnn_dataset *ds, double *cost, double *accuracy,
+                      bnn_error *e)
+{
+    const bnn_data *d = bnn_dataset_data(ds);
+    const bnn_arch *a = &net->model.arch;
+    if (d->nin != a->width[0] || d->nout != a->width[a->nlayers])
+        return bnn_fail(e, "net: the data set was opened for %lld -> %lld, the net is "
+                           "%lld -> %lld", (long long)d->nin, (long long)d->nout,
+                        (long long)a->width[0], (long long)a->width[a->nlayers]);
+    bnn_eng *g = engine(net, e);
+    double c = 0.0, correct = 0.0;
+    if (!g || bnn_eng_cost(g, (bnn_vec){.f = net->model.theta}, d, 0, d->n, &c, &correct, e))
+        return -1;
+    if (cost)
+        *cost = c;
+    if (accuracy)
+        *accuracy = net->loss == BNN_LOSS_MSE
+                        ? NAN
+                        : correct / ((double)d->n * (double)bnn_loss_decisions(a, net->loss));
     return 0;
 }
 

@@ -226,4 +226,19 @@ bnn_loss cli_model_loss(const char *path, const char *given);
 int64_t cli_predict_transform(float *buf, size_t rows, int64_t nout, bnn_loss loss, int proba,
                               int classes);
 
+/* eval --report (report.c): a classifier's confusion matrix (one per output for bce) and
+ * per-class precision, recall, F1 and support. */
+typedef struct cli_report {
+    int bce;
+    int64_t outputs, k, nout; /* matrices, classes per matrix, model outputs */
+    uint64_t *m;              /* outputs x k x k counts: [o][true][predicted] */
+    size_t n;
+} cli_report;
+void cli_report_init(cli_report *r, const bnn_arch *a, bnn_loss loss);
+void cli_report_free(cli_report *r);
+/* Counts every sample of d (all ranks call it; rank 0 counts). Dies on an error. */
+void cli_report_count(cli_report *r, bnn_fast *fast, const float *theta, const bnn_data *d);
+void cli_report_print(const cli_report *r, int with_accuracy);
+int cli_report_write_csv(const cli_report *r, const char *path, bnn_error *e);
+
 #endif

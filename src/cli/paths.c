@@ -48,8 +48,13 @@ static void identify(const cli_path *p, known *k)
         }
         return;
     }
-    /* an input that cannot be named (missing, unreadable) fails later, when it is opened */
-    if (bnn_path_identity(p->path, &k->id, &e) != 0)
+    /* an input that cannot be named (missing, unreadable) fails later, when it is opened;
+     * "f.npz:NAME" is the file f.npz */
+    char file[512];
+    const char *member, *path = p->path;
+    if (p->kind != CLI_OUT && bnn_npz_member_path(path, file, sizeof file, &member))
+        path = file;
+    if (bnn_path_identity(path, &k->id, &e) != 0)
         return;
     k->have = p->kind == CLI_OUT || k->id.exists;
 }

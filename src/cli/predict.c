@@ -18,9 +18,14 @@ static void usage_predict(void)
            "Writes the model's outputs, one row per sample (no header), to --out (CSV or .npy\n"
            "by extension) or to standard output as CSV. --data rows hold the inputs, optionally\n"
            "followed by targets (ignored). --act gives activations for a model without them.\n"
-           "For a model trained with --loss cross-entropy or bce (its metadata, or --loss):\n"
-           "  --proba    probabilities: softmax (cross-entropy) or sigmoid (bce) of the outputs\n"
-           "  --classes  labels: the argmax, one column (cross-entropy); 0/1 per output (bce)\n");
+           "  --proba    probabilities: softmax (cross-entropy) or sigmoid (bce) of the outputs,\n"
+           "             for a model trained with --loss cross-entropy or bce\n"
+           "  --classes  labels: the argmax, one column (cross-entropy, and mse with K > 1\n"
+           "             outputs); 0/1 per output (bce)\n"
+           "  --loss L   the model's loss (its metadata otherwise; needed for a model without\n"
+           "             it, e.g. exported from PyTorch)\n"
+           "\n"
+           "example: batchnn predict --model m.safetensors --data new.csv --classes --out c.csv\n");
 }
 
 int cli_cmd_predict(int argc, char **argv)
@@ -52,12 +57,17 @@ int cli_cmd_predict(int argc, char **argv)
     const bnn_loss loss = cli_model_loss(model_path, cli_opt_str(opts, "loss", NULL));
     if (proba && classes)
         cli_die(EXIT_USAGE, "predict: --proba and --classes cannot be combined");
-    if ((proba || classes) && loss == BNN_LOSS_MSE)
-        cli_die(EXIT_USAGE, "predict: --%s needs a model trained with --loss cross-entropy or "
-                            "bce (this one: mse; --loss overrides)", proba ? "proba" : "classes");
+    if (proba && loss == BNN_LOSS_MSE)
+        cli_die(EXIT_USAGE, "predict: --proba needs a model trained with --loss cross-entropy "
+                            "or bce (this one: mse; --loss overrides)");
+    if (classes && loss == BNN_LOSS_MSE && nout < 2)
+        cli_die(EXIT_USAGE, "predict: --classes needs K > 1 outputs (their argmax) or a bce "
+                            "model (this one: mse with 1 output; --loss overrides)");
     if ((proba || classes) && bnn_loss_check(a, loss, &e) != 0)
         cli_die(EXIT_USAGE, "%s", e.msg);
-    const int64_t wout = classes && loss == BNN_LOSS_CE ? 1 : nout;
+    /* the class of an mse model with K > 1 outputs is their argmax, as for cross-entropy */
+    const bnn_loss tloss = classes && loss == BNN_LOSS_MSE ? BNN_LOSS_CE : loss;
+    const int64_t wout = classes && tloss == BNN_LOSS_CE ? 1 : nout;
     cli_data ld;
     cli_load_data(&ld, data, NULL, samples, a->width[0], nout, 1, 0);
     cli_data_scale(&ld, &model); /* a --standardize model's (x - mean) / std */
@@ -94,7 +104,7 @@ int cli_cmd_predict(int argc, char **argv)
                         "overflows on this input)", data, s + i / (size_t)nout + 1,
                         i % (size_t)nout + 1, isnan(buf[i]) ? "nan" : "infinite");
             }
-        cli_predict_transform(buf, cnt, nout, loss, proba, classes);
+        cli_predict_transform(buf, cnt, nout, tloss, proba, classes);
         if (bnn_table_writer_rows(w, buf, cnt, (size_t)wout, &e) != 0) {
             bnn_table_writer_abort(w);
             cli_die(1, "%s", e.msg);

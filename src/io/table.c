@@ -64,6 +64,19 @@ void bnn_input_close(bnn_input *in)
     if (in->fd >= 0)
         close(in->fd);
     in->fd = -1;
+    free(in->mem);
+    in->mem = NULL;
+}
+
+void bnn_input_from_memory(bnn_input *in, const char *name, void *mem, size_t len)
+{
+    memset(in, 0, sizeof *in);
+    in->fd = -1;
+    in->name = name;
+    in->mem = mem;
+    in->memlen = len;
+    in->nhead = len < sizeof in->head ? len : sizeof in->head;
+    memcpy(in->head, mem, in->nhead);
 }
 
 /* read() that retries on EINTR, unless the command is stopping. */
@@ -84,7 +97,7 @@ int bnn_input_peek(bnn_input *in, size_t n, bnn_error *e)
 {
     if (n > sizeof in->head)
         n = sizeof in->head;
-    while (in->nhead < n) {
+    while (in->fd >= 0 && in->nhead < n) {
         ssize_t r = read_some(in->fd, in->head + in->nhead, n - in->nhead);
         if (r < 0)
             return input_fail(e, in->name, "reading", errno);
@@ -225,6 +238,13 @@ static int read_stream(bnn_input *in, bnn_bytes *b, bnn_error *e)
 int bnn_input_contents(bnn_input *in, bnn_bytes *b, bnn_error *e)
 {
     memset(b, 0, sizeof *b);
+    if (in->fd < 0) { /* made in memory: its bytes change hands */
+        b->p = in->mem;
+        b->heap = in->mem;
+        b->len = in->memlen;
+        in->mem = NULL;
+        return 0;
+    }
     if (in->mappable && in->st.st_size > 0) {
         if ((uint64_t)in->st.st_size >= (uint64_t)(SIZE_MAX / 2))
             return bnn_fail(e, "%s: file is too large", in->name);

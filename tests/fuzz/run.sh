@@ -9,7 +9,7 @@ secs=${1:-20}
 if ! command -v clang >/dev/null; then
   echo "fuzz: clang not installed, skipped"; exit 0
 fi
-targets=(csv npy safetensors)
+targets=(csv npy archive safetensors)
 if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang CXX=clang++ meson setup build-fuzz --buildtype=debugoptimized -Dfuzz=true \
     -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false >/dev/null
