@@ -1,5 +1,5 @@
 /* classify.c - classify FILE INPUTS CLASSES: a classifier trained from a data file (rows of
- * INPUTS values then a label 0..CLASSES-1; CSV, .npy, .gz, .npz), 20% held out. */
+ * INPUTS values then a label 0..CLASSES-1; CSV, .npy, .gz, .npz), 20% held out (stratified). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <batchnn.h>
@@ -24,7 +24,7 @@ int main(int argc, char **argv)
     bnn_train_opts_default(&o);
     o.epochs = 60, o.lr = 0.05, o.batch = 32, o.loss = BNN_LOSS_CE, o.on_epoch_stats = row;
     double acc = 0;
-    int ok = !bnn_data_open(argv[1], &spec, &train, &e) && !bnn_dataset_split(train, 0.2, &val, &e) &&
+    int ok = !bnn_data_open(argv[1], &spec, &train, &e) && !bnn_dataset_split(train, 0.2, 1, &val, &e) &&
              (net = bnn_net_create(2, widths, acts, 1, &e)) && !bnn_net_train_data(net, train, val, &o, &e) &&
              !bnn_net_eval_data(net, val, NULL, &acc, &e);
     ok ? printf("validation accuracy %.4f\n", acc) : fprintf(stderr, "classify: %s\n", e.msg);

@@ -320,10 +320,12 @@ typedef struct bnn_data_spec {
 BNN_API int bnn_data_open(const char *path, const bnn_data_spec *spec, bnn_dataset **out,
                           bnn_error *e);
 BNN_API size_t bnn_dataset_count(const bnn_dataset *d);
-/* Moves the last fraction (0 < fraction < 1) of d's samples, in file order, into *val (a view
- * of d: free it before d). Both keep at least one sample. */
-BNN_API int bnn_dataset_split(bnn_dataset *d, double fraction, bnn_dataset **val,
-                              bnn_error *e);
+/* Moves round(fraction n) of d's samples (0 < fraction < 1), drawn at random from seed, into
+ * *val (a view of d: free it before d); with class targets each class gives the same
+ * fraction (stratified). The same samples as `batchnn train --val-split F --seed S`; both
+ * parts keep file order and at least one sample. */
+BNN_API int bnn_dataset_split(bnn_dataset *d, double fraction, uint64_t seed,
+                              bnn_dataset **val, bnn_error *e);
 BNN_API void bnn_dataset_free(bnn_dataset *d);
 
 /* bnn_net_train on a data set, validated on val after each epoch when val is not NULL (the

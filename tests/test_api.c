@@ -327,13 +327,17 @@ static void test_data_sets(void **state)
     const bnn_data_spec xor_spec = {.inputs = 2, .outputs = 1, .samples = 40, .seed = 3};
     assert_int_equal(bnn_data_open("synth:xor", &xor_spec, &d, &e), 0);
     assert_int_equal(bnn_dataset_count(d), 40);
-    assert_int_equal(bnn_dataset_split(d, 0.0, &val, &e), -1);
+    assert_int_equal(bnn_dataset_split(d, 0.0, 1, &val, &e), -1);
     assert_one_line(&e);
-    assert_int_equal(bnn_dataset_split(d, 0.999, &val, &e), -1); /* leaves none to train */
+    assert_int_equal(bnn_dataset_split(d, 0.999, 1, &val, &e), -1); /* leaves none to train */
     assert_one_line(&e);
-    assert_int_equal(bnn_dataset_split(d, 0.25, &val, &e), 0);
+    assert_int_equal(bnn_dataset_split(d, 0.25, 1, &val, &e), 0);
     assert_int_equal(bnn_dataset_count(d), 30);
     assert_int_equal(bnn_dataset_count(val), 10);
+    bnn_dataset *again = NULL;
+    assert_int_equal(bnn_dataset_split(d, 0.25, 1, &again, &e), -1); /* split once */
+    assert_null(again);
+    assert_one_line(&e);
     const int w[] = {2, 4, 1}, wrong[] = {3, 4, 1};
     const bnn_act acts[] = {BNN_ACT_TANH, BNN_ACT_IDENTITY};
     bnn_net *net = bnn_net_create(2, w, acts, 1, &e), *other = bnn_net_create(2, wrong, acts, 1, &e);

@@ -281,7 +281,10 @@ def standardize_check(tmp):
     subprocess.run([BNN, "predict", "--model", model, "--data", data, "--out", pred],
                    check=True)
     st = load_safetensors(model)
-    xs = torch.tensor([[float(v) for v in l.split(",")[:4]] for l in open(data)])
+    # the values batchnn holds (the CSV read into float32), in float64 from here on
+    xs = torch.tensor([[float(v) for v in l.split(",")[:4]] for l in open(data)],
+                      dtype=torch.float32).double()
+    st = {k: v.double() for k, v in st.items()}
     want_std = xs.std(0, unbiased=False)
     want_std[want_std == 0] = 1.0
     w1 = compare("standardize: input.mean", st["input.mean"], xs.mean(0), 1e-6, 1e-3)
@@ -289,7 +292,8 @@ def standardize_check(tmp):
     a = (xs - st["input.mean"]) / st["input.std"]
     a = torch.tanh(a @ st["layers.0.weight"].T + st["layers.0.bias"])
     z = a @ st["layers.1.weight"].T + st["layers.1.bias"]
-    got = torch.tensor([[float(v) for v in l.split(",")] for l in open(pred)])
+    got = torch.tensor([[float(v) for v in l.split(",")] for l in open(pred)],
+                       dtype=torch.float64)
     w3 = compare("standardize: predict vs (x - mean) / std then the net", got.reshape(-1),
                  z.reshape(-1), 1e-5, 1.0)
     print("torch_check: --standardize: worst relative difference mean %.2e, std %.2e, "

@@ -16,6 +16,7 @@ struct bnn_dataset {
     bnn_table data, targets; /* owned unless view */
     int has_targets, view;
     bnn_data d;
+    uint32_t *split; /* after bnn_dataset_split: the index buffer of both views (owned) */
 };
 
 const bnn_data *bnn_dataset_data(const bnn_dataset *d)
@@ -87,24 +88,26 @@ size_t bnn_dataset_count(const bnn_dataset *d)
     return d ? d->d.n : 0;
 }
 
-int bnn_dataset_split(bnn_dataset *d, double fraction, bnn_dataset **val, bnn_error *e)
+int bnn_dataset_split(bnn_dataset *d, double fraction, uint64_t seed, bnn_dataset **val,
+                      bnn_error *e)
 {
     *val = NULL;
     if (!(fraction > 0.0 && fraction < 1.0))
         return bnn_fail(e, "split: fraction %g is not between 0 and 1", fraction);
-    const size_t n = d->d.n, nval = (size_t)(fraction * (double)n + 0.5);
-    if (nval < 1 || nval >= n)
-        return bnn_fail(e, "split: fraction %g of %zu samples leaves %zu for validation and "
-                           "%zu for training (each needs at least 1)", fraction, n, nval,
-                        n - nval);
+    if (d->view || d->split)
+        return bnn_fail(e, "split: this data set is already a part of a split");
     bnn_dataset *v = calloc(1, sizeof *v);
     if (!v)
         return bnn_fail(e, "split: out of memory");
+    bnn_data all = d->d, train;
+    int stratified;
+    /* the command's --val-split F --seed S: the same samples */
+    if (bnn_split_random(&all, fraction, seed, &train, &v->d, &d->split, &stratified, e) != 0) {
+        free(v);
+        return -1;
+    }
     v->view = 1;
-    v->d = d->d;
-    v->d.row0 = d->d.row0 + (n - nval);
-    v->d.n = nval;
-    d->d.n = n - nval;
+    d->d = train;
     *val = v;
     return 0;
 }
@@ -113,6 +116,7 @@ void bnn_dataset_free(bnn_dataset *d)
 {
     if (!d)
         return;
+    free(d->split);
     if (!d->view) {
         bnn_table_close(&d->data);
         if (d->has_targets)
