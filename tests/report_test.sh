@@ -104,9 +104,12 @@ for p in python3 /usr/bin/python3; do
   command -v "$p" >/dev/null 2>&1 && "$p" -c 'import numpy' 2>/dev/null && { PYN=$p; break; }
 done
 if [ -n "$PYN" ]; then
-  awk '/^and writer:$/ {f = 1; next} f && /^```python$/ {p = 1; next} p && /^```$/ {exit} p' \
-    "$(dirname "$0")/../README.md" >"$T/st.py"
+  # the README's python block that defines load_st, as printed
+  awk '/^```python$/ {p = 1; b = ""; next} p && /^```$/ {p = 0; if (b ~ /\ndef load_st\(/) {
+    printf "%s", b; exit } next} p {b = b "\n" $0}' "$(dirname "$0")/../README.md" >"$T/st.py"
   check "README's reader/writer found" grep -q '^def save_st' "$T/st.py"
+  check "README's reader/writer: at most 15 lines ($(grep -c . "$T/st.py"))" \
+    test "$(grep -c . "$T/st.py")" -le 15
   ok "README's reader/writer round trip" "$PYN" -c '
 import sys; exec(open(sys.argv[1]).read())
 state, meta = load_st(sys.argv[2])
