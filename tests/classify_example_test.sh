@@ -4,7 +4,8 @@
 # 10 classes, sorted by class, as a CSV and as its gzip): it must print the command's
 # validation loss and accuracy for the same options (`train --standardize --val-split 0.2
 # --seed 1`: the library's split, scaler and training are the command's), and stay what the
-# README promises: under 30 lines, none over 100 columns.
+# README promises: under 30 lines, none over 100 columns. Also: the classification example of
+# `batchnn train --help` runs as printed.
 # usage: classify_example_test.sh path/to/batchnn path/to/classify SRCDIR
 set -u
 BNN=${1:?usage: classify_example_test.sh path/to/batchnn path/to/classify SRCDIR}
@@ -30,6 +31,15 @@ for f in digits.csv digits.csv.gz; do
       d1 = a[1] - b[1]; d2 = a[2] - b[2]; if (d1 < 0) d1 = -d1; if (d2 < 0) d2 = -d2;
       exit !(n == 2 && b[2] + 0 > 0.8 && d1 <= 1e-6 && d2 <= 1e-6) }'
 done
+# the classification example of `batchnn train --help` runs as printed (on digits.csv here)
+"$BNN" train --help | awk '/e.g. a classifier/ && !done {f = 1; next} f && /^ *$/ {f = 0; done = 1}
+  f {sub(/\\$/, ""); printf "%s", $0}' >"$T/help.sh"
+check "train --help shows a classification example" grep -q -- "--loss cross-entropy" "$T/help.sh"
+ok "the help's classification example runs" sh -c 'cd "$1" && batchnn() { "$0" "$@"; } && . ./help.sh' \
+  "$(realpath "$BNN")" "$T"
+ok "its model evaluates" "$BNN" eval --model "$T/digits.st" --data "$T/digits.csv"
+check "its model classifies (accuracy $(awk '/^accuracy/ {print $2}' "$T/out"))" \
+  awk '/^accuracy/ { exit !($2 > 0.9) }' "$T/out"
 bad "classify: a bad file names it" 1 "^classify: .*nothere.csv" "$CLS" "$T/nothere.csv" 16 10
 bad "classify: usage" 2 "^usage: classify" "$CLS" "$T/digits.csv"
 check "examples/classify.c: under 30 lines" test "$(wc -l <"$SRC/examples/classify.c")" -lt 30
