@@ -8,7 +8,8 @@
  * bnn_net_eval_data, class labels from a CSV, and their errors. Standardisation
  * (bnn_train_opts.standardize): the model equals, bit for bit, the one `batchnn train
  * --standardize` saves for the same data and options (the command from $BATCHNN_EXE, which
- * meson sets), and run/cost/eval apply a model's scaler, also one loaded from a file.
+ * meson sets), and run/cost/eval apply a model's scaler, also one loaded from a file;
+ * bnn_train_opts.val_split gives the model bnn_dataset_split gives, and its errors.
  */
 #include <math.h>
 #include <stdio.h>
@@ -456,6 +457,24 @@ static void test_standardize_like_command(void **state)
     o.loss = BNN_LOSS_CE, o.standardize = 1;
     assert_int_equal(bnn_net_train_data(net, d, val, &o, &e), 0);
     assert_int_equal(bnn_net_save(net, api_st, &e), 0);
+
+    /* o.val_split on the whole set: the same split (from o.seed), hence the same model */
+    bnn_dataset *all = bnn_data_open(csv, &spec, &e);
+    bnn_net *net2 = bnn_net_create(2, w, acts, 7, &e);
+    assert_non_null(all);
+    o.val_split = 1.5;
+    assert_int_equal(bnn_net_train_data(net2, all, NULL, &o, &e), -1);
+    assert_non_null(strstr(e.msg, "val_split 1.5"));
+    o.val_split = 0.2;
+    assert_int_equal(bnn_net_train_data(net2, all, val, &o, &e), -1); /* one of the two */
+    assert_one_line(&e);
+    assert_int_equal(bnn_net_train_data(net2, all, NULL, &o, &e), 0);
+    assert_memory_equal(bnn_net_model(net2)->theta, bnn_net_model(net)->theta,
+                        bnn_net_model(net)->nparams * sizeof(float));
+    assert_memory_equal(bnn_net_model(net2)->in_std, bnn_net_model(net)->in_std,
+                        4 * sizeof(float));
+    bnn_net_free(net2);
+    bnn_dataset_free(all);
 
     bnn_net *cmd_net = bnn_net_load(cmd_st, &e), *api_net = bnn_net_load(api_st, &e);
     assert_non_null(cmd_net);
