@@ -224,8 +224,18 @@ typedef struct bnn_train_opts {
     bnn_optim_opts optim;  /* sgd */
     bnn_schedule schedule; /* constant */
     bnn_loss loss;         /* mse */
+    /* 1: the net sees (x - mean) / std per input, as `batchnn train --standardize`: mean and
+     * std (population; 1 for a constant input) of the training samples, fitted by
+     * bnn_net_train / bnn_net_train_data when the net's model has none and stored in it
+     * (in_mean, in_std: saved as tensors input.mean, input.std); every call on the net then
+     * applies them (validation, cost, eval, run). A model that has them keeps them. */
+    int standardize;       /* 0 */
+    /* 0 < val_split < 1: bnn_net_train / bnn_net_train_data hold out that fraction of the
+     * samples, drawn from seed as bnn_dataset_split (stratified by class) draws them, and
+     * validate on it after each epoch (as `batchnn train --val-split F --seed S`). 0: none. */
+    double val_split;      /* 0 */
     int shuffle;           /* a new permutation of the samples every epoch (0: data order) */
-    uint64_t seed;         /* of the permutations */
+    uint64_t seed;         /* of the permutations and of val_split's draw */
     int threads;           /* <= 0: all cores; the result does not depend on it */
     bnn_gradient gradient; /* exact */
     bnn_engine engine;     /* fast */
@@ -256,8 +266,9 @@ typedef struct bnn_train_opts {
     int (*should_stop)(void *ctx);
 } bnn_train_opts;
 
-/* The defaults above. */
+/* The defaults above, into *o or as a value (bnn_train_opts o = bnn_train_defaults();). */
 BNN_API void bnn_train_opts_default(bnn_train_opts *o);
+BNN_API bnn_train_opts bnn_train_defaults(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Nets: a model with what it takes to train and run it, on float arrays in memory.           */
@@ -279,7 +290,8 @@ BNN_API int bnn_net_save(const bnn_net *net, const char *path, bnn_error *e);
 BNN_API void bnn_net_free(bnn_net *net);
 
 /* Trains on count samples: x is count x inputs, y count x outputs, row-major, all finite.
- * o as for the command line (NULL: the defaults); o->val, o->best and o->state must be NULL.
+ * o as for the command line (NULL: the defaults), with o->standardize and o->val_split;
+ * o->val, o->best and o->state must be NULL.
  * On success the net's loss becomes o->loss. A loss or parameter that becomes non-finite
  * fails with the epoch's number and leaves the last finite parameters. */
 BNN_API int bnn_net_train(bnn_net *net, const float *x, const float *y, size_t count,
@@ -315,10 +327,9 @@ typedef struct bnn_data_spec {
 
 /* Opens path: CSV (header optional), .npy, gzip of either, .npz (arrays x, then y as the
  * targets; "FILE.npz:NAME" for array NAME), "-" for standard input, or "synth:NAME" (the
- * command's synthetic sets: `batchnn gen --help`). The format comes from the bytes. 0 and
- * *out, or -1 with a message naming the file and place. */
-BNN_API int bnn_data_open(const char *path, const bnn_data_spec *spec, bnn_dataset **out,
-                          bnn_error *e);
+ * command's synthetic sets: `batchnn gen --help`). The format comes from the bytes. The data
+ * set, or NULL with a message naming the file and place. */
+BNN_API bnn_dataset *bnn_data_open(const char *path, const bnn_data_spec *spec, bnn_error *e);
 BNN_API size_t bnn_dataset_count(const bnn_dataset *d);
 /* Moves round(fraction n) of d's samples (0 < fraction < 1), drawn at random from seed, into
  * *val (a view of d: free it before d); with class targets each class gives the same
@@ -328,8 +339,10 @@ BNN_API int bnn_dataset_split(bnn_dataset *d, double fraction, uint64_t seed,
                               bnn_dataset **val, bnn_error *e);
 BNN_API void bnn_dataset_free(bnn_dataset *d);
 
-/* bnn_net_train on a data set, validated on val after each epoch when val is not NULL (the
- * val_loss and val_accuracy of o->on_epoch_stats, o->patience and the command's log row). */
+/* bnn_net_train on a data set, validated after each epoch on val when not NULL, or on the
+ * o->val_split part of train (the val_loss and val_accuracy of o->on_epoch_stats,
+ * o->patience and the command's log row). With o->standardize the scaler comes from the
+ * samples trained on (not the validation part), as the command's. */
 BNN_API int bnn_net_train_data(bnn_net *net, const bnn_dataset *train, const bnn_dataset *val,
                                const bnn_train_opts *o, bnn_error *e);
 /* The net's cost and accuracy (NaN for mse) on a data set, as `batchnn eval` prints them. */

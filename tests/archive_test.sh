@@ -59,6 +59,10 @@ open(d + '/corrupt.npz', 'wb').write(bytes(cz))
 open(d + '/bad.csv.gz', 'wb').write(gzip.compress(b'1,2,0\n3,4\n'))
 open(d + '/plain.npz', 'wb').write(csv)
 open(d + '/bomb.csv.gz', 'wb').write(gzip.compress(b'0,0,0\n' * 200000))
+big = 200000  # a deflated npz whose x.npy is 1.6 MB once decompressed
+with zipfile.ZipFile(d + '/bomb.npz', 'w', zipfile.ZIP_DEFLATED) as z:
+    z.writestr('x.npy', npy('(%d, 2)' % big, '<f4', bytes(8 * big)))
+    z.writestr('y.npy', npy('(%d,)' % big, '<i8', bytes(8 * big)))
 PYEOF
 
 "$BNN" train --data "$T/d.csv" --arch 2,8,3 --act tanh,identity --loss cross-entropy \
@@ -96,6 +100,16 @@ bad "bad CSV in gzip names the format and line" 1 "bad.csv.gz \(gzip of CSV\):2:
   "$BNN" eval --model "$T/m.safetensors" --data "$T/bad.csv.gz"
 bad "gzip over the stream limit" 1 "bomb.csv.gz \(gzip\): more than 1048576 bytes once decomp" \
   env BATCHNN_STREAM_LIMIT=1M "$BNN" eval --model "$T/m.safetensors" --data "$T/bomb.csv.gz"
+# the cap is per decompressed file (each npz member): stdin, npz members, and just under it
+bad "gzip on stdin over the stream limit" 1 "\(gzip\): more than 1048576 bytes once decomp" \
+  sh -c 'BATCHNN_STREAM_LIMIT=1M "$1" eval --model "$2" --data - <"$3"' sh "$BNN" \
+  "$T/m.safetensors" "$T/bomb.csv.gz"
+ok "gzip just under the stream limit" env BATCHNN_STREAM_LIMIT=1300k "$BNN" eval \
+  --model "$T/m.safetensors" --data "$T/bomb.csv.gz"
+bad "npz member over the stream limit" 1 "bomb.npz:x \(npz member x.npy\): 1600128 bytes once decompressed, more than the limit for decompressed data \(1048576\); set BATCHNN_STREAM_LIMIT" \
+  env BATCHNN_STREAM_LIMIT=1M "$BNN" eval --model "$T/m.safetensors" --data "$T/bomb.npz"
+ok "npz members each under the stream limit" env BATCHNN_STREAM_LIMIT=1700k "$BNN" eval \
+  --model "$T/m.safetensors" --data "$T/bomb.npz"
 bad "truncated npz" 1 "trunc.npz \(npz\): not a valid zip archive" \
   "$BNN" eval --model "$T/m.safetensors" --data "$T/trunc.npz"
 bad "corrupt npz member" 1 "corrupt.npz:x \(npz member x.npy\): " \

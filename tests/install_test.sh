@@ -98,10 +98,11 @@ for kind in shared static; do
 done
 check "classify: an epoch row every 20 epochs" test "$(grep -c '^epoch .* val_accuracy' "$T/cls-shared.out")" = 3
 check "shared and static classify print the same" cmp -s "$T/cls-shared.out" "$T/cls-static.out"
-# the command on the same split: --val-split 0.2 --seed 1 draws the samples bnn_dataset_split
-# draws; its log's last row holds the validation loss and accuracy
+# the command on the same split: --val-split 0.2 --seed 1 draws the samples val_split draws
+# (bnn_dataset_split's), --standardize the same scaler; its log's last row holds the
+# validation loss and accuracy
 "$BUILD/src/batchnn" train --data "$T/c4.csv" --arch 2,32,4 --act relu,identity \
-  --loss cross-entropy --epochs 60 --lr 0.05 --batch 32 --val-split 0.2 --seed 1 \
+  --loss cross-entropy --epochs 60 --lr 0.05 --batch 32 --val-split 0.2 --seed 1 --standardize \
   --log "$T/c4.log" --quiet >/dev/null 2>&1
 cmd=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
   { v = $c["val_loss"]; a = $c["val_accuracy"] } END { print v, "x", a }' "$T/c4.log")

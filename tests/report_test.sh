@@ -58,6 +58,17 @@ ok "report of the mse model (argmax)" "$BNN" eval --model "$T/mse.safetensors" -
 check "its CSV matches an independent count" count "$T/mse.safetensors" "$T/mse.csv"
 ok "mse report prints an accuracy" "$BNN" eval --model "$T/mse.safetensors" --data "$T/d.csv" --report
 check "mse accuracy line" grep -q '^accuracy ' "$T/out"
+# and numpy's count, when numpy is there (the issue's "against numpy's count")
+npcount() { # npcount MODEL REPORT.csv
+  "$BNN" predict --model "$1" --data "$T/d.csv" --out "$T/raw.csv" 2>/dev/null || return 1
+  "$PYN" -c 'import sys, numpy as np
+lab = np.loadtxt(sys.argv[1], delimiter=",")[:, 2].astype(int)
+pred = np.loadtxt(sys.argv[2], delimiter=",", ndmin=2).argmax(1)  # first of equals
+k = int(max(lab.max(), pred.max())) + 1
+m = np.zeros((k, k), int); np.add.at(m, (lab, pred), 1)
+got = np.loadtxt(sys.argv[3], delimiter=",", skiprows=1)[:, 1:1 + k].astype(int)
+sys.exit(not (got.shape == m.shape and (got == m).all()))' "$T/d.csv" "$T/raw.csv" "$2"
+}
 "$BNN" train --data synth:xor --arch 2,4,1 --epochs 1 --save "$T/m1.safetensors" >/dev/null 2>&1
 "$BNN" gen synth:xor --samples 20 --out "$T/d1.csv" >/dev/null 2>&1
 bad "report of a 1-output mse model refused" 2 "--report needs a classifier" \
@@ -104,14 +115,19 @@ for p in python3 /usr/bin/python3; do
   command -v "$p" >/dev/null 2>&1 && "$p" -c 'import numpy' 2>/dev/null && { PYN=$p; break; }
 done
 if [ -n "$PYN" ]; then
-  awk '/^and writer:$/ {f = 1; next} f && /^```python$/ {p = 1; next} p && /^```$/ {exit} p' \
-    "$(dirname "$0")/../README.md" >"$T/st.py"
+  # the README's python block that defines load_st, as printed
+  awk '/^```python$/ {p = 1; b = ""; next} p && /^```$/ {p = 0; if (b ~ /\ndef load_st\(/) {
+    printf "%s", b; exit } next} p {b = b "\n" $0}' "$(dirname "$0")/../README.md" >"$T/st.py"
   check "README's reader/writer found" grep -q '^def save_st' "$T/st.py"
+  check "README's reader/writer: at most 15 lines ($(grep -c . "$T/st.py"))" \
+    test "$(grep -c . "$T/st.py")" -le 15
   ok "README's reader/writer round trip" "$PYN" -c '
 import sys; exec(open(sys.argv[1]).read())
 state, meta = load_st(sys.argv[2])
 save_st(sys.argv[3], state, {"activations": meta["activations"], "loss": "cross-entropy"})' \
     "$T/st.py" "$T/bare.safetensors" "$T/rt.safetensors"
+  check "the cross-entropy confusion matrix is numpy's count" npcount "$T/ce.safetensors" "$T/ce.csv"
+  check "the mse confusion matrix is numpy's count" npcount "$T/mse.safetensors" "$T/mse.csv"
   ok "eval of the round trip" "$BNN" eval --model "$T/rt.safetensors" --data "$T/d.csv"
   check "it has the loss the writer gave" cmp -s "$T/out" "$T/want"
 else

@@ -5,7 +5,11 @@
  * and load keep parameters and loss; the finite-diff engine's gradient agrees with the
  * reference engine's; bad arguments fail with a one-line message, also with a NULL error.
  * Data sets (bnn_data_open): a split's sizes, validation through on_epoch_stats agreeing with
- * bnn_net_eval_data, class labels from a CSV, and their errors.
+ * bnn_net_eval_data, class labels from a CSV, and their errors. Standardisation
+ * (bnn_train_opts.standardize): the model equals, bit for bit, the one `batchnn train
+ * --standardize` saves for the same data and options (the command from $BATCHNN_EXE, which
+ * meson sets), and run/cost/eval apply a model's scaler, also one loaded from a file;
+ * bnn_train_opts.val_split gives the model bnn_dataset_split gives, and its errors.
  */
 #include <math.h>
 #include <stdio.h>
@@ -325,7 +329,7 @@ static void test_data_sets(void **state)
     bnn_error e;
     bnn_dataset *d = NULL, *val = NULL;
     const bnn_data_spec xor_spec = {.inputs = 2, .outputs = 1, .samples = 40, .seed = 3};
-    assert_int_equal(bnn_data_open("synth:xor", &xor_spec, &d, &e), 0);
+    assert_non_null(d = bnn_data_open("synth:xor", &xor_spec, &e));
     assert_int_equal(bnn_dataset_count(d), 40);
     assert_int_equal(bnn_dataset_split(d, 0.0, 1, &val, &e), -1);
     assert_one_line(&e);
@@ -375,7 +379,7 @@ static void test_data_sets(void **state)
         fprintf(f, "%d,%d,%d\n", i % 3, -(i % 3), i % 3);
     fclose(f);
     const bnn_data_spec spec = {.inputs = 2, .outputs = 3};
-    assert_int_equal(bnn_data_open(path, &spec, &d, &e), 0);
+    assert_non_null(d = bnn_data_open(path, &spec, &e));
     assert_int_equal(bnn_dataset_count(d), 30);
     const int w3[] = {2, 3};
     const bnn_act id[] = {BNN_ACT_IDENTITY};
@@ -389,20 +393,124 @@ static void test_data_sets(void **state)
     bnn_net_free(net);
     bnn_dataset_free(d);
     const bnn_data_spec spec5 = {.inputs = 2, .outputs = 2}; /* label 2 of 2 classes */
-    assert_int_equal(bnn_data_open(path, &spec5, &d, &e), -1);
+    assert_null(d = bnn_data_open(path, &spec5, &e));
     assert_non_null(strstr(e.msg, "c.csv"));
     assert_one_line(&e);
     const bnn_data_spec in_only = {.inputs = 3, .outputs = 1}; /* 3 columns: no targets */
-    assert_int_equal(bnn_data_open(path, &in_only, &d, &e), -1);
+    assert_null(d = bnn_data_open(path, &in_only, &e));
     assert_one_line(&e);
     remove(path);
     remove(dir);
     const bnn_data_spec zero = {.inputs = 0, .outputs = 1};
-    assert_int_equal(bnn_data_open("synth:xor", &zero, &d, &e), -1);
+    assert_null(d = bnn_data_open("synth:xor", &zero, &e));
     assert_null(d);
-    assert_int_equal(bnn_data_open("/nonexistent/x.csv", &spec, &d, &e), -1);
+    assert_null(d = bnn_data_open("/nonexistent/x.csv", &spec, &e));
     assert_non_null(strstr(e.msg, "/nonexistent/x.csv"));
     bnn_dataset_free(NULL);
+}
+
+/* A 4-input, 3-class CSV sorted by class, inputs of very different scales and one constant. */
+static void write_scaled_csv(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "pixel,grams,constant,tiny,label\n");
+    for (int i = 0; i < 90; i++) {
+        const int c = i / 30, k = (i * 7) % 30;
+        fprintf(f, "%d,%g,5,%g,%d\n", (k + 5 * c) % 17, 1000.0 + 40.0 * c + k, 1e-3 * (k - c),
+                c);
+    }
+    fclose(f);
+}
+
+/* The API's standardised model against the command's: the same split, statistics, training
+ * and saved tensors, bitwise (both run bnn_data_scale_stats and bnn_train on the same views). */
+static void test_standardize_like_command(void **state)
+{
+    (void)state;
+    const char *exe = getenv("BATCHNN_EXE");
+    if (!exe)
+        skip(); /* run outside meson: the command is unknown */
+    char dir[512], csv[600], cmd_st[600], api_st[600], cmd[4096];
+    assert_int_equal(bnn_test_tmpdir(dir, sizeof dir, "std"), 0);
+    snprintf(csv, sizeof csv, "%s/c.csv", dir);
+    snprintf(cmd_st, sizeof cmd_st, "%s/cmd.st", dir);
+    snprintf(api_st, sizeof api_st, "%s/api.st", dir);
+    write_scaled_csv(csv);
+    snprintf(cmd, sizeof cmd, "'%s' train --data '%s' --arch 4,8,3 --act relu,identity "
+             "--loss cross-entropy --epochs 15 --lr 0.05 --batch 16 --shuffle --val-split 0.2 "
+             "--seed 7 --standardize --save '%s' --quiet >/dev/null", exe, csv, cmd_st);
+    assert_int_equal(system(cmd), 0);
+
+    bnn_error e;
+    bnn_dataset *d = NULL, *val = NULL;
+    const bnn_data_spec spec = {.inputs = 4, .outputs = 3};
+    assert_non_null(d = bnn_data_open(csv, &spec, &e));
+    assert_int_equal(bnn_dataset_split(d, 0.2, 7, &val, &e), 0);
+    const int w[] = {4, 8, 3};
+    const bnn_act acts[] = {BNN_ACT_RELU, BNN_ACT_IDENTITY};
+    bnn_net *net = bnn_net_create(2, w, acts, 7, &e);
+    assert_non_null(net);
+    bnn_train_opts o;
+    bnn_train_opts_default(&o);
+    o.epochs = 15, o.lr = 0.05, o.batch = 16, o.shuffle = 1, o.seed = 7;
+    o.loss = BNN_LOSS_CE, o.standardize = 1;
+    assert_int_equal(bnn_net_train_data(net, d, val, &o, &e), 0);
+    assert_int_equal(bnn_net_save(net, api_st, &e), 0);
+
+    /* o.val_split on the whole set: the same split (from o.seed), hence the same model */
+    bnn_dataset *all = bnn_data_open(csv, &spec, &e);
+    bnn_net *net2 = bnn_net_create(2, w, acts, 7, &e);
+    assert_non_null(all);
+    o.val_split = 1.5;
+    assert_int_equal(bnn_net_train_data(net2, all, NULL, &o, &e), -1);
+    assert_non_null(strstr(e.msg, "val_split 1.5"));
+    o.val_split = 0.2;
+    assert_int_equal(bnn_net_train_data(net2, all, val, &o, &e), -1); /* one of the two */
+    assert_one_line(&e);
+    assert_int_equal(bnn_net_train_data(net2, all, NULL, &o, &e), 0);
+    assert_memory_equal(bnn_net_model(net2)->theta, bnn_net_model(net)->theta,
+                        bnn_net_model(net)->nparams * sizeof(float));
+    assert_memory_equal(bnn_net_model(net2)->in_std, bnn_net_model(net)->in_std,
+                        4 * sizeof(float));
+    bnn_net_free(net2);
+    bnn_dataset_free(all);
+
+    bnn_net *cmd_net = bnn_net_load(cmd_st, &e), *api_net = bnn_net_load(api_st, &e);
+    assert_non_null(cmd_net);
+    assert_non_null(api_net);
+    const bnn_model *c = bnn_net_model(cmd_net), *a = bnn_net_model(api_net);
+    assert_non_null(c->in_mean);
+    assert_non_null(a->in_mean);
+    assert_int_equal(a->nparams, c->nparams);
+    assert_memory_equal(a->in_mean, c->in_mean, 4 * sizeof(float));
+    assert_memory_equal(a->in_std, c->in_std, 4 * sizeof(float));
+    assert_memory_equal(a->theta, c->theta, c->nparams * sizeof(float));
+    assert_true(a->in_std[2] == 1.0f); /* the constant input: no division by zero */
+    assert_int_equal(bnn_net_loss(api_net), BNN_LOSS_CE);
+
+    /* run, cost and eval apply the loaded model's scaler: the same outputs as a net without
+     * one fed (x - mean) / std by hand */
+    float x[8] = {3, 1040, 5, 0.01f, 16, 1080, 5, -0.02f}, xs[8], out[6], want[6];
+    for (int i = 0; i < 8; i++)
+        xs[i] = (x[i] - c->in_mean[i % 4]) / c->in_std[i % 4];
+    bnn_net *plain = bnn_net_create(2, w, acts, 1, &e);
+    memcpy(bnn_net_model(plain)->theta, c->theta, c->nparams * sizeof(float));
+    assert_int_equal(bnn_net_run_batch(cmd_net, x, 2, out, &e), 0);
+    assert_int_equal(bnn_net_run_batch(plain, xs, 2, want, &e), 0);
+    assert_memory_equal(out, want, sizeof out);
+    double cost_api, cost_trained, acc;
+    assert_int_equal(bnn_net_eval_data(cmd_net, val, &cost_api, &acc, &e), 0);
+    assert_int_equal(bnn_net_eval_data(net, val, &cost_trained, NULL, &e), 0);
+    assert_true(cost_api == cost_trained);
+    assert_true(acc > 0.9); /* standardised, the classes separate */
+    bnn_net_free(plain);
+    bnn_net_free(cmd_net);
+    bnn_net_free(api_net);
+    bnn_net_free(net);
+    bnn_dataset_free(val);
+    bnn_dataset_free(d);
+    assert_int_equal(bnn_test_rmtree(dir), 0);
 }
 
 int main(void)
@@ -414,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_engine_gradients),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_data_sets),
+        cmocka_unit_test(test_standardize_like_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

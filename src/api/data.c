@@ -55,32 +55,36 @@ static int open_tables(bnn_dataset *s, const char *path, const bnn_data_spec *sp
     return 0;
 }
 
-int bnn_data_open(const char *path, const bnn_data_spec *sp, bnn_dataset **out, bnn_error *e)
+bnn_dataset *bnn_data_open(const char *path, const bnn_data_spec *sp, bnn_error *e)
 {
-    *out = NULL;
-    if (!path || !sp)
-        return bnn_fail(e, "data: path and spec are required");
-    if (sp->inputs < 1 || sp->outputs < 1)
-        return bnn_fail(e, "data: inputs %d and outputs %d must be at least 1", sp->inputs,
-                        sp->outputs);
+    if (!path || !sp) {
+        bnn_fail(e, "data: path and spec are required");
+        return NULL;
+    }
+    if (sp->inputs < 1 || sp->outputs < 1) {
+        bnn_fail(e, "data: inputs %d and outputs %d must be at least 1", sp->inputs,
+                 sp->outputs);
+        return NULL;
+    }
     bnn_dataset *s = calloc(1, sizeof *s);
-    if (!s)
-        return bnn_fail(e, "data: out of memory");
+    if (!s) {
+        bnn_fail(e, "data: out of memory");
+        return NULL;
+    }
     if (open_tables(s, path, sp, e) != 0 ||
         bnn_data_make(&s->d, &s->data, s->has_targets ? &s->targets : NULL, sp->inputs,
                       sp->outputs, e) != 0) {
         bnn_dataset_free(s);
-        return -1;
+        return NULL;
     }
     if (!s->d.yt) {
         bnn_fail(e, "%s: %zu columns are the inputs only; the data set needs targets (%d "
                     "more columns, a label, or spec.targets)", s->data.name, s->data.cols,
                  sp->outputs);
         bnn_dataset_free(s);
-        return -1;
+        return NULL;
     }
-    *out = s;
-    return 0;
+    return s;
 }
 
 size_t bnn_dataset_count(const bnn_dataset *d)

@@ -4,6 +4,12 @@
  * on top of bnn_train and the engine interface (bnn_eng). Row-major arrays of count samples
  * are tables in direct form (no copy): row r of x is sample r. Data sets (api/data.c) train
  * and evaluate the same way, with validation.
+ *
+ * Standardisation (bnn_train_opts.standardize) is the command's --standardize: the model
+ * carries in_mean/in_std, fitted once by bnn_data_scale_stats on the training samples (only
+ * when the model has none, as for --resume/--init), and every data view made here (training,
+ * validation, cost, forward) is given the model's scaler, so a net never sees raw inputs
+ * when its model has one (a loaded --standardize model included).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -110,6 +116,36 @@ bnn_loss bnn_net_loss(const bnn_net *net)
     return net->loss;
 }
 
+/* The model's scaler on a view of the data (NULL pointers when it has none). */
+static void scaled(const bnn_net *net, bnn_data *d)
+{
+    d->in_mean = net->model.in_mean;
+    d->in_std = net->model.in_std;
+}
+
+/* o->standardize: the training samples' per-input mean and std into the model, unless it
+ * already carries a scaler (which it keeps, as `train --standardize --init` does). */
+static int fit_scaler(bnn_net *net, const bnn_train_opts *o, const bnn_data *d, bnn_error *e)
+{
+    bnn_model *m = &net->model;
+    if (!o->standardize || m->in_mean)
+        return 0;
+    const size_t nin = (size_t)m->arch.width[0];
+    float *mean = malloc(nin * sizeof *mean), *std = malloc(nin * sizeof *std);
+    bnn_data raw = *d;
+    raw.in_mean = raw.in_std = NULL;
+    if (!mean || !std || bnn_data_scale_stats(&raw, mean, std, e) != 0) {
+        if (!mean || !std)
+            bnn_fail(e, "standardize: out of memory");
+        free(mean);
+        free(std);
+        return -1;
+    }
+    m->in_mean = mean;
+    m->in_std = std;
+    return 0;
+}
+
 /* count samples of x (and y, when not NULL) as a data set; the tables stay the caller's. */
 static int arrays(const bnn_net *net, const float *x, const float *y, size_t count,
                   bnn_table *tx, bnn_table *ty, bnn_data *d, bnn_error *e)
@@ -124,7 +160,10 @@ static int arrays(const bnn_net *net, const float *x, const float *y, size_t cou
     *ty = (bnn_table){.rows = count, .cols = (size_t)nout, .f32 = y, .ld = (size_t)nout};
     strcpy(tx->name, "inputs");
     strcpy(ty->name, "targets");
-    return bnn_data_make(d, tx, y ? ty : NULL, nin, nout, e);
+    if (bnn_data_make(d, tx, y ? ty : NULL, nin, nout, e) != 0)
+        return -1;
+    scaled(net, d);
+    return 0;
 }
 
 /* The cached fast engine for the net's loss. */
@@ -143,70 +182,92 @@ static bnn_eng *engine(bnn_net *net, bnn_error *e)
     return net->eng;
 }
 
-int bnn_net_train(bnn_net *net, const float *x, const float *y, size_t count,
-                  const bnn_train_opts *o, bnn_error *e)
+bnn_train_opts bnn_train_defaults(void)
 {
-    bnn_train_opts def;
-    if (!o) {
-        bnn_train_opts_default(&def);
-        o = &def;
-    }
-    if (o->val || o->best || o->state)
-        return bnn_fail(e, "net: bnn_train_opts.val, .best and .state are for the internal "
-                           "API; leave them NULL");
-    if (!y)
-        return bnn_fail(e, "net: training needs targets");
-    bnn_table tx, ty;
-    bnn_data d;
-    if (arrays(net, x, y, count, &tx, &ty, &d, e) != 0)
-        return -1;
-    bnn_eng_free(net->eng); /* its working memory, while training makes its own */
-    net->eng = NULL;
-    if (bnn_train(&net->model, &d, o, e) != 0)
-        return -1;
-    net->loss = o->loss;
-    return 0;
+    bnn_train_opts o;
+    bnn_train_opts_default(&o);
+    return o;
 }
 
-int bnn_net_train_data(bnn_net *net, const bnn_dataset *train, const bnn_dataset *val,
-                       const bnn_train_opts *o, bnn_error *e)
+/* Trains on d (the model's scaler fitted first when asked), validated on val, or on the
+ * o->val_split part of d drawn as the command's --val-split F --seed S (o->seed). */
+static int train_on(bnn_net *net, bnn_data d, const bnn_data *val, const bnn_train_opts *o,
+                    bnn_error *e)
 {
-    bnn_train_opts t;
-    if (o)
-        t = *o;
-    else
-        bnn_train_opts_default(&t);
+    bnn_train_opts t = *o;
+    bnn_data v = val ? *val : d, part;
+    uint32_t *idx = NULL;
+    int stratified;
     if (t.val || t.best || t.state)
         return bnn_fail(e, "net: bnn_train_opts.val, .best and .state are for the internal "
-                           "API; leave them NULL (validation: the val argument)");
-    if (!train)
-        return bnn_fail(e, "net: no training data");
-    const bnn_data *d = bnn_dataset_data(train);
-    const bnn_arch *a = &net->model.arch;
-    if (d->nin != a->width[0] || d->nout != a->width[a->nlayers] ||
-        (val && (bnn_dataset_data(val)->nin != d->nin ||
-                 bnn_dataset_data(val)->nout != d->nout)))
-        return bnn_fail(e, "net: the data set was opened for %lld -> %lld, the net is "
-                           "%lld -> %lld", (long long)d->nin, (long long)d->nout,
-                        (long long)a->width[0], (long long)a->width[a->nlayers]);
-    t.val = val ? bnn_dataset_data(val) : NULL;
+                           "API; leave them NULL (validation: val_split or a data set)");
+    if (!(t.val_split >= 0.0 && t.val_split < 1.0))
+        return bnn_fail(e, "net: val_split %g is not 0 (none) or between 0 and 1",
+                        t.val_split);
+    if (t.val_split != 0.0 && val)
+        return bnn_fail(e, "net: val_split %g and a validation set: give one of them",
+                        t.val_split);
+    if (t.val_split != 0.0) {
+        if (bnn_split_random(&d, t.val_split, t.seed, &part, &v, &idx, &stratified, e) != 0)
+            return -1;
+        d = part;
+    }
+    if (fit_scaler(net, &t, &d, e) != 0) { /* from the training part only, as the command */
+        free(idx);
+        return -1;
+    }
+    scaled(net, &d);
+    scaled(net, &v);
+    t.val = val || idx ? &v : NULL;
     bnn_eng_free(net->eng); /* its working memory, while training makes its own */
     net->eng = NULL;
-    if (bnn_train(&net->model, d, &t, e) != 0)
+    const int rc = bnn_train(&net->model, &d, &t, e);
+    free(idx);
+    if (rc != 0)
         return -1;
     net->loss = t.loss;
     return 0;
 }
 
+int bnn_net_train(bnn_net *net, const float *x, const float *y, size_t count,
+                  const bnn_train_opts *o, bnn_error *e)
+{
+    const bnn_train_opts def = bnn_train_defaults();
+    bnn_table tx, ty;
+    bnn_data d;
+    if (!y)
+        return bnn_fail(e, "net: training needs targets");
+    if (arrays(net, x, y, count, &tx, &ty, &d, e) != 0)
+        return -1;
+    return train_on(net, d, NULL, o ? o : &def, e);
+}
+
+int bnn_net_train_data(bnn_net *net, const bnn_dataset *train, const bnn_dataset *val,
+                       const bnn_train_opts *o, bnn_error *e)
+{
+    const bnn_train_opts def = bnn_train_defaults();
+    if (!train)
+        return bnn_fail(e, "net: no training data");
+    const bnn_data *d = bnn_dataset_data(train), *v = val ? bnn_dataset_data(val) : d;
+    const bnn_arch *a = &net->model.arch;
+    if (d->nin != a->width[0] || d->nout != a->width[a->nlayers] || v->nin != d->nin ||
+        v->nout != d->nout)
+        return bnn_fail(e, "net: the data set was opened for %lld -> %lld, the net is "
+                           "%lld -> %lld", (long long)d->nin, (long long)d->nout,
+                        (long long)a->width[0], (long long)a->width[a->nlayers]);
+    return train_on(net, *d, val ? v : NULL, o ? o : &def, e);
+}
+
 int bnn_net_eval_data(bnn_net *net, const bnn_dataset *ds, double *cost, double *accuracy,
                       bnn_error *e)
 {
-    const bnn_data *d = bnn_dataset_data(ds);
+    bnn_data dv = *bnn_dataset_data(ds), *d = &dv;
     const bnn_arch *a = &net->model.arch;
     if (d->nin != a->width[0] || d->nout != a->width[a->nlayers])
         return bnn_fail(e, "net: the data set was opened for %lld -> %lld, the net is "
                            "%lld -> %lld", (long long)d->nin, (long long)d->nout,
                         (long long)a->width[0], (long long)a->width[a->nlayers]);
+    scaled(net, d);
     bnn_eng *g = engine(net, e);
     double c = 0.0, correct = 0.0;
     if (!g || bnn_eng_cost(g, (bnn_vec){.f = net->model.theta}, d, 0, d->n, &c, &correct, e))

@@ -4,8 +4,10 @@
  *
  * Rules:
  *   - The compressed bytes come from bnn_input_contents (a regular file is mapped, a stream
- *     read at most the stream limit); each decompressed file is made in memory, at most the
- *     stream limit too (BATCHNN_STREAM_LIMIT), so a small bomb cannot exhaust memory. The
+ *     read at most the stream limit); each decompressed file is made whole in memory (not
+ *     streamed: the CSV and .npy readers parse a whole input), at most the stream limit too
+ *     (BATCHNN_STREAM_LIMIT, per file), so a small bomb cannot exhaust memory; the compressed
+ *     bytes are released before a table is built from the decompressed ones. The
  *     decompressed bytes are handed to the CSV or .npy reader as an input made in memory
  *     (bnn_input_from_memory): one reader per format, whatever wraps it.
  *   - The format is sniffed from the bytes (gzip 1f 8b, zip "PK\3\4", npy "\x93NUMPY"); every
@@ -343,6 +345,11 @@ int bnn_table_open_npz(bnn_table *t, bnn_input *in, const char *member, bnn_erro
         rc = 0;
         goto out;
     }
+    /* x and y are decompressed copies of their own: the archive's bytes are released before
+     * the joined table is made, so they are never held alongside it */
+    zip_discard(za);
+    za = NULL;
+    bnn_bytes_free(&b);
     rc = join_columns(t, &x, &y, path, e);
 out:
     if (za)
