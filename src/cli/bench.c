@@ -26,7 +26,7 @@
 #include <cblas.h>
 #include <json-c/json.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "bnn_kernels.h"
 #include "cli.h"
 #include "workloads.h"

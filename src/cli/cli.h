@@ -18,7 +18,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "bnn_internal.h"
+#include "engine/engines.h" /* until the command goes through bnn_eng (next commit) */
+#include "train/bnn_train_internal.h"
 
 #define EXIT_USAGE 2
 

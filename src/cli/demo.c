@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "bnn_kernels.h"
 #include "cli.h"
 

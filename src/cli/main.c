@@ -19,7 +19,7 @@
 
 #include <cblas.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "bnn_kernels.h"
 #include "cli.h"
 

@@ -1,5 +1,5 @@
 /*
- * engine.c - the engines behind one interface (bnn_eng, declared in bnn_internal.h): the
+ * engine.c - the engines behind one interface (bnn_eng, declared in engine/bnn_engine.h): the
  * fast engine (fast.c), the reference engine (reference.c) and finite differences of the
  * reference cost, each as a table of three calls (gradient, cost, predict on samples
  * [start, start + count)). The calls forward to the engines' own functions unchanged, so
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "engine/engines.h"
 
 /* State of the three implementations. */
 typedef struct eng_state {

@@ -86,7 +86,7 @@
 #define BNN_HAVE_MXCSR 1
 #endif
 
-#include "bnn_internal.h"
+#include "engine/engines.h"
 #include "bnn_kernels.h"
 #include "bnn_narrow.h"
 

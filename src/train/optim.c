@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "bnn_kernels.h"
 
 static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adam", "adamw"};

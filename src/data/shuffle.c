@@ -29,7 +29,7 @@
  *           return (L << h) | R                             (a Feistel network on w bits)
  *     F(x) = G(x), applied again while the result is >= len (cycle walking).
  */
-#include "bnn_internal.h"
+#include "data/bnn_data.h"
 
 int bnn_shuffle_perm(uint32_t *perm, size_t n, uint64_t seed, uint64_t epoch, bnn_error *e)
 {

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "data/bnn_data.h"
 
 #define CLASS_CHUNK 1024
 
