@@ -238,3 +238,12 @@ void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts
     r->samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "0"), 0,
                                        SIZE_MAX);
 }
+
+bnn_eng *cli_engine(const bnn_arch *a, const bnn_eng_opts *o)
+{
+    bnn_error e;
+    bnn_eng *g;
+    if (bnn_eng_create(&g, a, o, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    return g;
+}

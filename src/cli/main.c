@@ -20,7 +20,6 @@
 #include <cblas.h>
 
 #include "train/bnn_train_internal.h"
-#include "bnn_kernels.h"
 #include "cli.h"
 
 /* A memory-mapped data file truncated or rewritten under us turns a read into SIGBUS: say
@@ -74,7 +73,7 @@ static void usage(void)
 static void version(void)
 {
     printf("batchnn %s\n", BNN_VERSION);
-    printf("isa: %s (override with BATCHNN_ISA=scalar|avx2|avx512)\n", bnn_kernels()->isa);
+    printf("isa: %s (override with BATCHNN_ISA=scalar|avx2|avx512)\n", bnn_eng_isa());
     printf("blas: %s\n", openblas_get_config());
     printf("threads: %d (OpenMP %d)\n", omp_get_num_procs(), _OPENMP);
     char lib[256];

@@ -26,19 +26,19 @@ typedef struct bnn_data { /* declared in batchnn.h, for bnn_train_opts.val */
     size_t xcol;
     const bnn_table *yt; /* targets are columns [ycol, ycol + nout) of yt; NULL: no targets */
     size_t ycol;
-    /* A view (src/train/shuffle.c): sample i of the view is row row0 + (perm ? perm[i] : i) of the
+    /* A view (src/data/shuffle.c): sample i of the view is row row0 + (perm ? perm[i] : i) of the
      * tables. bnn_data_make sets row0 = 0, perm = NULL. With perm, chunks are gathered into
      * the caller's buffers. */
     size_t row0;
     const uint32_t *perm;
     /* With perm_blocked, perm is the order of blocks of BNN_SHUFFLE_BLOCK samples and each
-     * block is permuted by a keyed bijection (src/train/shuffle.c): shuffling very large sets. */
+     * block is permuted by a keyed bijection (src/data/shuffle.c): shuffling very large sets. */
     int perm_blocked;
     uint64_t perm_key;
-    /* A subset (src/train/split.c, --val-split): with subset, sample i of the view (after any
+    /* A subset (src/data/split.c, --val-split): with subset, sample i of the view (after any
      * perm) is row row0 + subset[i] of the tables; a shuffle permutes the subset's n entries. */
     const uint32_t *subset;
-    /* Input standardisation (src/io/scale.c), or NULL: chunks and samples give
+    /* Input standardisation (src/data/scale.c), or NULL: chunks and samples give
      * (x - in_mean[j]) / in_std[j] for input j, computed in float (double for samples). A
      * direct table is then copied into the caller's buffer (nin floats per sample). */
     const float *in_mean, *in_std;

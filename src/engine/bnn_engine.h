@@ -59,7 +59,8 @@ typedef struct bnn_eng_opts {
     bnn_gradient gradient; /* exact, seed, or finite-diff (the finite-diff engine) */
     bnn_loss loss;
     int threads;           /* <= 0: all cores (fast engine) */
-    double fd_eps;         /* finite-diff step; 0: 1e-5 */
+    double fd_eps;         /* finite-diff step; 0: 1e-5 (order 4: 1e-3) */
+    int fd_order;          /* finite-diff stencil: 4, the five-point one; else 2 (central) */
 } bnn_eng_opts;
 
 typedef struct bnn_eng bnn_eng;
@@ -97,6 +98,10 @@ int bnn_eng_cost(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, siz
                  double *cost, double *correct, bnn_error *e);
 int bnn_eng_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                     float *out, bnn_error *e);
+/* The CPU path of the fast engine's kernels ("scalar", "avx2", "avx512"; chosen once, forced
+ * by BATCHNN_ISA), for the command's run headers: the command reaches the kernels through the
+ * engine layer only. */
+const char *bnn_eng_isa(void);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bnn_kernels.h"
 #include "engine/engines.h"
 
 /* State of the three implementations. */
@@ -116,8 +117,8 @@ static int fd_grad(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, s
     if (bnn_ref_grad_loss(&g->arch, th, d, start, count, BNN_GRAD_EXACT, g->opts.loss, NULL,
                           cost, correct, e) != 0)
         return -1;
-    return bnn_fd_grad_loss(&g->arch, th, d, start, count, g->opts.fd_eps, 2, g->opts.loss,
-                            grad.d, e);
+    return bnn_fd_grad_loss(&g->arch, th, d, start, count, g->opts.fd_eps,
+                            g->opts.fd_order == 4 ? 4 : 2, g->opts.loss, grad.d, e);
 }
 
 static bnn_eng *fd_base(bnn_eng *g, bnn_error *e)
@@ -263,4 +264,9 @@ int bnn_eng_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, 
         return bnn_fail(e, "%s engine: the data has %lld inputs, the model %lld",
                         g->ops->name, (long long)d->nin, (long long)g->arch.width[0]);
     return g->ops->predict(g, theta, d, start, count, out, e);
+}
+
+const char *bnn_eng_isa(void)
+{
+    return bnn_kernels()->isa;
 }
