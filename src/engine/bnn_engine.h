@@ -40,7 +40,8 @@ int64_t bnn_loss_decisions(const bnn_arch *a, bnn_loss l);
  * set, for one architecture and one loss. Three engines implement it:
  *   fast         the fast engine: float32 parameters and gradient
  *   reference    the reference engine: double (float32 parameters are widened first)
- *   finite-diff  central differences of the reference engine's double cost; the gradient's
+ *   finite-diff  central differences of the reference engine's double cost (or the
+ *                five-point stencil: bnn_eng_opts.fd_order 4, gradcheck's oracle); the gradient's
  *                cost and count are the reference engine's at the same parameters, while
  *                cost and predict are those of its base engine (bnn_eng_opts.engine: fast or
  *                reference), created on first use

@@ -8,6 +8,9 @@
  * Parameters arrive as float32 or double (bnn_vec). The fast engine takes float32 only; the
  * reference and finite-diff engines widen float32 parameters into a double copy of their own
  * (exact), which is what training with --gradient finite-diff and --engine fast does.
+ *
+ * The command reaches the engines through this interface only, and the kernels not at all:
+ * bnn_eng_isa names the kernel table's CPU path for its run headers.
  */
 #include <stdlib.h>
 #include <string.h>
