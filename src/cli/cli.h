@@ -66,8 +66,10 @@ const char *cli_opt_str(cli_opt *opts, const char *name, const char *def);
 int cli_opt_flag(cli_opt *opts, const char *name);
 /* A whole number in [min, max] (also 2^N and k/M/G suffixes), or exit 2 naming the option. */
 uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64_t max);
-/* --threads T (0: all CPUs this process may use), also made the default team of every
- * OpenMP region (omp_set_num_threads), so the environment's OMP_NUM_THREADS never is. */
+/* --threads T (0: all CPUs this process may use), made the default team of every OpenMP
+ * region (omp_set_num_threads), so the environment's OMP_NUM_THREADS never is. The one route
+ * of --threads: the library's threads options are left 0 (OpenMP's default team), except
+ * bench's, which times 1 thread against N. Returns T. */
 int cli_parse_threads(const char *s);
 /* A finite number, or exit 2 naming the option. */
 double cli_parse_double(const char *opt_name, const char *s);
@@ -103,10 +105,9 @@ void cli_load_model(bnn_model *m, const char *path, const char *act, const char 
 /* A new model (zero parameters) from --arch, --act and --no-bias of a command's options. */
 void cli_model_from_opts(bnn_model *m, const char *cmd, cli_opt *opts);
 /* The options of a command that runs a model on data (predict, eval): --model and --data
- * (both required), --threads, --samples (0: all rows). */
+ * (both required), --samples (0: all rows); --threads is set (cli_parse_threads). */
 typedef struct cli_model_on_data {
     const char *model, *data;
-    int threads;
     size_t samples;
 } cli_model_on_data;
 void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts);

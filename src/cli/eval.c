@@ -50,7 +50,6 @@ int cli_cmd_eval(int argc, char **argv)
     cli_model_on_data r;
     cli_model_on_data_opts(&r, "eval", opts);
     const char *model_path = r.model, *data = r.data;
-    const int threads = r.threads;
     const size_t samples = r.samples;
     uint64_t seed = cli_parse_u64("seed", cli_opt_str(opts, "seed", "1"), 0, UINT64_MAX);
     bnn_engine engine;
@@ -80,8 +79,7 @@ int cli_cmd_eval(int argc, char **argv)
               a->width[a->nlayers], seed, 1);
     cli_data_scale(&ld, &model); /* a --standardize model's (x - mean) / std */
     double cost, correct = 0.0;
-    bnn_eng_opts eo = {.engine = engine, .gradient = BNN_GRAD_EXACT, .loss = loss,
-                       .threads = threads};
+    bnn_eng_opts eo = {.engine = engine, .gradient = BNN_GRAD_EXACT, .loss = loss};
     bnn_eng *g = cli_engine(a, &eo);
     if (bnn_eng_cost(g, (bnn_vec){.f = model.theta}, &ld.d, 0, ld.d.n, &cost, &correct, &e) != 0)
         cli_die(1, "%s", e.msg);

@@ -58,7 +58,7 @@ int cli_cmd_gradcheck(int argc, char **argv)
     double eps = cli_parse_double("eps", cli_opt_str(opts, "eps", "1e-3"));
     double tol_ref = cli_parse_double("tol-reference", cli_opt_str(opts, "tol-reference", "1e-6"));
     double tol_fast = cli_parse_double("tol-fast", cli_opt_str(opts, "tol-fast", "1e-4"));
-    int threads = cli_parse_threads(cli_opt_str(opts, "threads", "0"));
+    cli_parse_threads(cli_opt_str(opts, "threads", "0"));
     bnn_gradient mode;
     if (bnn_gradient_parse(cli_opt_str(opts, "gradient", "exact"), &mode) != 0 ||
         mode == BNN_GRAD_FINITE_DIFF)
@@ -109,9 +109,8 @@ int cli_cmd_gradcheck(int argc, char **argv)
         cli_die(1, "gradcheck: out of memory");
     /* the oracle: the five-point stencil of the reference cost; then each engine's gradient */
     bnn_eng_opts fo = {.engine = BNN_ENGINE_REFERENCE, .gradient = BNN_GRAD_FINITE_DIFF,
-                       .loss = loss, .threads = threads, .fd_eps = eps, .fd_order = 4};
-    bnn_eng_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = mode, .loss = loss,
-                       .threads = threads};
+                       .loss = loss, .fd_eps = eps, .fd_order = 4};
+    bnn_eng_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = mode, .loss = loss};
     bnn_eng_opts so = ro;
     so.engine = BNN_ENGINE_FAST;
     bnn_eng *fdg = cli_engine(a, &fo), *ref = cli_engine(a, &ro), *fast = cli_engine(a, &so);

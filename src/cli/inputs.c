@@ -234,7 +234,7 @@ void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts
     r->data = cli_opt_str(opts, "data", NULL);
     if (!r->model || !r->data)
         cli_die(EXIT_USAGE, "%s: --model MODEL and --data FILE are required", cmd);
-    r->threads = cli_parse_threads(cli_opt_str(opts, "threads", "0"));
+    cli_parse_threads(cli_opt_str(opts, "threads", "0"));
     r->samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "0"), 0,
                                        SIZE_MAX);
 }

@@ -108,6 +108,9 @@ int main(int argc, char **argv)
     /* every OpenMP team is --threads (each region names it): OMP_DYNAMIC=true must not
      * shrink it behind the user's back */
     omp_set_dynamic(0);
+    /* the default team, which the library's threads options (left 0) follow: all CPUs, never
+     * OMP_NUM_THREADS; a command's --threads replaces it (cli_parse_threads) */
+    omp_set_num_threads(omp_get_num_procs());
     /* no temporary output survives an exit() on an error path */
     atexit(bnn_outfile_remove_temps);
     catch_sigbus();

@@ -41,7 +41,6 @@ int cli_cmd_predict(int argc, char **argv)
     cli_model_on_data r;
     cli_model_on_data_opts(&r, "predict", opts);
     const char *model_path = r.model, *data = r.data;
-    const int threads = r.threads;
     const size_t samples = r.samples;
     const char *outp = cli_opt_str(opts, "out", "-");
     /* no output may be an input's file: checked before anything is read */
@@ -72,7 +71,7 @@ int cli_cmd_predict(int argc, char **argv)
     cli_load_data(&ld, data, NULL, samples, a->width[0], nout, 1, 0);
     cli_data_scale(&ld, &model); /* a --standardize model's (x - mean) / std */
     bnn_eng_opts eo = {.engine = BNN_ENGINE_FAST, .gradient = BNN_GRAD_EXACT,
-                       .loss = BNN_LOSS_MSE, .threads = threads};
+                       .loss = BNN_LOSS_MSE};
     bnn_eng *fast = cli_engine(a, &eo);
     /* under mpirun every rank computes its shards of each block, rank 0 gathers the block's
      * rows in sample order and alone writes them */

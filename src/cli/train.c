@@ -413,7 +413,7 @@ int cli_cmd_train(int argc, char **argv)
     if (to.lr < 0)
         cli_die(EXIT_USAGE, "--lr: %g is negative", to.lr);
     to.batch = (size_t)cli_parse_u64("batch", s_batch, 0, SIZE_MAX);
-    to.threads = cli_parse_threads(cli_opt_str(opts, "threads", "0"));
+    cli_parse_threads(cli_opt_str(opts, "threads", "0")); /* to.threads stays 0: its team */
     uint64_t seed = cli_parse_u64("seed", s_seed, 0, UINT64_MAX);
     const char *s_samples = cli_run_setting(&rs, "samples", NULL);
     size_t samples = (size_t)cli_parse_u64("samples", s_samples ? s_samples : "0", 0, SIZE_MAX);
@@ -591,7 +591,7 @@ int cli_cmd_train(int argc, char **argv)
     to.on_epoch = on_epoch;
     to.should_stop = should_stop;
     to.ctx = &ctx;
-    int threads = to.threads > 0 ? to.threads : omp_get_num_procs();
+    int threads = omp_get_max_threads(); /* --threads, or all CPUs (cli_parse_threads) */
     /* omp_get_num_procs counts the CPUs this process may run on (its affinity mask): more
      * threads than that share cores, e.g. under mpirun, which binds a rank to one core when it
      * starts 2 ranks or fewer */

@@ -59,7 +59,7 @@ typedef struct bnn_eng_opts {
     bnn_engine engine;     /* fast or reference: the parameters' engine */
     bnn_gradient gradient; /* exact, seed, or finite-diff (the finite-diff engine) */
     bnn_loss loss;
-    int threads;           /* <= 0: all cores (fast engine) */
+    int threads;           /* <= 0: OpenMP's default team (fast engine) */
     double fd_eps;         /* finite-diff step; 0: 1e-5 (order 4: 1e-3) */
     int fd_order;          /* finite-diff stencil: 4, the five-point one; else 2 (central) */
 } bnn_eng_opts;

@@ -57,7 +57,7 @@ void bnn_notes_chain_grad(int m, const double *w, const double *b, const double 
 /* Fast engine (src/engine/fast.c): float32, chunked column-major batches, OpenBLAS sgemm. */
 typedef struct bnn_fast bnn_fast;
 typedef struct bnn_fast_opts {
-    int threads;   /* <= 0: all cores */
+    int threads;   /* <= 0: OpenMP's default team (omp_get_max_threads) */
     size_t chunk;  /* samples per chunk; 0: chosen from the widths */
     int loss;      /* bnn_loss (0: mse) */
 } bnn_fast_opts;
@@ -101,7 +101,7 @@ void bnn_team_timed(bnn_team_clock *c, double t0, double now, size_t count);
  * to need it. */
 #define BNN_FAST_WORKSPACE_MAX ((size_t)64 << 20)
 /* Bytes bnn_fast_create(a, {threads, chunk 0}) allocates: the per-thread workspaces and the
- * gradient partials (threads <= 0: all cores). 0 when a is invalid. bnn_fast_create refuses,
+ * gradient partials (threads <= 0: OpenMP's default team). 0 when a is invalid. bnn_fast_create refuses,
  * before allocating, when this exceeds bnn_memory_budget(). */
 size_t bnn_fast_memory(const bnn_arch *a, int threads);
 #include "batchnn.h"

@@ -39,7 +39,8 @@ typedef struct bnn_optim_state {
     uint64_t step;  /* steps taken */
     size_t nparams;
     float *buf[2];  /* nparams each (64-byte aligned), NULL when unused */
-    int threads;    /* threads of the step (<= 0: all cores); the result does not depend on it */
+    int threads;    /* threads of the step (<= 0: OpenMP's default team); the result does not
+                     * depend on it */
 } bnn_optim_state;
 /* Allocates zeroed buffers (step 0). */
 int bnn_optim_state_init(bnn_optim_state *s, const bnn_optim_opts *o, size_t nparams,
