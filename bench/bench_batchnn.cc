@@ -24,7 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "bnn_internal.h"
+#include "api/bnn_api.h"
+#include "engine/engines.h"
 #include "bnn_kernels.h"
 #include "bnn_narrow.h"
 #include "workloads.h"

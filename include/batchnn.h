@@ -24,8 +24,9 @@
  * once only while no thread modifies it: bnn_net_train, bnn_net_run, bnn_net_run_batch and
  * bnn_net_cost each modify their net (it holds the engine's working memory), so a net is used
  * by one thread at a time; separate nets may be used by separate threads. Training and batch
- * forward passes run OpenMP threads of their own (all cores unless bnn_train_opts.threads
- * says otherwise), with results bitwise the same for any thread count; the library sets
+ * forward passes run OpenMP threads of their own (OpenMP's default team, all cores unless
+ * OMP_NUM_THREADS, omp_set_num_threads or bnn_train_opts.threads say otherwise), with results
+ * bitwise the same for any thread count; the library sets
  * OpenBLAS to one thread of its own, since it runs BLAS inside its threads. Saving
  * (bnn_net_save, bnn_model_save) keeps a process-wide list of temporary files so that a
  * program's signal handler can remove them: do not save from two threads at the same time.
@@ -236,7 +237,7 @@ typedef struct bnn_train_opts {
     double val_split;      /* 0 */
     int shuffle;           /* a new permutation of the samples every epoch (0: data order) */
     uint64_t seed;         /* of the permutations and of val_split's draw */
-    int threads;           /* <= 0: all cores; the result does not depend on it */
+    int threads;           /* <= 0: OpenMP's default team; the result does not depend on it */
     bnn_gradient gradient; /* exact */
     bnn_engine engine;     /* fast */
     double fd_eps;         /* finite-diff step; 0: 1e-5 */

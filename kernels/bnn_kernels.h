@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "bnn_internal.h"
+#include "core/bnn_core.h"
 #include "bnn_narrow.h"
 
 #ifdef __cplusplus

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "bnn_internal.h"
+#include "core/bnn_core.h"
 
 #ifdef __cplusplus
 extern "C" {

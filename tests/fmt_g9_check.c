@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 int main(int argc, char **argv)
 {

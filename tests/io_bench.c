@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 static double now(void)
 {

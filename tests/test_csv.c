@@ -28,7 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bnn_internal.h" /* bnn_stream_limit */
+#include "io/bnn_io.h" /* bnn_stream_limit */
 
 static char tmpdir[256];
 

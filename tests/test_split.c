@@ -1,6 +1,6 @@
 /*
- * test_split.c - the random validation split (src/train/split.c) and the input
- * standardisation (src/io/scale.c) on an in-memory table: the split's parts are disjoint,
+ * test_split.c - the random validation split (src/data/split.c) and the input
+ * standardisation (src/data/scale.c) on an in-memory table: the split's parts are disjoint,
  * cover every sample, keep the row order, hold each class's fair share (largest remainders),
  * are fixed by the seed, and compose with a shuffle; past 2^26 samples it is refused; the statistics are the population mean
  * and deviation (std 1 for a constant input), and chunks come out as (x - mean) / std.

@@ -1,7 +1,7 @@
 /*
  * test_synth.c - synthetic sets: the gates' truth tables, y = 2x, the widths each set takes,
  * that a stored set and a streamed one (generated on demand) hold the same samples, and the
- * generator itself against an independent transcription of its definition (bnn_internal.h),
+ * generator itself against an independent transcription of its definition (core/bnn_core.h),
  * on the CPU path of BATCHNN_ISA (run once per path).
  */
 #include <math.h>

@@ -13,7 +13,8 @@
 
 #include <cmocka.h>
 
-#include "bnn_internal.h"
+#include "api/bnn_api.h"
+#include "engine/engines.h"
 
 /* Exit code meson reads as "skipped". */
 #define BNN_TEST_SKIP 77

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "api/bnn_api.h"
 
 struct bnn_dataset {
     bnn_table data, targets; /* owned unless view */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "api/bnn_api.h"
 
 struct bnn_net {
     bnn_model model;

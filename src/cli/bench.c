@@ -26,8 +26,8 @@
 #include <cblas.h>
 #include <json-c/json.h>
 
-#include "bnn_internal.h"
-#include "bnn_kernels.h"
+#include "train/bnn_train_internal.h"
+#include "bnn_kernels.h" /* the one exception: the kernel micro-benchmarks (cli.h) */
 #include "cli.h"
 #include "workloads.h"
 
@@ -216,15 +216,19 @@ static double time_reference_per_sample(const bnn_arch *a, const bnn_data *d, si
     double *theta = bnn_theta_to_double(NULL, m.theta, np), *g = malloc(np * sizeof *g);
     if (!theta || !g)
         cli_die(1, "bench: out of memory");
+    bnn_eng_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = BNN_GRAD_EXACT};
+    bnn_eng *ref = cli_engine(a, &ro);
     double times[3], cost;
     for (int r = 0; r < 3; r++) {
         double t = bnn_now_seconds();
-        if (bnn_ref_grad(a, theta, d, 0, n, BNN_GRAD_EXACT, g, &cost, &e) != 0)
+        if (bnn_eng_grad(ref, (bnn_vec){.d = theta}, d, 0, n, (bnn_vec){.d = g}, &cost, NULL,
+                         &e) != 0)
             cli_die(1, "bench: %s", e.msg);
         for (size_t p = 0; p < np; p++)
             theta[p] -= 0.1 * g[p];
         times[r] = bnn_now_seconds() - t;
     }
+    bnn_eng_free(ref);
     free(theta);
     free(g);
     bnn_model_free(&m);
@@ -574,13 +578,13 @@ static json_object *load_baseline(const char *path, char *chosen, size_t len)
     snprintf(chosen, len, "%s", path);
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         char id[600], model[512];
-        baseline_id(id, sizeof id, bnn_kernels()->isa);
+        baseline_id(id, sizeof id, bnn_eng_isa());
         snprintf(chosen, len, "%s/%s.json", path, id);
         if (stat(chosen, &st) != 0) {
             cpu_model(model, sizeof model, NULL, NULL);
             fprintf(stderr, "batchnn: bench: --baseline %s: no baseline for this CPU (%s) and "
                             "ISA path %s: %s.json is not there; compare with an A/B run instead\n",
-                    path, model, bnn_kernels()->isa, id);
+                    path, model, bnn_eng_isa(), id);
             exit(3);
         }
     }
@@ -698,7 +702,7 @@ int cli_cmd_bench(int argc, char **argv)
         return 0;
     }
     char id[600];
-    baseline_id(id, sizeof id, bnn_kernels()->isa);
+    baseline_id(id, sizeof id, bnn_eng_isa());
     if (cli_opt_flag(opts, "baseline-id")) {
         printf("%s\n", id);
         return 0;
@@ -739,7 +743,7 @@ int cli_cmd_bench(int argc, char **argv)
            sig = probe_sigmoid(threads);
     printf("machine: %s; sgemm %.1f GFLOP/s, memory read %.1f GB/s, sigmoid %.2f G/s, %d "
            "thread%s; engine path %s%s\n", model, sgemm, bw, sig, threads,
-           threads == 1 ? "" : "s", bnn_kernels()->isa,
+           threads == 1 ? "" : "s", bnn_eng_isa(),
            getenv("BATCHNN_PATH") ? " (BATCHNN_PATH set)" : "");
     if (g.base)
         printf("baseline: %s\n", chosen);
@@ -748,7 +752,7 @@ int cli_cmd_bench(int argc, char **argv)
         fprintf(json, "{\"machine\": {\"sgemm_gflops\": %.6g, \"read_gbs\": %.6g, "
                       "\"sigmoid_gs\": %.6g, \"isa\": \"%s\", \"threads\": %d, \"cpu\": \"%s\", "
                       "\"baseline_id\": \"%s\"},\n  \"workloads\": [",
-                sgemm, bw, sig, bnn_kernels()->isa, threads, model, id);
+                sgemm, bw, sig, bnn_eng_isa(), threads, model, id);
     int first = 1, any_full = arch != NULL, any_mini = 0;
     for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
         any_full |= sel[i] && !bnn_bench_workloads[i].batch;

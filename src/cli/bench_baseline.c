@@ -11,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 /* A baseline is a few KiB; more than this is not one (checked after the capped read). */

@@ -11,6 +11,14 @@
  *   signals.c        SIGPIPE/SIGXFSZ ignored, the stop signals (SIGINT, SIGTERM, SIGHUP)
  * Only the command exits: the library returns -1 with a message, and these files turn it into
  * one line "batchnn: ..." on stderr with exit status 2 (usage) or 1 (anything else).
+ *
+ * The command uses the library as a user would (include/batchnn.h) plus one internal
+ * interface, train/bnn_train_internal.h (training, and through it the layers below: the
+ * engine interface bnn_eng_*, dist, data views, io, core). It never includes a kernel
+ * header or the engines' own (engine/engines.h): engines are reached through bnn_eng_*,
+ * the CPU path through bnn_eng_isa(). The one exception is bench.c, whose kernel
+ * micro-benchmarks (probe_sigmoid, options_kernels_seconds) time kernel-table entries alone
+ * and so include bnn_kernels.h (tests/layering_test.sh checks all of this).
  */
 #ifndef BNN_CLI_H
 #define BNN_CLI_H
@@ -18,7 +26,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 
 #define EXIT_USAGE 2
 
@@ -58,8 +66,10 @@ const char *cli_opt_str(cli_opt *opts, const char *name, const char *def);
 int cli_opt_flag(cli_opt *opts, const char *name);
 /* A whole number in [min, max] (also 2^N and k/M/G suffixes), or exit 2 naming the option. */
 uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64_t max);
-/* --threads T (0: all CPUs this process may use), also made the default team of every
- * OpenMP region (omp_set_num_threads), so the environment's OMP_NUM_THREADS never is. */
+/* --threads T (0: all CPUs this process may use), made the default team of every OpenMP
+ * region (omp_set_num_threads), so the environment's OMP_NUM_THREADS never is. The one route
+ * of --threads: the library's threads options are left 0 (OpenMP's default team), except
+ * bench's, which times 1 thread against N. Returns T. */
 int cli_parse_threads(const char *s);
 /* A finite number, or exit 2 naming the option. */
 double cli_parse_double(const char *opt_name, const char *s);
@@ -95,13 +105,15 @@ void cli_load_model(bnn_model *m, const char *path, const char *act, const char 
 /* A new model (zero parameters) from --arch, --act and --no-bias of a command's options. */
 void cli_model_from_opts(bnn_model *m, const char *cmd, cli_opt *opts);
 /* The options of a command that runs a model on data (predict, eval): --model and --data
- * (both required), --threads, --samples (0: all rows). */
+ * (both required), --samples (0: all rows); --threads is set (cli_parse_threads). */
 typedef struct cli_model_on_data {
     const char *model, *data;
-    int threads;
     size_t samples;
 } cli_model_on_data;
 void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts);
+/* The engine the options name (bnn_eng_create; finite-diff: gradient BNN_GRAD_FINITE_DIFF),
+ * or the command dies with the library's message. Free with bnn_eng_free. */
+bnn_eng *cli_engine(const bnn_arch *a, const bnn_eng_opts *o);
 
 /* ---- bench_baseline.c ---- */
 
@@ -237,7 +249,7 @@ typedef struct cli_report {
 void cli_report_init(cli_report *r, const bnn_arch *a, bnn_loss loss);
 void cli_report_free(cli_report *r);
 /* Counts every sample of d (all ranks call it; rank 0 counts). Dies on an error. */
-void cli_report_count(cli_report *r, bnn_fast *fast, const float *theta, const bnn_data *d);
+void cli_report_count(cli_report *r, bnn_eng *g, const float *theta, const bnn_data *d);
 void cli_report_print(const cli_report *r, int with_accuracy);
 int cli_report_write_csv(const cli_report *r, const char *path, bnn_error *e);
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 static void usage_eval(void)
@@ -50,7 +50,6 @@ int cli_cmd_eval(int argc, char **argv)
     cli_model_on_data r;
     cli_model_on_data_opts(&r, "eval", opts);
     const char *model_path = r.model, *data = r.data;
-    const int threads = r.threads;
     const size_t samples = r.samples;
     uint64_t seed = cli_parse_u64("seed", cli_opt_str(opts, "seed", "1"), 0, UINT64_MAX);
     bnn_engine engine;
@@ -80,34 +79,21 @@ int cli_cmd_eval(int argc, char **argv)
               a->width[a->nlayers], seed, 1);
     cli_data_scale(&ld, &model); /* a --standardize model's (x - mean) / std */
     double cost, correct = 0.0;
-    if (engine == BNN_ENGINE_REFERENCE) {
-        double *theta = bnn_theta_to_double(NULL, model.theta, model.nparams);
-        if (!theta)
-            cli_die(1, "eval: out of memory");
-        if (bnn_ref_grad_loss(a, theta, &ld.d, 0, ld.d.n, BNN_GRAD_EXACT, loss, NULL, &cost,
-                              &correct, &e) != 0)
-            cli_die(1, "%s", e.msg);
-        free(theta);
-    } else {
-        bnn_fast *fast;
-        bnn_fast_opts fo = {.threads = threads, .chunk = 0, .loss = loss};
-        if (bnn_fast_create(&fast, a, &fo, &e) != 0 ||
-            bnn_fast_eval(fast, model.theta, &ld.d, 0, ld.d.n, &cost, &correct, &e) != 0)
-            cli_die(1, "%s", e.msg);
-        bnn_fast_free(fast);
-    }
+    bnn_eng_opts eo = {.engine = engine, .gradient = BNN_GRAD_EXACT, .loss = loss};
+    bnn_eng *g = cli_engine(a, &eo);
+    if (bnn_eng_cost(g, (bnn_vec){.f = model.theta}, &ld.d, 0, ld.d.n, &cost, &correct, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    bnn_eng_free(g);
     if (!isfinite(cost))
         cli_die(1, "eval: the cost of %s on %s is %s (the model's outputs overflow)", model_path,
                 data, isnan(cost) ? "nan" : "infinite");
     cli_report rep = {0};
     if (report || report_csv) {
         cli_report_init(&rep, a, loss);
-        bnn_fast *fast;
-        bnn_fast_opts fo = {.threads = threads, .chunk = 0, .loss = loss};
-        if (bnn_fast_create(&fast, a, &fo, &e) != 0)
-            cli_die(1, "%s", e.msg);
+        eo.engine = BNN_ENGINE_FAST; /* the report's outputs: the fast engine's, as always */
+        bnn_eng *fast = cli_engine(a, &eo);
         cli_report_count(&rep, fast, model.theta, &ld.d);
-        bnn_fast_free(fast);
+        bnn_eng_free(fast);
     }
     if (bnn_dist_rank() != 0) { /* under mpirun rank 0 alone prints (every rank has it) */
         cli_report_free(&rep);

@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
-#include "bnn_kernels.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 static double tensor_diff(const double *g, const double *f, size_t n)
@@ -59,7 +58,7 @@ int cli_cmd_gradcheck(int argc, char **argv)
     double eps = cli_parse_double("eps", cli_opt_str(opts, "eps", "1e-3"));
     double tol_ref = cli_parse_double("tol-reference", cli_opt_str(opts, "tol-reference", "1e-6"));
     double tol_fast = cli_parse_double("tol-fast", cli_opt_str(opts, "tol-fast", "1e-4"));
-    int threads = cli_parse_threads(cli_opt_str(opts, "threads", "0"));
+    cli_parse_threads(cli_opt_str(opts, "threads", "0"));
     bnn_gradient mode;
     if (bnn_gradient_parse(cli_opt_str(opts, "gradient", "exact"), &mode) != 0 ||
         mode == BNN_GRAD_FINITE_DIFF)
@@ -108,14 +107,21 @@ int cli_cmd_gradcheck(int argc, char **argv)
     float *gf = bnn_alloc(np, sizeof *gf);
     if (!theta || !fd || !gref || !gfast || !gf)
         cli_die(1, "gradcheck: out of memory");
-    if (bnn_fd_grad_loss(a, theta, &ld.d, 0, n, eps, 4, loss, fd, &e) != 0 ||
-        bnn_ref_grad_loss(a, theta, &ld.d, 0, n, mode, loss, gref, NULL, NULL, &e) != 0)
+    /* the oracle: the five-point stencil of the reference cost; then each engine's gradient */
+    bnn_eng_opts fo = {.engine = BNN_ENGINE_REFERENCE, .gradient = BNN_GRAD_FINITE_DIFF,
+                       .loss = loss, .fd_eps = eps, .fd_order = 4};
+    bnn_eng_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = mode, .loss = loss};
+    bnn_eng_opts so = ro;
+    so.engine = BNN_ENGINE_FAST;
+    bnn_eng *fdg = cli_engine(a, &fo), *ref = cli_engine(a, &ro), *fast = cli_engine(a, &so);
+    const bnn_vec th = {.d = theta};
+    if (bnn_eng_grad(fdg, th, &ld.d, 0, n, (bnn_vec){.d = fd}, NULL, NULL, &e) != 0 ||
+        bnn_eng_grad(ref, th, &ld.d, 0, n, (bnn_vec){.d = gref}, NULL, NULL, &e) != 0 ||
+        bnn_eng_grad(fast, (bnn_vec){.f = model.theta}, &ld.d, 0, n, (bnn_vec){.f = gf}, NULL,
+                     NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
-    bnn_fast *fast;
-    bnn_fast_opts fo = {.threads = threads, .chunk = 0, .loss = loss};
-    if (bnn_fast_create(&fast, a, &fo, &e) != 0 ||
-        bnn_fast_grad(fast, model.theta, &ld.d, 0, n, mode, gf, NULL, &e) != 0)
-        cli_die(1, "%s", e.msg);
+    bnn_eng_free(fdg);
+    bnn_eng_free(ref);
     for (size_t p = 0; p < np; p++)
         gfast[p] = gf[p];
     if (mode == BNN_GRAD_SEED) /* the contract: seed = 2^(m-l) x exact at layer l (0-based) */
@@ -159,8 +165,8 @@ int cli_cmd_gradcheck(int argc, char **argv)
     }
     int ok = worst_ref <= tol_ref && worst_fast <= tol_fast;
     printf("worst: reference %.3e (tolerance %.0e), fast %.3e (tolerance %.0e) [%s]: %s\n",
-           worst_ref, tol_ref, worst_fast, tol_fast, bnn_kernels()->isa, ok ? "ok" : "FAILED");
-    bnn_fast_free(fast);
+           worst_ref, tol_ref, worst_fast, tol_fast, bnn_eng_isa(), ok ? "ok" : "FAILED");
+    bnn_eng_free(fast);
     free(theta);
     free(fd);
     free(gref);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 
@@ -234,7 +234,16 @@ void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts
     r->data = cli_opt_str(opts, "data", NULL);
     if (!r->model || !r->data)
         cli_die(EXIT_USAGE, "%s: --model MODEL and --data FILE are required", cmd);
-    r->threads = cli_parse_threads(cli_opt_str(opts, "threads", "0"));
+    cli_parse_threads(cli_opt_str(opts, "threads", "0"));
     r->samples = (size_t)cli_parse_u64("samples", cli_opt_str(opts, "samples", "0"), 0,
                                        SIZE_MAX);
+}
+
+bnn_eng *cli_engine(const bnn_arch *a, const bnn_eng_opts *o)
+{
+    bnn_error e;
+    bnn_eng *g;
+    if (bnn_eng_create(&g, a, o, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    return g;
 }

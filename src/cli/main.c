@@ -19,8 +19,7 @@
 
 #include <cblas.h>
 
-#include "bnn_internal.h"
-#include "bnn_kernels.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 /* A memory-mapped data file truncated or rewritten under us turns a read into SIGBUS: say
@@ -74,7 +73,7 @@ static void usage(void)
 static void version(void)
 {
     printf("batchnn %s\n", BNN_VERSION);
-    printf("isa: %s (override with BATCHNN_ISA=scalar|avx2|avx512)\n", bnn_kernels()->isa);
+    printf("isa: %s (override with BATCHNN_ISA=scalar|avx2|avx512)\n", bnn_eng_isa());
     printf("blas: %s\n", openblas_get_config());
     printf("threads: %d (OpenMP %d)\n", omp_get_num_procs(), _OPENMP);
     char lib[256];
@@ -109,6 +108,9 @@ int main(int argc, char **argv)
     /* every OpenMP team is --threads (each region names it): OMP_DYNAMIC=true must not
      * shrink it behind the user's back */
     omp_set_dynamic(0);
+    /* the default team, which the library's threads options (left 0) follow: all CPUs, never
+     * OMP_NUM_THREADS; a command's --threads replaces it (cli_parse_threads) */
+    omp_set_num_threads(omp_get_num_procs());
     /* no temporary output survives an exit() on an error path */
     atexit(bnn_outfile_remove_temps);
     catch_sigbus();

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <stdarg.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 /* Under mpirun (K > 1 ranks): an error every rank agreed on (bnn_dist_agree; its message

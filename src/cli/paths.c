@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 typedef struct known {

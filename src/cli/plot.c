@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 cli_plot_scale cli_plot_scale_parse(const char *s)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 static void usage_predict(void)
@@ -41,7 +41,6 @@ int cli_cmd_predict(int argc, char **argv)
     cli_model_on_data r;
     cli_model_on_data_opts(&r, "predict", opts);
     const char *model_path = r.model, *data = r.data;
-    const int threads = r.threads;
     const size_t samples = r.samples;
     const char *outp = cli_opt_str(opts, "out", "-");
     /* no output may be an input's file: checked before anything is read */
@@ -71,10 +70,9 @@ int cli_cmd_predict(int argc, char **argv)
     cli_data ld;
     cli_load_data(&ld, data, NULL, samples, a->width[0], nout, 1, 0);
     cli_data_scale(&ld, &model); /* a --standardize model's (x - mean) / std */
-    bnn_fast *fast;
-    bnn_fast_opts fo = {.threads = threads, .chunk = 0};
-    if (bnn_fast_create(&fast, a, &fo, &e) != 0)
-        cli_die(1, "%s", e.msg);
+    bnn_eng_opts eo = {.engine = BNN_ENGINE_FAST, .gradient = BNN_GRAD_EXACT,
+                       .loss = BNN_LOSS_MSE};
+    bnn_eng *fast = cli_engine(a, &eo);
     /* under mpirun every rank computes its shards of each block, rank 0 gathers the block's
      * rows in sample order and alone writes them */
     const int lead = bnn_dist_rank() == 0;
@@ -91,7 +89,7 @@ int cli_cmd_predict(int argc, char **argv)
     }
     for (size_t s = 0; s < ld.d.n; s += block) {
         size_t cnt = ld.d.n - s < block ? ld.d.n - s : block;
-        if (bnn_fast_predict(fast, model.theta, &ld.d, s, cnt, buf, &e) != 0) {
+        if (bnn_eng_predict(fast, (bnn_vec){.f = model.theta}, &ld.d, s, cnt, buf, &e) != 0) {
             bnn_table_writer_abort(w);
             cli_die(1, "%s", e.msg);
         }
@@ -113,7 +111,7 @@ int cli_cmd_predict(int argc, char **argv)
     if (lead && bnn_table_writer_commit(w, &e) != 0)
         cli_die(1, "%s", e.msg);
     bnn_free(buf);
-    bnn_fast_free(fast);
+    bnn_eng_free(fast);
     cli_free_data(&ld);
     bnn_model_free(&model);
     return 0;

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 void cli_progress_start(cli_progress *p, size_t n, int first_epoch, int epochs, int quiet)

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 void cli_report_init(cli_report *r, const bnn_arch *a, bnn_loss loss)
@@ -70,7 +70,7 @@ static void report_add(cli_report *r, const float *out, const float *y, size_t l
     r->n += count;
 }
 
-void cli_report_count(cli_report *r, bnn_fast *fast, const float *theta, const bnn_data *d)
+void cli_report_count(cli_report *r, bnn_eng *g, const float *theta, const bnn_data *d)
 {
     bnn_error e;
     const size_t nout = (size_t)r->nout, nin = (size_t)d->nin;
@@ -84,7 +84,7 @@ void cli_report_count(cli_report *r, bnn_fast *fast, const float *theta, const b
     for (size_t s = 0; s < d->n; s += block) {
         const size_t cnt = d->n - s < block ? d->n - s : block;
         bnn_chunk c;
-        if (bnn_fast_predict(fast, theta, d, s, cnt, out, &e) != 0)
+        if (bnn_eng_predict(g, (bnn_vec){.f = (float *)theta}, d, s, cnt, out, &e) != 0)
             cli_die(1, "%s", e.msg);
         if (!lead)
             continue;

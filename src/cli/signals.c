@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 static volatile sig_atomic_t caught;   /* the first stop signal, 0 before */

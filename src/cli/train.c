@@ -14,8 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
-#include "bnn_kernels.h"
+#include "train/bnn_train_internal.h"
 #include "cli.h"
 
 /* SIGINT, SIGTERM and SIGHUP (Ctrl-C, docker stop, Slurm, timeout, a closed terminal) finish
@@ -262,23 +261,13 @@ static int open_log(bnn_outfile *lf, const char *path, int resume_epoch,
 static int final_cost(const bnn_model *m, const bnn_data *d, const bnn_train_opts *to,
                       double *cost, bnn_error *e)
 {
-    if (to->engine == BNN_ENGINE_REFERENCE) {
-        double *theta = bnn_theta_to_double(NULL, m->theta, m->nparams);
-        double *grad = malloc(m->nparams * sizeof *grad);
-        int r = theta && grad ? 0 : bnn_fail(e, "out of memory");
-        if (r == 0)
-            r = bnn_ref_grad_loss(&m->arch, theta, d, 0, d->n, BNN_GRAD_EXACT, to->loss, grad,
-                                  cost, NULL, e);
-        free(theta);
-        free(grad);
-        return r;
-    }
-    bnn_fast *fast;
-    bnn_fast_opts fo = {.threads = to->threads, .chunk = 0, .loss = (int)to->loss};
-    if (bnn_fast_create(&fast, &m->arch, &fo, e) != 0)
+    bnn_eng *g;
+    bnn_eng_opts eo = {.engine = to->engine, .gradient = BNN_GRAD_EXACT, .loss = to->loss,
+                       .threads = to->threads};
+    if (bnn_eng_create(&g, &m->arch, &eo, e) != 0)
         return -1;
-    int r = bnn_fast_cost(fast, m->theta, d, 0, d->n, cost, e);
-    bnn_fast_free(fast);
+    int r = bnn_eng_cost(g, (bnn_vec){.f = m->theta}, d, 0, d->n, cost, NULL, e);
+    bnn_eng_free(g);
     return r;
 }
 
@@ -424,7 +413,7 @@ int cli_cmd_train(int argc, char **argv)
     if (to.lr < 0)
         cli_die(EXIT_USAGE, "--lr: %g is negative", to.lr);
     to.batch = (size_t)cli_parse_u64("batch", s_batch, 0, SIZE_MAX);
-    to.threads = cli_parse_threads(cli_opt_str(opts, "threads", "0"));
+    cli_parse_threads(cli_opt_str(opts, "threads", "0")); /* to.threads stays 0: its team */
     uint64_t seed = cli_parse_u64("seed", s_seed, 0, UINT64_MAX);
     const char *s_samples = cli_run_setting(&rs, "samples", NULL);
     size_t samples = (size_t)cli_parse_u64("samples", s_samples ? s_samples : "0", 0, SIZE_MAX);
@@ -602,7 +591,7 @@ int cli_cmd_train(int argc, char **argv)
     to.on_epoch = on_epoch;
     to.should_stop = should_stop;
     to.ctx = &ctx;
-    int threads = to.threads > 0 ? to.threads : omp_get_num_procs();
+    int threads = omp_get_max_threads(); /* --threads, or all CPUs (cli_parse_threads) */
     /* omp_get_num_procs counts the CPUs this process may run on (its affinity mask): more
      * threads than that share cores, e.g. under mpirun, which binds a rank to one core when it
      * starts 2 ranks or fewer */
@@ -631,7 +620,7 @@ int cli_cmd_train(int argc, char **argv)
                 to.val ? " (+ validation)" : "", to.epochs, to.epochs == 1 ? "" : "s", to.lr,
                 batch, to.shuffle ? ", shuffled" : "", bnn_optim_name(to.optim.kind),
                 bnn_loss_name(to.loss),
-                bnn_gradient_name(to.gradient), bnn_engine_name(to.engine), bnn_kernels()->isa,
+                bnn_gradient_name(to.gradient), bnn_engine_name(to.engine), bnn_eng_isa(),
                 threads, threads == 1 ? "" : "s");
     }
 
@@ -725,7 +714,7 @@ int cli_cmd_train(int argc, char **argv)
         printf("trained %d epoch%s in %.3f s: final loss %s, %.4g samples/s, %.4g ms/epoch "
                "(%s, %d thread%s%s)%s%s\n",
                done, done == 1 ? "" : "s", secs, fl, rate, done ? 1e3 * secs / done : 0.0,
-               bnn_kernels()->isa, threads, threads == 1 ? "" : "s", rss,
+               bnn_eng_isa(), threads, threads == 1 ? "" : "s", rss,
                save && !failed && !(to.best && best_epoch) ? ", saved to " : "",
                save && !failed && !(to.best && best_epoch) ? save : "");
         if (save && !failed && to.best && best_epoch)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "core/bnn_core.h"
 
 static const char *const act_names[BNN_ACT_COUNT] = {"identity", "sigmoid", "tanh", "relu"};
 static const bnn_name_alias act_aliases[] = {

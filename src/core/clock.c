@@ -2,7 +2,7 @@
  * benchmarks). */
 #include <time.h>
 
-#include "bnn_internal.h"
+#include "core/bnn_core.h"
 
 double bnn_now_seconds(void)
 {

@@ -2,7 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "bnn_internal.h"
+#include "core/bnn_core.h"
 
 int bnn_fail(bnn_error *e, const char *fmt, ...)
 {

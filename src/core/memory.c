@@ -31,7 +31,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
+#include "core/bnn_core.h"
 
 #define HUGE_ALIGN ((size_t)2 << 20)
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "core/bnn_core.h"
 
 int bnn_model_init(bnn_model *m, const bnn_arch *arch, bnn_error *e)
 {

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "core/bnn_core.h"
 
 int bnn_names_find(const bnn_names *t, const char *s)
 {

@@ -2,9 +2,9 @@
  * rng.c - the project's random numbers: xoshiro256** (seeded through splitmix64) for
  * sequential draws such as weight initialisation, and a counter-based hash for synthetic data,
  * whose sample i is a pure function of (seed, i): the same whatever the chunking or threads
- * (its definition is in bnn_internal.h; the kernel tables' u01_run computes runs of it).
+ * (its definition is in core/bnn_core.h; the kernel tables' u01_run computes runs of it).
  */
-#include "bnn_internal.h"
+#include "core/bnn_core.h"
 
 static uint64_t splitmix64_mix(uint64_t z)
 {

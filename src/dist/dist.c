@@ -43,7 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "dist/bnn_dist.h"
 #include "bnn_kernels.h"
 
 #ifdef HAVE_MPI

@@ -1,5 +1,5 @@
 /*
- * engine.c - the engines behind one interface (bnn_eng, declared in bnn_internal.h): the
+ * engine.c - the engines behind one interface (bnn_eng, declared in engine/bnn_engine.h): the
  * fast engine (fast.c), the reference engine (reference.c) and finite differences of the
  * reference cost, each as a table of three calls (gradient, cost, predict on samples
  * [start, start + count)). The calls forward to the engines' own functions unchanged, so
@@ -8,11 +8,15 @@
  * Parameters arrive as float32 or double (bnn_vec). The fast engine takes float32 only; the
  * reference and finite-diff engines widen float32 parameters into a double copy of their own
  * (exact), which is what training with --gradient finite-diff and --engine fast does.
+ *
+ * The command reaches the engines through this interface only, and the kernels not at all:
+ * bnn_eng_isa names the kernel table's CPU path for its run headers.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "bnn_kernels.h"
+#include "engine/engines.h"
 
 /* State of the three implementations. */
 typedef struct eng_state {
@@ -116,8 +120,8 @@ static int fd_grad(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, s
     if (bnn_ref_grad_loss(&g->arch, th, d, start, count, BNN_GRAD_EXACT, g->opts.loss, NULL,
                           cost, correct, e) != 0)
         return -1;
-    return bnn_fd_grad_loss(&g->arch, th, d, start, count, g->opts.fd_eps, 2, g->opts.loss,
-                            grad.d, e);
+    return bnn_fd_grad_loss(&g->arch, th, d, start, count, g->opts.fd_eps,
+                            g->opts.fd_order == 4 ? 4 : 2, g->opts.loss, grad.d, e);
 }
 
 static bnn_eng *fd_base(bnn_eng *g, bnn_error *e)
@@ -263,4 +267,9 @@ int bnn_eng_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, 
         return bnn_fail(e, "%s engine: the data has %lld inputs, the model %lld",
                         g->ops->name, (long long)d->nin, (long long)g->arch.width[0]);
     return g->ops->predict(g, theta, d, start, count, out, e);
+}
+
+const char *bnn_eng_isa(void)
+{
+    return bnn_kernels()->isa;
 }

@@ -86,7 +86,7 @@
 #define BNN_HAVE_MXCSR 1
 #endif
 
-#include "bnn_internal.h"
+#include "engine/engines.h"
 #include "bnn_kernels.h"
 #include "bnn_narrow.h"
 
@@ -287,7 +287,8 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
     memset(f, 0, sizeof *f);
     f->arch = *a;
     f->loss = o ? o->loss : BNN_LOSS_MSE;
-    f->threads = o && o->threads > 0 ? o->threads : omp_get_num_procs();
+    /* <= 0: OpenMP's default team, the one route the command sets --threads by */
+    f->threads = o && o->threads > 0 ? o->threads : omp_get_max_threads();
     if (f->threads < 1)
         f->threads = 1;
     f->nparams = bnn_arch_nparams(a);

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "engine/engines.h"
 
 static const char *const loss_names[] = {"mse", "cross-entropy", "bce"};
 static const bnn_name_alias loss_aliases[] = {{"ce", BNN_LOSS_CE}, {NULL, 0}};

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "bnn_internal.h"
+#include "engine/engines.h"
 
 static double sigma(double x)
 {

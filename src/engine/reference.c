@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "engine/engines.h"
 
 static double act_forward(bnn_act act, double z)
 {

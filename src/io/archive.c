@@ -25,7 +25,7 @@
 #include <zip.h>
 #include <zlib.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 /* gzip -------------------------------------------------------------------------------------- */
 

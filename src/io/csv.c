@@ -64,7 +64,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 /* Outcome of parsing one field. */
 enum { FLD_OK = 0, FLD_EMPTY, FLD_TEXT, FLD_NONFINITE, FLD_OVERFLOW };

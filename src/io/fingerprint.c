@@ -1,6 +1,6 @@
 /*
  * fingerprint.c - what a data file looks like from this process, for ranks under mpirun to
- * compare before they train on "the same" path (bnn_file_fingerprint, bnn_internal.h): its
+ * compare before they train on "the same" path (bnn_file_fingerprint, io/bnn_io.h): its
  * kind (a regular file or not), its size, and a 64-bit checksum of its bytes.
  *
  * A file of at most BNN_FP_WHOLE bytes is checksummed whole; a larger one in BNN_FP_BLOCKS
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 #define BNN_FP_WHOLE ((uint64_t)64 << 20)
 #define BNN_FP_BLOCKS 64

@@ -1,14 +1,14 @@
 /*
  * ioutil.c - small helpers every reader and writer shares: text quoted for a one-line
  * message, a message about a file, the ".npy" suffix test, little-endian byte order
- * (bnn_internal.h).
+ * (io/bnn_io.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 const char *bnn_quote(char *out, size_t cap, const void *text, size_t n, size_t maxin)
 {

@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 #if ATOMIC_POINTER_LOCK_FREE != 2 || ATOMIC_LONG_LOCK_FREE != 2 || ATOMIC_INT_LOCK_FREE != 2
 #error "bnn_mapped_file_at needs lock-free atomics to be async-signal-safe"

@@ -48,7 +48,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 enum { KIND_STDOUT = 1, KIND_DIRECT, KIND_REGULAR };
 

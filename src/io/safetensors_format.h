@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 #define ST_FORMAT "batchnn/1"
 #define ST_MAX_HEADER 100000000ULL /* the reference implementation's limit */

@@ -52,7 +52,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 #include "safetensors_format.h"
 
 #define ST_SHAPE_KEEP 8 /* dimensions kept for messages */

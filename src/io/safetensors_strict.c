@@ -21,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 #include "safetensors_format.h"
 
 static int is_ws(char c)

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 #include "safetensors_format.h"
 
 /* ------------------------------------------------------------------------------------------ */

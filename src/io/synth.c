@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 #include "bnn_kernels.h"
 
 typedef enum { S_LINEAR, S_OR, S_AND, S_NAND, S_XOR, S_UNIFORM, S_TEACHER, S_CIRCLE, S_SINE,

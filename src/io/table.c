@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Inputs                                                                                    */

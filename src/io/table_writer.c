@@ -37,7 +37,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 #define WBUF_SIZE ((size_t)1 << 20)
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 #include "bnn_kernels.h"
 
 static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adam", "adamw"};
@@ -136,7 +136,7 @@ int bnn_optim_step(bnn_optim_state *s, double lr, const float *theta, const floa
     coefficients(&s->opts, s->step, lr, &c);
     const bnn_kernel_table *k = bnn_kernels();
     const size_t n = s->nparams, blocks = (n + STEP_BLOCK - 1) / STEP_BLOCK;
-    int threads = s->threads > 0 ? s->threads : omp_get_num_procs();
+    int threads = s->threads > 0 ? s->threads : omp_get_max_threads(); /* as fast.c */
     if (threads > (int)blocks)
         threads = (int)blocks;
     if (threads <= 1)

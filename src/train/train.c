@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bnn_internal.h"
+#include "train/bnn_train_internal.h"
 
 void bnn_train_opts_default(bnn_train_opts *o)
 {

@@ -26,7 +26,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "bnn_internal.h"
+#include "io/bnn_io.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -14,8 +14,8 @@
 
 #include <json-c/json.h>
 
-#include "bnn_internal.h"
-#include "safetensors_format.h"
+#include "train/bnn_train_internal.h"
+#include "io/safetensors_format.h"
 
 static void add_tensor(json_object *root, const char *name, uint64_t d0, uint64_t d1, int two,
                        uint64_t *off)

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "bnn_internal.h"
+#include "data/bnn_data.h"
 
 int bnn_data_scale_stats(const bnn_data *d, float *mean, float *std, bnn_error *e)
 {

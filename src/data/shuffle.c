@@ -9,7 +9,7 @@
  *       product), swap perm[i] and perm[j];
  *   sample k of the epoch is perm[k] of the data.
  * It depends on the seed, the epoch and n only: the same for any --threads.
- * A subset view (the training part of --val-split, src/train/split.c) is shuffled the same
+ * A subset view (the training part of --val-split, src/data/split.c) is shuffled the same
  * way over its n entries: sample k of the epoch is subset[perm[k]].
  *
  * Sets of more than 2^26 samples (whose permutation would take over 256 MB) are shuffled by
@@ -29,7 +29,7 @@
  *           return (L << h) | R                             (a Feistel network on w bits)
  *     F(x) = G(x), applied again while the result is >= len (cycle walking).
  */
-#include "bnn_internal.h"
+#include "data/bnn_data.h"
 
 int bnn_shuffle_perm(uint32_t *perm, size_t n, uint64_t seed, uint64_t epoch, bnn_error *e)
 {

@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "data/bnn_data.h"
 
 /* Every label of column ycol of yt is an integer in 0..k-1, or an error naming the row. */
 static int check_labels(const bnn_table *yt, size_t ycol, int64_t k, bnn_error *e)

@@ -2,7 +2,7 @@
  * split.c - the random validation split (--val-split F) and the classes of a data set.
  *
  * The split, precisely (so that another program can reproduce it):
- *   P = the permutation of n drawn as src/train/shuffle.c's full permutation with
+ *   P = the permutation of n drawn as src/data/shuffle.c's full permutation with
  *       (seed, epoch) = (--seed, 2^64 - 1) (an epoch no run reaches: other than any
  *       epoch's shuffle);
  *   nval = round(F n) (halves up); when every target row is a class (a label column, or
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_internal.h"
+#include "data/bnn_data.h"
 
 #define CLASS_CHUNK 1024
 
