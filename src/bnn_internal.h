@@ -592,10 +592,12 @@ size_t bnn_memory_budget(void);
 int bnn_memory_limit_describe(char *buf, size_t len);
 /* For tests: the same, reading proc_root/self/cgroup and the cgroup files under
  * sys_root/fs/cgroup instead of /proc and /sys (rlimits and physical memory are the real
- * ones). bnn_memory_limit_get uses $BATCHNN_PROC_ROOT and $BATCHNN_SYSFS_ROOT when set and
- * not empty, so that tests can fake a cgroup limit for a whole process; nothing else should
- * set them. */
+ * ones). */
 void bnn_memory_limit_at(bnn_memory_limit *l, const char *proc_root, const char *sys_root);
+/* For tests: bnn_memory_limit_get (and so every budget) reads proc_root and sys_root instead
+ * of /proc and /sys from now on (NULL or "": the real ones), so that tests can fake a cgroup
+ * limit for a whole process (the command passes $BATCHNN_PROC_ROOT, $BATCHNN_SYSFS_ROOT). */
+void bnn_memory_set_roots(const char *proc_root, const char *sys_root);
 /* "512.0 MiB", "2.0 GiB", "100 bytes" into buf; returns buf. */
 const char *bnn_format_bytes(size_t bytes, char *buf, size_t len);
 
@@ -667,14 +669,20 @@ int bnn_table_open_npz(bnn_table *t, bnn_input *in, const char *member, bnn_erro
 /* Unmaps (and unregisters) or frees b, and zeroes it. */
 void bnn_bytes_free(bnn_bytes *b);
 
-/* The stream limit: BATCHNN_STREAM_LIMIT (bytes, or a whole number with a suffix k, M or G
- * for KiB, MiB, GiB; at least 1) or 2 GiB when unset. 0, or -1 with "NAME: ..." in e. */
+/* The stream limit: the text last given to bnn_stream_limit_set (bytes, or a whole number
+ * with a suffix k, M or G for KiB, MiB, GiB; at least 1), or 2 GiB when none (NULL or "").
+ * The command passes its BATCHNN_STREAM_LIMIT; the text is checked where it is used, so an
+ * error names the input: 0, or -1 with "NAME: BATCHNN_STREAM_LIMIT=... ..." in e. */
 int bnn_stream_limit(size_t *limit, const char *name, bnn_error *e);
+void bnn_stream_limit_set(const char *text);
 
 /* The CSV and .npy readers on an open input (bnn_table_open sniffs, then calls one). They
  * take the input's contents but do not close it. */
 int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
 int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
+/* For tests: every regular .npy file opened from now on is read in windows (on: 1), as one
+ * larger than a quarter of the memory budget is (0: only those). */
+void bnn_npy_force_windows(int on);
 
 /* The samples of a public data set (src/api/data.c). */
 const bnn_data *bnn_dataset_data(const bnn_dataset *d);
@@ -747,14 +755,19 @@ double bnn_now_seconds(void);
 typedef void (*bnn_axpy_fn)(float *y, const float *x, size_t n, float alpha);
 int bnn_dist_built(void);    /* 1 when built with MPI */
 int bnn_dist_launched(void); /* 1 when started by mpirun (its environment) */
+/* Before bnn_dist_init: 1 when the user named this process's CPU path (the ranks then refuse
+ * to move it to another, instead of taking the lowest path any rank has). */
+void bnn_dist_set_isa_named(int named);
 /* MPI_Init_thread(FUNNELED) when launched by mpirun, else nothing: 0 or -1. */
 int bnn_dist_init(bnn_error *e);
 /* After bnn_dist_init, on rank 0: a note for the user (the CPU path every rank was moved to),
  * or NULL. */
 const char *bnn_dist_note(void);
-/* MPI_Finalize (once; nothing when MPI is not running); with BATCHNN_MPI_STATS=1 rank 0 first
- * prints the line "mpi: ranks K threads T steps N reduce_s X per_step_us Y msgs_per_step M
- * bytes_per_step B params P" to stderr. */
+/* Collective (every rank calls it, before bnn_dist_finalize): on rank 0 the statistics line
+ * "mpi: ranks K threads T steps N reduce_s X per_step_us Y msgs_per_step M bytes_per_step B
+ * params P" written into buf (returned); NULL on the other ranks. */
+const char *bnn_dist_stats(char *buf, size_t len);
+/* MPI_Finalize (once; nothing when MPI is not running). */
 void bnn_dist_finalize(void);
 int bnn_dist_rank(void);
 int bnn_dist_size(void);

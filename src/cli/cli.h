@@ -9,6 +9,7 @@
  *   demo_classify.c  the classification part of demo
  *   paths.c          the command's inputs and outputs, checked together before any is used
  *   signals.c        SIGPIPE/SIGXFSZ ignored, the stop signals (SIGINT, SIGTERM, SIGHUP)
+ *   environ.c        the environment variables, read here and passed to the library
  * Only the command exits: the library returns -1 with a message, and these files turn it into
  * one line "batchnn: ..." on stderr with exit status 2 (usage) or 1 (anything else).
  */
@@ -35,6 +36,14 @@ void cli_die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn))
 #endif
     ;
+
+/* ---- environ.c ---- */
+
+/* Reads the command's environment variables (BATCHNN_ISA, BATCHNN_STREAM_LIMIT and the test
+ * hooks) and passes them to the library; first thing in main, before MPI starts. */
+void cli_environ_apply(void);
+/* bnn_dist_finalize, after the BATCHNN_MPI_STATS=1 line (rank 0); every rank calls it. */
+void cli_dist_finalize(void);
 
 /* ---- options.c ---- */
 

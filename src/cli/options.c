@@ -57,7 +57,7 @@ void cli_die(int status, const char *fmt, ...)
     /* agreed: every rank leaves here together, MPI ends cleanly; otherwise this rank exits
      * alone without MPI_Finalize and mpirun ends the others */
     if (bnn_dist_error_agreed())
-        bnn_dist_finalize();
+        cli_dist_finalize();
     exit(status);
 }
 

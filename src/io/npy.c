@@ -328,8 +328,8 @@ static float load_int(const unsigned char *p, size_t isz, char kind)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Windowed mode: a file larger than a quarter of what the process may use (or any file with
- * BATCHNN_NPY_WINDOWS=1, for tests) is never mapped whole. Each read maps the window of the
+/* Windowed mode: a file larger than a quarter of what the process may use (or any file after
+ * bnn_npy_force_windows(1), for tests; the command's BATCHNN_NPY_WINDOWS=1) is never mapped whole. Each read maps the window of the
  * file that holds the bytes it needs (NPY_WINDOW_BYTES or more, from the page holding its
  * first byte, never past the end of the file), advised MADV_SEQUENTIAL and MADV_WILLNEED so
  * the kernel reads the whole window ahead in large requests, and keeps it for the reads that
@@ -678,11 +678,18 @@ static size_t first_bad_f64(const unsigned char *d, size_t n)
 
 /* ---------------------------------------------------------------------------------------- */
 
-/* Windowed mode for a regular file of size bytes? BATCHNN_NPY_WINDOWS=1 forces it (tests). */
+/* bnn_npy_force_windows (tests; the command's BATCHNN_NPY_WINDOWS=1). */
+static int npy_windows_forced;
+
+void bnn_npy_force_windows(int on)
+{
+    npy_windows_forced = on != 0;
+}
+
+/* Windowed mode for a regular file of size bytes? Forced by bnn_npy_force_windows (tests). */
 static int want_windows(uint64_t size)
 {
-    const char *s = getenv("BATCHNN_NPY_WINDOWS");
-    if (s && strcmp(s, "1") == 0)
+    if (npy_windows_forced)
         return 1;
     bnn_memory_limit lim;
     bnn_memory_limit_get(&lim);
