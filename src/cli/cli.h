@@ -200,6 +200,10 @@ typedef struct cli_train_strings {
 void cli_training_options(const cli_train_strings *s, const bnn_arch *a, bnn_train_opts *to);
 /* --val-split F or tail:F (sets *tail), F in (0, 1), or exit 2. */
 double cli_val_split(const char *s, int *tail);
+/* --val-split F (tail: the last rows): d becomes the training part, *v the validation part
+ * (*idx: the rows of a random split, to free); warns (lead) when a part holds one class. */
+void cli_val_split_data(bnn_data *d, bnn_data *v, uint32_t **idx, double frac, int tail,
+                        const char *opt, uint64_t seed, int lead);
 /* The --log header and the columns after epoch,loss,seconds of one row (",lr,..."). */
 void cli_log_header(char *buf, size_t len, int validating, bnn_loss loss);
 void cli_log_extra(char *buf, size_t len, const bnn_epoch_stats *s, int validating,
