@@ -63,6 +63,10 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opt *opts, const 
                    int maxpos, void (*usage)(void));
 /* The value of option name, or def when it was not given. */
 const char *cli_opt_str(cli_opt *opts, const char *name, const char *def);
+/* A library message, which names the field it is about ("widths: ...", "momentum 2 must be
+ * ..."), as the command says it: the leading field replaced by the option that sets it
+ * ("--arch: ...", "--momentum 2 must be ..."); other messages as they are. A static buffer. */
+const char *cli_flag_msg(const char *msg);
 /* 1 when option name was given. */
 int cli_opt_flag(cli_opt *opts, const char *name);
 /* A whole number in [min, max] (also 2^N and k/M/G suffixes), or exit 2 naming the option. */

@@ -419,7 +419,7 @@ static void load_model(train_run *r)
         if (cli_opt_flag(opts, "arch")) {
             bnn_arch want;
             if (bnn_arch_parse(&want, cli_opt_str(opts, "arch", ""), NULL, 1, &e) != 0)
-                cli_die(EXIT_USAGE, "%s", e.msg);
+                cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
             int same = want.nlayers == r->model.arch.nlayers;
             for (int i = 0; same && i <= want.nlayers; i++)
                 same = want.width[i] == r->model.arch.width[i];

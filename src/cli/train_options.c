@@ -58,9 +58,9 @@ void cli_training_options(const cli_train_strings *s, const bnn_arch *a, bnn_tra
         cli_die(EXIT_USAGE, "--%s needs --optimizer adam or adamw",
                 s->beta1 ? "beta1" : s->beta2 ? "beta2" : "adam-eps");
     if (bnn_optim_check(o, &e) != 0)
-        cli_die(EXIT_USAGE, "%s", e.msg);
+        cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
     if (s->lr_schedule && bnn_schedule_parse(s->lr_schedule, &to->schedule, &e) != 0)
-        cli_die(EXIT_USAGE, "%s", e.msg);
+        cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
     if (s->loss && bnn_loss_parse(s->loss, &to->loss) != 0)
         cli_die(EXIT_USAGE, "--loss: '%s' is not mse, cross-entropy or bce", s->loss);
     if (bnn_loss_check(a, to->loss, &e) != 0)
