@@ -261,6 +261,8 @@ static const struct {
     {"momentum", "--momentum"},   {"beta1", "--beta1"},
     {"beta2", "--beta2"},         {"adam eps", "--adam-eps"},
     {"weight decay", "--weight-decay"}, {"lr schedule", "--lr-schedule"},
+    {"loss", "--loss"},           {"gradient", "--gradient"},
+    {"epochs", "--epochs"},       {"lr", "--lr"},
 };
 
 const char *cli_flag_msg(const char *msg)

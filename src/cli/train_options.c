@@ -64,7 +64,7 @@ void cli_training_options(const cli_train_strings *s, const bnn_arch *a, bnn_tra
     if (s->loss && bnn_loss_parse(s->loss, &to->loss) != 0)
         cli_die(EXIT_USAGE, "--loss: '%s' is not mse, cross-entropy or bce", s->loss);
     if (bnn_loss_check(a, to->loss, &e) != 0)
-        cli_die(EXIT_USAGE, "%s", e.msg);
+        cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
     if (to->loss != BNN_LOSS_MSE && to->gradient == BNN_GRAD_SEED)
         cli_die(EXIT_USAGE, "--gradient seed is the notes' recursion for the squared error; "
                             "--loss %s needs --gradient exact", bnn_loss_name(to->loss));
