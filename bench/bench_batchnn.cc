@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -202,6 +203,10 @@ void BM_layer(benchmark::State &st, int backward) {
 }
 
 int register_all() {
+    // the library reads no environment: BATCHNN_ISA forces the engines' path here, as the
+    // command does (src/cli/environ.c)
+    const char *force = std::getenv("BATCHNN_ISA");
+    if (force && *force && std::strcmp(force, "auto") != 0) bnn_kernels_force(force);
     for (const char *isa : {"scalar", "avx2", "avx512"})
         benchmark::RegisterBenchmark((std::string("kernels/") + isa + "/sigmoid").c_str(),
                                      BM_sigmoid, isa)

@@ -4,7 +4,8 @@
  * Each ISA has its own source file compiled with its own flags (kernels_scalar.c: baseline
  * x86-64; kernels_avx2.c: -mavx2 -mfma; kernels_avx512.c: -mavx512f -mavx512dq -mavx2 -mfma).
  * The table is chosen once, at the first call of bnn_kernels(), from what the CPU supports,
- * and can be forced with the environment variable BATCHNN_ISA=scalar|avx2|avx512.
+ * and can be forced with bnn_kernels_force (the command does so for its environment variable
+ * BATCHNN_ISA=scalar|avx2|avx512|auto).
  *
  * Matrices are column-major: element (r, c) of a (rows x cols) matrix M with leading
  * dimension ld is M[r + c * ld]; one column per sample.

@@ -1,8 +1,9 @@
 /*
  * dispatch.c - chooses the kernel table once: the best path the CPU (and the build) supports,
- * avx512 (F, DQ, VL, BW) > avx2 (+ FMA) > scalar, unless BATCHNN_ISA=scalar|avx2|avx512|auto
- * names one; a name that is unknown or unavailable here gets a one-line warning on stderr and
- * the automatic choice. bnn_kernels_force() replaces the table in use (tests, benchmarks).
+ * avx512 (F, DQ, VL, BW) > avx2 (+ FMA) > scalar. bnn_kernels_force() replaces the table in
+ * use: the command forces the path its user named (BATCHNN_ISA, read by src/cli, which also
+ * warns when the name is unknown or unavailable); tests and benchmarks force one too. The
+ * library reads no environment and prints nothing.
  *
  * Thread safety: the automatic choice runs under pthread_once; the table in use is an atomic
  * pointer, so bnn_kernels() is safe from any thread (a concurrent force is seen either before
@@ -13,8 +14,6 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "bnn_kernels.h"
@@ -92,18 +91,7 @@ static pthread_once_t bnn_kernels_once = PTHREAD_ONCE_INIT;
 
 static void bnn_kernels_choose(void)
 {
-    const bnn_kernel_table *t = NULL;
-    const char *env = getenv("BATCHNN_ISA");
-    if (env && *env) {
-        t = bnn_kernels_named(env);
-        if (!t)
-            fprintf(stderr,
-                    "batchnn: BATCHNN_ISA=%s is unknown or not available on this CPU or build "
-                    "(scalar, avx2, avx512, auto); choosing automatically\n",
-                    env);
-    }
-    if (!t)
-        t = bnn_kernels_best();
+    const bnn_kernel_table *t = bnn_kernels_best();
     /* A table forced before the first call wins. */
     const bnn_kernel_table *expected = NULL;
     atomic_compare_exchange_strong(&bnn_kernels_current, &expected, t);

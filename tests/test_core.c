@@ -390,8 +390,7 @@ static void test_memory_budget_users(void **state)
     put(root, "sys/fs/cgroup/job/memory.max", "134217728\n");
     snprintf(proc, sizeof proc, "%s/proc", root);
     snprintf(sys, sizeof sys, "%s/sys", root);
-    assert_int_equal(setenv("BATCHNN_PROC_ROOT", proc, 1), 0);
-    assert_int_equal(setenv("BATCHNN_SYSFS_ROOT", sys, 1), 0);
+    bnn_memory_set_roots(proc, sys);
 
     assert_int_equal(bnn_memory_budget(), 128 * MiB);
     char desc[96];
@@ -433,8 +432,7 @@ static void test_memory_budget_users(void **state)
     assert_int_equal(bnn_synth_open(&t, "synth:teacher", 16, 1000, 10, 1, 0, &e), 0);
     bnn_table_close(&t);
 
-    assert_int_equal(unsetenv("BATCHNN_PROC_ROOT"), 0);
-    assert_int_equal(unsetenv("BATCHNN_SYSFS_ROOT"), 0);
+    bnn_memory_set_roots(NULL, NULL);
     assert_true(bnn_memory_budget() > 128 * MiB);
     assert_int_equal(bnn_test_rmtree(root), 0);
 }

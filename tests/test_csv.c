@@ -1016,7 +1016,7 @@ static void test_streams(void **state)
 
     /* an endless writer: the read stops at the limit, with a message saying how to raise
      * it, and memory stays bounded */
-    assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", "1M", 1), 0);
+    bnn_stream_limit_set("1M");
     w = writer(fifo, -1, NULL, SIZE_MAX);
     open_in_child(fifo, -1, 256, &r);
     reap(w);
@@ -1025,7 +1025,7 @@ static void test_streams(void **state)
     assert_true(r.grew_kb < 64 * 1024);
 
     /* under the limit it reads; a regular file is mapped, whatever the limit */
-    assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", "512k", 1), 0);
+    bnn_stream_limit_set("512k");
     len = stream_text(text, 40000); /* about 800 KB */
     size_t cut = 512 * 1024;
     while (text[cut - 1] != '\n') /* whole lines, at most the limit */
@@ -1039,19 +1039,19 @@ static void test_streams(void **state)
     open_in_child(fifo, -1, 1024, &r);
     reap(w);
     expect_child_fail(&r, fifo, ": more than 524288 bytes (512k)");
-    assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", "1", 1), 0);
+    bnn_stream_limit_set("1");
     const char *reg = put_file("regular.csv", text, len);
     assert_int_equal(bnn_table_open(&t, reg, &e), 0);
     assert_int_equal(t.rows, 40000);
     bnn_table_close(&t);
 
     /* a bad limit is an error naming the variable (it applies to streams only) */
-    assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", "lots", 1), 0);
+    bnn_stream_limit_set("lots");
     w = writer(fifo, -1, text, len);
     open_in_child(fifo, -1, 1024, &r);
     reap(w);
     expect_child_fail(&r, fifo, ": BATCHNN_STREAM_LIMIT=\"lots\" is not a valid size");
-    assert_int_equal(unsetenv("BATCHNN_STREAM_LIMIT"), 0);
+    bnn_stream_limit_set(NULL);
     unlink(fifo);
     free(text);
 }
@@ -1086,7 +1086,7 @@ static void test_stream_limit(void **state)
     bnn_error e;
     size_t v;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", cases[i].value, 1), 0);
+        bnn_stream_limit_set(cases[i].value);
         int rc = bnn_stream_limit(&v, "x.csv", &e);
         if (cases[i].want) {
             assert_int_equal(rc, 0);
@@ -1097,10 +1097,10 @@ static void test_stream_limit(void **state)
             print_message("    %s\n", e.msg);
         }
     }
-    assert_int_equal(setenv("BATCHNN_STREAM_LIMIT", "", 1), 0);
+    bnn_stream_limit_set("");
     assert_int_equal(bnn_stream_limit(&v, "x.csv", &e), 0);
     assert_int_equal(v, (size_t)2 << 30);
-    assert_int_equal(unsetenv("BATCHNN_STREAM_LIMIT"), 0);
+    bnn_stream_limit_set(NULL);
     assert_int_equal(bnn_stream_limit(&v, "x.csv", &e), 0);
     assert_int_equal(v, (size_t)2 << 30);
 }

@@ -149,6 +149,7 @@ static void test_message_count(void **state)
 
 int main(void)
 {
+    bnn_test_require_isa(); /* the path of BATCHNN_ISA (the library reads no environment) */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mid),
         cmocka_unit_test(test_tree_matches_rule),

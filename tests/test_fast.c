@@ -592,11 +592,9 @@ static void test_refusal(void **state)
     put(root, "sys/fs/cgroup/job/memory.max", "209715200\n");
     snprintf(proc, sizeof proc, "%s/proc", root);
     snprintf(sys, sizeof sys, "%s/sys", root);
-    assert_int_equal(setenv("BATCHNN_PROC_ROOT", proc, 1), 0);
-    assert_int_equal(setenv("BATCHNN_SYSFS_ROOT", sys, 1), 0);
+    bnn_memory_set_roots(proc, sys);
     if (bnn_memory_budget() != 200 * MiB) { /* a real limit below the fake one */
-        unsetenv("BATCHNN_PROC_ROOT");
-        unsetenv("BATCHNN_SYSFS_ROOT");
+        bnn_memory_set_roots(NULL, NULL);
         bnn_test_rmtree(root);
         skip();
     }
@@ -613,8 +611,7 @@ static void test_refusal(void **state)
     expect_msg(&e, "for 4 threads (1 x ");
     expect_msg(&e, "use smaller layers");
     assert_null(strstr(e.msg, "fewer"));
-    unsetenv("BATCHNN_PROC_ROOT");
-    unsetenv("BATCHNN_SYSFS_ROOT");
+    bnn_memory_set_roots(NULL, NULL);
     assert_int_equal(create_msg("1,1000000,1", 3, &e), 0);
     assert_int_equal(bnn_test_rmtree(root), 0);
 }

@@ -228,11 +228,11 @@ static void test_sigbus_windowed(void **state)
     (void)state;
     char path[512];
     snprintf(path, sizeof path, "%s", put_npy_f32("windowed.npy", 16384, 2));
-    assert_int_equal(setenv("BATCHNN_NPY_WINDOWS", "1", 1), 0);
+    bnn_npy_force_windows(1);
     bnn_table t;
     bnn_error e = {{0}};
     int rc = bnn_table_open(&t, path, &e);
-    assert_int_equal(unsetenv("BATCHNN_NPY_WINDOWS"), 0);
+    bnn_npy_force_windows(0);
     if (rc != 0) {
         print_error("%s\n", e.msg);
         fail();

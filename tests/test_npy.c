@@ -568,13 +568,13 @@ static void test_nonfinite(void **state)
 }
 
 /* Windowed mode (a file larger than a quarter of the memory budget; forced here with
- * BATCHNN_NPY_WINDOWS=1): the same values as the mapped file, in the read form, for every
+ * bnn_npy_force_windows): the same values as the mapped file, in the read form, for every
  * dtype and order; reads that cross windows, from several threads at once; the finiteness
  * scan finds an element past its first window. */
 static void test_windowed(void **state)
 {
     (void)state;
-    assert_int_equal(setenv("BATCHNN_NPY_WINDOWS", "1", 1), 0);
+    bnn_npy_force_windows(1);
     enum { R = 9, C = 4 };
     float v[R * C], vf[R * C];
     double d[R * C], df[R * C];
@@ -667,7 +667,7 @@ static void test_windowed(void **state)
     bad_npy("w_late.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3000000, 2), }",
             big, 2 * n * sizeof *big, "element [2500000, 1] is nan");
     free(big);
-    assert_int_equal(unsetenv("BATCHNN_NPY_WINDOWS"), 0);
+    bnn_npy_force_windows(0);
 }
 
 static void test_open_choice(void **state)

@@ -9,6 +9,7 @@
  *   demo_classify.c  the classification part of demo
  *   paths.c          the command's inputs and outputs, checked together before any is used
  *   signals.c        SIGPIPE/SIGXFSZ ignored, the stop signals (SIGINT, SIGTERM, SIGHUP)
+ *   environ.c        the environment variables, read here and passed to the library
  * Only the command exits: the library returns -1 with a message, and these files turn it into
  * one line "batchnn: ..." on stderr with exit status 2 (usage) or 1 (anything else).
  *
@@ -44,6 +45,14 @@ void cli_die(int status, const char *fmt, ...)
 #endif
     ;
 
+/* ---- environ.c ---- */
+
+/* Reads the command's environment variables (BATCHNN_ISA, BATCHNN_STREAM_LIMIT and the test
+ * hooks) and passes them to the library; first thing in main, before MPI starts. */
+void cli_environ_apply(void);
+/* bnn_dist_finalize, after the BATCHNN_MPI_STATS=1 line (rank 0); every rank calls it. */
+void cli_dist_finalize(void);
+
 /* ---- options.c ---- */
 
 /* One option of a command's table, which ends with {0}: "--name value", "--name=value", or
@@ -62,6 +71,10 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opt *opts, const 
                    int maxpos, void (*usage)(void));
 /* The value of option name, or def when it was not given. */
 const char *cli_opt_str(cli_opt *opts, const char *name, const char *def);
+/* A library message, which names the field it is about ("widths: ...", "momentum 2 must be
+ * ..."), as the command says it: the leading field replaced by the option that sets it
+ * ("--arch: ...", "--momentum 2 must be ..."); other messages as they are. A static buffer. */
+const char *cli_flag_msg(const char *msg);
 /* 1 when option name was given. */
 int cli_opt_flag(cli_opt *opts, const char *name);
 /* A whole number in [min, max] (also 2^N and k/M/G suffixes), or exit 2 naming the option. */
@@ -203,6 +216,10 @@ typedef struct cli_train_strings {
 void cli_training_options(const cli_train_strings *s, const bnn_arch *a, bnn_train_opts *to);
 /* --val-split F or tail:F (sets *tail), F in (0, 1), or exit 2. */
 double cli_val_split(const char *s, int *tail);
+/* --val-split F (tail: the last rows): d becomes the training part, *v the validation part
+ * (*idx: the rows of a random split, to free); warns (lead) when a part holds one class. */
+void cli_val_split_data(bnn_data *d, bnn_data *v, uint32_t **idx, double frac, int tail,
+                        const char *opt, uint64_t seed, int lead);
 /* The --log header and the columns after epoch,loss,seconds of one row (",lr,..."). */
 void cli_log_header(char *buf, size_t len, int validating, bnn_loss loss);
 void cli_log_extra(char *buf, size_t len, const bnn_epoch_stats *s, int validating,

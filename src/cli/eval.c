@@ -67,7 +67,8 @@ int cli_cmd_eval(int argc, char **argv)
     const bnn_arch *a = &model.arch;
     const bnn_loss loss = cli_model_loss(model_path, cli_opt_str(opts, "loss", NULL));
     if (bnn_loss_check(a, loss, &e) != 0)
-        cli_die(cli_opt_flag(opts, "loss") ? EXIT_USAGE : 1, "%s: %s", model_path, e.msg);
+        cli_die(cli_opt_flag(opts, "loss") ? EXIT_USAGE : 1, "%s: %s", model_path,
+                cli_flag_msg(e.msg));
     const int report = cli_opt_flag(opts, "report");
     const char *report_csv = cli_opt_str(opts, "report-csv", NULL);
     if ((report || report_csv) && loss != BNN_LOSS_BCE && a->width[a->nlayers] < 2)

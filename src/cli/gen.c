@@ -45,7 +45,7 @@ int cli_cmd_gen(int argc, char **argv)
     if (cli_opt_flag(opts, "arch")) {
         bnn_arch a;
         if (bnn_arch_parse(&a, cli_opt_str(opts, "arch", ""), NULL, 1, &e) != 0)
-            cli_die(EXIT_USAGE, "%s", e.msg);
+            cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
         nin = a.width[0];
         nout = a.width[a.nlayers];
     }

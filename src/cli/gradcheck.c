@@ -87,7 +87,7 @@ int cli_cmd_gradcheck(int argc, char **argv)
         cli_die(EXIT_USAGE, "--loss: '%s' is not mse, cross-entropy or bce",
                 cli_opt_str(opts, "loss", ""));
     if (bnn_loss_check(a, loss, &e) != 0)
-        cli_die(EXIT_USAGE, "%s", e.msg);
+        cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
     if (loss != BNN_LOSS_MSE && mode == BNN_GRAD_SEED)
         cli_die(EXIT_USAGE, "--gradient seed is the notes' recursion for the squared error; "
                             "--loss %s needs --gradient exact", bnn_loss_name(loss));

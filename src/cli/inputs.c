@@ -206,7 +206,7 @@ void cli_load_model(bnn_model *m, const char *path, const char *act, const char 
         bnn_arch asked;
         bnn_arch_format(&m->arch, widths, sizeof widths, have, sizeof have);
         if (bnn_arch_parse(&asked, widths, act, 1, &e) != 0)
-            cli_die(EXIT_USAGE, "--act %s: %s", act, e.msg);
+            cli_die(EXIT_USAGE, "--act %s: %s", act, cli_flag_msg(e.msg));
         bnn_arch_format(&asked, widths, sizeof widths, want, sizeof want);
         if (strcmp(have, want) != 0)
             cli_die(EXIT_USAGE, "--act %s conflicts with %s %s, whose activations are %s", act,
@@ -223,7 +223,7 @@ void cli_model_from_opts(bnn_model *m, const char *cmd, cli_opt *opts)
         cli_die(EXIT_USAGE, "%s: --arch is required (e.g. --arch 2,16,1), or --init MODEL", cmd);
     if (bnn_arch_parse(&a, arch, cli_opt_str(opts, "act", NULL), !cli_opt_flag(opts, "no-bias"),
                        &e) != 0)
-        cli_die(EXIT_USAGE, "%s", e.msg);
+        cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
     if (bnn_model_init(m, &a, &e) != 0)
         cli_die(1, "%s", e.msg);
 }

@@ -93,6 +93,7 @@ int main(int argc, char **argv)
         usage();
         return 0;
     }
+    cli_environ_apply(); /* the library reads no environment: the command passes it in */
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         version();
         return 0;
@@ -144,7 +145,7 @@ int main(int argc, char **argv)
             if (fflush(stdout) != 0 || ferror(stdout)) {
                 fprintf(stderr, "batchnn: standard output: cannot write: %s\n",
                         strerror(errno ? errno : EIO));
-                bnn_dist_finalize();
+                cli_dist_finalize();
                 return rc ? rc : 1;
             }
             /* under mpirun, a rank failing alone leaves without MPI_Finalize (which would wait
@@ -153,7 +154,7 @@ int main(int argc, char **argv)
                 cli_stop_quiet(); /* its error was reported */
             if (rc != 0 && bnn_dist_size() > 1 && !bnn_dist_error_agreed())
                 return rc;
-            bnn_dist_finalize();
+            cli_dist_finalize();
             return rc;
         }
     cli_die(EXIT_USAGE, "unknown command '%s' (try 'batchnn --help')", cmd);

@@ -57,7 +57,7 @@ void cli_die(int status, const char *fmt, ...)
     /* agreed: every rank leaves here together, MPI ends cleanly; otherwise this rank exits
      * alone without MPI_Finalize and mpirun ends the others */
     if (bnn_dist_error_agreed())
-        bnn_dist_finalize();
+        cli_dist_finalize();
     exit(status);
 }
 
@@ -252,3 +252,28 @@ double cli_parse_double(const char *opt_name, const char *s)
     return v;
 }
 
+/* The library's fields and the options that set them (options are named by the command; the
+ * library's messages name what they check). */
+static const struct {
+    const char *field, *flag;
+} flag_of[] = {
+    {"widths", "--arch"},         {"activations", "--act"},
+    {"momentum", "--momentum"},   {"beta1", "--beta1"},
+    {"beta2", "--beta2"},         {"adam eps", "--adam-eps"},
+    {"weight decay", "--weight-decay"}, {"lr schedule", "--lr-schedule"},
+    {"loss", "--loss"},           {"gradient", "--gradient"},
+    {"epochs", "--epochs"},       {"lr", "--lr"},
+};
+
+const char *cli_flag_msg(const char *msg)
+{
+    static char buf[sizeof ((bnn_error *)0)->msg + 64];
+    for (size_t i = 0; i < sizeof flag_of / sizeof flag_of[0]; i++) {
+        const size_t k = strlen(flag_of[i].field);
+        if (strncmp(msg, flag_of[i].field, k) == 0 && (msg[k] == ':' || msg[k] == ' ')) {
+            snprintf(buf, sizeof buf, "%s%s", flag_of[i].flag, msg + k);
+            return buf;
+        }
+    }
+    return msg;
+}

@@ -63,7 +63,7 @@ int cli_cmd_predict(int argc, char **argv)
         cli_die(EXIT_USAGE, "predict: --classes needs K > 1 outputs (their argmax) or a bce "
                             "model (this one: mse with 1 output; --loss overrides)");
     if ((proba || classes) && bnn_loss_check(a, loss, &e) != 0)
-        cli_die(EXIT_USAGE, "%s", e.msg);
+        cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
     /* the class of an mse model with K > 1 outputs is their argmax, as for cross-entropy */
     const bnn_loss tloss = classes && loss == BNN_LOSS_MSE ? BNN_LOSS_CE : loss;
     const int64_t wout = classes && tloss == BNN_LOSS_CE ? 1 : nout;

@@ -1,7 +1,10 @@
 /*
  * train.c - `batchnn train`: options, resume, outputs (model, log, plot, checkpoints),
  * stop signals; the progress meter is progress.c, the plot plot.c, the signal handler
- * signals.c, the check of every input and output path paths.c.
+ * signals.c, the check of every input and output path paths.c, the training options and
+ * --val-split train_options.c. cli_cmd_train runs one step per part, in order, on one
+ * train_run: parse_paths, parse_settings, load_model, load_data, load_state, open_outputs,
+ * announce, run, write_outputs, report.
  */
 #include <errno.h>
 #include <float.h>
@@ -271,56 +274,459 @@ static int final_cost(const bnn_model *m, const bnn_data *d, const bnn_train_opt
     return r;
 }
 
-/* Classes present in a view of class targets (0 when the targets are not classes). */
-static size_t classes_present(const bnn_data *d, size_t *counts)
+/* One run of `batchnn train`: what the steps below resolve, load and open, in order. Lives
+ * in cli_cmd_train's frame: the training options, the callbacks' context and the data views
+ * point into it. */
+typedef struct train_run {
+    cli_opt *opts;
+    const char *init, *resume, *data, *save, *log, *plot, *checkpoint, *val, *val_split;
+    cli_plot_scale plot_scale;
+    int every, lead, quiet;
+    int done_epochs; /* the checkpoint's epoch (--resume), else 0 */
+    uint64_t seed;
+    size_t samples;
+    cli_run_settings *rs;
+    bnn_train_opts to;
+    bnn_model model, best;
+    int best_epoch;
+    char arch_note[512];
+    cli_data ld, vld;
+    bnn_data vdata;
+    uint32_t *split_idx;
+    bnn_optim_state state;
+    char nbuf[32]; /* the training samples, as the checkpoint records them */
+    train_ctx ctx;
+    bnn_outfile logf;
+    int threads;
+} train_run;
+
+/* The inputs and outputs: every path is checked before anything else, so a bad output fails
+ * now, not after hours, and no output may be an input's file or another output's. */
+static void parse_paths(train_run *r)
 {
-    bnn_error e;
-    int onehot = 0;
-    if (d->nout < 2 || bnn_data_classes(d, NULL, counts, &onehot, &e) != 0 || !onehot)
-        return 0;
-    size_t k = 0;
-    for (int64_t c = 0; c < d->nout; c++)
-        k += counts[c] > 0;
-    return k;
+    cli_opt *opts = r->opts;
+    r->init = cli_opt_str(opts, "init", NULL);
+    r->resume = cli_opt_str(opts, "resume", NULL);
+    if (r->init && r->resume)
+        cli_die(EXIT_USAGE, "train: --init and --resume cannot be combined");
+    r->data = cli_opt_str(opts, "data", NULL);
+    if (!r->data)
+        cli_die(EXIT_USAGE, "train: --data FILE or --data synth:NAME is required");
+    r->save = cli_opt_str(opts, "save", NULL);
+    r->log = cli_opt_str(opts, "log", NULL);
+    r->plot = cli_opt_str(opts, "plot", NULL);
+    if (cli_opt_flag(opts, "plot-scale") && !r->plot)
+        cli_die(EXIT_USAGE, "--plot-scale needs --plot FILE.svg");
+    r->plot_scale = cli_plot_scale_parse(cli_opt_str(opts, "plot-scale", NULL));
+    /* from here on a stop signal is ours: during loading it ends the run before training */
+    cli_stop_defer(1);
+    r->checkpoint = cli_opt_str(opts, "checkpoint", NULL);
+    const cli_path paths[] = {
+        {"data", r->data, CLI_IN_DATA},
+        {"targets", cli_opt_str(opts, "targets", NULL), CLI_IN},
+        {"val", cli_opt_str(opts, "val", NULL), CLI_IN_DATA},
+        {"val-targets", cli_opt_str(opts, "val-targets", NULL), CLI_IN},
+        {"init", r->init, CLI_IN}, {"resume", r->resume, CLI_IN},
+        {"save", r->save, CLI_OUT}, {"log", r->log, CLI_OUT}, {"plot", r->plot, CLI_OUT},
+        {"checkpoint", r->checkpoint, CLI_OUT},
+    };
+    cli_check_paths(paths, sizeof paths / sizeof paths[0]);
+    if (cli_opt_flag(opts, "checkpoint-every") && !r->checkpoint)
+        cli_die(EXIT_USAGE, "--checkpoint-every needs --checkpoint FILE");
+    r->every = (int)cli_parse_u64("checkpoint-every",
+                                  cli_opt_str(opts, "checkpoint-every", "10"), 1, 1000000000);
+    /* under mpirun every rank checks the outputs, rank 0 alone prints and writes them (the
+     * checkpoint's epochs are still counted on every rank: on_checkpoint) */
+    r->lead = bnn_dist_rank() == 0;
+    if (!r->lead)
+        r->save = r->log = r->plot = NULL;
 }
 
-/* --val-split: d becomes the training part, *v the validation part. A random subset
- * (stratified by class when the targets are classes; src/train/split.c) or, with tail:F, the
- * last rows as before. A part that holds one class of several is warned about: early stopping
- * on it measures one class only (sorted data and a tail split). */
-static void split_data(bnn_data *d, bnn_data *v, uint32_t **idx, double frac, int tail,
-                       const char *opt, uint64_t seed, int lead)
+/* The settings; with --resume, those the checkpoint records are taken from it. */
+static void parse_settings(train_run *r)
+{
+    static cli_run_settings rs; /* static: 4 KiB of strings */
+    cli_opt *opts = r->opts;
+    bnn_error e;
+    if (r->resume) {
+        char buf[64];
+        int got = bnn_model_read_meta(r->resume, "epoch", buf, sizeof buf, &e);
+        if (got < 0)
+            cli_die(1, "--resume %s", e.msg);
+        char *end;
+        long v = got == 0 ? strtol(buf, &end, 10) : -1;
+        if (got != 0 || *end != '\0' || v < 0 || v > 1000000000)
+            cli_die(1, "--resume %s: not a batchnn checkpoint (no valid \"epoch\" in __metadata__)",
+                    r->resume);
+        r->done_epochs = (int)v;
+        r->init = r->resume;
+    }
+    r->rs = &rs;
+    cli_run_settings_resolve(&rs, opts, r->resume);
+    const char *s_seed = cli_run_setting(&rs, "seed", "1");
+    const char *s_lr = cli_run_setting(&rs, "lr", "0.1");
+    const char *s_batch = cli_run_setting(&rs, "batch", "0");
+    const char *s_gradient = cli_run_setting(&rs, "gradient", "exact");
+    const char *s_engine = cli_run_setting(&rs, "engine", "fast");
+    bnn_train_opts *to = &r->to;
+    bnn_train_opts_default(to);
+    to->epochs = (int)cli_parse_u64("epochs", cli_opt_str(opts, "epochs", "100"), 0, 1000000000);
+    to->lr = cli_parse_double("lr", s_lr);
+    if (to->lr < 0)
+        cli_die(EXIT_USAGE, "--lr: %g is negative", to->lr);
+    to->batch = (size_t)cli_parse_u64("batch", s_batch, 0, SIZE_MAX);
+    cli_parse_threads(cli_opt_str(opts, "threads", "0")); /* to->threads stays 0: its team */
+    r->seed = cli_parse_u64("seed", s_seed, 0, UINT64_MAX);
+    const char *s_samples = cli_run_setting(&rs, "samples", NULL);
+    r->samples = (size_t)cli_parse_u64("samples", s_samples ? s_samples : "0", 0, SIZE_MAX);
+    if (s_samples && r->samples == 0)
+        cli_die(EXIT_USAGE, "--samples must be at least 1");
+    if (bnn_gradient_parse(s_gradient, &to->gradient) != 0)
+        cli_die(EXIT_USAGE, "--gradient: '%s' is not exact, seed or finite-diff", s_gradient);
+    if (bnn_engine_parse(s_engine, &to->engine) != 0)
+        cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference", s_engine);
+    if (r->done_epochs > to->epochs)
+        cli_die(EXIT_USAGE, "--resume %s: the checkpoint is at epoch %d, past --epochs %d",
+                r->resume, r->done_epochs, to->epochs);
+    r->quiet = cli_opt_flag(opts, "quiet") || !r->lead;
+}
+
+/* The model: --init or --resume (whose architecture must agree with --arch, --no-bias), or a
+ * new one from --arch/--hidden and the data's widths, randomized from --seed. */
+static void load_model(train_run *r)
+{
+    cli_opt *opts = r->opts;
+    bnn_error e;
+    if (r->init) {
+        const char *what = r->resume ? "--resume" : "--init";
+        if (cli_opt_flag(opts, "hidden"))
+            cli_die(EXIT_USAGE, "--hidden conflicts with %s %s: its architecture is used", what,
+                    r->init);
+        cli_load_model(&r->model, r->init, cli_opt_str(opts, "act", NULL), what);
+        char w[4096];
+        bnn_arch_format(&r->model.arch, w, sizeof w, NULL, 0);
+        if (cli_opt_flag(opts, "arch")) {
+            bnn_arch want;
+            if (bnn_arch_parse(&want, cli_opt_str(opts, "arch", ""), NULL, 1, &e) != 0)
+                cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
+            int same = want.nlayers == r->model.arch.nlayers;
+            for (int i = 0; same && i <= want.nlayers; i++)
+                same = want.width[i] == r->model.arch.width[i];
+            if (!same)
+                cli_die(EXIT_USAGE, "--arch %s conflicts with %s %s, whose architecture is %s",
+                        cli_opt_str(opts, "arch", ""), what, r->init, w);
+        }
+        if (cli_opt_flag(opts, "no-bias"))
+            for (int l = 0; l < r->model.arch.nlayers; l++)
+                if (r->model.arch.bias[l])
+                    cli_die(EXIT_USAGE, "--no-bias conflicts with %s %s, whose layer %d has a "
+                            "bias", what, r->init, l + 1);
+    } else {
+        /* --hidden or auto widths: the resolved widths stand for --arch (arch_auto.c) */
+        static char arch_buf[4096];
+        if (cli_arch_auto(opts, r->data, cli_opt_str(opts, "targets", NULL), r->samples,
+                          arch_buf, sizeof arch_buf, r->arch_note, sizeof r->arch_note))
+            for (cli_opt *o = opts; o->name; o++)
+                if (strcmp(o->name, "arch") == 0) {
+                    o->value = arch_buf;
+                    o->seen = 1;
+                }
+        cli_model_from_opts(&r->model, "train", opts);
+        bnn_model_randomize(&r->model, r->seed);
+    }
+}
+
+/* The training options (optimizer, schedule, loss, shuffling), the training data and the
+ * validation data (--val, or --val-split of the training data), and --standardize. */
+static void load_data(train_run *r)
+{
+    cli_opt *opts = r->opts;
+    bnn_train_opts *to = &r->to;
+    bnn_error e;
+    const bnn_arch *a = &r->model.arch;
+    const cli_train_strings ts = {
+        cli_run_setting(r->rs, "optimizer", NULL), cli_run_setting(r->rs, "momentum", NULL),
+        cli_run_setting(r->rs, "beta1", NULL), cli_run_setting(r->rs, "beta2", NULL),
+        cli_run_setting(r->rs, "adam-eps", NULL), cli_run_setting(r->rs, "weight-decay", NULL),
+        cli_run_setting(r->rs, "lr-schedule", NULL), cli_run_setting(r->rs, "loss", NULL),
+        cli_opt_str(opts, "patience", NULL), cli_run_setting(r->rs, "shuffle", NULL) != NULL,
+    };
+    cli_training_options(&ts, a, to);
+    to->seed = r->seed;
+    r->val = cli_opt_str(opts, "val", NULL);
+    r->val_split = cli_run_setting(r->rs, "val-split", NULL);
+    if (r->val && r->val_split)
+        cli_die(EXIT_USAGE, "train: --val and --val-split cannot be combined");
+    if (cli_opt_flag(opts, "val-targets") && !r->val)
+        cli_die(EXIT_USAGE, "--val-targets needs --val FILE");
+    if (to->patience && !r->val && !r->val_split)
+        cli_die(EXIT_USAGE, "--patience needs validation data (--val FILE or --val-split F)");
+    int split_tail = 0;
+    double split = r->val_split ? cli_val_split(r->val_split, &split_tail) : 0.0;
+    cli_load_data(&r->ld, r->data, cli_opt_str(opts, "targets", NULL), r->samples, a->width[0],
+                  a->width[a->nlayers], r->seed, 1);
+    if (r->val) { /* a synthetic validation set is drawn with --seed + 1: other samples */
+        cli_load_data(&r->vld, r->val, cli_opt_str(opts, "val-targets", NULL), r->samples,
+                      a->width[0], a->width[a->nlayers], r->seed + 1, 1);
+        to->val = &r->vld.d;
+    } else if (r->val_split) {
+        cli_val_split_data(&r->ld.d, &r->vdata, &r->split_idx, split, split_tail, r->val_split,
+                           r->seed, r->lead);
+        to->val = &r->vdata;
+    }
+
+    /* --standardize: the training part's statistics, once (a --resume or --init model that
+     * carries them keeps its own); every view (training, validation) applies the model's */
+    bnn_model *m = &r->model;
+    if (cli_opt_flag(opts, "standardize") && !m->in_mean && r->resume)
+        cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained without --standardize; "
+                "this run asks for it (leave it out to continue without)", r->resume);
+    if (cli_opt_flag(opts, "standardize") && !m->in_mean) {
+        const size_t nin = (size_t)a->width[0];
+        m->in_mean = malloc(nin * sizeof *m->in_mean);
+        m->in_std = malloc(nin * sizeof *m->in_std);
+        if (!m->in_mean || !m->in_std)
+            cli_die(1, "--standardize: out of memory");
+        if (bnn_data_scale_stats(&r->ld.d, m->in_mean, m->in_std, &e) != 0)
+            cli_die(1, "--standardize: %s", e.msg);
+    }
+    r->ld.d.in_mean = m->in_mean;
+    r->ld.d.in_std = m->in_std;
+    bnn_data *vview = r->val ? &r->vld.d : r->val_split ? &r->vdata : NULL;
+    if (vview) {
+        vview->in_mean = m->in_mean;
+        vview->in_std = m->in_std;
+    }
+}
+
+/* The optimizer's state, before any output is opened (a bad checkpoint writes nothing); with
+ * --resume, where the checkpoint left it, and the checkpoint must come from the same data. */
+static void load_state(train_run *r)
 {
     bnn_error e;
-    int stratified = 0;
-    if (tail) {
-        const size_t nval = (size_t)(frac * (double)d->n + 0.5);
-        if (nval < 1 || nval >= d->n)
-            cli_die(1, "--val-split %s of %zu samples leaves %zu for validation and %zu for "
-                       "training (each needs at least 1)", opt, d->n, nval, d->n - nval);
-        *v = *d;
-        v->row0 = d->n - nval;
-        v->n = nval;
-        d->n -= nval;
-    } else {
-        bnn_data all = *d;
-        if (bnn_split_random(&all, frac, seed, d, v, idx, &stratified, &e) != 0)
-            cli_die(1, "--val-split %s: %s", opt, e.msg);
+    if (bnn_optim_state_init(&r->state, &r->to.optim, r->model.nparams, &e) != 0)
+        cli_die(1, "%s", e.msg);
+    const char *resume = r->resume;
+    if (resume) {
+        /* at most one update per sample and epoch (on every rank's share) */
+        r->state.step = cli_resume_step(resume, (uint64_t)r->done_epochs * (r->ld.d.n + 1) *
+                                                    (uint64_t)bnn_dist_size());
+        if (bnn_checkpoint_load_state(resume, &r->model.arch, &r->state, &e) != 0)
+            cli_die(1, "--resume %s", e.msg);
     }
-    /* a stratified split gives every class its share: only the others are counted (a pass
-     * over each part, which stops at the first row that is not a class) */
-    if (!lead || d->nout < 2 || stratified)
+    snprintf(r->nbuf, sizeof r->nbuf, "%zu", r->ld.d.n);
+    if (resume) {
+        char buf[600], q[300]; /* the checkpoint's strings are printed escaped */
+        if (bnn_model_read_meta(resume, "samples", buf, sizeof buf, &e) == 0 &&
+            strcmp(buf, r->nbuf) != 0)
+            cli_die(1, "--resume %s: the checkpoint was trained on %s samples, this run has %s",
+                    resume, bnn_printable(q, sizeof q, buf), r->nbuf);
+        if (bnn_model_read_meta(resume, "data", buf, sizeof buf, &e) == 0 &&
+            strcmp(buf, r->ld.data.name) != 0 && r->lead)
+            fprintf(stderr, "batchnn: warning: --resume %s was trained on %s, this run uses %s\n",
+                    resume, bnn_printable(q, sizeof q, buf), r->ld.data.name);
+    }
+}
+
+/* The callbacks and what they write: the best model (--patience with --save), checkpoints,
+ * the log (opened now), the progress meter. */
+static void open_outputs(train_run *r)
+{
+    bnn_train_opts *to = &r->to;
+    train_ctx *ctx = &r->ctx;
+    bnn_error e;
+    to->state = &r->state;
+    if (to->val && to->patience && r->save) { /* --save holds the best model */
+        if (bnn_model_init(&r->best, &r->model.arch, &e) != 0)
+            cli_die(1, "%s", e.msg);
+        memcpy(r->best.theta, r->model.theta, r->model.nparams * sizeof *r->best.theta);
+        to->best = &r->best;
+        to->best_epoch = &r->best_epoch;
+    }
+    ctx->to = to;
+    ctx->rs = r->rs;
+    ctx->validating = to->val != NULL;
+    to->on_epoch_stats = on_epoch_stats;
+    to->total_epochs = to->epochs;
+    to->start_epoch = r->done_epochs;
+    to->epochs -= r->done_epochs;
+    ctx->last_checkpoint = r->done_epochs;
+    if (r->checkpoint) {
+        ctx->checkpoint = r->checkpoint;
+        add_meta(ctx, "epoch", NULL); /* filled in per checkpoint */
+        add_meta(ctx, "samples", r->nbuf);
+        add_meta(ctx, "data", r->ld.data.name);
+        to->checkpoint_every = r->every;
+        to->on_checkpoint = on_checkpoint;
+    }
+    if (r->log) {
+        int err = open_log(&r->logf, r->log, r->done_epochs, to);
+        ctx->log = r->logf.fp;
+        ctx->log_path = r->log;
+        if (err) { /* a full disk: say so now, train anyway, write the other outputs */
+            fprintf(stderr, "batchnn: --log %s: cannot write: %s; training goes on\n", r->log,
+                    strerror(err));
+            ctx->log_failed = 1;
+        }
+    }
+    cli_progress_start(&ctx->progress, r->ld.d.n, r->done_epochs, to->epochs, r->quiet);
+    to->on_epoch = on_epoch;
+    to->should_stop = should_stop;
+    to->ctx = ctx;
+    r->threads = omp_get_max_threads(); /* --threads, or all CPUs (cli_parse_threads) */
+}
+
+/* Before training (not --quiet): warnings, then one line saying what is trained and how. */
+static void announce(const train_run *r)
+{
+    const bnn_train_opts *to = &r->to;
+    const int threads = r->threads;
+    if (r->quiet)
         return;
-    size_t *counts = calloc((size_t)d->nout, sizeof *counts);
-    if (!counts)
-        return;
-    const size_t kt = classes_present(d, counts), kv = classes_present(v, counts);
-    const char *part = kv == 1 && kt > 1 ? "validation" : kt == 1 && kv > 1 ? "training" : NULL;
-    if (part)
-        fprintf(stderr, "batchnn: warning: --val-split %s: the %s part holds one class only%s\n",
-                opt, part, tail ? " (sorted data? --val-split F draws a random, stratified "
-                                  "subset)" : "");
-    free(counts);
+    /* omp_get_num_procs counts the CPUs this process may run on (its affinity mask): more
+     * threads than that share cores, e.g. under mpirun, which binds a rank to one core when it
+     * starts 2 ranks or fewer */
+    if (threads > omp_get_num_procs())
+        fprintf(stderr,
+                "batchnn: warning: --threads %d but this process may run on %d CPU%s only (its "
+                "affinity mask)%s\n",
+                threads, omp_get_num_procs(), omp_get_num_procs() == 1 ? "" : "s",
+                bnn_dist_size() > 1 || getenv("OMPI_COMM_WORLD_SIZE")
+                    ? "; under mpirun give each rank its cores: --bind-to none or --map-by "
+                      "slot:PE=T"
+                    : "");
+    if (r->arch_note[0])
+        fprintf(stderr, "batchnn: %s\n", r->arch_note);
+    const bnn_arch *a = &r->model.arch;
+    char w[4096], acts[4096], batch[48];
+    bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
+    if (to->batch && to->batch < r->ld.d.n)
+        snprintf(batch, sizeof batch, "mini-batches of %zu", to->batch);
+    else
+        snprintf(batch, sizeof batch, "full batch");
+    fprintf(stderr,
+            "batchnn: %s (%s%s), %zu parameters; %zu samples of %s%s; %d epoch%s, lr %g, "
+            "%s%s; %s, loss %s; gradient %s, engine %s, %s, %d thread%s\n",
+            w, acts, a->bias[0] ? "" : ", no bias", r->model.nparams, r->ld.d.n,
+            r->ld.data.name, to->val ? " (+ validation)" : "", to->epochs,
+            to->epochs == 1 ? "" : "s", to->lr, batch, to->shuffle ? ", shuffled" : "",
+            bnn_optim_name(to->optim.kind), bnn_loss_name(to->loss),
+            bnn_gradient_name(to->gradient), bnn_engine_name(to->engine), bnn_eng_isa(),
+            threads, threads == 1 ? "" : "s");
+}
+
+/* Trains, then the cost at the final parameters (not after a stop signal: no final pass over
+ * the data, and under mpirun the ranks may have a second to write; the parameters were
+ * checked finite by the last update). 0, or -1 with the message in e. */
+static int run(train_run *r, double *final_loss, bnn_error *e)
+{
+    int rc = bnn_train(&r->model, &r->ld.d, &r->to, e);
+    cli_stop_note(bnn_dist_stopped()); /* another rank's signal, agreed at a step */
+    const int stopped = cli_stop_signal();
+    const int last_epoch = r->done_epochs + r->ctx.progress.epochs_done;
+    *final_loss = NAN;
+    if (rc == 0 && !stopped && final_cost(&r->model, &r->ld.d, &r->to, final_loss, e) != 0)
+        rc = -1;
+    else if (rc == 0 && !stopped && !(fabs(*final_loss) <= FLT_MAX)) {
+        /* non-finite, or beyond what the float32 model can represent: diverged (the same
+         * on every rank) */
+        bnn_dist_same_error();
+        bnn_fail(e, "after the last update (epoch %d) the loss is %s; training diverged (try a "
+                 "smaller --lr)", last_epoch, isnan(*final_loss) ? "nan" : isinf(*final_loss)
+                 ? "infinite" : "beyond float32's range");
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Every output is attempted; a failure is reported and the others are still written. --save
+ * and the final checkpoint are not written after an error (rc != 0): the weights are not
+ * trustworthy. Returns 1 when an output (or the run) failed. */
+static int write_outputs(train_run *r, int rc, const bnn_error *e, int last_epoch)
+{
+    train_ctx *ctx = &r->ctx;
+    int failed = 0;
+    bnn_error e2;
+    if (r->log) {
+        if (ctx->log_failed) {
+            bnn_outfile_abort(&r->logf);
+            failed = 1;
+        } else if (bnn_outfile_commit(&r->logf, &e2) != 0) {
+            fprintf(stderr, "batchnn: --log %s\n", e2.msg);
+            failed = 1;
+        }
+    }
+    if (r->plot && cli_plot_write(r->plot, ctx->losses, ctx->validating ? ctx->val_losses : NULL,
+                                  ctx->nlosses, r->done_epochs, r->plot_scale, &e2) != 0) {
+        fprintf(stderr, "batchnn: --plot %s\n", e2.msg);
+        failed = 1;
+    }
+    if (rc != 0) {
+        cli_error("%s", e->msg);
+        return 1;
+    }
+    const char *loss_key = "loss", *loss_val = bnn_loss_name(r->to.loss);
+    bnn_model out = r->to.best && r->best_epoch ? r->best : r->model; /* a view: not freed */
+    out.in_mean = r->model.in_mean; /* the scaler it was trained with */
+    out.in_std = r->model.in_std;
+    if (r->save && bnn_model_save_meta(&out, r->save, &loss_key, &loss_val, 1, &e2) != 0) {
+        fprintf(stderr, "batchnn: --save %s\n", e2.msg);
+        failed = 1;
+    }
+    /* a final checkpoint, unless the last epoch just wrote one */
+    if (r->checkpoint && ctx->progress.epochs_done > 0 && ctx->last_checkpoint != last_epoch)
+        on_checkpoint(ctx, last_epoch, &r->model, NULL);
+    if (ctx->checkpoint_failures) {
+        fprintf(stderr, "batchnn: --checkpoint %s: %d checkpoint%s could not be written%s\n",
+                r->checkpoint, ctx->checkpoint_failures, ctx->checkpoint_failures == 1 ? "" : "s",
+                ctx->last_checkpoint == last_epoch ? " (the final one was)" : "");
+        failed = 1;
+    }
+    return failed;
+}
+
+/* The summary on stdout (not --quiet, after a run without error): epochs, time, final loss,
+ * speed, peak memory, where the model went. */
+static void report(const train_run *r, double final_loss, int interrupted, int failed)
+{
+    const int done = r->ctx.progress.epochs_done;
+    const double secs = r->ctx.progress.train_seconds;
+    const int threads = r->threads;
+    double rate = secs > 0 ? (double)r->ld.d.n * done / secs : 0.0;
+    /* the peak resident memory so far (Linux: ru_maxrss in KiB): flat in n when the data
+     * is streamed or mapped in windows */
+    struct rusage ru;
+    char rss[48] = "";
+    if (getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss > 0) {
+        char b[32];
+        snprintf(rss, sizeof rss, ", peak RSS %s",
+                 bnn_format_bytes((size_t)ru.ru_maxrss * 1024, b, sizeof b));
+    }
+    char fl[48] = "not computed (stopped)";
+    if (!interrupted)
+        snprintf(fl, sizeof fl, "%.9g", final_loss);
+    const int best = r->to.best && r->best_epoch, saved = r->save && !failed;
+    printf("trained %d epoch%s in %.3f s: final loss %s, %.4g samples/s, %.4g ms/epoch "
+           "(%s, %d thread%s%s)%s%s\n",
+           done, done == 1 ? "" : "s", secs, fl, rate, done ? 1e3 * secs / done : 0.0,
+           bnn_eng_isa(), threads, threads == 1 ? "" : "s", rss,
+           saved && !best ? ", saved to " : "", saved && !best ? r->save : "");
+    if (saved && best)
+        printf("best validation loss at epoch %d: that model is saved to %s\n", r->best_epoch,
+               r->save);
+}
+
+static void free_run(train_run *r)
+{
+    free(r->ctx.losses);
+    free(r->ctx.val_losses);
+    bnn_optim_state_free(&r->state);
+    bnn_model_free(&r->best);
+    if (r->val)
+        cli_free_data(&r->vld);
+    cli_free_data(&r->ld);
+    free(r->split_idx);
+    bnn_model_free(&r->model);
 }
 
 int cli_cmd_train(int argc, char **argv)
@@ -331,7 +737,7 @@ int cli_cmd_train(int argc, char **argv)
         {"epochs", 1, 0, 0},  {"lr", 1, 0, 0},       {"batch", 1, 0, 0},
         {"seed", 1, 0, 0},    {"threads", 1, 0, 0},  {"init", 1, 0, 0},
         {"save", 1, 0, 0},    {"log", 1, 0, 0},      {"gradient", 1, 0, 0},
-        {"engine", 1, 0, 0},  {"quiet", 0, 0, 0},    
+        {"engine", 1, 0, 0},  {"quiet", 0, 0, 0},
         {"plot", 1, 0, 0},    {"checkpoint", 1, 0, 0}, {"checkpoint-every", 1, 0, 0},
         {"resume", 1, 0, 0},  {"plot-scale", 1, 0, 0},
         /* training options (train_options.c) */
@@ -344,397 +750,43 @@ int cli_cmd_train(int argc, char **argv)
     };
     if (cli_parse_opts("train", argc, argv, opts, NULL, 0, usage_train) < 0)
         return 0;
-    bnn_error e;
-    const char *init = cli_opt_str(opts, "init", NULL);
-    const char *resume = cli_opt_str(opts, "resume", NULL);
-    if (init && resume)
-        cli_die(EXIT_USAGE, "train: --init and --resume cannot be combined");
-    const char *data = cli_opt_str(opts, "data", NULL);
-    if (!data)
-        cli_die(EXIT_USAGE, "train: --data FILE or --data synth:NAME is required");
-
-    /* every path is checked before anything else: a bad output fails now, not after hours, and
-     * no output may be an input's file or another output's */
-    const char *save = cli_opt_str(opts, "save", NULL), *log = cli_opt_str(opts, "log", NULL);
-    const char *plot = cli_opt_str(opts, "plot", NULL);
-    if (cli_opt_flag(opts, "plot-scale") && !plot)
-        cli_die(EXIT_USAGE, "--plot-scale needs --plot FILE.svg");
-    const cli_plot_scale plot_scale = cli_plot_scale_parse(cli_opt_str(opts, "plot-scale", NULL));
-    /* from here on a stop signal is ours: during loading it ends the run before training */
-    cli_stop_defer(1);
-    const char *checkpoint = cli_opt_str(opts, "checkpoint", NULL);
-    const cli_path paths[] = {
-        {"data", data, CLI_IN_DATA}, {"targets", cli_opt_str(opts, "targets", NULL), CLI_IN},
-        {"val", cli_opt_str(opts, "val", NULL), CLI_IN_DATA},
-        {"val-targets", cli_opt_str(opts, "val-targets", NULL), CLI_IN},
-        {"init", init, CLI_IN}, {"resume", resume, CLI_IN},
-        {"save", save, CLI_OUT}, {"log", log, CLI_OUT}, {"plot", plot, CLI_OUT},
-        {"checkpoint", checkpoint, CLI_OUT},
-    };
-    cli_check_paths(paths, sizeof paths / sizeof paths[0]);
-    if (cli_opt_flag(opts, "checkpoint-every") && !checkpoint)
-        cli_die(EXIT_USAGE, "--checkpoint-every needs --checkpoint FILE");
-    int every = (int)cli_parse_u64("checkpoint-every",
-                                   cli_opt_str(opts, "checkpoint-every", "10"), 1,
-                                   1000000000);
-    /* under mpirun every rank checks the outputs, rank 0 alone prints and writes them (the
-     * checkpoint's epochs are still counted on every rank: on_checkpoint) */
-    const int lead = bnn_dist_rank() == 0;
-    if (!lead)
-        save = log = plot = NULL;
-
-    /* the settings; with --resume, those the checkpoint records are taken from it */
-    int done_epochs = 0;
-    const char *s_seed, *s_lr, *s_batch, *s_gradient, *s_engine;
-    if (resume) {
-        char buf[64];
-        int r = bnn_model_read_meta(resume, "epoch", buf, sizeof buf, &e);
-        if (r < 0)
-            cli_die(1, "--resume %s", e.msg);
-        char *end;
-        long v = r == 0 ? strtol(buf, &end, 10) : -1;
-        if (r != 0 || *end != '\0' || v < 0 || v > 1000000000)
-            cli_die(1, "--resume %s: not a batchnn checkpoint (no valid \"epoch\" in __metadata__)",
-                    resume);
-        done_epochs = (int)v;
-        init = resume;
-    }
-    static cli_run_settings rs; /* static: 4 KiB of strings */
-    cli_run_settings_resolve(&rs, opts, resume);
-    s_seed = cli_run_setting(&rs, "seed", "1");
-    s_lr = cli_run_setting(&rs, "lr", "0.1");
-    s_batch = cli_run_setting(&rs, "batch", "0");
-    s_gradient = cli_run_setting(&rs, "gradient", "exact");
-    s_engine = cli_run_setting(&rs, "engine", "fast");
-    bnn_train_opts to;
-    bnn_train_opts_default(&to);
-    to.epochs = (int)cli_parse_u64("epochs", cli_opt_str(opts, "epochs", "100"), 0, 1000000000);
-    to.lr = cli_parse_double("lr", s_lr);
-    if (to.lr < 0)
-        cli_die(EXIT_USAGE, "--lr: %g is negative", to.lr);
-    to.batch = (size_t)cli_parse_u64("batch", s_batch, 0, SIZE_MAX);
-    cli_parse_threads(cli_opt_str(opts, "threads", "0")); /* to.threads stays 0: its team */
-    uint64_t seed = cli_parse_u64("seed", s_seed, 0, UINT64_MAX);
-    const char *s_samples = cli_run_setting(&rs, "samples", NULL);
-    size_t samples = (size_t)cli_parse_u64("samples", s_samples ? s_samples : "0", 0, SIZE_MAX);
-    if (s_samples && samples == 0)
-        cli_die(EXIT_USAGE, "--samples must be at least 1");
-    if (bnn_gradient_parse(s_gradient, &to.gradient) != 0)
-        cli_die(EXIT_USAGE, "--gradient: '%s' is not exact, seed or finite-diff", s_gradient);
-    if (bnn_engine_parse(s_engine, &to.engine) != 0)
-        cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference", s_engine);
-    if (done_epochs > to.epochs)
-        cli_die(EXIT_USAGE, "--resume %s: the checkpoint is at epoch %d, past --epochs %d", resume,
-                done_epochs, to.epochs);
-    int quiet = cli_opt_flag(opts, "quiet") || !lead;
-
-    bnn_model model;
-    char arch_note[512] = "";
-    if (init) {
-        const char *what = resume ? "--resume" : "--init";
-        if (cli_opt_flag(opts, "hidden"))
-            cli_die(EXIT_USAGE, "--hidden conflicts with %s %s: its architecture is used", what,
-                    init);
-        cli_load_model(&model, init, cli_opt_str(opts, "act", NULL), what);
-        char w[4096];
-        bnn_arch_format(&model.arch, w, sizeof w, NULL, 0);
-        if (cli_opt_flag(opts, "arch")) {
-            bnn_arch want;
-            if (bnn_arch_parse(&want, cli_opt_str(opts, "arch", ""), NULL, 1, &e) != 0)
-                cli_die(EXIT_USAGE, "%s", e.msg);
-            int same = want.nlayers == model.arch.nlayers;
-            for (int i = 0; same && i <= want.nlayers; i++)
-                same = want.width[i] == model.arch.width[i];
-            if (!same)
-                cli_die(EXIT_USAGE, "--arch %s conflicts with %s %s, whose architecture is %s",
-                        cli_opt_str(opts, "arch", ""), what, init, w);
-        }
-        if (cli_opt_flag(opts, "no-bias"))
-            for (int l = 0; l < model.arch.nlayers; l++)
-                if (model.arch.bias[l])
-                    cli_die(EXIT_USAGE, "--no-bias conflicts with %s %s, whose layer %d has a "
-                            "bias", what, init, l + 1);
-    } else {
-        /* --hidden or auto widths: the resolved widths stand for --arch (arch_auto.c) */
-        static char arch_buf[4096];
-        if (cli_arch_auto(opts, data, cli_opt_str(opts, "targets", NULL), samples, arch_buf,
-                          sizeof arch_buf, arch_note, sizeof arch_note))
-            for (cli_opt *o = opts; o->name; o++)
-                if (strcmp(o->name, "arch") == 0) {
-                    o->value = arch_buf;
-                    o->seen = 1;
-                }
-        cli_model_from_opts(&model, "train", opts);
-        bnn_model_randomize(&model, seed);
-    }
-    const bnn_arch *a = &model.arch;
-    /* training options: optimizer, schedule, loss, shuffling, validation */
-    const cli_train_strings ts = {
-        cli_run_setting(&rs, "optimizer", NULL), cli_run_setting(&rs, "momentum", NULL),
-        cli_run_setting(&rs, "beta1", NULL), cli_run_setting(&rs, "beta2", NULL),
-        cli_run_setting(&rs, "adam-eps", NULL), cli_run_setting(&rs, "weight-decay", NULL),
-        cli_run_setting(&rs, "lr-schedule", NULL), cli_run_setting(&rs, "loss", NULL),
-        cli_opt_str(opts, "patience", NULL), cli_run_setting(&rs, "shuffle", NULL) != NULL,
-    };
-    cli_training_options(&ts, a, &to);
-    to.seed = seed;
-    const char *val = cli_opt_str(opts, "val", NULL);
-    const char *val_split = cli_run_setting(&rs, "val-split", NULL);
-    if (val && val_split)
-        cli_die(EXIT_USAGE, "train: --val and --val-split cannot be combined");
-    if (cli_opt_flag(opts, "val-targets") && !val)
-        cli_die(EXIT_USAGE, "--val-targets needs --val FILE");
-    if (to.patience && !val && !val_split)
-        cli_die(EXIT_USAGE, "--patience needs validation data (--val FILE or --val-split F)");
-    int split_tail = 0;
-    double split = val_split ? cli_val_split(val_split, &split_tail) : 0.0;
-    cli_data ld, vld;
-    cli_load_data(&ld, data, cli_opt_str(opts, "targets", NULL), samples, a->width[0],
-              a->width[a->nlayers], seed, 1);
-    bnn_data vdata;
-    uint32_t *split_idx = NULL;
-    if (val) { /* a synthetic validation set is drawn with --seed + 1: other samples */
-        cli_load_data(&vld, val, cli_opt_str(opts, "val-targets", NULL), samples, a->width[0],
-                  a->width[a->nlayers], seed + 1, 1);
-        to.val = &vld.d;
-    } else if (val_split) {
-        split_data(&ld.d, &vdata, &split_idx, split, split_tail, val_split, seed, lead);
-        to.val = &vdata;
-    }
-
-    /* --standardize: the training part's statistics, once (a --resume or --init model that
-     * carries them keeps its own); every view (training, validation) applies the model's */
-    if (cli_opt_flag(opts, "standardize") && !model.in_mean && resume)
-        cli_die(EXIT_USAGE, "--resume %s: the checkpoint was trained without --standardize; "
-                "this run asks for it (leave it out to continue without)", resume);
-    if (cli_opt_flag(opts, "standardize") && !model.in_mean) {
-        const size_t nin = (size_t)a->width[0];
-        model.in_mean = malloc(nin * sizeof *model.in_mean);
-        model.in_std = malloc(nin * sizeof *model.in_std);
-        if (!model.in_mean || !model.in_std)
-            cli_die(1, "--standardize: out of memory");
-        if (bnn_data_scale_stats(&ld.d, model.in_mean, model.in_std, &e) != 0)
-            cli_die(1, "--standardize: %s", e.msg);
-    }
-    ld.d.in_mean = model.in_mean;
-    ld.d.in_std = model.in_std;
-    bnn_data *vview = val ? &vld.d : val_split ? &vdata : NULL;
-    if (vview) {
-        vview->in_mean = model.in_mean;
-        vview->in_std = model.in_std;
-    }
-
-    bnn_optim_state state; /* before any output is opened: a bad checkpoint writes nothing */
-    if (bnn_optim_state_init(&state, &to.optim, model.nparams, &e) != 0)
-        cli_die(1, "%s", e.msg);
-    if (resume) { /* the optimizer continues where the checkpoint left it */
-        /* at most one update per sample and epoch (on every rank's share) */
-        state.step = cli_resume_step(resume, (uint64_t)done_epochs * (ld.d.n + 1) *
-                                                 (uint64_t)bnn_dist_size());
-        if (bnn_checkpoint_load_state(resume, a, &state, &e) != 0)
-            cli_die(1, "--resume %s", e.msg);
-    }
-
-    char nbuf[32];
-    snprintf(nbuf, sizeof nbuf, "%zu", ld.d.n);
-    if (resume) { /* the checkpoint must come from the same data */
-        char buf[600], q[300]; /* the checkpoint's strings are printed escaped */
-        if (bnn_model_read_meta(resume, "samples", buf, sizeof buf, &e) == 0 &&
-            strcmp(buf, nbuf) != 0)
-            cli_die(1, "--resume %s: the checkpoint was trained on %s samples, this run has %s",
-                    resume, bnn_printable(q, sizeof q, buf), nbuf);
-        if (bnn_model_read_meta(resume, "data", buf, sizeof buf, &e) == 0 &&
-            strcmp(buf, ld.data.name) != 0 && lead)
-            fprintf(stderr, "batchnn: warning: --resume %s was trained on %s, this run uses %s\n",
-                    resume, bnn_printable(q, sizeof q, buf), ld.data.name);
-    }
-
-    train_ctx ctx = {0};
-    to.state = &state;
-    bnn_model best = {0};
-    int best_epoch = 0;
-    if (to.val && to.patience && save) { /* --save holds the best model */
-        if (bnn_model_init(&best, a, &e) != 0)
-            cli_die(1, "%s", e.msg);
-        memcpy(best.theta, model.theta, model.nparams * sizeof *best.theta);
-        to.best = &best;
-        to.best_epoch = &best_epoch;
-    }
-    ctx.to = &to;
-    ctx.rs = &rs;
-    ctx.validating = to.val != NULL;
-    to.on_epoch_stats = on_epoch_stats;
-    to.total_epochs = to.epochs;
-    to.start_epoch = done_epochs;
-    to.epochs -= done_epochs;
-    ctx.last_checkpoint = done_epochs;
-    if (checkpoint) {
-        ctx.checkpoint = checkpoint;
-        add_meta(&ctx, "epoch", NULL); /* filled in per checkpoint */
-        add_meta(&ctx, "samples", nbuf);
-        add_meta(&ctx, "data", ld.data.name);
-        to.checkpoint_every = every;
-        to.on_checkpoint = on_checkpoint;
-    }
-    bnn_outfile logf = {0};
-    if (log) {
-        int err = open_log(&logf, log, done_epochs, &to);
-        ctx.log = logf.fp;
-        ctx.log_path = log;
-        if (err) { /* a full disk: say so now, train anyway, write the other outputs */
-            fprintf(stderr, "batchnn: --log %s: cannot write: %s; training goes on\n", log,
-                    strerror(err));
-            ctx.log_failed = 1;
-        }
-    }
-    cli_progress_start(&ctx.progress, ld.d.n, done_epochs, to.epochs, quiet);
-    to.on_epoch = on_epoch;
-    to.should_stop = should_stop;
-    to.ctx = &ctx;
-    int threads = omp_get_max_threads(); /* --threads, or all CPUs (cli_parse_threads) */
-    /* omp_get_num_procs counts the CPUs this process may run on (its affinity mask): more
-     * threads than that share cores, e.g. under mpirun, which binds a rank to one core when it
-     * starts 2 ranks or fewer */
-    if (!quiet && threads > omp_get_num_procs())
-        fprintf(stderr,
-                "batchnn: warning: --threads %d but this process may run on %d CPU%s only (its "
-                "affinity mask)%s\n",
-                threads, omp_get_num_procs(), omp_get_num_procs() == 1 ? "" : "s",
-                bnn_dist_size() > 1 || getenv("OMPI_COMM_WORLD_SIZE")
-                    ? "; under mpirun give each rank its cores: --bind-to none or --map-by "
-                      "slot:PE=T"
-                    : "");
-    if (!quiet && arch_note[0])
-        fprintf(stderr, "batchnn: %s\n", arch_note);
-    if (!quiet) {
-        char w[4096], acts[4096], batch[48];
-        bnn_arch_format(a, w, sizeof w, acts, sizeof acts);
-        if (to.batch && to.batch < ld.d.n)
-            snprintf(batch, sizeof batch, "mini-batches of %zu", to.batch);
-        else
-            snprintf(batch, sizeof batch, "full batch");
-        fprintf(stderr,
-                "batchnn: %s (%s%s), %zu parameters; %zu samples of %s%s; %d epoch%s, lr %g, "
-                "%s%s; %s, loss %s; gradient %s, engine %s, %s, %d thread%s\n",
-                w, acts, a->bias[0] ? "" : ", no bias", model.nparams, ld.d.n, ld.data.name,
-                to.val ? " (+ validation)" : "", to.epochs, to.epochs == 1 ? "" : "s", to.lr,
-                batch, to.shuffle ? ", shuffled" : "", bnn_optim_name(to.optim.kind),
-                bnn_loss_name(to.loss),
-                bnn_gradient_name(to.gradient), bnn_engine_name(to.engine), bnn_eng_isa(),
-                threads, threads == 1 ? "" : "s");
-    }
+    static train_run r; /* static: large (the model, the data views, message buffers) */
+    memset(&r, 0, sizeof r);
+    r.opts = opts;
+    parse_paths(&r);
+    parse_settings(&r);
+    load_model(&r);
+    load_data(&r);
+    load_state(&r);
+    open_outputs(&r);
+    announce(&r);
 
     const int sig = bnn_dist_max_int(cli_stop_signal()); /* every rank, or none, starts */
     cli_stop_note(sig);
     const int interrupted_early = cli_stop_signal();
     if (interrupted_early) { /* stopped before the first epoch: nothing trained, nothing to save */
-        if (lead)
+        if (r.lead)
             fprintf(stderr, "batchnn: stopped by %s before training started\n",
-                cli_signal_name(interrupted_early));
+                    cli_signal_name(interrupted_early));
         return 128 + interrupted_early;
     }
-    int rc = bnn_train(&model, &ld.d, &to, &e);
-    cli_stop_note(bnn_dist_stopped()); /* another rank's signal, agreed at a step */
-    const int stopped = cli_stop_signal();
-    const int last_epoch = done_epochs + ctx.progress.epochs_done;
-    double final_loss = NAN;
-    /* stopped by a signal: no final pass over the data (under mpirun the ranks may have
-     * a second to write); the parameters were checked finite by the last update */
-    if (rc == 0 && !stopped && final_cost(&model, &ld.d, &to, &final_loss, &e) != 0)
-        rc = -1;
-    else if (rc == 0 && !stopped && !(fabs(final_loss) <= FLT_MAX)) {
-        /* non-finite, or beyond what the float32 model can represent: diverged (the same
-         * on every rank) */
-        bnn_dist_same_error();
-        bnn_fail(&e, "after the last update (epoch %d) the loss is %s; training diverged (try a "
-                 "smaller --lr)", last_epoch, isnan(final_loss) ? "nan" : isinf(final_loss)
-                 ? "infinite" : "beyond float32's range");
-        rc = -1;
-    }
-
-    /* Every output is attempted; a failure is reported and the others are still written. */
-    int failed = 0;
-    bnn_error e2;
-    if (log) {
-        if (ctx.log_failed) {
-            bnn_outfile_abort(&logf);
-            failed = 1;
-        } else if (bnn_outfile_commit(&logf, &e2) != 0) {
-            fprintf(stderr, "batchnn: --log %s\n", e2.msg);
-            failed = 1;
-        }
-    }
-    if (plot && cli_plot_write(plot, ctx.losses, ctx.validating ? ctx.val_losses : NULL,
-                               ctx.nlosses, done_epochs, plot_scale, &e2) != 0) {
-        fprintf(stderr, "batchnn: --plot %s\n", e2.msg);
-        failed = 1;
-    }
-    if (rc != 0) { /* --save and the checkpoint are not written: the weights are not trustworthy */
-        cli_error("%s", e.msg);
-        failed = 1;
-    } else {
-        const char *loss_key = "loss", *loss_val = bnn_loss_name(to.loss);
-        bnn_model out = to.best && best_epoch ? best : model; /* a view: not freed */
-        out.in_mean = model.in_mean; /* the scaler it was trained with */
-        out.in_std = model.in_std;
-        if (save && bnn_model_save_meta(&out, save, &loss_key, &loss_val, 1, &e2) != 0) {
-            fprintf(stderr, "batchnn: --save %s\n", e2.msg);
-            failed = 1;
-        }
-        /* a final checkpoint, unless the last epoch just wrote one */
-        if (checkpoint && ctx.progress.epochs_done > 0 && ctx.last_checkpoint != last_epoch)
-            on_checkpoint(&ctx, last_epoch, &model, NULL);
-        if (ctx.checkpoint_failures) {
-            fprintf(stderr, "batchnn: --checkpoint %s: %d checkpoint%s could not be written%s\n",
-                    checkpoint, ctx.checkpoint_failures, ctx.checkpoint_failures == 1 ? "" : "s",
-                    ctx.last_checkpoint == last_epoch ? " (the final one was)" : "");
-            failed = 1;
-        }
-    }
+    bnn_error e;
+    double final_loss;
+    const int rc = run(&r, &final_loss, &e);
+    const int last_epoch = r.done_epochs + r.ctx.progress.epochs_done;
+    const int failed = write_outputs(&r, rc, &e, last_epoch);
     cli_stop_defer(0);
     const int interrupted = cli_stop_signal();
-    free(ctx.losses);
-    free(ctx.val_losses);
-    if (!quiet && rc == 0) {
-        const int done = ctx.progress.epochs_done;
-        const double secs = ctx.progress.train_seconds;
-        double rate = secs > 0 ? (double)ld.d.n * done / secs : 0.0;
-        /* the peak resident memory so far (Linux: ru_maxrss in KiB): flat in n when the data
-         * is streamed or mapped in windows */
-        struct rusage ru;
-        char rss[48] = "";
-        if (getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss > 0) {
-            char b[32];
-            snprintf(rss, sizeof rss, ", peak RSS %s",
-                     bnn_format_bytes((size_t)ru.ru_maxrss * 1024, b, sizeof b));
-        }
-        char fl[48] = "not computed (stopped)";
-        if (!interrupted)
-            snprintf(fl, sizeof fl, "%.9g", final_loss);
-        printf("trained %d epoch%s in %.3f s: final loss %s, %.4g samples/s, %.4g ms/epoch "
-               "(%s, %d thread%s%s)%s%s\n",
-               done, done == 1 ? "" : "s", secs, fl, rate, done ? 1e3 * secs / done : 0.0,
-               bnn_eng_isa(), threads, threads == 1 ? "" : "s", rss,
-               save && !failed && !(to.best && best_epoch) ? ", saved to " : "",
-               save && !failed && !(to.best && best_epoch) ? save : "");
-        if (save && !failed && to.best && best_epoch)
-            printf("best validation loss at epoch %d: that model is saved to %s\n", best_epoch,
-                   save);
-    }
+    if (!r.quiet && rc == 0)
+        report(&r, final_loss, interrupted, failed);
     /* under mpirun the ranks agreed on the stop: they leave together (main finalizes MPI,
      * which waits for rank 0's outputs), not one by one, which makes mpirun kill the rest */
     if (interrupted)
         bnn_dist_leave_stopped();
-    if (interrupted && lead)
+    if (interrupted && r.lead)
         fprintf(stderr, "batchnn: stopped by %s after epoch %d of %d%s\n",
-                cli_signal_name(interrupted), last_epoch, done_epochs + to.epochs,
+                cli_signal_name(interrupted), last_epoch, r.done_epochs + r.to.epochs,
                 failed ? "" : "; every output was written");
-    bnn_optim_state_free(&state);
-    bnn_model_free(&best);
-    if (val)
-        cli_free_data(&vld);
-    cli_free_data(&ld);
-    free(split_idx);
-    bnn_model_free(&model);
+    free_run(&r);
     return failed ? 1 : interrupted ? 128 + interrupted : 0;
 }

@@ -58,13 +58,13 @@ void cli_training_options(const cli_train_strings *s, const bnn_arch *a, bnn_tra
         cli_die(EXIT_USAGE, "--%s needs --optimizer adam or adamw",
                 s->beta1 ? "beta1" : s->beta2 ? "beta2" : "adam-eps");
     if (bnn_optim_check(o, &e) != 0)
-        cli_die(EXIT_USAGE, "%s", e.msg);
+        cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
     if (s->lr_schedule && bnn_schedule_parse(s->lr_schedule, &to->schedule, &e) != 0)
-        cli_die(EXIT_USAGE, "%s", e.msg);
+        cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
     if (s->loss && bnn_loss_parse(s->loss, &to->loss) != 0)
         cli_die(EXIT_USAGE, "--loss: '%s' is not mse, cross-entropy or bce", s->loss);
     if (bnn_loss_check(a, to->loss, &e) != 0)
-        cli_die(EXIT_USAGE, "%s", e.msg);
+        cli_die(EXIT_USAGE, "%s", cli_flag_msg(e.msg));
     if (to->loss != BNN_LOSS_MSE && to->gradient == BNN_GRAD_SEED)
         cli_die(EXIT_USAGE, "--gradient seed is the notes' recursion for the squared error; "
                             "--loss %s needs --gradient exact", bnn_loss_name(to->loss));
@@ -93,6 +93,58 @@ double cli_val_split(const char *s, int *tail)
         cli_die(EXIT_USAGE, "--val-split: '%s' is not a fraction strictly between 0 and 1 "
                             "(F, or tail:F for the last rows)", s);
     return f;
+}
+
+/* Classes present in a view of class targets (0 when the targets are not classes). */
+static size_t classes_present(const bnn_data *d, size_t *counts)
+{
+    bnn_error e;
+    int onehot = 0;
+    if (d->nout < 2 || bnn_data_classes(d, NULL, counts, &onehot, &e) != 0 || !onehot)
+        return 0;
+    size_t k = 0;
+    for (int64_t c = 0; c < d->nout; c++)
+        k += counts[c] > 0;
+    return k;
+}
+
+/* --val-split: d becomes the training part, *v the validation part. A random subset
+ * (stratified by class when the targets are classes; src/train/split.c) or, with tail:F, the
+ * last rows as before. A part that holds one class of several is warned about: early stopping
+ * on it measures one class only (sorted data and a tail split). */
+void cli_val_split_data(bnn_data *d, bnn_data *v, uint32_t **idx, double frac, int tail,
+                        const char *opt, uint64_t seed, int lead)
+{
+    bnn_error e;
+    int stratified = 0;
+    if (tail) {
+        const size_t nval = (size_t)(frac * (double)d->n + 0.5);
+        if (nval < 1 || nval >= d->n)
+            cli_die(1, "--val-split %s of %zu samples leaves %zu for validation and %zu for "
+                       "training (each needs at least 1)", opt, d->n, nval, d->n - nval);
+        *v = *d;
+        v->row0 = d->n - nval;
+        v->n = nval;
+        d->n -= nval;
+    } else {
+        bnn_data all = *d;
+        if (bnn_split_random(&all, frac, seed, d, v, idx, &stratified, &e) != 0)
+            cli_die(1, "--val-split %s: %s", opt, e.msg);
+    }
+    /* a stratified split gives every class its share: only the others are counted (a pass
+     * over each part, which stops at the first row that is not a class) */
+    if (!lead || d->nout < 2 || stratified)
+        return;
+    size_t *counts = calloc((size_t)d->nout, sizeof *counts);
+    if (!counts)
+        return;
+    const size_t kt = classes_present(d, counts), kv = classes_present(v, counts);
+    const char *part = kv == 1 && kt > 1 ? "validation" : kt == 1 && kv > 1 ? "training" : NULL;
+    if (part)
+        fprintf(stderr, "batchnn: warning: --val-split %s: the %s part holds one class only%s\n",
+                opt, part, tail ? " (sorted data? --val-split F draws a random, stratified "
+                                  "subset)" : "");
+    free(counts);
 }
 
 void cli_log_header(char *buf, size_t len, int validating, bnn_loss loss)

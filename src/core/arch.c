@@ -105,28 +105,28 @@ int bnn_arch_parse(bnn_arch *a, const char *widths, const char *acts, int bias, 
     char *tok[BNN_MAX_LAYERS + 2];
     int n = split_list(widths, local, sizeof local, tok, BNN_MAX_LAYERS + 2);
     if (n < 0)
-        return bnn_fail(e, "--arch: too many layers (at most %d)", BNN_MAX_LAYERS);
+        return bnn_fail(e, "widths: too many layers (at most %d)", BNN_MAX_LAYERS);
     if (n < 2)
-        return bnn_fail(e, "--arch '%s': give at least two widths, inputs and outputs, "
+        return bnn_fail(e, "widths '%s': give at least two widths, inputs and outputs, "
                            "e.g. 2,16,1", widths);
     if (n - 1 > BNN_MAX_LAYERS)
-        return bnn_fail(e, "--arch: too many layers (%d, at most %d)", n - 1, BNN_MAX_LAYERS);
+        return bnn_fail(e, "widths: too many layers (%d, at most %d)", n - 1, BNN_MAX_LAYERS);
     a->nlayers = n - 1;
     for (int i = 0; i < n; i++) {
         char *end = NULL;
         errno = 0;
         if (!isdigit((unsigned char)tok[i][0]))
-            return bnn_fail(e, "--arch: width %d is '%s', not a positive whole number", i + 1,
+            return bnn_fail(e, "widths: width %d is '%s', not a positive whole number", i + 1,
                             tok[i]);
         long long v = strtoll(tok[i], &end, 10);
         if (*end != '\0')
-            return bnn_fail(e, "--arch: width %d is '%s', not a positive whole number", i + 1,
+            return bnn_fail(e, "widths: width %d is '%s', not a positive whole number", i + 1,
                             tok[i]);
         if (errno == ERANGE || v > BNN_MAX_WIDTH)
-            return bnn_fail(e, "--arch: width %d (%s) is larger than the limit %lld", i + 1,
+            return bnn_fail(e, "widths: width %d (%s) is larger than the limit %lld", i + 1,
                             tok[i], (long long)BNN_MAX_WIDTH);
         if (v < 1)
-            return bnn_fail(e, "--arch: width %d is %lld; widths must be at least 1", i + 1, v);
+            return bnn_fail(e, "widths: width %d is %lld; widths must be at least 1", i + 1, v);
         a->width[i] = v;
     }
     for (int l = 0; l < a->nlayers; l++) {
@@ -139,10 +139,10 @@ int bnn_arch_parse(bnn_arch *a, const char *widths, const char *acts, int bias, 
         size_t blen = 0;
         int r = bnn_act_list_parse(acts, a->nlayers, 1, a->act, &k, &bad, &blen);
         if (r == -1)
-            return bnn_fail(e, "--act: %d names for %d layers; give one name for all layers "
+            return bnn_fail(e, "activations: %d names for %d layers; give one name for all layers "
                                "or one per layer", k, a->nlayers);
         if (r == -2)
-            return bnn_fail(e, "--act: unknown activation '%.*s' (known: identity, sigmoid, "
+            return bnn_fail(e, "activations: unknown activation '%.*s' (known: identity, sigmoid, "
                                "tanh, relu)", blen > 200 ? 200 : (int)blen, bad);
     }
     return bnn_arch_check(a, e);

@@ -123,10 +123,12 @@ size_t bnn_memory_budget(void);
 int bnn_memory_limit_describe(char *buf, size_t len);
 /* For tests: the same, reading proc_root/self/cgroup and the cgroup files under
  * sys_root/fs/cgroup instead of /proc and /sys (rlimits and physical memory are the real
- * ones). bnn_memory_limit_get uses $BATCHNN_PROC_ROOT and $BATCHNN_SYSFS_ROOT when set and
- * not empty, so that tests can fake a cgroup limit for a whole process; nothing else should
- * set them. */
+ * ones). */
 void bnn_memory_limit_at(bnn_memory_limit *l, const char *proc_root, const char *sys_root);
+/* For tests: bnn_memory_limit_get (and so every budget) reads proc_root and sys_root instead
+ * of /proc and /sys from now on (NULL or "": the real ones), so that tests can fake a cgroup
+ * limit for a whole process (the command passes $BATCHNN_PROC_ROOT, $BATCHNN_SYSFS_ROOT). */
+void bnn_memory_set_roots(const char *proc_root, const char *sys_root);
 /* "512.0 MiB", "2.0 GiB", "100 bytes" into buf; returns buf. */
 const char *bnn_format_bytes(size_t bytes, char *buf, size_t len);
 /* ---------------------------------------------------------------------------------------- */

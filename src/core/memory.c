@@ -17,8 +17,9 @@
  * Nothing here calls malloc: it is asked exactly when memory may be short.
  *
  * Tests fake the files through bnn_memory_limit_at (explicit roots) or, for a whole process
- * (the engine's refusal, the command line), $BATCHNN_PROC_ROOT and $BATCHNN_SYSFS_ROOT, which
- * replace /proc and /sys; they are for tests only.
+ * (the engine's refusal, the command line), bnn_memory_set_roots, which replaces /proc and
+ * /sys (the command passes its test hooks $BATCHNN_PROC_ROOT and $BATCHNN_SYSFS_ROOT); they
+ * are for tests only. The library reads no environment.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -268,10 +269,19 @@ void bnn_memory_limit_at(bnn_memory_limit *l, const char *proc_root, const char 
     }
 }
 
+/* The roots bnn_memory_limit_get reads ("" : the real /proc and /sys). */
+static char memory_proc_root[4096], memory_sys_root[4096];
+
+void bnn_memory_set_roots(const char *proc_root, const char *sys_root)
+{
+    snprintf(memory_proc_root, sizeof memory_proc_root, "%s", proc_root ? proc_root : "");
+    snprintf(memory_sys_root, sizeof memory_sys_root, "%s", sys_root ? sys_root : "");
+}
+
 void bnn_memory_limit_get(bnn_memory_limit *l)
 {
-    const char *proc = getenv("BATCHNN_PROC_ROOT"), *sys = getenv("BATCHNN_SYSFS_ROOT");
-    bnn_memory_limit_at(l, proc && *proc ? proc : "/proc", sys && *sys ? sys : "/sys");
+    bnn_memory_limit_at(l, *memory_proc_root ? memory_proc_root : "/proc",
+                        *memory_sys_root ? memory_sys_root : "/sys");
 }
 
 size_t bnn_memory_budget(void)

@@ -20,14 +20,19 @@ extern "C" { /* the benchmark harness is C++ */
 typedef void (*bnn_axpy_fn)(float *y, const float *x, size_t n, float alpha);
 int bnn_dist_built(void);    /* 1 when built with MPI */
 int bnn_dist_launched(void); /* 1 when started by mpirun (its environment) */
+/* Before bnn_dist_init: 1 when the user named this process's CPU path (the ranks then refuse
+ * to move it to another, instead of taking the lowest path any rank has). */
+void bnn_dist_set_isa_named(int named);
 /* MPI_Init_thread(FUNNELED) when launched by mpirun, else nothing: 0 or -1. */
 int bnn_dist_init(bnn_error *e);
 /* After bnn_dist_init, on rank 0: a note for the user (the CPU path every rank was moved to),
  * or NULL. */
 const char *bnn_dist_note(void);
-/* MPI_Finalize (once; nothing when MPI is not running); with BATCHNN_MPI_STATS=1 rank 0 first
- * prints the line "mpi: ranks K threads T steps N reduce_s X per_step_us Y msgs_per_step M
- * bytes_per_step B params P" to stderr. */
+/* Collective (every rank calls it, before bnn_dist_finalize): on rank 0 the statistics line
+ * "mpi: ranks K threads T steps N reduce_s X per_step_us Y msgs_per_step M bytes_per_step B
+ * params P" written into buf (returned); NULL on the other ranks. */
+const char *bnn_dist_stats(char *buf, size_t len);
+/* MPI_Finalize (once; nothing when MPI is not running). */
 void bnn_dist_finalize(void);
 int bnn_dist_rank(void);
 int bnn_dist_size(void);

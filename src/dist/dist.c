@@ -4,7 +4,12 @@
  * functions exist for one rank, so callers need no #ifdef.
  *
  * CPU paths (agree_isa): at start the ranks take one kernel path, the lowest any rank chose,
- * or refuse together when a rank's BATCHNN_ISA would have to be overridden.
+ * or refuse together when a rank's named path (the command's BATCHNN_ISA, passed in with
+ * bnn_dist_set_isa_named) would have to be overridden.
+ *
+ * This file reads no environment beyond the launcher's (bnn_dist_launched) and prints
+ * nothing: the statistics line and the note on a lowered CPU path are strings the command
+ * prints (bnn_dist_stats, bnn_dist_note).
  *
  * MPI is initialised only when the process was started by mpirun (its environment has
  * OMPI_COMM_WORLD_SIZE, PMIX_RANK or PMI_RANK): a plain run pays nothing. The thread level is
@@ -58,6 +63,7 @@ static int dist_on;
 static int *rank_counts, *rank_displs; /* K entries each: the counts of a gather */
 #endif
 static char dist_note[256]; /* for rank 0 to print: the CPU path was lowered (agree_isa) */
+static int dist_isa_named; /* the command named this rank's CPU path (bnn_dist_set_isa_named) */
 static int stat_threads;
 static uint64_t stat_steps, stat_msgs, stat_bytes, stat_params;
 static double stat_reduce_s;
@@ -117,9 +123,7 @@ static int isa_level(const char *isa)
  * every rank refuses, naming the ranks and their paths. Before any kernel runs. */
 static int agree_isa(bnn_error *e)
 {
-    const char *env = getenv("BATCHNN_ISA");
-    const int named = env && *env && strcmp(env, "auto") != 0 && bnn_kernels_named(env);
-    int mine[2] = {isa_level(bnn_kernels()->isa), named};
+    int mine[2] = {isa_level(bnn_kernels()->isa), dist_isa_named};
     int *all = malloc((size_t)dist_size * 2 * sizeof *all);
     if (!all)
         return bnn_fail(e, "MPI: out of memory for %d ranks", dist_size);
@@ -191,8 +195,13 @@ int bnn_dist_init(bnn_error *e)
 #endif
 }
 
-/* The BATCHNN_MPI_STATS line (rank 0), the counts summed over the ranks. */
-static void print_stats(void)
+void bnn_dist_set_isa_named(int named)
+{
+    dist_isa_named = named != 0;
+}
+
+/* The statistics line, the counts summed over the ranks (collective: every rank calls it). */
+const char *bnn_dist_stats(char *buf, size_t len)
 {
     unsigned long long all[2] = {stat_msgs, stat_bytes};
 #ifdef HAVE_MPI
@@ -200,15 +209,16 @@ static void print_stats(void)
     if (dist_on)
         MPI_Reduce(mine, all, 2, MPI_UNSIGNED_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
 #endif
-    if (dist_rank != 0)
-        return;
+    if (dist_rank != 0 || !len)
+        return NULL;
     const double steps = stat_steps ? (double)stat_steps : 1.0;
-    fprintf(stderr,
-            "mpi: ranks %d threads %d steps %llu reduce_s %.6f per_step_us %.3f msgs_per_step %.6g "
-            "bytes_per_step %.6g params %llu\n",
-            dist_size, stat_threads, (unsigned long long)stat_steps, stat_reduce_s,
-            1e6 * stat_reduce_s / steps, (double)all[0] / steps, (double)all[1] / steps,
-            (unsigned long long)stat_params);
+    snprintf(buf, len,
+             "mpi: ranks %d threads %d steps %llu reduce_s %.6f per_step_us %.3f msgs_per_step "
+             "%.6g bytes_per_step %.6g params %llu",
+             dist_size, stat_threads, (unsigned long long)stat_steps, stat_reduce_s,
+             1e6 * stat_reduce_s / steps, (double)all[0] / steps, (double)all[1] / steps,
+             (unsigned long long)stat_params);
+    return buf;
 }
 
 void bnn_dist_finalize(void)
@@ -217,9 +227,6 @@ void bnn_dist_finalize(void)
     if (done)
         return;
     done = 1;
-    const char *s = getenv("BATCHNN_MPI_STATS");
-    if (s && strcmp(s, "1") == 0)
-        print_stats();
 #ifdef HAVE_MPI
     /* every rank leaves together: a rank that exits (non-zero after a stop signal) while
      * rank 0 still writes its outputs would make mpirun kill rank 0 mid-write */

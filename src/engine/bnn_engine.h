@@ -103,6 +103,9 @@ int bnn_eng_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, 
  * by BATCHNN_ISA), for the command's run headers: the command reaches the kernels through the
  * engine layer only. */
 const char *bnn_eng_isa(void);
+/* Forces the kernels' CPU path for engines created from now on ("scalar", "avx2", "avx512",
+ * "auto"): 0, or -1 when this CPU or build lacks it (the command's BATCHNN_ISA). */
+int bnn_eng_force_isa(const char *isa);
 
 #ifdef __cplusplus
 }

@@ -181,8 +181,8 @@ int bnn_eng_create(bnn_eng **out, const bnn_arch *a, const bnn_eng_opts *o, bnn_
     if (bnn_arch_check(a, e) != 0 || bnn_loss_check(a, o->loss, e) != 0)
         return -1;
     if (o->loss != BNN_LOSS_MSE && o->gradient == BNN_GRAD_SEED)
-        return bnn_fail(e, "--gradient seed is the notes' recursion for the squared error; "
-                           "--loss %s needs --gradient exact", bnn_loss_name(o->loss));
+        return bnn_fail(e, "gradient seed is the notes' recursion for the squared error; "
+                           "loss %s needs the exact gradient", bnn_loss_name(o->loss));
     if ((unsigned)o->gradient > BNN_GRAD_FINITE_DIFF || (unsigned)o->engine > 1)
         return bnn_fail(e, "engine: unknown engine %d or gradient %d", (int)o->engine,
                         (int)o->gradient);
@@ -272,4 +272,9 @@ int bnn_eng_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, 
 const char *bnn_eng_isa(void)
 {
     return bnn_kernels()->isa;
+}
+
+int bnn_eng_force_isa(const char *isa)
+{
+    return bnn_kernels_force(isa);
 }

@@ -31,11 +31,11 @@ int bnn_loss_check(const bnn_arch *a, bnn_loss l, bnn_error *e)
         return 0;
     const bnn_act last = a->act[a->nlayers - 1];
     if (last != BNN_ACT_IDENTITY)
-        return bnn_fail(e, "--loss %s needs an identity last layer (logits), not %s (e.g. --act "
+        return bnn_fail(e, "loss %s needs an identity last layer (logits), not %s (e.g. activations "
                            "sigmoid,identity)", bnn_loss_name(l), bnn_act_name(last));
     if (l == BNN_LOSS_CE && a->width[a->nlayers] < 2)
-        return bnn_fail(e, "--loss cross-entropy needs at least 2 outputs, the last layer has "
-                           "%lld (use --loss bce for one output)",
+        return bnn_fail(e, "loss cross-entropy needs at least 2 outputs, the last layer has "
+                           "%lld (bce is the loss for one output)",
                         (long long)a->width[a->nlayers]);
     return 0;
 }

@@ -178,8 +178,8 @@ int bnn_ref_grad_loss(const bnn_arch *a, const double *theta, const bnn_data *d,
         if (bnn_loss_check(a, loss, e) != 0)
             return -1;
         if (mode == BNN_GRAD_SEED)
-            return bnn_fail(e, "--gradient seed is the notes' recursion for the squared error; "
-                               "--loss %s needs --gradient exact", bnn_loss_name(loss));
+            return bnn_fail(e, "gradient seed is the notes' recursion for the squared error; "
+                               "loss %s needs the exact gradient", bnn_loss_name(loss));
     }
     if (mode != BNN_GRAD_EXACT && mode != BNN_GRAD_SEED)
         return bnn_fail(e, "reference: gradient mode %d is not exact or seed", (int)mode);

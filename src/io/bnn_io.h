@@ -215,14 +215,20 @@ int bnn_table_open_npz(bnn_table *t, bnn_input *in, const char *member, bnn_erro
 /* Unmaps (and unregisters) or frees b, and zeroes it. */
 void bnn_bytes_free(bnn_bytes *b);
 
-/* The stream limit: BATCHNN_STREAM_LIMIT (bytes, or a whole number with a suffix k, M or G
- * for KiB, MiB, GiB; at least 1) or 2 GiB when unset. 0, or -1 with "NAME: ..." in e. */
+/* The stream limit: the text last given to bnn_stream_limit_set (bytes, or a whole number
+ * with a suffix k, M or G for KiB, MiB, GiB; at least 1), or 2 GiB when none (NULL or "").
+ * The command passes its BATCHNN_STREAM_LIMIT; the text is checked where it is used, so an
+ * error names the input: 0, or -1 with "NAME: BATCHNN_STREAM_LIMIT=... ..." in e. */
 int bnn_stream_limit(size_t *limit, const char *name, bnn_error *e);
+void bnn_stream_limit_set(const char *text);
 
 /* The CSV and .npy readers on an open input (bnn_table_open sniffs, then calls one). They
  * take the input's contents but do not close it. */
 int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
 int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
+/* For tests: every regular .npy file opened from now on is read in windows (on: 1), as one
+ * larger than a quarter of the memory budget is (0: only those). */
+void bnn_npy_force_windows(int on);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Models (src/io/safetensors_read.c)                                                           */

@@ -1,5 +1,6 @@
 /*
- * npy.c - the NumPy .npy reader (bnn_table_open_npy) and the reader chooser (bnn_table_open).
+ * npy.c - the NumPy .npy reader (bnn_table_open_npy, bnn_npy_from_input). The header parser
+ * and the finiteness scan are npy_format.c; the reader chooser (bnn_table_open) table_open.c.
  *
  * Format: "\x93NUMPY", major and minor version bytes, the header length (2 bytes little-endian
  * for version 1.0, 4 bytes for 2.0 and 3.0), then the header: a Python dict literal with
@@ -31,11 +32,7 @@
  * state: thread-safe). A mapped file must not be truncated by someone else while in use:
  * that raises SIGBUS, as with any mapping; the mapping is registered (bnn_mapped_register)
  * so that a SIGBUS handler can name the file.
- *
- * bnn_table_open opens the path once and reads its first bytes: an input (file or stream)
- * starting with the .npy magic is read as .npy whatever its name; otherwise a name ending
- * in ".npy" (any case) is an error ("not a .npy file") and anything else is read as CSV. The
- * reader chosen continues from the bytes already read, so a FIFO loses nothing.
+
  */
 #include <errno.h>
 #include <pthread.h>
@@ -52,8 +49,7 @@
 #include <unistd.h>
 
 #include "io/bnn_io.h"
-
-static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+#include "npy_format.h"
 
 /* Windowed mode: a few windows of the file, each mapped by one reader at a time. */
 #define NPY_WINDOWS 16
@@ -84,235 +80,6 @@ typedef struct npy_ctx {
 } npy_ctx;
 
 /* ---------------------------------------------------------------------------------------- */
-/* Little-endian loads (from any alignment)                                                  */
-
-static inline uint32_t load_u32(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, sizeof v);
-#if !BNN_HOST_LE
-    v = __builtin_bswap32(v);
-#endif
-    return v;
-}
-
-static inline uint64_t load_u64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-#if !BNN_HOST_LE
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
-static inline float load_f32(const unsigned char *p)
-{
-    uint32_t v = load_u32(p);
-    float f;
-    memcpy(&f, &v, sizeof f);
-    return f;
-}
-
-static inline double load_f64(const unsigned char *p)
-{
-    uint64_t v = load_u64(p);
-    double d;
-    memcpy(&d, &v, sizeof d);
-    return d;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* The header: a small parser for the dict literal numpy writes                             */
-
-typedef struct npy_header {
-    char descr[32];
-    int have_descr, have_fortran, have_shape;
-    int fortran;
-    size_t ndim;      /* every dimension counted, however many */
-    uint64_t dim[2];  /* first two dimensions (ndim may be larger: refused later) */
-    char why[160];    /* what is wrong, when parsing fails */
-} npy_header;
-
-typedef struct hp {
-    const char *s, *end;
-    npy_header *h;
-} hp;
-
-static void hp_ws(hp *p)
-{
-    while (p->s < p->end && (*p->s == ' ' || *p->s == '\t' || *p->s == '\n' || *p->s == '\r'))
-        p->s++;
-}
-
-static int hp_fail(hp *p, const char *fmt, const char *arg)
-{
-    snprintf(p->h->why, sizeof p->h->why, fmt, arg ? arg : "");
-    return -1;
-}
-
-/* A quoted string, no escapes (numpy never writes any in these fields). */
-static int hp_string(hp *p, char *out, size_t cap)
-{
-    if (p->s >= p->end || (*p->s != '\'' && *p->s != '"'))
-        return hp_fail(p, "expected a quoted string%s", NULL);
-    char q = *p->s++;
-    size_t n = 0;
-    while (p->s < p->end && *p->s != q) {
-        if (*p->s == '\\' || *p->s == '\n' || *p->s == '\0')
-            return hp_fail(p, "unsupported character in a string%s", NULL);
-        if (n + 1 < cap)
-            out[n] = *p->s;
-        n++;
-        p->s++;
-    }
-    if (p->s >= p->end)
-        return hp_fail(p, "unterminated string%s", NULL);
-    p->s++;
-    if (n + 1 > cap)
-        return hp_fail(p, "string too long%s", NULL);
-    out[n] = '\0';
-    return 0;
-}
-
-static int hp_word(hp *p, const char *w)
-{
-    size_t n = strlen(w);
-    if ((size_t)(p->end - p->s) < n || memcmp(p->s, w, n) != 0)
-        return 0;
-    const char *after = p->s + n;
-    if (after < p->end && ((*after >= 'a' && *after <= 'z') || (*after >= 'A' && *after <= 'Z')
-                           || (*after >= '0' && *after <= '9') || *after == '_'))
-        return 0;
-    p->s = after;
-    return 1;
-}
-
-/* A non-negative integer (Python 2's "3L" accepted). */
-static int hp_int(hp *p, uint64_t *v)
-{
-    if (p->s < p->end && *p->s == '-')
-        return hp_fail(p, "negative dimension in 'shape'%s", NULL);
-    if (p->s >= p->end || *p->s < '0' || *p->s > '9')
-        return hp_fail(p, "'shape' must be a tuple of integers%s", NULL);
-    uint64_t x = 0;
-    while (p->s < p->end && *p->s >= '0' && *p->s <= '9') {
-        unsigned d = (unsigned)(*p->s - '0');
-        if (x > (UINT64_MAX - d) / 10)
-            return hp_fail(p, "dimension in 'shape' is too large%s", NULL);
-        x = x * 10 + d;
-        p->s++;
-    }
-    if (p->s < p->end && (*p->s == 'L' || *p->s == 'l'))
-        p->s++;
-    *v = x;
-    return 0;
-}
-
-static int hp_shape(hp *p)
-{
-    npy_header *h = p->h;
-    if (p->s >= p->end || *p->s != '(')
-        return hp_fail(p, "'shape' must be a tuple%s", NULL);
-    p->s++;
-    hp_ws(p);
-    size_t n = 0;
-    int trailing_comma = 0;
-    while (p->s < p->end && *p->s != ')') {
-        uint64_t v;
-        if (hp_int(p, &v) != 0)
-            return -1;
-        if (n < 2)
-            h->dim[n] = v;
-        n++; /* bounded by the header length: each dimension takes at least one byte */
-        hp_ws(p);
-        trailing_comma = 0;
-        if (p->s < p->end && *p->s == ',') {
-            p->s++;
-            trailing_comma = 1;
-            hp_ws(p);
-        } else if (p->s < p->end && *p->s != ')') {
-            return hp_fail(p, "'shape' must be a tuple of integers%s", NULL);
-        }
-    }
-    if (p->s >= p->end)
-        return hp_fail(p, "unterminated 'shape' tuple%s", NULL);
-    p->s++;
-    if (n == 1 && !trailing_comma) /* Python: (3) is the integer 3, not a tuple */
-        return hp_fail(p, "'shape' must be a tuple: (n,) not (n)%s", NULL);
-    h->ndim = n;
-    return 0;
-}
-
-static int parse_header(const char *s, size_t len, npy_header *h)
-{
-    memset(h, 0, sizeof *h);
-    hp p = {s, s + len, h};
-    hp_ws(&p);
-    if (p.s >= p.end || *p.s != '{')
-        return hp_fail(&p, "expected a dict literal {...}%s", NULL);
-    p.s++;
-    hp_ws(&p);
-    while (p.s < p.end && *p.s != '}') {
-        char key[32];
-        if (hp_string(&p, key, sizeof key) != 0)
-            return hp_fail(&p, "expected a quoted key%s", NULL);
-        hp_ws(&p);
-        if (p.s >= p.end || *p.s != ':')
-            return hp_fail(&p, "expected ':' after '%s'", key);
-        p.s++;
-        hp_ws(&p);
-        if (strcmp(key, "descr") == 0) {
-            if (h->have_descr)
-                return hp_fail(&p, "key '%s' appears twice", key);
-            if (p.s < p.end && *p.s == '[')
-                return hp_fail(&p, "structured dtypes are not supported%s", NULL);
-            if (hp_string(&p, h->descr, sizeof h->descr) != 0)
-                return hp_fail(&p, "'descr' must be a dtype string like '<f4'%s", NULL);
-            h->have_descr = 1;
-        } else if (strcmp(key, "fortran_order") == 0) {
-            if (h->have_fortran)
-                return hp_fail(&p, "key '%s' appears twice", key);
-            if (hp_word(&p, "True"))
-                h->fortran = 1;
-            else if (hp_word(&p, "False"))
-                h->fortran = 0;
-            else
-                return hp_fail(&p, "'fortran_order' must be True or False%s", NULL);
-            h->have_fortran = 1;
-        } else if (strcmp(key, "shape") == 0) {
-            if (h->have_shape)
-                return hp_fail(&p, "key '%s' appears twice", key);
-            if (hp_shape(&p) != 0)
-                return -1;
-            h->have_shape = 1;
-        } else {
-            return hp_fail(&p, "unexpected key '%s'", key);
-        }
-        hp_ws(&p);
-        if (p.s < p.end && *p.s == ',') {
-            p.s++;
-            hp_ws(&p);
-        } else if (p.s < p.end && *p.s != '}') {
-            return hp_fail(&p, "expected ',' or '}' in the dict%s", NULL);
-        }
-    }
-    if (p.s >= p.end)
-        return hp_fail(&p, "unterminated dict%s", NULL);
-    p.s++;
-    hp_ws(&p);
-    if (p.s != p.end)
-        return hp_fail(&p, "unexpected text after the dict%s", NULL);
-    if (!h->have_descr)
-        return hp_fail(&p, "missing key 'descr'%s", NULL);
-    if (!h->have_fortran)
-        return hp_fail(&p, "missing key 'fortran_order'%s", NULL);
-    if (!h->have_shape)
-        return hp_fail(&p, "missing key 'shape'%s", NULL);
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------- */
 /* The read form                                                                             */
 
 /* An integer element as float (class labels). */
@@ -328,8 +95,8 @@ static float load_int(const unsigned char *p, size_t isz, char kind)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Windowed mode: a file larger than a quarter of what the process may use (or any file with
- * BATCHNN_NPY_WINDOWS=1, for tests) is never mapped whole. Each read maps the window of the
+/* Windowed mode: a file larger than a quarter of what the process may use (or any file after
+ * bnn_npy_force_windows(1), for tests; the command's BATCHNN_NPY_WINDOWS=1) is never mapped whole. Each read maps the window of the
  * file that holds the bytes it needs (NPY_WINDOW_BYTES or more, from the page holding its
  * first byte, never past the end of the file), advised MADV_SEQUENTIAL and MADV_WILLNEED so
  * the kernel reads the whole window ahead in large requests, and keeps it for the reads that
@@ -639,50 +406,20 @@ static void npy_close(bnn_table *t)
 
 const bnn_scan_split *bnn_npy_split;
 
-/* Index of the first float32 that is nan or inf, or n. */
-static size_t first_bad_f32(const unsigned char *d, size_t n)
-{
-    const size_t block = 4096;
-    for (size_t i0 = 0; i0 < n; i0 += block) {
-        size_t i1 = n - i0 < block ? n : i0 + block;
-        uint32_t bad = 0;
-        for (size_t i = i0; i < i1; i++)
-            bad |= (load_u32(d + i * 4) & 0x7f800000u) == 0x7f800000u;
-        if (bad)
-            for (size_t i = i0; i < i1; i++)
-                if ((load_u32(d + i * 4) & 0x7f800000u) == 0x7f800000u)
-                    return i;
-    }
-    return n;
-}
-
-/* Index of the first float64 that is nan or does not round to a finite float32, or n.
- * (float)x is finite exactly when |x| < 2^128 - 2^103, the midpoint between FLT_MAX and
- * 2^128 (FLT_MAX's last bit is odd, so the midpoint itself rounds up to infinity). */
-static size_t first_bad_f64(const unsigned char *d, size_t n)
-{
-    const double limit = 0x1.ffffffp+127;
-    const size_t block = 2048;
-    for (size_t i0 = 0; i0 < n; i0 += block) {
-        size_t i1 = n - i0 < block ? n : i0 + block;
-        int bad = 0;
-        for (size_t i = i0; i < i1; i++)
-            bad |= !(fabs(load_f64(d + i * 8)) < limit);
-        if (bad)
-            for (size_t i = i0; i < i1; i++)
-                if (!(fabs(load_f64(d + i * 8)) < limit))
-                    return i;
-    }
-    return n;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 
-/* Windowed mode for a regular file of size bytes? BATCHNN_NPY_WINDOWS=1 forces it (tests). */
+/* bnn_npy_force_windows (tests; the command's BATCHNN_NPY_WINDOWS=1). */
+static int npy_windows_forced;
+
+void bnn_npy_force_windows(int on)
+{
+    npy_windows_forced = on != 0;
+}
+
+/* Windowed mode for a regular file of size bytes? Forced by bnn_npy_force_windows (tests). */
 static int want_windows(uint64_t size)
 {
-    const char *s = getenv("BATCHNN_NPY_WINDOWS");
-    if (s && strcmp(s, "1") == 0)
+    if (npy_windows_forced)
         return 1;
     bnn_memory_limit lim;
     bnn_memory_limit_get(&lim);
@@ -731,7 +468,7 @@ static int scan_windowed(npy_ctx *c, size_t lo, size_t hi, size_t n, const char 
         if (window_map(c, &w, off, cnt * isz, 1, name, e) != 0)
             return -1;
         const unsigned char *d = (const unsigned char *)w.map + (off - w.off);
-        size_t k = isz == 4 ? first_bad_f32(d, cnt) : first_bad_f64(d, cnt);
+        size_t k = isz == 4 ? bnn_npy_first_bad_f32(d, cnt) : bnn_npy_first_bad_f64(d, cnt);
         if (k < cnt) {
             *bad = i0 + k;
             *v = isz == 4 ? (double)load_f32(d + k * 4) : load_f64(d + k * 8);
@@ -744,6 +481,161 @@ static int scan_windowed(npy_ctx *c, size_t lo, size_t hi, size_t n, const char 
 }
 
 #define NPY_PREFIX ((size_t)64 << 10)
+
+/* The magic, the version and the header's length (b: the first bytes of a file of size
+ * bytes, at least NPY_MAGIC_LEN): the header is at [*hoff, *hoff + *hlen). 0 or -1. */
+static int read_preamble(const unsigned char *b, size_t size, const char *path, size_t *hoff,
+                         size_t *hlen, bnn_error *e)
+{
+    if (memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
+        return bnn_fail(e, "%s: not a .npy file (bad magic)", path);
+    if (size < 8)
+        return bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
+    unsigned major = b[6], minor = b[7];
+    if (major == 1 && minor == 0) {
+        if (size < 10)
+            return bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
+        *hoff = 10;
+        *hlen = (size_t)b[8] | (size_t)b[9] << 8;
+    } else if ((major == 2 || major == 3) && minor == 0) {
+        if (size < 12)
+            return bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
+        *hoff = 12;
+        *hlen = (size_t)load_u32(b + 8);
+    } else {
+        return bnn_fail(e, "%s: unsupported .npy version %u.%u (1.0, 2.0 and 3.0 are read)",
+                        path, major, minor);
+    }
+    if (*hlen > size - *hoff)
+        return bnn_fail(e, "%s: truncated header: header length %zu runs past the end of the "
+                           "file (%zu bytes)", path, *hlen, size);
+    return 0;
+}
+
+/* The element type of descr: *isz bytes of *kind ('f' float, 'i' or 'u' integer). 0 or -1. */
+static int check_dtype(const char *d, const char *path, size_t *isz, char *kind, bnn_error *e)
+{
+    *kind = 'f';
+    if ((d[0] == '<' || d[0] == '|' || (BNN_HOST_LE && d[0] == '=')) &&
+        (d[1] == 'i' || d[1] == 'u') && strchr("1248", d[2]) && d[2] && d[3] == '\0' &&
+        (d[0] != '|' || d[2] == '1')) {
+        *kind = d[1];
+        *isz = (size_t)(d[2] - '0');
+    } else if (strcmp(d, "<f4") == 0 || (BNN_HOST_LE && strcmp(d, "=f4") == 0))
+        *isz = 4;
+    else if (strcmp(d, "<f8") == 0 || (BNN_HOST_LE && strcmp(d, "=f8") == 0))
+        *isz = 8;
+    else if (strcmp(d, ">f4") == 0 || strcmp(d, ">f8") == 0)
+        return bnn_fail(e, "%s: big-endian dtype '%s' is not supported; convert it with "
+                           "a.astype('<f%c')", path, d, d[2]);
+    else
+        return bnn_fail(e, "%s: unsupported dtype '%s' (float32 '<f4', float64 '<f8' and "
+                           "integers '<i1'..'<i8', '<u1'..'<u8' are read)", path, d);
+    return 0;
+}
+
+/* The table's shape: (rows, cols), or (n,) as one column; not empty, and its bytes (isz
+ * each) countable in a size_t. 0 or -1. */
+static int check_shape(const npy_header *h, size_t isz, const char *path, uint64_t *rows,
+                       uint64_t *cols, bnn_error *e)
+{
+    if (h->ndim == 0)
+        return bnn_fail(e, "%s: shape () is a 0-D array (a scalar), not a table", path);
+    if (h->ndim > 2)
+        return bnn_fail(e, "%s: %zu-D array; a table is 2-D (rows, cols) or 1-D", path, h->ndim);
+    const uint64_t r = h->dim[0], c = h->ndim == 2 ? h->dim[1] : 1;
+    if (r == 0)
+        return bnn_fail(e, "%s: no samples (shape has 0 rows)", path);
+    if (c == 0)
+        return bnn_fail(e, "%s: no columns (shape (%llu, 0))", path, (unsigned long long)r);
+    if (r > SIZE_MAX || c > SIZE_MAX || r > SIZE_MAX / c || r * c > SIZE_MAX / isz)
+        return bnn_fail(e, "%s: shape (%llu, %llu) is too large", path, (unsigned long long)r,
+                        (unsigned long long)c);
+    *rows = r;
+    *cols = c;
+    return 0;
+}
+
+/* The message for element bad (in file order) of value v, which is not finite or not a
+ * float32: "x.npy: element [3, 1] is nan" ([i] for a 1-D array). Returns -1. */
+static int bad_element(const npy_header *h, size_t rows, size_t cols, size_t bad, double v,
+                       const char *path, bnn_error *e)
+{
+    size_t r, col;
+    if (h->fortran) {
+        r = bad % rows;
+        col = bad / rows;
+    } else {
+        r = bad / cols;
+        col = bad % cols;
+    }
+    char where[64], what[64];
+    if (h->ndim == 1)
+        snprintf(where, sizeof where, "[%zu]", r);
+    else
+        snprintf(where, sizeof where, "[%zu, %zu]", r, col);
+    if (isnan(v))
+        snprintf(what, sizeof what, "is nan");
+    else if (isinf(v))
+        snprintf(what, sizeof what, "is %s", v < 0 ? "-inf" : "inf");
+    else {
+        char num[32];
+        for (int prec = 6; prec <= 17; prec++) { /* the shortest text of v */
+            snprintf(num, sizeof num, "%.*g", prec, v);
+            if (strtod(num, NULL) == v)
+                break;
+        }
+        snprintf(what, sizeof what, "= %s is out of float32 range", num);
+    }
+    return bnn_fail(e, "%s: element %s %s", path, where, what);
+}
+
+/* Windowed mode: c keeps its own descriptor of the file (fd) and a lock for its windows. */
+static int open_windowed(npy_ctx *c, int fd, uint64_t doff, uint64_t size, const char *path,
+                         bnn_error *e)
+{
+    c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (c->fd < 0)
+        return bnn_fail(e, "%s: cannot keep the file open: %s", path, strerror(errno));
+    if (pthread_mutex_init(&c->lock, NULL) != 0) {
+        close(c->fd);
+        c->fd = -1;
+        return bnn_fail(e, "%s: cannot create a lock", path);
+    }
+    c->doff = doff;
+    c->fsize = size;
+    return 0;
+}
+
+/* The first element of [lo, hi) of the floats at data (isz bytes each) that is not finite
+ * (or not a float32), or n. A mapping is advised first: the scan reads those pages, and so
+ * does every epoch its rows. */
+static size_t scan_mapped(const unsigned char *data, int mapped, size_t isz, size_t lo,
+                          size_t hi, size_t n)
+{
+    if (mapped) {
+        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        const uintptr_t from = (uintptr_t)(data + lo * isz) & ~(page - 1);
+        (void)madvise((void *)from, (uintptr_t)(data + hi * isz) - from, MADV_WILLNEED);
+    }
+    const size_t rel = isz == 4 ? bnn_npy_first_bad_f32(data + lo * 4, hi - lo)
+                                : bnn_npy_first_bad_f64(data + lo * 8, hi - lo);
+    return rel < hi - lo ? lo + rel : n;
+}
+
+/* Under mpirun (bnn_npy_split): *bad becomes the first bad element any rank found; in
+ * windowed mode one another rank found is read here for its value *v. */
+static void agree_bad(const npy_ctx *c, int windowed, uint64_t doff, size_t n, size_t *bad,
+                      double *v)
+{
+    const size_t mine = *bad, isz = c->itemsize;
+    *bad = bnn_npy_split->agree(*bad, n);
+    if (windowed && *bad < n && *bad != mine) {
+        unsigned char one[8] = {0};
+        if (pread(c->fd, one, isz, (off_t)(doff + (uint64_t)*bad * isz)) == (ssize_t)isz)
+            *v = isz == 4 ? (double)load_f32(one) : load_f64(one);
+    }
+}
 
 int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
 {
@@ -762,7 +654,7 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
         return -1;
     }
     size_t size = windowed ? (size_t)in->st.st_size : bytes.len;
-    if (size < sizeof npy_magic) {
+    if (size < NPY_MAGIC_LEN) {
         bnn_fail(e, "%s: not a .npy file (%zu bytes, too short for the magic)", path, size);
         bnn_bytes_free(&bytes);
         return -1;
@@ -770,47 +662,16 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     const unsigned char *b = bytes.p;
     npy_ctx *c = NULL;
 
-    if (memcmp(b, npy_magic, sizeof npy_magic) != 0) {
-        bnn_fail(e, "%s: not a .npy file (bad magic)", path);
+    size_t hoff = 0, hlen = 0;
+    if (read_preamble(b, size, path, &hoff, &hlen, e) != 0)
         goto fail;
-    }
-    size_t hoff, hlen;
-    if (size < 8) {
-        bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
-        goto fail;
-    }
-    unsigned major = b[6], minor = b[7];
-    if (major == 1 && minor == 0) {
-        if (size < 10) {
-            bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
-            goto fail;
-        }
-        hoff = 10;
-        hlen = (size_t)b[8] | (size_t)b[9] << 8;
-    } else if ((major == 2 || major == 3) && minor == 0) {
-        if (size < 12) {
-            bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
-            goto fail;
-        }
-        hoff = 12;
-        hlen = (size_t)load_u32(b + 8);
-    } else {
-        bnn_fail(e, "%s: unsupported .npy version %u.%u (1.0, 2.0 and 3.0 are read)", path,
-                 major, minor);
-        goto fail;
-    }
-    if (hlen > size - hoff) {
-        bnn_fail(e, "%s: truncated header: header length %zu runs past the end of the file "
-                    "(%zu bytes)", path, hlen, size);
-        goto fail;
-    }
     if (windowed && hoff + hlen > bytes.len) { /* a header longer than the prefix read */
         if (read_prefix(in->fd, path, hoff + hlen, &bytes, e) != 0)
             goto fail;
         b = bytes.p;
     }
     npy_header h;
-    if (parse_header((const char *)b + hoff, hlen, &h) != 0) {
+    if (bnn_npy_parse_header((const char *)b + hoff, hlen, &h) != 0) {
         char ex[200];
         size_t exlen = hlen; /* without the padding */
         while (exlen && (b[hoff + exlen - 1] == ' ' || b[hoff + exlen - 1] == '\n'))
@@ -822,48 +683,10 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
 
     size_t isz = 0;
     char kind = 'f';
-    const char *d = h.descr;
-    if ((d[0] == '<' || d[0] == '|' || (BNN_HOST_LE && d[0] == '=')) &&
-        (d[1] == 'i' || d[1] == 'u') && strchr("1248", d[2]) && d[2] && d[3] == '\0' &&
-        (d[0] != '|' || d[2] == '1')) {
-        kind = d[1];
-        isz = (size_t)(d[2] - '0');
-    } else if (strcmp(d, "<f4") == 0 || (BNN_HOST_LE && strcmp(d, "=f4") == 0))
-        isz = 4;
-    else if (strcmp(d, "<f8") == 0 || (BNN_HOST_LE && strcmp(d, "=f8") == 0))
-        isz = 8;
-    else if (strcmp(d, ">f4") == 0 || strcmp(d, ">f8") == 0) {
-        bnn_fail(e, "%s: big-endian dtype '%s' is not supported; convert it with "
-                    "a.astype('<f%c')", path, d, d[2]);
+    uint64_t rows = 0, cols = 0;
+    if (check_dtype(h.descr, path, &isz, &kind, e) != 0 ||
+        check_shape(&h, isz, path, &rows, &cols, e) != 0)
         goto fail;
-    } else {
-        bnn_fail(e, "%s: unsupported dtype '%s' (float32 '<f4', float64 '<f8' and integers "
-                    "'<i1'..'<i8', '<u1'..'<u8' are read)", path, d);
-        goto fail;
-    }
-    if (h.ndim == 0) {
-        bnn_fail(e, "%s: shape () is a 0-D array (a scalar), not a table", path);
-        goto fail;
-    }
-    if (h.ndim > 2) {
-        bnn_fail(e, "%s: %zu-D array; a table is 2-D (rows, cols) or 1-D", path, h.ndim);
-        goto fail;
-    }
-    uint64_t rows = h.dim[0], cols = h.ndim == 2 ? h.dim[1] : 1;
-    if (rows == 0) {
-        bnn_fail(e, "%s: no samples (shape has 0 rows)", path);
-        goto fail;
-    }
-    if (cols == 0) {
-        bnn_fail(e, "%s: no columns (shape (%llu, 0))", path, (unsigned long long)rows);
-        goto fail;
-    }
-    if (rows > SIZE_MAX || cols > SIZE_MAX || rows > SIZE_MAX / cols
-        || rows * cols > SIZE_MAX / isz) {
-        bnn_fail(e, "%s: shape (%llu, %llu) is too large", path, (unsigned long long)rows,
-                 (unsigned long long)cols);
-        goto fail;
-    }
     size_t n = (size_t)rows * (size_t)cols;
     size_t need = n * isz, doff = hoff + hlen, have = size - doff;
     if (have < need) {
@@ -891,73 +714,21 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     size_t bad = n;
     double v = 0;
     if (windowed) {
-        c->fd = fcntl(in->fd, F_DUPFD_CLOEXEC, 0);
-        if (c->fd < 0) {
-            bnn_fail(e, "%s: cannot keep the file open: %s", path, strerror(errno));
+        if (open_windowed(c, in->fd, doff, size, path, e) != 0)
             goto fail;
-        }
-        if (pthread_mutex_init(&c->lock, NULL) != 0) {
-            close(c->fd);
-            c->fd = -1;
-            bnn_fail(e, "%s: cannot create a lock", path);
-            goto fail;
-        }
-        c->doff = doff;
-        c->fsize = size;
         if (kind == 'f' && hi > lo && scan_windowed(c, lo, hi, n, path, &bad, &v, e) != 0)
             goto fail_windowed;
     } else {
         data = b + doff;
-        if (bytes.map && hi > lo) { /* the scan below reads them; so does every epoch its rows */
-            const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-            const uintptr_t from = (uintptr_t)(data + lo * isz) & ~(page - 1);
-            (void)madvise((void *)from, (uintptr_t)(data + hi * isz) - from, MADV_WILLNEED);
-        }
-        if (kind == 'f' && hi > lo) {
-            const size_t rel = isz == 4 ? first_bad_f32(data + lo * 4, hi - lo)
-                                        : first_bad_f64(data + lo * 8, hi - lo);
-            bad = rel < hi - lo ? lo + rel : n;
-        }
+        if (kind == 'f' && hi > lo)
+            bad = scan_mapped(data, bytes.map != NULL, isz, lo, hi, n);
     }
-    if (bnn_npy_split) { /* every rank reports the same first bad element */
-        const size_t mine = bad;
-        bad = bnn_npy_split->agree(bad, n);
-        if (windowed && bad < n && bad != mine) { /* found by another rank: read it here */
-            unsigned char one[8] = {0};
-            if (pread(c->fd, one, isz, (off_t)(doff + (uint64_t)bad * isz)) == (ssize_t)isz)
-                v = isz == 4 ? (double)load_f32(one) : load_f64(one);
-        }
-    }
+    if (bnn_npy_split) /* every rank reports the same first bad element */
+        agree_bad(c, windowed, doff, n, &bad, &v);
     if (!windowed && bad < n)
         v = isz == 4 ? (double)load_f32(data + bad * 4) : load_f64(data + bad * 8);
     if (bad < n) {
-        size_t r, col;
-        if (h.fortran) {
-            r = bad % (size_t)rows;
-            col = bad / (size_t)rows;
-        } else {
-            r = bad / (size_t)cols;
-            col = bad % (size_t)cols;
-        }
-        char where[64], what[64];
-        if (h.ndim == 1)
-            snprintf(where, sizeof where, "[%zu]", r);
-        else
-            snprintf(where, sizeof where, "[%zu, %zu]", r, col);
-        if (isnan(v))
-            snprintf(what, sizeof what, "is nan");
-        else if (isinf(v))
-            snprintf(what, sizeof what, "is %s", v < 0 ? "-inf" : "inf");
-        else {
-            char num[32];
-            for (int prec = 6; prec <= 17; prec++) { /* the shortest text of v */
-                snprintf(num, sizeof num, "%.*g", prec, v);
-                if (strtod(num, NULL) == v)
-                    break;
-            }
-            snprintf(what, sizeof what, "= %s is out of float32 range", num);
-        }
-        bnn_fail(e, "%s: element %s %s", path, where, what);
+        bad_element(&h, (size_t)rows, (size_t)cols, bad, v, path, e);
         goto fail_windowed;
     }
 
@@ -999,67 +770,6 @@ int bnn_table_open_npy(bnn_table *t, const char *path, bnn_error *e)
     if (bnn_input_open(&in, path, e) != 0)
         return -1;
     int rc = bnn_npy_from_input(t, &in, e);
-    bnn_input_close(&in);
-    return rc;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-
-int bnn_npz_member_path(const char *path, char *file, size_t n, const char **member)
-{
-    const char *colon = strrchr(path, ':');
-    if (!colon || colon == path || !colon[1] || access(path, F_OK) == 0)
-        return 0;
-    size_t len = (size_t)(colon - path);
-    if (len < 4 || len >= n || strncasecmp(colon - 4, ".npz", 4) != 0)
-        return 0;
-    memcpy(file, path, len);
-    file[len] = '\0';
-    *member = colon + 1;
-    return 1;
-}
-
-static int has_suffix(const char *path, const char *suf)
-{
-    size_t l = strlen(path), k = strlen(suf);
-    return l >= k && strcasecmp(path + l - k, suf) == 0;
-}
-
-int bnn_table_open(bnn_table *t, const char *path, bnn_error *e)
-{
-    memset(t, 0, sizeof *t);
-    char file[512];
-    const char *member = NULL;
-    const int named = bnn_npz_member_path(path, file, sizeof file, &member);
-    bnn_input in;
-    if (bnn_input_open(&in, named ? file : path, e) != 0)
-        return -1;
-    /* the first bytes, read once: the chosen reader starts with them (a FIFO or a pipe
-     * cannot be read twice); the format is the bytes', the name only a hint */
-    int rc = bnn_input_peek(&in, sizeof npy_magic, e);
-    if (rc == 0) {
-        const unsigned char *h = in.head;
-        const int gz = in.nhead >= 2 && h[0] == 0x1f && h[1] == 0x8b;
-        const int zip = in.nhead >= 4 && memcmp(h, "PK\3\4", 4) == 0;
-        const int npy = in.nhead == sizeof npy_magic && memcmp(h, npy_magic, sizeof npy_magic) == 0;
-        if (named && !zip)
-            rc = bnn_fail(e, "%s: not a .npz file (no zip signature), so it has no array '%s'",
-                          in.name, member);
-        else if (zip)
-            rc = bnn_table_open_npz(t, &in, member, e);
-        else if (gz)
-            rc = bnn_table_open_gzip(t, &in, e);
-        else if (npy)
-            rc = bnn_npy_from_input(t, &in, e);
-        else if (has_suffix(path, ".npz"))
-            rc = bnn_fail(e, "%s: not a .npz file (no zip signature)", in.name);
-        else if (has_suffix(path, ".gz"))
-            rc = bnn_fail(e, "%s: not a gzip file (bad magic)", in.name);
-        else if (bnn_path_is_npy(path))
-            rc = bnn_fail(e, "%s: not a .npy file (bad magic)", in.name);
-        else
-            rc = bnn_csv_from_input(t, &in, e);
-    }
     bnn_input_close(&in);
     return rc;
 }

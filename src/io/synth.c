@@ -241,7 +241,7 @@ int bnn_synth_open(bnn_table *t, const char *name, size_t n, int64_t nin, int64_
     if (k < 0)
         return -1;
     if (n == 0)
-        return bnn_fail(e, "synth:%s: --samples must be at least 1", sets[k].name);
+        return bnn_fail(e, "synth:%s: n (samples) must be at least 1", sets[k].name);
     if (sets[k].nin > 0 && ((nin > 0 && nin != sets[k].nin) || (nout > 0 && nout != sets[k].nout)))
         return bnn_fail(e, "synth:%s has %lld input(s) and %lld output(s), but the model has "
                            "%lld and %lld", sets[k].name, (long long)sets[k].nin,
@@ -251,7 +251,7 @@ int bnn_synth_open(bnn_table *t, const char *name, size_t n, int64_t nin, int64_
         nout = sets[k].nout;
     }
     if (nin < 1 || nout < 1 || nin > BNN_MAX_WIDTH || nout > BNN_MAX_WIDTH)
-        return bnn_fail(e, "synth:%s takes its widths from --arch", sets[k].name);
+        return bnn_fail(e, "synth:%s takes its widths from nin and nout (at least 1 each)", sets[k].name);
     size_t cols = (size_t)(nin + nout);
     synth *s = calloc(1, sizeof *s);
     if (!s)

@@ -4,8 +4,9 @@
  *
  * An input is opened once. A regular file is memory-mapped (never copied); anything else (a
  * pipe, a FIFO, a character device such as a terminal, standard input given as "-") is read
- * into memory, at most the stream limit (BATCHNN_STREAM_LIMIT, default 2 GiB): an endless
- * source such as a device of zeros fails with a message instead of exhausting memory.
+ * into memory, at most the stream limit (bnn_stream_limit_set, which the command calls with
+ * its BATCHNN_STREAM_LIMIT; default 2 GiB): an endless source such as a device of zeros fails
+ * with a message instead of exhausting memory.
  * A read or an open interrupted by a signal is retried, unless the command asked to stop
  * (bnn_stop_requested): then it fails at once, so a stop signal never waits for a writer.
  */
@@ -121,9 +122,17 @@ static void format_size(char *out, size_t n, size_t v)
         snprintf(out, n, "%zu", v);
 }
 
+/* The text given to bnn_stream_limit_set ("": none, the default). */
+static char stream_limit_text[4096];
+
+void bnn_stream_limit_set(const char *text)
+{
+    snprintf(stream_limit_text, sizeof stream_limit_text, "%s", text ? text : "");
+}
+
 int bnn_stream_limit(size_t *limit, const char *name, bnn_error *e)
 {
-    const char *s = getenv(BNN_STREAM_LIMIT_ENV);
+    const char *s = stream_limit_text;
     *limit = BNN_STREAM_LIMIT_DEFAULT;
     if (!s || !*s)
         return 0;

@@ -46,15 +46,15 @@ int bnn_optim_check(const bnn_optim_opts *o, bnn_error *e)
     if ((unsigned)o->kind > BNN_OPT_ADAMW)
         return bnn_fail(e, "optimizer %d is unknown", (int)o->kind);
     if (!isfinite(o->momentum) || o->momentum < 0)
-        return bnn_fail(e, "--momentum %g must be a finite number >= 0", o->momentum);
+        return bnn_fail(e, "momentum %g must be a finite number >= 0", o->momentum);
     if (!isfinite(o->beta1) || o->beta1 < 0 || o->beta1 >= 1)
-        return bnn_fail(e, "--beta1 %g must be in [0, 1)", o->beta1);
+        return bnn_fail(e, "beta1 %g must be in [0, 1)", o->beta1);
     if (!isfinite(o->beta2) || o->beta2 < 0 || o->beta2 >= 1)
-        return bnn_fail(e, "--beta2 %g must be in [0, 1)", o->beta2);
+        return bnn_fail(e, "beta2 %g must be in [0, 1)", o->beta2);
     if (!isfinite(o->eps) || o->eps < 0)
-        return bnn_fail(e, "--adam-eps %g must be a finite number >= 0", o->eps);
+        return bnn_fail(e, "adam eps %g must be a finite number >= 0", o->eps);
     if (!isfinite(o->weight_decay) || o->weight_decay < 0)
-        return bnn_fail(e, "--weight-decay %g must be a finite number >= 0", o->weight_decay);
+        return bnn_fail(e, "weight decay %g must be a finite number >= 0", o->weight_decay);
     return 0;
 }
 
@@ -200,23 +200,23 @@ int bnn_schedule_parse(const char *s, bnn_schedule *out, bnn_error *e)
         out->kind = BNN_SCHED_COSINE;
         out->min_lr = strtod(s + 7, &end);
         if (end == s + 7 || *end || !isfinite(out->min_lr) || out->min_lr < 0)
-            return bnn_fail(e, "--lr-schedule '%s': MIN_LR must be a finite number >= 0", s);
+            return bnn_fail(e, "lr schedule '%s': MIN_LR must be a finite number >= 0", s);
         return 0;
     }
     if (strncmp(s, "step:", 5) == 0) {
         out->kind = BNN_SCHED_STEP;
         long every = strtol(s + 5, &end, 10);
         if (end == s + 5 || *end != ':' || every < 1 || every > 1000000000)
-            return bnn_fail(e, "--lr-schedule '%s': EVERY must be a whole number >= 1 "
+            return bnn_fail(e, "lr schedule '%s': EVERY must be a whole number >= 1 "
                                "(step:EVERY:GAMMA)", s);
         out->every = (int)every;
         const char *g = end + 1;
         out->gamma = strtod(g, &end);
         if (end == g || *end || !isfinite(out->gamma) || out->gamma < 0)
-            return bnn_fail(e, "--lr-schedule '%s': GAMMA must be a finite number >= 0", s);
+            return bnn_fail(e, "lr schedule '%s': GAMMA must be a finite number >= 0", s);
         return 0;
     }
-    return bnn_fail(e, "--lr-schedule: '%s' is not constant, step:EVERY:GAMMA or "
+    return bnn_fail(e, "lr schedule: '%s' is not constant, step:EVERY:GAMMA or "
                        "cosine[:MIN_LR]", s);
 }
 

@@ -235,9 +235,9 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
     const bnn_arch *a = &m->arch;
     const size_t np = m->nparams;
     if (o->epochs < 0)
-        return bnn_fail(e, "--epochs must be at least 0");
+        return bnn_fail(e, "epochs must be at least 0");
     if (!isfinite(o->lr) || o->lr < 0)
-        return bnn_fail(e, "--lr must be a finite number >= 0");
+        return bnn_fail(e, "lr must be a finite number >= 0");
     if (!d->yt)
         return bnn_fail(e, "%s: training needs targets", d->xt->name);
     if (d->nin != a->width[0] || d->nout != a->width[a->nlayers])
@@ -250,8 +250,8 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
     if (bnn_optim_check(&o->optim, e) != 0 || bnn_loss_check(a, o->loss, e) != 0)
         return -1;
     if (o->loss != BNN_LOSS_MSE && o->gradient == BNN_GRAD_SEED)
-        return bnn_fail(e, "--gradient seed is the notes' recursion for the squared error; "
-                           "--loss %s needs --gradient exact", bnn_loss_name(o->loss));
+        return bnn_fail(e, "gradient seed is the notes' recursion for the squared error; "
+                           "loss %s needs the exact gradient", bnn_loss_name(o->loss));
     if (o->shuffle && bnn_shuffle_entries(d->n) > (size_t)UINT32_MAX)
         return bnn_fail(e, "--shuffle: %zu samples are too many to shuffle", d->n);
     const size_t batch = o->batch == 0 || o->batch > d->n ? d->n : o->batch;

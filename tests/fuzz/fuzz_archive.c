@@ -43,7 +43,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     check(mkdtemp(dir) != NULL, "mkdtemp failed", dir);
     snprintf(in_path, sizeof in_path, "%s/in.npz", dir);
     snprintf(member_path, sizeof member_path, "%s:x", in_path);
-    setenv(BNN_STREAM_LIMIT_ENV, "1M", 1);
+    bnn_stream_limit_set("1M");
     return 0;
 }
 
