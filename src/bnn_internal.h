@@ -325,6 +325,9 @@ int bnn_fast_create(bnn_fast **f, const bnn_arch *a, const bnn_fast_opts *o, bnn
 void bnn_fast_free(bnn_fast *f);
 size_t bnn_fast_chunk(const bnn_fast *f);
 int bnn_fast_threads(const bnn_fast *f);
+/* The shards a call of `count` samples is cut into (when not in split mode): ceil(count /
+ * min_shard), a function of count and the architecture (and an explicit chunk) only. */
+int bnn_fast_shards(const bnn_fast *f, size_t count);
 /* exact or seed gradient averaged over samples [start, start + count); cost may be NULL.
  * The result is bitwise the same for any thread count, and under mpirun (bnn_dist_init
  * called) for any number of ranks: every rank must make the same calls; each computes its
@@ -603,9 +606,10 @@ const char *bnn_format_bytes(size_t bytes, char *buf, size_t len);
  * buffers) within this many bytes: the chunk shrinks below 256 samples for nets wide enough
  * to need it. */
 #define BNN_FAST_WORKSPACE_MAX ((size_t)64 << 20)
-/* Bytes bnn_fast_create(a, {threads, chunk 0}) allocates: the per-thread workspaces and the
- * gradient partials (threads <= 0: all cores). 0 when a is invalid. bnn_fast_create refuses,
- * before allocating, when this exceeds bnn_memory_budget(). */
+/* Bytes bnn_fast_create(a, {threads, chunk 0}) plans: the per-thread workspaces and two
+ * gradient partials per thread (threads <= 0: all cores); a call of S shards grows the
+ * partials to at most 2 log2 S + 1 per thread (fast.c). 0 when a is invalid.
+ * bnn_fast_create refuses, before allocating, when this exceeds bnn_memory_budget(). */
 size_t bnn_fast_memory(const bnn_arch *a, int threads);
 #include "batchnn.h"
 
@@ -768,14 +772,10 @@ void bnn_dist_range(int shards, int *lo, int *hi);
 int bnn_dist_owner_of(int shards, int ranks, int s);
 /* The reduction tree's split of [lo, hi): lo + the largest power of two < hi - lo. */
 int bnn_dist_tree_mid(int lo, int hi);
-/* The gradient: out = the sum of the partials p[s] = partials + s stride (n floats each;
- * this rank's shards filled) along the fixed tree, on every rank (bitwise the same for any
- * number of ranks). The partials are overwritten. */
-int bnn_dist_tree_sum(float *partials, size_t stride, size_t n, int shards, bnn_axpy_fn axpy,
-                      float *out, bnn_error *e);
-/* The same tree walked as rank `me` of `ranks` without communication (tests, and the local
- * part of bnn_dist_tree_sum): out (when me owns shard 0) gets the root. Returns the messages
- * rank me would send. */
+/* The gradient's sum along the tree, folded by workers: src/dist/tree.h. */
+/* The tree over one partial per shard (p[s] = partials + s stride, this rank's filled) folded
+ * as rank `me` of `ranks` without communication (tests): out (when me owns shard 0) gets the
+ * root. Returns the messages rank me would send. */
 int bnn_dist_tree_sum_as(float *partials, size_t stride, size_t n, int shards, int ranks,
                          int me, bnn_axpy_fn axpy, float *out);
 /* Point-to-point messages of one reduction over `ranks` ranks, all ranks together (without
