@@ -125,13 +125,14 @@ mpi 3 "$BNN" predict --model "$T/e.st" --data "$T/w.npy" >"$T/pk.csv" 2>"$T/err"
 check "predict to stdout, 3 ranks" cmp -s "$T/p1.csv" "$T/pk.csv"
 
 # --version; the statistics line: 36 shards (9001 / 256) over 2 ranks, [0, 18) and [18, 36):
-# messages at the nodes [16, 32) and the root, 2 of 4 x 22510 bytes, and the broadcast
+# messages at the nodes [16, 18), [16, 24), [16, 32) and the root, 4 of 4 x 22510 bytes, and
+# the broadcast
 ok "--version" "$BNN" --version
 check "--version says MPI is built in" grep -q "^mpi: built in" "$T/out"
 BATCHNN_MPI_STATS=1 mpi 2 "$BNN" train --arch 64,300,10 --data "$T/w.npy" --epochs 3 \
   --threads 1 --quiet >"$T/stdout" 2>"$T/err"
 check "BATCHNN_MPI_STATS line" grep -qE "^mpi: ranks 2 threads 1 steps 3 reduce_s [0-9.]+ \
-per_step_us [0-9.]+ msgs_per_step 3 bytes_per_step 270120 params 22510 shards 36$" "$T/err"
+per_step_us [0-9.]+ msgs_per_step 5 bytes_per_step 450200 params 22510 shards 36$" "$T/err"
 check "BATCHNN_MPI_STATS: one line" test "$(grep -c '^mpi:' "$T/err")" -eq 1
 
 # errors on one rank: every rank ends within the timeout, with that rank's message
