@@ -648,12 +648,14 @@ static int reserve_folds(bnn_fast *f, int shards, int lo, int hi, int workers, b
         free(f->merged);
         f->pslots = 0;
         f->lay_shards = 0;
-        f->partials = bnn_alloc(mul_sat(slots, f->pstride), sizeof(float));
-        f->stack = malloc(slots * sizeof *f->stack);
-        f->merged = malloc(slots * sizeof *f->merged);
+        /* a rank without shards (K > S) needs none of its own, only the receive buffer */
+        f->partials = slots ? bnn_alloc(mul_sat(slots, f->pstride), sizeof(float)) : NULL;
+        f->stack = slots ? malloc(slots * sizeof *f->stack) : NULL;
+        f->merged = slots ? malloc(slots * sizeof *f->merged) : NULL;
         if (bnn_dist_size() > 1 && !f->recv)
             f->recv = bnn_alloc(f->pstride, sizeof(float));
-        if (!f->partials || !f->stack || !f->merged || (bnn_dist_size() > 1 && !f->recv))
+        if ((slots && (!f->partials || !f->stack || !f->merged)) ||
+            (bnn_dist_size() > 1 && !f->recv))
             return bnn_fail(e, "fast engine: cannot allocate %zu gradient partials", slots);
         f->pslots = slots;
     }
