@@ -249,6 +249,26 @@ static void test_many_shards_bitwise(void **state)
         compare(&s, BNN_GRAD_EXACT, 3, 16, label);
         free_setup(&s);
     }
+    /* the narrow path: 2,16,16,1 at 40001 samples is 73 shards of 548 */
+    setup s;
+    make_setup(&s, "2,16,16,1", "sigmoid", 1, 40001, 95);
+    bnn_error e;
+    float *g[4];
+    for (int t = 0; t < 4; t++) {
+        bnn_fast *f;
+        bnn_fast_opts o = {.threads = t + 1, .chunk = 0};
+        assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
+        assert_int_equal(bnn_fast_shards(f, s.n), 73);
+        g[t] = bnn_alloc(s.m.nparams, sizeof(float));
+        assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 0, s.n, BNN_GRAD_EXACT, g[t], NULL,
+                                       &e), 0);
+        bnn_fast_free(f);
+    }
+    for (int t = 1; t < 4; t++)
+        assert_memory_equal(g[0], g[t], s.m.nparams * sizeof(float));
+    for (int t = 0; t < 4; t++)
+        bnn_free(g[t]);
+    free_setup(&s);
 }
 
 /* An engine keeps the kernel table (element-wise and narrow path) it was created with: forcing
