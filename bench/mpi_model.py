@@ -22,7 +22,8 @@ The model of one full-batch epoch (one step) on N nodes of T threads, as the cod
 (src/engine/fast.c, src/dist/dist.c, src/dist/tree.c):
   shards: S = ceil(n / min_shard), min_shard from the widths only (shard_rule below: about
     4 MFLOP and at least a chunk on the GEMM path; 1 MFLOP and at least 256 on the narrow
-    path), no cap. Rank r owns shards [floor(r S / N), floor((r + 1) S / N)); its T threads
+    path), no cap; past 32 such shards, shards grow to big_shard samples (4 chunks; narrow:
+    4096): max(32, ceil(n / big_shard)) shards. Rank r owns shards [floor(r S / N), floor((r + 1) S / N)); its T threads
     take equal contiguous parts of them.
   compute(N) = ceil(ceil(S / N) / T) shard-times (the busiest thread of the busiest node), a
     shard-time being n / S samples at the per-thread rate the node's measured epoch gives
@@ -50,6 +51,8 @@ GEMM_WIDE = 1 << 18
 WORKSPACE_MAX = (64 << 20) // 4  # floats
 NARROW_MAX_WIDTH = 32
 NARROW_MIN_SHARD = 256
+NARROW_CHUNK = 4096  # BNN_NARROW_CHUNK_MAX: narrow shards past FEW_SHARDS
+FEW_SHARDS = 32
 SPLIT_MAX = 4096
 # the workloads of bench/workloads.sh, for specs that give a parameter count
 ARCHS = {"W4": "2,16,16,1", "W5": "784,256,10", "W6": "512,1024,1024,16"}
@@ -71,7 +74,7 @@ def chunk_of(w):
 
 
 def shard_rule(arch):
-    """(min_shard, split_max) of a net (mse, default path), as plan() in fast.c sets them."""
+    """(min_shard, big_shard, split_max) of a net (mse, default path), as plan() sets them."""
     w = [int(x) for x in arch.split(",")]
     flops = sum(6.0 * w[i] * w[i + 1] for i in range(len(w) - 1))
     if max(w) <= NARROW_MAX_WIDTH:
@@ -82,11 +85,16 @@ def shard_rule(arch):
         while split > 0 and workspace(w, split) > WORKSPACE_MAX:
             split = split - split // 16 if split > 64 else split - 1
     min_shard = floor_ if ms < floor_ else 65536 if ms > 65536 else int(ms)
-    return min_shard, split
+    big = max(min_shard, NARROW_CHUNK if split == 0 else 4 * floor_)
+    return min_shard, big, split
 
 
-def shards(n, min_shard):
-    return -(-n // min_shard)
+def shards(n, rule):
+    """shard_count: ceil(n / min_shard); past FEW_SHARDS, max(FEW_SHARDS, ceil(n / big))."""
+    s = -(-n // rule[0])
+    if s > FEW_SHARDS and rule[1] > rule[0]:
+        s = max(FEW_SHARDS, -(-n // rule[1]))
+    return s
 
 
 def owner(S, K, s):
@@ -213,14 +221,15 @@ def main():
     wl = []
     for spec in a.workload:
         wid, n, arch, p, ep = parse_spec(spec)
-        min_shard, split = shard_rule(arch)
-        S1 = shards(n, min_shard)
+        rule = shard_rule(arch)
+        split = rule[2]
+        S1 = shards(n, rule)
         # the per-thread time of a sample: the measured epoch is ceil(S1 / T) shard-times
         t_sample = ep / (-(-S1 // T) * (n / S1))
-        wl.append((wid, n, arch, p, ep, min_shard, split, t_sample))
+        wl.append((wid, n, arch, p, ep, rule, split, t_sample))
         big = {"W4": 1 << 30, "W5": 1 << 24, "W6": 1 << 20}.get(wid)
         if big:
-            wl.append((f"{wid}-2^{big.bit_length() - 1}", big, arch, p, None, min_shard, split,
+            wl.append((f"{wid}-2^{big.bit_length() - 1}", big, arch, p, None, rule, split,
                        t_sample))
     order = {"W5": 0, "W5-2^24": 1, "W6": 2, "W6-2^20": 3, "W4-2^30": 4, "W4": 5}
     wl.sort(key=lambda w: order.get(w[0], 9))
@@ -240,14 +249,15 @@ def main():
       f"(beta = {cb * 1e9:.3f} ns/byte); nodes as fast as this machine with {T} threads; "
       "full batch (one reduction per epoch); compute does not overlap the reduction.")
     w(f"- Per-node epoch ({T} threads, measured{' by batchnn bench: ' + a.baseline if a.baseline else ''}): "
-      + "; ".join(f"{wid} {ep * 1e3:.4g} ms ({n} samples, {p} parameters, {shards(n, ms_)} "
-                  f"shards of {ms_})" for wid, n, _, p, ep, ms_, _, _ in wl if ep) + ".")
-    w("- Shards: S = ceil(n / min_shard), min_shard from the widths, no cap; a W*-2^k row is "
-      "the same net on 2^k samples at the measured per-sample rate.\n")
+      + "; ".join(f"{wid} {ep * 1e3:.4g} ms ({n} samples, {p} parameters, {shards(n, r)} "
+                  f"shards, min_shard {r[0]})" for wid, n, _, p, ep, r, _, _ in wl if ep) + ".")
+    w("- Shards: S = ceil(n / min_shard), min_shard from the widths, no cap (past 32 shards "
+      "of min_shard, shards of 4 chunks; narrow nets: 4096); a W*-2^k row is the same net on 2^k samples at the "
+      "measured per-sample rate.\n")
 
     rows = {}
-    for wid, n, arch, p, ep, min_shard, split, ts in wl:
-        S = shards(n, min_shard)
+    for wid, n, arch, p, ep, rule, split, ts in wl:
+        S = shards(n, rule)
         ep1 = compute(n, S, 1, T, ts)
         w(f"## {wid}: {n} samples, {p} parameters, {4 * p} bytes of gradient, {S} shards\n")
         w("| nodes | strong: epoch ms | strong eff. | reduce share | msgs/step | weak: shards "
@@ -259,7 +269,7 @@ def main():
             strong = compute(n, S, N, T, ts) + red
             e_strong = ep1 / (N * strong)
             msgs = tree_walk(S, N)[0] + (N - 1) if N > 1 else 0
-            SW = shards(n * N, min_shard)
+            SW = shards(n * N, rule)
             weak = compute(n * N, SW, N, T, ts) + tree(SW, N, p, ca, cb)
             e_weak = ep1 / weak
             share = red / strong
@@ -282,14 +292,14 @@ def main():
       "like a full batch:\n")
     w("| workload | batch | split_max | " + " | ".join(f"{N} nodes" for N in NODES[1:]) + " |")
     w("|---|---:|---:|" + "---:|" * (len(NODES) - 1))
-    for wid, n, arch, p, ep, min_shard, split, ts in wl:
+    for wid, n, arch, p, ep, rule, split, ts in wl:
         if "-2^" in wid or wid == "W4":
             continue
         for B in (256, 4096, 65536):
             if B <= split:
                 effs = [1.0 / N for N in NODES[1:]]
             else:
-                S = shards(B, min_shard)
+                S = shards(B, rule)
                 one = compute(B, S, 1, T, ts)
                 effs = [one / (N * (compute(B, S, N, T, ts) + tree(S, N, p, ca, cb)))
                         for N in NODES[1:]]

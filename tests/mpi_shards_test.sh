@@ -1,7 +1,7 @@
 #!/bin/bash
 # mpi_shards_test.sh - shards that grow with the samples, across many ranks (Open MPI): a net
-# of 64,64,10 at 20001 samples is cut into 79 shards of 256 (the shard rule of
-# src/engine/fast.c: about 4 MFLOP and at least a chunk, no cap), so 36 ranks on 2 cores
+# of 64,64,10 at 80001 samples is cut into 79 shards of about 1024 (the shard rule of
+# src/engine/fast.c: past 32 shards of min_shard, shards of 4 chunks, no cap), so 36 ranks on 2 cores
 # (--oversubscribe, 1 thread each) all own shards (2 or 3 each: the statistics line says 79
 # shards) and train, full batch and mini-batches of 5000, byte-identical models to one process;
 # so do 1 to 4 ranks and 2 threads.
@@ -16,7 +16,7 @@ mpi() { # mpi K CMD...: K ranks, at most 300 s
   timeout 300 "$MPIRUN" --allow-run-as-root --oversubscribe --bind-to none -np "$k" "$@"
 }
 
-ARGS=(--arch 64,64,10 --data synth:teacher --samples 20001 --epochs 2 --seed 5)
+ARGS=(--arch 64,64,10 --data synth:teacher --samples 80001 --epochs 2 --seed 5)
 ok "one process" "$BNN" train "${ARGS[@]}" --threads 2 --save "$T/one.st" --quiet
 for k in 1 2 3 4 36; do
   rm -f "$T/k.st"

@@ -54,10 +54,10 @@ same() {
 }
 
 ALL="1x1 1x2 2x1 2x2 3x1 3x2 4x1 4x2"
-# narrow path, 20001 samples: 37 shards of 548 over 3 ranks (12, 12, 13)
+# narrow path, 20001 samples: 32 shards over 3 ranks (10, 11, 11)
 same "narrow synth full batch" "$ALL" --arch 2,16,16,1 --data synth:circle --samples 20001 \
   --epochs 3
-# GEMM path, 9001 samples of a .npy: 36 shards of 250 or 251
+# GEMM path, 9001 samples of a .npy: 32 shards of uneven sizes
 same "gemm npy full batch" "$ALL" --arch 64,300,10 --data "$T/w.npy" --epochs 3
 # the GEMM path forced on a narrow net, a .npy
 same "gemm forced, npy" "2x1 3x2" --arch 2,16,16,1 --data "$T/c.npy" --epochs 2 \
@@ -124,15 +124,14 @@ done
 mpi 3 "$BNN" predict --model "$T/e.st" --data "$T/w.npy" >"$T/pk.csv" 2>"$T/err"
 check "predict to stdout, 3 ranks" cmp -s "$T/p1.csv" "$T/pk.csv"
 
-# --version; the statistics line: 36 shards (9001 / 256) over 2 ranks, [0, 18) and [18, 36):
-# messages at the nodes [16, 18), [16, 24), [16, 32) and the root, 4 of 4 x 22510 bytes, and
-# the broadcast
+# --version; the statistics line: 32 shards over 2 ranks meet at the root, 1 message of
+# 4 x 22510 bytes, and the broadcast (1 more)
 ok "--version" "$BNN" --version
 check "--version says MPI is built in" grep -q "^mpi: built in" "$T/out"
 BATCHNN_MPI_STATS=1 mpi 2 "$BNN" train --arch 64,300,10 --data "$T/w.npy" --epochs 3 \
   --threads 1 --quiet >"$T/stdout" 2>"$T/err"
 check "BATCHNN_MPI_STATS line" grep -qE "^mpi: ranks 2 threads 1 steps 3 reduce_s [0-9.]+ \
-per_step_us [0-9.]+ msgs_per_step 5 bytes_per_step 450200 params 22510 shards 36$" "$T/err"
+per_step_us [0-9.]+ msgs_per_step 2 bytes_per_step 180080 params 22510 shards 32$" "$T/err"
 check "BATCHNN_MPI_STATS: one line" test "$(grep -c '^mpi:' "$T/err")" -eq 1
 
 # errors on one rank: every rank ends within the timeout, with that rank's message

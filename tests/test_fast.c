@@ -202,27 +202,37 @@ static int shards_of(const char *widths, size_t chunk, size_t count)
 }
 
 /* Shards grow with n, no cap: ceil(n / min_shard), min_shard from the widths (about 4 MFLOP,
- * at least a chunk). W5's net at 60000 samples: 235 shards of 256 (32 before); a net of
- * 1024,4096,1024 (8.4M parameters, 1024-sample chunks) at 8192: 8 (1 before); a 16M
- * parameter net: several. Below the old cap nothing changed: W5 at 8000 samples, 32. */
+ * at least a chunk), and past 32 of them max(32, ceil(n / big_shard)), big_shard 4 chunks
+ * (a narrow chunk on the narrow path). W5's net at 60000 samples: 59 shards of 1024 (32
+ * before); a net of 1024,4096,1024 (8.4M parameters, 1024-sample chunks) at 8192: 8 (1
+ * before); a 16M parameter net: several. Up to the old cap nothing changed: W5 at 8000
+ * samples, 32; at 32 x 1024, 32. */
 static void test_shards_grow(void **state)
 {
     (void)state;
-    assert_int_equal(shards_of("784,256,10", 0, 60000), 235);
+    assert_int_equal(shards_of("784,256,10", 0, 60000), 59);
+    assert_int_equal(shards_of("784,256,10", 0, 32768), 32);
+    assert_int_equal(shards_of("784,256,10", 0, 32769), 33);
     assert_int_equal(shards_of("784,256,10", 0, 8000), 32);
     assert_int_equal(shards_of("784,256,10", 0, 1), 1);
     assert_int_equal(shards_of("1024,4096,1024", 0, 8192), 8);
     assert_true(shards_of("2048,4096,2048", 0, 8192) >= 8);
     /* a small net: 4 MFLOP a shard */
-    assert_int_equal(shards_of("33,129,129,17", 16, 2001), 72);
+    assert_int_equal(shards_of("33,129,129,17", 16, 2001), 32);
+    assert_int_equal(shards_of("33,129,129,17", 16, 6999), 110);
+    /* the narrow path: shards of 548 up to 32 of them, then of 4096 (at least 32) */
+    assert_int_equal(shards_of("2,16,16,1", 0, 17536), 32);
+    assert_int_equal(shards_of("2,16,16,1", 0, 17537), 32);
+    assert_int_equal(shards_of("2,16,16,1", 0, 16000), 30);
+    assert_int_equal(shards_of("2,16,16,1", 0, 1048576), 256);
 }
 
-/* Many shards (S > 32, up to hundreds), bitwise the same gradient and cost for 1 to 4
- * threads, and close to the reference; n = 1 and odd n. */
+/* Many shards (S > 32: 63, 79 and 110 shards of 64 samples, chunks of 16), bitwise the same
+ * gradient and cost for 1 to 4 threads, and close to the reference; n = 1 and odd n. */
 static void test_many_shards_bitwise(void **state)
 {
     (void)state;
-    static const size_t ns[] = {1, 2001, 29 * 37 + 1, 6999};
+    static const size_t ns[] = {1, 4001, 5001, 6999};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         setup s;
         make_setup(&s, "33,129,129,17", "sigmoid,tanh,sigmoid", 1, ns[i], 90 + i);
@@ -250,16 +260,17 @@ static void test_many_shards_bitwise(void **state)
         compare(&s, BNN_GRAD_EXACT, 3, 16, label);
         free_setup(&s);
     }
-    /* the narrow path: 2,16,16,1 at 40001 samples is 73 shards of 548 */
+    /* the narrow path: 2,16,16,1 at 140001 samples is 35 shards of 4096 (past 32 shards of
+     * 548, shards grow to a whole narrow chunk) */
     setup s;
-    make_setup(&s, "2,16,16,1", "sigmoid", 1, 40001, 95);
+    make_setup(&s, "2,16,16,1", "sigmoid", 1, 140001, 95);
     bnn_error e;
     float *g[4];
     for (int t = 0; t < 4; t++) {
         bnn_fast *f;
         bnn_fast_opts o = {.threads = t + 1, .chunk = 0};
         assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
-        assert_int_equal(bnn_fast_shards(f, s.n), 73);
+        assert_int_equal(bnn_fast_shards(f, s.n), 35);
         g[t] = bnn_alloc(s.m.nparams, sizeof(float));
         assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 0, s.n, BNN_GRAD_EXACT, g[t], NULL,
                                        &e), 0);
@@ -698,8 +709,8 @@ static void test_refusal(void **state)
     /* a 192 MB model: every thread a workspace */
     assert_int_equal(create_msg("1,16000000,1", 4, &e), -1);
     expect_msg(&e, "for 4 threads (4 x ");
-    /* a call's partials (reserve_folds): 200 samples are 40 shards of 5; one thread folds
-     * them in at most 6 partials (69 MiB, fits), two threads' halves need 5 and 6, which
+    /* a call's partials (reserve_folds): 200 samples are 32 shards; one thread folds them
+     * in at most 6 partials (69 MiB, fits), two threads' halves need 5 each, which
      * with two workspaces passes 200 MiB: refused at the call, before allocating */
     setup s;
     make_setup(&s, "1,1000000,1", "sigmoid", 1, 200, 4);
@@ -709,14 +720,14 @@ static void test_refusal(void **state)
         bnn_fast *f;
         bnn_fast_opts o = {.threads = t, .chunk = 0};
         assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
-        assert_int_equal(bnn_fast_shards(f, 200), 40);
+        assert_int_equal(bnn_fast_shards(f, 200), 32);
         const int rc = bnn_fast_grad(f, s.m.theta, &s.d, 0, 200, BNN_GRAD_EXACT, g, NULL, &e);
         bnn_fast_free(f);
         if (t == 1) {
             assert_int_equal(rc, 0);
         } else {
             assert_int_equal(rc, -1);
-            expect_msg(&e, "fast engine: 40 shards over 2 threads need ");
+            expect_msg(&e, "fast engine: 32 shards over 2 threads need ");
             expect_msg(&e, "this process may use 200.0 MiB (cgroup memory.max)");
         }
     }

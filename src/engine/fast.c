@@ -12,7 +12,8 @@
  *
  * Parallelism and determinism: the samples of one call are cut into S shards of min_shard
  * samples (shard_count: S = ceil(count / min_shard), min_shard about 4 MFLOP of work and at
- * least a chunk, from the widths only; no cap, so S grows with n and a wide net at n = 8192
+ * least a chunk, from the widths only; past 32 shards, max(32, ceil(count / big_shard)),
+ * big_shard 4 chunks or a narrow chunk; no cap, so S grows with n and a wide net at n = 8192
  * gets one shard per chunk). Each shard is processed by one thread, chunk after chunk,
  * accumulating into its own gradient partial. The partials are summed along one fixed binary
  * tree over the shard indices (src/dist/tree.h), whoever computed them: a rank's shards
@@ -107,6 +108,9 @@
 #define GEMM_WIDE_PARAMS ((double)(1 << 18))
 /* Samples a narrow-path shard gets at least (see plan). */
 #define NARROW_MIN_SHARD 256
+/* Shards of min_shard samples a call gets at most before they grow to big_shard
+ * (shard_count). */
+#define FEW_SHARDS 32
 
 typedef struct workspace {
     float *nacc;  /* narrow path: lane-wise gradient partials, nparams * narrow_lanes */
@@ -140,6 +144,7 @@ struct bnn_fast {
     workspace *ws;       /* one per running thread */
     size_t pstride;      /* nparams rounded up to 16 floats (64 bytes) */
     size_t min_shard;    /* samples per shard (the last ones of a call may have one less) */
+    size_t big_shard;    /* past FEW_SHARDS shards: samples per shard (shard_count) */
     /* the gradient partials of the workers' folds (reserve_folds): worker t's stack is
      * slots slot0[t] .. slot0[t + 1] - 1, each pstride floats; laid out for the call of
      * lay_shards shards over this rank's [lay_lo, lay_hi) in lay_workers workers */
@@ -350,6 +355,13 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
     f->min_shard = min_shard < floor_shard ? (size_t)floor_shard
                  : min_shard > 65536.0     ? 65536
                                            : (size_t)min_shard;
+    /* past FEW_SHARDS shards, shards grow to big_shard samples: each shard pays a set-up
+     * that min_shard does not repay well (narrow path: lane partials zeroed and summed, a
+     * kernel call per chunk, a fold: 12% more CPU time for W4 at 548-sample shards; GEMM
+     * path: the partial zeroed and folded, 2 more passes over it per shard: 5% for W5 at
+     * 256-sample shards): a whole narrow chunk, or 4 GEMM chunks */
+    const size_t big = f->narrow ? BNN_NARROW_CHUNK_MAX : 4 * f->chunk;
+    f->big_shard = big > f->min_shard ? big : f->min_shard;
     /* split mode: the GEMM path's batches whose whole workspace fits the bound; an explicit
      * chunk asks for the chunked shards at every size (tests of that path) */
     if (!f->narrow && !asked) {
@@ -582,10 +594,17 @@ static double grad_chunk(const bnn_fast *f, const bnn_kernel_table *k, const flo
  * differ by at most one sample). min_shard (plan) is about 4 MFLOP of work and at least a
  * chunk, so small batches are not spread over threads whose start-up costs more than the
  * work, and big ones get as many shards as they have chunks: every core and every rank can
- * work on a wide net. -1 beyond SHARDS_MAX. */
+ * work on a wide net. Past FEW_SHARDS such shards, shards grow to big_shard samples (4
+ * chunks, a narrow chunk: plan): max(FEW_SHARDS, ceil(count / big_shard)) shards (up to
+ * FEW_SHARDS x big_shard samples the count is FEW_SHARDS, as the old cap gave, and the
+ * results are the old ones). -1 beyond SHARDS_MAX. */
 static int shard_count(const bnn_fast *f, size_t count)
 {
-    const size_t shards = count / f->min_shard + (count % f->min_shard != 0);
+    size_t shards = count / f->min_shard + (count % f->min_shard != 0);
+    if (shards > FEW_SHARDS && f->big_shard > f->min_shard) {
+        const size_t big = count / f->big_shard + (count % f->big_shard != 0);
+        shards = big > FEW_SHARDS ? big : FEW_SHARDS;
+    }
     return shards <= (size_t)SHARDS_MAX ? (int)shards : -1;
 }
 
