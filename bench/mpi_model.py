@@ -23,7 +23,8 @@ The model of one full-batch epoch (one step) on N nodes of T threads, as the cod
   shards: S = ceil(n / min_shard), min_shard from the widths only (shard_rule below: about
     4 MFLOP and at least a chunk on the GEMM path; 1 MFLOP and at least 256 on the narrow
     path), no cap; past 32 such shards, shards grow to big_shard samples (4 chunks; narrow:
-    4096): max(32, ceil(n / big_shard)) shards. Rank r owns shards [floor(r S / N), floor((r + 1) S / N)); its T threads
+    4096): max(32, ceil(n / big_shard)) shards. Rank r owns shards
+    [floor(r S / N), floor((r + 1) S / N)); its T threads
     take equal contiguous parts of them.
   compute(N) = ceil(ceil(S / N) / T) shard-times (the busiest thread of the busiest node), a
     shard-time being n / S samples at the per-thread rate the node's measured epoch gives
@@ -252,8 +253,8 @@ def main():
       + "; ".join(f"{wid} {ep * 1e3:.4g} ms ({n} samples, {p} parameters, {shards(n, r)} "
                   f"shards, min_shard {r[0]})" for wid, n, _, p, ep, r, _, _ in wl if ep) + ".")
     w("- Shards: S = ceil(n / min_shard), min_shard from the widths, no cap (past 32 shards "
-      "of min_shard, shards of 4 chunks; narrow nets: 4096); a W*-2^k row is the same net on 2^k samples at the "
-      "measured per-sample rate.\n")
+      "of min_shard, shards of 4 chunks; narrow nets: 4096); a W*-2^k row is the same net "
+      "on 2^k samples at the measured per-sample rate.\n")
 
     rows = {}
     for wid, n, arch, p, ep, rule, split, ts in wl:

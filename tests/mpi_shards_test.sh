@@ -1,8 +1,8 @@
 #!/bin/bash
 # mpi_shards_test.sh - shards that grow with the samples, across many ranks (Open MPI): a net
 # of 64,64,10 at 80001 samples is cut into 79 shards of about 1024 (the shard rule of
-# src/engine/fast.c: past 32 shards of min_shard, shards of 4 chunks, no cap), so 36 ranks on 2 cores
-# (--oversubscribe, 1 thread each) all own shards (2 or 3 each: the statistics line says 79
+# src/engine/fast.c: past 32 shards of min_shard, shards of 4 chunks, no cap), so 36 ranks
+# on 2 cores (--oversubscribe, 1 thread each) all own shards (2 or 3 each: the statistics line says 79
 # shards) and train, full batch and mini-batches of 5000, byte-identical models to one process;
 # so do 1 to 4 ranks and 2 threads.
 # usage: mpi_shards_test.sh path/to/batchnn [path/to/mpirun]

@@ -4,8 +4,9 @@
  * odd, a chunk +- 1, large; every activation; bias on and off; exact and seed gradients; data
  * used in place and data generated on demand. Also: the result is bitwise the same for any
  * thread count, at shard counts past the old cap of 32 too (they grow with n: the rule's
- * counts are checked), and a call's partials are refused beyond the memory limit. Memory: the chunk rule (unchanged for the nets whose workspace fits, smaller
- * for very wide ones, never a function of threads), bnn_fast_memory, a very wide net's
+ * counts are checked), and a call's partials are refused beyond the memory limit. Memory:
+ * the chunk rule (unchanged for the nets whose workspace fits, smaller for very wide ones,
+ * never a function of threads), bnn_fast_memory, a very wide net's
  * gradient, and the refusal when the engine cannot fit the budget (a fake cgroup limit).
  * Run once per ISA path (BATCHNN_ISA).
  */
