@@ -326,7 +326,8 @@ void bnn_fast_free(bnn_fast *f);
 size_t bnn_fast_chunk(const bnn_fast *f);
 int bnn_fast_threads(const bnn_fast *f);
 /* The shards a call of `count` samples is cut into (when not in split mode): ceil(count /
- * min_shard), a function of count and the architecture (and an explicit chunk) only. */
+ * min_shard), past 32 of them max(32, ceil(count / big_shard)) (fast.c: shard_count), a
+ * function of count and the architecture (and an explicit chunk) only. */
 int bnn_fast_shards(const bnn_fast *f, size_t count);
 /* exact or seed gradient averaged over samples [start, start + count); cost may be NULL.
  * The result is bitwise the same for any thread count, and under mpirun (bnn_dist_init
