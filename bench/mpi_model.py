@@ -8,69 +8,138 @@ Python 3 standard library only. bench/mpi.sh calls it with the figures it measur
 
 --baseline FILE.json  W4, W5, W6 from `batchnn bench --json` (e.g. bench/baselines/*.json,
     recorded when the machine was quiet) instead of --workload.
---workload ID:N:PARAMS:EPOCH_MS  one full-batch workload: n samples, its parameter count and
-    the epoch time of one node (this machine, all its cores) in ms; the per-sample compute
-    time is EPOCH_MS / N. W4 also gives "W4-2^30": the same net on 2^30 samples.
+--workload ID:N:ARCH:EPOCH_MS  one full-batch workload: n samples, its widths (784,256,10;
+    for W4, W5, W6 their parameter count will do) and the epoch time of one node of --threads
+    threads in ms. W4, W5, W6 also give W4-2^30, W5-2^24, W6-2^20: the same net on that many
+    samples at the measured per-sample rate.
 --alpha-us, --beta-ns  latency (us) and inverse bandwidth (ns per byte) measured on this
     machine (bench/mpi_pingpong: ranks on one host, shared memory). Shown for reference.
 --cluster-alpha-us (default 2), --cluster-gbps (default 25): the ASSUMED cluster network
     (25 Gb/s Ethernet or InfiniBand class, 2 us latency); the predictions use these.
---threads T (default 2): threads per node (this machine's cores).
+--threads T (default 2): threads per node, those the epochs were measured with.
 
-The model of one full-batch epoch (one step) on N nodes:
-  compute(N) = per-node share of the n samples' forward and backward passes. batchnn cuts the
-    samples into S shards (S a function of n and the net only: at most 32, and at most
-    64 MiB / (4 P) for wide nets, so W6 gets 10), each rank owns a contiguous range of them and
-    each thread works a shard at a time; a node with s shards and T threads takes
-    ceil(s / T) shard-times, a shard-time being T x epoch / S. So N x T beyond S adds nothing.
-  reduce(N), batchnn's fixed tree: the K - 1 subtree sums go up a binary tree, ceil(log2 N)
-    levels on the critical path, each one message of 4P bytes, then the total is broadcast
-    (a binomial tree: ceil(log2 N) more levels):
-      tree(N) = 2 ceil(log2 N) (alpha + 4 P beta)
-    against a ring allreduce (reduce-scatter + allgather, what MPI_Allreduce does for large P):
-      ring(N) = 2 (N - 1) (alpha + 4 P beta / N)
-    The tree moves log2 N full copies of the gradient on its critical path; the ring moves
-    about 2 copies whatever N, but its association depends on N, so it is not bitwise
-    reproducible across rank counts, which batchnn promises.
+The model of one full-batch epoch (one step) on N nodes of T threads, as the code runs it
+(src/engine/fast.c, src/dist/dist.c, src/dist/tree.c):
+  shards: S = ceil(n / min_shard), min_shard from the widths only (shard_rule below: about
+    4 MFLOP and at least a chunk on the GEMM path; 1 MFLOP and at least 256 on the narrow
+    path), no cap; past 32 such shards, shards grow to big_shard samples (4 chunks; narrow:
+    4096): max(32, ceil(n / big_shard)) shards. Rank r owns shards
+    [floor(r S / N), floor((r + 1) S / N)); its T threads
+    take equal contiguous parts of them.
+  compute(N) = ceil(ceil(S / N) / T) shard-times (the busiest thread of the busiest node), a
+    shard-time being n / S samples at the per-thread rate the node's measured epoch gives
+    (epoch = ceil(S1 / T) shard-times of its own n samples in S1 shards).
+  reduce(N), the fixed tree over shards: every tree node whose halves start on different
+    ranks is one message of 4P bytes (messages per step: counted on the tree, as
+    bnn_dist_tree_messages does); the critical path is the longest chain of such messages
+    (each node waits for its left child and for the right child's message), then the root is
+    broadcast (a binomial tree, ceil(log2 N) levels):
+      reduce(N) = (chain(S, N) + ceil(log2 N)) (alpha + 4 P beta)
   epoch(N) = compute(N) + reduce(N); strong scaling: n fixed, efficiency epoch(1) / (N
-  epoch(N)); weak scaling: n x N samples, efficiency epoch(1) / epoch(N).
+  epoch(N)); weak scaling: n N samples (S grows with them), efficiency epoch(1) / epoch(N).
+  Mini-batches of at most split_max samples (4096, less for nets too wide for a whole-batch
+  workspace) are computed whole by every rank, with no exchange (split mode): N nodes take
+  as long as one, efficiency 1 / N; larger batches are sharded like a full batch.
 """
 import argparse
 import math
 import sys
 
 NODES = [1, 2, 4, 8, 16, 32, 64]
-MAX_SHARDS = 32
-PARTIAL_BUDGET = 64 << 20
+# src/engine/fast.c and kernels/bnn_narrow.h
+GEMM_CHUNK = 256
+GEMM_WIDE = 1 << 18
+WORKSPACE_MAX = (64 << 20) // 4  # floats
+NARROW_MAX_WIDTH = 32
+NARROW_MIN_SHARD = 256
+NARROW_CHUNK = 4096  # BNN_NARROW_CHUNK_MAX: narrow shards past FEW_SHARDS
+FEW_SHARDS = 32
+SPLIT_MAX = 4096
+# the workloads of bench/workloads.sh, for specs that give a parameter count
+ARCHS = {"W4": "2,16,16,1", "W5": "784,256,10", "W6": "512,1024,1024,16"}
 
 
-def shard_cap(params):
-    """The fast engine's shard cap (src/engine/fast.c): MAX_SHARDS, fewer when the partials
-    (one per shard, the parameter count rounded up to 16 floats) exceed PARTIAL_BUDGET."""
-    pstride = (params + 15) // 16 * 16
-    return max(1, min(MAX_SHARDS, PARTIAL_BUDGET // (4 * pstride)))
+def workspace(w, chunk):
+    """Floats of one thread's workspace for chunks of `chunk` samples (without rounding)."""
+    return chunk * (sum(w[1:]) + 2 * max(w) + w[0] + w[-1])
 
 
-def tree(n_nodes, p, alpha, beta):
+def chunk_of(w):
+    """The GEMM path's chunk (gemm_chunk, then default_chunk's workspace bound)."""
+    most = max(w[i] * w[i + 1] for i in range(len(w) - 1))
+    c = 4 * GEMM_CHUNK if most > 2 * GEMM_WIDE else 2 * GEMM_CHUNK if most > GEMM_WIDE \
+        else GEMM_CHUNK
+    if workspace(w, c) <= WORKSPACE_MAX:
+        return c
+    return max(1, min(c - 1, WORKSPACE_MAX // workspace(w, 1)))
+
+
+def shard_rule(arch):
+    """(min_shard, big_shard, split_max) of a net (mse, default path), as plan() sets them."""
+    w = [int(x) for x in arch.split(",")]
+    flops = sum(6.0 * w[i] * w[i + 1] for i in range(len(w) - 1))
+    if max(w) <= NARROW_MAX_WIDTH:
+        floor_, ms, split = NARROW_MIN_SHARD, 1e6 / flops, 0
+    else:
+        floor_, ms = chunk_of(w), 4e6 / flops
+        split = SPLIT_MAX
+        while split > 0 and workspace(w, split) > WORKSPACE_MAX:
+            split = split - split // 16 if split > 64 else split - 1
+    min_shard = floor_ if ms < floor_ else 65536 if ms > 65536 else int(ms)
+    big = max(min_shard, NARROW_CHUNK if split == 0 else 4 * floor_)
+    return min_shard, big, split
+
+
+def shards(n, rule):
+    """shard_count: ceil(n / min_shard); past FEW_SHARDS, max(FEW_SHARDS, ceil(n / big))."""
+    s = -(-n // rule[0])
+    if s > FEW_SHARDS and rule[1] > rule[0]:
+        s = max(FEW_SHARDS, -(-n // rule[1]))
+    return s
+
+
+def owner(S, K, s):
+    """The rank owning shard s (rank r owns [floor(r S / K), floor((r + 1) S / K)))."""
+    r = min(K - 1, (s * K + K - 1) // S)
+    while r > 0 and r * S // K > s:
+        r -= 1
+    while r + 1 < K and (r + 1) * S // K <= s:
+        r += 1
+    return r
+
+
+def mid(lo, hi):
+    p = 1
+    while 2 * p < hi - lo:
+        p *= 2
+    return lo + p
+
+
+def tree_walk(S, K):
+    """(messages, chain): the tree's messages over K ranks and its longest chain of them."""
+    def node(lo, hi):
+        if owner(S, K, lo) == owner(S, K, hi - 1):
+            return 0, 0
+        m = mid(lo, hi)
+        ml, cl = node(lo, m)
+        mr, cr = node(m, hi)
+        cross = owner(S, K, lo) != owner(S, K, m)
+        return ml + mr + cross, max(cl, cr + cross)
+    return node(0, S)
+
+
+def tree(S, n_nodes, p, alpha, beta):
+    """The reduction's time on the critical path: the chain, then the broadcast."""
     if n_nodes == 1:
         return 0.0
-    return 2 * math.ceil(math.log2(n_nodes)) * (alpha + 4 * p * beta)
+    _, chain = tree_walk(S, n_nodes)
+    return (chain + math.ceil(math.log2(n_nodes))) * (alpha + 4 * p * beta)
 
 
-def ring(n_nodes, p, alpha, beta):
-    if n_nodes == 1:
-        return 0.0
-    return 2 * (n_nodes - 1) * (alpha + 4 * p * beta / n_nodes)
-
-
-def compute(n_nodes, epoch1, shards, threads, capped=True):
-    """One node's compute time for one epoch of shards spread over n_nodes."""
-    s = shards if capped else max(shards, n_nodes * threads)
-    shard_time = threads * epoch1 / s
-    if n_nodes >= s:
-        return shard_time
-    per_node = math.ceil(s / n_nodes)
-    return shard_time * math.ceil(per_node / threads)
+def compute(n, S, n_nodes, threads, t_sample):
+    """The busiest thread's time: ceil(ceil(S / N) / T) shards of n / S samples."""
+    per_node = -(-S // n_nodes)
+    return -(-per_node // threads) * (n / S) * t_sample
 
 
 def params_of(arch):
@@ -103,41 +172,70 @@ def die(msg):
     sys.exit(2)
 
 
+def parse_spec(spec):
+    """ID:N:ARCH:EPOCH_MS (ARCH: widths W0,W1,...) or ID:N:PARAMS:EPOCH_MS for W4, W5, W6."""
+    try:
+        wid, n, net, ms = spec.split(":")
+        n, ms = int(n), float(ms)
+    except ValueError:
+        die(f"--workload {spec}: expected ID:N:ARCH:EPOCH_MS, e.g. W5:60000:784,256,10:41.2")
+    if "," in net:
+        try:
+            p = params_of(net)
+        except ValueError:
+            die(f"--workload {spec}: the architecture must be widths like 784,256,10")
+        arch = net
+    else:
+        if wid not in ARCHS:
+            die(f"--workload {spec}: give the architecture (ID:N:ARCH:EPOCH_MS) for {wid}")
+        arch = ARCHS[wid]
+        try:
+            p = int(net)
+        except ValueError:
+            die(f"--workload {spec}: expected ID:N:ARCH:EPOCH_MS")
+    if n < 1 or p < 1 or not ms > 0:
+        die(f"--workload {spec}: n, params and the epoch time must be positive")
+    return wid, n, arch, p, ms / 1e3
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--workload", action="append", default=[], metavar="ID:N:PARAMS:EPOCH_MS")
+    ap.add_argument("--workload", action="append", default=[], metavar="ID:N:ARCH:EPOCH_MS")
     ap.add_argument("--baseline", default=None, metavar="FILE.json",
                     help="take W4, W5, W6 from a `batchnn bench --json` file (bench/baselines/)")
     ap.add_argument("--alpha-us", type=float, default=None)
     ap.add_argument("--beta-ns", type=float, default=None)
     ap.add_argument("--cluster-alpha-us", type=float, default=2.0)
     ap.add_argument("--cluster-gbps", type=float, default=25.0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads per node, those the epoch times were measured with")
     ap.add_argument("--md", default=None)
     ap.add_argument("--svg", default=None)
     a = ap.parse_args()
     if a.baseline:
         a.workload += from_baseline(a.baseline)
     if not a.workload:
-        die("give at least one --workload ID:N:PARAMS:EPOCH_MS (bench/mpi.sh does)")
+        die("give at least one --workload ID:N:ARCH:EPOCH_MS (bench/mpi.sh does)")
+    if a.threads < 1:
+        die("--threads must be at least 1")
+    T = a.threads
     wl = []
     for spec in a.workload:
-        try:
-            wid, n, p, ms = spec.split(":")
-            n, p, ms = int(n), int(p), float(ms)
-        except ValueError:
-            die(f"--workload {spec}: expected ID:N:PARAMS:EPOCH_MS, e.g. W5:60000:203530:41.2")
-        if n < 1 or p < 1 or not ms > 0:
-            die(f"--workload {spec}: n, params and the epoch time must be positive")
-        wl.append((wid, n, p, ms / 1e3))
-        if wid == "W4":
-            big = 1 << 30
-            wl.append(("W4-2^30", big, p, ms / 1e3 / n * big))
-    order = {"W5": 0, "W6": 1, "W4-2^30": 2, "W4": 3}
+        wid, n, arch, p, ep = parse_spec(spec)
+        rule = shard_rule(arch)
+        split = rule[2]
+        S1 = shards(n, rule)
+        # the per-thread time of a sample: the measured epoch is ceil(S1 / T) shard-times
+        t_sample = ep / (-(-S1 // T) * (n / S1))
+        wl.append((wid, n, arch, p, ep, rule, split, t_sample))
+        big = {"W4": 1 << 30, "W5": 1 << 24, "W6": 1 << 20}.get(wid)
+        if big:
+            wl.append((f"{wid}-2^{big.bit_length() - 1}", big, arch, p, None, rule, split,
+                       t_sample))
+    order = {"W5": 0, "W5-2^24": 1, "W6": 2, "W6-2^20": 3, "W4-2^30": 4, "W4": 5}
     wl.sort(key=lambda w: order.get(w[0], 9))
     ca = a.cluster_alpha_us * 1e-6
     cb = 8.0 / (a.cluster_gbps * 1e9)  # seconds per byte
-    T = a.threads
 
     out = []
     w = out.append
@@ -151,77 +249,71 @@ def main():
     w(f"- **Assumed** cluster network: alpha = {a.cluster_alpha_us:g} us, {a.cluster_gbps:g} Gb/s "
       f"(beta = {cb * 1e9:.3f} ns/byte); nodes as fast as this machine with {T} threads; "
       "full batch (one reduction per epoch); compute does not overlap the reduction.")
-    w(f"- Per-node epoch (1 node, measured{' by batchnn bench: ' + a.baseline if a.baseline else ''}): " + "; ".join(
-        f"{wid} {ep * 1e3:.4g} ms ({n} samples, {p} parameters, shard cap {shard_cap(p)})"
-        for wid, n, p, ep in wl) + ".")
-    w("- The shard cap limits how many ranks x threads share one step: N nodes x "
-      f"{T} threads beyond the shard count S leave threads or whole nodes idle (columns "
-      "\"as built\"); \"S unlimited\" shows the same model if the engine cut at least "
-      f"N x {T} shards.\n")
+    w(f"- Per-node epoch ({T} threads, measured{' by batchnn bench: ' + a.baseline if a.baseline else ''}): "
+      + "; ".join(f"{wid} {ep * 1e3:.4g} ms ({n} samples, {p} parameters, {shards(n, r)} "
+                  f"shards, min_shard {r[0]})" for wid, n, _, p, ep, r, _, _ in wl if ep) + ".")
+    w("- Shards: S = ceil(n / min_shard), min_shard from the widths, no cap (past 32 shards "
+      "of min_shard, shards of 4 chunks; narrow nets: 4096); a W*-2^k row is the same net "
+      "on 2^k samples at the measured per-sample rate.\n")
 
     rows = {}
-    for wid, n, p, ep in wl:
-        S = shard_cap(p)
-        w(f"## {wid}: {n} samples, {p} parameters, {4 * p} bytes of gradient\n")
-        w("| nodes | strong: epoch ms | strong eff. | strong eff. (S unlimited) | reduce share "
-          "| ring allreduce eff. | weak: epoch ms | weak eff. | weak eff. (S unlimited) |")
-        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for wid, n, arch, p, ep, rule, split, ts in wl:
+        S = shards(n, rule)
+        ep1 = compute(n, S, 1, T, ts)
+        w(f"## {wid}: {n} samples, {p} parameters, {4 * p} bytes of gradient, {S} shards\n")
+        w("| nodes | strong: epoch ms | strong eff. | reduce share | msgs/step | weak: shards "
+          "| weak: epoch ms | weak eff. |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|")
         series = []
         for N in NODES:
-            red = tree(N, p, ca, cb)
-            rred = ring(N, p, ca, cb)
-            cs = compute(N, ep, S, T)
-            cs_u = compute(N, ep, S, T, capped=False)
-            strong = cs + red
-            e_strong = ep / (N * strong)
-            e_strong_u = ep / (N * (cs_u + red))
-            e_ring = ep / (N * (cs + rred))
-            # weak: N x n samples; the shard count still stops at S
-            cw = compute(N, ep * N, S, T)
-            cw_u = ep  # every node keeps its n samples' shards
-            weak = cw + red
-            e_weak = ep / weak
-            e_weak_u = ep / (cw_u + red)
+            red = tree(S, N, p, ca, cb)
+            strong = compute(n, S, N, T, ts) + red
+            e_strong = ep1 / (N * strong)
+            msgs = tree_walk(S, N)[0] + (N - 1) if N > 1 else 0
+            SW = shards(n * N, rule)
+            weak = compute(n * N, SW, N, T, ts) + tree(SW, N, p, ca, cb)
+            e_weak = ep1 / weak
             share = red / strong
-            w(f"| {N} | {strong * 1e3:.4g} | {e_strong:.2f} | {e_strong_u:.2f} | {share:.0%} | "
-              f"{e_ring:.2f} | {weak * 1e3:.4g} | {e_weak:.2f} | {e_weak_u:.2f} |")
-            series.append((N, e_strong, e_strong_u, e_weak_u, share))
+            w(f"| {N} | {strong * 1e3:.4g} | {e_strong:.2f} | {share:.0%} | {msgs} | {SW} | "
+              f"{weak * 1e3:.4g} | {e_weak:.2f} |")
+            series.append((N, e_strong, e_weak, share))
         rows[wid] = series
         w("")
-        dom = [N for N, _, _, _, sh in series if sh > 0.5]
+        dom = [N for N, _, _, sh in series if sh > 0.5]
         if dom:
             w(f"The reduction is more than half of the epoch from {dom[0]} nodes on (strong "
               "scaling). ")
         w("")
 
-    # mini-batches: one reduction per batch of B samples (the batch split over the nodes)
-    w("## Mini-batch steps: one reduction per batch\n")
-    w("Strong-scaling efficiency of one step of a global batch of B samples (compute B x the "
-      "per-sample time / N, shard cap ignored) with batchnn's tree on the assumed network:\n")
-    w("| workload | batch | " + " | ".join(f"{N} nodes" for N in NODES[1:]) + " |")
-    w("|---|---:|" + "---:|" * (len(NODES) - 1))
-    for wid, n, p, ep in wl:
-        if wid.startswith("W4-"):
+    # mini-batches: split mode (every rank computes the batch) or sharded like a full batch
+    w("## Mini-batch steps\n")
+    w("Strong-scaling efficiency of one step of a global batch of B samples on the assumed "
+      "network. A batch of at most split_max samples is computed whole by every rank "
+      "(split mode: no exchange, efficiency 1 / N); a larger one is sharded and reduced "
+      "like a full batch:\n")
+    w("| workload | batch | split_max | " + " | ".join(f"{N} nodes" for N in NODES[1:]) + " |")
+    w("|---|---:|---:|" + "---:|" * (len(NODES) - 1))
+    for wid, n, arch, p, ep, rule, split, ts in wl:
+        if "-2^" in wid or wid == "W4":
             continue
-        for B in (256, 4096):
-            step1 = ep / n * B
-            effs = [step1 / (N * (step1 / N + tree(N, p, ca, cb))) for N in NODES[1:]]
-            w(f"| {wid} | {B} | " + " | ".join(f"{e:.2f}" for e in effs) + " |")
+        for B in (256, 4096, 65536):
+            if B <= split:
+                effs = [1.0 / N for N in NODES[1:]]
+            else:
+                S = shards(B, rule)
+                one = compute(B, S, 1, T, ts)
+                effs = [one / (N * (compute(B, S, N, T, ts) + tree(S, N, p, ca, cb)))
+                        for N in NODES[1:]]
+            w(f"| {wid} | {B} | {split} | " + " | ".join(f"{e:.2f}" for e in effs) + " |")
     w("")
     w("## Where the reduction dominates, and what would change it\n")
     w("- **Bigger steps**: a full-batch epoch is one reduction for n samples; in mini-batch "
-      "training every batch is a step, so the reduction's share grows as the batch shrinks: "
-      "keep the per-node batch large (thousands of samples for W5, W6).")
-    w("- **Overlap**: reduce layer l's gradient while layer l - 1's backward pass runs "
-      "(the last layer's gradient is ready first); the cost then hides behind compute up to "
-      "the backward time.")
-    w("- **Fewer bytes**: float16/bfloat16 gradients halve beta's term; a ring (or "
-      "reduce-scatter + allgather) moves 2 x 4P bytes per node whatever N instead of "
-      "log2 N x 4P on the tree's critical path, at the price of an association that depends "
-      "on N (not bitwise reproducible across rank counts: batchnn keeps the tree).")
-    w("- **More shards**: the shard cap (32; 10 for W6) bounds useful ranks x threads; "
-      "beyond it nodes idle (the \"S unlimited\" columns show the gain of lifting it, which "
-      "would change the summation order and so every result).")
+      "training every batch is a step, so the reduction's share grows as the batch shrinks.")
+    w("- **Overlap**: reduce layer l's gradient while layer l - 1's backward pass runs; the "
+      "cost then hides behind compute up to the backward time.")
+    w("- **Fewer bytes**: float16/bfloat16 gradients halve beta's term; a ring allreduce "
+      "moves about 2 x 4P bytes per node whatever N, at the price of an association that "
+      "depends on N (not bitwise reproducible across rank counts: batchnn keeps the tree).")
     text = "\n".join(out) + "\n"
     if a.md:
         with open(a.md + ".tmp", "w") as f:
@@ -238,8 +330,8 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
 
 
 def write_svg(path, rows):
-    """Efficiency against nodes (log2 axis): solid strong scaling as built, dashed weak
-    scaling with unlimited shards, for each workload."""
+    """Efficiency against nodes (log2 axis): solid strong scaling, dashed weak scaling, for
+    each workload."""
     W, H, L, R, TP, B = 720, 420, 70, 190, 40, 60
     pw, ph = W - L - R, H - TP - B
     xmax = math.log2(NODES[-1])
@@ -270,22 +362,20 @@ def write_svg(path, rows):
     ly = TP + 10
     for i, (wid, series) in enumerate(rows.items()):
         c = COLORS[i % len(COLORS)]
-        strong = " ".join(f"{x(n):.1f},{y(es):.1f}" for n, es, _, _, _ in series)
-        weak = " ".join(f"{x(n):.1f},{y(ew):.1f}" for n, _, _, ew, _ in series)
+        strong = " ".join(f"{x(n):.1f},{y(es):.1f}" for n, es, _, _ in series)
+        weak = " ".join(f"{x(n):.1f},{y(ew):.1f}" for n, _, ew, _ in series)
         s.append(f'<polyline points="{strong}" fill="none" stroke="{c}" stroke-width="2"/>')
         s.append(f'<polyline points="{weak}" fill="none" stroke="{c}" stroke-width="2" '
                  'stroke-dasharray="6 4"/>')
-        for n, es, _, _, _ in series:
+        for n, es, _, _ in series:
             s.append(f'<circle cx="{x(n):.1f}" cy="{y(es):.1f}" r="3" fill="{c}"/>')
         s.append(f'<line x1="{L + pw + 15}" y1="{ly}" x2="{L + pw + 40}" y2="{ly}" '
                  f'stroke="{c}" stroke-width="2"/>')
         s.append(f'<text x="{L + pw + 45}" y="{ly + 4}">{wid} strong</text>')
         s.append(f'<line x1="{L + pw + 15}" y1="{ly + 18}" x2="{L + pw + 40}" y2="{ly + 18}" '
                  f'stroke="{c}" stroke-width="2" stroke-dasharray="6 4"/>')
-        s.append(f'<text x="{L + pw + 45}" y="{ly + 22}">{wid} weak*</text>')
+        s.append(f'<text x="{L + pw + 45}" y="{ly + 22}">{wid} weak</text>')
         ly += 44
-    s.append(f'<text x="{L + pw + 15}" y="{ly + 8}" font-size="10">strong: shard cap as built</text>')
-    s.append(f'<text x="{L + pw + 15}" y="{ly + 22}" font-size="10">*weak: shards unlimited</text>')
     s.append("</svg>")
     import os
     with open(path + ".tmp", "w") as f:

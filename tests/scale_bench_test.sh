@@ -21,29 +21,62 @@ row() { # row WORKLOAD NODES: that row of the workload's table, fields split on 
 }
 col() { row "$1" "$2" | awk -F'|' -v c="$3" '{ gsub(/ /, "", $(c + 1)); print $(c + 1) }'; }
 close_to() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.005 * b) }'; }
+# the tree over S shards and K ranks, recomputed here from the documented rule: the
+# messages (MSGS: nodes whose halves start on different ranks) and the longest chain of them
+tree() { # tree S K: "MSGS CHAIN"
+  awk -v S="$1" -v K="$2" '
+    function own(s,  r) { r = int(s * K / S); while (r > 0 && int(r * S / K) > s) r--
+      while (r + 1 < K && int((r + 1) * S / K) <= s) r++; return r }
+    function mid(lo, hi,  p) { p = 1; while (2 * p < hi - lo) p *= 2; return lo + p }
+    function node(lo, hi,  m, cl, cr, x) { if (own(lo) == own(hi - 1)) return 0
+      m = mid(lo, hi); cl = node(lo, m); cr = node(m, hi); x = (own(lo) != own(m)); MSGS += x
+      return cl > cr + x ? cl : cr + x }
+    BEGIN { c = node(0, S); print MSGS + 0, c }'
+}
+one_level=$(awk 'BEGIN { printf "%.9f", 0.002 + 4 * 203530 * 8 / 25e9 * 1e3 }') # ms
 # one node: efficiency 1 and no reduction
 check "1 node: efficiency 1" [ "$(col W5 1 3)" = "1.00" ]
-check "1 node: no reduction" [ "$(col W5 1 5)" = "0%" ]
-# W5 on 2 nodes, strong: 32 shards, 2 threads: each node 16 shards = 8 shard-times of
-# 2 x 40 / 32 ms; tree over 2 nodes: 2 x 1 x (2 us + 4 x 203530 B x 8 / 25e9 s/B)
-want=$(awk 'BEGIN { printf "%.6f", 8 * 2 * 40 / 32 + 2 * (0.002 + 4 * 203530 * 8 / 25e9 * 1e3) }')
-check "W5 strong 2 nodes: compute/2 + 2 (alpha + 4P beta)" close_to "$(col W5 2 2)" "$want"
-# 64 nodes: the tree has 6 levels up and 6 down; W5's 32 shards leave 32 nodes idle
-want=$(awk 'BEGIN { printf "%.6f", 2 * 40 / 32 + 12 * (0.002 + 4 * 203530 * 8 / 25e9 * 1e3) }')
-check "W5 strong 64 nodes: one shard-time + 12 tree levels" close_to "$(col W5 64 2)" "$want"
-# the ring allreduce at 64 nodes: 2 x 63 x (alpha + 4P beta / 64)
-want=$(awk 'BEGIN { c = 2 * 40 / 32; r = 126 * (0.002 + 4 * 203530 * 8 / 25e9 / 64 * 1e3)
-  printf "%.2f", 40 / (64 * (c + r)) }')
-check "W5 ring efficiency at 64 nodes" [ "$(col W5 64 6)" = "$want" ]
-# W6's partials (1591312 floats, rounded up to 16) allow 64 MiB / 6.37 MB = 10 shards
-check "W6 shard cap 10" grep -q "W6 150 ms (16384 samples, 1591312 parameters, shard cap 10)" "$T/m.md"
+check "1 node: no reduction" [ "$(col W5 1 4)" = "0%" ]
+# W5: min_shard 256 (4 MFLOP is 3 samples; a chunk is 256) would be 235 shards, past 32, so
+# shards of 4 chunks: max(32, ceil(60000 / 1024)) = 59 shards, no cap
+check "W5: 59 shards" grep -q "W5 40 ms (60000 samples, 203530 parameters, 59 shards, min_shard 256)" "$T/m.md"
+# per-sample time of a thread: the 40 ms epoch is ceil(59 / 2) = 30 shard-times of 60000 / 59
+# samples; on 2 nodes each has 30 shards, 15 per thread; then the chain and the broadcast
+read -r msgs chain <<<"$(tree 59 2)"
+want=$(awk -v c="$chain" -v l="$one_level" 'BEGIN { t = 40 / (30 * 60000 / 59)
+  printf "%.6f", 15 * 60000 / 59 * t + (c + 1) * l }')
+check "W5 strong 2 nodes: 15 shard-times + (chain + 1) tree levels" close_to "$(col W5 2 2)" "$want"
+check "W5 2 nodes: the tree's messages and the broadcast" [ "$(col W5 2 5)" = "$((msgs + 1))" ]
+# 64 nodes: ceil(59 / 64) = 1 shard a node (5 nodes idle); chain + 6 broadcast levels
+read -r msgs chain <<<"$(tree 59 64)"
+want=$(awk -v c="$chain" -v l="$one_level" 'BEGIN { t = 40 / (30 * 60000 / 59)
+  printf "%.6f", 60000 / 59 * t + (c + 6) * l }')
+check "W5 strong 64 nodes: 1 shard-time + (chain + 6) tree levels" close_to "$(col W5 64 2)" "$want"
+check "W5 64 nodes: $((msgs + 63)) messages" [ "$(col W5 64 5)" = "$((msgs + 63))" ]
+# weak scaling: 4 x 60000 samples are 235 shards of 1024
+check "W5 weak 4 nodes: 235 shards" [ "$(col W5 4 6)" = "235" ]
+# W6: 1024 x 1024 weights take 1024-sample chunks: 16 shards at 16384 samples
+check "W6: 16 shards of 1024" grep -q "W6 150 ms (16384 samples, 1591312 parameters, 16 shards, min_shard 1024)" "$T/m.md"
+# W4 (narrow): shards of 548 (1 MFLOP) up to 32 of them, then of 4096: 256 shards
+check "W4: 256 shards" grep -q "W4 20 ms (1048576 samples, 337 parameters, 256 shards, min_shard 548)" "$T/m.md"
+# mini-batches of 256 are computed whole by every rank (split mode): efficiency 1 / N
+check "W5 batch 256: split mode, 0.50 on 2 nodes" grep -qE "^\| W5 \| 256 \| 4096 \| 0.50 \| 0.25 \|" "$T/m.md"
 check "W4 gives W4-2^30" grep -q "^## W4-2^30: 1073741824 samples" "$T/m.md"
+check "W5 gives W5-2^24" grep -q "^## W5-2^24: 16777216 samples, 203530 parameters, 814120 bytes of gradient, 16384 shards" "$T/m.md"
+check "W6 gives W6-2^20" grep -q "^## W6-2^20: 1048576 samples" "$T/m.md"
+check "no row for a design that does not exist" [ "$(grep -ci "unlimited\|ring allreduce eff" "$T/m.md")" -eq 0 ]
 check "the assumed network is stated" grep -q "Assumed.* cluster network: alpha = 2 us, 25 Gb/s" "$T/m.md"
-# two lines (strong, weak) for each of W5, W6, W4-2^30, W4
-ok "the SVG is well-formed XML" python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); assert r.tag.endswith("svg") and len(r.findall(".//{http://www.w3.org/2000/svg}polyline")) == 8' "$T/m.svg"
+# two lines (strong, weak) for each of W5, W5-2^24, W6, W6-2^20, W4-2^30, W4
+ok "the SVG is well-formed XML" python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); assert r.tag.endswith("svg") and len(r.findall(".//{http://www.w3.org/2000/svg}polyline")) == 12' "$T/m.svg"
+# an architecture instead of a parameter count, and the threads the epoch was measured with
+ok "mpi_model.py ID:N:ARCH:EPOCH_MS" python3 "$MODEL" --workload X:8192:1024,4096,1024:4000 \
+  --threads 1 --md "$T/x.md"
+check "X: 8 shards of 1024" grep -q "X 4000 ms (8192 samples, 8393728 parameters, 8 shards, min_shard 1024)" "$T/x.md"
+bad "mpi_model.py: a parameter count of an unknown net" 2 "give the architecture" \
+  python3 "$MODEL" --workload X:10:100:1
 bad "mpi_model.py: zero samples" 2 "n, params and the epoch time must be positive" \
   python3 "$MODEL" --workload W5:0:10:1
-bad "mpi_model.py: a malformed workload" 2 "expected ID:N:PARAMS:EPOCH_MS" \
+bad "mpi_model.py: a malformed workload" 2 "expected ID:N:ARCH:EPOCH_MS" \
   python3 "$MODEL" --workload W5:10:1
 [ -e "$T/m.md.tmp" ] && { fail=$((fail + 1)); echo "FAIL a temp file left"; }
 
@@ -56,7 +89,7 @@ cat >"$T/b.json" <<'JSON'
 JSON
 ok "mpi_model.py --baseline" python3 "$MODEL" --baseline "$T/b.json" --md "$T/b.md"
 check "--baseline: W5 and W6 with their parameter counts" \
-  grep -q "W5 300 ms (60000 samples, 203530 parameters, shard cap 32); W6 800 ms (16384 samples, 1591312 parameters" "$T/b.md"
+  grep -q "W5 300 ms (60000 samples, 203530 parameters, 59 shards, min_shard 256); W6 800 ms (16384 samples, 1591312 parameters, 16 shards, min_shard 1024)" "$T/b.md"
 check "--baseline: W1 left out" [ "$(grep -c '^## W1' "$T/b.md")" -eq 0 ]
 echo '{"workloads": [{"id": "W1", "arch": "1,1", "n": 16, "ms_per_epoch": 1.0}]}' >"$T/w1.json"
 bad "mpi_model.py: a baseline without W4-W6" 2 "no W4, W5 or W6" \

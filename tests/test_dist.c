@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bnn_kernels.h"
+#include "dist/tree.h"
 #include "testutil.h"
 
 /* y += alpha x, plainly (alpha is always 1 here: y + x, one rounding) */
@@ -147,6 +148,119 @@ static void test_message_count(void **state)
     assert_int_equal(bnn_dist_tree_messages(32, 3), 6);
 }
 
+static int ceil_log2(int s)
+{
+    int l = 0;
+    while ((1 << l) < s)
+        l++;
+    return l;
+}
+
+/* The workers' folds: [0, S) cut into W contiguous ranges (bnn_tree_split), each folded
+ * shard by shard in a stack of exactly bnn_tree_need entries (plus a canary entry that must
+ * stay untouched), the ranges' nodes then folded on in order: bitwise the recursion, and one
+ * node [0, S) left. Values of very different sizes, so the association shows in the bits. */
+static void fold_case(int shards, int workers, size_t n, const float *p, float *work,
+                      float *want)
+{
+    const size_t stride = n;
+    memcpy(work, p, (size_t)shards * stride * sizeof *p);
+    bnn_tree_part *all = malloc((size_t)(2 * ceil_log2(shards) + 2) * (size_t)workers *
+                                sizeof *all);
+    assert_non_null(all);
+    int nall = 0;
+    for (int t = 0; t < workers; t++) {
+        int a, b;
+        bnn_tree_split(0, shards, workers, t, &a, &b);
+        const int need = bnn_tree_need(shards, a, b);
+        assert_true(need <= 2 * ceil_log2(shards) + 1);
+        assert_true(b - a == 0 || need >= 1);
+        bnn_tree_part *st = malloc((size_t)(need + 1) * sizeof *st);
+        assert_non_null(st);
+        st[need] = (bnn_tree_part){-7, -7, NULL}; /* the canary */
+        bnn_tree_fold f = {shards, n, plain_axpy, 0, st};
+        int most = 0;
+        for (int s = a; s < b; s++) {
+            assert_true(f.depth < need);
+            bnn_tree_push(&f, s, s + 1, work + (size_t)s * stride);
+            most = f.depth > most ? f.depth : most;
+        }
+        assert_true(st[need].lo == -7 && st[need].hi == -7 && st[need].p == NULL);
+        assert_true(most <= need);
+        for (int i = 0; i < f.depth; i++) {
+            assert_true(bnn_tree_is_node(shards, st[i].lo, st[i].hi));
+            all[nall++] = st[i];
+        }
+        free(st);
+    }
+    bnn_tree_part *m = malloc((size_t)(nall > 0 ? nall : 1) * sizeof *m);
+    assert_non_null(m);
+    bnn_tree_fold f = {shards, n, plain_axpy, 0, m};
+    for (int i = 0; i < nall; i++)
+        bnn_tree_push(&f, all[i].lo, all[i].hi, all[i].p);
+    assert_int_equal(f.depth, 1);
+    assert_int_equal(m[0].lo, 0);
+    assert_int_equal(m[0].hi, shards);
+    if (memcmp(m[0].p, want, n * sizeof *want) != 0) {
+        print_error("S %d, %d workers: the fold differs from the tree\n", shards, workers);
+        fail();
+    }
+    free(m);
+    free(all);
+}
+
+static void test_fold_matches_tree(void **state)
+{
+    (void)state;
+    static const int sizes[] = {1, 2, 3, 5, 33, 100, 1000, 2047, 2048, 3001, 4097};
+    static const int workers[] = {1, 2, 3, 4, 7, 36};
+    const size_t n = 5;
+    const int most = 4097;
+    double *v = malloc((size_t)most * n * sizeof *v);
+    float *p = malloc((size_t)most * n * sizeof *p), *work = malloc((size_t)most * n * sizeof *p);
+    float *want = malloc(n * sizeof *want);
+    assert_true(v && p && work && want);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        const int S = sizes[i];
+        bnn_test_fill(v, (size_t)S * n, -1.0, 1.0, 500 + (uint64_t)S);
+        for (size_t j = 0; j < (size_t)S * n; j++)
+            p[j] = (float)(v[j] * pow(10.0, (double)(j % 9)));
+        check_sum(p, n, n, 0, S, want);
+        for (size_t w = 0; w < sizeof workers / sizeof workers[0]; w++)
+            if (workers[w] <= S)
+                fold_case(S, workers[w], n, p, work, want);
+    }
+    free(v);
+    free(p);
+    free(work);
+    free(want);
+}
+
+/* Memory per worker: bnn_tree_need of any worker's range stays within 2 log2 S + 1 buffers
+ * (and is log2 S + 1 or more for one worker over S = 2^k shards: the left spine) */
+static void test_fold_memory(void **state)
+{
+    (void)state;
+    static const int sizes[] = {1, 7, 64, 1000, 65536, 100003};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        const int S = sizes[i];
+        for (int w = 1; w <= 5; w += 2) {
+            for (int t = 0; t < w && w <= S; t++) {
+                int a, b;
+                bnn_tree_split(0, S, w, t, &a, &b);
+                const int need = bnn_tree_need(S, a, b);
+                if (need > 2 * ceil_log2(S) + 1) {
+                    print_error("S %d, worker %d of %d: %d buffers\n", S, t, w, need);
+                    fail();
+                }
+            }
+        }
+    }
+    assert_int_equal(bnn_tree_need(64, 0, 64), 7);
+    assert_int_equal(bnn_tree_need(1, 0, 1), 1);
+    assert_int_equal(bnn_tree_need(10, 3, 3), 0);
+}
+
 int main(void)
 {
     bnn_test_require_isa(); /* the path of BATCHNN_ISA (the library reads no environment) */
@@ -156,6 +270,8 @@ int main(void)
         cmocka_unit_test(test_tree_not_fold),
         cmocka_unit_test(test_ranks_own_contiguous_shards),
         cmocka_unit_test(test_message_count),
+        cmocka_unit_test(test_fold_matches_tree),
+        cmocka_unit_test(test_fold_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

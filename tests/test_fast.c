@@ -3,8 +3,10 @@
  * double-precision reference on random shapes: widths 1, 2, 3, 7, 16, 17, 33, 129; n = 1, 2,
  * odd, a chunk +- 1, large; every activation; bias on and off; exact and seed gradients; data
  * used in place and data generated on demand. Also: the result is bitwise the same for any
- * thread count. Memory: the chunk rule (unchanged for the nets whose workspace fits, smaller
- * for very wide ones, never a function of threads), bnn_fast_memory, a very wide net's
+ * thread count, at shard counts past the old cap of 32 too (they grow with n: the rule's
+ * counts are checked), and a call's partials are refused beyond the memory limit. Memory:
+ * the chunk rule (unchanged for the nets whose workspace fits, smaller for very wide ones,
+ * never a function of threads), bnn_fast_memory, a very wide net's
  * gradient, and the refusal when the engine cannot fit the budget (a fake cgroup limit).
  * Run once per ISA path (BATCHNN_ISA).
  */
@@ -183,6 +185,101 @@ static void test_threads_bitwise(void **state)
         assert_memory_equal(&c[0], &c[t], sizeof(double));
     }
     for (int t = 0; t < 3; t++)
+        bnn_free(g[t]);
+    free_setup(&s);
+}
+
+static int shards_of(const char *widths, size_t chunk, size_t count)
+{
+    bnn_arch a;
+    bnn_error e;
+    assert_int_equal(bnn_arch_parse(&a, widths, NULL, 1, &e), 0);
+    bnn_fast *f;
+    bnn_fast_opts o = {.threads = 1, .chunk = chunk};
+    assert_int_equal(bnn_fast_create(&f, &a, &o, &e), 0);
+    const int s = bnn_fast_shards(f, count);
+    bnn_fast_free(f);
+    return s;
+}
+
+/* Shards grow with n, no cap: ceil(n / min_shard), min_shard from the widths (about 4 MFLOP,
+ * at least a chunk), and past 32 of them max(32, ceil(n / big_shard)), big_shard 4 chunks
+ * (a narrow chunk on the narrow path). W5's net at 60000 samples: 59 shards of 1024 (32
+ * before); a net of 1024,4096,1024 (8.4M parameters, 1024-sample chunks) at 8192: 8 (1
+ * before); a 16M parameter net: several. Up to the old cap nothing changed: W5 at 8000
+ * samples, 32; at 32 x 1024, 32. */
+static void test_shards_grow(void **state)
+{
+    (void)state;
+    assert_int_equal(shards_of("784,256,10", 0, 60000), 59);
+    assert_int_equal(shards_of("784,256,10", 0, 32768), 32);
+    assert_int_equal(shards_of("784,256,10", 0, 32769), 33);
+    assert_int_equal(shards_of("784,256,10", 0, 8000), 32);
+    assert_int_equal(shards_of("784,256,10", 0, 1), 1);
+    assert_int_equal(shards_of("1024,4096,1024", 0, 8192), 8);
+    assert_true(shards_of("2048,4096,2048", 0, 8192) >= 8);
+    /* a small net: 4 MFLOP a shard */
+    assert_int_equal(shards_of("33,129,129,17", 16, 2001), 32);
+    assert_int_equal(shards_of("33,129,129,17", 16, 6999), 110);
+    /* the narrow path: shards of 548 up to 32 of them, then of 4096 (at least 32) */
+    assert_int_equal(shards_of("2,16,16,1", 0, 17536), 32);
+    assert_int_equal(shards_of("2,16,16,1", 0, 17537), 32);
+    assert_int_equal(shards_of("2,16,16,1", 0, 16000), 30);
+    assert_int_equal(shards_of("2,16,16,1", 0, 1048576), 256);
+}
+
+/* Many shards (S > 32: 63, 79 and 110 shards of 64 samples, chunks of 16), bitwise the same
+ * gradient and cost for 1 to 4 threads, and close to the reference; n = 1 and odd n. */
+static void test_many_shards_bitwise(void **state)
+{
+    (void)state;
+    static const size_t ns[] = {1, 4001, 5001, 6999};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        setup s;
+        make_setup(&s, "33,129,129,17", "sigmoid,tanh,sigmoid", 1, ns[i], 90 + i);
+        bnn_error e;
+        const size_t np = s.m.nparams;
+        float *g[4];
+        double c[4];
+        for (int t = 0; t < 4; t++) {
+            bnn_fast *f;
+            bnn_fast_opts o = {.threads = t + 1, .chunk = 16};
+            assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
+            g[t] = bnn_alloc(np, sizeof(float));
+            assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 0, s.n, BNN_GRAD_EXACT, g[t],
+                                           &c[t], &e), 0);
+            bnn_fast_free(f);
+        }
+        for (int t = 1; t < 4; t++) {
+            assert_memory_equal(g[0], g[t], np * sizeof(float));
+            assert_memory_equal(&c[0], &c[t], sizeof(double));
+        }
+        for (int t = 0; t < 4; t++)
+            bnn_free(g[t]);
+        char label[64];
+        snprintf(label, sizeof label, "33,129,129,17 n %zu chunk 16", ns[i]);
+        compare(&s, BNN_GRAD_EXACT, 3, 16, label);
+        free_setup(&s);
+    }
+    /* the narrow path: 2,16,16,1 at 140001 samples is 35 shards of 4096 (past 32 shards of
+     * 548, shards grow to a whole narrow chunk) */
+    setup s;
+    make_setup(&s, "2,16,16,1", "sigmoid", 1, 140001, 95);
+    bnn_error e;
+    float *g[4];
+    for (int t = 0; t < 4; t++) {
+        bnn_fast *f;
+        bnn_fast_opts o = {.threads = t + 1, .chunk = 0};
+        assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
+        assert_int_equal(bnn_fast_shards(f, s.n), 35);
+        g[t] = bnn_alloc(s.m.nparams, sizeof(float));
+        assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 0, s.n, BNN_GRAD_EXACT, g[t], NULL,
+                                       &e), 0);
+        bnn_fast_free(f);
+    }
+    for (int t = 1; t < 4; t++)
+        assert_memory_equal(g[0], g[t], s.m.nparams * sizeof(float));
+    for (int t = 0; t < 4; t++)
         bnn_free(g[t]);
     free_setup(&s);
 }
@@ -506,12 +603,14 @@ static void test_chunk_wide(void **state)
     bnn_error e;
     assert_int_equal(bnn_arch_parse(&a, "1,1000000,1", NULL, 1, &e), 0);
     size_t m1 = bnn_fast_memory(&a, 1), m2 = bnn_fast_memory(&a, 2);
-    /* one thread: a workspace within the bound, and the partials (5 shards x 12 MB) */
-    assert_true(m2 > m1 && m2 - m1 <= BNN_FAST_WORKSPACE_MAX);
-    assert_true(m1 <= BNN_FAST_WORKSPACE_MAX + 64 * MiB);
-    /* no more workspaces than shards can run at once: 5 */
-    assert_int_equal(bnn_fast_memory(&a, 1000), bnn_fast_memory(&a, 5));
-    assert_true(bnn_fast_memory(&a, 5) > bnn_fast_memory(&a, 4));
+    /* a thread: a workspace within the bound and two partials of 3000001 floats (12 MB),
+     * the same for every thread (shards grow with n: every thread can work) */
+    const size_t partial = (3000001 + 15) / 16 * 16 * sizeof(float);
+    assert_true(m2 > m1 && m2 - m1 <= BNN_FAST_WORKSPACE_MAX + 2 * partial + 4096);
+    assert_true(m2 - m1 >= 2 * partial);
+    assert_true(m1 <= BNN_FAST_WORKSPACE_MAX + 2 * partial + 4096);
+    const size_t m45 = bnn_fast_memory(&a, 5) - bnn_fast_memory(&a, 4);
+    assert_true(m45 >= 2 * partial && m45 <= BNN_FAST_WORKSPACE_MAX + 2 * partial + 4 * MiB);
     /* invalid architecture */
     bnn_arch bad = a;
     bad.width[1] = 0;
@@ -599,18 +698,40 @@ static void test_refusal(void **state)
         skip();
     }
     bnn_error e;
-    /* 1 thread: 60 MiB + 58 MiB fits; 3 threads: 3 x 60 + 58 does not */
+    /* 1 thread: 60 MiB + 2 partials of 11.4 MiB fits; 3 threads: 3 x (60 + 22.9) does not */
     assert_int_equal(create_msg("1,1000000,1", 1, &e), 0);
     assert_int_equal(create_msg("1,1000000,1", 3, &e), -1);
-    expect_msg(&e, "fast engine: needs 238.");
-    expect_msg(&e, "for 3 threads (3 x 60.0 MiB workspace, 58.0 MiB gradient partials)");
+    expect_msg(&e, "fast engine: needs 250.");
+    expect_msg(&e, "for 3 threads (3 x 60.0 MiB workspace, 70.0 MiB gradient partials)");
     expect_msg(&e, "this process may use 200.0 MiB (cgroup memory.max)");
     expect_msg(&e, "use fewer --threads or smaller layers");
-    /* one shard only (a 192 MB model): fewer threads would not help */
+    /* a 192 MB model: every thread a workspace */
     assert_int_equal(create_msg("1,16000000,1", 4, &e), -1);
-    expect_msg(&e, "for 4 threads (1 x ");
-    expect_msg(&e, "use smaller layers");
-    assert_null(strstr(e.msg, "fewer"));
+    expect_msg(&e, "for 4 threads (4 x ");
+    /* a call's partials (reserve_folds): 200 samples are 32 shards; one thread folds them
+     * in at most 6 partials (69 MiB, fits), two threads' halves need 5 each, which
+     * with two workspaces passes 200 MiB: refused at the call, before allocating */
+    setup s;
+    make_setup(&s, "1,1000000,1", "sigmoid", 1, 200, 4);
+    float *g = bnn_alloc(s.m.nparams, sizeof(float));
+    assert_non_null(g);
+    for (int t = 1; t <= 2; t++) {
+        bnn_fast *f;
+        bnn_fast_opts o = {.threads = t, .chunk = 0};
+        assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
+        assert_int_equal(bnn_fast_shards(f, 200), 32);
+        const int rc = bnn_fast_grad(f, s.m.theta, &s.d, 0, 200, BNN_GRAD_EXACT, g, NULL, &e);
+        bnn_fast_free(f);
+        if (t == 1) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, -1);
+            expect_msg(&e, "fast engine: 32 shards over 2 threads need ");
+            expect_msg(&e, "this process may use 200.0 MiB (cgroup memory.max)");
+        }
+    }
+    bnn_free(g);
+    free_setup(&s);
     bnn_memory_set_roots(NULL, NULL);
     assert_int_equal(create_msg("1,1000000,1", 3, &e), 0);
     assert_int_equal(bnn_test_rmtree(root), 0);
@@ -749,6 +870,8 @@ int main(void)
         cmocka_unit_test(test_chunk_boundaries),
         cmocka_unit_test(test_large_and_wide),
         cmocka_unit_test(test_threads_bitwise),
+        cmocka_unit_test(test_shards_grow),
+        cmocka_unit_test(test_many_shards_bitwise),
         cmocka_unit_test(test_streamed_data),
         cmocka_unit_test(test_isa_fixed_at_create),
         cmocka_unit_test(test_chunk_unchanged),

@@ -46,14 +46,10 @@ void bnn_dist_range(int shards, int *lo, int *hi);
 int bnn_dist_owner_of(int shards, int ranks, int s);
 /* The reduction tree's split of [lo, hi): lo + the largest power of two < hi - lo. */
 int bnn_dist_tree_mid(int lo, int hi);
-/* The gradient: out = the sum of the partials p[s] = partials + s stride (n floats each;
- * this rank's shards filled) along the fixed tree, on every rank (bitwise the same for any
- * number of ranks). The partials are overwritten. */
-int bnn_dist_tree_sum(float *partials, size_t stride, size_t n, int shards, bnn_axpy_fn axpy,
-                      float *out, bnn_error *e);
-/* The same tree walked as rank `me` of `ranks` without communication (tests, and the local
- * part of bnn_dist_tree_sum): out (when me owns shard 0) gets the root. Returns the messages
- * rank me would send. */
+/* The gradient's sum along the tree, folded by workers: src/dist/tree.h. */
+/* The tree over one partial per shard (p[s] = partials + s stride, this rank's filled) folded
+ * as rank `me` of `ranks` without communication (tests): out (when me owns shard 0) gets the
+ * root. Returns the messages rank me would send. */
 int bnn_dist_tree_sum_as(float *partials, size_t stride, size_t n, int shards, int ranks,
                          int me, bnn_axpy_fn axpy, float *out);
 /* Point-to-point messages of one reduction over `ranks` ranks, all ranks together (without

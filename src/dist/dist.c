@@ -19,17 +19,20 @@
  * the sample count and the architecture only). Rank r of K owns shards
  * [floor(r S / K), floor((r + 1) S / K)), possibly none when K > S.
  *
- * The reduction order (bnn_dist_tree_sum). The gradient is the sum of the S shard partials
- * along one fixed binary tree over shard indices, whatever K:
+ * The reduction order (bnn_dist_tree_sum_parts). The gradient is the sum of the S shard
+ * partials along one fixed binary tree over shard indices, whatever K:
  *     sum(lo, hi) = p[lo]                          when hi - lo == 1
  *                 = sum(lo, mid) + sum(mid, hi)    mid = lo + the largest power of two < hi - lo
- * Every rank walks the same tree in the same (post-)order. A node whose shards one rank owns
- * is summed by that rank locally. A node spanning ranks is summed by the owner of its first
- * shard, which receives the right child's sum (nparams floats, one MPI_Send / MPI_Recv) from
- * the owner of mid. The owner of shard 0 ends with the root and broadcasts it (a copy, so
- * every rank holds the same bits). Float addition is commutative, so a + b == b + a bitwise;
- * only the association matters, and the tree fixes it. MPI_Allreduce(MPI_SUM) is never used
- * on floats: its association depends on K and the library.
+ * Each rank has folded its own shards into the maximal tree nodes inside its range
+ * (src/dist/tree.h: its threads fold as their shards finish, O(log S) partials each). Every
+ * rank walks the same tree in the same (post-)order. A node one rank owns whole is one of
+ * that rank's folded nodes. A node spanning ranks is summed by the owner of its first shard,
+ * which receives the right child's sum (nparams floats, one MPI_Send / MPI_Recv into one
+ * receive buffer) from the owner of mid. The owner of shard 0 ends with the root and
+ * broadcasts it (a copy, so every rank holds the same bits). Float addition is commutative,
+ * so a + b == b + a bitwise; only the association matters, and the tree fixes it.
+ * MPI_Allreduce(MPI_SUM) is never used on floats: its association depends on K and the
+ * library.
  *
  * Errors (bnn_dist_agree): at each collective point every rank says whether it failed; the
  * lowest failing rank's message goes to all, prefixed "rank R: ", so that every rank returns
@@ -50,6 +53,7 @@
 
 #include "dist/bnn_dist.h"
 #include "bnn_kernels.h"
+#include "dist/tree.h"
 
 #ifdef HAVE_MPI
 #include <mpi.h>
@@ -64,7 +68,7 @@ static int *rank_counts, *rank_displs; /* K entries each: the counts of a gather
 #endif
 static char dist_note[256]; /* for rank 0 to print: the CPU path was lowered (agree_isa) */
 static int dist_isa_named; /* the command named this rank's CPU path (bnn_dist_set_isa_named) */
-static int stat_threads;
+static int stat_threads, stat_shards; /* stat_shards: the most of one reduction */
 static uint64_t stat_steps, stat_msgs, stat_bytes, stat_params;
 static double stat_reduce_s;
 
@@ -214,10 +218,10 @@ const char *bnn_dist_stats(char *buf, size_t len)
     const double steps = stat_steps ? (double)stat_steps : 1.0;
     snprintf(buf, len,
              "mpi: ranks %d threads %d steps %llu reduce_s %.6f per_step_us %.3f msgs_per_step "
-             "%.6g bytes_per_step %.6g params %llu",
+             "%.6g bytes_per_step %.6g params %llu shards %d",
              dist_size, stat_threads, (unsigned long long)stat_steps, stat_reduce_s,
              1e6 * stat_reduce_s / steps, (double)all[0] / steps, (double)all[1] / steps,
-             (unsigned long long)stat_params);
+             (unsigned long long)stat_params, stat_shards);
     return buf;
 }
 
@@ -318,41 +322,53 @@ int bnn_dist_tree_mid(int lo, int hi)
 /* The tree                                                                                    */
 
 typedef struct tree {
-    float *p;
-    size_t stride, n;
+    const bnn_tree_part *mine; /* this rank's maximal nodes, in order */
+    int nmine;
+    float *recv; /* a received right child's sum, n floats */
+    size_t n;
     int shards, ranks, me;
     bnn_axpy_fn axpy;
     uint64_t msgs; /* sent by this rank */
 } tree;
 
-/* The node [lo, hi): afterwards p[lo] holds its sum on the owner of lo (when that is me). */
-static void node(tree *t, int lo, int hi)
+/* The sum of my maximal node [lo, hi) (NULL: not one of mine, a bug of the caller). */
+static float *find_mine(const tree *t, int lo, int hi)
 {
-    if (hi - lo <= 1)
-        return;
+    for (int i = 0; i < t->nmine; i++)
+        if (t->mine[i].lo == lo && t->mine[i].hi == hi)
+            return t->mine[i].p;
+    return NULL;
+}
+
+/* The node [lo, hi): its sum, on the owner of lo (NULL elsewhere). A node one rank owns
+ * whole is one of that rank's maximal nodes, folded already (fast.c); a node spanning ranks
+ * is summed by the owner of lo from the right child's sum, received from the owner of mid. */
+static float *node(tree *t, int lo, int hi)
+{
     const int ol = bnn_dist_owner_of(t->shards, t->ranks, lo);
     const int oh = bnn_dist_owner_of(t->shards, t->ranks, hi - 1);
-    if (ol == oh && ol != t->me)
-        return; /* somebody else's subtree */
+    if (ol == oh)
+        return ol == t->me ? find_mine(t, lo, hi) : NULL;
     const int mid = bnn_dist_tree_mid(lo, hi);
-    node(t, lo, mid);
-    node(t, mid, hi);
+    float *left = node(t, lo, mid), *right = node(t, mid, hi);
     const int om = bnn_dist_owner_of(t->shards, t->ranks, mid);
-    float *left = t->p + (size_t)lo * t->stride, *right = t->p + (size_t)mid * t->stride;
+    if (t->me != ol && t->me != om)
+        return NULL;
     if (om == ol) {
-        if (t->me == ol)
+        if (left && right)
             t->axpy(left, right, t->n, 1.0f);
-        return;
+        return left;
     }
 #ifdef HAVE_MPI
-    if (t->me == om) {
+    if (t->me == om && right) {
         MPI_Send(right, (int)t->n, MPI_FLOAT, ol, lo, MPI_COMM_WORLD);
         t->msgs++;
-    } else if (t->me == ol) {
-        MPI_Recv(right, (int)t->n, MPI_FLOAT, om, lo, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        t->axpy(left, right, t->n, 1.0f);
+    } else if (t->me == ol && left && t->recv) {
+        MPI_Recv(t->recv, (int)t->n, MPI_FLOAT, om, lo, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        t->axpy(left, t->recv, t->n, 1.0f);
     }
 #endif
+    return t->me == ol ? left : NULL;
 }
 
 static int count_messages(int lo, int hi, int shards, int ranks)
@@ -369,24 +385,36 @@ int bnn_dist_tree_messages(int shards, int ranks)
     return shards > 0 ? count_messages(0, shards, shards, ranks) : 0;
 }
 
-int bnn_dist_tree_sum_as(float *partials, size_t stride, size_t n, int shards, int ranks,
-                         int me, bnn_axpy_fn axpy, float *out)
+int bnn_dist_tree_walk_as(const bnn_tree_part *mine, int nmine, int shards, int ranks, int me,
+                          size_t n, bnn_axpy_fn axpy, float *recv, float *out)
 {
-    tree t = {partials, stride, n, shards, ranks, me, axpy, 0};
-    node(&t, 0, shards);
-    if (out && bnn_dist_owner_of(shards, ranks, 0) == me)
-        memcpy(out, partials, n * sizeof(float));
+    tree t = {mine, nmine, recv, n, shards, ranks, me, axpy, 0};
+    const float *root = node(&t, 0, shards);
+    if (out && root)
+        memcpy(out, root, n * sizeof(float));
     return (int)t.msgs;
 }
 
-int bnn_dist_tree_sum(float *partials, size_t stride, size_t n, int shards, bnn_axpy_fn axpy,
-                      float *out, bnn_error *e)
+int bnn_dist_tree_sum_as(float *partials, size_t stride, size_t n, int shards, int ranks,
+                         int me, bnn_axpy_fn axpy, float *out)
+{
+    int lo, hi;
+    bnn_dist_range_of(shards, ranks, me, &lo, &hi);
+    bnn_tree_part st[64];
+    bnn_tree_fold f = {shards, n, axpy, 0, st};
+    for (int s = lo; s < hi; s++)
+        bnn_tree_push(&f, s, s + 1, partials + (size_t)s * stride);
+    return bnn_dist_tree_walk_as(st, f.depth, shards, ranks, me, n, axpy, NULL, out);
+}
+
+int bnn_dist_tree_sum_parts(const bnn_tree_part *mine, int nmine, int shards, size_t n,
+                            bnn_axpy_fn axpy, float *recv, float *out, bnn_error *e)
 {
     const double t0 = bnn_now_seconds();
     if (dist_size > 1 && n > (size_t)0x7fffffff)
         return bnn_fail(e, "MPI: %zu parameters are too many for one message", n);
-    const int sent = bnn_dist_tree_sum_as(partials, stride, n, shards, dist_size, dist_rank,
-                                          axpy, out);
+    const int sent = bnn_dist_tree_walk_as(mine, nmine, shards, dist_size, dist_rank, n, axpy,
+                                           recv, out);
 #ifdef HAVE_MPI
     if (dist_size > 1) {
         const int root = bnn_dist_owner_of(shards, dist_size, 0);
@@ -402,6 +430,7 @@ int bnn_dist_tree_sum(float *partials, size_t stride, size_t n, int shards, bnn_
     stat_bytes += (uint64_t)sent * n * sizeof(float);
     stat_steps++;
     stat_params = n;
+    stat_shards = shards > stat_shards ? shards : stat_shards;
     return 0;
 }
 

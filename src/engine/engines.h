@@ -65,6 +65,10 @@ int bnn_fast_create(bnn_fast **f, const bnn_arch *a, const bnn_fast_opts *o, bnn
 void bnn_fast_free(bnn_fast *f);
 size_t bnn_fast_chunk(const bnn_fast *f);
 int bnn_fast_threads(const bnn_fast *f);
+/* The shards a call of `count` samples is cut into (when not in split mode): ceil(count /
+ * min_shard), past 32 of them max(32, ceil(count / big_shard)) (fast.c: shard_count), a
+ * function of count and the architecture (and an explicit chunk) only. */
+int bnn_fast_shards(const bnn_fast *f, size_t count);
 /* exact or seed gradient averaged over samples [start, start + count); cost may be NULL.
  * The result is bitwise the same for any thread count, and under mpirun (bnn_dist_init
  * called) for any number of ranks: every rank must make the same calls; each computes its
@@ -100,9 +104,10 @@ void bnn_team_timed(bnn_team_clock *c, double t0, double now, size_t count);
  * buffers) within this many bytes: the chunk shrinks below 256 samples for nets wide enough
  * to need it. */
 #define BNN_FAST_WORKSPACE_MAX ((size_t)64 << 20)
-/* Bytes bnn_fast_create(a, {threads, chunk 0}) allocates: the per-thread workspaces and the
- * gradient partials (threads <= 0: OpenMP's default team). 0 when a is invalid. bnn_fast_create refuses,
- * before allocating, when this exceeds bnn_memory_budget(). */
+/* Bytes bnn_fast_create(a, {threads, chunk 0}) plans: the per-thread workspaces and two
+ * gradient partials per thread (threads <= 0: OpenMP's default team); a call of S shards
+ * grows the partials to at most 2 log2 S + 1 per thread (fast.c). 0 when a is invalid.
+ * bnn_fast_create refuses, before allocating, when this exceeds bnn_memory_budget(). */
 size_t bnn_fast_memory(const bnn_arch *a, int threads);
 #include "batchnn.h"
 

@@ -10,16 +10,22 @@
  *   dW_l += D_l A_{l-1}^T,  db_l += rowsum(D_l)
  *   D_{l-1} = (W_l^T D_l) act'(A_{l-1})     (times 2 per layer in the notes' seed mode)
  *
- * Parallelism and determinism: the samples of one call are cut into S shards, S a function of
- * the sample count and the architecture only. Each shard is processed by one thread, chunk
- * after chunk, accumulating into its own gradient partial; shards are handed to OpenMP
- * threads dynamically, then the partials are reduced (reduce_partials). No sum depends on
- * which thread ran what, so the result is bitwise the same for any --threads.
- * The partials are summed along one fixed binary tree over the shard indices (src/dist/dist.c),
- * a step of its own that extends across processes: under mpirun each rank runs only its
- * contiguous range of shards, sums its own subtrees and exchanges subtree sums, so the
- * gradient is bitwise that of one process for any number of ranks. Split-mode batches (below)
- * are computed whole by every rank. BLAS runs single-threaded inside the parallel region.
+ * Parallelism and determinism: the samples of one call are cut into S shards of min_shard
+ * samples (shard_count: S = ceil(count / min_shard), min_shard about 4 MFLOP of work and at
+ * least a chunk, from the widths only; past 32 shards, max(32, ceil(count / big_shard)),
+ * big_shard 4 chunks or a narrow chunk; no cap, so S grows with n and a wide net at n = 8192
+ * gets one shard per chunk). Each shard is processed by one thread, chunk after chunk,
+ * accumulating into its own gradient partial. The partials are summed along one fixed binary
+ * tree over the shard indices (src/dist/tree.h), whoever computed them: a rank's shards
+ * (under mpirun rank r owns a contiguous range, src/dist/dist.c) are cut into one contiguous
+ * range per thread (equal counts), and each thread folds its partials as its shards finish (a
+ * stack of tree nodes: two siblings are added as soon as both exist, like pairwise
+ * summation); the threads' remaining nodes are folded on in shard order on the calling thread
+ * (reduce_folds) and the ranks exchange theirs along the same tree. So the gradient is bitwise
+ * the same for any --threads and any number of ranks, and a worker holds at most
+ * bnn_tree_need(S, range) <= 2 log2 S + 1 parameter-sized partials (about log2 S + 2 in
+ * practice), never one per shard: memory per thread O(log S). Split-mode batches (below) are
+ * computed whole by every rank. BLAS runs single-threaded inside the parallel region.
  *
  * Mini-batches (split mode): on the GEMM path a batch of at most split_max samples (4096, less
  * for nets whose whole-batch workspace would pass BNN_FAST_WORKSPACE_MAX) is not cut into
@@ -66,9 +72,11 @@
  * chunk boundaries are summation boundaries, so anything else would break the bitwise
  * promise. Every net whose layers have at most 2^18 weights each and whose 256-sample
  * workspace fits keeps 256, hence its old results (W5 does; W6 takes 1024, other models).
- * Workspaces are allocated for min(threads, max shards) threads, since no more can run at
- * once; bnn_fast_memory counts them and the partials, and bnn_fast_create refuses up front
- * when that exceeds bnn_memory_budget().
+ * Workspaces are allocated for every thread; bnn_fast_memory counts them and CREATE_SLOTS (2)
+ * partials per thread, and bnn_fast_create refuses up front when that exceeds the memory
+ * limit. The partials themselves are allocated by the first call that needs them
+ * (reserve_folds: the sum over the threads of bnn_tree_need of each thread's range, plus one
+ * received sum under mpirun), checked against the same limit there.
  *
  * Worker threads set flush-to-zero and denormals-are-zero while they run (saturated sigmoids
  * otherwise produce subnormal deltas that are ~100x slower on x86) and restore MXCSR after.
@@ -89,16 +97,20 @@
 #include "engine/engines.h"
 #include "bnn_kernels.h"
 #include "bnn_narrow.h"
+#include "dist/tree.h"
 
-/* Gradient partials kept at most (bytes) when choosing the shard count. */
-#define PARTIAL_BUDGET ((size_t)64 << 20)
-#define MAX_SHARDS 32
+/* Shards of one call at most: only so that shard indices stay ints (a call of more than
+ * 2^30 x min_shard samples is refused); no memory or thread count caps the shard count. */
+#define SHARDS_MAX (1 << 30)
 /* Samples per chunk on the GEMM path (see the top of the file). */
 #define GEMM_CHUNK 256
 /* Weights of a layer (floats) beyond which the GEMM chunk grows (gemm_chunk). */
 #define GEMM_WIDE_PARAMS ((double)(1 << 18))
 /* Samples a narrow-path shard gets at least (see plan). */
 #define NARROW_MIN_SHARD 256
+/* Shards of min_shard samples a call gets at most before they grow to big_shard
+ * (shard_count). */
+#define FEW_SHARDS 32
 
 typedef struct workspace {
     float *nacc;  /* narrow path: lane-wise gradient partials, nparams * narrow_lanes */
@@ -128,12 +140,24 @@ struct bnn_fast {
     size_t act_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in acts (l >= 1), in floats */
     size_t act_total;
     int64_t maxw;
-    int nws;             /* workspaces: min(threads, max_shards), the most that run at once */
+    int nws;             /* workspaces: one per thread */
     workspace *ws;       /* one per running thread */
-    float *partials;     /* MAX_SHARDS x pstride */
     size_t pstride;      /* nparams rounded up to 16 floats (64 bytes) */
-    int max_shards;
-    size_t min_shard; /* samples */
+    size_t min_shard;    /* samples per shard (the last ones of a call may have one less) */
+    size_t big_shard;    /* past FEW_SHARDS shards: samples per shard (shard_count) */
+    /* the gradient partials of the workers' folds (reserve_folds): worker t's stack is
+     * slots slot0[t] .. slot0[t + 1] - 1, each pstride floats; laid out for the call of
+     * lay_shards shards over this rank's [lay_lo, lay_hi) in lay_workers workers */
+    float *partials;
+    size_t pslots;            /* slots allocated */
+    int *slot0, *depth;       /* threads + 1 and threads entries */
+    bnn_tree_part *stack;     /* pslots entries: the workers' stacks, then nothing else */
+    bnn_tree_part *merged;    /* pslots entries: this rank's fold of the workers' nodes */
+    float *recv;              /* under mpirun: a received node sum (pstride floats) */
+    int lay_shards, lay_lo, lay_hi, lay_workers;
+    double *vals;             /* per shard: summed loss, correct decisions (2 S doubles) */
+    size_t *bounds;           /* S + 1 sample offsets (predictions gathered by rank) */
+    size_t vals_cap;          /* shards vals and bounds hold */
     /* the element-wise kernels and the narrow path, one ISA, fixed at creation */
     const bnn_kernel_table *k;
     /* split mode (GEMM path, gradients of batches of at most split_max samples) */
@@ -202,6 +226,13 @@ void bnn_fast_free(bnn_fast *f)
     free(f->ws);
     free_workspace(&f->split);
     bnn_free(f->partials);
+    bnn_free(f->recv);
+    free(f->slot0);
+    free(f->depth);
+    free(f->stack);
+    free(f->merged);
+    free(f->vals);
+    free(f->bounds);
     free(f);
 }
 
@@ -313,12 +344,6 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
         total = add_sat(total, round16_sat(mul_sat((size_t)a->width[l], f->chunk)));
     }
     f->act_total = total;
-    size_t per_shard = f->pstride * sizeof(float);
-    f->max_shards = (int)(PARTIAL_BUDGET / per_shard);
-    if (f->max_shards > MAX_SHARDS)
-        f->max_shards = MAX_SHARDS;
-    if (f->max_shards < 1)
-        f->max_shards = 1;
     double flops = 0; /* per sample, forward and backward */
     for (int l = 0; l < a->nlayers; l++)
         flops += 6.0 * (double)a->width[l] * (double)a->width[l + 1];
@@ -331,6 +356,13 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
     f->min_shard = min_shard < floor_shard ? (size_t)floor_shard
                  : min_shard > 65536.0     ? 65536
                                            : (size_t)min_shard;
+    /* past FEW_SHARDS shards, shards grow to big_shard samples: each shard pays a set-up
+     * that min_shard does not repay well (narrow path: lane partials zeroed and summed, a
+     * kernel call per chunk, a fold: 12% more CPU time for W4 at 548-sample shards; GEMM
+     * path: the partial zeroed and folded, 2 more passes over it per shard: 5% for W5 at
+     * 256-sample shards): a whole narrow chunk, or 4 GEMM chunks */
+    const size_t big = f->narrow ? BNN_NARROW_CHUNK_MAX : 4 * f->chunk;
+    f->big_shard = big > f->min_shard ? big : f->min_shard;
     /* split mode: the GEMM path's batches whose whole workspace fits the bound; an explicit
      * chunk asks for the chunked shards at every size (tests of that path) */
     if (!f->narrow && !asked) {
@@ -340,8 +372,8 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
             c = c > 64 ? c - c / 16 : c - 1;
         f->split_max = c;
     }
-    /* a call runs min(threads, shards) threads and shards <= max_shards */
-    f->nws = f->threads < f->max_shards ? f->threads : f->max_shards;
+    /* a call runs min(threads, shards) threads, and the shards grow with the samples */
+    f->nws = f->threads;
 }
 
 /* Bytes of one workspace, and of the partials, as bnn_alloc takes them (saturating). */
@@ -361,14 +393,24 @@ static size_t workspace_bytes(const bnn_fast *f)
     return b;
 }
 
-static size_t partials_bytes(const bnn_fast *f)
+/* Bytes of the gradient partials for `slots` partials in all (reserve_folds), and one more
+ * for a received sum under mpirun. At creation: CREATE_SLOTS per worker. */
+#define CREATE_SLOTS 2
+static size_t partials_bytes(const bnn_fast *f, size_t slots)
 {
-    return bnn_alloc_bytes(mul_sat((size_t)f->max_shards, f->pstride), sizeof(float));
+    if (bnn_dist_size() > 1)
+        slots = add_sat(slots, 1);
+    return bnn_alloc_bytes(mul_sat(slots, f->pstride), sizeof(float));
 }
 
-static size_t planned_bytes(const bnn_fast *f)
+static size_t planned_bytes(const bnn_fast *f, size_t slots)
 {
-    return add_sat(mul_sat((size_t)f->nws, workspace_bytes(f)), partials_bytes(f));
+    return add_sat(mul_sat((size_t)f->nws, workspace_bytes(f)), partials_bytes(f, slots));
+}
+
+static size_t create_slots(const bnn_fast *f)
+{
+    return mul_sat((size_t)f->nws, CREATE_SLOTS);
 }
 
 size_t bnn_fast_memory(const bnn_arch *a, int threads)
@@ -380,7 +422,7 @@ size_t bnn_fast_memory(const bnn_arch *a, int threads)
         return SIZE_MAX;
     bnn_fast_opts o = {.threads = threads, .chunk = 0};
     plan(f, a, &o);
-    size_t bytes = planned_bytes(f);
+    size_t bytes = planned_bytes(f, create_slots(f));
     free(f);
     return bytes;
 }
@@ -398,7 +440,7 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
     plan(f, a, o);
     /* refuse what cannot fit before asking the kernel for it: with overcommit the
      * allocations would succeed and the process be killed when it touches them */
-    const size_t need = planned_bytes(f);
+    const size_t need = planned_bytes(f, create_slots(f));
     bnn_memory_limit lim;
     bnn_memory_limit_get(&lim);
     if (lim.bytes && need > lim.bytes) {
@@ -406,7 +448,7 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
         const int threads = f->threads, nws = f->nws;
         bnn_format_bytes(need, sn, sizeof sn);
         bnn_format_bytes(workspace_bytes(f), sw, sizeof sw);
-        bnn_format_bytes(partials_bytes(f), sp, sizeof sp);
+        bnn_format_bytes(partials_bytes(f, create_slots(f)), sp, sizeof sp);
         bnn_format_bytes(lim.bytes, sl, sizeof sl);
         free(f);
         return bnn_fail(e, "fast engine: needs %s of working memory for %d thread%s (%d x %s "
@@ -415,8 +457,9 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
                         nws, sw, sp, sl, lim.what, nws > 1 ? "fewer --threads or " : "");
     }
     f->ws = calloc((size_t)f->nws, sizeof *f->ws);
-    f->partials = bnn_alloc(mul_sat((size_t)f->max_shards, f->pstride), sizeof(float));
-    if (!f->ws || !f->partials)
+    f->slot0 = calloc((size_t)f->threads + 1, sizeof *f->slot0);
+    f->depth = calloc((size_t)f->threads, sizeof *f->depth);
+    if (!f->ws || !f->slot0 || !f->depth)
         goto oom;
     for (int t = 0; t < f->nws; t++) {
         workspace *w = &f->ws[t];
@@ -456,6 +499,13 @@ size_t bnn_fast_chunk(const bnn_fast *f)
 int bnn_fast_threads(const bnn_fast *f)
 {
     return f->threads;
+}
+
+static int shard_count(const bnn_fast *f, size_t count);
+
+int bnn_fast_shards(const bnn_fast *f, size_t count)
+{
+    return shard_count(f, count);
 }
 
 static float *act_ptr(const bnn_fast *f, const workspace *w, int l)
@@ -540,13 +590,23 @@ static double grad_chunk(const bnn_fast *f, const bnn_kernel_table *k, const flo
     return sse;
 }
 
-/* Shard count: depends on the sample count and the architecture only, never on threads.
- * A shard gets at least min_shard samples (about 4 MFLOP of work), so that small batches are
- * not spread over threads whose start-up costs more than the work. */
+/* Shard count: depends on the sample count and the architecture only, never on threads,
+ * ranks or memory: ceil(count / min_shard), shards of min_shard samples (a call's shards
+ * differ by at most one sample). min_shard (plan) is about 4 MFLOP of work and at least a
+ * chunk, so small batches are not spread over threads whose start-up costs more than the
+ * work, and big ones get as many shards as they have chunks: every core and every rank can
+ * work on a wide net. Past FEW_SHARDS such shards, shards grow to big_shard samples (4
+ * chunks, a narrow chunk: plan): max(FEW_SHARDS, ceil(count / big_shard)) shards (up to
+ * FEW_SHARDS x big_shard samples the count is FEW_SHARDS, as the old cap gave, and the
+ * results are the old ones). -1 beyond SHARDS_MAX. */
 static int shard_count(const bnn_fast *f, size_t count)
 {
-    size_t shards = (count + f->min_shard - 1) / f->min_shard;
-    return shards < (size_t)f->max_shards ? (int)shards : f->max_shards;
+    size_t shards = count / f->min_shard + (count % f->min_shard != 0);
+    if (shards > FEW_SHARDS && f->big_shard > f->min_shard) {
+        const size_t big = count / f->big_shard + (count % f->big_shard != 0);
+        shards = big > FEW_SHARDS ? big : FEW_SHARDS;
+    }
+    return shards <= (size_t)SHARDS_MAX ? (int)shards : -1;
 }
 
 static size_t shard_begin(size_t count, int shards, int s)
@@ -555,13 +615,75 @@ static size_t shard_begin(size_t count, int shards, int s)
     return (size_t)((unsigned __int128)count * (unsigned)s / (unsigned)shards);
 }
 
-/* The reduction step: g = the sum of the partials of shards 0..S-1 along the fixed binary
- * tree of src/dist/dist.c (sum(lo, hi) = sum(lo, mid) + sum(mid, hi), mid = lo + the largest
- * power of two < hi - lo), each rank summing its own subtrees, on every rank the same bits. */
-static int reduce_partials(bnn_fast *f, const bnn_kernel_table *k, int shards, float *g,
-                           bnn_error *e)
+/* The per-shard doubles and sample bounds of a call of `shards` shards: 0 or -1. */
+static int reserve_vals(bnn_fast *f, int shards, bnn_error *e)
 {
-    return bnn_dist_tree_sum(f->partials, f->pstride, f->nparams, shards, k->axpy, g, e);
+    if (f->vals_cap >= (size_t)shards)
+        return 0;
+    double *v = realloc(f->vals, 2 * (size_t)shards * sizeof *v);
+    if (v)
+        f->vals = v;
+    size_t *b = realloc(f->bounds, ((size_t)shards + 1) * sizeof *b);
+    if (b)
+        f->bounds = b;
+    if (!v || !b)
+        return bnn_fail(e, "fast engine: out of memory for %d shards", shards);
+    f->vals_cap = (size_t)shards;
+    return 0;
+}
+
+/* The workers' stacks for a gradient call of `shards` shards, this rank's [lo, hi) in
+ * `workers` workers (bnn_tree_split): worker t needs bnn_tree_need of its range, at most
+ * 2 log2 S + 1 partials. The partials grow when needed and are checked against the memory
+ * limit like bnn_fast_create's plan: 0 or -1. */
+static int reserve_folds(bnn_fast *f, int shards, int lo, int hi, int workers, bnn_error *e)
+{
+    if (f->lay_shards == shards && f->lay_lo == lo && f->lay_hi == hi &&
+        f->lay_workers == workers)
+        return 0;
+    size_t slots = 0;
+    for (int t = 0; t < workers; t++) {
+        int a, b;
+        bnn_tree_split(lo, hi, workers, t, &a, &b);
+        f->slot0[t] = (int)slots;
+        slots += (size_t)bnn_tree_need(shards, a, b);
+    }
+    f->slot0[workers] = (int)slots;
+    if (slots > f->pslots || (bnn_dist_size() > 1 && !f->recv)) {
+        const size_t need = planned_bytes(f, slots);
+        bnn_memory_limit lim;
+        bnn_memory_limit_get(&lim);
+        if (lim.bytes && need > lim.bytes) {
+            char sn[32], sp[32], sl[32];
+            bnn_format_bytes(need, sn, sizeof sn);
+            bnn_format_bytes(f->pstride * sizeof(float), sp, sizeof sp);
+            bnn_format_bytes(lim.bytes, sl, sizeof sl);
+            return bnn_fail(e, "fast engine: %d shards over %d threads need %s of working "
+                               "memory (%zu gradient partials of %s with the workspaces), but "
+                               "this process may use %s (%s)", shards, workers, sn, slots, sp,
+                            sl, lim.what);
+        }
+        bnn_free(f->partials);
+        free(f->stack);
+        free(f->merged);
+        f->pslots = 0;
+        f->lay_shards = 0;
+        /* a rank without shards (K > S) needs none of its own, only the receive buffer */
+        f->partials = slots ? bnn_alloc(mul_sat(slots, f->pstride), sizeof(float)) : NULL;
+        f->stack = slots ? malloc(slots * sizeof *f->stack) : NULL;
+        f->merged = slots ? malloc(slots * sizeof *f->merged) : NULL;
+        if (bnn_dist_size() > 1 && !f->recv)
+            f->recv = bnn_alloc(f->pstride, sizeof(float));
+        if ((slots && (!f->partials || !f->stack || !f->merged)) ||
+            (bnn_dist_size() > 1 && !f->recv))
+            return bnn_fail(e, "fast engine: cannot allocate %zu gradient partials", slots);
+        f->pslots = slots;
+    }
+    f->lay_shards = shards;
+    f->lay_lo = lo;
+    f->lay_hi = hi;
+    f->lay_workers = workers;
+    return 0;
 }
 
 /* A worker thread's entry and exit: flush-to-zero and denormals-are-zero while it runs (see
@@ -602,6 +724,27 @@ static int job_result(int failed, const bnn_error *first, bnn_error *e)
     if (failed && e)
         *e = *first;
     return failed ? -1 : 0;
+}
+
+/* The reduction step, after the workers' folds: g = the sum of the shards' partials along the
+ * fixed tree (src/dist/tree.h). The workers' maximal nodes, in shard order, are folded on
+ * into this rank's (the same tree: a node both of whose children are here is summed here),
+ * then the ranks exchange theirs (dist.c). Under FTZ/DAZ like the workers' own folds, so
+ * that a node's sum has the same bits wherever it is taken. */
+static int reduce_folds(bnn_fast *f, const bnn_kernel_table *k, int shards, int workers,
+                        float *g, bnn_error *e)
+{
+    const unsigned int saved_csr = worker_enter();
+    bnn_tree_fold m = {shards, f->nparams, k->axpy, 0, f->merged};
+    for (int t = 0; t < workers; t++)
+        for (int i = 0; i < f->depth[t]; i++) {
+            const bnn_tree_part *p = &f->stack[f->slot0[t] + i];
+            bnn_tree_push(&m, p->lo, p->hi, p->p);
+        }
+    const int rc = bnn_dist_tree_sum_parts(m.e, m.depth, shards, f->nparams, k->axpy, f->recv,
+                                           g, e);
+    worker_leave(saved_csr);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -931,73 +1074,92 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
         return bnn_fail(e, "--gradient seed is the notes' recursion for the squared error; "
                            "--loss %s needs --gradient exact", bnn_loss_name(f->loss));
     const bnn_kernel_table *k = f->k;
-    const int shards = shard_count(f, count);
     /* dC/dZ of the mean loss: 2 (a - y) / n for mse, (p - y) / n for the others */
     const float out_scale = (float)((f->loss == BNN_LOSS_MSE ? 2.0 : 1.0) / (double)count);
     const float hidden_scale = mode == BNN_GRAD_SEED ? 2.0f : 1.0f;
     if (job == JOB_GRAD && count <= f->split_max)
         return split_grad(f, k, theta, d, start, count, out_scale, hidden_scale, grad, cost,
                           correct, e);
-    double sse[MAX_SHARDS] = {0}, good[MAX_SHARDS] = {0};
-    int failed = 0;
-    bnn_error first_err = {{0}};
-    const int nout = (int)a->width[a->nlayers];
-
-    /* this rank's shards (all of them in one process) */
+    const int shards = shard_count(f, count);
+    if (shards < 0)
+        return bnn_fail(e, "fast engine: %zu samples in one call are more than %d shards of "
+                           "%zu", count, SHARDS_MAX, f->min_shard);
+    /* this rank's shards (all of them in one process), in `full` workers of contiguous
+     * ranges (bnn_tree_split): the most threads that can work */
     int lo = 0, hi = shards;
     bnn_dist_range(shards, &lo, &hi);
     const int mine = hi - lo;
-    bnn_dist_note_threads(f->threads);
-    /* one shard (small batches): stay on the calling thread; waking a team per call costs
-     * more than the work and, on a loaded machine, a descheduled thread stalls the barrier */
     const int full = f->threads < mine ? f->threads : mine; /* <= f->nws */
+    if (reserve_vals(f, shards, e) != 0 ||
+        (job == JOB_GRAD && reserve_folds(f, shards, lo, hi, full, e) != 0))
+        return -1;
+    double *const vals = f->vals; /* per shard: loss, correct decisions */
+    memset(vals + 2 * (size_t)lo, 0, 2 * (size_t)mine * sizeof *vals);
+    int failed = 0;
+    bnn_error first_err = {{0}};
+    const int nout = (int)a->width[a->nlayers];
+    bnn_dist_note_threads(f->threads);
     /* a batch of a few shards (narrow mini-batches): one thread when that is faster */
     const int timed = job == JOB_GRAD && full > 1 && mine <= SMALL_SHARDS;
     const int which = timed ? pick_team(&f->shard_clock) : 1;
     const int team = which && full > 1 ? full : 1;
     const double t0 = timed ? now_seconds() : 0.0;
+    const int narrow = job == JOB_GRAD && f->narrow;
 #pragma omp parallel num_threads(team) if (team > 1 && mine > 0)
     if (mine > 0) {
         const unsigned int saved_csr = worker_enter();
         workspace *w = &f->ws[omp_get_thread_num()];
-#pragma omp for schedule(dynamic, 1)
-        for (int s = lo; s < hi; s++) {
-            size_t b = start + shard_begin(count, shards, s);
-            size_t end = start + shard_begin(count, shards, s + 1);
-            float *g = f->partials + (size_t)s * f->pstride;
-            const int narrow = job == JOB_GRAD && f->narrow;
-            if (narrow)
-                memset(w->nacc, 0, f->nparams * (size_t)k->narrow_lanes * sizeof(float));
-            else if (job == JOB_GRAD)
-                memset(g, 0, f->nparams * sizeof(float));
-            double acc = 0.0;
-            for (size_t c0 = b; c0 < end; c0 += f->chunk) {
-                size_t ns = end - c0 < f->chunk ? end - c0 : f->chunk;
-                bnn_chunk c;
-                bnn_error err;
-                if (bnn_data_chunk(d, c0, ns, w->xbuf, w->ybuf, &c, &err) != 0) {
-                    note_error(&failed, &first_err, &err);
-                    break;
+        /* worker t's shards, in order, folded as they finish (one thread runs every worker
+         * in turn when the team is 1: the same stacks, the same sums) */
+#pragma omp for schedule(static, 1)
+        for (int t = 0; t < full; t++) {
+            int sa, sb;
+            bnn_tree_split(lo, hi, full, t, &sa, &sb);
+            bnn_tree_fold fold = {shards, f->nparams, k->axpy, 0,
+                                  job == JOB_GRAD ? f->stack + f->slot0[t] : NULL};
+            for (int s = sa; s < sb; s++) {
+                size_t b = start + shard_begin(count, shards, s);
+                size_t end = start + shard_begin(count, shards, s + 1);
+                float *g = job == JOB_GRAD
+                             ? f->partials + (size_t)(f->slot0[t] + fold.depth) * f->pstride
+                             : NULL;
+                double *good = &vals[2 * (size_t)s + 1];
+                if (narrow)
+                    memset(w->nacc, 0, f->nparams * (size_t)k->narrow_lanes * sizeof(float));
+                else if (job == JOB_GRAD)
+                    memset(g, 0, f->nparams * sizeof(float));
+                double acc = 0.0;
+                for (size_t c0 = b; c0 < end; c0 += f->chunk) {
+                    size_t ns = end - c0 < f->chunk ? end - c0 : f->chunk;
+                    bnn_chunk c;
+                    bnn_error err;
+                    if (bnn_data_chunk(d, c0, ns, w->xbuf, w->ybuf, &c, &err) != 0) {
+                        note_error(&failed, &first_err, &err);
+                        break;
+                    }
+                    if (narrow) {
+                        acc += k->narrow_grad(&f->nnet, theta, c.x, c.ldx, c.y, c.ldy, ns,
+                                              w->nacc, w->nwork, out_scale, hidden_scale);
+                    } else if (job == JOB_GRAD) {
+                        acc += grad_chunk(f, k, theta, &c, w, g, out_scale, hidden_scale, good);
+                    } else {
+                        forward_chunk(f, k, theta, &c, w);
+                        const float *A = act_ptr(f, w, a->nlayers);
+                        if (job == JOB_COST)
+                            acc += loss_chunk(f, k, NULL, A, &c, 1.0f, good);
+                        else
+                            memcpy(out + (c0 - start) * (size_t)nout, A,
+                                   ns * (size_t)nout * sizeof(float));
+                    }
                 }
-                if (narrow) {
-                    acc += k->narrow_grad(&f->nnet, theta, c.x, c.ldx, c.y, c.ldy, ns, w->nacc,
-                                          w->nwork, out_scale, hidden_scale);
-                } else if (job == JOB_GRAD) {
-                    acc += grad_chunk(f, k, theta, &c, w, g, out_scale, hidden_scale,
-                                      &good[s]);
-                } else {
-                    forward_chunk(f, k, theta, &c, w);
-                    const float *A = act_ptr(f, w, a->nlayers);
-                    if (job == JOB_COST)
-                        acc += loss_chunk(f, k, NULL, A, &c, 1.0f, &good[s]);
-                    else
-                        memcpy(out + (c0 - start) * (size_t)nout, A,
-                               ns * (size_t)nout * sizeof(float));
-                }
+                if (narrow)
+                    k->narrow_reduce(w->nacc, f->nparams, g);
+                if (job == JOB_GRAD)
+                    bnn_tree_push(&fold, s, s + 1, g);
+                vals[2 * (size_t)s] = acc;
             }
-            if (narrow)
-                k->narrow_reduce(w->nacc, f->nparams, g);
-            sse[s] = acc;
+            if (job == JOB_GRAD)
+                f->depth[t] = fold.depth;
         }
         worker_leave(saved_csr);
     }
@@ -1007,20 +1169,15 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
         return -1;
     if (timed)
         team_timed(&f->shard_clock, which, now_seconds() - t0, count);
-    if (job == JOB_GRAD && reduce_partials(f, k, shards, grad, e) != 0)
+    if (job == JOB_GRAD && reduce_folds(f, k, shards, full, grad, e) != 0)
         return -1;
     if (job == JOB_PREDICT) { /* rank 0 gets every rank's rows, in sample order */
-        size_t bounds[MAX_SHARDS + 1];
         for (int s = 0; s <= shards; s++)
-            bounds[s] = shard_begin(count, shards, s);
-        return bnn_dist_gather_rows(out, (size_t)nout, bounds, shards, e);
+            f->bounds[s] = shard_begin(count, shards, s);
+        return bnn_dist_gather_rows(out, (size_t)nout, f->bounds, shards, e);
     }
-    /* the per-shard sums of every rank, then summed in shard order as in one process */
-    double vals[2 * MAX_SHARDS];
-    for (int s = lo; s < hi; s++) {
-        vals[2 * s] = sse[s];
-        vals[2 * s + 1] = good[s];
-    }
+    /* the per-shard sums of every rank, then summed in shard order as in one process (S
+     * doubles twice: a few bytes per shard, not parameter-sized) */
     bnn_dist_gather_shards(vals, 2, shards);
     if (cost) {
         double total = 0.0;
