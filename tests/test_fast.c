@@ -333,6 +333,31 @@ static void test_minibatch_vs_reference(void **state)
         }
 }
 
+/* Split mode by neuron row blocks on odd shapes: layers of 2, 3 and 8 blocks (hidden layers of
+ * several blocks sum their D_{l-1} partials) and the cap of 8, batches of 1, 3 and 65
+ * samples, against the reference engine on 1 to 4 threads. */
+static void test_neuron_split_vs_reference(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *w, *act;
+        int bias;
+        bnn_gradient mode;
+    } nets[] = {{"33,200,150,7", "sigmoid", 1, BNN_GRAD_EXACT},
+                {"19,600,530,3", "tanh,relu,identity", 1, BNN_GRAD_EXACT},
+                {"7,131,129,65,2", "sigmoid", 0, BNN_GRAD_SEED}};
+    static const size_t ns[] = {1, 3, 65};
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++)
+        for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++) {
+            setup s;
+            make_setup(&s, nets[i].w, nets[i].act, nets[i].bias, ns[j], 900 + 5 * i + j);
+            char label[128];
+            snprintf(label, sizeof label, "neuron split %s n %zu", nets[i].w, ns[j]);
+            compare(&s, nets[i].mode, 1 + (int)((i + j) % 4), 0, label);
+            free_setup(&s);
+        }
+}
+
 /* Mini-batch gradients are bitwise the same for 1, 2, 3 and 4 threads: split mode (every
  * loss, exact and seed, batches inside a larger set), the narrow path's shards, and batches
  * beyond split mode. */
@@ -354,6 +379,12 @@ static void test_minibatch_threads_bitwise(void **state)
         {"2,16,16,1", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_EXACT, 5, 1024},  /* narrow shards */
         {"2,16,16,1", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_SEED, 0, 777},
         {"784,256,10", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_EXACT, 100, 256}, /* W5 */
+        {"784,256,10", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_EXACT, 64, 64},
+        /* neuron row blocks: several per hidden layer, the cap, odd batches */
+        {"33,200,150,7", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_EXACT, 9, 65},
+        {"33,200,150,7", "tanh,relu,identity", BNN_LOSS_CE, BNN_GRAD_EXACT, 2, 3},
+        {"19,600,530,3", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_SEED, 0, 1},
+        {"19,600,530,3", "relu,tanh,identity", BNN_LOSS_MSE, BNN_GRAD_EXACT, 31, 65},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         setup s;
@@ -759,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_wide_gradient),
         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_minibatch_vs_reference),
+        cmocka_unit_test(test_neuron_split_vs_reference),
         cmocka_unit_test(test_minibatch_threads_bitwise),
         cmocka_unit_test(test_minibatch_streamed),
         cmocka_unit_test(test_narrow_tiny_vs_reference),

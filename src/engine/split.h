@@ -17,6 +17,19 @@
 #include "bnn_internal.h"
 #include "bnn_kernels.h"
 
+/* The optimizer step fused into a split-mode batch (bnn_fast_step): the kernel of the float32
+ * step (bnn_kernels()->optim_step) with this step's coefficients, run by each thread on the
+ * rows it owns right after their gradient, writing next. apply: 0 when the batch's loss is not
+ * finite (no step is taken); ok: 0 when a new parameter is not finite (both set by
+ * bnn_split_grad). */
+typedef struct bnn_split_step {
+    const bnn_optim_coef *coef;
+    int (*kernel)(float *next, const float *theta, const float *grad, float *b0, float *b1,
+                  size_t n, const bnn_optim_coef *c);
+    float *next, *buf0, *buf1;
+    int apply, ok;
+} bnn_split_step;
+
 /* Split mode's plan (fixed at the engine's creation) and its whole-batch workspace. */
 typedef struct bnn_split {
     size_t max; /* batches of at most max samples take split mode; 0: off */
@@ -28,6 +41,9 @@ typedef struct bnn_split {
     const bnn_kernel_table *k;
     /* one workspace for the whole batch, shared by the team */
     float *acts, *delta, *xbuf, *ybuf;
+    float *part;       /* two sets of D_{l-1} partials, part_floats each */
+    size_t part_floats;
+    bnn_split_step *step; /* set by bnn_fast_step for one call, else NULL */
     size_t cap;                     /* samples it holds */
     size_t off[BNN_MAX_LAYERS + 1]; /* offset of A_l in acts */
     bnn_team_clock clock;           /* the choice of team (pick_team in fast.c) */
