@@ -456,6 +456,27 @@ int bnn_optim_step(bnn_optim_state *s, double lr, const float *theta, const floa
  * nparams each, zeroed at step 0) and *step kept by the caller. */
 void bnn_optim_step_d(const bnn_optim_opts *o, uint64_t *step, double lr, double *theta,
                       const double *grad, double *b0, double *b1, size_t n);
+/* The float32 step in pieces (the fast engine's step inside its team): the coefficients of
+ * the next step (s->step + 1; s->step is not advanced: the caller does once), then the step on
+ * parameters i..i+n-1 only; the step is element-wise, so the pieces of a partition of
+ * 0..nparams-1 give bitwise bnn_optim_step's result. 1 when the new ones are all finite. */
+struct bnn_optim_coef;
+void bnn_optim_coef_next(const bnn_optim_state *s, double lr, struct bnn_optim_coef *c);
+int bnn_optim_step_range(const bnn_optim_state *s, const struct bnn_optim_coef *c,
+                         const float *theta, const float *grad, float *next, size_t i,
+                         size_t n);
+/* The gradient of a batch and the optimizer step s from theta into next, fused (split-mode
+ * batches step inside the team on the rows each thread owns; others as bnn_fast_grad_acc then
+ * bnn_optim_step): grad receives the gradient. When the batch's loss is not finite no step is
+ * taken (s->step unchanged); else s->step advances once and *finite is 0 when a new parameter
+ * is not finite. 0, or -1 with e set. bnn_eng_step: the same through an engine (the fast
+ * engine only). */
+int bnn_fast_step(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                  size_t count, bnn_gradient mode, float *grad, bnn_optim_state *s, double lr,
+                  float *next, double *cost, double *correct, int *finite, bnn_error *e);
+int bnn_eng_step(bnn_eng *g, const float *theta, const bnn_data *d, size_t start,
+                 size_t count, float *grad, bnn_optim_state *s, double lr, float *next,
+                 double *cost, double *correct, int *finite, bnn_error *e);
 
 /* "constant", "step:EVERY:GAMMA", "cosine" or "cosine:MIN_LR". */
 int bnn_schedule_parse(const char *s, bnn_schedule *out, bnn_error *e);

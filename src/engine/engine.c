@@ -243,6 +243,17 @@ int bnn_eng_grad(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, siz
     return g->ops->grad(g, theta, d, start, count, grad, cost, correct, e);
 }
 
+int bnn_eng_step(bnn_eng *g, const float *theta, const bnn_data *d, size_t start,
+                 size_t count, float *grad, bnn_optim_state *s, double lr, float *next,
+                 double *cost, double *correct, int *finite, bnn_error *e)
+{
+    if (g->ops != &fast_ops || !theta || !grad || !next)
+        return bnn_fail(e, "%s engine: no fused step (the fast engine's float32 only)",
+                        g->ops->name);
+    return bnn_fast_step(state(g)->fast, theta, d, start, count, g->opts.gradient, grad, s, lr,
+                         next, cost, correct, finite, e);
+}
+
 int bnn_eng_cost(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                  double *cost, double *correct, bnn_error *e)
 {

@@ -743,3 +743,30 @@ int bnn_fast_eval(bnn_fast *f, const float *theta, const bnn_data *d, size_t sta
     return run(f, JOB_COST, theta, d, start, count, BNN_GRAD_EXACT, NULL, cost, correct, NULL,
                e);
 }
+
+int bnn_fast_step(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                  size_t count, bnn_gradient mode, float *grad, bnn_optim_state *s, double lr,
+                  float *next, double *cost, double *correct, int *finite, bnn_error *e)
+{
+    bnn_optim_coef c;
+    bnn_optim_coef_next(s, lr, &c); /* once per step, whoever runs which rows */
+    bnn_split_step step = {.st = s, .coef = &c, .next = next, .used = 0, .apply = 0, .ok = 1};
+    double loss = 0.0;
+    f->split.step = &step; /* taken by split mode when the batch is one of its */
+    const int rc = run(f, JOB_GRAD, theta, d, start, count, mode, grad, &loss, correct, NULL, e);
+    f->split.step = NULL;
+    if (rc != 0)
+        return -1;
+    if (cost)
+        *cost = loss;
+    *finite = 1;
+    if (!isfinite(loss)) /* training stops before any update: no step */
+        return 0;
+    if (step.used) {
+        s->step++;
+        *finite = step.ok;
+    } else {
+        *finite = bnn_optim_step(s, lr, theta, grad, next);
+    }
+    return 0;
+}

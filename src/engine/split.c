@@ -246,8 +246,7 @@ static void finish_rows(const batch *b, int l, const float *part, float *D, size
 static int step_range(const batch *b, size_t i, size_t n)
 {
     const bnn_split_step *st = b->step;
-    return st->kernel(st->next + i, b->theta + i, b->grad + i, st->buf0 ? st->buf0 + i : NULL,
-                      st->buf1 ? st->buf1 + i : NULL, n, st->coef);
+    return bnn_optim_step_range(st->st, st->coef, b->theta, b->grad, st->next, i, n);
 }
 
 /* Backward of rows r0..r1 (block q) of layer l: dW_l[rows] = D[rows] A_{l-1}^T and db_l[rows]
@@ -425,8 +424,10 @@ int bnn_split_grad(bnn_split *s, const float *theta, const bnn_data *d, size_t s
         if (base[p] != base[0] || ldx[p] != ldx[0])
             return bnn_fail(e, "fast engine: internal error: the inputs of a batch are not "
                                "one matrix");
-    if (b.step)
-        b.step->ok = ok;
+    if (b.step) {
+        b.step->used = 1;
+        b.step->ok = ok != 0;
+    }
     double total = 0.0, right = 0.0;
     for (int p = 0; p < pieces; p++) {
         total += sse[p];

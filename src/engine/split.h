@@ -17,17 +17,15 @@
 #include "bnn_internal.h"
 #include "bnn_kernels.h"
 
-/* The optimizer step fused into a split-mode batch (bnn_fast_step): the kernel of the float32
- * step (bnn_kernels()->optim_step) with this step's coefficients, run by each thread on the
- * rows it owns right after their gradient, writing next. apply: 0 when the batch's loss is not
- * finite (no step is taken); ok: 0 when a new parameter is not finite (both set by
- * bnn_split_grad). */
+/* The optimizer step fused into a split-mode batch (bnn_fast_step): each thread runs
+ * bnn_optim_step_range with this step's coefficients on the rows it owns right after their
+ * gradient, writing next. Set by bnn_split_grad: used 1 (the batch took split mode), apply 0
+ * when the batch's loss is not finite (no step taken), ok 0 when a new parameter is not finite. */
 typedef struct bnn_split_step {
+    const bnn_optim_state *st;
     const bnn_optim_coef *coef;
-    int (*kernel)(float *next, const float *theta, const float *grad, float *b0, float *b1,
-                  size_t n, const bnn_optim_coef *c);
-    float *next, *buf0, *buf1;
-    int apply, ok;
+    float *next;
+    int used, apply, ok;
 } bnn_split_step;
 
 /* Split mode's plan (fixed at the engine's creation) and its whole-batch workspace. */
