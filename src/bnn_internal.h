@@ -471,6 +471,9 @@ int bnn_optim_step_range(const bnn_optim_state *s, const struct bnn_optim_coef *
  * taken (s->step unchanged); else s->step advances once and *finite is 0 when a new parameter
  * is not finite. 0, or -1 with e set. bnn_eng_step: the same through an engine (the fast
  * engine only). */
+/* The largest batch the fast engine computes in split mode for this net and loss (0: none);
+ * under mpirun such a batch is computed whole by every rank. */
+size_t bnn_fast_split_max(const bnn_arch *a, int loss);
 int bnn_fast_step(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, bnn_gradient mode, float *grad, bnn_optim_state *s, double lr,
                   float *next, double *cost, double *correct, int *finite, bnn_error *e);

@@ -633,6 +633,17 @@ int cli_cmd_train(int argc, char **argv)
                 bnn_loss_name(to.loss),
                 bnn_gradient_name(to.gradient), bnn_engine_name(to.engine), bnn_kernels()->isa,
                 threads, threads == 1 ? "" : "s");
+        /* split-mode batches are not cut over the ranks (issue 18, item 3): say so */
+        const size_t whole = bnn_dist_size() > 1 && to.engine == BNN_ENGINE_FAST &&
+                                     to.gradient != BNN_GRAD_FINITE_DIFF && to.batch &&
+                                     to.batch < ld.d.n
+                                 ? bnn_fast_split_max(a, to.loss)
+                                 : 0;
+        if (whole && to.batch <= whole)
+            fprintf(stderr,
+                    "batchnn: note: mini-batches of up to %zu samples are computed whole by "
+                    "every rank (more ranks do not speed them up); larger ones are shared\n",
+                    whole);
     }
 
     const int sig = bnn_dist_max_int(cli_stop_signal()); /* every rank, or none, starts */

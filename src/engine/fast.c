@@ -321,6 +321,20 @@ size_t bnn_fast_memory(const bnn_arch *a, int threads)
     return bytes;
 }
 
+size_t bnn_fast_split_max(const bnn_arch *a, int loss)
+{
+    if (bnn_arch_check(a, NULL) != 0)
+        return 0;
+    bnn_fast *f = malloc(sizeof *f);
+    if (!f)
+        return 0;
+    bnn_fast_opts o = {.threads = 1, .chunk = 0, .loss = loss};
+    plan(f, a, &o);
+    const size_t max = f->split.max;
+    free(f);
+    return max;
+}
+
 int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e)
 {
     *out = NULL;
