@@ -18,8 +18,9 @@
  * The partials are summed along one fixed binary tree over the shard indices (src/dist/dist.c),
  * a step of its own that extends across processes: under mpirun each rank runs only its
  * contiguous range of shards, sums its own subtrees and exchanges subtree sums, so the
- * gradient is bitwise that of one process for any number of ranks. Split-mode batches (below)
- * are computed whole by every rank. BLAS runs single-threaded inside the parallel region.
+ * gradient is bitwise that of one process for any number of ranks. Split-mode batches
+ * (split.c) are computed whole by every rank. BLAS runs single-threaded inside the parallel
+ * region.
  *
  * Mini-batches (split mode, split.c): on the GEMM path a batch of at most split.max samples
  * is spread over the threads without partials; the rules are at the top of split.c.
@@ -525,7 +526,7 @@ static int reduce_partials(bnn_fast *f, const bnn_kernel_table *k, int shards, f
  * and shards do not change), only the time.
  *
  * Split-mode batches below TEAM_MIN_FLOP (forward and backward) run alone: the team costs a
- * wake-up and one barrier per phase (1 + layers phases, a few microseconds each with 2 idle
+ * wake-up and one barrier per phase (2 per layer, a few microseconds each with 2 idle
  * cores), which 4 MFLOP repays several times over at sgemm's rates (tens of GFLOP/s per core:
  * 50-100 us on one core); below it a batch is a few dozen microseconds of work. (W5 at
  * --batch 64: 78 MFLOP; a 40,70,3 net at --batch 64: 1.2 MFLOP.) Narrow-path shards are at
