@@ -72,6 +72,14 @@ same "gemm mini-batches shuffled adam" "2x2 3x1" --arch 64,300,10 --data "$T/w.n
   --epochs 2 --batch 1000 --shuffle --optimizer adam --lr 0.01
 same "gemm mini-batches of 5000 (sharded)" "3x1" --arch 64,300,10 --data synth:teacher \
   --samples 7000 --epochs 2 --batch 5000
+# the run header says when mini-batches are computed whole by every rank (split mode)
+ok "split-mode note" mpi 2 "$BNN" train --arch 64,300,10 --data "$T/w.npy" --epochs 1 \
+  --batch 256 --threads 1
+check "split-mode note: said once" \
+  test "$(grep -c '^batchnn: note: mini-batches of up to 4096 samples are computed whole by every rank' "$T/err")" -eq 1
+ok "sharded batches: no note" mpi 2 "$BNN" train --arch 64,300,10 --data "$T/w.npy" \
+  --epochs 1 --batch 5000 --threads 1
+check "sharded batches: no note" test "$(grep -c 'computed whole by every rank' "$T/err")" -eq 0
 # few samples: 2 shards (700 samples) or 1 (300) over more ranks than shards
 same "narrow 700 samples, K > shards" "3x1 4x2" --arch 2,16,16,1 --data synth:circle \
   --samples 700 --epochs 3

@@ -430,6 +430,31 @@ static void test_minibatch_vs_reference(void **state)
         }
 }
 
+/* Split mode by neuron row blocks on odd shapes: layers of 2, 3 and 8 blocks (hidden layers of
+ * several blocks sum their D_{l-1} partials) and the cap of 8, batches of 1, 3 and 65
+ * samples, against the reference engine on 1 to 4 threads. */
+static void test_neuron_split_vs_reference(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *w, *act;
+        int bias;
+        bnn_gradient mode;
+    } nets[] = {{"33,200,150,7", "sigmoid", 1, BNN_GRAD_EXACT},
+                {"19,600,530,3", "tanh,relu,identity", 1, BNN_GRAD_EXACT},
+                {"7,131,129,65,2", "sigmoid", 0, BNN_GRAD_SEED}};
+    static const size_t ns[] = {1, 3, 65};
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++)
+        for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++) {
+            setup s;
+            make_setup(&s, nets[i].w, nets[i].act, nets[i].bias, ns[j], 900 + 5 * i + j);
+            char label[128];
+            snprintf(label, sizeof label, "neuron split %s n %zu", nets[i].w, ns[j]);
+            compare(&s, nets[i].mode, 1 + (int)((i + j) % 4), 0, label);
+            free_setup(&s);
+        }
+}
+
 /* Mini-batch gradients are bitwise the same for 1, 2, 3 and 4 threads: split mode (every
  * loss, exact and seed, batches inside a larger set), the narrow path's shards, and batches
  * beyond split mode. */
@@ -451,6 +476,12 @@ static void test_minibatch_threads_bitwise(void **state)
         {"2,16,16,1", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_EXACT, 5, 1024},  /* narrow shards */
         {"2,16,16,1", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_SEED, 0, 777},
         {"784,256,10", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_EXACT, 100, 256}, /* W5 */
+        {"784,256,10", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_EXACT, 64, 64},
+        /* neuron row blocks: several per hidden layer, the cap, odd batches */
+        {"33,200,150,7", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_EXACT, 9, 65},
+        {"33,200,150,7", "tanh,relu,identity", BNN_LOSS_CE, BNN_GRAD_EXACT, 2, 3},
+        {"19,600,530,3", "sigmoid", BNN_LOSS_MSE, BNN_GRAD_SEED, 0, 1},
+        {"19,600,530,3", "relu,tanh,identity", BNN_LOSS_MSE, BNN_GRAD_EXACT, 31, 65},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         setup s;
@@ -477,6 +508,139 @@ static void test_minibatch_threads_bitwise(void **state)
             bnn_free(g[t]);
         free_setup(&s);
     }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The fused step (bnn_fast_step): gradient and optimizer step inside the team                 */
+
+/* Three steps of optimizer `o` on samples start..start+count: bnn_fast_grad then
+ * bnn_optim_step on 1 thread, against bnn_fast_step on 1..4 threads; the parameters, the
+ * optimizer's buffers, the step count and the costs are bitwise the same. */
+static void fused_case(setup *s, const bnn_optim_opts *o, size_t start, size_t count,
+                       const char *label)
+{
+    bnn_error e;
+    const size_t np = s->m.nparams;
+    float *want = bnn_alloc(np, sizeof(float)), *g = bnn_alloc(np, sizeof(float));
+    float *spare = bnn_alloc(np, sizeof(float));
+    memcpy(want, s->m.theta, np * sizeof(float));
+    bnn_optim_state sw;
+    assert_int_equal(bnn_optim_state_init(&sw, o, np, &e), 0);
+    sw.threads = 1;
+    double cw[3];
+    bnn_fast *f;
+    bnn_fast_opts fo = {.threads = 1, .chunk = 0};
+    assert_int_equal(bnn_fast_create(&f, &s->a, &fo, &e), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(bnn_fast_grad(f, want, &s->d, start, count, BNN_GRAD_EXACT, g, &cw[i],
+                                       &e), 0);
+        assert_int_equal(bnn_optim_step(&sw, 0.05, want, g, spare), 1);
+        memcpy(want, spare, np * sizeof(float));
+    }
+    bnn_fast_free(f);
+    for (int t = 1; t <= 4; t++) {
+        float *theta = bnn_alloc(np, sizeof(float)), *next = bnn_alloc(np, sizeof(float));
+        memcpy(theta, s->m.theta, np * sizeof(float));
+        bnn_optim_state st;
+        assert_int_equal(bnn_optim_state_init(&st, o, np, &e), 0);
+        fo.threads = t;
+        assert_int_equal(bnn_fast_create(&f, &s->a, &fo, &e), 0);
+        for (int i = 0; i < 3; i++) {
+            double c;
+            int finite = 0;
+            if (bnn_fast_step(f, theta, &s->d, start, count, BNN_GRAD_EXACT, g, &st, 0.05, next,
+                              &c, NULL, &finite, &e) != 0) {
+                print_error("%s: %s\n", label, e.msg);
+                fail();
+            }
+            assert_int_equal(finite, 1);
+            assert_memory_equal(&c, &cw[i], sizeof c);
+            float *tmp = theta;
+            theta = next;
+            next = tmp;
+        }
+        char what[160];
+        snprintf(what, sizeof what, "%s, %s, %d threads: parameters", label,
+                 bnn_optim_name(o->kind), t);
+        assert_bitwise(what, theta, want, np);
+        for (int b = 0; b < bnn_optim_nbuf(o->kind); b++) {
+            snprintf(what, sizeof what, "%s, %s, %d threads: buffer %d", label,
+                     bnn_optim_name(o->kind), t, b);
+            assert_bitwise(what, st.buf[b], sw.buf[b], np);
+        }
+        assert_int_equal(st.step, 3);
+        bnn_fast_free(f);
+        bnn_optim_state_free(&st);
+        bnn_free(theta);
+        bnn_free(next);
+    }
+    bnn_optim_state_free(&sw);
+    bnn_free(want);
+    bnn_free(g);
+    bnn_free(spare);
+}
+
+static void test_fused_step(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *w;
+        size_t start, count;
+    } cases[] = {{"33,200,150,7", 5, 65},   /* split mode: 3, 2, 1 row blocks */
+                 {"19,600,530,3", 0, 3},    /* 8 blocks */
+                 {"33,200,150,7", 0, 4500}, /* beyond split mode: the whole-vector step */
+                 {"2,16,16,1", 1, 300}};    /* the narrow path */
+    const bnn_optim_kind kinds[] = {BNN_OPT_SGD, BNN_OPT_MOMENTUM, BNN_OPT_NESTEROV,
+                                    BNN_OPT_ADAM, BNN_OPT_ADAMW};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setup s;
+        make_setup(&s, cases[i].w, "sigmoid", 1, 4600, 1300 + i);
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            bnn_optim_opts o;
+            bnn_optim_opts_default(&o);
+            o.kind = kinds[k];
+            o.weight_decay = k % 2 ? 0.01 : 0.0;
+            fused_case(&s, &o, cases[i].start, cases[i].count, cases[i].w);
+        }
+        free_setup(&s);
+    }
+}
+
+/* A fused step whose new parameters are not finite says so and still counts the step; one
+ * whose loss is not finite takes no step. */
+static void test_fused_step_nonfinite(void **state)
+{
+    (void)state;
+    bnn_error e;
+    setup s;
+    make_setup(&s, "33,200,150,7", "sigmoid", 1, 200, 77);
+    const size_t np = s.m.nparams;
+    float *g = bnn_alloc(np, sizeof(float)), *next = bnn_alloc(np, sizeof(float));
+    bnn_optim_opts o;
+    bnn_optim_opts_default(&o);
+    bnn_optim_state st;
+    assert_int_equal(bnn_optim_state_init(&st, &o, np, &e), 0);
+    bnn_fast *f;
+    bnn_fast_opts fo = {.threads = 2, .chunk = 0};
+    assert_int_equal(bnn_fast_create(&f, &s.a, &fo, &e), 0);
+    double c;
+    int finite = 1;
+    assert_int_equal(bnn_fast_step(f, s.m.theta, &s.d, 0, 64, BNN_GRAD_EXACT, g, &st, 1e300,
+                                   next, &c, NULL, &finite, &e), 0);
+    assert_int_equal(finite, 0);
+    assert_int_equal(st.step, 1);
+    s.m.theta[np - 1] = NAN; /* the output bias: every sample's loss is nan */
+    finite = 0;
+    assert_int_equal(bnn_fast_step(f, s.m.theta, &s.d, 0, 64, BNN_GRAD_EXACT, g, &st, 0.1,
+                                   next, &c, NULL, &finite, &e), 0);
+    assert_true(isnan(c));
+    assert_int_equal(finite, 1);
+    assert_int_equal(st.step, 1);
+    bnn_fast_free(f);
+    bnn_optim_state_free(&st);
+    bnn_free(g);
+    bnn_free(next);
+    free_setup(&s);
 }
 
 /* Split mode on data produced on demand and on a shuffled view: the same gradient bitwise
@@ -879,6 +1043,9 @@ int main(void)
         cmocka_unit_test(test_wide_gradient),
         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_minibatch_vs_reference),
+        cmocka_unit_test(test_neuron_split_vs_reference),
+        cmocka_unit_test(test_fused_step),
+        cmocka_unit_test(test_fused_step_nonfinite),
         cmocka_unit_test(test_minibatch_threads_bitwise),
         cmocka_unit_test(test_minibatch_streamed),
         cmocka_unit_test(test_narrow_tiny_vs_reference),

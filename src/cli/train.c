@@ -613,6 +613,15 @@ static void announce(const train_run *r)
             bnn_optim_name(to->optim.kind), bnn_loss_name(to->loss),
             bnn_gradient_name(to->gradient), bnn_engine_name(to->engine), bnn_eng_isa(),
             threads, threads == 1 ? "" : "s");
+    /* split-mode batches are not cut over the ranks: say so */
+    const size_t whole = bnn_dist_size() > 1 && to->batch && to->batch < r->ld.d.n
+                             ? bnn_eng_split_max(a, to->engine, to->gradient, to->loss)
+                             : 0;
+    if (whole && to->batch <= whole)
+        fprintf(stderr,
+                "batchnn: note: mini-batches of up to %zu samples are computed whole by every "
+                "rank (more ranks do not speed them up); larger ones are shared\n",
+                whole);
 }
 
 /* Trains, then the cost at the final parameters (not after a stop signal: no final pass over

@@ -107,6 +107,71 @@ const char *bnn_eng_isa(void);
  * "auto"): 0, or -1 when this CPU or build lacks it (the command's BATCHNN_ISA). */
 int bnn_eng_force_isa(const char *isa);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Optimizers and schedules (src/engine/optim.c: PyTorch's steps)                              */
+
+void bnn_optim_opts_default(bnn_optim_opts *o);
+const char *bnn_optim_name(bnn_optim_kind k);
+int bnn_optim_parse(const char *s, bnn_optim_kind *k);
+/* Checks the hyper-parameters: finite, momentum >= 0, betas in [0, 1), eps >= 0, L >= 0. */
+int bnn_optim_check(const bnn_optim_opts *o, bnn_error *e);
+/* Buffers per parameter: 0 (sgd), 1 (momentum, nesterov: "momentum"), 2 (adam, adamw:
+ * "exp_avg", "exp_avg_sq"); name of buffer i, as in checkpoints. */
+int bnn_optim_nbuf(bnn_optim_kind k);
+const char *bnn_optim_buf_name(bnn_optim_kind k, int i);
+
+/* The state an optimizer carries from step to step (part of a checkpoint). */
+typedef struct bnn_optim_state {
+    bnn_optim_opts opts;
+    uint64_t step;  /* steps taken */
+    size_t nparams;
+    float *buf[2];  /* nparams each (64-byte aligned), NULL when unused */
+    int threads;    /* threads of the step (<= 0: OpenMP's default team); the result does not
+                     * depend on it */
+} bnn_optim_state;
+/* Allocates zeroed buffers (step 0). */
+int bnn_optim_state_init(bnn_optim_state *s, const bnn_optim_opts *o, size_t nparams,
+                         bnn_error *e);
+void bnn_optim_state_free(bnn_optim_state *s);
+
+/* One float32 step: next = theta updated with grad (s->step is incremented first); returns 1
+ * when every new parameter is finite, 0 otherwise (next then holds garbage). lr is this
+ * step's rate. sgd with L = 0 computes next = theta + (-lr) grad in float32. */
+int bnn_optim_step(bnn_optim_state *s, double lr, const float *theta, const float *grad,
+                   float *next);
+/* The same in double (the reference engine): theta updated in place, buffers b0, b1 (double,
+ * nparams each, zeroed at step 0) and *step kept by the caller. */
+void bnn_optim_step_d(const bnn_optim_opts *o, uint64_t *step, double lr, double *theta,
+                      const double *grad, double *b0, double *b1, size_t n);
+/* The float32 step in pieces (the fast engine's step inside its team): the coefficients of
+ * the next step (s->step + 1; s->step is not advanced: the caller does once), then the step on
+ * parameters i..i+n-1 only; the step is element-wise, so the pieces of a partition of
+ * 0..nparams-1 give bitwise bnn_optim_step's result. 1 when the new ones are all finite. */
+struct bnn_optim_coef;
+void bnn_optim_coef_next(const bnn_optim_state *s, double lr, struct bnn_optim_coef *c);
+int bnn_optim_step_range(const bnn_optim_state *s, const struct bnn_optim_coef *c,
+                         const float *theta, const float *grad, float *next, size_t i,
+                         size_t n);
+
+/* "constant", "step:EVERY:GAMMA", "cosine" or "cosine:MIN_LR". */
+int bnn_schedule_parse(const char *s, bnn_schedule *out, bnn_error *e);
+double bnn_schedule_lr(const bnn_schedule *s, double lr, int epoch, int epochs);
+/* Writes the schedule back in the form parse reads. */
+void bnn_schedule_format(const bnn_schedule *s, char *buf, size_t len);
+
+/* The gradient of a batch and the optimizer step s from theta into next, fused (the fast
+ * engine: split-mode batches step inside the team on the rows each thread owns; others as the
+ * gradient, then bnn_optim_step): grad receives the gradient. When the batch's loss is not
+ * finite no step is taken (s->step unchanged); else s->step advances once and *finite is 0
+ * when a new parameter is not finite. 0, or -1 with e set (not the fast engine). */
+int bnn_eng_step(bnn_eng *g, const float *theta, const bnn_data *d, size_t start,
+                 size_t count, float *grad, bnn_optim_state *s, double lr, float *next,
+                 double *cost, double *correct, int *finite, bnn_error *e);
+/* The largest mini-batch an engine of these options computes whole on every rank under
+ * mpirun (the fast engine's split mode), 0 when none: the command says so. */
+size_t bnn_eng_split_max(const bnn_arch *a, bnn_engine engine, bnn_gradient gradient,
+                         bnn_loss loss);
+
 #ifdef __cplusplus
 }
 #endif

@@ -247,6 +247,17 @@ int bnn_eng_grad(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, siz
     return g->ops->grad(g, theta, d, start, count, grad, cost, correct, e);
 }
 
+int bnn_eng_step(bnn_eng *g, const float *theta, const bnn_data *d, size_t start,
+                 size_t count, float *grad, bnn_optim_state *s, double lr, float *next,
+                 double *cost, double *correct, int *finite, bnn_error *e)
+{
+    if (g->ops != &fast_ops || !theta || !grad || !next)
+        return bnn_fail(e, "%s engine: no fused step (the fast engine's float32 only)",
+                        g->ops->name);
+    return bnn_fast_step(state(g)->fast, theta, d, start, count, g->opts.gradient, grad, s, lr,
+                         next, cost, correct, finite, e);
+}
+
 int bnn_eng_cost(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                  double *cost, double *correct, bnn_error *e)
 {
@@ -277,4 +288,12 @@ const char *bnn_eng_isa(void)
 int bnn_eng_force_isa(const char *isa)
 {
     return bnn_kernels_force(isa);
+}
+
+size_t bnn_eng_split_max(const bnn_arch *a, bnn_engine engine, bnn_gradient gradient,
+                         bnn_loss loss)
+{
+    if (engine != BNN_ENGINE_FAST || gradient == BNN_GRAD_FINITE_DIFF)
+        return 0;
+    return bnn_fast_split_max(a, (int)loss);
 }

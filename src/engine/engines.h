@@ -69,6 +69,13 @@ int bnn_fast_threads(const bnn_fast *f);
  * min_shard), past 32 of them max(32, ceil(count / big_shard)) (fast.c: shard_count), a
  * function of count and the architecture (and an explicit chunk) only. */
 int bnn_fast_shards(const bnn_fast *f, size_t count);
+/* The largest batch the fast engine computes in split mode for this net and loss (0: none);
+ * under mpirun such a batch is computed whole by every rank. */
+size_t bnn_fast_split_max(const bnn_arch *a, int loss);
+/* bnn_eng_step's fused gradient and optimizer step on the fast engine. */
+int bnn_fast_step(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                  size_t count, bnn_gradient mode, float *grad, bnn_optim_state *s, double lr,
+                  float *next, double *cost, double *correct, int *finite, bnn_error *e);
 /* exact or seed gradient averaged over samples [start, start + count); cost may be NULL.
  * The result is bitwise the same for any thread count, and under mpirun (bnn_dist_init
  * called) for any number of ranks: every rank must make the same calls; each computes its

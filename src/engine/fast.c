@@ -24,30 +24,11 @@
  * (reduce_folds) and the ranks exchange theirs along the same tree. So the gradient is bitwise
  * the same for any --threads and any number of ranks, and a worker holds at most
  * bnn_tree_need(S, range) <= 2 log2 S + 1 parameter-sized partials (about log2 S + 2 in
- * practice), never one per shard: memory per thread O(log S). Split-mode batches (below) are
+ * practice), never one per shard: memory per thread O(log S). Split-mode batches (split.c) are
  * computed whole by every rank. BLAS runs single-threaded inside the parallel region.
  *
- * Mini-batches (split mode): on the GEMM path a batch of at most split_max samples (4096, less
- * for nets whose whole-batch workspace would pass BNN_FAST_WORKSPACE_MAX) is not cut into
- * shards but spread over the threads without any cross-thread sum, so that a batch of 64 or
- * 256 samples uses every core and needs no partials (no zeroing, no reduction, the gradient
- * written once). Phase 1 cuts the batch's columns into P pieces (P = count / 32, at most 4):
- * each piece goes forward through every layer and gets its output delta and loss. Then, for
- * each layer l = m-1..0, one phase computes dW_l = D_l A_{l-1}^T as a sum over the whole
- * batch (K = count) in T_l row tiles of dW_l^T (the larger of its two dimensions cut in
- * blocks of at least 32 rows, at most 4 tiles, boundaries in multiples of 16; db_l with the
- * first tile of each column block), and D_{l-1} = (W_l^T D_l) act' by the same P column
- * pieces. Each tile and piece is one sgemm call on operands fixed by the batch size and the
- * architecture, writing its own block of the result; threads take them in any order (one
- * thread takes them all in turn) with a barrier between phases. OpenBLAS on a block of C is
- * not bitwise the same as on all of C, which is why the blocks depend on (count, arch) only,
- * never on the thread count. The losses of the pieces are summed in piece order. An explicit
- * chunk (bnn_fast_opts.chunk, the tests of the chunked path) turns split mode off. Each phase
- * ends in a barrier, so a batch too small to repay waking the team runs on the calling thread
- * (a fixed rule on its FLOP count); above it, since on a machine loaded beyond its cores a
- * descheduled thread stalls the others at every barrier, one call alone and one with the team
- * are timed back to back every 50 ms to 1 s and the faster runs until the next pair (pick_team;
- * the same result either way; also for narrow batches of at most 4 shards).
+ * Mini-batches (split mode, split.c): on the GEMM path a batch of at most split.max samples
+ * is spread over the threads without partials; the rules are at the top of split.c.
  * On the narrow path a mini-batch is cut into shards as before, of at least NARROW_MIN_SHARD
  * (256) samples and about 1 MFLOP (the partials there are a few thousand floats).
  *
@@ -85,19 +66,14 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cblas.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define BNN_HAVE_MXCSR 1
-#endif
 
 #include "engine/engines.h"
 #include "bnn_kernels.h"
 #include "bnn_narrow.h"
 #include "dist/tree.h"
+#include "split.h"
 
 /* Shards of one call at most: only so that shard indices stay ints (a call of more than
  * 2^30 x min_shard samples is refused); no memory or thread count caps the shard count. */
@@ -120,16 +96,6 @@ typedef struct workspace {
     float *xbuf;  /* (nin + nout) x chunk when the data is not direct float32 (data.c) */
     float *ybuf;  /* nout x chunk */
 } workspace;
-
-typedef bnn_team_clock team_clock; /* pick_team */
-
-/* Split mode (mini-batches, see the top of the file): a batch's columns in at most
- * SPLIT_PARTS pieces of at least SPLIT_MIN_COLS samples, each weight gradient in at most
- * SPLIT_PARTS tiles of at least SPLIT_MIN_ROWS rows, a batch of at most SPLIT_MAX samples. */
-#define SPLIT_PARTS 4
-#define SPLIT_MIN_COLS 32
-#define SPLIT_MIN_ROWS 32
-#define SPLIT_MAX 4096
 
 struct bnn_fast {
     bnn_arch arch;
@@ -160,13 +126,10 @@ struct bnn_fast {
     size_t vals_cap;          /* shards vals and bounds hold */
     /* the element-wise kernels and the narrow path, one ISA, fixed at creation */
     const bnn_kernel_table *k;
-    /* split mode (GEMM path, gradients of batches of at most split_max samples) */
-    size_t split_max;                     /* 0: off */
-    workspace split;                      /* one workspace for the whole batch, shared */
-    size_t split_cap;                     /* samples it holds */
-    size_t split_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in split.acts */
-    /* the choice of team for small jobs (pick_team): split mode, few shards */
-    team_clock split_clock, shard_clock;
+    /* split mode (GEMM path, gradients of batches of at most split.max samples: split.c) */
+    bnn_split split;
+    /* the choice of team for small jobs (pick_team): few shards */
+    team_clock shard_clock;
     double flops; /* per sample, forward and backward (TEAM_MIN_FLOP) */
     /* the narrow fused path, when the net qualifies */
     int narrow;
@@ -201,11 +164,6 @@ int bnn_narrow_describe(const bnn_arch *a, bnn_narrow_net *net)
     return 0;
 }
 
-static size_t round_up16(size_t n)
-{
-    return (n + 15) & ~(size_t)15;
-}
-
 static void free_workspace(workspace *w)
 {
     bnn_free(w->nacc);
@@ -224,7 +182,7 @@ void bnn_fast_free(bnn_fast *f)
         for (int t = 0; t < f->nws; t++)
             free_workspace(&f->ws[t]);
     free(f->ws);
-    free_workspace(&f->split);
+    bnn_split_free(&f->split);
     bnn_free(f->partials);
     bnn_free(f->recv);
     free(f->slot0);
@@ -234,21 +192,6 @@ void bnn_fast_free(bnn_fast *f)
     free(f->vals);
     free(f->bounds);
     free(f);
-}
-
-static size_t add_sat(size_t a, size_t b)
-{
-    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
-}
-
-static size_t mul_sat(size_t a, size_t b)
-{
-    return b && a > SIZE_MAX / b ? SIZE_MAX : a * b;
-}
-
-static size_t round16_sat(size_t n)
-{
-    return n > SIZE_MAX - 15 ? SIZE_MAX : round_up16(n);
 }
 
 /* Floats of the two delta buffers (each maxwidth x chunk, rounded to 16 floats). */
@@ -363,15 +306,9 @@ static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
      * 256-sample shards): a whole narrow chunk, or 4 GEMM chunks */
     const size_t big = f->narrow ? BNN_NARROW_CHUNK_MAX : 4 * f->chunk;
     f->big_shard = big > f->min_shard ? big : f->min_shard;
-    /* split mode: the GEMM path's batches whose whole workspace fits the bound; an explicit
-     * chunk asks for the chunked shards at every size (tests of that path) */
-    if (!f->narrow && !asked) {
-        const size_t limit = BNN_FAST_WORKSPACE_MAX / sizeof(float);
-        size_t c = SPLIT_MAX;
-        while (c > 0 && workspace_floats(a, c) > limit)
-            c = c > 64 ? c - c / 16 : c - 1;
-        f->split_max = c;
-    }
+    /* split mode: the GEMM path's batches; an explicit chunk asks for the chunked shards at
+     * every size (tests of that path) */
+    bnn_split_plan(&f->split, a, f->loss, f->threads, f->flops, f->k, !f->narrow && !asked);
     /* a call runs min(threads, shards) threads, and the shards grow with the samples */
     f->nws = f->threads;
 }
@@ -425,6 +362,20 @@ size_t bnn_fast_memory(const bnn_arch *a, int threads)
     size_t bytes = planned_bytes(f, create_slots(f));
     free(f);
     return bytes;
+}
+
+size_t bnn_fast_split_max(const bnn_arch *a, int loss)
+{
+    if (bnn_arch_check(a, NULL) != 0)
+        return 0;
+    bnn_fast *f = malloc(sizeof *f);
+    if (!f)
+        return 0;
+    bnn_fast_opts o = {.threads = 1, .chunk = 0, .loss = loss};
+    plan(f, a, &o);
+    const size_t max = f->split.max;
+    free(f);
+    return max;
 }
 
 int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e)
@@ -536,19 +487,25 @@ static void forward_chunk(const bnn_fast *f, const bnn_kernel_table *k, const fl
     }
 }
 
-/* The output layer's delta D = out_scale * dC_i/dZ and the chunk's summed loss (D NULL: the
- * loss only); correct gains the chunk's correct decisions (classification losses). */
-static double loss_chunk(const bnn_fast *f, const bnn_kernel_table *k, float *D,
-                         const float *A, const bnn_chunk *c, float out_scale, double *correct)
+/* The output layer's delta D = out_scale * dC_i/dZ and the piece's summed loss (D NULL: the
+ * loss only); correct gains the piece's correct decisions (classification losses). */
+double bnn_fast_loss_piece(const bnn_arch *a, int loss, const bnn_kernel_table *k, float *D,
+                           const float *A, const bnn_chunk *c, float out_scale,
+                           double *correct)
 {
-    const bnn_arch *a = &f->arch;
     const size_t nout = (size_t)a->width[a->nlayers];
-    if (f->loss == BNN_LOSS_MSE)
+    if (loss == BNN_LOSS_MSE)
         return D ? k->output_delta(D, nout, A, nout, c->y, c->ldy, nout, c->count, out_scale,
                                    a->act[a->nlayers - 1])
                  : k->sq_error(A, nout, c->y, c->ldy, nout, c->count);
-    return k->loss_delta(D, nout, A, nout, c->y, c->ldy, nout, c->count, out_scale, f->loss,
-                         correct);
+    return k->loss_delta(D, nout, A, nout, c->y, c->ldy, nout, c->count, out_scale,
+                         (bnn_loss)loss, correct);
+}
+
+static double loss_chunk(const bnn_fast *f, const bnn_kernel_table *k, float *D,
+                         const float *A, const bnn_chunk *c, float out_scale, double *correct)
+{
+    return bnn_fast_loss_piece(&f->arch, f->loss, k, D, A, c, out_scale, correct);
 }
 
 /* Forward and backward of one chunk, accumulating dC/dtheta (scaled) into g. Returns the
@@ -686,46 +643,6 @@ static int reserve_folds(bnn_fast *f, int shards, int lo, int hi, int workers, b
     return 0;
 }
 
-/* A worker thread's entry and exit: flush-to-zero and denormals-are-zero while it runs (see
- * the top of the file), the caller's MXCSR restored after. */
-static unsigned int worker_enter(void)
-{
-#ifdef BNN_HAVE_MXCSR
-    const unsigned int saved = _mm_getcsr();
-    _mm_setcsr(saved | 0x8040); /* FTZ | DAZ */
-    return saved;
-#else
-    return 0;
-#endif
-}
-
-static void worker_leave(unsigned int saved)
-{
-#ifdef BNN_HAVE_MXCSR
-    _mm_setcsr(saved);
-#else
-    (void)saved;
-#endif
-}
-
-/* Records the first error of a parallel job (any thread). */
-static void note_error(int *failed, bnn_error *first, const bnn_error *err)
-{
-#pragma omp critical(bnn_fast_error)
-    if (!*failed) {
-        *failed = 1;
-        *first = *err;
-    }
-}
-
-/* A parallel job's outcome: 0, or -1 with its first error in e. */
-static int job_result(int failed, const bnn_error *first, bnn_error *e)
-{
-    if (failed && e)
-        *e = *first;
-    return failed ? -1 : 0;
-}
-
 /* The reduction step, after the workers' folds: g = the sum of the shards' partials along the
  * fixed tree (src/dist/tree.h). The workers' maximal nodes, in shard order, are folded on
  * into this rank's (the same tree: a node both of whose children are here is summed here),
@@ -747,79 +664,12 @@ static int reduce_folds(bnn_fast *f, const bnn_kernel_table *k, int shards, int 
     return rc;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* Split mode: one batch spread over the threads without partials (see the top of the file)     */
-
-/* Start of part i of `parts` over total items, in whole blocks of 16 when every part can get
- * one (sgemm's kernels then see the same edges in every part); part `parts` is the end. */
-static size_t part_begin(size_t total, int parts, int i)
-{
-    if (i >= parts)
-        return total;
-    if (total >= (size_t)parts * 16)
-        return (total / 16) * (size_t)i / (size_t)parts * 16;
-    return total * (size_t)i / (size_t)parts;
-}
-
-static int part_count(size_t total, size_t min_size)
-{
-    size_t p = total / min_size;
-    return p < 1 ? 1 : p > SPLIT_PARTS ? SPLIT_PARTS : (int)p;
-}
-
-/* The whole-batch workspace, grown to `count` samples when needed: 0 or -1. */
-static int split_reserve(bnn_fast *f, size_t count, bnn_error *e)
-{
-    if (f->split_cap >= count)
-        return 0;
-    const bnn_arch *a = &f->arch;
-    free_workspace(&f->split);
-    f->split_cap = 0;
-    size_t total = 0;
-    for (int l = 1; l <= a->nlayers; l++) {
-        f->split_off[l] = total;
-        total += round_up16((size_t)a->width[l] * count);
-    }
-    workspace *w = &f->split;
-    w->acts = bnn_alloc(total, sizeof(float));
-    w->delta = bnn_alloc(2 * round_up16((size_t)f->maxw * count), sizeof(float));
-    w->xbuf = bnn_alloc(((size_t)a->width[0] + (size_t)a->width[a->nlayers]) * count,
-                        sizeof(float));
-    w->ybuf = bnn_alloc((size_t)a->width[a->nlayers] * count, sizeof(float));
-    if (!w->acts || !w->delta || !w->xbuf || !w->ybuf) {
-        free_workspace(w);
-        memset(w, 0, sizeof *w);
-        return bnn_fail(e, "fast engine: cannot allocate the workspace of a batch of %zu "
-                           "samples", count);
-    }
-    f->split_cap = count;
-    return 0;
-}
-
-/* One weight gradient's tiling: the larger of its two dimensions (dW^T is in x out) cut in
- * row blocks, so the operand packed again by every tile is the smaller one. */
-typedef struct tiling {
-    int parts;
-    int by_in; /* 1: blocks of inputs (rows of dW^T), 0: blocks of outputs */
-    size_t dim;
-} tiling;
-
-static tiling tiling_of(const bnn_arch *a, int l)
-{
-    tiling t;
-    const size_t in = (size_t)a->width[l], out = (size_t)a->width[l + 1];
-    t.by_in = in > out;
-    t.dim = t.by_in ? in : out;
-    t.parts = part_count(t.dim, SPLIT_MIN_ROWS);
-    return t;
-}
-
 /* The team of a small job (a split-mode batch, or a batch of a few shards): 0 for one
  * thread, 1 for the whole team. The result is bitwise the same either way (the pieces, tiles
  * and shards do not change), only the time.
  *
  * Split-mode batches below TEAM_MIN_FLOP (forward and backward) run alone: the team costs a
- * wake-up and one barrier per phase (1 + layers phases, a few microseconds each with 2 idle
+ * wake-up and one barrier per phase (2 per layer, a few microseconds each with 2 idle
  * cores), which 4 MFLOP repays several times over at sgemm's rates (tens of GFLOP/s per core:
  * 50-100 us on one core); below it a batch is a few dozen microseconds of work. (W5 at
  * --batch 64: 78 MFLOP; a 40,70,3 net at --batch 64: 1.2 MFLOP.) Narrow-path shards are at
@@ -841,7 +691,6 @@ static tiling tiling_of(const bnn_arch *a, int l)
  * 1.13x slower than the call-counted timing, A/B). On a quiet machine a probe's call alone
  * costs well under 1% (W5 --batch 256: 3 ms more than the team's call, once a second). The
  * first probe comes one wait after the first call, once the threads exist. */
-#define TEAM_MIN_FLOP 4e6
 #define TEAM_RETEST 0.05
 #define TEAM_RETEST_MAX 1.0
 #define TEAM_PROBE_SHARE 50.0
@@ -893,166 +742,6 @@ void bnn_team_timed(bnn_team_clock *c, double t0, double now, size_t count)
     c->next = now + (c->wait > floor ? c->wait : floor);
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* The rule on the real clock: the choice for the next call, and its record (seconds: the
- * call's duration, ending now). */
-static int pick_team(team_clock *c)
-{
-    return bnn_team_pick(c, now_seconds());
-}
-
-static void team_timed(team_clock *c, int which, double seconds, size_t count)
-{
-    (void)which; /* the clock knows which call it timed */
-    const double now = now_seconds();
-    bnn_team_timed(c, now - seconds, now, count);
-}
-
-/* Gradient of one batch in split mode. Phase 1, by column pieces: the inputs, forward through
- * every layer, the output delta and loss. Then per layer l = m-1..0, one phase: the tiles of
- * dW_l = D_l A_{l-1}^T (each a sum over the whole batch, written once: no partials) and db_l,
- * and by column pieces D_{l-1} = (W_l^T D_l) act'. Every piece and tile is fixed by the batch
- * size and the architecture; any thread may run any of them. */
-static int split_grad(bnn_fast *f, const bnn_kernel_table *k, const float *theta,
-                      const bnn_data *d, size_t start, size_t count, float out_scale,
-                      float hidden_scale, float *grad, double *cost, double *correct,
-                      bnn_error *e)
-{
-    if (split_reserve(f, count, e) != 0)
-        return -1;
-    const bnn_arch *a = &f->arch;
-    const int m = a->nlayers;
-    const size_t nin = (size_t)a->width[0], nout = (size_t)a->width[m];
-    workspace *w = &f->split;
-    const int pieces = part_count(count, SPLIT_MIN_COLS);
-    int most = pieces;
-    for (int l = 0; l < m; l++) {
-        const int tasks = tiling_of(a, l).parts + (l > 0 ? pieces : 0);
-        if (tasks > most)
-            most = tasks;
-    }
-    const int full = f->threads < most ? f->threads : most;
-    const int timed = full > 1 && f->flops * (double)count >= TEAM_MIN_FLOP;
-    const int team = timed && pick_team(&f->split_clock) ? full : 1;
-    const double t0 = timed ? now_seconds() : 0.0;
-    float *const dbuf[2] = {w->delta, w->delta + round_up16((size_t)f->maxw * count)};
-    double sse[SPLIT_PARTS] = {0}, good[SPLIT_PARTS] = {0};
-    const float *base[SPLIT_PARTS] = {0}; /* each piece's inputs, less c0 columns */
-    size_t ldx[SPLIT_PARTS] = {0};
-    int failed = 0;
-    bnn_error first_err = {{0}};
-
-#pragma omp parallel num_threads(team) if (team > 1)
-    {
-        const unsigned int saved_csr = worker_enter();
-#pragma omp for schedule(dynamic, 1)
-        for (int p = 0; p < pieces; p++) {
-            const size_t c0 = part_begin(count, pieces, p), ns = part_begin(count, pieces, p + 1) - c0;
-            bnn_chunk c;
-            bnn_error err;
-            int rc = bnn_data_chunk(d, start + c0, ns, w->xbuf + c0 * (nin + nout),
-                                    w->ybuf + c0 * nout,
-                                    &c, &err);
-            if (rc == 0) {
-                base[p] = c.x - c0 * c.ldx;
-                ldx[p] = c.ldx;
-            }
-            if (rc != 0) {
-                note_error(&failed, &first_err, &err);
-                continue;
-            }
-            const float *prev = c.x;
-            int ldprev = (int)c.ldx;
-            for (int l = 0; l < m; l++) {
-                const int in = (int)a->width[l], out = (int)a->width[l + 1];
-                const size_t boff = bnn_arch_bias_offset(a, l);
-                float *Z = w->acts + f->split_off[l + 1] + c0 * (size_t)out;
-                cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, out, (int)ns, in, 1.0f,
-                            theta + bnn_arch_weight_offset(a, l), in, prev, ldprev, 0.0f, Z,
-                            out);
-                k->bias_act(Z, (size_t)out, (size_t)out, ns,
-                            boff == (size_t)-1 ? NULL : theta + boff, a->act[l]);
-                prev = Z;
-                ldprev = out;
-            }
-            sse[p] = loss_chunk(f, k, dbuf[0] + c0 * nout, prev, &c, out_scale, &good[p]);
-        }
-        /* dW_0's tiles read the batch's inputs as one matrix: every piece lies at the same
-         * base, c0 columns of the same ld on (in place, or in xbuf). Each thread checks (no
-         * barrier: nothing writes base[] any more); a mismatch is a bug, reported below. */
-        int whole = !failed;
-        for (int p = 1; p < pieces && whole; p++)
-            whole = base[p] == base[0] && ldx[p] == ldx[0];
-        const float *const X = base[0];
-        const size_t ldX = ldx[0];
-        for (int l = m - 1; l >= 0 && whole; l--) {
-            const tiling t = tiling_of(a, l);
-            const int in = (int)a->width[l], out = (int)a->width[l + 1];
-            const float *D = dbuf[(m - 1 - l) & 1];
-            float *Dprev = dbuf[(m - l) & 1];
-            const float *Aprev = l > 0 ? w->acts + f->split_off[l] : X;
-            const int ldA = l > 0 ? in : (int)ldX;
-            const float *W = theta + bnn_arch_weight_offset(a, l);
-            float *dW = grad + bnn_arch_weight_offset(a, l);
-            const size_t boff = bnn_arch_bias_offset(a, l);
-            const int tasks = t.parts + (l > 0 ? pieces : 0);
-#pragma omp for schedule(dynamic, 1)
-            for (int i = 0; i < tasks; i++) {
-                if (i < t.parts) {
-                    const size_t r0 = part_begin(t.dim, t.parts, i);
-                    const size_t r1 = part_begin(t.dim, t.parts, i + 1);
-                    const size_t i0 = t.by_in ? r0 : 0, i1 = t.by_in ? r1 : (size_t)in;
-                    const size_t j0 = t.by_in ? 0 : r0, j1 = t.by_in ? (size_t)out : r1;
-                    /* dW^T[i0:i1, j0:j1] (col-major, ld in) = Aprev[i0:i1, :] D[j0:j1, :]^T */
-                    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)(i1 - i0),
-                                (int)(j1 - j0), (int)count, 1.0f, Aprev + i0, ldA, D + j0,
-                                out, 0.0f, dW + i0 + j0 * (size_t)in, in);
-                    if (boff != (size_t)-1 && i0 == 0) {
-                        memset(grad + boff + j0, 0, (j1 - j0) * sizeof(float));
-                        k->row_sums_add(grad + boff + j0, D + j0, (size_t)out, j1 - j0, count);
-                    }
-                } else {
-                    const int p = i - t.parts;
-                    const size_t c0 = part_begin(count, pieces, p);
-                    const size_t ns = part_begin(count, pieces, p + 1) - c0;
-                    float *Dp = Dprev + c0 * (size_t)in;
-                    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, in, (int)ns, out,
-                                1.0f, W, in, D + c0 * (size_t)out, out, 0.0f, Dp, in);
-                    k->act_backward(Dp, (size_t)in, Aprev + c0 * (size_t)in, (size_t)in,
-                                    (size_t)in, ns, hidden_scale, a->act[l - 1]);
-                }
-            }
-        }
-        worker_leave(saved_csr);
-    }
-    /* every rank computes the whole batch (see the top of the file); they agree on errors */
-    failed = bnn_dist_agree(failed, &first_err) != 0;
-    if (job_result(failed, &first_err, e) != 0)
-        return -1;
-    if (timed)
-        team_timed(&f->split_clock, team > 1, now_seconds() - t0, count);
-    for (int p = 1; p < pieces; p++)
-        if (base[p] != base[0] || ldx[p] != ldx[0])
-            return bnn_fail(e, "fast engine: internal error: the inputs of a batch are not "
-                               "one matrix");
-    double total = 0.0, right = 0.0;
-    for (int p = 0; p < pieces; p++) {
-        total += sse[p];
-        right += good[p];
-    }
-    if (cost)
-        *cost = total / (double)count;
-    if (correct)
-        *correct = right;
-    return 0;
-}
-
 typedef enum { JOB_GRAD, JOB_COST, JOB_PREDICT } job_kind;
 
 static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d, size_t start,
@@ -1077,9 +766,9 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     /* dC/dZ of the mean loss: 2 (a - y) / n for mse, (p - y) / n for the others */
     const float out_scale = (float)((f->loss == BNN_LOSS_MSE ? 2.0 : 1.0) / (double)count);
     const float hidden_scale = mode == BNN_GRAD_SEED ? 2.0f : 1.0f;
-    if (job == JOB_GRAD && count <= f->split_max)
-        return split_grad(f, k, theta, d, start, count, out_scale, hidden_scale, grad, cost,
-                          correct, e);
+    if (job == JOB_GRAD && count <= f->split.max)
+        return bnn_split_grad(&f->split, theta, d, start, count, out_scale, hidden_scale, grad,
+                              cost, correct, e);
     const int shards = shard_count(f, count);
     if (shards < 0)
         return bnn_fail(e, "fast engine: %zu samples in one call are more than %d shards of "
@@ -1225,4 +914,31 @@ int bnn_fast_eval(bnn_fast *f, const float *theta, const bnn_data *d, size_t sta
 {
     return run(f, JOB_COST, theta, d, start, count, BNN_GRAD_EXACT, NULL, cost, correct, NULL,
                e);
+}
+
+int bnn_fast_step(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+                  size_t count, bnn_gradient mode, float *grad, bnn_optim_state *s, double lr,
+                  float *next, double *cost, double *correct, int *finite, bnn_error *e)
+{
+    bnn_optim_coef c;
+    bnn_optim_coef_next(s, lr, &c); /* once per step, whoever runs which rows */
+    bnn_split_step step = {.st = s, .coef = &c, .next = next, .used = 0, .apply = 0, .ok = 1};
+    double loss = 0.0;
+    f->split.step = &step; /* taken by split mode when the batch is one of its */
+    const int rc = run(f, JOB_GRAD, theta, d, start, count, mode, grad, &loss, correct, NULL, e);
+    f->split.step = NULL;
+    if (rc != 0)
+        return -1;
+    if (cost)
+        *cost = loss;
+    *finite = 1;
+    if (!isfinite(loss)) /* training stops before any update: no step */
+        return 0;
+    if (step.used) {
+        s->step++;
+        *finite = step.ok;
+    } else {
+        *finite = bnn_optim_step(s, lr, theta, grad, next);
+    }
+    return 0;
 }

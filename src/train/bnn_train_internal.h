@@ -23,45 +23,8 @@ int bnn_engine_parse(const char *s, bnn_engine *g);
 /* ------------------------------------------------------------------------------------------ */
 /* Training                                                                                    */
 
-void bnn_optim_opts_default(bnn_optim_opts *o);
-const char *bnn_optim_name(bnn_optim_kind k);
-int bnn_optim_parse(const char *s, bnn_optim_kind *k);
-/* Checks the hyper-parameters: finite, momentum >= 0, betas in [0, 1), eps >= 0, L >= 0. */
-int bnn_optim_check(const bnn_optim_opts *o, bnn_error *e);
-/* Buffers per parameter: 0 (sgd), 1 (momentum, nesterov: "momentum"), 2 (adam, adamw:
- * "exp_avg", "exp_avg_sq"); name of buffer i, as in checkpoints. */
-int bnn_optim_nbuf(bnn_optim_kind k);
-const char *bnn_optim_buf_name(bnn_optim_kind k, int i);
-
-/* The state an optimizer carries from step to step (part of a checkpoint). */
-typedef struct bnn_optim_state {
-    bnn_optim_opts opts;
-    uint64_t step;  /* steps taken */
-    size_t nparams;
-    float *buf[2];  /* nparams each (64-byte aligned), NULL when unused */
-    int threads;    /* threads of the step (<= 0: OpenMP's default team); the result does not
-                     * depend on it */
-} bnn_optim_state;
-/* Allocates zeroed buffers (step 0). */
-int bnn_optim_state_init(bnn_optim_state *s, const bnn_optim_opts *o, size_t nparams,
-                         bnn_error *e);
-void bnn_optim_state_free(bnn_optim_state *s);
-
-/* One float32 step: next = theta updated with grad (s->step is incremented first); returns 1
- * when every new parameter is finite, 0 otherwise (next then holds garbage). lr is this
- * step's rate. sgd with L = 0 computes next = theta + (-lr) grad in float32. */
-int bnn_optim_step(bnn_optim_state *s, double lr, const float *theta, const float *grad,
-                   float *next);
-/* The same in double (the reference engine): theta updated in place, buffers b0, b1 (double,
- * nparams each, zeroed at step 0) and *step kept by the caller. */
-void bnn_optim_step_d(const bnn_optim_opts *o, uint64_t *step, double lr, double *theta,
-                      const double *grad, double *b0, double *b1, size_t n);
-
-/* "constant", "step:EVERY:GAMMA", "cosine" or "cosine:MIN_LR". */
-int bnn_schedule_parse(const char *s, bnn_schedule *out, bnn_error *e);
-double bnn_schedule_lr(const bnn_schedule *s, double lr, int epoch, int epochs);
-/* Writes the schedule back in the form parse reads. */
-void bnn_schedule_format(const bnn_schedule *s, char *buf, size_t len);
+/* Optimizers and schedules: src/engine/optim.c (engine/bnn_engine.h), below the fast engine
+ * that runs a step inside its team. */
 
 /* Checkpoints (src/train/checkpoint.c): the model plus the optimizer's buffers as F32 tensors
  * optimizer.{l}.weight.{name} [out, in] / optimizer.{l}.bias.{name} [out] after the model's

@@ -1,7 +1,7 @@
 /*
  * train.c - gradient descent: theta <- theta - lr * dC/dtheta, full batch (one update per
  * epoch, as in the notes) or mini-batches of consecutive samples (n = batch in the cost).
- * The optimizer (src/train/optim.c: sgd by default, the notes' update), the learning-rate schedule
+ * The optimizer (src/engine/optim.c: sgd by default, the notes' update), the learning-rate schedule
  * (per epoch), the loss, shuffling (a permutation per epoch, src/train/shuffle.c) and validation
  * after each epoch are options; their defaults are the notes' plain gradient descent.
  *
@@ -230,6 +230,18 @@ static int update(trainer *t, bnn_model *m, const bnn_optim_opts *opt, int plain
     return 0;
 }
 
+/* After a fused step (bnn_eng_step wrote the new parameters to the spare buffer): the same
+ * rule as update's, the buffers swap only when every new parameter is finite. */
+static int fused_update(trainer *t, bnn_model *m, int finite, int epoch, bnn_error *e)
+{
+    if (!finite)
+        return diverged(e, epoch);
+    float *next = t->fnext;
+    t->fnext = m->theta;
+    m->theta = next;
+    return 0;
+}
+
 int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_error *e)
 {
     const bnn_arch *a = &m->arch;
@@ -287,6 +299,9 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         goto done;
     if (t.eng->grad_f64 && !(t.dgrad = malloc(np * sizeof *t.dgrad)))
         goto oom;
+    /* the fast engine computes the gradient and runs the step in one call (bnn_eng_step): its
+     * threads update the rows they own, so no parameter-sized buffer crosses cores per batch */
+    const int fused = !use_ref && !t.eng->grad_f64;
     if (use_ref) { /* the double parameters and optimizer buffers */
         t.dtheta = malloc(np * sizeof *t.dtheta);
         t.dprev = malloc(np * sizeof *t.dprev);
@@ -329,8 +344,11 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         for (size_t b0 = 0; b0 < d->n; b0 += batch) {
             size_t count = d->n - b0 < batch ? d->n - b0 : batch;
             double cost = 0.0, correct = 0.0;
-            if (bnn_eng_grad(t.eng, params(&t, m), &view, b0, count, gradient(&t), &cost,
-                             &correct, e) != 0)
+            int finite = 1; /* fused: whether the engine's new parameters are all finite */
+            if (fused ? bnn_eng_step(t.eng, m->theta, &view, b0, count, t.fgrad, t.st, lr,
+                                     t.fnext, &cost, &correct, &finite, e) != 0
+                      : bnn_eng_grad(t.eng, params(&t, m), &view, b0, count, gradient(&t),
+                                     &cost, &correct, e) != 0)
                 goto done;
             if (!isfinite(cost)) { /* the same on every rank (the shards' sums, gathered) */
                 bnn_dist_same_error();
@@ -344,8 +362,9 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
              * they agree on it all the same, so that none is left waiting */
             if (o->should_stop)
                 stop = o->should_stop(o->ctx);
-            if (bnn_dist_agree_step(update(&t, m, &o->optim, plain, lr, epoch, e) != 0,
-                                    o->should_stop ? &stop : NULL, e) != 0)
+            const int failed = fused ? fused_update(&t, m, finite, epoch, e)
+                                     : update(&t, m, &o->optim, plain, lr, epoch, e);
+            if (bnn_dist_agree_step(failed != 0, o->should_stop ? &stop : NULL, e) != 0)
                 goto done;
             if (stop && b0 + count < d->n) { /* between the steps of an epoch: undo them */
                 snapshot_restore(&snap, &t, m);

@@ -3,7 +3,9 @@
  * their state, and the learning-rate schedules (StepLR, CosineAnnealingLR in closed form).
  *
  * The float32 step is the fused kernel of the table in use (kernels/optim_loops.h); this file
- * computes its per-step coefficients in double and rounds them once. The double step
+ * computes its per-step coefficients in double and rounds them once (bnn_optim_coef_next: once
+ * per step also when the fast engine runs the step on sub-ranges inside its team,
+ * bnn_optim_step_range, bitwise the whole step since the kernel is element-wise). The double step
  * (bnn_optim_step_d) is the reference engine's, a direct transcription of the formulas.
  */
 #include <math.h>
@@ -12,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train/bnn_train_internal.h"
+#include "engine/engines.h"
 #include "bnn_kernels.h"
 
 static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adam", "adamw"};
@@ -128,12 +130,26 @@ static void coefficients(const bnn_optim_opts *o, uint64_t t, double lr, bnn_opt
  * (a small model steps on the calling thread). */
 #define STEP_BLOCK ((size_t)1 << 18)
 
+void bnn_optim_coef_next(const bnn_optim_state *s, double lr, bnn_optim_coef *c)
+{
+    coefficients(&s->opts, s->step + 1, lr, c);
+}
+
+int bnn_optim_step_range(const bnn_optim_state *s, const bnn_optim_coef *c,
+                         const float *theta, const float *grad, float *next, size_t i,
+                         size_t n)
+{
+    return bnn_kernels()->optim_step(next + i, theta + i, grad + i,
+                                     s->buf[0] ? s->buf[0] + i : NULL,
+                                     s->buf[1] ? s->buf[1] + i : NULL, n, c);
+}
+
 int bnn_optim_step(bnn_optim_state *s, double lr, const float *theta, const float *grad,
                    float *next)
 {
-    s->step++;
     bnn_optim_coef c;
-    coefficients(&s->opts, s->step, lr, &c);
+    bnn_optim_coef_next(s, lr, &c);
+    s->step++;
     const bnn_kernel_table *k = bnn_kernels();
     const size_t n = s->nparams, blocks = (n + STEP_BLOCK - 1) / STEP_BLOCK;
     int threads = s->threads > 0 ? s->threads : omp_get_max_threads(); /* as fast.c */
