@@ -8,6 +8,9 @@
  * named says what would have to shrink (the divide of the sigmoid, the multiply-adds, the
  * shuffles that split rows into features).
  *
+ * It also holds the machine probes the floors use (sgemm, memory read, sigmoid rate: moved
+ * here from bench.c unchanged), so that bench.c keeps the workloads and the report.
+ *
  * An estimate, not a simulation: latencies, the front end and the caches are left out
  * (every kernel keeps enough independent chains in flight that throughput, not latency,
  * binds), and so is the memory bandwidth, which bench.c compares with separately.
