@@ -83,6 +83,28 @@ static inline __attribute__((always_inline)) int bnn_deint_src(const int ld, con
             return (i * ld + f) / 8;
     return 0;
 }
+/* odd ld: vector q blended into r where its elements sit */
+static inline __attribute__((always_inline)) __m256 bnn_deint_odd(const float *p, const int ld,
+                                                                  const int f, const int q,
+                                                                  const __m256 r)
+{
+    const __m256 m = _mm256_castsi256_ps(
+        _mm256_setr_epi32(BNN_DEINT_B(0), BNN_DEINT_B(1), BNN_DEINT_B(2), BNN_DEINT_B(3),
+                          BNN_DEINT_B(4), BNN_DEINT_B(5), BNN_DEINT_B(6), BNN_DEINT_B(7)));
+    return _mm256_blendv_ps(r, _mm256_loadu_ps(p + 8 * q), m);
+}
+/* other ld: vector q permuted into place and blended into r */
+static inline __attribute__((always_inline)) __m256 bnn_deint_even(const float *p, const int ld,
+                                                                   const int f, const int q,
+                                                                   const __m256i idx,
+                                                                   const __m256 r)
+{
+    const __m256 t = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p + 8 * q), idx);
+    const __m256 m = _mm256_castsi256_ps(
+        _mm256_setr_epi32(BNN_DEINT_M(0), BNN_DEINT_M(1), BNN_DEINT_M(2), BNN_DEINT_M(3),
+                          BNN_DEINT_M(4), BNN_DEINT_M(5), BNN_DEINT_M(6), BNN_DEINT_M(7)));
+    return _mm256_blendv_ps(r, t, m);
+}
 static inline __attribute__((always_inline)) __m256 bnn_narrow_deint(const float *p, const int ld,
                                                                      const int f)
 {
@@ -99,24 +121,30 @@ static inline __attribute__((always_inline)) __m256 bnn_narrow_deint(const float
         const __m256d t64 = _mm256_castps_pd(t);
         return _mm256_castpd_ps(_mm256_permute4x64_pd(t64, _MM_SHUFFLE(3, 1, 2, 0)));
     }
+    /* vectors q = 1 .. 7 (ld <= 8) written out: no loop for a compiler to leave rolled */
     if (ld % 2 == 1) {
         __m256 r = _mm256_loadu_ps(p);
-        for (int q = 1; q < ld; q++) {
-            const __m256 m = _mm256_castsi256_ps(
-                _mm256_setr_epi32(BNN_DEINT_B(0), BNN_DEINT_B(1), BNN_DEINT_B(2), BNN_DEINT_B(3),
-                                  BNN_DEINT_B(4), BNN_DEINT_B(5), BNN_DEINT_B(6), BNN_DEINT_B(7)));
-            r = _mm256_blendv_ps(r, _mm256_loadu_ps(p + 8 * q), m);
-        }
+#define BNN_DEINT_ODD(q) (q < ld ? bnn_deint_odd(p, ld, f, q, r) : r)
+        r = BNN_DEINT_ODD(1);
+        r = BNN_DEINT_ODD(2);
+        r = BNN_DEINT_ODD(3);
+        r = BNN_DEINT_ODD(4);
+        r = BNN_DEINT_ODD(5);
+        r = BNN_DEINT_ODD(6);
+        r = BNN_DEINT_ODD(7);
+#undef BNN_DEINT_ODD
         return _mm256_permutevar8x32_ps(r, idx);
     }
-    __m256 r = _mm256_setzero_ps();
-    for (int q = 0; q < ld; q++) {
-        const __m256 t = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p + 8 * q), idx);
-        const __m256 m = _mm256_castsi256_ps(
-            _mm256_setr_epi32(BNN_DEINT_M(0), BNN_DEINT_M(1), BNN_DEINT_M(2), BNN_DEINT_M(3),
-                              BNN_DEINT_M(4), BNN_DEINT_M(5), BNN_DEINT_M(6), BNN_DEINT_M(7)));
-        r = q == 0 ? t : _mm256_blendv_ps(r, t, m);
-    }
+    __m256 r = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p), idx);
+#define BNN_DEINT_EVEN(q) (q < ld ? bnn_deint_even(p, ld, f, q, idx, r) : r)
+    r = BNN_DEINT_EVEN(1);
+    r = BNN_DEINT_EVEN(2);
+    r = BNN_DEINT_EVEN(3);
+    r = BNN_DEINT_EVEN(4);
+    r = BNN_DEINT_EVEN(5);
+    r = BNN_DEINT_EVEN(6);
+    r = BNN_DEINT_EVEN(7);
+#undef BNN_DEINT_EVEN
     return r;
 }
 #undef BNN_DEINT_E

@@ -64,6 +64,22 @@ typedef __m512 V;
  * rows of ld floats (ld small, f < ld, both compile-time constants once inlined), read as ld
  * whole vectors and split with two-source permutes (pairs of vectors), blended by a mask. */
 #define BNN_DEINT_E(i) (((i) * ld + f) & 31)
+/* bit i: lane i's element is in pair m */
+#define BNN_DEINT_K(i) ((unsigned)(((i) * ld + f) / 32 == m) << (i))
+/* pair m (vectors 2m, 2m + 1, or 2m alone when ld is odd) permuted, merged into r */
+static inline __attribute__((always_inline)) __m512 bnn_deint_pair(const float *p, const int ld,
+                                                                   const int f, const int m,
+                                                                   const __m512i idx, __m512 r)
+{
+    const __m512 a = _mm512_loadu_ps(p + 32 * m);
+    const __m512 b = 2 * m + 1 < ld ? _mm512_loadu_ps(p + 32 * m + 16) : a;
+    const __m512 t = _mm512_permutex2var_ps(a, idx, b);
+    const unsigned k = BNN_DEINT_K(0) | BNN_DEINT_K(1) | BNN_DEINT_K(2) | BNN_DEINT_K(3) |
+                       BNN_DEINT_K(4) | BNN_DEINT_K(5) | BNN_DEINT_K(6) | BNN_DEINT_K(7) |
+                       BNN_DEINT_K(8) | BNN_DEINT_K(9) | BNN_DEINT_K(10) | BNN_DEINT_K(11) |
+                       BNN_DEINT_K(12) | BNN_DEINT_K(13) | BNN_DEINT_K(14) | BNN_DEINT_K(15);
+    return m == 0 ? t : _mm512_mask_mov_ps(r, (__mmask16)k, t);
+}
 static inline __attribute__((always_inline)) __m512 bnn_narrow_deint(const float *p, const int ld,
                                                                      const int f)
 {
@@ -74,19 +90,15 @@ static inline __attribute__((always_inline)) __m512 bnn_narrow_deint(const float
         BNN_DEINT_E(5), BNN_DEINT_E(6), BNN_DEINT_E(7), BNN_DEINT_E(8), BNN_DEINT_E(9),
         BNN_DEINT_E(10), BNN_DEINT_E(11), BNN_DEINT_E(12), BNN_DEINT_E(13), BNN_DEINT_E(14),
         BNN_DEINT_E(15));
-    __m512 r = _mm512_setzero_ps();
-    for (int m = 0; 2 * m < ld; m++) {
-        const __m512 a = _mm512_loadu_ps(p + 32 * m);
-        const __m512 b = 2 * m + 1 < ld ? _mm512_loadu_ps(p + 32 * m + 16) : a;
-        const __m512 t = _mm512_permutex2var_ps(a, idx, b);
-        unsigned k = 0;
-        for (int i = 0; i < 16; i++)
-            k |= (unsigned)((i * ld + f) / 32 == m) << i;
-        r = m == 0 ? t : _mm512_mask_mov_ps(r, (__mmask16)k, t);
-    }
-    return r;
+    /* pairs m = 0 .. 3 (ld <= 8: NT_MAXW + 2 at most) written out, the mask as a constant expression: no loop
+     * for a compiler to leave rolled (clang did, computing the masks at run time) */
+    __m512 r = bnn_deint_pair(p, ld, f, 0, idx, _mm512_setzero_ps());
+    r = ld > 2 ? bnn_deint_pair(p, ld, f, 1, idx, r) : r;
+    r = ld > 4 ? bnn_deint_pair(p, ld, f, 2, idx, r) : r;
+    return ld > 6 ? bnn_deint_pair(p, ld, f, 3, idx, r) : r;
 }
 #undef BNN_DEINT_E
+#undef BNN_DEINT_K
 #define VDEINT(p, ld, f) bnn_narrow_deint((p), (ld), (f))
 #define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
 #define VSIGMOID2(t) bnn_sigmoid2(t) /* of t = -z log2e, the narrow path: sigmoid_simd.h */

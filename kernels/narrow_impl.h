@@ -169,6 +169,16 @@ static void narrow_transpose(float *restrict out, size_t ostride, const float *r
 #define NW_TK 2
 #endif
 
+/* The tiles' loops over their rows and vectors (J, U, K, TJ, TK: constants of each inlined
+ * instance) unroll fully so that the tile lives in registers: GCC does so by itself; clang
+ * 14 leaves some rolled and the arrays on the stack (W4 1.36x slower on AVX2), so it gets a
+ * pragma (GCC none: its code stays as measured). */
+#if defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define NW_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define NW_UNROLL
+#endif
+
 /* cur[j0 + j] = act(b + sum_k W[j0 + j][k] prev[k]) for j < J, vectors v0 .. v0 + U - 1
  * (J = 1 with U = NW_U1: a single row, over more vectors so that enough independent sums are
  * in flight; each lane's sum is the same either way) */
@@ -178,18 +188,24 @@ nw_forward_tile(const int J, const int U, const bnn_act act, const int in, const
                 size_t v0)
 {
     V z[NW_FJ][NW_U1];
+    NW_UNROLL
     for (int j = 0; j < J; j++)
+        NW_UNROLL
         for (int u = 0; u < U; u++)
             z[j][u] = b ? VSET1(b[j0 + j]) : VZERO();
     for (int k = 0; k < in; k++) {
         const float *pk = prev + (size_t)k * NW_S + v0 * VLEN;
+        NW_UNROLL
         for (int j = 0; j < J; j++) {
             const V w = VSET1(W[(size_t)(j0 + j) * (size_t)in + (size_t)k]);
+            NW_UNROLL
             for (int u = 0; u < U; u++)
                 z[j][u] = VFMA(w, VLOAD(pk + (size_t)u * VLEN), z[j][u]);
         }
     }
+    NW_UNROLL
     for (int j = 0; j < J; j++)
+        NW_UNROLL
         for (int u = 0; u < U; u++)
             VSTORE(cur + (size_t)(j0 + j) * NW_S + (v0 + (size_t)u) * VLEN,
                    narrow_act(act, z[j][u]));
@@ -232,18 +248,24 @@ nw_backward_tile(const int K, const int U, const bnn_act act, const int hs1, con
                  const float *restrict A, float *restrict Dp, V hs, size_t v0)
 {
     V t[NW_FJ][NW_U1];
+    NW_UNROLL
     for (int k = 0; k < K; k++)
+        NW_UNROLL
         for (int u = 0; u < U; u++)
             t[k][u] = VZERO();
     for (int j = 0; j < out; j++) {
         const float *dj = D + (size_t)j * NW_S + v0 * VLEN;
+        NW_UNROLL
         for (int k = 0; k < K; k++) {
             const V w = VSET1(W[(size_t)j * (size_t)in + (size_t)(k0 + k)]);
+            NW_UNROLL
             for (int u = 0; u < U; u++)
                 t[k][u] = VFMA(w, VLOAD(dj + (size_t)u * VLEN), t[k][u]);
         }
     }
+    NW_UNROLL
     for (int k = 0; k < K; k++)
+        NW_UNROLL
         for (int u = 0; u < U; u++) {
             const size_t o = (size_t)(k0 + k) * NW_S + (v0 + (size_t)u) * VLEN;
             VSTORE(Dp + o,
@@ -293,20 +315,27 @@ nw_grad_tile(const int TJ, const int TK, const int in, int j0, int k0, const flo
              const float *restrict A, float *restrict accW, size_t nv)
 {
     V g[8][8];
+    NW_UNROLL
     for (int j = 0; j < TJ; j++)
+        NW_UNROLL
         for (int k = 0; k < TK; k++)
             g[j][k] = VZERO();
     for (size_t v = 0; v < nv; v++) {
         V d[8];
+        NW_UNROLL
         for (int j = 0; j < TJ; j++)
             d[j] = VLOAD(D + (size_t)(j0 + j) * NW_S + v * VLEN);
+        NW_UNROLL
         for (int k = 0; k < TK; k++) {
             const V a = VLOAD(A + (size_t)(k0 + k) * NW_S + v * VLEN);
+            NW_UNROLL
             for (int j = 0; j < TJ; j++)
                 g[j][k] = VFMA(d[j], a, g[j][k]);
         }
     }
+    NW_UNROLL
     for (int j = 0; j < TJ; j++)
+        NW_UNROLL
         for (int k = 0; k < TK; k++) {
             float *p = accW + ((size_t)(j0 + j) * (size_t)in + (size_t)(k0 + k)) * VLEN;
             VSTORE(p, VADD(VLOAD(p), g[j][k]));
@@ -318,11 +347,14 @@ static inline __attribute__((always_inline)) void
 nw_bias_rows(const int R, int j0, const float *restrict D, float *restrict accb, size_t nv)
 {
     V t[8];
+    NW_UNROLL
     for (int j = 0; j < R; j++)
         t[j] = VZERO();
     for (size_t v = 0; v < nv; v++)
+        NW_UNROLL
         for (int j = 0; j < R; j++)
             t[j] = VADD(t[j], VLOAD(D + (size_t)(j0 + j) * NW_S + v * VLEN));
+    NW_UNROLL
     for (int j = 0; j < R; j++) {
         float *p = accb + (size_t)(j0 + j) * VLEN;
         VSTORE(p, VADD(VLOAD(p), t[j]));
@@ -435,10 +467,18 @@ static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const f
 #define NT_MAXL 4
 #define NT_MAXW 4
 #define NT_U 8
+#ifndef NT_G1
+#define NT_G1 NT_U
+#endif
+#define NT_G(nout) ((nout) == 1 ? NT_G1 : NT_U)
 /* every loop of a block unrolls fully, so that all indices are constants (GCC's own limits
- * would leave the layer loop rolled and the arrays on the stack) */
+ * would leave the layer loop rolled and the arrays on the stack; clang's leave the loop over
+ * the U vectors rolled, the arrays indexed by it on the stack: W2 2.7x slower on AVX-512).
+ * Each compiler's own pragma: clang reads GCC's with its count as a partial-unroll hint. */
 #if defined(__SANITIZE_ADDRESS__)
 #define NT_UNROLL /* the sanitizer build: unrolled and instrumented, these took 10 minutes */
+#elif defined(__clang__)
+#define NT_UNROLL _Pragma("clang loop unroll(full)")
 #else
 #define NT_UNROLL _Pragma("GCC unroll 16")
 #endif
@@ -456,7 +496,7 @@ static double nw_subchunk(const bnn_narrow_net *net, const float *theta, const f
  * outside the tail). gw/gb: the register accumulators; wv/bv: the weights and biases. */
 static inline __attribute__((always_inline)) void
 narrow_tiny_block(const int L, const int nin, const int H, const int nout, const bnn_act act,
-                  const int U, const float *p, const size_t cnt,
+                  const int U, const float *p, const int masked,
                   const float wv[NT_MAXL][NT_MAXW][NT_MAXW],
                   const float wf[NT_MAXL][NT_MAXW][NT_MAXW], const float bf[NT_MAXL][NT_MAXW],
                   V gw[NT_MAXL][NT_MAXW][NT_MAXW], V gb[NT_MAXL][NT_MAXW], V *sse, V oscale,
@@ -496,7 +536,7 @@ narrow_tiny_block(const int L, const int nin, const int H, const int nout, const
         NT_UNROLL
         for (int u = 0; u < U; u++) {
             V diff = VSUB(a[L][j][u], y[j][u]);
-            if (cnt < (size_t)U * VLEN)
+            if (masked)
                 diff = VMUL(diff, VLOAD(valid + (size_t)u * VLEN));
             *sse = VFMA(diff, diff, *sse);
             d[j][u] = VMUL(VMUL(oscale, diff), narrow_slope(act, a[L][j][u]));
@@ -543,7 +583,7 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
                   const int hs1, const bnn_narrow_net *net, const float *theta, const float *rows,
                   size_t ns, float *acc, float out_scale, float hidden_scale)
 {
-    const int U = NT_U, ld = nin + nout;
+    const int U = NT_U, G = NT_G(nout), ld = nin + nout;
     const size_t BS = (size_t)U * VLEN;
     /* entries of the shape only: the weights (backward), and the forward's (narrow_fold) */
     float wv[NT_MAXL][NT_MAXW][NT_MAXW], wf[NT_MAXL][NT_MAXW][NT_MAXW], bf[NT_MAXL][NT_MAXW];
@@ -562,8 +602,9 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
     V sse = VZERO();
     size_t s = 0;
     for (; s + BS <= ns; s += BS)
-        narrow_tiny_block(L, nin, H, nout, act, U, rows + s * (size_t)ld, BS, wv, wf, bf, gw,
-                          gb, &sse, oscale, hs1, hs, NULL);
+        for (int g = 0; g < U; g += G)
+            narrow_tiny_block(L, nin, H, nout, act, G, rows + (s + (size_t)g * VLEN) * (size_t)ld,
+                              0, wv, wf, bf, gw, gb, &sse, oscale, hs1, hs, NULL);
     if (s < ns) {
         /* the last partial block, zero-padded, the padding lanes masked */
         _Alignas(64) float tail[NT_U * VLEN * (NT_MAXW + 2)];
@@ -573,8 +614,9 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
             tail[i] = i < cnt * (size_t)ld ? rows[s * (size_t)ld + i] : 0.0f;
         for (size_t i = 0; i < BS; i++)
             valid[i] = i < cnt ? 1.0f : 0.0f;
-        narrow_tiny_block(L, nin, H, nout, act, U, tail, cnt, wv, wf, bf, gw, gb, &sse, oscale,
-                          hs1, hs, valid);
+        for (int g = 0; g < U; g += G)
+            narrow_tiny_block(L, nin, H, nout, act, G, tail + (size_t)g * VLEN * (size_t)ld, 1, wv,
+                              wf, bf, gw, gb, &sse, oscale, hs1, hs, valid + (size_t)g * VLEN);
     }
     for (int l = 0; l < L; l++)
         for (int j = 0; j < NT_W(l + 1); j++) {

@@ -111,6 +111,8 @@ BATCHNN_ISA=scalar BATCHNN_PROC_ROOT=$T/proc ok "baseline picked from the direct
   "$BNN" bench --arch 2,1 --samples 4096 --repeat 1 --baseline "$T/baselines"
 check "baseline: names the file" grep -q "^baseline: $T/baselines/unknown-cpu-scalar.json" "$T/out"
 check "baseline: gate ok" grep -q '^gate: ok, 2 quantities' "$T/out"
+check "bench: the instruction-mix estimate under the row" \
+  grep -Eq '^     estimate: [0-9.e+-]+ cycles/sample \(scalar ports, .*\) = .* ms at .* GHz x [0-9]+; memory .* ms; .*-bound: .* ms, [0-9]+% of the measured time$' "$T/out"
 
 # --- notes: a CSV header row, an nn.Sequential state_dict ------------------------------------
 printf 'x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n' >"$T/headed.csv"

@@ -28,6 +28,7 @@
 
 #include "train/bnn_train_internal.h"
 #include "bnn_kernels.h" /* the one exception: the kernel micro-benchmarks (cli.h) */
+#include "bench_bounds.h"
 #include "cli.h"
 #include "workloads.h"
 
@@ -45,107 +46,39 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* ---- machine probe ---- */
-
-static double probe_sgemm(int threads)
-{
-    const int n = 2048;
-    float *A = bnn_alloc((size_t)n * n, 4), *B = bnn_alloc((size_t)n * n, 4),
-          *C = bnn_alloc((size_t)n * n, 4);
-    if (!A || !B || !C)
-        return 0;
-    for (size_t i = 0; i < (size_t)n * n; i++) {
-        A[i] = 1e-3f * (float)(i % 7);
-        B[i] = 1e-3f * (float)(i % 5);
-    }
-    openblas_set_num_threads(threads);
-    double times[5];
-    for (int r = 0; r < 5; r++) {
-        double t = bnn_now_seconds();
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, A, n, B, n, 0, C, n);
-        times[r] = bnn_now_seconds() - t;
-    }
-    openblas_set_num_threads(1);
-    bnn_free(A);
-    bnn_free(B);
-    bnn_free(C);
-    qsort(times, 5, sizeof *times, cmp_double); /* the machine's limit: the best run */
-    return 2.0 * n * (double)n * n / times[0] * 1e-9;
-}
-
-static double probe_bandwidth(int threads)
-{
-    const size_t n = (size_t)256 << 20; /* 1 GiB of floats */
-    float *a = bnn_alloc(n, sizeof(float));
-    if (!a)
-        return 0;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t i = 0; i < n; i++)
-        a[i] = (float)(i & 255);
-    double times[5];
-    volatile float sink = 0;
-    for (int r = 0; r < 5; r++) {
-        double t = bnn_now_seconds();
-        float total = 0;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : total)
-        for (size_t b = 0; b < n; b += 4096) {
-            float s[16] = {0};
-            for (size_t i = 0; i < 4096; i += 16)
-                for (int j = 0; j < 16; j++)
-                    s[j] += a[b + i + (size_t)j];
-            for (int j = 0; j < 16; j++)
-                total += s[j];
-        }
-        times[r] = bnn_now_seconds() - t;
-        sink = total;
-    }
-    (void)sink;
-    bnn_free(a);
-    qsort(times, 5, sizeof *times, cmp_double);
-    return (double)n * sizeof(float) / times[0] * 1e-9;
-}
-
-/* The best sigmoid this CPU has (whatever BATCHNN_ISA forces for the engine: the floor is
- * the machine's, so that a forced slower path shows up as lower efficiency). */
-static double probe_sigmoid(int threads)
-{
-    const bnn_kernel_table *k = bnn_kernels_named("auto");
-    if (!k)
-        k = bnn_kernels();
-    const size_t n = 4096, reps = 4000;
-    double best = INFINITY;
-#pragma omp parallel num_threads(threads)
-    {
-        float *x = bnn_alloc(n, sizeof(float)), *y = bnn_alloc(n, sizeof(float));
-        for (size_t i = 0; i < n; i++)
-            x[i] = -20.0f + 40.0f * (float)i / (float)n;
-        k->sigmoid(y, x, n);
-        for (int r = 0; r < 5; r++) {
-            double t0 = 0;
-#pragma omp barrier
-#pragma omp master
-            t0 = bnn_now_seconds();
-            for (size_t i = 0; i < reps; i++)
-                k->sigmoid(y, x, n);
-#pragma omp barrier
-#pragma omp master
-            {
-                double t = bnn_now_seconds() - t0;
-                best = t < best ? t : best;
-            }
-        }
-        bnn_free(x);
-        bnn_free(y);
-    }
-    return (double)n * reps * threads / best * 1e-9;
-}
-
 /* ---- workloads ---- */
 
 typedef struct result {
     double ms, ms1, floor_ms, gflops, samples_s, ref_speedup;
     const char *bound;
 } result;
+
+/* The machine: its limits (bench_bounds.c probes), the port model and clock of the path. */
+typedef struct machine {
+    double sgemm, bw, sig, ghz;
+    const bench_ports *ports;
+} machine;
+
+/* The instruction-mix estimate of arch a on n samples (bench_bounds.h), printed under the
+ * workload's row and returned as JSON fields */
+static void print_estimate(const bnn_arch *a, double n, double bytes, int threads,
+                           const machine *mc, double ms, char *jbuf, size_t jlen)
+{
+    const bench_mix m = bench_mix_count(a, mc->ports);
+    const char *port;
+    const double cyc = bench_mix_cycles(&m, mc->ports, &port);
+    const double mix_ms = mc->ghz > 0 ? 1e3 * cyc * n / (mc->ghz * 1e9 * threads) : 0;
+    const double mem_ms = 1e3 * bytes / (mc->bw * 1e9), est = mix_ms > mem_ms ? mix_ms : mem_ms;
+    const char *bound = mem_ms >= mix_ms ? "memory" : port;
+    printf("     estimate: %.3g cycles/sample (%s ports, %s: %s) = %.2f ms at %.2f GHz x %d; "
+           "memory %.2f ms; %s-bound: %.2f ms, %.0f%% of the measured time\n", cyc,
+           mc->ports->isa, mc->ports->cpu, port, mix_ms, mc->ghz, threads, mem_ms, bound, est,
+           100 * est / ms);
+    snprintf(jbuf, jlen,
+             ", \"mix_cycles_per_sample\": %.6g, \"mix_port\": \"%s\", \"mix_ms\": %.6g, "
+             "\"memory_ms\": %.6g, \"estimate_bound\": \"%s\"",
+             cyc, port, mix_ms, mem_ms, bound);
+}
 
 static double flops_per_sample(const bnn_arch *a)
 {
@@ -247,9 +180,10 @@ static void open_workload(const workload *w, bnn_arch *a, bnn_table *t, bnn_data
         cli_die(1, "bench: %s", e.msg);
 }
 
-static result run_workload(const workload *w, int threads, int repeat, double sgemm, double bw,
-                           double sig, FILE *json, int first)
+static result run_workload(const workload *w, int threads, int repeat, const machine *mc,
+                           FILE *json, int first)
 {
+    const double sgemm = mc->sgemm, bw = mc->bw, sig = mc->sig;
     bnn_arch a;
     bnn_table t;
     bnn_data d;
@@ -291,6 +225,8 @@ static result run_workload(const workload *w, int threads, int repeat, double sg
     printf("%-4s %-27s %9zu %10.2f %9.2f %-15s %6.0f%% %10.3g %8.1f %9.2f %6.2fx %9.0fx\n",
            w->id, name, w->n, r.ms, r.floor_ms, r.bound, 100 * r.floor_ms / r.ms, r.samples_s,
            r.gflops, r.ms1, r.ms1 / r.ms, r.ref_speedup);
+    char mix[256];
+    print_estimate(&a, n, bytes, threads, mc, r.ms, mix, sizeof mix);
     fflush(stdout);
     if (json)
         fprintf(json,
@@ -298,9 +234,10 @@ static result run_workload(const workload *w, int threads, int repeat, double sg
                 "\"ms_per_epoch\": %.6g, \"floor_ms\": %.6g, \"bound\": \"%s\", "
                 "\"efficiency\": %.6g, \"samples_per_s\": %.6g, \"gflops\": %.6g, "
                 "\"ms_per_epoch_1thread\": %.6g, \"thread_speedup\": %.6g, "
-                "\"reference_speedup\": %.6g}",
+                "\"reference_speedup\": %.6g%s}",
                 first ? "" : ",", w->id, w->arch, w->act, w->n, r.ms, r.floor_ms, r.bound,
-                r.floor_ms / r.ms, r.samples_s, r.gflops, r.ms1, r.ms1 / r.ms, r.ref_speedup);
+                r.floor_ms / r.ms, r.samples_s, r.gflops, r.ms1, r.ms1 / r.ms, r.ref_speedup,
+                mix);
     bnn_table_close(&t);
     return r;
 }
@@ -606,7 +543,10 @@ static void usage_bench(void)
         "  W1-W6  full batch: median ms per epoch over R epochs after a warm-up (default 5),\n"
         "         the floor the machine allows and what bounds it, efficiency = floor / time,\n"
         "         samples/s, GFLOP/s, the time with 1 thread, and the speedup over the\n"
-        "         reference engine (run on a prefix of the data)\n"
+        "         reference engine (run on a prefix of the data); under each, the estimate:\n"
+        "         cycles per sample from the kernels' instruction mix against the ports\n"
+        "         of the path (the busiest port named), as ms at the measured clock, the\n"
+        "         memory time beside it, and which of the two bounds the workload\n"
         "  M1-M3  mini-batch SGD, batches in data order (M1, M2: W5 at --batch 64, 256; M3: W4\n"
         "         at --batch 1024): ms per epoch with T and 1 threads, their ratio N/1, and the\n"
         "         epoch against the full-batch one (W5, W4), with the targets met or MISSED;\n"
@@ -617,9 +557,10 @@ static void usage_bench(void)
         "the cross-entropy kernels alone.\n"
         "\n"
         "--json FILE writes the figures: {\"machine\": {sgemm_gflops, read_gbs, sigmoid_gs, isa,\n"
-        "threads, cpu, baseline_id}, \"workloads\": [{id, arch, act, n, ms_per_epoch,\n"
+        "threads, cpu, baseline_id, clock_ghz}, \"workloads\": [{id, arch, act, n, ms_per_epoch,\n"
         "ms_per_epoch_1thread, thread_speedup, and for W: floor_ms, bound, efficiency,\n"
-        "samples_per_s, gflops, reference_speedup; for M: batch, full_batch, full_batch_ms,\n"
+        "samples_per_s, gflops, reference_speedup, mix_cycles_per_sample, mix_port, mix_ms,\n"
+        "memory_ms, estimate_bound; for M: batch, full_batch, full_batch_ms,\n"
         "vs_full_batch, target_met}]}.\n"
         "\n"
         "--baseline compares quantities measured as ratios within one run (they survive a noisy\n"
@@ -739,10 +680,12 @@ int cli_cmd_bench(int argc, char **argv)
         cli_die(1, "--json %s", e.msg);
     char model[512];
     cpu_model(model, sizeof model, NULL, NULL);
-    double sgemm = probe_sgemm(threads), bw = probe_bandwidth(threads),
-           sig = probe_sigmoid(threads);
-    printf("machine: %s; sgemm %.1f GFLOP/s, memory read %.1f GB/s, sigmoid %.2f G/s, %d "
-           "thread%s; engine path %s%s\n", model, sgemm, bw, sig, threads,
+    machine mc = {bench_probe_sgemm(threads), bench_probe_bandwidth(threads),
+                  bench_probe_sigmoid(threads), bench_probe_ghz(),
+                  bench_ports_for(bnn_eng_isa())};
+    const double sgemm = mc.sgemm, bw = mc.bw, sig = mc.sig;
+    printf("machine: %s; sgemm %.1f GFLOP/s, memory read %.1f GB/s, sigmoid %.2f G/s, clock "
+           "%.2f GHz, %d thread%s; engine path %s%s\n", model, sgemm, bw, sig, mc.ghz, threads,
            threads == 1 ? "" : "s", bnn_eng_isa(),
            getenv("BATCHNN_PATH") ? " (BATCHNN_PATH set)" : "");
     if (g.base)
@@ -751,8 +694,8 @@ int cli_cmd_bench(int argc, char **argv)
     if (json)
         fprintf(json, "{\"machine\": {\"sgemm_gflops\": %.6g, \"read_gbs\": %.6g, "
                       "\"sigmoid_gs\": %.6g, \"isa\": \"%s\", \"threads\": %d, \"cpu\": \"%s\", "
-                      "\"baseline_id\": \"%s\"},\n  \"workloads\": [",
-                sgemm, bw, sig, bnn_eng_isa(), threads, model, id);
+                      "\"baseline_id\": \"%s\", \"clock_ghz\": %.6g},\n  \"workloads\": [",
+                sgemm, bw, sig, bnn_eng_isa(), threads, model, id, mc.ghz);
     int first = 1, any_full = arch != NULL, any_mini = 0;
     for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
         any_full |= sel[i] && !bnn_bench_workloads[i].batch;
@@ -765,7 +708,7 @@ int cli_cmd_bench(int argc, char **argv)
     if (arch) {
         workload w = {"user", arch, act, "synth:uniform", 1, n_user, n_user < 4096 ? n_user : 4096,
                       0.1, 0, NULL, 0, 0};
-        result r = run_workload(&w, threads, repeat, sgemm, bw, sig, json, first);
+        result r = run_workload(&w, threads, repeat, &mc, json, first);
         gate_quantity q[] = {{"efficiency", "efficiency", r.floor_ms / r.ms},
                              {"reference_speedup", "speedup over reference", r.ref_speedup}};
         if (g.base)
@@ -776,7 +719,7 @@ int cli_cmd_bench(int argc, char **argv)
         const workload *w = &bnn_bench_workloads[i];
         if (!sel[i] || w->batch)
             continue;
-        result r = run_workload(w, threads, repeat, sgemm, bw, sig, json, first);
+        result r = run_workload(w, threads, repeat, &mc, json, first);
         first = 0;
         gq[i][0] = (gate_quantity){"efficiency", "efficiency", r.floor_ms / r.ms};
         gq[i][1] = (gate_quantity){"reference_speedup", "speedup over reference", r.ref_speedup};

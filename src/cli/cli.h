@@ -17,9 +17,10 @@
  * interface, train/bnn_train_internal.h (training, and through it the layers below: the
  * engine interface bnn_eng_*, dist, data views, io, core). It never includes a kernel
  * header or the engines' own (engine/engines.h): engines are reached through bnn_eng_*,
- * the CPU path through bnn_eng_isa(). The one exception is bench.c, whose kernel
- * micro-benchmarks (probe_sigmoid, options_kernels_seconds) time kernel-table entries alone
- * and so include bnn_kernels.h (tests/layering_test.sh checks all of this).
+ * the CPU path through bnn_eng_isa(). The one exception is bench (bench.c, bench_bounds.c),
+ * whose kernel micro-benchmarks and machine probes (bench_probe_sigmoid,
+ * options_kernels_seconds) time kernel-table entries alone and so include bnn_kernels.h
+ * (tests/layering_test.sh checks all of this).
  */
 #ifndef BNN_CLI_H
 #define BNN_CLI_H

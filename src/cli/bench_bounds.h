@@ -1,0 +1,50 @@
+/*
+ * bench_bounds.h - `batchnn bench`'s instruction-mix estimate (bench_bounds.c): the vector
+ * operations a workload's kernels execute per sample, counted from the net's shape, against
+ * a port model of the CPU path, so that the report says what bounds each workload (memory,
+ * the sigmoid's divide, the FMA ports, shuffles) next to the measured time. Private to the
+ * bench command.
+ */
+#ifndef BNN_CLI_BENCH_BOUNDS_H
+#define BNN_CLI_BENCH_BOUNDS_H
+
+#include "batchnn.h"
+
+/* The machine's limits with `threads` threads, each the best of 5 runs: OpenBLAS sgemm
+ * (2048^3) in GFLOP/s, memory read (a 1 GiB array) in GB/s, and the best sigmoid kernel of
+ * the CPU (whatever BATCHNN_ISA forces on the engine: the floor is the machine's, so that
+ * a forced slower path shows up as lower efficiency) in G/s. */
+double bench_probe_sgemm(int threads);
+double bench_probe_bandwidth(int threads);
+double bench_probe_sigmoid(int threads);
+
+/* One CPU path's throughputs, in operations of its vector width per cycle (div: cycles per
+ * vector divide, the single divider). */
+typedef struct bench_ports {
+    const char *isa, *cpu; /* the kernel table ("avx2"...), the CPU the figures are from */
+    int lanes;
+    double fma;  /* multiply-adds and multiplies */
+    double add;  /* adds, subtracts, min/max, compares */
+    double shuf; /* shuffles, permutes, blends */
+    double div;  /* cycles per vector divide */
+    double pipes; /* vector operations of any kind (the FP pipes together) */
+    double load; /* vector loads (and scalar loads/stores of a transpose) */
+} bench_ports;
+
+/* Vector operations per sample (already divided by the lanes). */
+typedef struct bench_mix {
+    double fma, add, shuf, div, other, load;
+} bench_mix;
+
+/* The port model of the path named isa (scalar's when unknown). */
+const bench_ports *bench_ports_for(const char *isa);
+/* The operations per sample of one step of plain gradient descent on arch a with the
+ * kernels of path p (the narrow path's tiny or layer-wise kernel, or GEMM + sigmoid). */
+bench_mix bench_mix_count(const bnn_arch *a, const bench_ports *p);
+/* Cycles per sample on one core: the busiest port's; *bound names it. */
+double bench_mix_cycles(const bench_mix *m, const bench_ports *p, const char **bound);
+/* This core's clock in GHz from a chain of dependent integer adds (1 cycle each on every
+ * x86 CPU); 0 where it cannot be measured. */
+double bench_probe_ghz(void);
+
+#endif
