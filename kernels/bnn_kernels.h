@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-/* One optimizer step's coefficients, float32, computed once per step (src/train/optim.c). */
+/* One optimizer step's coefficients, float32, computed once per step (src/engine/optim.c). */
 typedef struct bnn_optim_coef {
     int kind;           /* bnn_optim_kind */
     float neg_lr;       /* -lr */

@@ -109,7 +109,7 @@ static size_t classes_present(const bnn_data *d, size_t *counts)
 }
 
 /* --val-split: d becomes the training part, *v the validation part. A random subset
- * (stratified by class when the targets are classes; src/train/split.c) or, with tail:F, the
+ * (stratified by class when the targets are classes; src/data/split.c) or, with tail:F, the
  * last rows as before. A part that holds one class of several is warned about: early stopping
  * on it measures one class only (sorted data and a tail split). */
 void cli_val_split_data(bnn_data *d, bnn_data *v, uint32_t **idx, double frac, int tail,

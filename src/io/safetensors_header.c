@@ -228,7 +228,7 @@ int bnn_st_parse_tensor(st_load *L, const char *name, json_object *v)
     int r = parse_name(name, &seq, &index, &is_bias);
     int scaler = 0; /* --standardize's input.mean / input.std: -3 / -4 */
     if (r == -1 && strncmp(name, "optimizer.", 10) == 0) {
-        optimizer = 1; /* a checkpoint's optimizer state (src/io/checkpoint.c): skipped here */
+        optimizer = 1; /* a checkpoint's optimizer state (src/train/checkpoint.c): skipped here */
         seq = 0;
         r = 0;
     } else if (r == -1 && (strcmp(name, "input.mean") == 0 || strcmp(name, "input.std") == 0)) {

@@ -2,7 +2,7 @@
  * train.c - gradient descent: theta <- theta - lr * dC/dtheta, full batch (one update per
  * epoch, as in the notes) or mini-batches of consecutive samples (n = batch in the cost).
  * The optimizer (src/engine/optim.c: sgd by default, the notes' update), the learning-rate schedule
- * (per epoch), the loss, shuffling (a permutation per epoch, src/train/shuffle.c) and validation
+ * (per epoch), the loss, shuffling (a permutation per epoch, src/data/shuffle.c) and validation
  * after each epoch are options; their defaults are the notes' plain gradient descent.
  *
  * The engine computes the gradient (exact or the notes' seed recursion); --gradient
