@@ -187,7 +187,7 @@ static void snapshot_free(snapshot *s)
 static int diverged(bnn_error *e, int epoch)
 {
     return bnn_fail(e, "epoch %d: a parameter became non-finite; training diverged (try a "
-                       "smaller --lr)", epoch);
+                       "smaller learning rate)", epoch);
 }
 
 /* One optimizer step with the gradient just computed, keeping the previous parameters when
@@ -265,7 +265,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         return bnn_fail(e, "gradient seed is the notes' recursion for the squared error; "
                            "loss %s needs the exact gradient", bnn_loss_name(o->loss));
     if (o->shuffle && bnn_shuffle_entries(d->n) > (size_t)UINT32_MAX)
-        return bnn_fail(e, "--shuffle: %zu samples are too many to shuffle", d->n);
+        return bnn_fail(e, "shuffle: %zu samples are too many to shuffle", d->n);
     const size_t batch = o->batch == 0 || o->batch > d->n ? d->n : o->batch;
     const int use_ref = o->engine == BNN_ENGINE_REFERENCE; /* double parameters */
     /* the notes' update, computed as before (bitwise the same models) */
@@ -323,7 +323,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
     if (o->shuffle) {
         t.perm = malloc(bnn_shuffle_entries(d->n) * sizeof *t.perm);
         if (!t.perm) {
-            bnn_fail(e, "--shuffle: out of memory for a permutation of %zu samples", d->n);
+            bnn_fail(e, "shuffle: out of memory for a permutation of %zu samples", d->n);
             goto done;
         }
     }
@@ -352,8 +352,8 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
                 goto done;
             if (!isfinite(cost)) { /* the same on every rank (the shards' sums, gathered) */
                 bnn_dist_same_error();
-                bnn_fail(e, "epoch %d: the loss is %s; training diverged (try a smaller --lr)",
-                         epoch, isnan(cost) ? "nan" : "infinite");
+                bnn_fail(e, "epoch %d: the loss is %s; training diverged (try a smaller "
+                            "learning rate)", epoch, isnan(cost) ? "nan" : "infinite");
                 goto done;
             }
             loss_sum += cost * (double)count;
