@@ -277,3 +277,18 @@ const char *cli_flag_msg(const char *msg)
     }
     return msg;
 }
+
+const char *cli_train_msg(const char *msg)
+{
+    static char buf[sizeof ((bnn_error *)0)->msg + 64];
+    static const char hint[] = "(try a smaller learning rate)";
+    const char *h = strstr(msg, hint);
+    if (strncmp(msg, "shuffle: ", 9) == 0)
+        snprintf(buf, sizeof buf, "--%s", msg);
+    else if (h)
+        snprintf(buf, sizeof buf, "%.*s(try a smaller --lr)%s", (int)(h - msg), msg,
+                 h + sizeof hint - 1);
+    else
+        return msg;
+    return buf;
+}

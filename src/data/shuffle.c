@@ -34,7 +34,7 @@
 int bnn_shuffle_perm(uint32_t *perm, size_t n, uint64_t seed, uint64_t epoch, bnn_error *e)
 {
     if (n > (size_t)UINT32_MAX)
-        return bnn_fail(e, "--shuffle: %zu samples are more than the 2^32 - 1 a permutation "
+        return bnn_fail(e, "shuffle: %zu samples are more than the 2^32 - 1 a permutation "
                            "holds", n);
     for (size_t i = 0; i < n; i++)
         perm[i] = (uint32_t)i;

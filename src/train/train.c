@@ -94,6 +94,10 @@ typedef struct trainer {
     uint32_t *perm;
     bnn_optim_state own; /* when the caller passes none */
     bnn_optim_state *st;
+    int use_ref;     /* the reference engine: double parameters */
+    int fused;       /* gradient and step in one call (the fast engine, bnn_eng_step) */
+    double best_val; /* validation: the best cost so far, and the epochs since */
+    int since_best;
 } trainer;
 
 static void trainer_free(trainer *t)
@@ -187,7 +191,7 @@ static void snapshot_free(snapshot *s)
 static int diverged(bnn_error *e, int epoch)
 {
     return bnn_fail(e, "epoch %d: a parameter became non-finite; training diverged (try a "
-                       "smaller --lr)", epoch);
+                       "smaller learning rate)", epoch);
 }
 
 /* One optimizer step with the gradient just computed, keeping the previous parameters when
@@ -242,10 +246,11 @@ static int fused_update(trainer *t, bnn_model *m, int finite, int epoch, bnn_err
     return 0;
 }
 
-int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_error *e)
+/* The options' checks, before anything is allocated; 0, or -1 with the message in e. */
+static int check_opts(const bnn_model *m, const bnn_data *d, const bnn_train_opts *o,
+                      bnn_error *e)
 {
     const bnn_arch *a = &m->arch;
-    const size_t np = m->nparams;
     if (o->epochs < 0)
         return bnn_fail(e, "epochs must be at least 0");
     if (!isfinite(o->lr) || o->lr < 0)
@@ -265,71 +270,135 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
         return bnn_fail(e, "gradient seed is the notes' recursion for the squared error; "
                            "loss %s needs the exact gradient", bnn_loss_name(o->loss));
     if (o->shuffle && bnn_shuffle_entries(d->n) > (size_t)UINT32_MAX)
-        return bnn_fail(e, "--shuffle: %zu samples are too many to shuffle", d->n);
-    const size_t batch = o->batch == 0 || o->batch > d->n ? d->n : o->batch;
-    const int use_ref = o->engine == BNN_ENGINE_REFERENCE; /* double parameters */
-    /* the notes' update, computed as before (bitwise the same models) */
-    const int plain = o->optim.kind == BNN_OPT_SGD && o->optim.weight_decay == 0.0;
-    const int total = o->total_epochs > 0 ? o->total_epochs : o->start_epoch + o->epochs;
-    const double decisions = (double)bnn_loss_decisions(a, o->loss);
+        return bnn_fail(e, "shuffle: %zu samples are too many to shuffle", d->n);
+    return 0;
+}
 
-    trainer t = {0};
-    snapshot snap = {0}; /* with should_stop and several steps per epoch */
-    t.a = a;
-    t.np = np;
-    int rc = -1;
+/* The trainer's set-up: the optimizer state (the caller's, checked, or its own), the engine,
+ * the buffers of the parameters' precision and the permutation. 0, or -1 with the message in
+ * e; either way trainer_free frees what it holds. */
+static int trainer_init(trainer *t, const bnn_model *m, const bnn_data *d,
+                        const bnn_train_opts *o, bnn_error *e)
+{
+    const size_t np = m->nparams;
+    t->a = &m->arch;
+    t->np = np;
+    t->use_ref = o->engine == BNN_ENGINE_REFERENCE;
+    t->best_val = INFINITY;
     if (o->state) {
-        t.st = o->state;
-        if (t.st->opts.kind != o->optim.kind || t.st->nparams != np ||
-            (bnn_optim_nbuf(o->optim.kind) > 0 && !t.st->buf[0]) ||
-            (bnn_optim_nbuf(o->optim.kind) > 1 && !t.st->buf[1]))
+        t->st = o->state;
+        if (t->st->opts.kind != o->optim.kind || t->st->nparams != np ||
+            (bnn_optim_nbuf(o->optim.kind) > 0 && !t->st->buf[0]) ||
+            (bnn_optim_nbuf(o->optim.kind) > 1 && !t->st->buf[1]))
             return bnn_fail(e, "training: the optimizer state (%s, %zu parameters) does not "
-                               "match %s with %zu parameters", bnn_optim_name(t.st->opts.kind),
-                            t.st->nparams, bnn_optim_name(o->optim.kind), np);
-        t.st->opts = o->optim;
+                               "match %s with %zu parameters", bnn_optim_name(t->st->opts.kind),
+                            t->st->nparams, bnn_optim_name(o->optim.kind), np);
+        t->st->opts = o->optim;
     } else {
-        if (bnn_optim_state_init(&t.own, &o->optim, np, e) != 0)
+        if (bnn_optim_state_init(&t->own, &o->optim, np, e) != 0)
             return -1;
-        t.st = &t.own;
+        t->st = &t->own;
     }
-    t.st->threads = o->threads;
+    t->st->threads = o->threads;
     const bnn_eng_opts eo = {.engine = o->engine, .gradient = o->gradient, .loss = o->loss,
                              .threads = o->threads, .fd_eps = o->fd_eps};
-    if (bnn_eng_create(&t.eng, a, &eo, e) != 0)
-        goto done;
-    if (t.eng->grad_f64 && !(t.dgrad = malloc(np * sizeof *t.dgrad)))
+    if (bnn_eng_create(&t->eng, t->a, &eo, e) != 0)
+        return -1;
+    if (t->eng->grad_f64 && !(t->dgrad = malloc(np * sizeof *t->dgrad)))
         goto oom;
     /* the fast engine computes the gradient and runs the step in one call (bnn_eng_step): its
      * threads update the rows they own, so no parameter-sized buffer crosses cores per batch */
-    const int fused = !use_ref && !t.eng->grad_f64;
-    if (use_ref) { /* the double parameters and optimizer buffers */
-        t.dtheta = malloc(np * sizeof *t.dtheta);
-        t.dprev = malloc(np * sizeof *t.dprev);
-        if (!t.dtheta || !t.dprev)
+    t->fused = !t->use_ref && !t->eng->grad_f64;
+    if (t->use_ref) { /* the double parameters and optimizer buffers */
+        t->dtheta = malloc(np * sizeof *t->dtheta);
+        t->dprev = malloc(np * sizeof *t->dprev);
+        if (!t->dtheta || !t->dprev)
             goto oom;
-        bnn_theta_to_double(t.dtheta, m->theta, np);
+        bnn_theta_to_double(t->dtheta, m->theta, np);
         for (int i = 0; i < bnn_optim_nbuf(o->optim.kind); i++) {
-            if (!(t.dbuf[i] = malloc(np * sizeof *t.dbuf[i])))
+            if (!(t->dbuf[i] = malloc(np * sizeof *t->dbuf[i])))
                 goto oom;
             for (size_t p = 0; p < np; p++)
-                t.dbuf[i][p] = t.st->buf[i][p];
+                t->dbuf[i][p] = t->st->buf[i][p];
         }
     } else { /* the float model: its gradient and a spare parameter buffer */
-        t.fgrad = bnn_alloc(np, sizeof *t.fgrad);
-        t.fnext = bnn_alloc(np, sizeof *t.fnext);
-        if (!t.fgrad || !t.fnext)
+        t->fgrad = bnn_alloc(np, sizeof *t->fgrad);
+        t->fnext = bnn_alloc(np, sizeof *t->fnext);
+        if (!t->fgrad || !t->fnext)
             goto oom;
     }
-    if (o->shuffle) {
-        t.perm = malloc(bnn_shuffle_entries(d->n) * sizeof *t.perm);
-        if (!t.perm) {
-            bnn_fail(e, "--shuffle: out of memory for a permutation of %zu samples", d->n);
-            goto done;
-        }
-    }
+    if (o->shuffle && !(t->perm = malloc(bnn_shuffle_entries(d->n) * sizeof *t->perm)))
+        return bnn_fail(e, "shuffle: out of memory for a permutation of %zu samples", d->n);
+    return 0;
+oom:
+    return bnn_fail(e, "training: out of memory for %zu parameters", np);
+}
 
-    double best_val = INFINITY;
-    int since_best = 0, stop = 0;
+/* The validation step after an epoch: the cost (and accuracy) of o->val at the current
+ * parameters into st, and the best parameters so far into o->best (with o->best_epoch). */
+static int validate(trainer *t, const bnn_model *m, const bnn_train_opts *o, double decisions,
+                    bnn_epoch_stats *st, bnn_error *e)
+{
+    double vc = 0.0, vcor = 0.0;
+    if (bnn_eng_cost(t->eng, params(t, m), o->val, 0, o->val->n, &vc, &vcor, e) != 0)
+        return -1;
+    st->val_loss = vc;
+    if (o->loss != BNN_LOSS_MSE)
+        st->val_accuracy = vcor / ((double)o->val->n * decisions);
+    st->best = vc < t->best_val;
+    if (st->best) {
+        t->best_val = vc;
+        t->since_best = 0;
+        if (o->best && o->best->nparams == t->np) {
+            for (size_t p = 0; p < t->np; p++)
+                o->best->theta[p] = t->use_ref ? (float)t->dtheta[p] : m->theta[p];
+            if (o->best_epoch)
+                *o->best_epoch = st->epoch;
+        }
+    } else {
+        t->since_best++;
+    }
+    return 0;
+}
+
+/* The epoch's report: the callbacks (either may ask to stop; both are called) and a
+ * checkpoint when one is due. 1 to stop, 0 to go on, -1 with the message in e. */
+static int epoch_report(trainer *t, bnn_model *m, const bnn_train_opts *o,
+                        const bnn_epoch_stats *st, bnn_error *e)
+{
+    int stop = o->on_epoch_stats && o->on_epoch_stats(o->ctx, st);
+    stop |= o->on_epoch && o->on_epoch(o->ctx, st->epoch, st->loss, st->seconds);
+    const int epoch = st->epoch;
+    if (o->on_checkpoint && o->checkpoint_every > 0 && epoch % o->checkpoint_every == 0) {
+        if (t->use_ref) { /* the model sees the reference engine's parameters, rounded */
+            for (size_t p = 0; p < t->np; p++)
+                m->theta[p] = (float)t->dtheta[p];
+            sync_state(t);
+        }
+        if (o->on_checkpoint(o->ctx, epoch, m, e) != 0)
+            return -1;
+    }
+    return stop;
+}
+
+int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_error *e)
+{
+    if (check_opts(m, d, o, e) != 0)
+        return -1;
+    const size_t np = m->nparams;
+    const size_t batch = o->batch == 0 || o->batch > d->n ? d->n : o->batch;
+    /* the notes' update, computed as before (bitwise the same models) */
+    const int plain = o->optim.kind == BNN_OPT_SGD && o->optim.weight_decay == 0.0;
+    const int total = o->total_epochs > 0 ? o->total_epochs : o->start_epoch + o->epochs;
+    const double decisions = (double)bnn_loss_decisions(&m->arch, o->loss);
+
+    trainer t = {0};
+    snapshot snap = {0}; /* with should_stop and several steps per epoch */
+    int rc = -1;
+    if (trainer_init(&t, m, d, o, e) != 0)
+        goto done;
+    const int fused = t.fused;
+    int stop = 0;
     for (int ep = 0; ep < o->epochs && !stop; ep++) {
         const int epoch = o->start_epoch + ep + 1; /* 1-based in messages and logs */
         const double lr = bnn_schedule_lr(&o->schedule, o->lr, epoch - 1, total);
@@ -352,8 +421,8 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
                 goto done;
             if (!isfinite(cost)) { /* the same on every rank (the shards' sums, gathered) */
                 bnn_dist_same_error();
-                bnn_fail(e, "epoch %d: the loss is %s; training diverged (try a smaller --lr)",
-                         epoch, isnan(cost) ? "nan" : "infinite");
+                bnn_fail(e, "epoch %d: the loss is %s; training diverged (try a smaller "
+                            "learning rate)", epoch, isnan(cost) ? "nan" : "infinite");
                 goto done;
             }
             loss_sum += cost * (double)count;
@@ -383,39 +452,13 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             .val_accuracy = NAN,
             .best = 1,
         };
-        if (o->val) {
-            double vc = 0.0, vcor = 0.0;
-            if (bnn_eng_cost(t.eng, params(&t, m), o->val, 0, o->val->n, &vc, &vcor, e) != 0)
-                goto done;
-            st.val_loss = vc;
-            if (o->loss != BNN_LOSS_MSE)
-                st.val_accuracy = vcor / ((double)o->val->n * decisions);
-            st.best = vc < best_val;
-            if (st.best) {
-                best_val = vc;
-                since_best = 0;
-                if (o->best && o->best->nparams == np) {
-                    for (size_t p = 0; p < np; p++)
-                        o->best->theta[p] = use_ref ? (float)t.dtheta[p] : m->theta[p];
-                    if (o->best_epoch)
-                        *o->best_epoch = epoch;
-                }
-            } else {
-                since_best++;
-            }
-        }
-        stop |= o->on_epoch_stats && o->on_epoch_stats(o->ctx, &st);
-        stop |= o->on_epoch && o->on_epoch(o->ctx, epoch, st.loss, seconds);
-        if (o->on_checkpoint && o->checkpoint_every > 0 && epoch % o->checkpoint_every == 0) {
-            if (use_ref) { /* the model sees the reference engine's parameters, rounded */
-                for (size_t p = 0; p < np; p++)
-                    m->theta[p] = (float)t.dtheta[p];
-                sync_state(&t);
-            }
-            if (o->on_checkpoint(o->ctx, epoch, m, e) != 0)
-                goto done;
-        }
-        if (o->val && o->patience > 0 && since_best >= o->patience)
+        if (o->val && validate(&t, m, o, decisions, &st, e) != 0)
+            goto done;
+        const int report = epoch_report(&t, m, o, &st, e);
+        if (report < 0)
+            goto done;
+        stop |= report;
+        if (o->val && o->patience > 0 && t.since_best >= o->patience)
             break;
     }
     rc = 0;
@@ -423,7 +466,7 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
 oom:
     bnn_fail(e, "training: out of memory for %zu parameters", np);
 done:
-    if (use_ref && t.dtheta) {
+    if (t.use_ref && t.dtheta) {
         for (size_t p = 0; p < np; p++)
             m->theta[p] = (float)t.dtheta[p];
         sync_state(&t);
