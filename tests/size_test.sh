@@ -65,7 +65,8 @@ check() (
         echo "size: $fails too long" >&2
         exit 1
     fi
-    echo "size: $(echo "$files" | wc -l) files, every function under $FUNC_MAX lines, every file under $FILE_MAX"
+    echo "size: $(echo "$files" | wc -l) files, every function at most $FUNC_MAX lines," \
+        "every file at most $FILE_MAX"
 )
 
 check "$SRC" || exit 1
@@ -80,15 +81,19 @@ plant() {
         echo "size: FAILED to catch $1 with $3" >&2
         exit 1
     fi
-    grep -q "^size: $1.*$4" "$T/err" || { echo "size: wrong report for $1:" >&2; cat "$T/err" >&2; exit 1; }
+    grep -q "^size: $1.*$4" "$T/err" ||
+        { echo "size: wrong report for $1:" >&2; cat "$T/err" >&2; exit 1; }
 }
 body=$(for i in $(seq 1 "$FUNC_MAX"); do echo "    x += $i;"; done)
-plant src/io/csv.c "$(printf '\nstatic int\nplanted_long(int x,\n             int y)\n{\n%s\n    return x + y;\n}' "$body")" \
+long_fn=$(printf '\nstatic int\nplanted_long(int x,\n             int y)\n{\n%s\n    return x + y;\n}' "$body")
+plant src/io/csv.c "$long_fn" \
     "a long function" "planted_long is"
-plant src/core/arch.c "$(seq 1 "$FILE_MAX" | sed 's|.*|/* filler */|')" "a long file" "lines (at most $FILE_MAX)"
+plant src/core/arch.c "$(seq 1 "$FILE_MAX" | sed 's|.*|/* filler */|')" "a long file" \
+    "lines (at most $FILE_MAX)"
 # and a function of FUNC_MAX lines, signature and braces included, passes
 rm -rf "$T/tree" && mkdir "$T/tree" && cp -r "$SRC/src" "$SRC/kernels" "$T/tree/" || exit 1
 printf '\nstatic int planted_fits(int x)\n{\n%s\n}\n' "$(head -n $((FUNC_MAX - 3)) <<<"$body")" \
     >>"$T/tree/kernels/dispatch.c"
-check "$T/tree" >/dev/null 2>"$T/err" || { echo "size: a function of $FUNC_MAX lines was reported:" >&2; cat "$T/err" >&2; exit 1; }
+check "$T/tree" >/dev/null 2>"$T/err" ||
+    { echo "size: a function of $FUNC_MAX lines was reported:" >&2; cat "$T/err" >&2; exit 1; }
 echo "size: a planted long function and a planted long file caught"

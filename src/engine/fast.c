@@ -286,15 +286,15 @@ static double grad_chunk(const bnn_fast *f, const bnn_kernel_table *k, const flo
     return sse;
 }
 
-/* Shard count: depends on the sample count and the architecture only, never on threads,
- * ranks or memory: ceil(count / min_shard), shards of min_shard samples (a call's shards
- * differ by at most one sample). min_shard (plan) is about 4 MFLOP of work and at least a
- * chunk, so small batches are not spread over threads whose start-up costs more than the
- * work, and big ones get as many shards as they have chunks: every core and every rank can
- * work on a wide net. Past FEW_SHARDS such shards, shards grow to big_shard samples (4
- * chunks, a narrow chunk: plan): max(FEW_SHARDS, ceil(count / big_shard)) shards (up to
- * FEW_SHARDS x big_shard samples the count is FEW_SHARDS, as the old cap gave, and the
- * results are the old ones). -1 beyond SHARDS_MAX. */
+/* Shard count: depends on the sample count and the architecture only, never on threads, ranks
+ * or memory: ceil(count / min_shard), shards of min_shard samples (a call's shards differ by
+ * at most one sample). min_shard (bnn_fast_plan) is about 4 MFLOP of work and at least a
+ * chunk, so small batches are not spread over threads whose start-up costs more than the work,
+ * and big ones get as many shards as they have chunks: every core and every rank can work on a
+ * wide net. Past FEW_SHARDS such shards, shards grow to big_shard samples (4 chunks, a narrow
+ * chunk: bnn_fast_plan): max(FEW_SHARDS, ceil(count / big_shard)) shards (up to FEW_SHARDS x
+ * big_shard samples the count is FEW_SHARDS, as the old cap gave, and the results are the old
+ * ones). -1 beyond SHARDS_MAX. */
 static int shard_count(const bnn_fast *f, size_t count)
 {
     size_t shards = count / f->min_shard + (count % f->min_shard != 0);

@@ -1,8 +1,9 @@
 /*
- * fast_plan.c - the fast engine's plan (bnn_fast_plan: chunk, shard sizes, path, split mode, made
- * before anything is allocated), the memory it needs (bnn_fast_memory, the refusal in
- * bnn_fast_create, reserve_folds in fast.c) and bnn_fast_split_max. No allocation of the engine's
- * buffers here. The rest of the engine and its determinism rules: the top of fast.c.
+ * fast_plan.c - the fast engine's plan (bnn_fast_plan: chunk, shard sizes, path, split
+ * mode, made before anything is allocated), the memory it needs (bnn_fast_memory, the
+ * refusal in bnn_fast_create, reserve_folds in fast.c) and bnn_fast_split_max. No allocation
+ * of the engine's buffers here. The rest of the engine and its determinism rules: the top of
+ * fast.c.
  * bnn_eng_force_gemm (the command's BATCHNN_PATH=gemm, and tests) sends narrow nets to the GEMM
  * path in the engines planned after it.
  *
@@ -190,7 +191,8 @@ size_t bnn_fast_partials_bytes(const bnn_fast *f, size_t slots)
 
 size_t bnn_fast_planned_bytes(const bnn_fast *f, size_t slots)
 {
-    return add_sat(mul_sat((size_t)f->nws, bnn_fast_workspace_bytes(f)), bnn_fast_partials_bytes(f, slots));
+    return add_sat(mul_sat((size_t)f->nws, bnn_fast_workspace_bytes(f)),
+                   bnn_fast_partials_bytes(f, slots));
 }
 
 size_t bnn_fast_create_slots(const bnn_fast *f)
