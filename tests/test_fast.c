@@ -721,12 +721,8 @@ static void test_chunk_unchanged(void **state)
     } nets[] = {{"2,16,16,1", 1}, {"1,1", 1}, {"2,1", 1}, {"1,1,1,1,1", 1},
                 {"784,256,10", 0}, {"512,1024,1024,16", 0}, {"1,16382,1", 0},
                 {"512,512,1", 0}, {"513,512,1", 0}};
-    const char *saved = getenv("BATCHNN_PATH");
     for (int gemm = 0; gemm < 2; gemm++) {
-        if (gemm)
-            assert_int_equal(setenv("BATCHNN_PATH", "gemm", 1), 0);
-        else
-            assert_int_equal(unsetenv("BATCHNN_PATH"), 0);
+        bnn_eng_force_gemm(gemm);
         for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
             /* a layer of more than 2^18 weights doubles the chunk, of more than 2^19
              * quadruples it: W6 (1024 x 1024) takes 1024 */
@@ -744,10 +740,7 @@ static void test_chunk_unchanged(void **state)
             }
         }
     }
-    if (saved)
-        setenv("BATCHNN_PATH", saved, 1);
-    else
-        unsetenv("BATCHNN_PATH");
+    bnn_eng_force_gemm(0);
 }
 
 /* Wide nets: the largest chunk whose workspace fits 64 MiB, the same for any thread count. */
@@ -868,7 +861,7 @@ static void test_refusal(void **state)
     expect_msg(&e, "fast engine: needs 250.");
     expect_msg(&e, "for 3 threads (3 x 60.0 MiB workspace, 70.0 MiB gradient partials)");
     expect_msg(&e, "this process may use 200.0 MiB (cgroup memory.max)");
-    expect_msg(&e, "use fewer --threads or smaller layers");
+    expect_msg(&e, "use fewer threads or smaller layers");
     /* a 192 MB model: every thread a workspace */
     assert_int_equal(create_msg("1,16000000,1", 4, &e), -1);
     expect_msg(&e, "for 4 threads (4 x ");

@@ -127,7 +127,7 @@ static double time_fast_with(const bnn_arch *a, const bnn_data *d, double lr, in
     o.on_epoch = record_epoch;
     o.ctx = &c;
     if (bnn_train(&m, d, &o, &e) != 0)
-        cli_die(1, "bench: %s", e.msg);
+        cli_die(1, "bench: %s", cli_engine_msg(e.msg));
     bnn_model_free(&m);
     return median(sec + 1, c.n - 1);
 }
@@ -621,6 +621,86 @@ static void select_workloads(const char *list, int *sel)
     }
 }
 
+/* The selected workloads (or the --arch one), their tables and JSON entries, each checked
+ * against the baseline in g when there is one; then the training options on W5 and W6 when
+ * there is no baseline. */
+static void run_selected(const int *sel, const char *arch, const char *act, size_t n_user,
+                         int threads, int repeat, const machine *mc, FILE *json, gate *g)
+{
+    int first = 1, any_full = arch != NULL, any_mini = 0;
+    for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
+        any_full |= sel[i] && !bnn_bench_workloads[i].batch;
+        any_mini |= sel[i] && bnn_bench_workloads[i].batch;
+    }
+    if (any_full)
+        printf("%-4s %-27s %9s %10s %9s %-15s %7s %10s %8s %9s %7s %10s\n", "id", "model", "n",
+               "ms/epoch", "floor ms", "bound", "effic.", "samples/s", "GFLOP/s", "1 thr ms",
+               "N/1", "vs ref");
+    if (arch) {
+        workload w = {"user", arch, act, "synth:uniform", 1, n_user, n_user < 4096 ? n_user : 4096,
+                      0.1, 0, NULL, 0, 0};
+        result r = run_workload(&w, threads, repeat, mc, json, first);
+        gate_quantity q[] = {{"efficiency", "efficiency", r.floor_ms / r.ms},
+                             {"reference_speedup", "speedup over reference", r.ref_speedup}};
+        if (g->base)
+            gate_check(g, w.id, q, 2);
+    }
+    gate_quantity gq[BNN_BENCH_NWORKLOADS][2];
+    for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
+        const workload *w = &bnn_bench_workloads[i];
+        if (!sel[i] || w->batch)
+            continue;
+        result r = run_workload(w, threads, repeat, mc, json, first);
+        first = 0;
+        gq[i][0] = (gate_quantity){"efficiency", "efficiency", r.floor_ms / r.ms};
+        gq[i][1] = (gate_quantity){"reference_speedup", "speedup over reference", r.ref_speedup};
+    }
+    if (any_mini)
+        printf("mini-batches (SGD, batches in data order): ms per epoch with %d and 1 thread%s\n"
+               "%-4s %-27s %6s %9s %10s %9s %7s %9s %7s  %s\n", threads,
+               threads == 1 ? "" : "s", "id", "model", "batch", "n", "ms/epoch", "1 thr ms",
+               "N/1", "full ms", "x full", "targets");
+    for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
+        const workload *w = &bnn_bench_workloads[i];
+        if (!sel[i] || !w->batch)
+            continue;
+        mresult r = run_minibatch(w, threads, repeat, json, first);
+        first = 0;
+        gq[i][0] = (gate_quantity){"thread_speedup", "speedup N/1 threads", r.ms1 / r.ms};
+    }
+    for (size_t i = 0; g->base && i < BNN_BENCH_NWORKLOADS; i++)
+        if (sel[i])
+            gate_check(g, bnn_bench_workloads[i].id, gq[i], bnn_bench_workloads[i].batch ? 1 : 2);
+    /* the training options on the wide workloads (not in the gate) */
+    int header = 0;
+    for (size_t i = 0; !g->base && i < BNN_BENCH_NWORKLOADS; i++)
+        if (sel[i] && (strcmp(bnn_bench_workloads[i].id, "W5") == 0 ||
+                       strcmp(bnn_bench_workloads[i].id, "W6") == 0)) {
+            if (!header++)
+                printf("training options (mini-batches of 256, median ms per epoch):\n");
+            run_options(&bnn_bench_workloads[i], threads, repeat);
+        }
+}
+
+/* The gate's verdict after the run: 0 (no baseline, or none fell), 1 (regressions), or exit 1
+ * when no workload of the run is in the baseline. */
+static int gate_verdict(gate *g, const char *chosen, double tolerance)
+{
+    if (!g->base)
+        return 0;
+    json_object_put(g->base);
+    if (g->compared == 0)
+        cli_die(1, "--baseline %s: no workload of this run is in the baseline", chosen);
+    if (g->regressions) {
+        printf("gate: %d of %d quantities fell below %.0f%% of their baseline\n",
+               g->regressions, g->compared, 100 * (1 - tolerance));
+        return 1;
+    }
+    printf("gate: ok, %d quantities within %.0f%% of their baseline or better\n", g->compared,
+           100 * tolerance);
+    return 0;
+}
+
 int cli_cmd_bench(int argc, char **argv)
 {
     cli_opt opts[] = {
@@ -696,75 +776,11 @@ int cli_cmd_bench(int argc, char **argv)
                       "\"sigmoid_gs\": %.6g, \"isa\": \"%s\", \"threads\": %d, \"cpu\": \"%s\", "
                       "\"baseline_id\": \"%s\", \"clock_ghz\": %.6g},\n  \"workloads\": [",
                 sgemm, bw, sig, bnn_eng_isa(), threads, model, id, mc.ghz);
-    int first = 1, any_full = arch != NULL, any_mini = 0;
-    for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
-        any_full |= sel[i] && !bnn_bench_workloads[i].batch;
-        any_mini |= sel[i] && bnn_bench_workloads[i].batch;
-    }
-    if (any_full)
-        printf("%-4s %-27s %9s %10s %9s %-15s %7s %10s %8s %9s %7s %10s\n", "id", "model", "n",
-               "ms/epoch", "floor ms", "bound", "effic.", "samples/s", "GFLOP/s", "1 thr ms",
-               "N/1", "vs ref");
-    if (arch) {
-        workload w = {"user", arch, act, "synth:uniform", 1, n_user, n_user < 4096 ? n_user : 4096,
-                      0.1, 0, NULL, 0, 0};
-        result r = run_workload(&w, threads, repeat, &mc, json, first);
-        gate_quantity q[] = {{"efficiency", "efficiency", r.floor_ms / r.ms},
-                             {"reference_speedup", "speedup over reference", r.ref_speedup}};
-        if (g.base)
-            gate_check(&g, w.id, q, 2);
-    }
-    gate_quantity gq[BNN_BENCH_NWORKLOADS][2];
-    for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
-        const workload *w = &bnn_bench_workloads[i];
-        if (!sel[i] || w->batch)
-            continue;
-        result r = run_workload(w, threads, repeat, &mc, json, first);
-        first = 0;
-        gq[i][0] = (gate_quantity){"efficiency", "efficiency", r.floor_ms / r.ms};
-        gq[i][1] = (gate_quantity){"reference_speedup", "speedup over reference", r.ref_speedup};
-    }
-    if (any_mini)
-        printf("mini-batches (SGD, batches in data order): ms per epoch with %d and 1 thread%s\n"
-               "%-4s %-27s %6s %9s %10s %9s %7s %9s %7s  %s\n", threads,
-               threads == 1 ? "" : "s", "id", "model", "batch", "n", "ms/epoch", "1 thr ms",
-               "N/1", "full ms", "x full", "targets");
-    for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
-        const workload *w = &bnn_bench_workloads[i];
-        if (!sel[i] || !w->batch)
-            continue;
-        mresult r = run_minibatch(w, threads, repeat, json, first);
-        first = 0;
-        gq[i][0] = (gate_quantity){"thread_speedup", "speedup N/1 threads", r.ms1 / r.ms};
-    }
-    for (size_t i = 0; g.base && i < BNN_BENCH_NWORKLOADS; i++)
-        if (sel[i])
-            gate_check(&g, bnn_bench_workloads[i].id, gq[i], bnn_bench_workloads[i].batch ? 1 : 2);
-    /* the training options on the wide workloads (not in the gate) */
-    int header = 0;
-    for (size_t i = 0; !g.base && i < BNN_BENCH_NWORKLOADS; i++)
-        if (sel[i] && (strcmp(bnn_bench_workloads[i].id, "W5") == 0 ||
-                       strcmp(bnn_bench_workloads[i].id, "W6") == 0)) {
-            if (!header++)
-                printf("training options (mini-batches of 256, median ms per epoch):\n");
-            run_options(&bnn_bench_workloads[i], threads, repeat);
-        }
+    run_selected(sel, arch, act, n_user, threads, repeat, &mc, json, &g);
     if (json) {
         fprintf(json, "\n  ]\n}\n");
         if (bnn_outfile_commit(&jf, &e) != 0)
             cli_die(1, "--json %s", e.msg);
     }
-    if (g.base) {
-        json_object_put(g.base);
-        if (g.compared == 0)
-            cli_die(1, "--baseline %s: no workload of this run is in the baseline", chosen);
-        if (g.regressions) {
-            printf("gate: %d of %d quantities fell below %.0f%% of their baseline\n",
-                   g.regressions, g.compared, 100 * (1 - tolerance));
-            return 1;
-        }
-        printf("gate: ok, %d quantities within %.0f%% of their baseline or better\n",
-               g.compared, 100 * tolerance);
-    }
-    return 0;
+    return gate_verdict(&g, chosen, tolerance);
 }

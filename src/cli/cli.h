@@ -80,6 +80,9 @@ const char *cli_flag_msg(const char *msg);
  * "(try a smaller learning rate)" as "(try a smaller --lr)"; other messages as they are (the
  * fields bnn_train also checks, the command checked first: train_options.c). A static buffer. */
 const char *cli_train_msg(const char *msg);
+/* An engine's message as the command says it: "fewer threads" (the library's field) becomes
+ * "fewer --threads"; anything else is returned as it is. */
+const char *cli_engine_msg(const char *msg);
 /* 1 when option name was given. */
 int cli_opt_flag(cli_opt *opts, const char *name);
 /* A whole number in [min, max] (also 2^N and k/M/G suffixes), or exit 2 naming the option. */

@@ -39,6 +39,53 @@ static void usage_gradcheck(void)
            "checked against 2^(m-l) times the finite differences.\n");
 }
 
+/* The model to check: --init's, or one of the options' architecture with every weight and
+ * bias drawn uniformly from [-1, 1) by seed. */
+static void load_model(bnn_model *model, cli_opt *opts, uint64_t seed)
+{
+    const char *init = cli_opt_str(opts, "init", NULL);
+    if (init) {
+        cli_load_model(model, init, cli_opt_str(opts, "act", NULL), "--init");
+    } else {
+        cli_model_from_opts(model, "gradcheck", opts);
+        /* weights and biases both random and away from zero, so every term is exercised */
+        bnn_rng r;
+        bnn_rng_seed(&r, seed);
+        for (size_t p = 0; p < model->nparams; p++)
+            model->theta[p] = (float)(2.0 * bnn_rng_uniform(&r) - 1.0);
+    }
+}
+
+/* The table's rows, a weight and a bias tensor per layer: the relative differences of the
+ * reference's (gref) and the fast engine's (gfast) gradient from fd, the worst of each kept
+ * (a nan is the worst). */
+static void print_tensors(const bnn_arch *a, const double *fd, const double *gref,
+                          const double *gfast, double *worst_ref, double *worst_fast)
+{
+    printf("%-6s %-7s %10s %14s %14s %14s\n", "layer", "tensor", "params", "max|fd|",
+           "reference", "fast");
+    for (int l = 0; l < a->nlayers; l++) {
+        for (int t = 0; t < 2; t++) {
+            size_t off = t == 0 ? bnn_arch_weight_offset(a, l) : bnn_arch_bias_offset(a, l);
+            if (off == (size_t)-1)
+                continue;
+            size_t cnt = t == 0 ? (size_t)(a->width[l] * a->width[l + 1])
+                                : (size_t)a->width[l + 1];
+            double mx = 0;
+            for (size_t p = 0; p < cnt; p++)
+                mx = fabs(fd[off + p]) > mx ? fabs(fd[off + p]) : mx;
+            double dr = tensor_diff(gref + off, fd + off, cnt);
+            double dfst = tensor_diff(gfast + off, fd + off, cnt);
+            if (!(dr <= *worst_ref))
+                *worst_ref = dr;
+            if (!(dfst <= *worst_fast))
+                *worst_fast = dfst;
+            printf("%-6d %-7s %10zu %14.3e %14.3e %14.3e\n", l + 1, t ? "bias" : "weight", cnt,
+                   mx, dr, dfst);
+        }
+    }
+}
+
 int cli_cmd_gradcheck(int argc, char **argv)
 {
     cli_opt opts[] = {
@@ -68,17 +115,7 @@ int cli_cmd_gradcheck(int argc, char **argv)
         cli_die(EXIT_USAGE, "--eps must be positive");
 
     bnn_model model;
-    const char *init = cli_opt_str(opts, "init", NULL);
-    if (init) {
-        cli_load_model(&model, init, cli_opt_str(opts, "act", NULL), "--init");
-    } else {
-        cli_model_from_opts(&model, "gradcheck", opts);
-        /* weights and biases both random and away from zero, so every term is exercised */
-        bnn_rng r;
-        bnn_rng_seed(&r, seed);
-        for (size_t p = 0; p < model.nparams; p++)
-            model.theta[p] = (float)(2.0 * bnn_rng_uniform(&r) - 1.0);
-    }
+    load_model(&model, opts, seed);
     const bnn_arch *a = &model.arch;
     const int m = a->nlayers;
     size_t np = model.nparams;
@@ -140,29 +177,8 @@ int cli_cmd_gradcheck(int argc, char **argv)
            bnn_gradient_name(mode), mode == BNN_GRAD_SEED ? " vs 2^(m-l) x finite differences"
                                                           : "");
     printf("relative difference = max|analytic - fd| / max(max|fd|, 1e-7), per tensor\n");
-    printf("%-6s %-7s %10s %14s %14s %14s\n", "layer", "tensor", "params", "max|fd|",
-           "reference", "fast");
     double worst_ref = 0, worst_fast = 0;
-    for (int l = 0; l < m; l++) {
-        for (int t = 0; t < 2; t++) {
-            size_t off = t == 0 ? bnn_arch_weight_offset(a, l) : bnn_arch_bias_offset(a, l);
-            if (off == (size_t)-1)
-                continue;
-            size_t cnt = t == 0 ? (size_t)(a->width[l] * a->width[l + 1])
-                                : (size_t)a->width[l + 1];
-            double mx = 0;
-            for (size_t p = 0; p < cnt; p++)
-                mx = fabs(fd[off + p]) > mx ? fabs(fd[off + p]) : mx;
-            double dr = tensor_diff(gref + off, fd + off, cnt);
-            double dfst = tensor_diff(gfast + off, fd + off, cnt);
-            if (!(dr <= worst_ref))
-                worst_ref = dr;
-            if (!(dfst <= worst_fast))
-                worst_fast = dfst;
-            printf("%-6d %-7s %10zu %14.3e %14.3e %14.3e\n", l + 1, t ? "bias" : "weight", cnt,
-                   mx, dr, dfst);
-        }
-    }
+    print_tensors(a, fd, gref, gfast, &worst_ref, &worst_fast);
     int ok = worst_ref <= tol_ref && worst_fast <= tol_fast;
     printf("worst: reference %.3e (tolerance %.0e), fast %.3e (tolerance %.0e) [%s]: %s\n",
            worst_ref, tol_ref, worst_fast, tol_fast, bnn_eng_isa(), ok ? "ok" : "FAILED");

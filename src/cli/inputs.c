@@ -244,6 +244,6 @@ bnn_eng *cli_engine(const bnn_arch *a, const bnn_eng_opts *o)
     bnn_error e;
     bnn_eng *g;
     if (bnn_eng_create(&g, a, o, &e) != 0)
-        cli_die(1, "%s", e.msg);
+        cli_die(1, "%s", cli_engine_msg(e.msg));
     return g;
 }

@@ -292,3 +292,14 @@ const char *cli_train_msg(const char *msg)
         return msg;
     return buf;
 }
+
+const char *cli_engine_msg(const char *msg)
+{
+    static char buf[sizeof ((bnn_error *)0)->msg + 64];
+    static const char lib[] = "fewer threads", cmd[] = "fewer --threads";
+    const char *at = strstr(msg, lib);
+    if (!at)
+        return msg;
+    snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - msg), msg, cmd, at + strlen(lib));
+    return buf;
+}

@@ -671,7 +671,7 @@ static int write_outputs(train_run *r, int rc, const bnn_error *e, int last_epoc
         failed = 1;
     }
     if (rc != 0) {
-        cli_error("%s", cli_train_msg(e->msg));
+        cli_error("%s", cli_train_msg(cli_engine_msg(e->msg)));
         return 1;
     }
     const char *loss_key = "loss", *loss_val = bnn_loss_name(r->to.loss);

@@ -106,6 +106,9 @@ const char *bnn_eng_isa(void);
 /* Forces the kernels' CPU path for engines created from now on ("scalar", "avx2", "avx512",
  * "auto"): 0, or -1 when this CPU or build lacks it (the command's BATCHNN_ISA). */
 int bnn_eng_force_isa(const char *isa);
+/* on != 0: fast engines created from now on take the GEMM path even for nets the narrow fused
+ * path would take (the command's BATCHNN_PATH=gemm: benchmarks, tests); 0: the usual choice. */
+void bnn_eng_force_gemm(int on);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Optimizers and schedules (src/engine/optim.c: PyTorch's steps)                              */

@@ -39,25 +39,12 @@
  * wider ones (W4) go layer by layer over sub-chunks of 256 transposed samples with register
  * tiles and weight-gradient tiles kept in registers over the sub-chunk. Either way gradients
  * accumulate lane-wise per shard and are summed over lanes in a fixed order at the shard's
- * end. No sgemm call on tiny matrices. BATCHNN_PATH=gemm forces the GEMM path (benchmarks, tests).
+ * end. No sgemm call on tiny matrices. bnn_eng_force_gemm (the command's BATCHNN_PATH=gemm)
+ * forces the GEMM path (benchmarks, tests).
  * Both paths use the kernel table in use when the engine is created (bnn_kernels(): one ISA
  * decision per engine; a later bnn_kernels_force affects engines created after it).
  *
- * Chunk size and memory: a chunk is GEMM_CHUNK (256) samples on the GEMM path (512 or 1024
- * for nets with a weight matrix of more than 2^18 or 2^19 floats: gemm_chunk) and
- * BNN_NARROW_CHUNK_MAX on the narrow path, except for nets so wide that one thread's workspace
- * (A_1..A_m, two delta buffers, the input and target buffers: chunk x (sum of widths + twice
- * the widest + inputs + outputs) floats) would exceed BNN_FAST_WORKSPACE_MAX (64 MiB); those
- * get the largest chunk that fits, at least 1 sample. Like the shard count, the chunk is a
- * function of the architecture only (never of the thread count or of the memory budget):
- * chunk boundaries are summation boundaries, so anything else would break the bitwise
- * promise. Every net whose layers have at most 2^18 weights each and whose 256-sample
- * workspace fits keeps 256, hence its old results (W5 does; W6 takes 1024, other models).
- * Workspaces are allocated for every thread; bnn_fast_memory counts them and CREATE_SLOTS (2)
- * partials per thread, and bnn_fast_create refuses up front when that exceeds the memory
- * limit. The partials themselves are allocated by the first call that needs them
- * (reserve_folds: the sum over the threads of bnn_tree_need of each thread's range, plus one
- * received sum under mpirun), checked against the same limit there.
+ * Chunk size and memory, and the plan bnn_fast_create makes before allocating: fast_plan.c.
  *
  * Worker threads set flush-to-zero and denormals-are-zero while they run (saturated sigmoids
  * otherwise produce subnormal deltas that are ~100x slower on x86) and restore MXCSR after.
@@ -69,72 +56,8 @@
 
 #include <cblas.h>
 
-#include "engine/engines.h"
-#include "bnn_kernels.h"
-#include "bnn_narrow.h"
-#include "dist/tree.h"
-#include "split.h"
+#include "fast_impl.h"
 
-/* Shards of one call at most: only so that shard indices stay ints (a call of more than
- * 2^30 x min_shard samples is refused); no memory or thread count caps the shard count. */
-#define SHARDS_MAX (1 << 30)
-/* Samples per chunk on the GEMM path (see the top of the file). */
-#define GEMM_CHUNK 256
-/* Weights of a layer (floats) beyond which the GEMM chunk grows (gemm_chunk). */
-#define GEMM_WIDE_PARAMS ((double)(1 << 18))
-/* Samples a narrow-path shard gets at least (see plan). */
-#define NARROW_MIN_SHARD 256
-/* Shards of min_shard samples a call gets at most before they grow to big_shard
- * (shard_count). */
-#define FEW_SHARDS 32
-
-typedef struct workspace {
-    float *nacc;  /* narrow path: lane-wise gradient partials, nparams * narrow_lanes */
-    float *nwork; /* narrow path: one block's activations and deltas */
-    float *acts;  /* A_1..A_m, each width[l] x chunk, column-major, ld = width[l] */
-    float *delta; /* two buffers of maxwidth x chunk */
-    float *xbuf;  /* (nin + nout) x chunk when the data is not direct float32 (data.c) */
-    float *ybuf;  /* nout x chunk */
-} workspace;
-
-struct bnn_fast {
-    bnn_arch arch;
-    int loss; /* bnn_loss */
-    int threads;
-    size_t chunk;
-    size_t nparams;
-    size_t act_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in acts (l >= 1), in floats */
-    size_t act_total;
-    int64_t maxw;
-    int nws;             /* workspaces: one per thread */
-    workspace *ws;       /* one per running thread */
-    size_t pstride;      /* nparams rounded up to 16 floats (64 bytes) */
-    size_t min_shard;    /* samples per shard (the last ones of a call may have one less) */
-    size_t big_shard;    /* past FEW_SHARDS shards: samples per shard (shard_count) */
-    /* the gradient partials of the workers' folds (reserve_folds): worker t's stack is
-     * slots slot0[t] .. slot0[t + 1] - 1, each pstride floats; laid out for the call of
-     * lay_shards shards over this rank's [lay_lo, lay_hi) in lay_workers workers */
-    float *partials;
-    size_t pslots;            /* slots allocated */
-    int *slot0, *depth;       /* threads + 1 and threads entries */
-    bnn_tree_part *stack;     /* pslots entries: the workers' stacks, then nothing else */
-    bnn_tree_part *merged;    /* pslots entries: this rank's fold of the workers' nodes */
-    float *recv;              /* under mpirun: a received node sum (pstride floats) */
-    int lay_shards, lay_lo, lay_hi, lay_workers;
-    double *vals;             /* per shard: summed loss, correct decisions (2 S doubles) */
-    size_t *bounds;           /* S + 1 sample offsets (predictions gathered by rank) */
-    size_t vals_cap;          /* shards vals and bounds hold */
-    /* the element-wise kernels and the narrow path, one ISA, fixed at creation */
-    const bnn_kernel_table *k;
-    /* split mode (GEMM path, gradients of batches of at most split.max samples: split.c) */
-    bnn_split split;
-    /* the choice of team for small jobs (pick_team): few shards */
-    team_clock shard_clock;
-    double flops; /* per sample, forward and backward (TEAM_MIN_FLOP) */
-    /* the narrow fused path, when the net qualifies */
-    int narrow;
-    bnn_narrow_net nnet;
-};
 
 int bnn_narrow_describe(const bnn_arch *a, bnn_narrow_net *net)
 {
@@ -194,190 +117,6 @@ void bnn_fast_free(bnn_fast *f)
     free(f);
 }
 
-/* Floats of the two delta buffers (each maxwidth x chunk, rounded to 16 floats). */
-static size_t delta_floats(const bnn_fast *f)
-{
-    return mul_sat(2, round16_sat(mul_sat((size_t)f->maxw, f->chunk)));
-}
-
-/* Floats of one thread's GEMM workspace for chunks of `chunk` samples, as allocated: A_l
- * (each rounded to 16 floats), two delta buffers, the input and target buffers. */
-static size_t workspace_floats(const bnn_arch *a, size_t chunk)
-{
-    size_t total = 0;
-    for (int l = 1; l <= a->nlayers; l++)
-        total = add_sat(total, round16_sat(mul_sat((size_t)a->width[l], chunk)));
-    const size_t maxw = (size_t)bnn_arch_max_width(a);
-    total = add_sat(total, mul_sat(2, round16_sat(mul_sat(maxw, chunk))));
-    total = add_sat(total, mul_sat((size_t)a->width[0], chunk));
-    return add_sat(total, mul_sat((size_t)a->width[a->nlayers], chunk));
-}
-
-/* The GEMM path's chunk before the workspace bound: GEMM_CHUNK, times 2 or 4 for nets whose
- * largest weight matrix passes GEMM_WIDE_PARAMS or twice that. Each chunk packs every W_l
- * for sgemm and reads and writes every dW_l once, traffic beyond L2 for such matrices, so
- * wider chunks amortise it (W6, 1024 x 1024: 3-4% less CPU time at 1024 samples; W5,
- * 784 x 256, gains nothing and keeps 256). A function of the widths only. */
-static size_t gemm_chunk(const bnn_arch *a)
-{
-    double most = 0;
-    for (int l = 0; l < a->nlayers; l++) {
-        const double p = (double)a->width[l] * (double)a->width[l + 1];
-        most = p > most ? p : most;
-    }
-    return most > 2.0 * GEMM_WIDE_PARAMS ? 4 * GEMM_CHUNK
-         : most > GEMM_WIDE_PARAMS       ? 2 * GEMM_CHUNK
-                                         : GEMM_CHUNK;
-}
-
-/* Samples per chunk: gemm_chunk, enough columns for sgemm to reuse each weight well (the
- * narrow path: BNN_NARROW_CHUNK_MAX, its unit of data access), or for wider nets the largest
- * chunk whose workspace stays within BNN_FAST_WORKSPACE_MAX, at least 1. A function of the
- * architecture (and the path) only: see the top of the file. */
-static size_t default_chunk(const bnn_arch *a, int narrow)
-{
-    const size_t chunk = narrow ? BNN_NARROW_CHUNK_MAX : gemm_chunk(a);
-    const size_t limit = BNN_FAST_WORKSPACE_MAX / sizeof(float);
-    if (workspace_floats(a, chunk) <= limit)
-        return chunk;
-    /* per-sample floats without the rounding, then down past the rounding (a few steps) */
-    size_t per = 0;
-    for (int l = 1; l <= a->nlayers; l++)
-        per = add_sat(per, (size_t)a->width[l]);
-    per = add_sat(per, 2 * (size_t)bnn_arch_max_width(a));
-    per = add_sat(per, (size_t)a->width[0] + (size_t)a->width[a->nlayers]);
-    size_t c = limit / per;
-    if (c >= chunk)
-        c = chunk - 1;
-    while (c > 1 && workspace_floats(a, c) > limit)
-        c--;
-    return c < 1 ? 1 : c;
-}
-
-/* Everything bnn_fast_create decides before allocating: f is filled except for ws and
- * partials. a must have been checked. */
-static void plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
-{
-    memset(f, 0, sizeof *f);
-    f->arch = *a;
-    f->loss = o ? o->loss : BNN_LOSS_MSE;
-    /* <= 0: OpenMP's default team, the one route the command sets --threads by */
-    f->threads = o && o->threads > 0 ? o->threads : omp_get_max_threads();
-    if (f->threads < 1)
-        f->threads = 1;
-    f->nparams = bnn_arch_nparams(a);
-    f->pstride = round_up16(f->nparams);
-    f->maxw = bnn_arch_max_width(a);
-    f->k = bnn_kernels();
-    const char *path = getenv("BATCHNN_PATH");
-    /* the narrow path fuses the squared error's delta; the other losses take the GEMM path */
-    f->narrow = !(path && strcmp(path, "gemm") == 0) && f->loss == BNN_LOSS_MSE &&
-                bnn_narrow_describe(a, &f->nnet) == 0;
-    const size_t asked = o && o->chunk > 0 ? o->chunk : 0;
-    if (f->narrow) {
-        /* on the narrow path a chunk is the unit of data access and of the in-register
-         * gradient sums, so a large one amortises the per-call set-up */
-        f->chunk = asked && asked <= BNN_NARROW_CHUNK_MAX ? asked : default_chunk(a, 1);
-    } else {
-        f->chunk = asked ? asked : default_chunk(a, 0);
-    }
-    size_t total = 0;
-    for (int l = 1; l <= a->nlayers; l++) {
-        f->act_off[l] = total;
-        total = add_sat(total, round16_sat(mul_sat((size_t)a->width[l], f->chunk)));
-    }
-    f->act_total = total;
-    double flops = 0; /* per sample, forward and backward */
-    for (int l = 0; l < a->nlayers; l++)
-        flops += 6.0 * (double)a->width[l] * (double)a->width[l + 1];
-    f->flops = flops;
-    /* GEMM path: about 4 MFLOP a shard and at least a chunk. Narrow path: about 1 MFLOP and
-     * at least NARROW_MIN_SHARD samples (a shard's set-up there is a few thousand floats of
-     * lane partials, so mini-batches of a few hundred samples already pay off on 2 threads) */
-    double min_shard = (f->narrow ? 1e6 : 4e6) / flops;
-    const double floor_shard = f->narrow ? NARROW_MIN_SHARD : (double)f->chunk;
-    f->min_shard = min_shard < floor_shard ? (size_t)floor_shard
-                 : min_shard > 65536.0     ? 65536
-                                           : (size_t)min_shard;
-    /* past FEW_SHARDS shards, shards grow to big_shard samples: each shard pays a set-up
-     * that min_shard does not repay well (narrow path: lane partials zeroed and summed, a
-     * kernel call per chunk, a fold: 12% more CPU time for W4 at 548-sample shards; GEMM
-     * path: the partial zeroed and folded, 2 more passes over it per shard: 5% for W5 at
-     * 256-sample shards): a whole narrow chunk, or 4 GEMM chunks */
-    const size_t big = f->narrow ? BNN_NARROW_CHUNK_MAX : 4 * f->chunk;
-    f->big_shard = big > f->min_shard ? big : f->min_shard;
-    /* split mode: the GEMM path's batches; an explicit chunk asks for the chunked shards at
-     * every size (tests of that path) */
-    bnn_split_plan(&f->split, a, f->loss, f->threads, f->flops, f->k, !f->narrow && !asked);
-    /* a call runs min(threads, shards) threads, and the shards grow with the samples */
-    f->nws = f->threads;
-}
-
-/* Bytes of one workspace, and of the partials, as bnn_alloc takes them (saturating). */
-static size_t workspace_bytes(const bnn_fast *f)
-{
-    const bnn_arch *a = &f->arch;
-    size_t b = bnn_alloc_bytes(f->act_total, sizeof(float));
-    b = add_sat(b, bnn_alloc_bytes(delta_floats(f), sizeof(float)));
-    b = add_sat(b, bnn_alloc_bytes(mul_sat((size_t)a->width[0], f->chunk), sizeof(float)));
-    b = add_sat(b, bnn_alloc_bytes(mul_sat((size_t)a->width[a->nlayers], f->chunk),
-                                   sizeof(float)));
-    if (f->narrow) {
-        const size_t lanes = (size_t)f->k->narrow_lanes;
-        b = add_sat(b, bnn_alloc_bytes(mul_sat(f->nparams, lanes), sizeof(float)));
-        b = add_sat(b, bnn_alloc_bytes(f->k->narrow_work(&f->nnet), sizeof(float)));
-    }
-    return b;
-}
-
-/* Bytes of the gradient partials for `slots` partials in all (reserve_folds), and one more
- * for a received sum under mpirun. At creation: CREATE_SLOTS per worker. */
-#define CREATE_SLOTS 2
-static size_t partials_bytes(const bnn_fast *f, size_t slots)
-{
-    if (bnn_dist_size() > 1)
-        slots = add_sat(slots, 1);
-    return bnn_alloc_bytes(mul_sat(slots, f->pstride), sizeof(float));
-}
-
-static size_t planned_bytes(const bnn_fast *f, size_t slots)
-{
-    return add_sat(mul_sat((size_t)f->nws, workspace_bytes(f)), partials_bytes(f, slots));
-}
-
-static size_t create_slots(const bnn_fast *f)
-{
-    return mul_sat((size_t)f->nws, CREATE_SLOTS);
-}
-
-size_t bnn_fast_memory(const bnn_arch *a, int threads)
-{
-    if (bnn_arch_check(a, NULL) != 0)
-        return 0;
-    bnn_fast *f = malloc(sizeof *f);
-    if (!f)
-        return SIZE_MAX;
-    bnn_fast_opts o = {.threads = threads, .chunk = 0};
-    plan(f, a, &o);
-    size_t bytes = planned_bytes(f, create_slots(f));
-    free(f);
-    return bytes;
-}
-
-size_t bnn_fast_split_max(const bnn_arch *a, int loss)
-{
-    if (bnn_arch_check(a, NULL) != 0)
-        return 0;
-    bnn_fast *f = malloc(sizeof *f);
-    if (!f)
-        return 0;
-    bnn_fast_opts o = {.threads = 1, .chunk = 0, .loss = loss};
-    plan(f, a, &o);
-    const size_t max = f->split.max;
-    free(f);
-    return max;
-}
-
 int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e)
 {
     *out = NULL;
@@ -388,24 +127,24 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
     bnn_fast *f = calloc(1, sizeof *f); /* a few KiB: the plan itself */
     if (!f)
         return bnn_fail(e, "fast engine: out of memory");
-    plan(f, a, o);
+    bnn_fast_plan(f, a, o);
     /* refuse what cannot fit before asking the kernel for it: with overcommit the
      * allocations would succeed and the process be killed when it touches them */
-    const size_t need = planned_bytes(f, create_slots(f));
+    const size_t need = bnn_fast_planned_bytes(f, bnn_fast_create_slots(f));
     bnn_memory_limit lim;
     bnn_memory_limit_get(&lim);
     if (lim.bytes && need > lim.bytes) {
         char sn[32], sw[32], sp[32], sl[32];
         const int threads = f->threads, nws = f->nws;
         bnn_format_bytes(need, sn, sizeof sn);
-        bnn_format_bytes(workspace_bytes(f), sw, sizeof sw);
-        bnn_format_bytes(partials_bytes(f, create_slots(f)), sp, sizeof sp);
+        bnn_format_bytes(bnn_fast_workspace_bytes(f), sw, sizeof sw);
+        bnn_format_bytes(bnn_fast_partials_bytes(f, bnn_fast_create_slots(f)), sp, sizeof sp);
         bnn_format_bytes(lim.bytes, sl, sizeof sl);
         free(f);
         return bnn_fail(e, "fast engine: needs %s of working memory for %d thread%s (%d x %s "
                            "workspace, %s gradient partials), but this process may use %s "
                            "(%s); use %ssmaller layers", sn, threads, threads == 1 ? "" : "s",
-                        nws, sw, sp, sl, lim.what, nws > 1 ? "fewer --threads or " : "");
+                        nws, sw, sp, sl, lim.what, nws > 1 ? "fewer threads or " : "");
     }
     f->ws = calloc((size_t)f->nws, sizeof *f->ws);
     f->slot0 = calloc((size_t)f->threads + 1, sizeof *f->slot0);
@@ -415,7 +154,7 @@ int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, b
     for (int t = 0; t < f->nws; t++) {
         workspace *w = &f->ws[t];
         w->acts = bnn_alloc(f->act_total, sizeof(float));
-        w->delta = bnn_alloc(delta_floats(f), sizeof(float));
+        w->delta = bnn_alloc(bnn_fast_delta_floats(f), sizeof(float));
         w->xbuf = bnn_alloc(mul_sat((size_t)a->width[0] + (size_t)a->width[a->nlayers],
                                     f->chunk), sizeof(float));
         w->ybuf = bnn_alloc(mul_sat((size_t)a->width[a->nlayers], f->chunk), sizeof(float));
@@ -547,15 +286,15 @@ static double grad_chunk(const bnn_fast *f, const bnn_kernel_table *k, const flo
     return sse;
 }
 
-/* Shard count: depends on the sample count and the architecture only, never on threads,
- * ranks or memory: ceil(count / min_shard), shards of min_shard samples (a call's shards
- * differ by at most one sample). min_shard (plan) is about 4 MFLOP of work and at least a
- * chunk, so small batches are not spread over threads whose start-up costs more than the
- * work, and big ones get as many shards as they have chunks: every core and every rank can
- * work on a wide net. Past FEW_SHARDS such shards, shards grow to big_shard samples (4
- * chunks, a narrow chunk: plan): max(FEW_SHARDS, ceil(count / big_shard)) shards (up to
- * FEW_SHARDS x big_shard samples the count is FEW_SHARDS, as the old cap gave, and the
- * results are the old ones). -1 beyond SHARDS_MAX. */
+/* Shard count: depends on the sample count and the architecture only, never on threads, ranks
+ * or memory: ceil(count / min_shard), shards of min_shard samples (a call's shards differ by
+ * at most one sample). min_shard (bnn_fast_plan) is about 4 MFLOP of work and at least a
+ * chunk, so small batches are not spread over threads whose start-up costs more than the work,
+ * and big ones get as many shards as they have chunks: every core and every rank can work on a
+ * wide net. Past FEW_SHARDS such shards, shards grow to big_shard samples (4 chunks, a narrow
+ * chunk: bnn_fast_plan): max(FEW_SHARDS, ceil(count / big_shard)) shards (up to FEW_SHARDS x
+ * big_shard samples the count is FEW_SHARDS, as the old cap gave, and the results are the old
+ * ones). -1 beyond SHARDS_MAX. */
 static int shard_count(const bnn_fast *f, size_t count)
 {
     size_t shards = count / f->min_shard + (count % f->min_shard != 0);
@@ -607,7 +346,7 @@ static int reserve_folds(bnn_fast *f, int shards, int lo, int hi, int workers, b
     }
     f->slot0[workers] = (int)slots;
     if (slots > f->pslots || (bnn_dist_size() > 1 && !f->recv)) {
-        const size_t need = planned_bytes(f, slots);
+        const size_t need = bnn_fast_planned_bytes(f, slots);
         bnn_memory_limit lim;
         bnn_memory_limit_get(&lim);
         if (lim.bytes && need > lim.bytes) {
@@ -744,9 +483,9 @@ void bnn_team_timed(bnn_team_clock *c, double t0, double now, size_t count)
 
 typedef enum { JOB_GRAD, JOB_COST, JOB_PREDICT } job_kind;
 
-static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d, size_t start,
-               size_t count, bnn_gradient mode, float *grad, double *cost, double *correct,
-               float *out, bnn_error *e)
+/* A job's arguments against the engine and the data: 0 or -1. */
+static int run_check(const bnn_fast *f, job_kind job, const bnn_data *d, size_t start,
+                     size_t count, bnn_gradient mode, bnn_error *e)
 {
     const bnn_arch *a = &f->arch;
     if (count == 0 || start > d->n || count > d->n - start)
@@ -760,8 +499,103 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     if (job == JOB_GRAD && mode != BNN_GRAD_EXACT && mode != BNN_GRAD_SEED)
         return bnn_fail(e, "fast engine: gradient mode must be exact or seed");
     if (job == JOB_GRAD && mode == BNN_GRAD_SEED && f->loss != BNN_LOSS_MSE)
-        return bnn_fail(e, "--gradient seed is the notes' recursion for the squared error; "
-                           "--loss %s needs --gradient exact", bnn_loss_name(f->loss));
+        return bnn_fail(e, "gradient seed is the notes' recursion for the squared error; "
+                           "loss %s needs gradient exact", bnn_loss_name(f->loss));
+    return 0;
+}
+
+/* What every shard of one call shares (run): the job, its data and scales, where predictions
+ * go, and the call's first error (note_error). */
+typedef struct shard_job {
+    job_kind job;
+    const float *theta;
+    const bnn_data *d;
+    size_t start; /* the call's first sample (predictions are written from out on) */
+    float out_scale, hidden_scale;
+    float *out;
+    int *failed;
+    bnn_error *first_err;
+} shard_job;
+
+/* One shard, samples [b, end), chunk after chunk on workspace w: its gradient partial into g
+ * (JOB_GRAD; zeroed first), its correct decisions into *good, its predictions into out. Returns
+ * the shard's summed loss. */
+static double run_shard(const bnn_fast *f, const shard_job *j, workspace *w, size_t b,
+                        size_t end, float *g, double *good)
+{
+    const bnn_arch *a = &f->arch;
+    const bnn_kernel_table *k = f->k;
+    const job_kind job = j->job;
+    const int narrow = job == JOB_GRAD && f->narrow;
+    const int nout = (int)a->width[a->nlayers];
+    if (narrow)
+        memset(w->nacc, 0, f->nparams * (size_t)k->narrow_lanes * sizeof(float));
+    else if (job == JOB_GRAD)
+        memset(g, 0, f->nparams * sizeof(float));
+    double acc = 0.0;
+    for (size_t c0 = b; c0 < end; c0 += f->chunk) {
+        size_t ns = end - c0 < f->chunk ? end - c0 : f->chunk;
+        bnn_chunk c;
+        bnn_error err;
+        if (bnn_data_chunk(j->d, c0, ns, w->xbuf, w->ybuf, &c, &err) != 0) {
+            note_error(j->failed, j->first_err, &err);
+            break;
+        }
+        if (narrow) {
+            acc += k->narrow_grad(&f->nnet, j->theta, c.x, c.ldx, c.y, c.ldy, ns, w->nacc,
+                                  w->nwork, j->out_scale, j->hidden_scale);
+        } else if (job == JOB_GRAD) {
+            acc += grad_chunk(f, k, j->theta, &c, w, g, j->out_scale, j->hidden_scale, good);
+        } else {
+            forward_chunk(f, k, j->theta, &c, w);
+            const float *A = act_ptr(f, w, a->nlayers);
+            if (job == JOB_COST)
+                acc += loss_chunk(f, k, NULL, A, &c, 1.0f, good);
+            else
+                memcpy(j->out + (c0 - j->start) * (size_t)nout, A,
+                       ns * (size_t)nout * sizeof(float));
+        }
+    }
+    if (narrow)
+        k->narrow_reduce(w->nacc, f->nparams, g);
+    return acc;
+}
+
+/* After the workers (every rank): predictions gathered on rank 0 in sample order, or the
+ * per-shard sums of every rank summed in shard order as in one process (S doubles twice: a
+ * few bytes per shard, not parameter-sized) into *cost (mean) and *correct. */
+static int run_results(bnn_fast *f, job_kind job, int shards, size_t count, double *cost,
+                       double *correct, float *out, bnn_error *e)
+{
+    const double *vals = f->vals;
+    if (job == JOB_PREDICT) { /* rank 0 gets every rank's rows, in sample order */
+        for (int s = 0; s <= shards; s++)
+            f->bounds[s] = shard_begin(count, shards, s);
+        return bnn_dist_gather_rows(out, (size_t)f->arch.width[f->arch.nlayers], f->bounds,
+                                    shards, e);
+    }
+    bnn_dist_gather_shards(f->vals, 2, shards);
+    if (cost) {
+        double total = 0.0;
+        for (int s = 0; s < shards; s++)
+            total += vals[2 * s];
+        *cost = total / (double)count;
+    }
+    if (correct) {
+        double total = 0.0;
+        for (int s = 0; s < shards; s++)
+            total += vals[2 * s + 1];
+        *correct = total;
+    }
+    return 0;
+}
+
+static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d, size_t start,
+               size_t count, bnn_gradient mode, float *grad, double *cost, double *correct,
+               float *out, bnn_error *e)
+{
+    if (run_check(f, job, d, start, count, mode, e) != 0)
+        return -1;
     const bnn_kernel_table *k = f->k;
     /* dC/dZ of the mean loss: 2 (a - y) / n for mse, (p - y) / n for the others */
     const float out_scale = (float)((f->loss == BNN_LOSS_MSE ? 2.0 : 1.0) / (double)count);
@@ -786,14 +620,14 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     memset(vals + 2 * (size_t)lo, 0, 2 * (size_t)mine * sizeof *vals);
     int failed = 0;
     bnn_error first_err = {{0}};
-    const int nout = (int)a->width[a->nlayers];
     bnn_dist_note_threads(f->threads);
     /* a batch of a few shards (narrow mini-batches): one thread when that is faster */
     const int timed = job == JOB_GRAD && full > 1 && mine <= SMALL_SHARDS;
     const int which = timed ? pick_team(&f->shard_clock) : 1;
     const int team = which && full > 1 ? full : 1;
     const double t0 = timed ? now_seconds() : 0.0;
-    const int narrow = job == JOB_GRAD && f->narrow;
+    const shard_job sj = {job, theta, d, start, out_scale, hidden_scale, out, &failed,
+                          &first_err};
 #pragma omp parallel num_threads(team) if (team > 1 && mine > 0)
     if (mine > 0) {
         const unsigned int saved_csr = worker_enter();
@@ -812,37 +646,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
                 float *g = job == JOB_GRAD
                              ? f->partials + (size_t)(f->slot0[t] + fold.depth) * f->pstride
                              : NULL;
-                double *good = &vals[2 * (size_t)s + 1];
-                if (narrow)
-                    memset(w->nacc, 0, f->nparams * (size_t)k->narrow_lanes * sizeof(float));
-                else if (job == JOB_GRAD)
-                    memset(g, 0, f->nparams * sizeof(float));
-                double acc = 0.0;
-                for (size_t c0 = b; c0 < end; c0 += f->chunk) {
-                    size_t ns = end - c0 < f->chunk ? end - c0 : f->chunk;
-                    bnn_chunk c;
-                    bnn_error err;
-                    if (bnn_data_chunk(d, c0, ns, w->xbuf, w->ybuf, &c, &err) != 0) {
-                        note_error(&failed, &first_err, &err);
-                        break;
-                    }
-                    if (narrow) {
-                        acc += k->narrow_grad(&f->nnet, theta, c.x, c.ldx, c.y, c.ldy, ns,
-                                              w->nacc, w->nwork, out_scale, hidden_scale);
-                    } else if (job == JOB_GRAD) {
-                        acc += grad_chunk(f, k, theta, &c, w, g, out_scale, hidden_scale, good);
-                    } else {
-                        forward_chunk(f, k, theta, &c, w);
-                        const float *A = act_ptr(f, w, a->nlayers);
-                        if (job == JOB_COST)
-                            acc += loss_chunk(f, k, NULL, A, &c, 1.0f, good);
-                        else
-                            memcpy(out + (c0 - start) * (size_t)nout, A,
-                                   ns * (size_t)nout * sizeof(float));
-                    }
-                }
-                if (narrow)
-                    k->narrow_reduce(w->nacc, f->nparams, g);
+                const double acc = run_shard(f, &sj, w, b, end, g, &vals[2 * (size_t)s + 1]);
                 if (job == JOB_GRAD)
                     bnn_tree_push(&fold, s, s + 1, g);
                 vals[2 * (size_t)s] = acc;
@@ -860,27 +664,7 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
         team_timed(&f->shard_clock, which, now_seconds() - t0, count);
     if (job == JOB_GRAD && reduce_folds(f, k, shards, full, grad, e) != 0)
         return -1;
-    if (job == JOB_PREDICT) { /* rank 0 gets every rank's rows, in sample order */
-        for (int s = 0; s <= shards; s++)
-            f->bounds[s] = shard_begin(count, shards, s);
-        return bnn_dist_gather_rows(out, (size_t)nout, f->bounds, shards, e);
-    }
-    /* the per-shard sums of every rank, then summed in shard order as in one process (S
-     * doubles twice: a few bytes per shard, not parameter-sized) */
-    bnn_dist_gather_shards(vals, 2, shards);
-    if (cost) {
-        double total = 0.0;
-        for (int s = 0; s < shards; s++)
-            total += vals[2 * s];
-        *cost = total / (double)count;
-    }
-    if (correct) {
-        double total = 0.0;
-        for (int s = 0; s < shards; s++)
-            total += vals[2 * s + 1];
-        *correct = total;
-    }
-    return 0;
+    return run_results(f, job, shards, count, cost, correct, out, e);
 }
 
 int bnn_fast_grad(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,

@@ -116,6 +116,36 @@ static int spells_nonfinite(const char *s, const char *end)
     return n >= 5 && strncasecmp(s, "nan(", 4) == 0 && s[n - 1] == ')';
 }
 
+/* The slow path of parse_number: the number [s, numend), its grammar checked, by strtof_l in
+ * the C locale. FLD_OK, FLD_TEXT, FLD_OVERFLOW or -1 (out of memory). */
+static int parse_slow(csv_state *st, const char *s, const char *numend, float *out)
+{
+    if (!st->cloc) {
+        st->cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+        if (!st->cloc)
+            return -1;
+    }
+    /* the grammar is checked; strtof_l gets a NUL-terminated copy of just the number */
+    size_t n = (size_t)(numend - s);
+    char small[128];
+    char *copy = n < sizeof small ? small : malloc(n + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    char *endp = NULL;
+    const float f = strtof_l(copy, &endp, st->cloc);
+    int whole = endp == copy + n;
+    if (copy != small)
+        free(copy);
+    if (!whole)
+        return FLD_TEXT; /* cannot happen after the checks above; stay safe */
+    if (!isfinite(f))
+        return FLD_OVERFLOW;
+    *out = f;
+    return FLD_OK;
+}
+
 /*
  * Parses the number at s (leading blanks already skipped) that must end, after optional
  * blanks, at lend or at a comma. On success stores the float and the position after the
@@ -193,61 +223,32 @@ static int parse_number(csv_state *st, const char *s, const char *lend, float *o
         return FLD_TEXT;
     *next = q;
 
-    float f;
 #if defined(BNN_CSV_STRTOF_ONLY)
     (void)dropped; /* only the fast path below reads it */
 #endif
     if (m == 0) {
-        f = neg ? -0.0f : 0.0f;
+        *out = neg ? -0.0f : 0.0f;
+        return FLD_OK;
     }
 #if FLT_EVAL_METHOD == 0 && !defined(BNN_CSV_STRTOF_ONLY)
-    else if (!dropped && m <= ((uint64_t)1 << 53) && e10 >= -22 && e10 <= 22) {
+    if (!dropped && m <= ((uint64_t)1 << 53) && e10 >= -22 && e10 <= 22) {
         /* m and 10^|e10| are exact doubles, so one IEEE operation rounds correctly; the
          * result lies in [1e-22, 9.1e37], inside the normal float32 range. */
         double d = (double)m;
         d = e10 < 0 ? d / pow10_exact[-e10] : d * pow10_exact[e10];
         uint64_t bits;
         memcpy(&bits, &d, sizeof bits);
-        if ((bits & 0x1fffffffu) == 0x10000000u)
-            goto slow; /* exactly halfway between two floats: rounding twice could differ */
-        f = (float)d;
-        if (neg)
-            f = -f;
+        /* exactly halfway between two floats: rounding twice could differ (strtof_l then) */
+        if ((bits & 0x1fffffffu) != 0x10000000u) {
+            float f = (float)d;
+            if (neg)
+                f = -f;
+            *out = f;
+            return FLD_OK;
+        }
     }
 #endif
-    else {
-        goto slow;
-    }
-    *out = f;
-    return FLD_OK;
-
-slow:
-    if (!st->cloc) {
-        st->cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-        if (!st->cloc)
-            return -1;
-    }
-    {
-        /* the grammar is checked; strtof_l gets a NUL-terminated copy of just the number */
-        size_t n = (size_t)(numend - s);
-        char small[128];
-        char *copy = n < sizeof small ? small : malloc(n + 1);
-        if (!copy)
-            return -1;
-        memcpy(copy, s, n);
-        copy[n] = '\0';
-        char *endp = NULL;
-        f = strtof_l(copy, &endp, st->cloc);
-        int whole = endp == copy + n;
-        if (copy != small)
-            free(copy);
-        if (!whole)
-            return FLD_TEXT; /* cannot happen after the checks above; stay safe */
-    }
-    if (!isfinite(f))
-        return FLD_OVERFLOW;
-    *out = f;
-    return FLD_OK;
+    return parse_slow(st, s, numend, out);
 }
 
 /* Bounds of the field that starts at s on a line ending at lend, blanks trimmed. */

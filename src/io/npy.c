@@ -637,6 +637,32 @@ static void agree_bad(const npy_ctx *c, int windowed, uint64_t doff, size_t n, s
     }
 }
 
+/* The preamble and the header dictionary of the file of `size` bytes whose start is in bytes
+ * (windowed: a prefix, read further here when the header is longer): the header's offset and
+ * length and its parsed fields. 0, or -1 with the message in e. */
+static int read_header(bnn_input *in, int windowed, bnn_bytes *bytes, size_t size,
+                       size_t *hoff, size_t *hlen, npy_header *h, bnn_error *e)
+{
+    const char *path = in->name;
+    const unsigned char *b = bytes->p;
+    if (read_preamble(b, size, path, hoff, hlen, e) != 0)
+        return -1;
+    if (windowed && *hoff + *hlen > bytes->len) { /* a header longer than the prefix read */
+        if (read_prefix(in->fd, path, *hoff + *hlen, bytes, e) != 0)
+            return -1;
+        b = bytes->p;
+    }
+    if (bnn_npy_parse_header((const char *)b + *hoff, *hlen, h) != 0) {
+        char ex[200];
+        size_t exlen = *hlen; /* without the padding */
+        while (exlen && (b[*hoff + exlen - 1] == ' ' || b[*hoff + exlen - 1] == '\n'))
+            exlen--;
+        bnn_quote(ex, sizeof ex, b + *hoff, exlen, sizeof ex);
+        return bnn_fail(e, "%s: bad header (%s): %s", path, h->why, ex);
+    }
+    return 0;
+}
+
 int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
 {
     memset(t, 0, sizeof *t);
@@ -659,27 +685,12 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
         bnn_bytes_free(&bytes);
         return -1;
     }
-    const unsigned char *b = bytes.p;
     npy_ctx *c = NULL;
-
     size_t hoff = 0, hlen = 0;
-    if (read_preamble(b, size, path, &hoff, &hlen, e) != 0)
-        goto fail;
-    if (windowed && hoff + hlen > bytes.len) { /* a header longer than the prefix read */
-        if (read_prefix(in->fd, path, hoff + hlen, &bytes, e) != 0)
-            goto fail;
-        b = bytes.p;
-    }
     npy_header h;
-    if (bnn_npy_parse_header((const char *)b + hoff, hlen, &h) != 0) {
-        char ex[200];
-        size_t exlen = hlen; /* without the padding */
-        while (exlen && (b[hoff + exlen - 1] == ' ' || b[hoff + exlen - 1] == '\n'))
-            exlen--;
-        bnn_quote(ex, sizeof ex, b + hoff, exlen, sizeof ex);
-        bnn_fail(e, "%s: bad header (%s): %s", path, h.why, ex);
+    if (read_header(in, windowed, &bytes, size, &hoff, &hlen, &h, e) != 0)
         goto fail;
-    }
+    const unsigned char *b = bytes.p;
 
     size_t isz = 0;
     char kind = 'f';

@@ -1,0 +1,83 @@
+/*
+ * fast_impl.h - what the fast engine's files share (fast.c: creation, the jobs and their
+ * shards; fast_plan.c: the plan, chunk sizes and memory): the engine's struct, one thread's
+ * workspace, and the plan's functions. Private to src/engine.
+ */
+#ifndef BNN_ENGINE_FAST_IMPL_H
+#define BNN_ENGINE_FAST_IMPL_H
+
+#include <stddef.h>
+
+#include "engine/engines.h"
+#include "bnn_kernels.h"
+#include "bnn_narrow.h"
+#include "dist/tree.h"
+#include "split.h"
+
+/* Shards of one call at most: only so that shard indices stay ints (a call of more than
+ * 2^30 x min_shard samples is refused); no memory or thread count caps the shard count. */
+#define SHARDS_MAX (1 << 30)
+/* Shards of min_shard samples a call gets at most before they grow to big_shard
+ * (shard_count in fast.c). */
+#define FEW_SHARDS 32
+/* Gradient partials per worker that bnn_fast_create plans for (fast_plan.c). */
+#define CREATE_SLOTS 2
+
+typedef struct workspace {
+    float *nacc;  /* narrow path: lane-wise gradient partials, nparams * narrow_lanes */
+    float *nwork; /* narrow path: one block's activations and deltas */
+    float *acts;  /* A_1..A_m, each width[l] x chunk, column-major, ld = width[l] */
+    float *delta; /* two buffers of maxwidth x chunk */
+    float *xbuf;  /* (nin + nout) x chunk when the data is not direct float32 (data.c) */
+    float *ybuf;  /* nout x chunk */
+} workspace;
+
+struct bnn_fast {
+    bnn_arch arch;
+    int loss; /* bnn_loss */
+    int threads;
+    size_t chunk;
+    size_t nparams;
+    size_t act_off[BNN_MAX_LAYERS + 1]; /* offset of A_l in acts (l >= 1), in floats */
+    size_t act_total;
+    int64_t maxw;
+    int nws;             /* workspaces: one per thread */
+    workspace *ws;       /* one per running thread */
+    size_t pstride;      /* nparams rounded up to 16 floats (64 bytes) */
+    size_t min_shard;    /* samples per shard (the last ones of a call may have one less) */
+    size_t big_shard;    /* past FEW_SHARDS shards: samples per shard (shard_count) */
+    /* the gradient partials of the workers' folds (reserve_folds): worker t's stack is
+     * slots slot0[t] .. slot0[t + 1] - 1, each pstride floats; laid out for the call of
+     * lay_shards shards over this rank's [lay_lo, lay_hi) in lay_workers workers */
+    float *partials;
+    size_t pslots;            /* slots allocated */
+    int *slot0, *depth;       /* threads + 1 and threads entries */
+    bnn_tree_part *stack;     /* pslots entries: the workers' stacks, then nothing else */
+    bnn_tree_part *merged;    /* pslots entries: this rank's fold of the workers' nodes */
+    float *recv;              /* under mpirun: a received node sum (pstride floats) */
+    int lay_shards, lay_lo, lay_hi, lay_workers;
+    double *vals;             /* per shard: summed loss, correct decisions (2 S doubles) */
+    size_t *bounds;           /* S + 1 sample offsets (predictions gathered by rank) */
+    size_t vals_cap;          /* shards vals and bounds hold */
+    /* the element-wise kernels and the narrow path, one ISA, fixed at creation */
+    const bnn_kernel_table *k;
+    /* split mode (GEMM path, gradients of batches of at most split.max samples: split.c) */
+    bnn_split split;
+    /* the choice of team for small jobs (pick_team): few shards */
+    team_clock shard_clock;
+    double flops; /* per sample, forward and backward (TEAM_MIN_FLOP) */
+    /* the narrow fused path, when the net qualifies */
+    int narrow;
+    bnn_narrow_net nnet;
+};
+
+/* fast_plan.c: everything bnn_fast_create decides before allocating (f is filled except for
+ * ws and partials; a must have been checked), and the bytes and floats it allocates. */
+void bnn_fast_plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o);
+size_t bnn_fast_delta_floats(const bnn_fast *f);
+size_t bnn_fast_workspace_bytes(const bnn_fast *f);
+size_t bnn_fast_partials_bytes(const bnn_fast *f, size_t slots);
+size_t bnn_fast_planned_bytes(const bnn_fast *f, size_t slots);
+size_t bnn_fast_create_slots(const bnn_fast *f);
+
+#endif
