@@ -91,6 +91,8 @@ int cli_cmd_predict(int argc, char **argv)
         size_t cnt = ld.d.n - s < block ? ld.d.n - s : block;
         if (bnn_eng_predict(fast, (bnn_vec){.f = model.theta}, &ld.d, s, cnt, buf, &e) != 0) {
             bnn_table_writer_abort(w);
+            bnn_free(buf);
+            bnn_eng_free(fast);
             cli_die(1, "%s", e.msg);
         }
         if (!lead)
@@ -98,9 +100,14 @@ int cli_cmd_predict(int argc, char **argv)
         for (size_t i = 0; i < cnt * (size_t)nout; i++)
             if (!isfinite(buf[i])) {
                 bnn_table_writer_abort(w);
+                const size_t row = s + i / (size_t)nout + 1, col = i % (size_t)nout + 1;
+                const int nan = isnan(buf[i]);
+                /* freed first: the engine's pointer may live only in a register by now, and
+                 * the leak checkers of the sanitizer builds would report it */
+                bnn_free(buf);
+                bnn_eng_free(fast);
                 cli_die(1, "predict: %s: sample %zu: output %zu of the model is %s (the model "
-                        "overflows on this input)", data, s + i / (size_t)nout + 1,
-                        i % (size_t)nout + 1, isnan(buf[i]) ? "nan" : "infinite");
+                        "overflows on this input)", data, row, col, nan ? "nan" : "infinite");
             }
         cli_predict_transform(buf, cnt, nout, tloss, proba, classes);
         if (bnn_table_writer_rows(w, buf, cnt, (size_t)wout, &e) != 0) {
