@@ -53,7 +53,7 @@ size_t bnn_fast_delta_floats(const bnn_fast *f)
 
 /* Floats of one thread's GEMM workspace for chunks of `chunk` samples, as allocated: A_l
  * (each rounded to 16 floats), two delta buffers, the input and target buffers. */
-static size_t workspace_floats(const bnn_arch *a, size_t chunk)
+size_t bnn_fast_workspace_floats(const bnn_arch *a, size_t chunk)
 {
     size_t total = 0;
     for (int l = 1; l <= a->nlayers; l++)
@@ -89,7 +89,7 @@ static size_t default_chunk(const bnn_arch *a, int narrow)
 {
     const size_t chunk = narrow ? BNN_NARROW_CHUNK_MAX : gemm_chunk(a);
     const size_t limit = BNN_FAST_WORKSPACE_MAX / sizeof(float);
-    if (workspace_floats(a, chunk) <= limit)
+    if (bnn_fast_workspace_floats(a, chunk) <= limit)
         return chunk;
     /* per-sample floats without the rounding, then down past the rounding (a few steps) */
     size_t per = 0;
@@ -100,7 +100,7 @@ static size_t default_chunk(const bnn_arch *a, int narrow)
     size_t c = limit / per;
     if (c >= chunk)
         c = chunk - 1;
-    while (c > 1 && workspace_floats(a, c) > limit)
+    while (c > 1 && bnn_fast_workspace_floats(a, c) > limit)
         c--;
     return c < 1 ? 1 : c;
 }

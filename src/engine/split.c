@@ -102,14 +102,7 @@ static size_t partial_floats(const bnn_arch *a, size_t count)
  * buffers. */
 static size_t split_floats(const bnn_arch *a, size_t count)
 {
-    size_t total = 0;
-    for (int l = 1; l <= a->nlayers; l++)
-        total = add_sat(total, round16_sat(mul_sat((size_t)a->width[l], count)));
-    const size_t maxw = (size_t)bnn_arch_max_width(a);
-    total = add_sat(total, mul_sat(2, round16_sat(mul_sat(maxw, count))));
-    total = add_sat(total, mul_sat(2, partial_floats(a, count)));
-    total = add_sat(total, mul_sat((size_t)a->width[0], count));
-    return add_sat(total, mul_sat((size_t)a->width[a->nlayers], count));
+    return add_sat(bnn_fast_workspace_floats(a, count), mul_sat(2, partial_floats(a, count)));
 }
 
 void bnn_split_plan(bnn_split *s, const bnn_arch *a, int loss, int threads, double flops,

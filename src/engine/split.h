@@ -48,6 +48,10 @@ typedef struct bnn_split {
 } bnn_split;
 
 /* Fills the plan (s->max 0 when `on` is 0); allocates nothing. */
+/* Floats of one thread's GEMM workspace for `count` samples, as allocated (fast_plan.c): A_l
+ * (each rounded to 16 floats), two delta buffers, the input and target buffers. Split mode's
+ * whole-batch workspace is this plus its partials. */
+size_t bnn_fast_workspace_floats(const bnn_arch *a, size_t count);
 void bnn_split_plan(bnn_split *s, const bnn_arch *a, int loss, int threads, double flops,
                     const bnn_kernel_table *k, int on);
 void bnn_split_free(bnn_split *s);
