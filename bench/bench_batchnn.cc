@@ -74,7 +74,7 @@ struct Setup {
 void BM_epoch_fast(benchmark::State &st, const Workload *w) {
     Setup s(*w);
     bnn_error e;
-    bnn_fast *f;
+    bnn_fast_engine *f;
     bnn_fast_opts o = {int(st.range(0)), 0, 0};
     if (bnn_fast_create(&f, &s.arch, &o, &e)) fail(e);
     std::vector<float> g(s.model.nparams + 16);

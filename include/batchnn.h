@@ -198,7 +198,7 @@ typedef enum bnn_gradient {
 } bnn_gradient;
 
 /* fast: float32, BLAS, SIMD, threads. reference: double precision, one sample at a time. */
-typedef enum bnn_engine { BNN_ENGINE_FAST = 0, BNN_ENGINE_REFERENCE = 1 } bnn_engine;
+typedef enum bnn_engine_kind { BNN_ENGINE_FAST = 0, BNN_ENGINE_REFERENCE = 1 } bnn_engine_kind;
 
 /* What on_epoch_stats receives after each epoch. NaN where not measured. */
 typedef struct bnn_epoch_stats {
@@ -239,7 +239,7 @@ typedef struct bnn_train_opts {
     uint64_t seed;         /* of the permutations and of val_split's draw */
     int threads;           /* <= 0: OpenMP's default team; the result does not depend on it */
     bnn_gradient gradient; /* exact */
-    bnn_engine engine;     /* fast */
+    bnn_engine_kind engine;     /* fast */
     double fd_eps;         /* finite-diff step; 0: 1e-5 */
     /* Called after each epoch with the cost before that epoch's update (mean of the
      * mini-batch costs with batch) and the epoch's wall time; non-zero stops training. */

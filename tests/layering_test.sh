@@ -113,10 +113,10 @@ done
 
 # rule 5: the command calls no engine and no kernel directly
 while IFS= read -r hit; do
-    fail "${hit%:*}: the command names an engine's own ${hit##*:} (use bnn_eng_*)"
+    fail "${hit%:*}: the command names an engine's own ${hit##*:} (use bnn_engine_*)"
 done < <(grep -noE '\bbnn_(fast|ref|fd|notes|team)_[a-z0-9_]+' src/cli/*.[ch])
 while IFS= read -r hit; do
-    fail "${hit%:*}: the command calls ${hit##*:}) (bnn_eng_isa() names the CPU path)"
+    fail "${hit%:*}: the command calls ${hit##*:}) (bnn_engine_isa() names the CPU path)"
 done < <(grep -noE '\bbnn_kernels(_[a-z0-9]+)?\(' src/cli/*.[ch] | grep -vE '^src/cli/bench(_bounds)?\.c:')
 
 if [ "$fails" -gt 0 ]; then

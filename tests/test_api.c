@@ -1,5 +1,5 @@
 /*
- * test_api.c - the public convenience layer (bnn_net) and the engine interface (bnn_eng):
+ * test_api.c - the public convenience layer (bnn_net) and the engine interface (bnn_engine):
  * a net trains bitwise like bnn_train on the same samples for each engine and gradient; run,
  * run_batch and cost agree with the engines (fast bitwise, reference within tolerance); save
  * and load keep parameters and loss; the finite-diff engine's gradient agrees with the
@@ -84,7 +84,7 @@ static void test_net_trains_like_bnn_train(void **state)
 {
     (void)state;
     bnn_train_opts o;
-    const bnn_engine engines[] = {BNN_ENGINE_FAST, BNN_ENGINE_REFERENCE};
+    const bnn_engine_kind engines[] = {BNN_ENGINE_FAST, BNN_ENGINE_REFERENCE};
     const bnn_gradient grads[] = {BNN_GRAD_EXACT, BNN_GRAD_SEED, BNN_GRAD_FINITE_DIFF};
     for (int ei = 0; ei < 2; ei++)
         for (int gi = 0; gi < 3; gi++)
@@ -127,25 +127,25 @@ static void test_run_and_cost(void **state)
     }
     /* against the reference engine (double) through the engine interface */
     const bnn_model *m = bnn_net_model(net);
-    bnn_eng *ref;
-    const bnn_eng_opts ro = {.engine = BNN_ENGINE_REFERENCE};
-    assert_int_equal(bnn_eng_create(&ref, &m->arch, &ro, &e), 0);
+    bnn_engine *ref;
+    const bnn_engine_opts ro = {.engine = BNN_ENGINE_REFERENCE};
+    assert_int_equal(bnn_engine_create(&ref, &m->arch, &ro, &e), 0);
     bnn_table tx, ty;
     bnn_data d;
     data_of(x, y, &tx, &ty, &d);
     float rout[NS * 2];
     double want[NS * 2];
-    assert_int_equal(bnn_eng_predict(ref, (bnn_vec){.f = m->theta}, &d, 0, NS, rout, &e), 0);
+    assert_int_equal(bnn_engine_predict(ref, (bnn_vec){.f = m->theta}, &d, 0, NS, rout, &e), 0);
     for (int i = 0; i < NS * 2; i++)
         want[i] = rout[i];
     bnn_test_assert_close_f("run_batch vs reference", out, want, NS * 2, 1e-5, 1e-3);
     double cost, acc, rcost;
     assert_int_equal(bnn_net_cost(net, x, y, NS, &cost, &acc, &e), 0);
     assert_true(isnan(acc)); /* mse */
-    assert_int_equal(bnn_eng_cost(ref, (bnn_vec){.f = m->theta}, &d, 0, NS, &rcost, NULL, &e),
+    assert_int_equal(bnn_engine_cost(ref, (bnn_vec){.f = m->theta}, &d, 0, NS, &rcost, NULL, &e),
                      0);
     bnn_test_assert_close("cost vs reference", &cost, &rcost, 1, 1e-5, 1e-6);
-    bnn_eng_free(ref);
+    bnn_engine_free(ref);
     bnn_table_close(&tx);
     bnn_table_close(&ty);
     bnn_net_free(net);
@@ -209,24 +209,24 @@ static void test_engine_gradients(void **state)
     assert_true(gref && gfd && gfast && gf);
     const bnn_loss losses[] = {BNN_LOSS_MSE, BNN_LOSS_BCE};
     for (int li = 0; li < 2; li++) {
-        bnn_eng *ref, *fd, *fast;
-        bnn_eng_opts o = {.engine = BNN_ENGINE_REFERENCE, .loss = losses[li]};
-        assert_int_equal(bnn_eng_create(&ref, &a, &o, &e), 0);
+        bnn_engine *ref, *fd, *fast;
+        bnn_engine_opts o = {.engine = BNN_ENGINE_REFERENCE, .loss = losses[li]};
+        assert_int_equal(bnn_engine_create(&ref, &a, &o, &e), 0);
         o.gradient = BNN_GRAD_FINITE_DIFF;
-        assert_int_equal(bnn_eng_create(&fd, &a, &o, &e), 0);
+        assert_int_equal(bnn_engine_create(&fd, &a, &o, &e), 0);
         o.engine = BNN_ENGINE_FAST;
         o.gradient = BNN_GRAD_EXACT;
-        assert_int_equal(bnn_eng_create(&fast, &a, &o, &e), 0);
+        assert_int_equal(bnn_engine_create(&fast, &a, &o, &e), 0);
         assert_int_equal(ref->grad_f64, 1);
         assert_int_equal(fd->grad_f64, 1);
         assert_int_equal(fast->grad_f64, 0);
         const bnn_vec th = {.f = m.theta};
         double c_ref, c_fd, c_fast, k_ref, k_fd;
-        assert_int_equal(bnn_eng_grad(ref, th, &d, 2, NS - 2, (bnn_vec){.d = gref}, &c_ref,
+        assert_int_equal(bnn_engine_grad(ref, th, &d, 2, NS - 2, (bnn_vec){.d = gref}, &c_ref,
                                       &k_ref, &e), 0);
-        assert_int_equal(bnn_eng_grad(fd, th, &d, 2, NS - 2, (bnn_vec){.d = gfd}, &c_fd, &k_fd,
+        assert_int_equal(bnn_engine_grad(fd, th, &d, 2, NS - 2, (bnn_vec){.d = gfd}, &c_fd, &k_fd,
                                       &e), 0);
-        assert_int_equal(bnn_eng_grad(fast, th, &d, 2, NS - 2, (bnn_vec){.f = gf}, &c_fast,
+        assert_int_equal(bnn_engine_grad(fast, th, &d, 2, NS - 2, (bnn_vec){.f = gf}, &c_fast,
                                       NULL, &e), 0);
         assert_true(c_ref == c_fd && k_ref == k_fd); /* the same reference cost */
         bnn_test_assert_close("finite-diff vs reference gradient", gfd, gref, np, 1e-6, 1e-6);
@@ -234,20 +234,20 @@ static void test_engine_gradients(void **state)
         bnn_test_assert_close("fast vs reference cost", &c_fast, &c_ref, 1, 1e-5, 1e-6);
         /* finite-diff's cost is its base engine's: the reference engine here */
         double c_base;
-        assert_int_equal(bnn_eng_cost(fd, th, &d, 2, NS - 2, &c_base, NULL, &e), 0);
+        assert_int_equal(bnn_engine_cost(fd, th, &d, 2, NS - 2, &c_base, NULL, &e), 0);
         assert_true(c_base == c_ref);
         /* precisions the engines refuse */
-        assert_int_equal(bnn_eng_grad(fast, (bnn_vec){.d = gref}, &d, 0, NS,
+        assert_int_equal(bnn_engine_grad(fast, (bnn_vec){.d = gref}, &d, 0, NS,
                                       (bnn_vec){.f = gf}, NULL, NULL, &e), -1);
         assert_non_null(strstr(e.msg, "float32"));
-        assert_int_equal(bnn_eng_grad(ref, th, &d, 0, NS, (bnn_vec){.f = gf}, NULL, NULL, &e),
+        assert_int_equal(bnn_engine_grad(ref, th, &d, 0, NS, (bnn_vec){.f = gf}, NULL, NULL, &e),
                          -1);
         assert_one_line(&e);
-        assert_int_equal(bnn_eng_predict(ref, th, &d, NS, 1, (float *)gf, &e), -1);
+        assert_int_equal(bnn_engine_predict(ref, th, &d, NS, 1, (float *)gf, &e), -1);
         assert_non_null(strstr(e.msg, "outside"));
-        bnn_eng_free(ref);
-        bnn_eng_free(fd);
-        bnn_eng_free(fast);
+        bnn_engine_free(ref);
+        bnn_engine_free(fd);
+        bnn_engine_free(fast);
     }
     free(gref);
     free(gfd);

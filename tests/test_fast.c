@@ -75,7 +75,7 @@ static void compare(setup *s, bnn_gradient mode, int threads, size_t chunk, cons
     float *got = bnn_alloc(np, sizeof *got);
     double cw, cg;
     assert_int_equal(bnn_ref_grad(&s->a, s->theta, &s->d, 0, s->n, mode, want, &cw, &e), 0);
-    bnn_fast *f;
+    bnn_fast_engine *f;
     bnn_fast_opts o = {.threads = threads, .chunk = chunk};
     assert_int_equal(bnn_fast_create(&f, &s->a, &o, &e), 0);
     if (bnn_fast_grad(f, s->m.theta, &s->d, 0, s->n, mode, got, &cg, &e) != 0) {
@@ -172,7 +172,7 @@ static void test_threads_bitwise(void **state)
     float *g[3];
     double c[3];
     for (int t = 0; t < 3; t++) {
-        bnn_fast *f;
+        bnn_fast_engine *f;
         bnn_fast_opts o = {.threads = t + 1, .chunk = 64};
         assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
         g[t] = bnn_alloc(np, sizeof(float));
@@ -194,7 +194,7 @@ static int shards_of(const char *widths, size_t chunk, size_t count)
     bnn_arch a;
     bnn_error e;
     assert_int_equal(bnn_arch_parse(&a, widths, NULL, 1, &e), 0);
-    bnn_fast *f;
+    bnn_fast_engine *f;
     bnn_fast_opts o = {.threads = 1, .chunk = chunk};
     assert_int_equal(bnn_fast_create(&f, &a, &o, &e), 0);
     const int s = bnn_fast_shards(f, count);
@@ -242,7 +242,7 @@ static void test_many_shards_bitwise(void **state)
         float *g[4];
         double c[4];
         for (int t = 0; t < 4; t++) {
-            bnn_fast *f;
+            bnn_fast_engine *f;
             bnn_fast_opts o = {.threads = t + 1, .chunk = 16};
             assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
             g[t] = bnn_alloc(np, sizeof(float));
@@ -268,7 +268,7 @@ static void test_many_shards_bitwise(void **state)
     bnn_error e;
     float *g[4];
     for (int t = 0; t < 4; t++) {
-        bnn_fast *f;
+        bnn_fast_engine *f;
         bnn_fast_opts o = {.threads = t + 1, .chunk = 0};
         assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
         assert_int_equal(bnn_fast_shards(f, s.n), 35);
@@ -297,7 +297,7 @@ static void test_isa_fixed_at_create(void **state)
         make_setup(&s, nets[i], "sigmoid", 1, 1037, 40 + i);
         bnn_error e;
         size_t np = s.m.nparams;
-        bnn_fast *f;
+        bnn_fast_engine *f;
         bnn_fast_opts o = {.threads = 2, .chunk = 0};
         assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
         float *g0 = bnn_alloc(np, sizeof(float)), *g1 = bnn_alloc(np, sizeof(float));
@@ -353,7 +353,7 @@ static void test_streamed_data(void **state)
     bnn_data sd;
     bnn_error e;
     streamed_copy(&s, &st, &sd);
-    bnn_fast *f;
+    bnn_fast_engine *f;
     bnn_fast_opts o = {.threads = 2, .chunk = 32};
     assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
     float *g1 = bnn_alloc(s.m.nparams, sizeof(float)), *g2 = bnn_alloc(s.m.nparams, 4);
@@ -396,7 +396,7 @@ static void grad_of(setup *s, int threads, size_t start, size_t count, bnn_gradi
                     int loss, float *g, double *cost)
 {
     bnn_error e;
-    bnn_fast *f;
+    bnn_fast_engine *f;
     bnn_fast_opts o = {.threads = threads, .chunk = 0, .loss = loss};
     assert_int_equal(bnn_fast_create(&f, &s->a, &o, &e), 0);
     if (bnn_fast_grad(f, s->m.theta, &s->d, start, count, mode, g, cost, &e) != 0) {
@@ -528,7 +528,7 @@ static void fused_case(setup *s, const bnn_optim_opts *o, size_t start, size_t c
     assert_int_equal(bnn_optim_state_init(&sw, o, np, &e), 0);
     sw.threads = 1;
     double cw[3];
-    bnn_fast *f;
+    bnn_fast_engine *f;
     bnn_fast_opts fo = {.threads = 1, .chunk = 0};
     assert_int_equal(bnn_fast_create(&f, &s->a, &fo, &e), 0);
     for (int i = 0; i < 3; i++) {
@@ -620,7 +620,7 @@ static void test_fused_step_nonfinite(void **state)
     bnn_optim_opts_default(&o);
     bnn_optim_state st;
     assert_int_equal(bnn_optim_state_init(&st, &o, np, &e), 0);
-    bnn_fast *f;
+    bnn_fast_engine *f;
     bnn_fast_opts fo = {.threads = 2, .chunk = 0};
     assert_int_equal(bnn_fast_create(&f, &s.a, &fo, &e), 0);
     double c;
@@ -654,7 +654,7 @@ static void test_minibatch_streamed(void **state)
     bnn_data sd;
     bnn_error e;
     streamed_copy(&s, &st, &sd);
-    bnn_fast *f;
+    bnn_fast_engine *f;
     bnn_fast_opts o = {.threads = 2};
     assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
     const size_t np = s.m.nparams;
@@ -698,7 +698,7 @@ static size_t chunk_of(const char *widths, int threads)
     bnn_arch a;
     bnn_error e;
     assert_int_equal(bnn_arch_parse(&a, widths, NULL, 1, &e), 0);
-    bnn_fast *f;
+    bnn_fast_engine *f;
     bnn_fast_opts o = {.threads = threads, .chunk = 0};
     if (bnn_fast_create(&f, &a, &o, &e) != 0) {
         print_error("%s: %s\n", widths, e.msg);
@@ -722,7 +722,7 @@ static void test_chunk_unchanged(void **state)
                 {"784,256,10", 0}, {"512,1024,1024,16", 0}, {"1,16382,1", 0},
                 {"512,512,1", 0}, {"513,512,1", 0}};
     for (int gemm = 0; gemm < 2; gemm++) {
-        bnn_eng_force_gemm(gemm);
+        bnn_engine_force_gemm(gemm);
         for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
             /* a layer of more than 2^18 weights doubles the chunk, of more than 2^19
              * quadruples it: W6 (1024 x 1024) takes 1024 */
@@ -740,7 +740,7 @@ static void test_chunk_unchanged(void **state)
             }
         }
     }
-    bnn_eng_force_gemm(0);
+    bnn_engine_force_gemm(0);
 }
 
 /* Wide nets: the largest chunk whose workspace fits 64 MiB, the same for any thread count. */
@@ -786,7 +786,7 @@ static void test_wide_gradient(void **state)
     bnn_error e;
     float *g[2];
     for (int t = 0; t < 2; t++) {
-        bnn_fast *f;
+        bnn_fast_engine *f;
         bnn_fast_opts o = {.threads = t + 1, .chunk = 0};
         assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
         g[t] = bnn_alloc(s.m.nparams, sizeof(float));
@@ -819,7 +819,7 @@ static int create_msg(const char *widths, int threads, bnn_error *e)
 {
     bnn_arch a;
     assert_int_equal(bnn_arch_parse(&a, widths, NULL, 1, e), 0);
-    bnn_fast *f = NULL;
+    bnn_fast_engine *f = NULL;
     bnn_fast_opts o = {.threads = threads, .chunk = 0};
     int rc = bnn_fast_create(&f, &a, &o, e);
     if (rc == 0)
@@ -873,7 +873,7 @@ static void test_refusal(void **state)
     float *g = bnn_alloc(s.m.nparams, sizeof(float));
     assert_non_null(g);
     for (int t = 1; t <= 2; t++) {
-        bnn_fast *f;
+        bnn_fast_engine *f;
         bnn_fast_opts o = {.threads = t, .chunk = 0};
         assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
         assert_int_equal(bnn_fast_shards(f, 200), 32);
@@ -981,7 +981,7 @@ static void test_narrow_tiny_layouts_threads(void **state)
         bnn_table st;
         bnn_data sd;
         streamed_copy(&s, &st, &sd);
-        bnn_fast *f;
+        bnn_fast_engine *f;
         bnn_fast_opts o = {.threads = 2};
         assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
         assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 5, 9000, BNN_GRAD_EXACT, g1, &c1, &e),

@@ -211,7 +211,7 @@ static void test_engines(void **state)
         double cref, corref, cf, corf, ce, core;
         assert_int_equal(bnn_ref_grad_loss(&a, theta, &d, 3, n - 3, BNN_GRAD_EXACT, losses[li],
                                            gref, &cref, &corref, &e), 0);
-        bnn_fast *f;
+        bnn_fast_engine *f;
         bnn_fast_opts fo = {.threads = 2, .chunk = 64, .loss = losses[li]};
         assert_int_equal(bnn_fast_create(&f, &a, &fo, &e), 0);
         assert_int_equal(bnn_fast_grad_acc(f, m.theta, &d, 3, n - 3, BNN_GRAD_EXACT, gf, &cf,

@@ -1,6 +1,6 @@
 /*
  * test_threads.c - the one route of a thread count (issue 21): a threads option left at 0
- * (bnn_fast_opts, bnn_eng_opts, bnn_train_opts) means OpenMP's default team, so the command
+ * (bnn_fast_opts, bnn_engine_opts, bnn_train_opts) means OpenMP's default team, so the command
  * sets --threads once, with omp_set_num_threads, and every engine it creates follows. The
  * default is set above the CPU count here, so the test tells the default team from "all
  * cores" on any machine.
@@ -18,7 +18,7 @@ static void test_default_team(void **state)
     const int procs = omp_get_num_procs();
     for (int team = 1; team <= procs + 1; team += procs) { /* 1, then more than the cores */
         omp_set_num_threads(team);
-        bnn_fast *f;
+        bnn_fast_engine *f;
         bnn_fast_opts o = {.threads = 0};
         assert_int_equal(bnn_fast_create(&f, &a, &o, &e), 0);
         assert_int_equal(bnn_fast_threads(f), team);

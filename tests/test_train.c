@@ -32,7 +32,7 @@ static int record(void *ctx, int epoch, double loss, double seconds)
 }
 
 static int train(run *r, const char *widths, const char *acts, int bias, const char *set,
-                 size_t n, int epochs, double lr, size_t batch, bnn_engine engine,
+                 size_t n, int epochs, double lr, size_t batch, bnn_engine_kind engine,
                  bnn_gradient grad, int threads, uint64_t seed, bnn_error *e)
 {
     memset(r, 0, sizeof *r);
@@ -276,7 +276,7 @@ static int stop_epoch(void *ctx, int epoch, double loss, double seconds)
 
 /* adam, mini-batches of 50 of 300 samples (6 steps an epoch), stopped at step stop_at;
  * returns the optimizer's step count in *steps */
-static void train_stopped(run *r, bnn_engine engine, int stop_at, uint64_t *steps)
+static void train_stopped(run *r, bnn_engine_kind engine, int stop_at, uint64_t *steps)
 {
     bnn_error e;
     memset(r, 0, sizeof *r);
@@ -313,7 +313,7 @@ static void test_stop_at_step(void **state)
 {
     (void)state;
     for (int ref = 0; ref < 2; ref++) {
-        const bnn_engine eng = ref ? BNN_ENGINE_REFERENCE : BNN_ENGINE_FAST;
+        const bnn_engine_kind eng = ref ? BNN_ENGINE_REFERENCE : BNN_ENGINE_FAST;
         run one, mid, last, all;
         uint64_t s1, sm, sl, sa;
         train_stopped(&one, eng, 6, &s1);   /* the last step of epoch 1 */

@@ -1,7 +1,7 @@
 /*
  * net.c - the convenience layer of batchnn.h: a net (a model, its loss and a cached engine)
  * created from widths and activations, trained on float arrays in memory and run forward,
- * on top of bnn_train and the engine interface (bnn_eng). Row-major arrays of count samples
+ * on top of bnn_train and the engine interface (bnn_engine). Row-major arrays of count samples
  * are tables in direct form (no copy): row r of x is sample r. Data sets (api/data.c) train
  * and evaluate the same way, with validation.
  *
@@ -20,7 +20,7 @@
 struct bnn_net {
     bnn_model model;
     bnn_loss loss;
-    bnn_eng *eng; /* the fast engine for the model's architecture and loss, made on first use */
+    bnn_engine *eng; /* the fast engine for the model's architecture and loss, made on first use */
 };
 
 const char *bnn_version(void)
@@ -101,7 +101,7 @@ void bnn_net_free(bnn_net *net)
 {
     if (!net)
         return;
-    bnn_eng_free(net->eng);
+    bnn_engine_free(net->eng);
     bnn_model_free(&net->model);
     free(net);
 }
@@ -167,16 +167,16 @@ static int arrays(const bnn_net *net, const float *x, const float *y, size_t cou
 }
 
 /* The cached fast engine for the net's loss. */
-static bnn_eng *engine(bnn_net *net, bnn_error *e)
+static bnn_engine *engine(bnn_net *net, bnn_error *e)
 {
     if (net->eng && net->eng->opts.loss != net->loss) {
-        bnn_eng_free(net->eng);
+        bnn_engine_free(net->eng);
         net->eng = NULL;
     }
     if (!net->eng) {
-        const bnn_eng_opts o = {.engine = BNN_ENGINE_FAST, .gradient = BNN_GRAD_EXACT,
+        const bnn_engine_opts o = {.engine = BNN_ENGINE_FAST, .gradient = BNN_GRAD_EXACT,
                                 .loss = net->loss};
-        if (bnn_eng_create(&net->eng, &net->model.arch, &o, e) != 0)
+        if (bnn_engine_create(&net->eng, &net->model.arch, &o, e) != 0)
             return NULL;
     }
     return net->eng;
@@ -219,7 +219,7 @@ static int train_on(bnn_net *net, bnn_data d, const bnn_data *val, const bnn_tra
     scaled(net, &d);
     scaled(net, &v);
     t.val = val || idx ? &v : NULL;
-    bnn_eng_free(net->eng); /* its working memory, while training makes its own */
+    bnn_engine_free(net->eng); /* its working memory, while training makes its own */
     net->eng = NULL;
     const int rc = bnn_train(&net->model, &d, &t, e);
     free(idx);
@@ -268,9 +268,9 @@ int bnn_net_eval_data(bnn_net *net, const bnn_dataset *ds, double *cost, double 
                            "%lld -> %lld", (long long)d->nin, (long long)d->nout,
                         (long long)a->width[0], (long long)a->width[a->nlayers]);
     scaled(net, d);
-    bnn_eng *g = engine(net, e);
+    bnn_engine *g = engine(net, e);
     double c = 0.0, correct = 0.0;
-    if (!g || bnn_eng_cost(g, (bnn_vec){.f = net->model.theta}, d, 0, d->n, &c, &correct, e))
+    if (!g || bnn_engine_cost(g, (bnn_vec){.f = net->model.theta}, d, 0, d->n, &c, &correct, e))
         return -1;
     if (cost)
         *cost = c;
@@ -285,10 +285,10 @@ int bnn_net_run_batch(bnn_net *net, const float *x, size_t count, float *out, bn
 {
     bnn_table tx, ty;
     bnn_data d;
-    bnn_eng *g;
+    bnn_engine *g;
     if (arrays(net, x, NULL, count, &tx, &ty, &d, e) != 0 || !(g = engine(net, e)))
         return -1;
-    return bnn_eng_predict(g, (bnn_vec){.f = net->model.theta}, &d, 0, count, out, e);
+    return bnn_engine_predict(g, (bnn_vec){.f = net->model.theta}, &d, 0, count, out, e);
 }
 
 int bnn_net_run(bnn_net *net, const float *x, float *out, bnn_error *e)
@@ -301,12 +301,12 @@ int bnn_net_cost(bnn_net *net, const float *x, const float *y, size_t count, dou
 {
     bnn_table tx, ty;
     bnn_data d;
-    bnn_eng *g;
+    bnn_engine *g;
     double c = 0.0, correct = 0.0;
     if (!y)
         return bnn_fail(e, "net: the cost needs targets");
     if (arrays(net, x, y, count, &tx, &ty, &d, e) != 0 || !(g = engine(net, e)) ||
-        bnn_eng_cost(g, (bnn_vec){.f = net->model.theta}, &d, 0, count, &c, &correct, e) != 0)
+        bnn_engine_cost(g, (bnn_vec){.f = net->model.theta}, &d, 0, count, &c, &correct, e) != 0)
         return -1;
     if (cost)
         *cost = c;

@@ -149,19 +149,19 @@ static double time_reference_per_sample(const bnn_arch *a, const bnn_data *d, si
     double *theta = bnn_theta_to_double(NULL, m.theta, np), *g = malloc(np * sizeof *g);
     if (!theta || !g)
         cli_die(1, "bench: out of memory");
-    bnn_eng_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = BNN_GRAD_EXACT};
-    bnn_eng *ref = cli_engine(a, &ro);
+    bnn_engine_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = BNN_GRAD_EXACT};
+    bnn_engine *ref = cli_engine(a, &ro);
     double times[3], cost;
     for (int r = 0; r < 3; r++) {
         double t = bnn_now_seconds();
-        if (bnn_eng_grad(ref, (bnn_vec){.d = theta}, d, 0, n, (bnn_vec){.d = g}, &cost, NULL,
+        if (bnn_engine_grad(ref, (bnn_vec){.d = theta}, d, 0, n, (bnn_vec){.d = g}, &cost, NULL,
                          &e) != 0)
             cli_die(1, "bench: %s", e.msg);
         for (size_t p = 0; p < np; p++)
             theta[p] -= 0.1 * g[p];
         times[r] = bnn_now_seconds() - t;
     }
-    bnn_eng_free(ref);
+    bnn_engine_free(ref);
     free(theta);
     free(g);
     bnn_model_free(&m);
@@ -515,13 +515,13 @@ static json_object *load_baseline(const char *path, char *chosen, size_t len)
     snprintf(chosen, len, "%s", path);
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         char id[600], model[512];
-        baseline_id(id, sizeof id, bnn_eng_isa());
+        baseline_id(id, sizeof id, bnn_engine_isa());
         snprintf(chosen, len, "%s/%s.json", path, id);
         if (stat(chosen, &st) != 0) {
             cpu_model(model, sizeof model, NULL, NULL);
             fprintf(stderr, "batchnn: bench: --baseline %s: no baseline for this CPU (%s) and "
                             "ISA path %s: %s.json is not there; compare with an A/B run instead\n",
-                    path, model, bnn_eng_isa(), id);
+                    path, model, bnn_engine_isa(), id);
             exit(3);
         }
     }
@@ -723,7 +723,7 @@ int cli_cmd_bench(int argc, char **argv)
         return 0;
     }
     char id[600];
-    baseline_id(id, sizeof id, bnn_eng_isa());
+    baseline_id(id, sizeof id, bnn_engine_isa());
     if (cli_opt_flag(opts, "baseline-id")) {
         printf("%s\n", id);
         return 0;
@@ -762,11 +762,11 @@ int cli_cmd_bench(int argc, char **argv)
     cpu_model(model, sizeof model, NULL, NULL);
     machine mc = {bench_probe_sgemm(threads), bench_probe_bandwidth(threads),
                   bench_probe_sigmoid(threads), bench_probe_ghz(),
-                  bench_ports_for(bnn_eng_isa())};
+                  bench_ports_for(bnn_engine_isa())};
     const double sgemm = mc.sgemm, bw = mc.bw, sig = mc.sig;
     printf("machine: %s; sgemm %.1f GFLOP/s, memory read %.1f GB/s, sigmoid %.2f G/s, clock "
            "%.2f GHz, %d thread%s; engine path %s%s\n", model, sgemm, bw, sig, mc.ghz, threads,
-           threads == 1 ? "" : "s", bnn_eng_isa(),
+           threads == 1 ? "" : "s", bnn_engine_isa(),
            getenv("BATCHNN_PATH") ? " (BATCHNN_PATH set)" : "");
     if (g.base)
         printf("baseline: %s\n", chosen);
@@ -775,7 +775,7 @@ int cli_cmd_bench(int argc, char **argv)
         fprintf(json, "{\"machine\": {\"sgemm_gflops\": %.6g, \"read_gbs\": %.6g, "
                       "\"sigmoid_gs\": %.6g, \"isa\": \"%s\", \"threads\": %d, \"cpu\": \"%s\", "
                       "\"baseline_id\": \"%s\", \"clock_ghz\": %.6g},\n  \"workloads\": [",
-                sgemm, bw, sig, bnn_eng_isa(), threads, model, id, mc.ghz);
+                sgemm, bw, sig, bnn_engine_isa(), threads, model, id, mc.ghz);
     run_selected(sel, arch, act, n_user, threads, repeat, &mc, json, &g);
     if (json) {
         fprintf(json, "\n  ]\n}\n");

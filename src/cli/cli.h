@@ -15,9 +15,9 @@
  *
  * The command uses the library as a user would (include/batchnn.h) plus one internal
  * interface, train/bnn_train_internal.h (training, and through it the layers below: the
- * engine interface bnn_eng_*, dist, data views, io, core). It never includes a kernel
- * header or the engines' own (engine/engines.h): engines are reached through bnn_eng_*,
- * the CPU path through bnn_eng_isa(). The one exception is bench (bench.c, bench_bounds.c),
+ * engine interface bnn_engine_*, dist, data views, io, core). It never includes a kernel
+ * header or the engines' own (engine/engines.h): engines are reached through bnn_engine_*,
+ * the CPU path through bnn_engine_isa(). The one exception is bench (bench.c, bench_bounds.c),
  * whose kernel micro-benchmarks and machine probes (bench_probe_sigmoid,
  * options_kernels_seconds) time kernel-table entries alone and so include bnn_kernels.h
  * (tests/layering_test.sh checks all of this).
@@ -132,9 +132,9 @@ typedef struct cli_model_on_data {
     size_t samples;
 } cli_model_on_data;
 void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts);
-/* The engine the options name (bnn_eng_create; finite-diff: gradient BNN_GRAD_FINITE_DIFF),
- * or the command dies with the library's message. Free with bnn_eng_free. */
-bnn_eng *cli_engine(const bnn_arch *a, const bnn_eng_opts *o);
+/* The engine the options name (bnn_engine_create; finite-diff: gradient BNN_GRAD_FINITE_DIFF),
+ * or the command dies with the library's message. Free with bnn_engine_free. */
+bnn_engine *cli_engine(const bnn_arch *a, const bnn_engine_opts *o);
 
 /* ---- bench_baseline.c ---- */
 
@@ -274,7 +274,7 @@ typedef struct cli_report {
 void cli_report_init(cli_report *r, const bnn_arch *a, bnn_loss loss);
 void cli_report_free(cli_report *r);
 /* Counts every sample of d (all ranks call it; rank 0 counts). Dies on an error. */
-void cli_report_count(cli_report *r, bnn_eng *g, const float *theta, const bnn_data *d);
+void cli_report_count(cli_report *r, bnn_engine *g, const float *theta, const bnn_data *d);
 void cli_report_print(const cli_report *r, int with_accuracy);
 int cli_report_write_csv(const cli_report *r, const char *path, bnn_error *e);
 

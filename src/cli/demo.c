@@ -25,16 +25,16 @@ static void demo_train(const char *title, const char *arch, const char *acts, in
     to.lr = lr;
     double t0 = bnn_now_seconds();
     double c0, c1;
-    bnn_eng_opts fo = {.engine = BNN_ENGINE_FAST, .gradient = BNN_GRAD_EXACT};
-    bnn_eng *f = cli_engine(&a, &fo);
-    if (bnn_eng_cost(f, (bnn_vec){.f = model->theta}, &ld.d, 0, ld.d.n, &c0, NULL, &e) != 0 ||
+    bnn_engine_opts fo = {.engine = BNN_ENGINE_FAST, .gradient = BNN_GRAD_EXACT};
+    bnn_engine *f = cli_engine(&a, &fo);
+    if (bnn_engine_cost(f, (bnn_vec){.f = model->theta}, &ld.d, 0, ld.d.n, &c0, NULL, &e) != 0 ||
         bnn_train(model, &ld.d, &to, &e) != 0 ||
-        bnn_eng_cost(f, (bnn_vec){.f = model->theta}, &ld.d, 0, ld.d.n, &c1, NULL, &e) != 0)
+        bnn_engine_cost(f, (bnn_vec){.f = model->theta}, &ld.d, 0, ld.d.n, &c1, NULL, &e) != 0)
         cli_die(1, "demo: %s", e.msg);
     printf("\n%s\n  arch %s (%s%s), %s, %zu samples, %d epochs at lr %g: cost %.3g -> %.3g "
            "(%.2f s)\n", title, arch, acts, bias ? "" : ", no bias", set, ld.d.n, epochs, lr, c0,
            c1, bnn_now_seconds() - t0);
-    bnn_eng_free(f);
+    bnn_engine_free(f);
     cli_free_data(&ld);
 }
 
@@ -51,14 +51,14 @@ static void demo_gate(const char *name, const char *arch, int epochs, double lr)
     bnn_data d;
     bnn_error e;
     float y[4];
-    bnn_eng_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = BNN_GRAD_EXACT};
-    bnn_eng *g = cli_engine(&model.arch, &ro);
+    bnn_engine_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = BNN_GRAD_EXACT};
+    bnn_engine *g = cli_engine(&model.arch, &ro);
     if (bnn_data_make(&d, &t, NULL, 2, 1, &e) != 0 ||
-        bnn_eng_predict(g, (bnn_vec){.f = model.theta}, &d, 0, 4, y, &e) != 0)
+        bnn_engine_predict(g, (bnn_vec){.f = model.theta}, &d, 0, 4, y, &e) != 0)
         cli_die(1, "demo: %s", e.msg);
     for (int i = 0; i < 4; i++)
         printf("  %g %s %g = %.3f\n", x[i][0], name, x[i][1], y[i]);
-    bnn_eng_free(g);
+    bnn_engine_free(g);
     bnn_model_free(&model);
 }
 
@@ -118,23 +118,23 @@ int cli_cmd_demo(int argc, char **argv)
     double fast_rate = (double)ld.d.n * ctx.epochs_done / ctx.train_seconds;
     printf("\nfull batch, 2,16,16,1 sigmoid on %zu samples of synth:uniform, %d epochs:\n"
            "  fast engine (%s, %d threads): %.2f ms/epoch, %.3g samples/s, final loss %.6g\n",
-           ld.d.n, big_epochs, bnn_eng_isa(), omp_get_num_procs(),
+           ld.d.n, big_epochs, bnn_engine_isa(), omp_get_num_procs(),
            1e3 * ctx.train_seconds / ctx.epochs_done, fast_rate, ctx.last_loss);
     /* the reference engine on a prefix: per-sample rates are comparable */
     size_t nref = ld.d.n < 65536 ? ld.d.n : 65536;
     double *g = malloc(model.nparams * sizeof *g);
     if (!g)
         cli_die(1, "demo: out of memory");
-    bnn_eng_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = BNN_GRAD_EXACT};
-    bnn_eng *ref = cli_engine(&a, &ro);
+    bnn_engine_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = BNN_GRAD_EXACT};
+    bnn_engine *ref = cli_engine(&a, &ro);
     double t0 = bnn_now_seconds(), c;
-    if (bnn_eng_grad(ref, (bnn_vec){.f = model.theta}, &ld.d, 0, nref, (bnn_vec){.d = g}, &c,
+    if (bnn_engine_grad(ref, (bnn_vec){.f = model.theta}, &ld.d, 0, nref, (bnn_vec){.d = g}, &c,
                      NULL, &e) != 0)
         cli_die(1, "demo: %s", e.msg);
     double ref_rate = (double)nref / (bnn_now_seconds() - t0);
     printf("  reference engine (double, scalar, 1 thread): %.3g samples/s on %zu samples\n"
            "  speedup of fast over reference: %.1fx\n", ref_rate, nref, fast_rate / ref_rate);
-    bnn_eng_free(ref);
+    bnn_engine_free(ref);
     free(g);
     cli_free_data(&ld);
     bnn_model_free(&model);

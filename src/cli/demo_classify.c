@@ -123,7 +123,7 @@ void cli_demo_classify(void)
     train_run(&plain, &d, NULL, BNN_LOSS_MSE, BNN_OPT_SGD, 0.1, 0, epochs, &base);
     printf("  time per epoch: %.2f ms (cross-entropy, Adam, shuffled, validation not counted) "
            "vs %.2f ms for the plain run (sgd on the squared error, in order), %s\n",
-           1e3 * opt.seconds / opt.epochs, 1e3 * base.seconds / base.epochs, bnn_eng_isa());
+           1e3 * opt.seconds / opt.epochs, 1e3 * base.seconds / base.epochs, bnn_engine_isa());
     free(tr);
     free(va);
 }

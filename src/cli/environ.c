@@ -2,7 +2,7 @@
  * environ.c - the command's environment variables. The library reads none: the command reads
  * them here, once at start (cli_environ_apply, before MPI starts and before any kernel runs),
  * and passes each value in through the library's setter.
- *   BATCHNN_ISA=scalar|avx2|avx512|auto    the CPU path (bnn_eng_force_isa); a name unknown
+ *   BATCHNN_ISA=scalar|avx2|avx512|auto    the CPU path (bnn_engine_force_isa); a name unknown
  *                                          or unavailable here gets a one-line warning and
  *                                          the automatic choice
  *   BATCHNN_STREAM_LIMIT                   the most read from a pipe (bnn_stream_limit_set;
@@ -10,7 +10,7 @@
  *   BATCHNN_PROC_ROOT, BATCHNN_SYSFS_ROOT  tests: fake /proc and /sys (bnn_memory_set_roots)
  *   BATCHNN_NPY_WINDOWS=1                  tests: .npy files read in windows
  *   BATCHNN_PATH=gemm                      the fast engine's GEMM path for narrow nets too
- *                                          (bnn_eng_force_gemm: benchmarks, tests)
+ *                                          (bnn_engine_force_gemm: benchmarks, tests)
  *   BATCHNN_MPI_STATS=1                    rank 0 prints the MPI statistics line at the end
  *                                          (cli_dist_finalize)
  */
@@ -26,7 +26,7 @@ static void apply_isa(void)
     const char *env = getenv("BATCHNN_ISA");
     int named = 0;
     if (env && *env) {
-        if (bnn_eng_force_isa(env) == 0)
+        if (bnn_engine_force_isa(env) == 0)
             named = strcmp(env, "auto") != 0;
         else
             fprintf(stderr,
@@ -45,7 +45,7 @@ void cli_environ_apply(void)
     const char *w = getenv("BATCHNN_NPY_WINDOWS");
     bnn_npy_force_windows(w && strcmp(w, "1") == 0);
     const char *path = getenv("BATCHNN_PATH");
-    bnn_eng_force_gemm(path && strcmp(path, "gemm") == 0);
+    bnn_engine_force_gemm(path && strcmp(path, "gemm") == 0);
 }
 
 void cli_dist_finalize(void)

@@ -52,8 +52,8 @@ int cli_cmd_eval(int argc, char **argv)
     const char *model_path = r.model, *data = r.data;
     const size_t samples = r.samples;
     uint64_t seed = cli_parse_u64("seed", cli_opt_str(opts, "seed", "1"), 0, UINT64_MAX);
-    bnn_engine engine;
-    if (bnn_engine_parse(cli_opt_str(opts, "engine", "fast"), &engine) != 0)
+    bnn_engine_kind engine;
+    if (bnn_engine_kind_parse(cli_opt_str(opts, "engine", "fast"), &engine) != 0)
         cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference",
                 cli_opt_str(opts, "engine", ""));
     const cli_path paths[] = { /* standard input, if named, is named once */
@@ -80,11 +80,11 @@ int cli_cmd_eval(int argc, char **argv)
               a->width[a->nlayers], seed, 1);
     cli_data_scale(&ld, &model); /* a --standardize model's (x - mean) / std */
     double cost, correct = 0.0;
-    bnn_eng_opts eo = {.engine = engine, .gradient = BNN_GRAD_EXACT, .loss = loss};
-    bnn_eng *g = cli_engine(a, &eo);
-    if (bnn_eng_cost(g, (bnn_vec){.f = model.theta}, &ld.d, 0, ld.d.n, &cost, &correct, &e) != 0)
+    bnn_engine_opts eo = {.engine = engine, .gradient = BNN_GRAD_EXACT, .loss = loss};
+    bnn_engine *g = cli_engine(a, &eo);
+    if (bnn_engine_cost(g, (bnn_vec){.f = model.theta}, &ld.d, 0, ld.d.n, &cost, &correct, &e) != 0)
         cli_die(1, "%s", e.msg);
-    bnn_eng_free(g);
+    bnn_engine_free(g);
     if (!isfinite(cost))
         cli_die(1, "eval: the cost of %s on %s is %s (the model's outputs overflow)", model_path,
                 data, isnan(cost) ? "nan" : "infinite");
@@ -92,9 +92,9 @@ int cli_cmd_eval(int argc, char **argv)
     if (report || report_csv) {
         cli_report_init(&rep, a, loss);
         eo.engine = BNN_ENGINE_FAST; /* the report's outputs: the fast engine's, as always */
-        bnn_eng *fast = cli_engine(a, &eo);
+        bnn_engine *fast = cli_engine(a, &eo);
         cli_report_count(&rep, fast, model.theta, &ld.d);
-        bnn_eng_free(fast);
+        bnn_engine_free(fast);
     }
     if (bnn_dist_rank() != 0) { /* under mpirun rank 0 alone prints (every rank has it) */
         cli_report_free(&rep);

@@ -145,20 +145,20 @@ int cli_cmd_gradcheck(int argc, char **argv)
     if (!theta || !fd || !gref || !gfast || !gf)
         cli_die(1, "gradcheck: out of memory");
     /* the oracle: the five-point stencil of the reference cost; then each engine's gradient */
-    bnn_eng_opts fo = {.engine = BNN_ENGINE_REFERENCE, .gradient = BNN_GRAD_FINITE_DIFF,
+    bnn_engine_opts fo = {.engine = BNN_ENGINE_REFERENCE, .gradient = BNN_GRAD_FINITE_DIFF,
                        .loss = loss, .fd_eps = eps, .fd_order = 4};
-    bnn_eng_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = mode, .loss = loss};
-    bnn_eng_opts so = ro;
+    bnn_engine_opts ro = {.engine = BNN_ENGINE_REFERENCE, .gradient = mode, .loss = loss};
+    bnn_engine_opts so = ro;
     so.engine = BNN_ENGINE_FAST;
-    bnn_eng *fdg = cli_engine(a, &fo), *ref = cli_engine(a, &ro), *fast = cli_engine(a, &so);
+    bnn_engine *fdg = cli_engine(a, &fo), *ref = cli_engine(a, &ro), *fast = cli_engine(a, &so);
     const bnn_vec th = {.d = theta};
-    if (bnn_eng_grad(fdg, th, &ld.d, 0, n, (bnn_vec){.d = fd}, NULL, NULL, &e) != 0 ||
-        bnn_eng_grad(ref, th, &ld.d, 0, n, (bnn_vec){.d = gref}, NULL, NULL, &e) != 0 ||
-        bnn_eng_grad(fast, (bnn_vec){.f = model.theta}, &ld.d, 0, n, (bnn_vec){.f = gf}, NULL,
+    if (bnn_engine_grad(fdg, th, &ld.d, 0, n, (bnn_vec){.d = fd}, NULL, NULL, &e) != 0 ||
+        bnn_engine_grad(ref, th, &ld.d, 0, n, (bnn_vec){.d = gref}, NULL, NULL, &e) != 0 ||
+        bnn_engine_grad(fast, (bnn_vec){.f = model.theta}, &ld.d, 0, n, (bnn_vec){.f = gf}, NULL,
                      NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
-    bnn_eng_free(fdg);
-    bnn_eng_free(ref);
+    bnn_engine_free(fdg);
+    bnn_engine_free(ref);
     for (size_t p = 0; p < np; p++)
         gfast[p] = gf[p];
     if (mode == BNN_GRAD_SEED) /* the contract: seed = 2^(m-l) x exact at layer l (0-based) */
@@ -181,8 +181,8 @@ int cli_cmd_gradcheck(int argc, char **argv)
     print_tensors(a, fd, gref, gfast, &worst_ref, &worst_fast);
     int ok = worst_ref <= tol_ref && worst_fast <= tol_fast;
     printf("worst: reference %.3e (tolerance %.0e), fast %.3e (tolerance %.0e) [%s]: %s\n",
-           worst_ref, tol_ref, worst_fast, tol_fast, bnn_eng_isa(), ok ? "ok" : "FAILED");
-    bnn_eng_free(fast);
+           worst_ref, tol_ref, worst_fast, tol_fast, bnn_engine_isa(), ok ? "ok" : "FAILED");
+    bnn_engine_free(fast);
     free(theta);
     free(fd);
     free(gref);

@@ -239,11 +239,11 @@ void cli_model_on_data_opts(cli_model_on_data *r, const char *cmd, cli_opt *opts
                                        SIZE_MAX);
 }
 
-bnn_eng *cli_engine(const bnn_arch *a, const bnn_eng_opts *o)
+bnn_engine *cli_engine(const bnn_arch *a, const bnn_engine_opts *o)
 {
     bnn_error e;
-    bnn_eng *g;
-    if (bnn_eng_create(&g, a, o, &e) != 0)
+    bnn_engine *g;
+    if (bnn_engine_create(&g, a, o, &e) != 0)
         cli_die(1, "%s", cli_engine_msg(e.msg));
     return g;
 }

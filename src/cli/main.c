@@ -73,7 +73,7 @@ static void usage(void)
 static void version(void)
 {
     printf("batchnn %s\n", BNN_VERSION);
-    printf("isa: %s (override with BATCHNN_ISA=scalar|avx2|avx512)\n", bnn_eng_isa());
+    printf("isa: %s (override with BATCHNN_ISA=scalar|avx2|avx512)\n", bnn_engine_isa());
     printf("blas: %s\n", openblas_get_config());
     printf("threads: %d (OpenMP %d)\n", omp_get_num_procs(), _OPENMP);
     char lib[256];

@@ -70,9 +70,9 @@ int cli_cmd_predict(int argc, char **argv)
     cli_data ld;
     cli_load_data(&ld, data, NULL, samples, a->width[0], nout, 1, 0);
     cli_data_scale(&ld, &model); /* a --standardize model's (x - mean) / std */
-    bnn_eng_opts eo = {.engine = BNN_ENGINE_FAST, .gradient = BNN_GRAD_EXACT,
+    bnn_engine_opts eo = {.engine = BNN_ENGINE_FAST, .gradient = BNN_GRAD_EXACT,
                        .loss = BNN_LOSS_MSE};
-    bnn_eng *fast = cli_engine(a, &eo);
+    bnn_engine *fast = cli_engine(a, &eo);
     /* under mpirun every rank computes its shards of each block, rank 0 gathers the block's
      * rows in sample order and alone writes them */
     const int lead = bnn_dist_rank() == 0;
@@ -89,10 +89,10 @@ int cli_cmd_predict(int argc, char **argv)
     }
     for (size_t s = 0; s < ld.d.n; s += block) {
         size_t cnt = ld.d.n - s < block ? ld.d.n - s : block;
-        if (bnn_eng_predict(fast, (bnn_vec){.f = model.theta}, &ld.d, s, cnt, buf, &e) != 0) {
+        if (bnn_engine_predict(fast, (bnn_vec){.f = model.theta}, &ld.d, s, cnt, buf, &e) != 0) {
             bnn_table_writer_abort(w);
             bnn_free(buf);
-            bnn_eng_free(fast);
+            bnn_engine_free(fast);
             cli_die(1, "%s", e.msg);
         }
         if (!lead)
@@ -105,7 +105,7 @@ int cli_cmd_predict(int argc, char **argv)
                 /* freed first: the engine's pointer may live only in a register by now, and
                  * the leak checkers of the sanitizer builds would report it */
                 bnn_free(buf);
-                bnn_eng_free(fast);
+                bnn_engine_free(fast);
                 cli_die(1, "predict: %s: sample %zu: output %zu of the model is %s (the model "
                         "overflows on this input)", data, row, col, nan ? "nan" : "infinite");
             }
@@ -118,7 +118,7 @@ int cli_cmd_predict(int argc, char **argv)
     if (lead && bnn_table_writer_commit(w, &e) != 0)
         cli_die(1, "%s", e.msg);
     bnn_free(buf);
-    bnn_eng_free(fast);
+    bnn_engine_free(fast);
     cli_free_data(&ld);
     bnn_model_free(&model);
     return 0;

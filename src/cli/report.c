@@ -70,7 +70,7 @@ static void report_add(cli_report *r, const float *out, const float *y, size_t l
     r->n += count;
 }
 
-void cli_report_count(cli_report *r, bnn_eng *g, const float *theta, const bnn_data *d)
+void cli_report_count(cli_report *r, bnn_engine *g, const float *theta, const bnn_data *d)
 {
     bnn_error e;
     const size_t nout = (size_t)r->nout, nin = (size_t)d->nin;
@@ -84,7 +84,7 @@ void cli_report_count(cli_report *r, bnn_eng *g, const float *theta, const bnn_d
     for (size_t s = 0; s < d->n; s += block) {
         const size_t cnt = d->n - s < block ? d->n - s : block;
         bnn_chunk c;
-        if (bnn_eng_predict(g, (bnn_vec){.f = (float *)theta}, d, s, cnt, out, &e) != 0)
+        if (bnn_engine_predict(g, (bnn_vec){.f = (float *)theta}, d, s, cnt, out, &e) != 0)
             cli_die(1, "%s", e.msg);
         if (!lead)
             continue;

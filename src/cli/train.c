@@ -264,13 +264,13 @@ static int open_log(bnn_outfile *lf, const char *path, int resume_epoch,
 static int final_cost(const bnn_model *m, const bnn_data *d, const bnn_train_opts *to,
                       double *cost, bnn_error *e)
 {
-    bnn_eng *g;
-    bnn_eng_opts eo = {.engine = to->engine, .gradient = BNN_GRAD_EXACT, .loss = to->loss,
+    bnn_engine *g;
+    bnn_engine_opts eo = {.engine = to->engine, .gradient = BNN_GRAD_EXACT, .loss = to->loss,
                        .threads = to->threads};
-    if (bnn_eng_create(&g, &m->arch, &eo, e) != 0)
+    if (bnn_engine_create(&g, &m->arch, &eo, e) != 0)
         return -1;
-    int r = bnn_eng_cost(g, (bnn_vec){.f = m->theta}, d, 0, d->n, cost, NULL, e);
-    bnn_eng_free(g);
+    int r = bnn_engine_cost(g, (bnn_vec){.f = m->theta}, d, 0, d->n, cost, NULL, e);
+    bnn_engine_free(g);
     return r;
 }
 
@@ -383,7 +383,7 @@ static void parse_settings(train_run *r)
         cli_die(EXIT_USAGE, "--samples must be at least 1");
     if (bnn_gradient_parse(s_gradient, &to->gradient) != 0)
         cli_die(EXIT_USAGE, "--gradient: '%s' is not exact, seed or finite-diff", s_gradient);
-    if (bnn_engine_parse(s_engine, &to->engine) != 0)
+    if (bnn_engine_kind_parse(s_engine, &to->engine) != 0)
         cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference", s_engine);
     if (r->done_epochs > to->epochs)
         cli_die(EXIT_USAGE, "--resume %s: the checkpoint is at epoch %d, past --epochs %d",
@@ -611,11 +611,11 @@ static void announce(const train_run *r)
             r->ld.data.name, to->val ? " (+ validation)" : "", to->epochs,
             to->epochs == 1 ? "" : "s", to->lr, batch, to->shuffle ? ", shuffled" : "",
             bnn_optim_name(to->optim.kind), bnn_loss_name(to->loss),
-            bnn_gradient_name(to->gradient), bnn_engine_name(to->engine), bnn_eng_isa(),
+            bnn_gradient_name(to->gradient), bnn_engine_kind_name(to->engine), bnn_engine_isa(),
             threads, threads == 1 ? "" : "s");
     /* split-mode batches are not cut over the ranks: say so */
     const size_t whole = bnn_dist_size() > 1 && to->batch && to->batch < r->ld.d.n
-                             ? bnn_eng_split_max(a, to->engine, to->gradient, to->loss)
+                             ? bnn_engine_split_max(a, to->engine, to->gradient, to->loss)
                              : 0;
     if (whole && to->batch <= whole)
         fprintf(stderr,
@@ -718,7 +718,7 @@ static void report(const train_run *r, double final_loss, int interrupted, int f
     printf("trained %d epoch%s in %.3f s: final loss %s, %.4g samples/s, %.4g ms/epoch "
            "(%s, %d thread%s%s)%s%s\n",
            done, done == 1 ? "" : "s", secs, fl, rate, done ? 1e3 * secs / done : 0.0,
-           bnn_eng_isa(), threads, threads == 1 ? "" : "s", rss,
+           bnn_engine_isa(), threads, threads == 1 ? "" : "s", rss,
            saved && !best ? ", saved to " : "", saved && !best ? r->save : "");
     if (saved && best)
         printf("best validation loss at epoch %d: that model is saved to %s\n", r->best_epoch,

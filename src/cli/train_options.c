@@ -243,7 +243,7 @@ static void format_setting(int id, const bnn_train_opts *to, const cli_run_setti
     case SET_SEED: snprintf(buf, len, "%llu", (unsigned long long)to->seed); return;
     case SET_BATCH: snprintf(buf, len, "%zu", to->batch); return;
     case SET_GRADIENT: snprintf(buf, len, "%s", bnn_gradient_name(to->gradient)); return;
-    case SET_ENGINE: snprintf(buf, len, "%s", bnn_engine_name(to->engine)); return;
+    case SET_ENGINE: snprintf(buf, len, "%s", bnn_engine_kind_name(to->engine)); return;
     case SET_LOSS: snprintf(buf, len, "%s", bnn_loss_name(to->loss)); return;
     case SET_OPTIMIZER: snprintf(buf, len, "%s", bnn_optim_name(o->kind)); return;
     case SET_SCHEDULE: bnn_schedule_format(&to->schedule, buf, len); return;
@@ -298,12 +298,12 @@ static int parse_word(int id, const char *s)
 {
     int v = -1;
     bnn_gradient g;
-    bnn_engine en;
+    bnn_engine_kind en;
     bnn_loss l;
     bnn_optim_kind k;
     if (id == SET_GRADIENT && bnn_gradient_parse(s, &g) == 0)
         v = (int)g;
-    else if (id == SET_ENGINE && bnn_engine_parse(s, &en) == 0)
+    else if (id == SET_ENGINE && bnn_engine_kind_parse(s, &en) == 0)
         v = (int)en;
     else if (id == SET_LOSS && bnn_loss_parse(s, &l) == 0)
         v = (int)l;

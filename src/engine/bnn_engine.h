@@ -1,9 +1,14 @@
 /* bnn_engine.h - the engine layer's interface (src/engine/): losses, and the engines behind
- * one interface (bnn_eng_*, src/engine/engine.c). What the layers above (training, the
+ * one interface (bnn_engine_*, src/engine/engine.c). What the layers above (training, the
  * convenience layer, the command) see of the engines. The engines themselves (reference,
  * finite differences, the notes' closed forms, the fast engine) are declared in
  * src/engine/engines.h, private to the engine layer and the tests. Above dist; includes
  * nothing above.
+ *
+ * Names by role: bnn_engine_kind says which engine (fast or reference: an option, public);
+ * bnn_engine is one engine made for an architecture and a loss, behind the interface below
+ * (bnn_engine_create, bnn_engine_grad, ...); bnn_fast_engine is the fast engine's own state
+ * (engines.h, bnn_fast_*), bnn_ref_* the reference engine's.
  */
 #ifndef BNN_ENGINE_H
 #define BNN_ENGINE_H
@@ -35,16 +40,16 @@ int bnn_loss_check(const bnn_arch *a, bnn_loss l, bnn_error *e);
 int64_t bnn_loss_decisions(const bnn_arch *a, bnn_loss l);
 /* ------------------------------------------------------------------------------------------ */
 /* Engines behind one interface (src/engine/engine.c). Training (src/train/train.c) and the
- * convenience layer (src/api/net.c) see an engine as a bnn_eng: the gradient, the cost (with
+ * convenience layer (src/api/net.c) see an engine as a bnn_engine: the gradient, the cost (with
  * the count of correct decisions) and the outputs of samples [start, start + count) of a data
  * set, for one architecture and one loss. Three engines implement it:
  *   fast         the fast engine: float32 parameters and gradient
  *   reference    the reference engine: double (float32 parameters are widened first)
  *   finite-diff  central differences of the reference engine's double cost (or the
- *                five-point stencil: bnn_eng_opts.fd_order 4, gradcheck's oracle); the gradient's
- *                cost and count are the reference engine's at the same parameters, while
- *                cost and predict are those of its base engine (bnn_eng_opts.engine: fast or
- *                reference), created on first use
+ *                five-point stencil: bnn_engine_opts.fd_order 4, gradcheck's oracle); the
+ *                gradient's cost and count are the reference engine's at the same
+ *                parameters, while cost and predict are those of its base engine
+ *                (bnn_engine_opts.engine: fast or reference), created on first use
  * Parameters and gradients travel as a bnn_vec, float32 or double: exactly one pointer set.
  * A reduction across processes (MPI ranks, each with its shard of the samples) belongs
  * behind grad and cost, which is all training sees. An engine is used by one thread at a
@@ -55,60 +60,60 @@ typedef struct bnn_vec {
     double *d; /* double values, or NULL */
 } bnn_vec;
 
-typedef struct bnn_eng_opts {
-    bnn_engine engine;     /* fast or reference: the parameters' engine */
+typedef struct bnn_engine_opts {
+    bnn_engine_kind engine;     /* fast or reference: the parameters' engine */
     bnn_gradient gradient; /* exact, seed, or finite-diff (the finite-diff engine) */
     bnn_loss loss;
     int threads;           /* <= 0: OpenMP's default team (fast engine) */
     double fd_eps;         /* finite-diff step; 0: 1e-5 (order 4: 1e-3) */
     int fd_order;          /* finite-diff stencil: 4, the five-point one; else 2 (central) */
-} bnn_eng_opts;
+} bnn_engine_opts;
 
-typedef struct bnn_eng bnn_eng;
-typedef struct bnn_eng_ops {
+typedef struct bnn_engine bnn_engine;
+typedef struct bnn_engine_ops {
     const char *name; /* "fast", "reference", "finite-diff" */
     /* The gradient averaged over the samples into grad (in the precision of grad_f64), their
      * cost and the count of correct decisions (cost and correct may be NULL). */
-    int (*grad)(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+    int (*grad)(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                 bnn_vec grad, double *cost, double *correct, bnn_error *e);
     /* The cost and the count of correct decisions (either may be NULL). */
-    int (*cost)(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+    int (*cost)(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                 double *cost, double *correct, bnn_error *e);
     /* The outputs of the samples, row-major count x outputs (targets not needed). */
-    int (*predict)(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+    int (*predict)(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                    float *out, bnn_error *e);
-    void (*destroy)(bnn_eng *g); /* frees what the implementation owns */
-} bnn_eng_ops;
+    void (*destroy)(bnn_engine *g); /* frees what the implementation owns */
+} bnn_engine_ops;
 
-struct bnn_eng {
-    const bnn_eng_ops *ops;
+struct bnn_engine {
+    const bnn_engine_ops *ops;
     bnn_arch arch;
-    bnn_eng_opts opts;
+    bnn_engine_opts opts;
     size_t nparams;
     int grad_f64; /* 1: grad takes grad.d (reference, finite-diff); 0: grad.f (fast) */
     void *impl;   /* the implementation's state */
 };
 
 /* Checks the options against the architecture and creates the engine they name. */
-int bnn_eng_create(bnn_eng **g, const bnn_arch *a, const bnn_eng_opts *o, bnn_error *e);
-void bnn_eng_free(bnn_eng *g);
+int bnn_engine_create(bnn_engine **g, const bnn_arch *a, const bnn_engine_opts *o, bnn_error *e);
+void bnn_engine_free(bnn_engine *g);
 /* The calls, with the arguments checked (precision of theta and grad, the sample range). */
-int bnn_eng_grad(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+int bnn_engine_grad(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                  bnn_vec grad, double *cost, double *correct, bnn_error *e);
-int bnn_eng_cost(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+int bnn_engine_cost(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                  double *cost, double *correct, bnn_error *e);
-int bnn_eng_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+int bnn_engine_predict(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                     float *out, bnn_error *e);
 /* The CPU path of the fast engine's kernels ("scalar", "avx2", "avx512"; chosen once, forced
  * by BATCHNN_ISA), for the command's run headers: the command reaches the kernels through the
  * engine layer only. */
-const char *bnn_eng_isa(void);
+const char *bnn_engine_isa(void);
 /* Forces the kernels' CPU path for engines created from now on ("scalar", "avx2", "avx512",
  * "auto"): 0, or -1 when this CPU or build lacks it (the command's BATCHNN_ISA). */
-int bnn_eng_force_isa(const char *isa);
+int bnn_engine_force_isa(const char *isa);
 /* on != 0: fast engines created from now on take the GEMM path even for nets the narrow fused
  * path would take (the command's BATCHNN_PATH=gemm: benchmarks, tests); 0: the usual choice. */
-void bnn_eng_force_gemm(int on);
+void bnn_engine_force_gemm(int on);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Optimizers and schedules (src/engine/optim.c: PyTorch's steps)                              */
@@ -167,12 +172,12 @@ void bnn_schedule_format(const bnn_schedule *s, char *buf, size_t len);
  * gradient, then bnn_optim_step): grad receives the gradient. When the batch's loss is not
  * finite no step is taken (s->step unchanged); else s->step advances once and *finite is 0
  * when a new parameter is not finite. 0, or -1 with e set (not the fast engine). */
-int bnn_eng_step(bnn_eng *g, const float *theta, const bnn_data *d, size_t start,
+int bnn_engine_step(bnn_engine *g, const float *theta, const bnn_data *d, size_t start,
                  size_t count, float *grad, bnn_optim_state *s, double lr, float *next,
                  double *cost, double *correct, int *finite, bnn_error *e);
 /* The largest mini-batch an engine of these options computes whole on every rank under
  * mpirun (the fast engine's split mode), 0 when none: the command says so. */
-size_t bnn_eng_split_max(const bnn_arch *a, bnn_engine engine, bnn_gradient gradient,
+size_t bnn_engine_split_max(const bnn_arch *a, bnn_engine_kind engine, bnn_gradient gradient,
                          bnn_loss loss);
 
 #ifdef __cplusplus

@@ -1,5 +1,5 @@
 /*
- * engine.c - the engines behind one interface (bnn_eng, declared in engine/bnn_engine.h): the
+ * engine.c - the engines behind one interface (bnn_engine, declared in engine/bnn_engine.h): the
  * fast engine (fast.c), the reference engine (reference.c) and finite differences of the
  * reference cost, each as a table of three calls (gradient, cost, predict on samples
  * [start, start + count)). The calls forward to the engines' own functions unchanged, so
@@ -10,7 +10,7 @@
  * (exact), which is what training with --gradient finite-diff and --engine fast does.
  *
  * The command reaches the engines through this interface only, and the kernels not at all:
- * bnn_eng_isa names the kernel table's CPU path for its run headers.
+ * bnn_engine_isa names the kernel table's CPU path for its run headers.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,19 +20,19 @@
 
 /* State of the three implementations. */
 typedef struct eng_state {
-    bnn_fast *fast; /* fast */
+    bnn_fast_engine *fast; /* fast */
     double *wide;   /* reference, finite-diff: float32 parameters widened */
     double *x, *y;  /* reference predict: one sample's inputs and outputs */
-    bnn_eng *base;  /* finite-diff: the engine of cost and predict (created on first use) */
+    bnn_engine *base;  /* finite-diff: the engine of cost and predict (created on first use) */
 } eng_state;
 
-static eng_state *state(bnn_eng *g)
+static eng_state *state(bnn_engine *g)
 {
     return g->impl;
 }
 
 /* The parameters in double: as given, or float32 widened into the engine's copy. */
-static const double *wide_theta(bnn_eng *g, bnn_vec theta)
+static const double *wide_theta(bnn_engine *g, bnn_vec theta)
 {
     if (theta.d)
         return theta.d;
@@ -42,50 +42,50 @@ static const double *wide_theta(bnn_eng *g, bnn_vec theta)
 /* ------------------------------------------------------------------------------------------ */
 /* fast                                                                                        */
 
-static int fast_grad(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+static int fast_grad(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                      bnn_vec grad, double *cost, double *correct, bnn_error *e)
 {
     return bnn_fast_grad_acc(state(g)->fast, theta.f, d, start, count, g->opts.gradient,
                              grad.f, cost, correct, e);
 }
 
-static int fast_cost(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+static int fast_cost(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                      double *cost, double *correct, bnn_error *e)
 {
     return bnn_fast_eval(state(g)->fast, theta.f, d, start, count, cost, correct, e);
 }
 
-static int fast_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start,
+static int fast_predict(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start,
                         size_t count, float *out, bnn_error *e)
 {
     return bnn_fast_predict(state(g)->fast, theta.f, d, start, count, out, e);
 }
 
-static void fast_destroy(bnn_eng *g)
+static void fast_destroy(bnn_engine *g)
 {
     bnn_fast_free(state(g)->fast);
 }
 
-static const bnn_eng_ops fast_ops = {"fast", fast_grad, fast_cost, fast_predict, fast_destroy};
+static const bnn_engine_ops fast_ops = {"fast", fast_grad, fast_cost, fast_predict, fast_destroy};
 
 /* ------------------------------------------------------------------------------------------ */
 /* reference                                                                                   */
 
-static int ref_grad(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+static int ref_grad(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                     bnn_vec grad, double *cost, double *correct, bnn_error *e)
 {
     return bnn_ref_grad_loss(&g->arch, wide_theta(g, theta), d, start, count,
                              g->opts.gradient, g->opts.loss, grad.d, cost, correct, e);
 }
 
-static int ref_cost(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+static int ref_cost(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                     double *cost, double *correct, bnn_error *e)
 {
     return bnn_ref_grad_loss(&g->arch, wide_theta(g, theta), d, start, count, BNN_GRAD_EXACT,
                              g->opts.loss, NULL, cost, correct, e);
 }
 
-static int ref_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start,
+static int ref_predict(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start,
                        size_t count, float *out, bnn_error *e)
 {
     eng_state *s = state(g);
@@ -103,17 +103,17 @@ static int ref_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t star
     return 0;
 }
 
-static void ref_destroy(bnn_eng *g)
+static void ref_destroy(bnn_engine *g)
 {
     (void)g;
 }
 
-static const bnn_eng_ops ref_ops = {"reference", ref_grad, ref_cost, ref_predict, ref_destroy};
+static const bnn_engine_ops ref_ops = {"reference", ref_grad, ref_cost, ref_predict, ref_destroy};
 
 /* ------------------------------------------------------------------------------------------ */
 /* finite-diff: central differences of the reference cost, as README ("Gradients") says      */
 
-static int fd_grad(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+static int fd_grad(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                    bnn_vec grad, double *cost, double *correct, bnn_error *e)
 {
     const double *th = wide_theta(g, theta);
@@ -124,43 +124,43 @@ static int fd_grad(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, s
                             g->opts.fd_order == 4 ? 4 : 2, g->opts.loss, grad.d, e);
 }
 
-static bnn_eng *fd_base(bnn_eng *g, bnn_error *e)
+static bnn_engine *fd_base(bnn_engine *g, bnn_error *e)
 {
     eng_state *s = state(g);
     if (!s->base) {
-        bnn_eng_opts o = g->opts;
+        bnn_engine_opts o = g->opts;
         o.gradient = BNN_GRAD_EXACT;
-        if (bnn_eng_create(&s->base, &g->arch, &o, e) != 0)
+        if (bnn_engine_create(&s->base, &g->arch, &o, e) != 0)
             return NULL;
     }
     return s->base;
 }
 
-static int fd_cost(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+static int fd_cost(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                    double *cost, double *correct, bnn_error *e)
 {
-    bnn_eng *b = fd_base(g, e);
-    return b ? bnn_eng_cost(b, theta, d, start, count, cost, correct, e) : -1;
+    bnn_engine *b = fd_base(g, e);
+    return b ? bnn_engine_cost(b, theta, d, start, count, cost, correct, e) : -1;
 }
 
-static int fd_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start,
+static int fd_predict(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start,
                       size_t count, float *out, bnn_error *e)
 {
-    bnn_eng *b = fd_base(g, e);
-    return b ? bnn_eng_predict(b, theta, d, start, count, out, e) : -1;
+    bnn_engine *b = fd_base(g, e);
+    return b ? bnn_engine_predict(b, theta, d, start, count, out, e) : -1;
 }
 
-static void fd_destroy(bnn_eng *g)
+static void fd_destroy(bnn_engine *g)
 {
-    bnn_eng_free(state(g)->base);
+    bnn_engine_free(state(g)->base);
 }
 
-static const bnn_eng_ops fd_ops = {"finite-diff", fd_grad, fd_cost, fd_predict, fd_destroy};
+static const bnn_engine_ops fd_ops = {"finite-diff", fd_grad, fd_cost, fd_predict, fd_destroy};
 
 /* ------------------------------------------------------------------------------------------ */
 /* The interface                                                                               */
 
-void bnn_eng_free(bnn_eng *g)
+void bnn_engine_free(bnn_engine *g)
 {
     if (!g)
         return;
@@ -175,7 +175,7 @@ void bnn_eng_free(bnn_eng *g)
     free(g);
 }
 
-int bnn_eng_create(bnn_eng **out, const bnn_arch *a, const bnn_eng_opts *o, bnn_error *e)
+int bnn_engine_create(bnn_engine **out, const bnn_arch *a, const bnn_engine_opts *o, bnn_error *e)
 {
     *out = NULL;
     if (bnn_arch_check(a, e) != 0 || bnn_loss_check(a, o->loss, e) != 0)
@@ -186,7 +186,7 @@ int bnn_eng_create(bnn_eng **out, const bnn_arch *a, const bnn_eng_opts *o, bnn_
     if ((unsigned)o->gradient > BNN_GRAD_FINITE_DIFF || (unsigned)o->engine > 1)
         return bnn_fail(e, "engine: unknown engine %d or gradient %d", (int)o->engine,
                         (int)o->gradient);
-    bnn_eng *g = calloc(1, sizeof *g);
+    bnn_engine *g = calloc(1, sizeof *g);
     eng_state *s = calloc(1, sizeof *s);
     if (!g || !s) {
         free(g);
@@ -209,7 +209,7 @@ int bnn_eng_create(bnn_eng **out, const bnn_arch *a, const bnn_eng_opts *o, bnn_
     if (g->ops == &fast_ops) {
         bnn_fast_opts fo = {.threads = o->threads, .chunk = 0, .loss = o->loss};
         if (bnn_fast_create(&s->fast, a, &fo, e) != 0) {
-            bnn_eng_free(g);
+            bnn_engine_free(g);
             return -1;
         }
     } else {
@@ -217,7 +217,7 @@ int bnn_eng_create(bnn_eng **out, const bnn_arch *a, const bnn_eng_opts *o, bnn_
         s->x = malloc((size_t)a->width[0] * sizeof *s->x);
         s->y = malloc((size_t)a->width[a->nlayers] * sizeof *s->y);
         if (!s->wide || !s->x || !s->y) {
-            bnn_eng_free(g);
+            bnn_engine_free(g);
             return bnn_fail(e, "%s engine: out of memory for %zu parameters",
                             g->ops->name, bnn_arch_nparams(a));
         }
@@ -227,7 +227,7 @@ int bnn_eng_create(bnn_eng **out, const bnn_arch *a, const bnn_eng_opts *o, bnn_
 }
 
 /* theta (and grad) in a precision the engine takes. */
-static int check_call(const bnn_eng *g, bnn_vec theta, const bnn_vec *grad, bnn_error *e)
+static int check_call(const bnn_engine *g, bnn_vec theta, const bnn_vec *grad, bnn_error *e)
 {
     if (!theta.f == !theta.d)
         return bnn_fail(e, "%s engine: parameters must be float32 or double", g->ops->name);
@@ -239,7 +239,7 @@ static int check_call(const bnn_eng *g, bnn_vec theta, const bnn_vec *grad, bnn_
     return 0;
 }
 
-int bnn_eng_grad(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+int bnn_engine_grad(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                  bnn_vec grad, double *cost, double *correct, bnn_error *e)
 {
     if (check_call(g, theta, &grad, e) != 0)
@@ -247,7 +247,7 @@ int bnn_eng_grad(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, siz
     return g->ops->grad(g, theta, d, start, count, grad, cost, correct, e);
 }
 
-int bnn_eng_step(bnn_eng *g, const float *theta, const bnn_data *d, size_t start,
+int bnn_engine_step(bnn_engine *g, const float *theta, const bnn_data *d, size_t start,
                  size_t count, float *grad, bnn_optim_state *s, double lr, float *next,
                  double *cost, double *correct, int *finite, bnn_error *e)
 {
@@ -258,7 +258,7 @@ int bnn_eng_step(bnn_eng *g, const float *theta, const bnn_data *d, size_t start
                          next, cost, correct, finite, e);
 }
 
-int bnn_eng_cost(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+int bnn_engine_cost(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                  double *cost, double *correct, bnn_error *e)
 {
     if (check_call(g, theta, NULL, e) != 0)
@@ -266,7 +266,7 @@ int bnn_eng_cost(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, siz
     return g->ops->cost(g, theta, d, start, count, cost, correct, e);
 }
 
-int bnn_eng_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
+int bnn_engine_predict(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
                     float *out, bnn_error *e)
 {
     if (check_call(g, theta, NULL, e) != 0)
@@ -280,17 +280,17 @@ int bnn_eng_predict(bnn_eng *g, bnn_vec theta, const bnn_data *d, size_t start, 
     return g->ops->predict(g, theta, d, start, count, out, e);
 }
 
-const char *bnn_eng_isa(void)
+const char *bnn_engine_isa(void)
 {
     return bnn_kernels()->isa;
 }
 
-int bnn_eng_force_isa(const char *isa)
+int bnn_engine_force_isa(const char *isa)
 {
     return bnn_kernels_force(isa);
 }
 
-size_t bnn_eng_split_max(const bnn_arch *a, bnn_engine engine, bnn_gradient gradient,
+size_t bnn_engine_split_max(const bnn_arch *a, bnn_engine_kind engine, bnn_gradient gradient,
                          bnn_loss loss)
 {
     if (engine != BNN_ENGINE_FAST || gradient == BNN_GRAD_FINITE_DIFF)

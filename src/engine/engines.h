@@ -1,6 +1,6 @@
 /* engines.h - the engines themselves (src/engine/reference.c, notes.c, fast.c), private to
  * the engine layer (and the unit tests): everything above calls them through the engine
- * interface (bnn_engine.h: bnn_eng_*). The command never includes this header.
+ * interface (bnn_engine.h: bnn_engine_*). The command never includes this header.
  */
 #ifndef BNN_ENGINES_H
 #define BNN_ENGINES_H
@@ -17,7 +17,7 @@ extern "C" { /* the benchmark harness is C++ */
 
 /* Reference engine (src/engine/reference.c): double precision, one sample at a time.
  * theta is a double vector with the layout above. Samples [start, start + count). */
-/* One sample forward: 0, or -1 when out of memory (no message: bnn_eng_predict reports it). */
+/* One sample forward: 0, or -1 when out of memory (no message: bnn_engine_predict reports it). */
 int bnn_ref_forward(const bnn_arch *a, const double *theta, const double *x, double *out);
 int bnn_ref_cost(const bnn_arch *a, const double *theta, const bnn_data *d, size_t start,
                  size_t count, double *cost, bnn_error *e);
@@ -55,45 +55,45 @@ void bnn_notes_chain_grad(int m, const double *w, const double *b, const double 
                           const double *y, size_t n, double *dw, double *db);
 
 /* Fast engine (src/engine/fast.c): float32, chunked column-major batches, OpenBLAS sgemm. */
-typedef struct bnn_fast bnn_fast;
+typedef struct bnn_fast_engine bnn_fast_engine;
 typedef struct bnn_fast_opts {
     int threads;   /* <= 0: OpenMP's default team (omp_get_max_threads) */
     size_t chunk;  /* samples per chunk; 0: chosen from the widths */
     int loss;      /* bnn_loss (0: mse) */
 } bnn_fast_opts;
-int bnn_fast_create(bnn_fast **f, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e);
-void bnn_fast_free(bnn_fast *f);
-size_t bnn_fast_chunk(const bnn_fast *f);
-int bnn_fast_threads(const bnn_fast *f);
+int bnn_fast_create(bnn_fast_engine **f, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e);
+void bnn_fast_free(bnn_fast_engine *f);
+size_t bnn_fast_chunk(const bnn_fast_engine *f);
+int bnn_fast_threads(const bnn_fast_engine *f);
 /* The shards a call of `count` samples is cut into (when not in split mode): ceil(count /
  * min_shard), past 32 of them max(32, ceil(count / big_shard)) (fast.c: shard_count), a
  * function of count and the architecture (and an explicit chunk) only. */
-int bnn_fast_shards(const bnn_fast *f, size_t count);
+int bnn_fast_shards(const bnn_fast_engine *f, size_t count);
 /* The largest batch the fast engine computes in split mode for this net and loss (0: none);
  * under mpirun such a batch is computed whole by every rank. */
 size_t bnn_fast_split_max(const bnn_arch *a, int loss);
-/* bnn_eng_step's fused gradient and optimizer step on the fast engine. */
-int bnn_fast_step(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+/* bnn_engine_step's fused gradient and optimizer step on the fast engine. */
+int bnn_fast_step(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, bnn_gradient mode, float *grad, bnn_optim_state *s, double lr,
                   float *next, double *cost, double *correct, int *finite, bnn_error *e);
 /* exact or seed gradient averaged over samples [start, start + count); cost may be NULL.
  * The result is bitwise the same for any thread count, and under mpirun (bnn_dist_init
  * called) for any number of ranks: every rank must make the same calls; each computes its
  * shards and gets the whole gradient and cost. */
-int bnn_fast_grad(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+int bnn_fast_grad(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, bnn_gradient mode, float *grad, double *cost, bnn_error *e);
-int bnn_fast_cost(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+int bnn_fast_cost(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, double *cost, bnn_error *e);
 /* Outputs of samples [start, start + count): out is row-major count x nout (under mpirun:
  * on rank 0; the other ranks' out holds only their own shards' rows). */
-int bnn_fast_predict(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+int bnn_fast_predict(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                      size_t count, float *out, bnn_error *e);
 /* bnn_fast_grad that also counts correct classifications (see bnn_loss; correct may be
  * NULL), and the cost and count without a gradient. */
-int bnn_fast_grad_acc(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+int bnn_fast_grad_acc(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                       size_t count, bnn_gradient mode, float *grad, double *cost,
                       double *correct, bnn_error *e);
-int bnn_fast_eval(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+int bnn_fast_eval(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, double *cost, double *correct, bnn_error *e);
 /* The fast engine's choice of team for small jobs (fast.c, bnn_team_pick: the rule and its
  * constants), a function of the wall-clock times it is given (seconds), so tests can drive it.

@@ -39,7 +39,7 @@
  * wider ones (W4) go layer by layer over sub-chunks of 256 transposed samples with register
  * tiles and weight-gradient tiles kept in registers over the sub-chunk. Either way gradients
  * accumulate lane-wise per shard and are summed over lanes in a fixed order at the shard's
- * end. No sgemm call on tiny matrices. bnn_eng_force_gemm (the command's BATCHNN_PATH=gemm)
+ * end. No sgemm call on tiny matrices. bnn_engine_force_gemm (the command's BATCHNN_PATH=gemm)
  * forces the GEMM path (benchmarks, tests).
  * Both paths use the kernel table in use when the engine is created (bnn_kernels(): one ISA
  * decision per engine; a later bnn_kernels_force affects engines created after it).
@@ -97,7 +97,7 @@ static void free_workspace(workspace *w)
     bnn_free(w->ybuf);
 }
 
-void bnn_fast_free(bnn_fast *f)
+void bnn_fast_free(bnn_fast_engine *f)
 {
     if (!f)
         return;
@@ -117,14 +117,14 @@ void bnn_fast_free(bnn_fast *f)
     free(f);
 }
 
-int bnn_fast_create(bnn_fast **out, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e)
+int bnn_fast_create(bnn_fast_engine **out, const bnn_arch *a, const bnn_fast_opts *o, bnn_error *e)
 {
     *out = NULL;
     if (bnn_arch_check(a, e) != 0)
         return -1;
     if (o && o->loss != BNN_LOSS_MSE && bnn_loss_check(a, (bnn_loss)o->loss, e) != 0)
         return -1;
-    bnn_fast *f = calloc(1, sizeof *f); /* a few KiB: the plan itself */
+    bnn_fast_engine *f = calloc(1, sizeof *f); /* a few KiB: the plan itself */
     if (!f)
         return bnn_fail(e, "fast engine: out of memory");
     bnn_fast_plan(f, a, o);
@@ -181,30 +181,30 @@ oom:;
                        "samples", sn, threads, threads == 1 ? "" : "s", chunk);
 }
 
-size_t bnn_fast_chunk(const bnn_fast *f)
+size_t bnn_fast_chunk(const bnn_fast_engine *f)
 {
     return f->chunk;
 }
 
-int bnn_fast_threads(const bnn_fast *f)
+int bnn_fast_threads(const bnn_fast_engine *f)
 {
     return f->threads;
 }
 
-static int shard_count(const bnn_fast *f, size_t count);
+static int shard_count(const bnn_fast_engine *f, size_t count);
 
-int bnn_fast_shards(const bnn_fast *f, size_t count)
+int bnn_fast_shards(const bnn_fast_engine *f, size_t count)
 {
     return shard_count(f, count);
 }
 
-static float *act_ptr(const bnn_fast *f, const workspace *w, int l)
+static float *act_ptr(const bnn_fast_engine *f, const workspace *w, int l)
 {
     return w->acts + f->act_off[l];
 }
 
 /* Forward pass of one chunk: A_1..A_m into the workspace. */
-static void forward_chunk(const bnn_fast *f, const bnn_kernel_table *k, const float *theta,
+static void forward_chunk(const bnn_fast_engine *f, const bnn_kernel_table *k, const float *theta,
                           const bnn_chunk *c, workspace *w)
 {
     const bnn_arch *a = &f->arch;
@@ -241,7 +241,7 @@ double bnn_fast_loss_piece(const bnn_arch *a, int loss, const bnn_kernel_table *
                          (bnn_loss)loss, correct);
 }
 
-static double loss_chunk(const bnn_fast *f, const bnn_kernel_table *k, float *D,
+static double loss_chunk(const bnn_fast_engine *f, const bnn_kernel_table *k, float *D,
                          const float *A, const bnn_chunk *c, float out_scale, double *correct)
 {
     return bnn_fast_loss_piece(&f->arch, f->loss, k, D, A, c, out_scale, correct);
@@ -249,7 +249,7 @@ static double loss_chunk(const bnn_fast *f, const bnn_kernel_table *k, float *D,
 
 /* Forward and backward of one chunk, accumulating dC/dtheta (scaled) into g. Returns the
  * chunk's summed loss. */
-static double grad_chunk(const bnn_fast *f, const bnn_kernel_table *k, const float *theta,
+static double grad_chunk(const bnn_fast_engine *f, const bnn_kernel_table *k, const float *theta,
                          const bnn_chunk *c, workspace *w, float *g, float out_scale,
                          float hidden_scale, double *correct)
 {
@@ -295,7 +295,7 @@ static double grad_chunk(const bnn_fast *f, const bnn_kernel_table *k, const flo
  * chunk: bnn_fast_plan): max(FEW_SHARDS, ceil(count / big_shard)) shards (up to FEW_SHARDS x
  * big_shard samples the count is FEW_SHARDS, as the old cap gave, and the results are the old
  * ones). -1 beyond SHARDS_MAX. */
-static int shard_count(const bnn_fast *f, size_t count)
+static int shard_count(const bnn_fast_engine *f, size_t count)
 {
     size_t shards = count / f->min_shard + (count % f->min_shard != 0);
     if (shards > FEW_SHARDS && f->big_shard > f->min_shard) {
@@ -312,7 +312,7 @@ static size_t shard_begin(size_t count, int shards, int s)
 }
 
 /* The per-shard doubles and sample bounds of a call of `shards` shards: 0 or -1. */
-static int reserve_vals(bnn_fast *f, int shards, bnn_error *e)
+static int reserve_vals(bnn_fast_engine *f, int shards, bnn_error *e)
 {
     if (f->vals_cap >= (size_t)shards)
         return 0;
@@ -332,7 +332,7 @@ static int reserve_vals(bnn_fast *f, int shards, bnn_error *e)
  * `workers` workers (bnn_tree_split): worker t needs bnn_tree_need of its range, at most
  * 2 log2 S + 1 partials. The partials grow when needed and are checked against the memory
  * limit like bnn_fast_create's plan: 0 or -1. */
-static int reserve_folds(bnn_fast *f, int shards, int lo, int hi, int workers, bnn_error *e)
+static int reserve_folds(bnn_fast_engine *f, int shards, int lo, int hi, int workers, bnn_error *e)
 {
     if (f->lay_shards == shards && f->lay_lo == lo && f->lay_hi == hi &&
         f->lay_workers == workers)
@@ -387,7 +387,7 @@ static int reserve_folds(bnn_fast *f, int shards, int lo, int hi, int workers, b
  * into this rank's (the same tree: a node both of whose children are here is summed here),
  * then the ranks exchange theirs (dist.c). Under FTZ/DAZ like the workers' own folds, so
  * that a node's sum has the same bits wherever it is taken. */
-static int reduce_folds(bnn_fast *f, const bnn_kernel_table *k, int shards, int workers,
+static int reduce_folds(bnn_fast_engine *f, const bnn_kernel_table *k, int shards, int workers,
                         float *g, bnn_error *e)
 {
     const unsigned int saved_csr = worker_enter();
@@ -484,7 +484,7 @@ void bnn_team_timed(bnn_team_clock *c, double t0, double now, size_t count)
 typedef enum { JOB_GRAD, JOB_COST, JOB_PREDICT } job_kind;
 
 /* A job's arguments against the engine and the data: 0 or -1. */
-static int run_check(const bnn_fast *f, job_kind job, const bnn_data *d, size_t start,
+static int run_check(const bnn_fast_engine *f, job_kind job, const bnn_data *d, size_t start,
                      size_t count, bnn_gradient mode, bnn_error *e)
 {
     const bnn_arch *a = &f->arch;
@@ -520,7 +520,7 @@ typedef struct shard_job {
 /* One shard, samples [b, end), chunk after chunk on workspace w: its gradient partial into g
  * (JOB_GRAD; zeroed first), its correct decisions into *good, its predictions into out. Returns
  * the shard's summed loss. */
-static double run_shard(const bnn_fast *f, const shard_job *j, workspace *w, size_t b,
+static double run_shard(const bnn_fast_engine *f, const shard_job *j, workspace *w, size_t b,
                         size_t end, float *g, double *good)
 {
     const bnn_arch *a = &f->arch;
@@ -564,7 +564,7 @@ static double run_shard(const bnn_fast *f, const shard_job *j, workspace *w, siz
 /* After the workers (every rank): predictions gathered on rank 0 in sample order, or the
  * per-shard sums of every rank summed in shard order as in one process (S doubles twice: a
  * few bytes per shard, not parameter-sized) into *cost (mean) and *correct. */
-static int run_results(bnn_fast *f, job_kind job, int shards, size_t count, double *cost,
+static int run_results(bnn_fast_engine *f, job_kind job, int shards, size_t count, double *cost,
                        double *correct, float *out, bnn_error *e)
 {
     const double *vals = f->vals;
@@ -590,9 +590,9 @@ static int run_results(bnn_fast *f, job_kind job, int shards, size_t count, doub
     return 0;
 }
 
-static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d, size_t start,
-               size_t count, bnn_gradient mode, float *grad, double *cost, double *correct,
-               float *out, bnn_error *e)
+static int run(bnn_fast_engine *f, job_kind job, const float *theta, const bnn_data *d,
+               size_t start, size_t count, bnn_gradient mode, float *grad, double *cost,
+               double *correct, float *out, bnn_error *e)
 {
     if (run_check(f, job, d, start, count, mode, e) != 0)
         return -1;
@@ -667,40 +667,40 @@ static int run(bnn_fast *f, job_kind job, const float *theta, const bnn_data *d,
     return run_results(f, job, shards, count, cost, correct, out, e);
 }
 
-int bnn_fast_grad(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+int bnn_fast_grad(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, bnn_gradient mode, float *grad, double *cost, bnn_error *e)
 {
     return run(f, JOB_GRAD, theta, d, start, count, mode, grad, cost, NULL, NULL, e);
 }
 
-int bnn_fast_cost(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+int bnn_fast_cost(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, double *cost, bnn_error *e)
 {
     return run(f, JOB_COST, theta, d, start, count, BNN_GRAD_EXACT, NULL, cost, NULL, NULL, e);
 }
 
-int bnn_fast_predict(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+int bnn_fast_predict(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                      size_t count, float *out, bnn_error *e)
 {
     return run(f, JOB_PREDICT, theta, d, start, count, BNN_GRAD_EXACT, NULL, NULL, NULL, out,
                e);
 }
 
-int bnn_fast_grad_acc(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+int bnn_fast_grad_acc(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                       size_t count, bnn_gradient mode, float *grad, double *cost,
                       double *correct, bnn_error *e)
 {
     return run(f, JOB_GRAD, theta, d, start, count, mode, grad, cost, correct, NULL, e);
 }
 
-int bnn_fast_eval(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+int bnn_fast_eval(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, double *cost, double *correct, bnn_error *e)
 {
     return run(f, JOB_COST, theta, d, start, count, BNN_GRAD_EXACT, NULL, cost, correct, NULL,
                e);
 }
 
-int bnn_fast_step(bnn_fast *f, const float *theta, const bnn_data *d, size_t start,
+int bnn_fast_step(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, bnn_gradient mode, float *grad, bnn_optim_state *s, double lr,
                   float *next, double *cost, double *correct, int *finite, bnn_error *e)
 {

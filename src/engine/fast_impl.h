@@ -32,7 +32,7 @@ typedef struct workspace {
     float *ybuf;  /* nout x chunk */
 } workspace;
 
-struct bnn_fast {
+struct bnn_fast_engine {
     bnn_arch arch;
     int loss; /* bnn_loss */
     int threads;
@@ -73,11 +73,11 @@ struct bnn_fast {
 
 /* fast_plan.c: everything bnn_fast_create decides before allocating (f is filled except for
  * ws and partials; a must have been checked), and the bytes and floats it allocates. */
-void bnn_fast_plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o);
-size_t bnn_fast_delta_floats(const bnn_fast *f);
-size_t bnn_fast_workspace_bytes(const bnn_fast *f);
-size_t bnn_fast_partials_bytes(const bnn_fast *f, size_t slots);
-size_t bnn_fast_planned_bytes(const bnn_fast *f, size_t slots);
-size_t bnn_fast_create_slots(const bnn_fast *f);
+void bnn_fast_plan(bnn_fast_engine *f, const bnn_arch *a, const bnn_fast_opts *o);
+size_t bnn_fast_delta_floats(const bnn_fast_engine *f);
+size_t bnn_fast_workspace_bytes(const bnn_fast_engine *f);
+size_t bnn_fast_partials_bytes(const bnn_fast_engine *f, size_t slots);
+size_t bnn_fast_planned_bytes(const bnn_fast_engine *f, size_t slots);
+size_t bnn_fast_create_slots(const bnn_fast_engine *f);
 
 #endif

@@ -4,7 +4,7 @@
  * refusal in bnn_fast_create, reserve_folds in fast.c) and bnn_fast_split_max. No allocation
  * of the engine's buffers here. The rest of the engine and its determinism rules: the top of
  * fast.c.
- * bnn_eng_force_gemm (the command's BATCHNN_PATH=gemm, and tests) sends narrow nets to the GEMM
+ * bnn_engine_force_gemm (the command's BATCHNN_PATH=gemm, and tests) sends narrow nets to the GEMM
  * path in the engines planned after it.
  *
  * Chunk size and memory: a chunk is GEMM_CHUNK (256) samples on the GEMM path (512 or 1024
@@ -36,17 +36,17 @@
 /* Samples a narrow-path shard gets at least (see bnn_fast_plan). */
 #define NARROW_MIN_SHARD 256
 
-/* bnn_eng_force_gemm: engines planned from now on take the GEMM path even for narrow nets. */
+/* bnn_engine_force_gemm: engines planned from now on take the GEMM path even for narrow nets. */
 static int force_gemm;
 
-void bnn_eng_force_gemm(int on)
+void bnn_engine_force_gemm(int on)
 {
     force_gemm = on != 0;
 }
 
 
 /* Floats of the two delta buffers (each maxwidth x chunk, rounded to 16 floats). */
-size_t bnn_fast_delta_floats(const bnn_fast *f)
+size_t bnn_fast_delta_floats(const bnn_fast_engine *f)
 {
     return mul_sat(2, round16_sat(mul_sat((size_t)f->maxw, f->chunk)));
 }
@@ -107,7 +107,7 @@ static size_t default_chunk(const bnn_arch *a, int narrow)
 
 /* Everything bnn_fast_create decides before allocating: f is filled except for ws and
  * partials. a must have been checked. */
-void bnn_fast_plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
+void bnn_fast_plan(bnn_fast_engine *f, const bnn_arch *a, const bnn_fast_opts *o)
 {
     memset(f, 0, sizeof *f);
     f->arch = *a;
@@ -164,7 +164,7 @@ void bnn_fast_plan(bnn_fast *f, const bnn_arch *a, const bnn_fast_opts *o)
 }
 
 /* Bytes of one workspace, and of the partials, as bnn_alloc takes them (saturating). */
-size_t bnn_fast_workspace_bytes(const bnn_fast *f)
+size_t bnn_fast_workspace_bytes(const bnn_fast_engine *f)
 {
     const bnn_arch *a = &f->arch;
     size_t b = bnn_alloc_bytes(f->act_total, sizeof(float));
@@ -182,20 +182,20 @@ size_t bnn_fast_workspace_bytes(const bnn_fast *f)
 
 /* Bytes of the gradient partials for `slots` partials in all (reserve_folds), and one more
  * for a received sum under mpirun. At creation: CREATE_SLOTS per worker. */
-size_t bnn_fast_partials_bytes(const bnn_fast *f, size_t slots)
+size_t bnn_fast_partials_bytes(const bnn_fast_engine *f, size_t slots)
 {
     if (bnn_dist_size() > 1)
         slots = add_sat(slots, 1);
     return bnn_alloc_bytes(mul_sat(slots, f->pstride), sizeof(float));
 }
 
-size_t bnn_fast_planned_bytes(const bnn_fast *f, size_t slots)
+size_t bnn_fast_planned_bytes(const bnn_fast_engine *f, size_t slots)
 {
     return add_sat(mul_sat((size_t)f->nws, bnn_fast_workspace_bytes(f)),
                    bnn_fast_partials_bytes(f, slots));
 }
 
-size_t bnn_fast_create_slots(const bnn_fast *f)
+size_t bnn_fast_create_slots(const bnn_fast_engine *f)
 {
     return mul_sat((size_t)f->nws, CREATE_SLOTS);
 }
@@ -204,7 +204,7 @@ size_t bnn_fast_memory(const bnn_arch *a, int threads)
 {
     if (bnn_arch_check(a, NULL) != 0)
         return 0;
-    bnn_fast *f = malloc(sizeof *f);
+    bnn_fast_engine *f = malloc(sizeof *f);
     if (!f)
         return SIZE_MAX;
     bnn_fast_opts o = {.threads = threads, .chunk = 0};
@@ -218,7 +218,7 @@ size_t bnn_fast_split_max(const bnn_arch *a, int loss)
 {
     if (bnn_arch_check(a, NULL) != 0)
         return 0;
-    bnn_fast *f = malloc(sizeof *f);
+    bnn_fast_engine *f = malloc(sizeof *f);
     if (!f)
         return 0;
     bnn_fast_opts o = {.threads = 1, .chunk = 0, .loss = loss};

@@ -18,8 +18,8 @@ extern "C" { /* the benchmark harness is C++ */
 
 const char *bnn_gradient_name(bnn_gradient g);
 int bnn_gradient_parse(const char *s, bnn_gradient *g);
-const char *bnn_engine_name(bnn_engine g);
-int bnn_engine_parse(const char *s, bnn_engine *g);
+const char *bnn_engine_kind_name(bnn_engine_kind g);
+int bnn_engine_kind_parse(const char *s, bnn_engine_kind *g);
 /* ------------------------------------------------------------------------------------------ */
 /* Training                                                                                    */
 

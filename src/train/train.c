@@ -7,7 +7,7 @@
  *
  * The engine computes the gradient (exact or the notes' seed recursion); --gradient
  * finite-diff uses central differences of the double-precision reference cost whatever the
- * engine. Training and validation see all three through one interface (bnn_eng,
+ * engine. Training and validation see all three through one interface (bnn_engine,
  * src/engine/engine.c); what stays here is the parameters' precision: the fast engine's are
  * the model's floats, the reference engine keeps its parameters in double and rounds them to
  * float32 only when it hands the model back.
@@ -59,16 +59,16 @@ int bnn_gradient_parse(const char *s, bnn_gradient *g)
     return i >= 0 ? 0 : -1;
 }
 
-const char *bnn_engine_name(bnn_engine g)
+const char *bnn_engine_kind_name(bnn_engine_kind g)
 {
     return bnn_names_of(&engines, (int)g);
 }
 
-int bnn_engine_parse(const char *s, bnn_engine *g)
+int bnn_engine_kind_parse(const char *s, bnn_engine_kind *g)
 {
     const int i = bnn_names_find(&engines, s);
     if (i >= 0)
-        *g = (bnn_engine)i;
+        *g = (bnn_engine_kind)i;
     return i >= 0 ? 0 : -1;
 }
 
@@ -87,7 +87,7 @@ static int all_finite_d(const double *v, size_t n)
 typedef struct trainer {
     const bnn_arch *a;
     size_t np;
-    bnn_eng *eng;
+    bnn_engine *eng;
     double *dtheta, *dprev, *dbuf[2]; /* reference engine: parameters, optimizer buffers */
     double *dgrad;                    /* a double gradient (reference, finite-diff) */
     float *fgrad, *fnext;             /* a float32 gradient; the spare parameter buffer */
@@ -95,14 +95,14 @@ typedef struct trainer {
     bnn_optim_state own; /* when the caller passes none */
     bnn_optim_state *st;
     int use_ref;     /* the reference engine: double parameters */
-    int fused;       /* gradient and step in one call (the fast engine, bnn_eng_step) */
+    int fused;       /* gradient and step in one call (the fast engine, bnn_engine_step) */
     double best_val; /* validation: the best cost so far, and the epochs since */
     int since_best;
 } trainer;
 
 static void trainer_free(trainer *t)
 {
-    bnn_eng_free(t->eng);
+    bnn_engine_free(t->eng);
     free(t->dtheta);
     free(t->dgrad);
     free(t->dprev);
@@ -234,7 +234,7 @@ static int update(trainer *t, bnn_model *m, const bnn_optim_opts *opt, int plain
     return 0;
 }
 
-/* After a fused step (bnn_eng_step wrote the new parameters to the spare buffer): the same
+/* After a fused step (bnn_engine_step wrote the new parameters to the spare buffer): the same
  * rule as update's, the buffers swap only when every new parameter is finite. */
 static int fused_update(trainer *t, bnn_model *m, int finite, int epoch, bnn_error *e)
 {
@@ -300,13 +300,13 @@ static int trainer_init(trainer *t, const bnn_model *m, const bnn_data *d,
         t->st = &t->own;
     }
     t->st->threads = o->threads;
-    const bnn_eng_opts eo = {.engine = o->engine, .gradient = o->gradient, .loss = o->loss,
+    const bnn_engine_opts eo = {.engine = o->engine, .gradient = o->gradient, .loss = o->loss,
                              .threads = o->threads, .fd_eps = o->fd_eps};
-    if (bnn_eng_create(&t->eng, t->a, &eo, e) != 0)
+    if (bnn_engine_create(&t->eng, t->a, &eo, e) != 0)
         return -1;
     if (t->eng->grad_f64 && !(t->dgrad = malloc(np * sizeof *t->dgrad)))
         goto oom;
-    /* the fast engine computes the gradient and runs the step in one call (bnn_eng_step): its
+    /* the fast engine computes the gradient and runs the step in one call (bnn_engine_step): its
      * threads update the rows they own, so no parameter-sized buffer crosses cores per batch */
     t->fused = !t->use_ref && !t->eng->grad_f64;
     if (t->use_ref) { /* the double parameters and optimizer buffers */
@@ -340,7 +340,7 @@ static int validate(trainer *t, const bnn_model *m, const bnn_train_opts *o, dou
                     bnn_epoch_stats *st, bnn_error *e)
 {
     double vc = 0.0, vcor = 0.0;
-    if (bnn_eng_cost(t->eng, params(t, m), o->val, 0, o->val->n, &vc, &vcor, e) != 0)
+    if (bnn_engine_cost(t->eng, params(t, m), o->val, 0, o->val->n, &vc, &vcor, e) != 0)
         return -1;
     st->val_loss = vc;
     if (o->loss != BNN_LOSS_MSE)
@@ -414,9 +414,9 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             size_t count = d->n - b0 < batch ? d->n - b0 : batch;
             double cost = 0.0, correct = 0.0;
             int finite = 1; /* fused: whether the engine's new parameters are all finite */
-            if (fused ? bnn_eng_step(t.eng, m->theta, &view, b0, count, t.fgrad, t.st, lr,
+            if (fused ? bnn_engine_step(t.eng, m->theta, &view, b0, count, t.fgrad, t.st, lr,
                                      t.fnext, &cost, &correct, &finite, e) != 0
-                      : bnn_eng_grad(t.eng, params(&t, m), &view, b0, count, gradient(&t),
+                      : bnn_engine_grad(t.eng, params(&t, m), &view, b0, count, gradient(&t),
                                      &cost, &correct, e) != 0)
                 goto done;
             if (!isfinite(cost)) { /* the same on every rank (the shards' sums, gathered) */
