@@ -37,9 +37,12 @@ The model of one full-batch epoch (one step) on N nodes of T threads, as the cod
       reduce(N) = (chain(S, N) + ceil(log2 N)) (alpha + 4 P beta)
   epoch(N) = compute(N) + reduce(N); strong scaling: n fixed, efficiency epoch(1) / (N
   epoch(N)); weak scaling: n N samples (S grows with them), efficiency epoch(1) / epoch(N).
-  Mini-batches of at most split_max samples (4096, less for nets too wide for a whole-batch
-  workspace) are computed whole by every rank, with no exchange (split mode): N nodes take
-  as long as one, efficiency 1 / N; larger batches are sharded like a full batch.
+  Mini-batches (GEMM path) of at most split_max samples (4096, less for nets too wide for a
+  whole-batch workspace): a batch of at least 2 pieces, piece = max(512, min_shard) samples,
+  is cut into P = floor(B / piece) pieces that are computed and reduced exactly like P shards
+  (compute over ceil(P / N) pieces, the same tree); a smaller one is computed whole by every
+  rank with no exchange (split mode): N nodes take as long as one, efficiency 1 / N. Larger
+  batches are sharded like a full batch. (Narrow nets have no split mode: sharded always.)
 """
 import argparse
 import math
@@ -55,6 +58,7 @@ NARROW_MIN_SHARD = 256
 NARROW_CHUNK = 4096  # BNN_NARROW_CHUNK_MAX: narrow shards past FEW_SHARDS
 FEW_SHARDS = 32
 SPLIT_MAX = 4096
+PIECE_MIN = 512  # fast_impl.h: mini-batch pieces of at least max(PIECE_MIN, min_shard)
 # the workloads of bench/workloads.sh, for specs that give a parameter count
 ARCHS = {"W4": "2,16,16,1", "W5": "784,256,10", "W6": "512,1024,1024,16"}
 
@@ -88,6 +92,16 @@ def shard_rule(arch):
     min_shard = floor_ if ms < floor_ else 65536 if ms > 65536 else int(ms)
     big = max(min_shard, NARROW_CHUNK if split == 0 else 4 * floor_)
     return min_shard, big, split
+
+
+def pieces(B, rule):
+    """piece_count: floor(B / piece) pieces for a GEMM mini-batch of 2 pieces up to split_max,
+    piece = max(PIECE_MIN, min_shard); 0: split mode (whole on every rank) or not a mini-batch
+    of the GEMM path."""
+    piece = max(PIECE_MIN, rule[0])
+    if rule[2] == 0 or B > rule[2] or B // piece < 2:
+        return 0
+    return B // piece
 
 
 def shards(n, rule):
@@ -288,23 +302,30 @@ def main():
     # mini-batches: split mode (every rank computes the batch) or sharded like a full batch
     w("## Mini-batch steps\n")
     w("Strong-scaling efficiency of one step of a global batch of B samples on the assumed "
-      "network. A batch of at most split_max samples is computed whole by every rank "
-      "(split mode: no exchange, efficiency 1 / N); a larger one is sharded and reduced "
-      "like a full batch:\n")
-    w("| workload | batch | split_max | " + " | ".join(f"{N} nodes" for N in NODES[1:]) + " |")
-    w("|---|---:|---:|" + "---:|" * (len(NODES) - 1))
+      "network. A batch of at most split_max samples and fewer than 2 pieces (piece = "
+      "max(512, min_shard) samples) is computed whole by every rank (split mode: no exchange, "
+      "efficiency 1 / N); one of 2 pieces or more is cut into floor(B / piece) pieces the "
+      "ranks share, reduced along the tree like shards; a larger one is sharded and reduced "
+      "like a full batch. Pieces (or shards) bound the useful nodes: past that many, nodes "
+      "idle:\n")
+    w("| workload | batch | split_max | pieces or shards | "
+      + " | ".join(f"{N} nodes" for N in NODES[1:]) + " |")
+    w("|---|---:|---:|---:|" + "---:|" * (len(NODES) - 1))
     for wid, n, arch, p, ep, rule, split, ts in wl:
         if "-2^" in wid or wid == "W4":
             continue
-        for B in (256, 4096, 65536):
-            if B <= split:
-                effs = [1.0 / N for N in NODES[1:]]
+        for B in (256, 1024, 4096, 65536):
+            P = pieces(B, rule)
+            if B <= split and P == 0:
+                effs, cut = [1.0 / N for N in NODES[1:]], "whole"
             else:
-                S = shards(B, rule)
+                S = P if P else shards(B, rule)
                 one = compute(B, S, 1, T, ts)
                 effs = [one / (N * (compute(B, S, N, T, ts) + tree(S, N, p, ca, cb)))
                         for N in NODES[1:]]
-            w(f"| {wid} | {B} | {split} | " + " | ".join(f"{e:.2f}" for e in effs) + " |")
+                cut = f"{S} pieces" if P else f"{S} shards"
+            w(f"| {wid} | {B} | {split} | {cut} | " + " | ".join(f"{e:.2f}" for e in effs)
+              + " |")
     w("")
     w("## Where the reduction dominates, and what would change it\n")
     w("- **Bigger steps**: a full-batch epoch is one reduction for n samples; in mini-batch "

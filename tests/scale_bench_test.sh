@@ -60,7 +60,16 @@ check "W6: 16 shards of 1024" grep -q "W6 150 ms (16384 samples, 1591312 paramet
 # W4 (narrow): shards of 548 (1 MFLOP) up to 32 of them, then of 4096: 256 shards
 check "W4: 256 shards" grep -q "W4 20 ms (1048576 samples, 337 parameters, 256 shards, min_shard 548)" "$T/m.md"
 # mini-batches of 256 are computed whole by every rank (split mode): efficiency 1 / N
-check "W5 batch 256: split mode, 0.50 on 2 nodes" grep -qE "^\| W5 \| 256 \| 4096 \| 0.50 \| 0.25 \|" "$T/m.md"
+check "W5 batch 256: split mode, 0.50 on 2 nodes" grep -qE "^\| W5 \| 256 \| 4096 \| whole \| 0.50 \| 0.25 \|" "$T/m.md"
+# mini-batches of 2 pieces of 512 and more are shared: 1024 is 2 pieces, 4096 is 8
+check "W5 batch 1024: 2 pieces" grep -qE "^\| W5 \| 1024 \| 4096 \| 2 pieces \|" "$T/m.md"
+check "W5 batch 4096: 8 pieces" grep -qE "^\| W5 \| 4096 \| 4096 \| 8 pieces \|" "$T/m.md"
+# recomputed here: 2 pieces on 2 nodes of 2 threads each: compute halves (one piece per node,
+# 1 of 2 threads busy vs 1 piece per thread on one node: the same), so efficiency <= 0.5
+check "W5 batch 1024: 2 nodes no better than one piece each allows" python3 -c '
+import re, sys
+row = [l for l in open(sys.argv[1]) if l.startswith("| W5 | 1024 |")][0].split("|")
+e2 = float(row[5]); assert 0 < e2 <= 0.5, e2' "$T/m.md"
 check "W4 gives W4-2^30" grep -q "^## W4-2^30: 1073741824 samples" "$T/m.md"
 check "W5 gives W5-2^24" grep -q "^## W5-2^24: 16777216 samples, 203530 parameters, 814120 bytes of gradient, 16384 shards" "$T/m.md"
 check "W6 gives W6-2^20" grep -q "^## W6-2^20: 1048576 samples" "$T/m.md"

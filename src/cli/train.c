@@ -613,15 +613,18 @@ static void announce(const train_run *r)
             bnn_optim_name(to->optim.kind), bnn_loss_name(to->loss),
             bnn_gradient_name(to->gradient), bnn_engine_kind_name(to->engine), bnn_engine_isa(),
             threads, threads == 1 ? "" : "s");
-    /* split-mode batches are not cut over the ranks: say so */
+    /* batches too small to cut into pieces are not shared by the ranks: say so */
+    size_t piece = 0;
     const size_t whole = bnn_dist_size() > 1 && to->batch && to->batch < r->ld.d.n
-                             ? bnn_engine_split_max(a, to->engine, to->gradient, to->loss)
+                             ? bnn_engine_whole_max(a, to->engine, to->gradient, to->loss, &piece)
                              : 0;
     if (whole && to->batch <= whole)
         fprintf(stderr,
                 "batchnn: note: mini-batches of up to %zu samples are computed whole by every "
-                "rank (more ranks do not speed them up); larger ones are shared\n",
-                whole);
+                "rank (too small to repay the exchange: more ranks do not speed them up); "
+                "%s\n", whole,
+                piece ? "larger ones are cut into pieces the ranks share"
+                      : "larger ones are shared");
 }
 
 /* Trains, then the cost at the final parameters (not after a stop signal: no final pass over

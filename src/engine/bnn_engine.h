@@ -176,9 +176,10 @@ int bnn_engine_step(bnn_engine *g, const float *theta, const bnn_data *d, size_t
                  size_t count, float *grad, bnn_optim_state *s, double lr, float *next,
                  double *cost, double *correct, int *finite, bnn_error *e);
 /* The largest mini-batch an engine of these options computes whole on every rank under
- * mpirun (the fast engine's split mode), 0 when none: the command says so. */
-size_t bnn_engine_split_max(const bnn_arch *a, bnn_engine_kind engine, bnn_gradient gradient,
-                         bnn_loss loss);
+ * mpirun (the fast engine's split mode: too small to repay the exchange), 0 when none: the
+ * command says so. *piece: the larger batches' pieces' samples at least (0: none are cut). */
+size_t bnn_engine_whole_max(const bnn_arch *a, bnn_engine_kind engine, bnn_gradient gradient,
+                            bnn_loss loss, size_t *piece);
 
 #ifdef __cplusplus
 }

@@ -290,10 +290,11 @@ int bnn_engine_force_isa(const char *isa)
     return bnn_kernels_force(isa);
 }
 
-size_t bnn_engine_split_max(const bnn_arch *a, bnn_engine_kind engine, bnn_gradient gradient,
-                         bnn_loss loss)
+size_t bnn_engine_whole_max(const bnn_arch *a, bnn_engine_kind engine, bnn_gradient gradient,
+                            bnn_loss loss, size_t *piece)
 {
+    *piece = 0;
     if (engine != BNN_ENGINE_FAST || gradient == BNN_GRAD_FINITE_DIFF)
         return 0;
-    return bnn_fast_split_max(a, (int)loss);
+    return bnn_fast_whole_max(a, (int)loss, piece);
 }

@@ -69,9 +69,13 @@ int bnn_fast_threads(const bnn_fast_engine *f);
  * min_shard), past 32 of them max(32, ceil(count / big_shard)) (fast.c: shard_count), a
  * function of count and the architecture (and an explicit chunk) only. */
 int bnn_fast_shards(const bnn_fast_engine *f, size_t count);
-/* The largest batch the fast engine computes in split mode for this net and loss (0: none);
- * under mpirun such a batch is computed whole by every rank. */
-size_t bnn_fast_split_max(const bnn_arch *a, int loss);
+/* The pieces a gradient of `count` samples is cut into when it is a GEMM-path mini-batch of
+ * at least 2 pieces (fast.c: piece_count), else 0 (split mode, or shards). */
+int bnn_fast_pieces(const bnn_fast_engine *f, size_t count);
+/* The largest mini-batch the fast engine computes whole (split mode) for this net and loss
+ * (0: none): under mpirun such a batch is computed whole by every rank. *piece: the samples
+ * per piece at least of the mini-batches above it that are cut into pieces (0: none are). */
+size_t bnn_fast_whole_max(const bnn_arch *a, int loss, size_t *piece);
 /* bnn_engine_step's fused gradient and optimizer step on the fast engine. */
 int bnn_fast_step(bnn_fast_engine *f, const float *theta, const bnn_data *d, size_t start,
                   size_t count, bnn_gradient mode, float *grad, bnn_optim_state *s, double lr,

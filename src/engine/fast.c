@@ -24,11 +24,13 @@
  * (reduce_folds) and the ranks exchange theirs along the same tree. So the gradient is bitwise
  * the same for any --threads and any number of ranks, and a worker holds at most
  * bnn_tree_need(S, range) <= 2 log2 S + 1 parameter-sized partials (about log2 S + 2 in
- * practice), never one per shard: memory per thread O(log S). Split-mode batches (split.c) are
- * computed whole by every rank. BLAS runs single-threaded inside the parallel region.
+ * practice), never one per shard: memory per thread O(log S). BLAS runs single-threaded inside
+ * the parallel region.
  *
- * Mini-batches (split mode, split.c): on the GEMM path a batch of at most split.max samples
- * is spread over the threads without partials; the rules are at the top of split.c.
+ * Mini-batches on the GEMM path: a batch of at most split.max samples and of at least 2
+ * pieces (piece_count: at least 512 samples each, from the widths) is cut into pieces
+ * computed like shards, so the ranks share it; a smaller one runs in split mode (split.c: the
+ * batch spread over the threads by neurons, without partials), computed whole by every rank.
  * On the narrow path a mini-batch is cut into shards as before, of at least NARROW_MIN_SHARD
  * (256) samples and about 1 MFLOP (the partials there are a few thousand floats).
  *
@@ -192,10 +194,16 @@ int bnn_fast_threads(const bnn_fast_engine *f)
 }
 
 static int shard_count(const bnn_fast_engine *f, size_t count);
+static int piece_count(const bnn_fast_engine *f, size_t count);
 
 int bnn_fast_shards(const bnn_fast_engine *f, size_t count)
 {
     return shard_count(f, count);
+}
+
+int bnn_fast_pieces(const bnn_fast_engine *f, size_t count)
+{
+    return piece_count(f, count);
 }
 
 static float *act_ptr(const bnn_fast_engine *f, const workspace *w, int l)
@@ -303,6 +311,25 @@ static int shard_count(const bnn_fast_engine *f, size_t count)
         shards = big > FEW_SHARDS ? big : FEW_SHARDS;
     }
     return shards <= (size_t)SHARDS_MAX ? (int)shards : -1;
+}
+
+/* Mini-batch pieces: a gradient of at most split.max samples (a GEMM-path mini-batch) of at
+ * least 2 pieces is cut into floor(count / piece) pieces (piece = max(PIECE_MIN, min_shard)
+ * samples: each piece has at least that many, fewer than twice as many), computed and summed
+ * exactly like shards: each rank computes its range of them and the pieces' partials are
+ * summed along the one fixed tree, so mpirun -np K shares the batch K ways, bitwise as one
+ * process. 0: a batch too small for 2 pieces (split mode computes it whole, on every rank).
+ * The rule reads the count and the architecture only. Why PIECE_MIN samples: a piece's
+ * partial costs about 3 passes over the parameters (written, folded, exchanged: 12 bytes per
+ * parameter) against 6 flops per parameter per sample of compute, so at 512 samples the
+ * partial's traffic is about 1/256 of the piece's flops in bytes, a few percent of its time at
+ * sgemm's rates and a node's memory or network bandwidth, whatever the net; and 512 columns
+ * keep sgemm near its peak. */
+static int piece_count(const bnn_fast_engine *f, size_t count)
+{
+    if (f->split.max == 0 || count > f->split.max || count / f->piece < 2)
+        return 0;
+    return (int)(count / f->piece);
 }
 
 static size_t shard_begin(size_t count, int shards, int s)
@@ -600,10 +627,11 @@ static int run(bnn_fast_engine *f, job_kind job, const float *theta, const bnn_d
     /* dC/dZ of the mean loss: 2 (a - y) / n for mse, (p - y) / n for the others */
     const float out_scale = (float)((f->loss == BNN_LOSS_MSE ? 2.0 : 1.0) / (double)count);
     const float hidden_scale = mode == BNN_GRAD_SEED ? 2.0f : 1.0f;
-    if (job == JOB_GRAD && count <= f->split.max)
+    const int pieces = job == JOB_GRAD ? piece_count(f, count) : 0;
+    if (job == JOB_GRAD && count <= f->split.max && pieces == 0)
         return bnn_split_grad(&f->split, theta, d, start, count, out_scale, hidden_scale, grad,
                               cost, correct, e);
-    const int shards = shard_count(f, count);
+    const int shards = pieces ? pieces : shard_count(f, count);
     if (shards < 0)
         return bnn_fail(e, "fast engine: %zu samples in one call are more than %d shards of "
                            "%zu", count, SHARDS_MAX, f->min_shard);

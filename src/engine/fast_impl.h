@@ -20,6 +20,10 @@
 /* Shards of min_shard samples a call gets at most before they grow to big_shard
  * (shard_count in fast.c). */
 #define FEW_SHARDS 32
+/* Mini-batch pieces (fast.c, piece_count): a GEMM-path mini-batch of at least 2 pieces is cut
+ * into pieces of at least max(PIECE_MIN, min_shard) samples, computed like shards (and so by
+ * every rank in turn); a smaller one is computed whole (split mode) by every rank. */
+#define PIECE_MIN 512
 /* Gradient partials per worker that bnn_fast_create plans for (fast_plan.c). */
 #define CREATE_SLOTS 2
 
@@ -46,6 +50,7 @@ struct bnn_fast_engine {
     size_t pstride;      /* nparams rounded up to 16 floats (64 bytes) */
     size_t min_shard;    /* samples per shard (the last ones of a call may have one less) */
     size_t big_shard;    /* past FEW_SHARDS shards: samples per shard (shard_count) */
+    size_t piece;        /* mini-batch pieces: samples per piece at least (piece_count) */
     /* the gradient partials of the workers' folds (reserve_folds): worker t's stack is
      * slots slot0[t] .. slot0[t + 1] - 1, each pstride floats; laid out for the call of
      * lay_shards shards over this rank's [lay_lo, lay_hi) in lay_workers workers */

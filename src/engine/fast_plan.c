@@ -1,7 +1,7 @@
 /*
  * fast_plan.c - the fast engine's plan (bnn_fast_plan: chunk, shard sizes, path, split
  * mode, made before anything is allocated), the memory it needs (bnn_fast_memory, the
- * refusal in bnn_fast_create, reserve_folds in fast.c) and bnn_fast_split_max. No allocation
+ * refusal in bnn_fast_create, reserve_folds in fast.c) and bnn_fast_whole_max. No allocation
  * of the engine's buffers here. The rest of the engine and its determinism rules: the top of
  * fast.c.
  * bnn_engine_force_gemm (the command's BATCHNN_PATH=gemm, and tests) sends narrow nets to the GEMM
@@ -156,6 +156,7 @@ void bnn_fast_plan(bnn_fast_engine *f, const bnn_arch *a, const bnn_fast_opts *o
      * 256-sample shards): a whole narrow chunk, or 4 GEMM chunks */
     const size_t big = f->narrow ? BNN_NARROW_CHUNK_MAX : 4 * f->chunk;
     f->big_shard = big > f->min_shard ? big : f->min_shard;
+    f->piece = f->min_shard > PIECE_MIN ? f->min_shard : PIECE_MIN;
     /* split mode: the GEMM path's batches; an explicit chunk asks for the chunked shards at
      * every size (tests of that path) */
     bnn_split_plan(&f->split, a, f->loss, f->threads, f->flops, f->k, !f->narrow && !asked);
@@ -214,8 +215,9 @@ size_t bnn_fast_memory(const bnn_arch *a, int threads)
     return bytes;
 }
 
-size_t bnn_fast_split_max(const bnn_arch *a, int loss)
+size_t bnn_fast_whole_max(const bnn_arch *a, int loss, size_t *piece)
 {
+    *piece = 0;
     if (bnn_arch_check(a, NULL) != 0)
         return 0;
     bnn_fast_engine *f = malloc(sizeof *f);
@@ -223,7 +225,9 @@ size_t bnn_fast_split_max(const bnn_arch *a, int loss)
         return 0;
     bnn_fast_opts o = {.threads = 1, .chunk = 0, .loss = loss};
     bnn_fast_plan(f, a, &o);
-    const size_t max = f->split.max;
+    const size_t pieces_from = 2 * f->piece;
+    const size_t max = f->split.max < pieces_from ? f->split.max : pieces_from - 1;
+    *piece = f->split.max < pieces_from ? 0 : f->piece;
     free(f);
     return max;
 }
