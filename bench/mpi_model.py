@@ -38,7 +38,7 @@ The model of one full-batch epoch (one step) on N nodes of T threads, as the cod
   epoch(N) = compute(N) + reduce(N); strong scaling: n fixed, efficiency epoch(1) / (N
   epoch(N)); weak scaling: n N samples (S grows with them), efficiency epoch(1) / epoch(N).
   Mini-batches (GEMM path) of at most split_max samples (4096, less for nets too wide for a
-  whole-batch workspace): a batch of at least 2 pieces, piece = max(512, min_shard) samples,
+  whole-batch workspace): a batch of at least 2 pieces, piece = max(256, min_shard) samples,
   is cut into P = floor(B / piece) pieces that are computed and reduced exactly like P shards
   (compute over ceil(P / N) pieces, the same tree); a smaller one is computed whole by every
   rank with no exchange (split mode): N nodes take as long as one, efficiency 1 / N. Larger
@@ -58,7 +58,7 @@ NARROW_MIN_SHARD = 256
 NARROW_CHUNK = 4096  # BNN_NARROW_CHUNK_MAX: narrow shards past FEW_SHARDS
 FEW_SHARDS = 32
 SPLIT_MAX = 4096
-PIECE_MIN = 512  # fast_impl.h: mini-batch pieces of at least max(PIECE_MIN, min_shard)
+PIECE_MIN = 256  # fast_impl.h: mini-batch pieces of at least max(PIECE_MIN, min_shard)
 # the workloads of bench/workloads.sh, for specs that give a parameter count
 ARCHS = {"W4": "2,16,16,1", "W5": "784,256,10", "W6": "512,1024,1024,16"}
 
@@ -303,7 +303,7 @@ def main():
     w("## Mini-batch steps\n")
     w("Strong-scaling efficiency of one step of a global batch of B samples on the assumed "
       "network. A batch of at most split_max samples and fewer than 2 pieces (piece = "
-      "max(512, min_shard) samples) is computed whole by every rank (split mode: no exchange, "
+      "max(256, min_shard) samples) is computed whole by every rank (split mode: no exchange, "
       "efficiency 1 / N); one of 2 pieces or more is cut into floor(B / piece) pieces the "
       "ranks share, reduced along the tree like shards; a larger one is sharded and reduced "
       "like a full batch. Pieces (or shards) bound the useful nodes: past that many, nodes "

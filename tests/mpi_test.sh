@@ -72,16 +72,16 @@ same "gemm mini-batches shuffled adam" "2x2 3x1" --arch 64,300,10 --data "$T/w.n
   --epochs 2 --batch 1000 --shuffle --optimizer adam --lr 0.01
 same "gemm mini-batches of 5000 (sharded)" "3x1" --arch 64,300,10 --data synth:teacher \
   --samples 7000 --epochs 2 --batch 5000
-# GEMM mini-batches of 2 pieces (512 samples) and more are cut into pieces the ranks share
+# GEMM mini-batches of 2 pieces (256 samples) and more are cut into pieces the ranks share
 same "gemm mini-batches in 3 pieces, shuffled adam" "2x1 3x2 4x1" --arch 64,300,10 \
-  --data "$T/w.npy" --epochs 2 --batch 1536 --shuffle --optimizer adam --lr 0.01
+  --data "$T/w.npy" --epochs 2 --batch 800 --shuffle --optimizer adam --lr 0.01
 # the run header says when mini-batches are computed whole by every rank (split mode)
 ok "split-mode note" mpi 2 "$BNN" train --arch 64,300,10 --data "$T/w.npy" --epochs 1 \
   --batch 256 --threads 1
 check "split-mode note: said once" \
-  test "$(grep -c '^batchnn: note: mini-batches of up to 1023 samples are computed whole by every rank' "$T/err")" -eq 1
+  test "$(grep -c '^batchnn: note: mini-batches of up to 511 samples are computed whole by every rank' "$T/err")" -eq 1
 ok "batches in pieces: no note" mpi 2 "$BNN" train --arch 64,300,10 --data "$T/w.npy" \
-  --epochs 1 --batch 1024 --threads 1
+  --epochs 1 --batch 512 --threads 1
 check "batches in pieces: no note" test "$(grep -c 'computed whole by every rank' "$T/err")" -eq 0
 ok "sharded batches: no note" mpi 2 "$BNN" train --arch 64,300,10 --data "$T/w.npy" \
   --epochs 1 --batch 5000 --threads 1

@@ -23,7 +23,7 @@
 /* Mini-batch pieces (fast.c, piece_count): a GEMM-path mini-batch of at least 2 pieces is cut
  * into pieces of at least max(PIECE_MIN, min_shard) samples, computed like shards (and so by
  * every rank in turn); a smaller one is computed whole (split mode) by every rank. */
-#define PIECE_MIN 512
+#define PIECE_MIN 256
 /* Gradient partials per worker that bnn_fast_create plans for (fast_plan.c). */
 #define CREATE_SLOTS 2
 
