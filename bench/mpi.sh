@@ -169,6 +169,46 @@ PPLINE=
   echo
   echo "\"model = 1x1\": the saved model and the loss column of the log are byte-identical to"
   echo "the single-rank, single-thread run's (cmp)."
+  echo
+  # mini-batches: W5's net at a batch computed whole by every rank (256) and at one cut into
+  # pieces the ranks share (1024: 4 pieces of 256)
+  echo "### Mini-batches (W5's net)"
+  echo
+  echo "| batch | K x T | epoch ms | vs 1x1 | CPU s per rank (median, most) | CPU vs 1x1 | reduce us/step | model = 1x1 |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---|"
+  read -r -a A <<<"$(args_of W5)"
+  for b in 256 1024; do
+    base= cbase=
+    for kt in 1x1 1x2 2x1; do
+      k=${kt%x*}; t=${kt#*x}
+      ms=() cs=()
+      for _ in $(seq "$RUNS"); do
+        m=$(one "$k" "$t" "W5 --batch $b" "${A[@]}" --batch "$b") || exit 1
+        ms+=("$m"); cs+=("$(field cpu_s_max)")
+      done
+      med=$(printf '%s\n' "${ms[@]}" | median)
+      cmax=$(printf '%s\n' "${cs[@]}" | median)
+      cmed=$(field cpu_s_median)
+      same=ref
+      if [ "$kt" = 1x1 ]; then
+        base=$med cbase=$cmax
+        cp "$T/model" "$T/ref-b$b.model"
+      else
+        same=yes
+        cmp -s "$T/model" "$T/ref-b$b.model" || same="**NO (model)**"
+      fi
+      printf '| %s | %s | %.3f | %sx | %s, %s | %s | %s | %s |\n' "$b" "$kt" "$med" \
+        "$(awk -v b="$base" -v m="$med" 'BEGIN { printf "%.2f", (m > 0 ? b / m : 0) }')" \
+        "$cmed" "$cmax" \
+        "$(awk -v b="$cbase" -v m="$cmax" 'BEGIN { printf "%.2f", (b > 0 ? m / b : 0) }')" \
+        "$(field per_step_us)" "$same"
+    done
+  done
+  echo
+  echo "CPU: each rank's user + system time, start to end (the stats line's cpu_s_median and"
+  echo "cpu_s_max; the most over ranks, median over runs); \"CPU vs 1x1\": the busiest rank's"
+  echo "time against the one process's. A batch of 256 is computed whole by every rank (the"
+  echo "command says so); one of 1024 is 4 pieces the ranks share."
 } >"$T/mpi.md" || exit 1
 cat "$T/mpi.md"
 if grep -q '\*\*NO' "$T/mpi.md"; then echo "mpi.sh: a run differs from the 1x1 run" >&2; fi

@@ -24,7 +24,7 @@ for k in 1 2 3 4 36; do
     --quiet >"$T/out" 2>"$T/err"
   check "$k ranks: exit 0" test -s "$T/k.st"
   check "$k ranks: model == one process" cmp -s "$T/one.st" "$T/k.st"
-  check "$k ranks: 79 shards" grep -qE "^mpi: ranks $k threads 1 .* shards 79$" "$T/err"
+  check "$k ranks: 79 shards" grep -qE "^mpi: ranks $k threads 1 .* shards 79 cpu_s_min .*$" "$T/err"
 done
 # mini-batches of 5000 (past split mode): 20 shards a batch, fewer than the ranks; the last
 # batch (1 sample) in split mode

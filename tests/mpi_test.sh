@@ -145,7 +145,8 @@ check "--version says MPI is built in" grep -q "^mpi: built in" "$T/out"
 BATCHNN_MPI_STATS=1 mpi 2 "$BNN" train --arch 64,300,10 --data "$T/w.npy" --epochs 3 \
   --threads 1 --quiet >"$T/stdout" 2>"$T/err"
 check "BATCHNN_MPI_STATS line" grep -qE "^mpi: ranks 2 threads 1 steps 3 reduce_s [0-9.]+ \
-per_step_us [0-9.]+ msgs_per_step 2 bytes_per_step 180080 params 22510 shards 32$" "$T/err"
+per_step_us [0-9.]+ msgs_per_step 2 bytes_per_step 180080 params 22510 shards 32 \
+cpu_s_min [0-9.]+ cpu_s_median [0-9.]+ cpu_s_max [0-9.]+$" "$T/err"
 check "BATCHNN_MPI_STATS: one line" test "$(grep -c '^mpi:' "$T/err")" -eq 1
 
 # errors on one rank: every rank ends within the timeout, with that rank's message

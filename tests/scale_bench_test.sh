@@ -135,7 +135,9 @@ then
   ok "mpi.sh --quick" bash "$SRC/bench/mpi.sh" --bin "$BNN" --quick --out "$T/q"
   check "mpi.sh: 3 timed + 1 checked row per workload" \
     [ "$(grep -cE '^\| W[456] \| [0-9]+ \| [124]x[12]' "$T/q/mpi.md")" -eq 12 ]
-  check "mpi.sh: every model equal to 1x1" [ "$(grep -c '| yes |$' "$T/q/mpi.md")" -eq 9 ]
+  check "mpi.sh: 3 mini-batch rows per batch" \
+    [ "$(grep -cE '^\| (256|1024) \| [12]x[12] \|' "$T/q/mpi.md")" -eq 6 ]
+  check "mpi.sh: every model equal to 1x1" [ "$(grep -c '| yes |$' "$T/q/mpi.md")" -eq 13 ]
   check "mpi.sh: the model written" [ -s "$T/q/mpi_model.md" ] && [ -s "$T/q/mpi_model.svg" ]
 else
   echo "SKIP mpi.sh --quick: $BNN has no MPI built in or no mpirun"

@@ -30,7 +30,9 @@ int bnn_dist_init(bnn_error *e);
 const char *bnn_dist_note(void);
 /* Collective (every rank calls it, before bnn_dist_finalize): on rank 0 the statistics line
  * "mpi: ranks K threads T steps N reduce_s X per_step_us Y msgs_per_step M bytes_per_step B
- * params P" written into buf (returned); NULL on the other ranks. */
+ * params P shards S cpu_s_min C0 cpu_s_median C1 cpu_s_max C2" written into buf (returned);
+ * NULL on the other ranks. C0..C2: the ranks' CPU times so far (user + system, getrusage),
+ * least, median and most: whether every rank did its share. */
 const char *bnn_dist_stats(char *buf, size_t len);
 /* MPI_Finalize (once; nothing when MPI is not running). */
 void bnn_dist_finalize(void);

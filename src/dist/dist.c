@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "dist/bnn_dist.h"
 #include "bnn_kernels.h"
@@ -205,23 +206,64 @@ void bnn_dist_set_isa_named(int named)
 }
 
 /* The statistics line, the counts summed over the ranks (collective: every rank calls it). */
+/* This process's CPU time so far (user + system), seconds. */
+static double cpu_seconds(void)
+{
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0)
+        return 0.0;
+    return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec +
+           (double)u.ru_stime.tv_sec + 1e-6 * (double)u.ru_stime.tv_usec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 const char *bnn_dist_stats(char *buf, size_t len)
 {
     unsigned long long all[2] = {stat_msgs, stat_bytes};
+    double cpu = cpu_seconds(), *cpus = &cpu; /* every rank's CPU time so far, on rank 0 */
+    int ncpu = 1;
 #ifdef HAVE_MPI
     unsigned long long mine[2] = {stat_msgs, stat_bytes};
-    if (dist_on)
+    if (dist_on) {
         MPI_Reduce(mine, all, 2, MPI_UNSIGNED_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+        double *got = dist_rank == 0 ? malloc((size_t)dist_size * sizeof *got) : NULL;
+        /* without the memory rank 0 gathers nothing and reports its own time */
+        const int have = dist_rank != 0 || got != NULL;
+        int every = 0;
+        MPI_Allreduce(&have, &every, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (every) {
+            MPI_Gather(&cpu, 1, MPI_DOUBLE, got, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+            if (got) {
+                cpus = got;
+                ncpu = dist_size;
+            }
+        }
+        if (!every || (got && cpus != got))
+            free(got);
+    }
 #endif
-    if (dist_rank != 0 || !len)
+    if (dist_rank != 0 || !len) {
+        if (cpus != &cpu)
+            free(cpus);
         return NULL;
+    }
+    qsort(cpus, (size_t)ncpu, sizeof *cpus, cmp_double);
+    const double median = ncpu % 2 ? cpus[ncpu / 2] : 0.5 * (cpus[ncpu / 2 - 1] + cpus[ncpu / 2]);
     const double steps = stat_steps ? (double)stat_steps : 1.0;
     snprintf(buf, len,
              "mpi: ranks %d threads %d steps %llu reduce_s %.6f per_step_us %.3f msgs_per_step "
-             "%.6g bytes_per_step %.6g params %llu shards %d",
+             "%.6g bytes_per_step %.6g params %llu shards %d cpu_s_min %.3f cpu_s_median %.3f "
+             "cpu_s_max %.3f",
              dist_size, stat_threads, (unsigned long long)stat_steps, stat_reduce_s,
              1e6 * stat_reduce_s / steps, (double)all[0] / steps, (double)all[1] / steps,
-             (unsigned long long)stat_params, stat_shards);
+             (unsigned long long)stat_params, stat_shards, cpus[0], median, cpus[ncpu - 1]);
+    if (cpus != &cpu)
+        free(cpus);
     return buf;
 }
 
