@@ -6,6 +6,7 @@
  *   progress.c       the progress meter of train (a live line on a terminal)
  *   plot.c           --plot: the loss curve as SVG
  *   train_options.c  train's optimizer/schedule/loss/validation options and their outputs
+ *   train_outputs.c  what a train run writes: log, checkpoints, model, summary (train_run.h)
  *   demo_classify.c  the classification part of demo
  *   paths.c          the command's inputs and outputs, checked together before any is used
  *   signals.c        SIGPIPE/SIGXFSZ ignored, the stop signals (SIGINT, SIGTERM, SIGHUP)
