@@ -95,6 +95,8 @@ uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64
 int cli_parse_threads(const char *s);
 /* A finite number, or exit 2 naming the option. */
 double cli_parse_double(const char *opt_name, const char *s);
+/* --engine NAME (fast or reference; train and eval), or exit 2. */
+bnn_engine_kind cli_parse_engine(const char *s);
 
 /* ---- inputs.c ---- */
 

@@ -184,8 +184,7 @@ static void parse_settings(train_run *r)
         cli_die(EXIT_USAGE, "--samples must be at least 1");
     if (bnn_gradient_parse(s_gradient, &to->gradient) != 0)
         cli_die(EXIT_USAGE, "--gradient: '%s' is not exact, seed or finite-diff", s_gradient);
-    if (bnn_engine_kind_parse(s_engine, &to->engine) != 0)
-        cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference", s_engine);
+    to->engine = cli_parse_engine(s_engine);
     if (r->done_epochs > to->epochs)
         cli_die(EXIT_USAGE, "--resume %s: the checkpoint is at epoch %d, past --epochs %d",
                 r->resume, r->done_epochs, to->epochs);
