@@ -108,11 +108,23 @@ cat >"$T/baselines/unknown-cpu-scalar.json" <<'JSON'
 {"machine": {"isa": "scalar"}, "workloads": [{"id": "user", "efficiency": 1e-9, "reference_speedup": 1e-9}]}
 JSON
 BATCHNN_ISA=scalar BATCHNN_PROC_ROOT=$T/proc ok "baseline picked from the directory" \
-  "$BNN" bench --arch 2,1 --samples 4096 --repeat 1 --baseline "$T/baselines"
+  "$BNN" bench --arch 2,1 --samples 4096 --repeat 1 --threads 2 --baseline "$T/baselines" \
+  --json "$T/pp2.json"
 check "baseline: names the file" grep -q "^baseline: $T/baselines/unknown-cpu-scalar.json" "$T/out"
 check "baseline: gate ok" grep -q '^gate: ok, 2 quantities' "$T/out"
 check "bench: the instruction-mix estimate under the row" \
   grep -Eq '^     estimate: [0-9.e+-]+ cycles/sample \(scalar ports, .*\) = .* ms at .* GHz x [0-9]+; memory .* ms; .*-bound: .* ms, [0-9]+% of the measured time$' "$T/out"
+# the ping-pong latency of 2 threads (issue 18): one header line with a positive finite round
+# trip (whatever its size: not a timing target) and the same in --json; n/a with one thread
+pp=$(awk '/^ping-pong 2 threads: / { n++; v = $4 } END { if (n == 1) print v }' "$T/out")
+ppj=$(sed -n 's/.*"pingpong_ns": \([^,}]*\).*/\1/p' "$T/pp2.json")
+check "bench: the ping-pong line, once" grep -Eq '^ping-pong 2 threads: [0-9]+ ns round trip \(' "$T/out"
+check "bench: ping-pong positive and finite, here and in --json" \
+  awk -v v="$pp" -v j="$ppj" 'BEGIN { exit !(v ~ /^[0-9]+$/ && v > 0 && j ~ /^[0-9.e+-]+$/ && j > 0) }'
+ok "bench with one thread" "$BNN" bench --arch 2,1 --samples 4096 --repeat 1 --threads 1 \
+  --json "$T/pp1.json"
+check "bench: ping-pong n/a with one thread" grep -qx 'ping-pong 2 threads: n/a (1 thread)' "$T/out"
+check "bench: ping-pong 0 in --json with one thread" grep -q '"pingpong_ns": 0[,}]' "$T/pp1.json"
 
 # --- notes: a CSV header row, an nn.Sequential state_dict ------------------------------------
 printf 'x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n' >"$T/headed.csv"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # size_test.sh - the sizes of the sources under src/ and kernels/ (*.c, *.h): no function
-# passes FUNC_MAX (130) lines and no file FILE_MAX (820) lines (the rules say ~120 and ~800;
-# the margin is for a comment or two). A function is found by its column-0 `{` line: from
+# passes FUNC_MAX (130) lines and no file FILE_MAX (800) lines (the rules say ~120 and ~800;
+# the functions' margin is for a comment or two). A function is found by its column-0 `{` line: from
 # there back to its signature's first line (the lines up to a blank line, a preprocessor line
 # or a line ending in `;`, `}` or `*/`), and forward to the next column-0 `}`; its length
 # counts the signature, the braces and everything between.
@@ -13,7 +13,7 @@
 set -u
 SRC=${1:?usage: size_test.sh SOURCE_ROOT}
 FUNC_MAX=130
-FILE_MAX=820
+FILE_MAX=800
 ALLOWED=''
 
 # check DIR: 0 when every function and file under DIR fits; else 1, each one too long on stderr

@@ -2,10 +2,12 @@
  * test_bench_bounds.c - `batchnn bench`'s instruction-mix estimate (src/cli/bench_bounds.c):
  * the operation counts of the workloads' shapes, counted here by hand from the kernels
  * (kernels/narrow_impl.h, sigmoid_simd.h), the port arithmetic that turns them into cycles
- * per sample and names the busiest port, the port model's lookup, and the clock probe's
- * range. Pure arithmetic: no timing is asserted (the clock only within 0.2-20 GHz).
+ * per sample and names the busiest port, the port model's lookup, the clock probe's range
+ * and the ping-pong probe's sanity. Pure arithmetic: no timing is asserted (the clock only
+ * within 0.2-20 GHz, the ping-pong only positive and finite).
  */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "bench_bounds.h"
@@ -105,12 +107,31 @@ static void test_clock(void **state)
 #endif
 }
 
+/* The ping-pong probe ends (also where both threads share one CPU: it yields) and returns a
+ * positive finite round trip with 2 threads, the best trial no slower than the median, and
+ * n/a (0) with one or a thread limit of one; its size is not asserted. */
+static void test_pingpong(void **state)
+{
+    (void)state;
+    const bench_pingpong one = bench_probe_pingpong(1);
+    assert_true(one.ns == 0 && one.best_ns == 0 && one.yielded == 0);
+    const bench_pingpong two = bench_probe_pingpong(2);
+    if (omp_get_thread_limit() < 2) { /* OMP_THREAD_LIMIT=1: a team of one, n/a */
+        assert_true(two.ns == 0);
+        return;
+    }
+    assert_true(isfinite(two.ns) && two.ns > 0);
+    assert_true(two.best_ns > 0 && two.best_ns <= two.ns);
+    assert_true(two.yielded >= 0 && two.yielded <= 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ports),       cmocka_unit_test(test_w2_avx2),
         cmocka_unit_test(test_w4_avx512),   cmocka_unit_test(test_w3_divide),
         cmocka_unit_test(test_w1_identity), cmocka_unit_test(test_clock),
+        cmocka_unit_test(test_pingpong),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

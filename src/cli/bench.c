@@ -1,6 +1,7 @@
 /*
  * bench.c - `batchnn bench`: measures this machine's limits (sgemm rate, memory read
- * bandwidth, sigmoid rate) and the workloads of bench/WORKLOADS.md (bench/workloads.h; or a
+ * bandwidth, sigmoid rate; the ping-pong latency of two threads, printed in the header and
+ * over the M rows) and the workloads of bench/WORKLOADS.md (bench/workloads.h; or a
  * user-given architecture), and prints each one's time per epoch, floor, efficiency
  * (floor / time), 1 vs N threads, and the speedup over the reference engine, all measured in
  * the same run; the mini-batch workloads M1-M3 with 1 and N threads against their full-batch
@@ -34,18 +35,6 @@
 
 typedef bnn_bench_workload workload;
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* ---- workloads ---- */
 
 typedef struct result {
@@ -53,10 +42,13 @@ typedef struct result {
     const char *bound;
 } result;
 
-/* The machine: its limits (bench_bounds.c probes), the port model and clock of the path. */
+/* The machine: its limits (bench_bounds.c probes), the port model and clock of the path, the
+ * ping-pong of two threads (pp.ns 0: n/a, one thread) and its words for the report. */
 typedef struct machine {
     double sgemm, bw, sig, ghz;
     const bench_ports *ports;
+    bench_pingpong pp;
+    char pingpong[48];
 } machine;
 
 /* The instruction-mix estimate of arch a on n samples (bench_bounds.h), printed under the
@@ -129,7 +121,7 @@ static double time_fast_with(const bnn_arch *a, const bnn_data *d, double lr, in
     if (bnn_train(&m, d, &o, &e) != 0)
         cli_die(1, "bench: %s", cli_engine_msg(e.msg));
     bnn_model_free(&m);
-    return median(sec + 1, c.n - 1);
+    return bench_median(sec + 1, c.n - 1);
 }
 
 /* median seconds per epoch of `repeat` epochs after one warm-up, the plain full-batch run */
@@ -165,7 +157,7 @@ static double time_reference_per_sample(const bnn_arch *a, const bnn_data *d, si
     free(theta);
     free(g);
     bnn_model_free(&m);
-    return median(times, 3) / (double)n;
+    return bench_median(times, 3) / (double)n;
 }
 
 /* A workload's architecture and its synthetic data (seed 1, in memory up to 8 GiB). */
@@ -352,7 +344,8 @@ static mresult run_minibatch(const workload *w, int threads, int repeat, FILE *j
                              : ms[k];
         full[k] = 1e3 * time_fast(&a, &d, w->lr, threads, 1);
     }
-    mresult r = {median(ms, rounds), median(ms1, rounds), median(full, rounds)};
+    mresult r = {bench_median(ms, rounds), bench_median(ms1, rounds),
+                 bench_median(full, rounds)};
     const double speedup = r.ms1 / r.ms, vs_full = r.ms / r.full_ms;
     const int ok_speedup = !(w->min_speedup > 0) || speedup >= w->min_speedup;
     const int ok_full = !(w->max_vs_full > 0) || vs_full <= w->max_vs_full;
@@ -538,8 +531,12 @@ static void usage_bench(void)
         "                     [--baseline FILE.json|DIR [--tolerance 0.5]] [--baseline-id]\n"
         "       batchnn bench --print-args ID | --list-workloads\n"
         "\n"
-        "Measures this machine's sgemm rate, memory read bandwidth and sigmoid rate, then each\n"
-        "workload of bench/WORKLOADS.md (all by default; or --arch on synth:uniform):\n"
+        "Measures this machine's sgemm rate, memory read bandwidth and sigmoid rate, and the\n"
+        "ping-pong latency of 2 threads: an OpenMP team of 2, placed as the engine's team is,\n"
+        "bounces one cache line; the median round trip in ns of 11 trials (n/a with 1 thread),\n"
+        "the best trial's, and the share of waits that yielded the CPU (the other thread was\n"
+        "not running: a busy machine); also over the M rows, whose threads hand work over at\n"
+        "that cost. Then each workload of bench/WORKLOADS.md (all; or --arch on synth:uniform):\n"
         "  W1-W6  full batch: median ms per epoch over R epochs after a warm-up (default 5),\n"
         "         the floor the machine allows and what bounds it, efficiency = floor / time,\n"
         "         samples/s, GFLOP/s, the time with 1 thread, and the speedup over the\n"
@@ -557,11 +554,12 @@ static void usage_bench(void)
         "the cross-entropy kernels alone.\n"
         "\n"
         "--json FILE writes the figures: {\"machine\": {sgemm_gflops, read_gbs, sigmoid_gs, isa,\n"
-        "threads, cpu, baseline_id, clock_ghz}, \"workloads\": [{id, arch, act, n, ms_per_epoch,\n"
+        "threads, cpu, baseline_id, clock_ghz, pingpong_ns (0: n/a), pingpong_best_ns,\n"
+        "pingpong_yielded}, \"workloads\": [{id, arch, act, n, ms_per_epoch,\n"
         "ms_per_epoch_1thread, thread_speedup, and for W: floor_ms, bound, efficiency,\n"
         "samples_per_s, gflops, reference_speedup, mix_cycles_per_sample, mix_port, mix_ms,\n"
-        "memory_ms, estimate_bound; for M: batch, full_batch, full_batch_ms,\n"
-        "vs_full_batch, target_met}]}.\n"
+        "memory_ms, estimate_bound; for M: batch, full_batch, full_batch_ms, vs_full_batch,\n"
+        "target_met}]}.\n"
         "\n"
         "--baseline compares quantities measured as ratios within one run (they survive a noisy\n"
         "machine): each W workload's efficiency and speedup over the reference, each M\n"
@@ -655,11 +653,11 @@ static void run_selected(const int *sel, const char *arch, const char *act, size
         gq[i][0] = (gate_quantity){"efficiency", "efficiency", r.floor_ms / r.ms};
         gq[i][1] = (gate_quantity){"reference_speedup", "speedup over reference", r.ref_speedup};
     }
-    if (any_mini)
-        printf("mini-batches (SGD, batches in data order): ms per epoch with %d and 1 thread%s\n"
-               "%-4s %-27s %6s %9s %10s %9s %7s %9s %7s  %s\n", threads,
-               threads == 1 ? "" : "s", "id", "model", "batch", "n", "ms/epoch", "1 thr ms",
-               "N/1", "full ms", "x full", "targets");
+    if (any_mini) /* the threads hand work over per batch: at the ping-pong's cost */
+        printf("mini-batches (SGD, batches in data order): ms per epoch with %d and 1 thread%s; "
+               "ping-pong %s\n%-4s %-27s %6s %9s %10s %9s %7s %9s %7s  %s\n", threads,
+               threads == 1 ? "" : "s", mc->pingpong, "id", "model", "batch", "n", "ms/epoch",
+               "1 thr ms", "N/1", "full ms", "x full", "targets");
     for (size_t i = 0; i < BNN_BENCH_NWORKLOADS; i++) {
         const workload *w = &bnn_bench_workloads[i];
         if (!sel[i] || !w->batch)
@@ -762,20 +760,33 @@ int cli_cmd_bench(int argc, char **argv)
     cpu_model(model, sizeof model, NULL, NULL);
     machine mc = {bench_probe_sgemm(threads), bench_probe_bandwidth(threads),
                   bench_probe_sigmoid(threads), bench_probe_ghz(),
-                  bench_ports_for(bnn_engine_isa())};
+                  bench_ports_for(bnn_engine_isa()), bench_probe_pingpong(threads), ""};
+    if (mc.pp.ns > 0)
+        snprintf(mc.pingpong, sizeof mc.pingpong, "%.0f ns round trip", mc.pp.ns);
+    else /* one thread, or a team of one (OMP_THREAD_LIMIT) */
+        snprintf(mc.pingpong, sizeof mc.pingpong, "n/a (1 thread)");
     const double sgemm = mc.sgemm, bw = mc.bw, sig = mc.sig;
     printf("machine: %s; sgemm %.1f GFLOP/s, memory read %.1f GB/s, sigmoid %.2f G/s, clock "
            "%.2f GHz, %d thread%s; engine path %s%s\n", model, sgemm, bw, sig, mc.ghz, threads,
            threads == 1 ? "" : "s", bnn_engine_isa(),
            getenv("BATCHNN_PATH") ? " (BATCHNN_PATH set)" : "");
+    if (mc.pp.ns > 0)
+        printf("ping-pong 2 threads: %s (a cache line between the 2 threads of a team: median "
+               "of 11 trials, best %.0f ns; %.0f%% of the waits yielded the CPU)\n",
+               mc.pingpong, mc.pp.best_ns, 100 * mc.pp.yielded);
+    else
+        printf("ping-pong 2 threads: %s\n", mc.pingpong);
     if (g.base)
         printf("baseline: %s\n", chosen);
     FILE *json = jf.fp;
     if (json)
         fprintf(json, "{\"machine\": {\"sgemm_gflops\": %.6g, \"read_gbs\": %.6g, "
                       "\"sigmoid_gs\": %.6g, \"isa\": \"%s\", \"threads\": %d, \"cpu\": \"%s\", "
-                      "\"baseline_id\": \"%s\", \"clock_ghz\": %.6g},\n  \"workloads\": [",
-                sgemm, bw, sig, bnn_engine_isa(), threads, model, id, mc.ghz);
+                      "\"baseline_id\": \"%s\", \"clock_ghz\": %.6g, \"pingpong_ns\": %.6g, "
+                      "\"pingpong_best_ns\": %.6g, \"pingpong_yielded\": %.6g},\n"
+                      "  \"workloads\": [",
+                sgemm, bw, sig, bnn_engine_isa(), threads, model, id, mc.ghz, mc.pp.ns,
+                mc.pp.best_ns, mc.pp.yielded);
     run_selected(sel, arch, act, n_user, threads, repeat, &mc, json, &g);
     if (json) {
         fprintf(json, "\n  ]\n}\n");

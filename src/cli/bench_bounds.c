@@ -9,7 +9,8 @@
  * shuffles that split rows into features).
  *
  * It also holds the machine probes the floors use (sgemm, memory read, sigmoid rate: moved
- * here from bench.c unchanged), so that bench.c keeps the workloads and the report.
+ * here from bench.c unchanged) and the core-to-core ping-pong latency (bench_probe_pingpong),
+ * so that bench.c keeps the workloads and the report.
  *
  * An estimate, not a simulation: latencies, the front end and the caches are left out
  * (every kernel keeps enough independent chains in flight that throughput, not latency,
@@ -17,6 +18,8 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,12 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+double bench_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 double bench_probe_sgemm(int threads)
@@ -127,6 +136,75 @@ double bench_probe_sigmoid(int threads)
         bnn_free(y);
     }
     return (double)n * reps * threads / best * 1e-9;
+}
+
+/* ---- the core-to-core latency: one cache line bounced between two threads ---- */
+
+#define PP_TRIALS 11  /* timed trials, after one warm-up */
+#define PP_ROUNDS 500 /* round trips per trial: well under a millisecond between near CPUs */
+#define PP_SPINS 4096 /* polls before a waiting thread yields its CPU */
+
+/* Waits until *flag holds v. After PP_SPINS polls it yields at every poll: where the two
+ * threads share one CPU (an affinity mask of one, an oversubscribed machine) the other thread
+ * then runs within a time slice's switch instead of after it, and the probe ends. Returns 1
+ * when it yielded (the other thread was not running), else 0. */
+static int pp_wait(atomic_long *flag, long v)
+{
+    int yielded = 0;
+    for (long spins = 0; atomic_load_explicit(flag, memory_order_acquire) != v; spins++)
+        if (spins >= PP_SPINS) {
+            sched_yield();
+            yielded = 1;
+        }
+    return yielded;
+}
+
+bench_pingpong bench_probe_pingpong(int threads)
+{
+    bench_pingpong r = {0, 0, 0};
+    if (threads < 2)
+        return r;
+    /* the line alone: nothing else of the stack shares it */
+    _Alignas(128) struct {
+        atomic_long flag;
+        char pad[128 - sizeof(atomic_long)];
+    } line;
+    atomic_init(&line.flag, 0);
+    double ns[PP_TRIALS];
+    int team = 0;
+    long yields = 0;
+#pragma omp parallel num_threads(2) reduction(+ : yields)
+    {
+        const int me = omp_get_thread_num();
+#pragma omp single
+        team = omp_get_num_threads();
+        /* the implicit barrier of single: both threads are running, or team is 1 */
+        if (team == 2) {
+            long v = 0; /* thread 0 writes the odd values, thread 1 the even ones */
+            for (int t = -1; t < PP_TRIALS; t++) { /* t = -1: a warm-up trial */
+                const double t0 = me == 0 ? bnn_now_seconds() : 0;
+                for (int i = 0; i < PP_ROUNDS; i++, v += 2) {
+                    int yielded;
+                    if (me == 0) {
+                        atomic_store_explicit(&line.flag, v + 1, memory_order_release);
+                        yielded = pp_wait(&line.flag, v + 2);
+                    } else {
+                        yielded = pp_wait(&line.flag, v + 1);
+                        atomic_store_explicit(&line.flag, v + 2, memory_order_release);
+                    }
+                    yields += t >= 0 ? yielded : 0;
+                }
+                if (me == 0 && t >= 0)
+                    ns[t] = (bnn_now_seconds() - t0) * 1e9 / PP_ROUNDS;
+            }
+        }
+    }
+    if (team != 2)
+        return r;
+    r.ns = bench_median(ns, PP_TRIALS); /* sorted: ns[0] is the best */
+    r.best_ns = ns[0];
+    r.yielded = (double)yields / (2.0 * PP_TRIALS * PP_ROUNDS);
+    return r;
 }
 
 /* ---- the instruction-mix estimate ---- */

@@ -17,6 +17,19 @@
 double bench_probe_sgemm(int threads);
 double bench_probe_bandwidth(int threads);
 double bench_probe_sigmoid(int threads);
+/* The core-to-core latency the engine's team pays per hand-over: an OpenMP team of 2 (placed
+ * by the OS and OMP_PROC_BIND/OMP_PLACES as the engine's team is) bounces one cache line,
+ * each thread waiting for the other's value (C11 atomics, release/acquire), in 11 trials of
+ * 500 round trips after a warm-up. ns: the median trial's round trip (0 when threads < 2 or
+ * the runtime gives a team of one: n/a); best_ns: the best trial's; yielded: the fraction of
+ * the waits that gave up the CPU (the other thread was not running: on a machine busy with
+ * other work the figure is the scheduler's, not the cache's). */
+typedef struct bench_pingpong {
+    double ns, best_ns, yielded;
+} bench_pingpong;
+bench_pingpong bench_probe_pingpong(int threads);
+/* The median of v[0..n-1] (sorts v). */
+double bench_median(double *v, int n);
 
 /* One CPU path's throughputs, in operations of its vector width per cycle (div: cycles per
  * vector divide, the single divider). */

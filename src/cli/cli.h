@@ -6,6 +6,7 @@
  *   progress.c       the progress meter of train (a live line on a terminal)
  *   plot.c           --plot: the loss curve as SVG
  *   train_options.c  train's optimizer/schedule/loss/validation options and their outputs
+ *   train_outputs.c  what a train run writes: log, checkpoints, model, summary (train_run.h)
  *   demo_classify.c  the classification part of demo
  *   paths.c          the command's inputs and outputs, checked together before any is used
  *   signals.c        SIGPIPE/SIGXFSZ ignored, the stop signals (SIGINT, SIGTERM, SIGHUP)
@@ -94,6 +95,8 @@ uint64_t cli_parse_u64(const char *opt_name, const char *s, uint64_t min, uint64
 int cli_parse_threads(const char *s);
 /* A finite number, or exit 2 naming the option. */
 double cli_parse_double(const char *opt_name, const char *s);
+/* --engine NAME (fast or reference; train and eval), or exit 2. */
+bnn_engine_kind cli_parse_engine(const char *s);
 
 /* ---- inputs.c ---- */
 

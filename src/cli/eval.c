@@ -52,10 +52,7 @@ int cli_cmd_eval(int argc, char **argv)
     const char *model_path = r.model, *data = r.data;
     const size_t samples = r.samples;
     uint64_t seed = cli_parse_u64("seed", cli_opt_str(opts, "seed", "1"), 0, UINT64_MAX);
-    bnn_engine_kind engine;
-    if (bnn_engine_kind_parse(cli_opt_str(opts, "engine", "fast"), &engine) != 0)
-        cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference",
-                cli_opt_str(opts, "engine", ""));
+    const bnn_engine_kind engine = cli_parse_engine(cli_opt_str(opts, "engine", "fast"));
     const cli_path paths[] = { /* standard input, if named, is named once */
         {"model", model_path, CLI_IN}, {"data", data, CLI_IN_DATA},
         {"targets", cli_opt_str(opts, "targets", NULL), CLI_IN},

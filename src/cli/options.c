@@ -242,6 +242,14 @@ int cli_parse_threads(const char *s)
     return t;
 }
 
+bnn_engine_kind cli_parse_engine(const char *s)
+{
+    bnn_engine_kind k;
+    if (bnn_engine_kind_parse(s, &k) != 0)
+        cli_die(EXIT_USAGE, "--engine: '%s' is not fast or reference", s);
+    return k;
+}
+
 double cli_parse_double(const char *opt_name, const char *s)
 {
     errno = 0;
