@@ -241,13 +241,17 @@ void cli_train_announce(const train_run *r)
     const size_t whole = bnn_dist_size() > 1 && to->batch && to->batch < r->ld.d.n
                              ? bnn_engine_whole_max(a, to->engine, to->gradient, to->loss, &piece)
                              : 0;
-    if (whole && to->batch <= whole)
+    if (whole && to->batch <= whole && piece)
         fprintf(stderr,
                 "batchnn: note: mini-batches of up to %zu samples are computed whole by every "
-                "rank (too small to repay the exchange: more ranks do not speed them up); "
-                "%s\n", whole,
-                piece ? "larger ones are cut into pieces the ranks share"
-                      : "larger ones are shared");
+                "rank (fewer than 2 pieces of %zu: more ranks do not speed them up); larger "
+                "ones are cut into pieces the ranks share\n",
+                whole, piece);
+    else if (whole && to->batch <= whole)
+        fprintf(stderr,
+                "batchnn: note: mini-batches of up to %zu samples are computed whole by every "
+                "rank (more ranks do not speed them up); larger ones are shared\n",
+                whole);
 }
 
 /* Every output is attempted; a failure is reported and the others are still written. --save
