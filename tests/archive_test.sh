@@ -59,6 +59,11 @@ open(d + '/corrupt.npz', 'wb').write(bytes(cz))
 open(d + '/bad.csv.gz', 'wb').write(gzip.compress(b'1,2,0\n3,4\n'))
 open(d + '/plain.npz', 'wb').write(csv)
 open(d + '/bomb.csv.gz', 'wb').write(gzip.compress(b'0,0,0\n' * 200000))
+# 2.5 MB of text, a 1 MB table (86,000 rows of 3 floats): over a 1 MiB cap as text only
+wide = ''.join('%.15f,%.15f,%d\n' % rows[i % len(rows)] for i in range(86000)).encode()
+open(d + '/wide.csv', 'wb').write(wide)
+open(d + '/wide.csv.gz', 'wb').write(gzip.compress(wide))
+open(d + '/longline.csv.gz', 'wb').write(gzip.compress(b'1,2,0\n' + b'1' * 5000 + b'\n'))
 big = 200000  # a deflated npz whose x.npy is 1.6 MB once decompressed
 with zipfile.ZipFile(d + '/bomb.npz', 'w', zipfile.ZIP_DEFLATED) as z:
     z.writestr('x.npy', npy('(%d, 2)' % big, '<f4', bytes(8 * big)))
@@ -98,18 +103,36 @@ bad "gzip with trailing junk" 1 "junk.csv.gz \(gzip\): 4 bytes of trailing data"
   "$BNN" eval --model "$T/m.safetensors" --data "$T/junk.csv.gz"
 bad "bad CSV in gzip names the format and line" 1 "bad.csv.gz \(gzip of CSV\):2: expected 3" \
   "$BNN" eval --model "$T/m.safetensors" --data "$T/bad.csv.gz"
-bad "gzip over the stream limit" 1 "bomb.csv.gz \(gzip\): more than 1048576 bytes once decomp" \
+# the cap bounds what is kept, each decompressed file's table (4 bytes a value), not its text:
+# bomb.csv.gz is 1.2 MB of text but a 2.4 MB table
+bad "gzip over the stream limit" 1 "bomb.csv.gz \(gzip of CSV\): more than 1048576 bytes of values \([0-9]* rows of 3 so far\), the limit for decompressed data; set BATCHNN_STREAM_LIMIT" \
   env BATCHNN_STREAM_LIMIT=1M "$BNN" eval --model "$T/m.safetensors" --data "$T/bomb.csv.gz"
 # the cap is per decompressed file (each npz member): stdin, npz members, and just under it
-bad "gzip on stdin over the stream limit" 1 "\(gzip\): more than 1048576 bytes once decomp" \
+bad "gzip on stdin over the stream limit" 1 "\(gzip of CSV\): more than 1048576 bytes of values" \
   sh -c 'BATCHNN_STREAM_LIMIT=1M "$1" eval --model "$2" --data - <"$3"' sh "$BNN" \
   "$T/m.safetensors" "$T/bomb.csv.gz"
-ok "gzip just under the stream limit" env BATCHNN_STREAM_LIMIT=1300k "$BNN" eval \
+ok "gzip just under the stream limit" env BATCHNN_STREAM_LIMIT=2400000 "$BNN" eval \
   --model "$T/m.safetensors" --data "$T/bomb.csv.gz"
-bad "npz member over the stream limit" 1 "bomb.npz:x \(npz member x.npy\): 1600128 bytes once decompressed, more than the limit for decompressed data \(1048576\); set BATCHNN_STREAM_LIMIT" \
+bad "npz member over the stream limit" 1 "bomb.npz:x \(npz member x.npy\): 1600000 bytes of values \(200000 x 2 float32\), more than the limit for decompressed data \(1048576\); set BATCHNN_STREAM_LIMIT" \
   env BATCHNN_STREAM_LIMIT=1M "$BNN" eval --model "$T/m.safetensors" --data "$T/bomb.npz"
-ok "npz members each under the stream limit" env BATCHNN_STREAM_LIMIT=1700k "$BNN" eval \
+ok "npz members each under the stream limit" env BATCHNN_STREAM_LIMIT=1600000 "$BNN" eval \
   --model "$T/m.safetensors" --data "$T/bomb.npz"
+# streamed: text larger than the cap whose table fits is read (the text is never whole),
+# from a file and from a pipe; the same rows as the plain CSV
+"$BNN" eval --model "$T/m.safetensors" --data "$T/wide.csv" >"$T/wide.want" 2>&1
+for src in file pipe; do
+  if [ $src = file ]; then
+    BATCHNN_STREAM_LIMIT=1M "$BNN" eval --model "$T/m.safetensors" --data "$T/wide.csv.gz" \
+      >"$T/wide.got" 2>&1
+  else
+    BATCHNN_STREAM_LIMIT=1M "$BNN" eval --model "$T/m.safetensors" --data - \
+      <"$T/wide.csv.gz" >"$T/wide.got" 2>&1
+  fi
+  check "gzip of 2.5 MB of text under a 1 MiB cap ($src)" cmp -s "$T/wide.want" "$T/wide.got"
+done
+check "the wide CSV was evaluated" grep -q accuracy "$T/wide.want"
+bad "a line longer than the cap" 1 "longline.csv.gz \(gzip of CSV\): a line longer than 1024 bytes, the limit for decompressed data" \
+  env BATCHNN_STREAM_LIMIT=1k "$BNN" eval --model "$T/m.safetensors" --data "$T/longline.csv.gz"
 bad "truncated npz" 1 "trunc.npz \(npz\): not a valid zip archive" \
   "$BNN" eval --model "$T/m.safetensors" --data "$T/trunc.npz"
 bad "corrupt npz member" 1 "corrupt.npz:x \(npz member x.npy\): " \
