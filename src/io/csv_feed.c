@@ -17,6 +17,7 @@
  * The chunk can be made tiny for tests (bnn_csv_chunk_set), so that read boundaries fall
  * everywhere: inside a number, between '\r' and '\n', across a gzip member's end.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,7 +138,9 @@ static int grow(csv_feed *f, bnn_error *e)
                            "data; set %s to raise it", f->name, f->max_line,
                         BNN_STREAM_LIMIT_ENV);
     size_t nc = f->cap ? f->cap * 2 : f->chunk;
-    if (nc > f->max_line + 1 || nc < f->cap)
+    if (nc < f->cap)
+        nc = SIZE_MAX;
+    if (nc - 1 > f->max_line) /* max_line SIZE_MAX: no bound */
         nc = f->max_line + 1;
     char *nb = realloc(f->buf, nc);
     if (!nb)
