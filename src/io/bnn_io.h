@@ -50,8 +50,9 @@ int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, s
  * every row the same number of fields, all values finite. NPY: 2-D (1-D taken as one
  * column), float32 or float64, C or Fortran order; float32 C-order is memory-mapped and
  * used in place. Errors name the file and the line and column (CSV) or the element (npy).
- * Each path is opened once; "-" is standard input. A pipe, FIFO or device is read into memory,
- * at most BATCHNN_STREAM_LIMIT bytes (environment; suffixes k, M, G; default 2G). */
+ * Each path is opened once; "-" is standard input. A pipe, FIFO or device is read at most
+ * BATCHNN_STREAM_LIMIT bytes (environment; suffixes k, M, G; default 2G): a CSV a chunk at a
+ * time, a .npy into memory. */
 int bnn_table_open(bnn_table *t, const char *path, bnn_error *e);
 /* "f.npz:NAME" names array NAME of f.npz, unless a file is called that: 1 with *member :=
  * NAME and file[0..n) := "f.npz"; 0 when path is not of that form. */
@@ -180,7 +181,7 @@ typedef struct bnn_input {
     int mappable;           /* a regular file, from its start: mapped, not read */
     unsigned char head[16]; /* bytes already read from fd (streams: consumed from it) */
     size_t nhead;
-    void *mem;              /* an input made in memory (a decompressed file): its bytes */
+    void *mem;              /* an input made in memory (bnn_input_from_memory): its bytes */
     size_t memlen;          /* (fd -1; bnn_input_contents hands mem over) */
 } bnn_input;
 
@@ -204,7 +205,7 @@ int bnn_input_peek(bnn_input *in, size_t n, bnn_error *e);
 int bnn_input_contents(bnn_input *in, bnn_bytes *b, bnn_error *e);
 void bnn_input_close(bnn_input *in);
 /* An input over len bytes at mem (malloc'ed; the input owns them), named name (kept, not
- * copied): what a decompressed file is handed to the readers as. */
+ * copied): bytes in memory handed to a reader as an input. */
 void bnn_input_from_memory(bnn_input *in, const char *name, void *mem, size_t len);
 /* Opens a gzip file (CSV or .npy inside) or a .npz archive (numpy's zip of .npy arrays) whose
  * first bytes are in in->head (src/io/archive.c): the member(s) are decompressed as a stream

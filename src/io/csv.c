@@ -1,6 +1,7 @@
 /*
- * csv.c - the CSV data reader: bnn_table_open_csv loads a whole file into one owned float32
- * table (direct form, row-major, ld = cols).
+ * csv.c - the CSV data reader: bnn_table_open_csv (a file), bnn_csv_from_input (an open input)
+ * and bnn_csv_from_pull (a pull source: a gzip's text) load a CSV into one owned float32
+ * table (direct form, row-major, ld = cols), parsing the text a chunk at a time.
  *
  * Rules it enforces:
  *   - A UTF-8 byte order mark at the very start is skipped. Lines end in LF or CRLF; the last
@@ -31,15 +32,21 @@
  *
  * Every error is one line naming the file, the line and the column where they apply.
  *
- * Speed and robustness: the input is opened once (bnn_input, table.c): a regular file is
- * memory-mapped read-only for the time of the parse, anything else (a pipe, a FIFO, "-" for
- * standard input) is read into memory up to the stream limit. A first pass, which allocates
- * nothing, checks that every line has as many fields as the first, stopping as soon as a
- * line has too many (a huge line costs nothing), and refuses a line of more than
- * 2 x BNN_MAX_WIDTH fields (no model could use it); field-count errors are therefore reported
- * before value errors. The output is then sized once and the values are parsed in a single
- * pass. Most values take a fast path (Clinger's: at most 19 significant digits and a power
- * of ten within 1e+-22 give a correctly rounded double, and a double that is not exactly
+ * Speed and robustness: the input is opened once (bnn_input, table.c). The text comes in spans
+ * of whole lines (csv_feed.c): 1 MiB windows of a regular file's read-only mapping (nothing
+ * copied), or a 1 MiB buffer refilled from a stream (a pipe, a FIFO, "-" for standard input:
+ * at most the stream limit in all; a gzip's text, csv_feed.c carrying the partial last line
+ * over), so the text is never whole in memory. Each span gets two passes while it is in the
+ * cache. The first, which allocates nothing, checks that every line has as many fields as
+ * the first, stopping as soon as a line has too many (a huge line costs nothing), and
+ * refuses a line of more than 2 x BNN_MAX_WIDTH fields (no model could use it). The second
+ * parses the values into the table, which is sized from the span (a mapped file's from the
+ * rows per byte so far, extrapolated to the whole file; a stream's grows by half), at most
+ * the caller's limit (a gzip's: the stream limit). Field-count errors are reported before
+ * value errors, as if the whole file were checked first: the first value error is kept,
+ * and the rest of the text is checked for field counts only (within the limit) before it
+ * is reported. Most values take a fast path (Clinger's: at most 19 significant digits and a
+ * power of ten within 1e+-22 give a correctly rounded double, and a double that is not exactly
  * halfway between two floats rounds to the same float as the decimal); the rest go to
  * strtof_l with a "C" locale made by newlocale, so the decimal point is '.' whatever
  * LC_NUMERIC says. The parser validates the grammar itself, then gives strtof_l a

@@ -4,9 +4,11 @@
  *
  * An input is opened once. A regular file is memory-mapped (never copied); anything else (a
  * pipe, a FIFO, a character device such as a terminal, standard input given as "-") is read
- * into memory, at most the stream limit (bnn_stream_limit_set, which the command calls with
- * its BATCHNN_STREAM_LIMIT; default 2 GiB): an endless source such as a device of zeros fails
- * with a message instead of exhausting memory.
+ * into memory (bnn_input_contents), at most the stream limit (bnn_stream_limit_set, which
+ * the command calls with its BATCHNN_STREAM_LIMIT; default 2 GiB): an endless source such as
+ * a device of zeros fails with a message instead of exhausting memory. A reader that parses as it reads (the CSV
+ * reader) takes a stream through bnn_pull_input instead: the same limit and message, counted
+ * as the bytes are handed out, nothing kept; bnn_pull_memory hands out bytes in memory.
  * A read or an open interrupted by a signal is retried, unless the command asked to stop
  * (bnn_stop_requested): then it fails at once, so a stop signal never waits for a writer.
  */
