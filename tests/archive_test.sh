@@ -156,14 +156,39 @@ bad "an output over FILE.npz of --targets FILE.npz:y refused" 2 "w.npz" \
 # numpy's own files, when numpy is installed
 if "$PY" -c 'import numpy' 2>/dev/null; then
   "$PY" - "$T" <<'PYEOF'
-import sys, numpy as np
+import gzip, sys, numpy as np
 d = sys.argv[1]
 a = np.loadtxt(d + '/d.csv', delimiter=',', dtype=np.float64)
 np.savez(d + '/np.npz', x=a[:, :2].astype(np.float32), y=a[:, 2].astype(np.int64))
 np.savez_compressed(d + '/npc.npz', x=a[:, :2], y=a[:, 2:].astype(np.int32))
+# streamed .npy readers: gzip of np.save (float64, Fortran order), an npz of Fortran arrays
+with gzip.open(d + '/npf.npy.gz', 'wb') as f:
+    np.save(f, np.asfortranarray(a))
+np.savez_compressed(d + '/npf.npz', x=np.asfortranarray(a[:, :2]), y=a[:, 2].astype(np.uint8))
+# larger than the readers' 1 MiB chunks: 150,000 rows, float64 Fortran order and float32
+rng = np.random.default_rng(5)
+b = rng.uniform(-1, 1, (150000, 2))
+np.save(d + '/big.npy', b.astype(np.float32))
+with gzip.open(d + '/big.npy.gz', 'wb') as f:
+    np.save(f, np.asfortranarray(b.astype(np.float32).astype(np.float64)))
+np.savez_compressed(d + '/big.npz', x=b.astype(np.float32))
+np.savetxt(d + '/big.csv', b.astype(np.float32), fmt='%.9g', delimiter=',')
+with gzip.open(d + '/big.csv.gz', 'wb') as f:
+    f.write(open(d + '/big.csv', 'rb').read())
 PYEOF
   same "numpy savez" --data "$T/np.npz"
   same "numpy savez_compressed" --data "$T/npc.npz"
+  same "numpy .npy.gz, float64 Fortran order" --data "$T/npf.npy.gz"
+  same "numpy npz of Fortran arrays, uint8 labels" --data "$T/npf.npz"
+  "$BNN" train --data synth:uniform --arch 2,4,1 --samples 64 --epochs 1 --quiet \
+    --save "$T/m2.safetensors" >/dev/null 2>&1
+  "$BNN" predict --model "$T/m2.safetensors" --data "$T/big.npy" --out "$T/big.want" \
+    >/dev/null 2>&1
+  check "numpy's big .npy predicted" test -s "$T/big.want"
+  for f in big.npy.gz big.npz big.csv big.csv.gz; do
+    "$BNN" predict --model "$T/m2.safetensors" --data "$T/$f" --out "$T/big.got" >/dev/null 2>&1
+    check "$f (150,000 rows, numpy) predicts as the .npy" cmp -s "$T/big.want" "$T/big.got"
+  done
 else
   echo "archive_test: numpy not installed: numpy's own files not checked"
 fi
