@@ -143,7 +143,7 @@ static void check_text(const char *what, const char *text, size_t len)
         expect_same(&got, &want, what, k);
         free_outcome(&got);
         bnn_pull src; /* a pull source, read k bytes at a time */
-        bnn_pull_memory(&src, "mem", text, len);
+        bnn_pull_memory(&src, "mem", text, len, 0);
         bnn_table t;
         bnn_error e;
         int rc = bnn_csv_from_pull(&t, &src, "mem", SIZE_MAX, &e);

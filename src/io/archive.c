@@ -161,15 +161,16 @@ static int is_npy(const unsigned char *p, size_t n)
     return n >= sizeof npy_magic6 && memcmp(p, npy_magic6, sizeof npy_magic6) == 0;
 }
 
-/* The compressed bytes of in as a pull: a regular file mapped (into *b), a stream read as it
- * comes (at most the stream limit, bnn_pull_input). */
+/* The compressed bytes of in as a pull: a regular file mapped (into *b; its pages released
+ * as they are inflated), a stream read as it comes (at most the stream limit,
+ * bnn_pull_input). */
 static int raw_pull(bnn_input *in, bnn_pull *raw, bnn_bytes *b, bnn_error *e)
 {
     memset(b, 0, sizeof *b);
     if (in->fd < 0 || (in->mappable && in->st.st_size > 0)) {
         if (bnn_input_contents(in, b, e) != 0)
             return -1;
-        bnn_pull_memory(raw, in->name, b->p, b->len);
+        bnn_pull_memory(raw, in->name, b->p, b->len, b->map != NULL);
         return 0;
     }
     return bnn_pull_input(raw, in, e);

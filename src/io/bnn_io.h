@@ -243,14 +243,22 @@ struct bnn_pull {
     bnn_input *in;           /* bnn_pull_input: the input */
     const unsigned char *mem; /* bnn_pull_memory: the bytes */
     size_t done, len, limit; /* bytes handed out; mem's length; the stream limit */
+    int mapped;              /* bnn_pull_memory: mem is a file mapping (bnn_bytes.map) */
+    size_t released;         /* ...whose pages before this offset were released */
 };
 /* A pull over an input: its bytes from the start (the peeked ones first). A stream (pipe,
  * FIFO, standard input) hands out at most the stream limit, then fails with the message
  * bnn_input_contents gives past it; a regular file or an input made in memory must be taken
  * with bnn_input_contents instead (and then pulled with bnn_pull_memory). */
 int bnn_pull_input(bnn_pull *s, bnn_input *in, bnn_error *e);
-/* A pull over p[0..len) (not owned), named name. */
-void bnn_pull_memory(bnn_pull *s, const char *name, const void *p, size_t len);
+/* A pull over p[0..len) (not owned), named name. mapped: p is a read-only file mapping
+ * (bnn_bytes.map), whose pages are released (bnn_mapped_release) as they are handed out. */
+void bnn_pull_memory(bnn_pull *s, const char *name, const void *p, size_t len, int mapped);
+/* Releases the whole pages of the read-only file mapping at base between offsets *released
+ * and upto (MADV_DONTNEED: out of this process's memory, still in the page cache; never
+ * touched again), and sets *released to the end of the last page released. Only for a
+ * mapping read front to back: touching a page again reads it again from the file. */
+void bnn_mapped_release(const void *base, size_t *released, size_t upto);
 /* The CSV reader on a pull source (a gzip's text): the rules of bnn_table_open_csv, the
  * text read in chunks (never whole), the table at most limit bytes (4 per value) and no line
  * longer than limit bytes; messages name name. */

@@ -544,8 +544,9 @@ static int over_limit(const csv_run *r, size_t values)
 /* Room in data for the rows of a span of `lines` lines that are not blank, `bytes` long.
  * A valid span cannot hold more values than half its bytes plus one (a digit and a
  * separator each): the room is the smaller, and at least one row, so a row that does not
- * fit is necessarily invalid and is only checked, to report why. A whole text is sized
- * from its bytes so far (rows per byte), a stream's grows by half. 0 or -1. */
+ * fit is necessarily invalid and is only checked, to report why. After a full window, a
+ * whole text is sized from its rows per byte so far; otherwise the table grows by half.
+ * 0 or -1. */
 static int reserve(csv_run *r, size_t lines, size_t bytes)
 {
     const size_t cols = r->cols, used = r->rows * cols;
@@ -560,7 +561,9 @@ static int reserve(csv_run *r, size_t lines, size_t bytes)
     if (add > r->limit || used > r->limit - add)
         return over_limit(r, used + add);
     size_t want = used + add;
-    if (r->text) { /* extrapolated to the whole text, an eighth more, within its bound */
+    if (r->text && bytes >= ((size_t)1 << 19)) {
+        /* a full window: extrapolated to the whole text, an eighth more, within its bound
+         * (a short span, one before a huge line, says nothing of the rest) */
         const double est = (double)want * ((double)r->text / (double)r->seen) * 1.125;
         const size_t all = r->text / 2 + 1;
         size_t whole = est < (double)all ? (size_t)est : all;
@@ -724,7 +727,7 @@ int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
             return -1;
         csv_feed f;
         const char *text = (const char *)bytes.p;
-        csv_feed_whole(&f, in->name, text, bytes.len);
+        csv_feed_whole(&f, in->name, text, bytes.len, bytes.map != NULL);
         rc = csv_read(t, &f, in->name, SIZE_MAX, bytes.len, e);
         bnn_bytes_free(&bytes);
         return rc;

@@ -5,7 +5,8 @@
  *   - A mapped file (or any text already in memory) is handed out in windows of about one
  *     chunk (1 MiB), each cut after its last '\n' (a window without one runs to the end of
  *     the text, unread here: a huge line is refused from its first block by csv.c):
- *     nothing is copied, and each window is parsed while it is in the cache.
+ *     nothing is copied, each window is parsed while it is in the cache, and the pages of
+ *     the windows parsed are released (a 2 GB file does not take 2 GB of resident memory).
  *   - A pull source (a pipe, standard input, a gzip's decompressed text) is read into a
  *     buffer of one chunk; what follows the buffer's last '\n' (a partial line) is carried
  *     to the front of the buffer before the next read. A line longer than the buffer grows
@@ -38,13 +39,14 @@ size_t csv_chunk(void)
     return chunk_override ? chunk_override : CSV_CHUNK;
 }
 
-void csv_feed_whole(csv_feed *f, const char *name, const char *text, size_t len)
+void csv_feed_whole(csv_feed *f, const char *name, const char *text, size_t len, int mapped)
 {
     memset(f, 0, sizeof *f);
     f->name = name;
     f->chunk = csv_chunk();
     f->whole = text;
     f->wlen = len;
+    f->mapped = mapped;
     f->first = 1;
 }
 
@@ -96,6 +98,8 @@ static int decides_delimiter(const char *p, const char *end)
 
 static int next_window(csv_feed *f, const char **p, const char **end, const char **ahead)
 {
+    if (f->mapped) /* the spans before this one are parsed: their pages are not needed */
+        bnn_mapped_release(f->whole, &f->released, f->wpos);
     if (f->wpos >= f->wlen)
         return 0;
     const char *s = f->whole + f->wpos, *all = f->whole + f->wlen;

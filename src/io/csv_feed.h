@@ -13,7 +13,8 @@ typedef struct csv_feed {
     size_t chunk;      /* bytes per window or read */
     /* whole text in memory (a mapped file): windows of it */
     const char *whole;
-    size_t wlen, wpos;
+    size_t wlen, wpos, released;
+    int mapped;        /* whole is a file mapping: its pages are released once parsed */
     /* a pull source: buf[0..have) read, buf[0..used) handed out */
     bnn_pull *src;
     char *buf;
@@ -22,8 +23,9 @@ typedef struct csv_feed {
     int first;         /* the first span not yet handed out (it must decide the delimiter) */
 } csv_feed;
 
-/* A feed over text[0..len) (not copied). */
-void csv_feed_whole(csv_feed *f, const char *name, const char *text, size_t len);
+/* A feed over text[0..len) (not copied); mapped: a file mapping (bnn_bytes.map), whose
+ * pages are released (bnn_mapped_release) once the spans on them are parsed. */
+void csv_feed_whole(csv_feed *f, const char *name, const char *text, size_t len, int mapped);
 /* A feed over src; a line longer than max_line bytes is an error. */
 void csv_feed_pull(csv_feed *f, const char *name, bnn_pull *src, size_t max_line);
 /*

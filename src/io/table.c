@@ -284,21 +284,39 @@ int bnn_pull_input(bnn_pull *s, bnn_input *in, bnn_error *e)
     return bnn_stream_limit(&s->limit, in->name, e);
 }
 
+void bnn_mapped_release(const void *base, size_t *released, size_t upto)
+{
+    static size_t page;
+    if (!page) {
+        long ps = sysconf(_SC_PAGESIZE);
+        page = ps > 0 ? (size_t)ps : 4096;
+    }
+    /* the mapping starts on a page; release whole pages only, a megabyte at least at once */
+    const size_t to = upto / page * page;
+    if (to < *released + ((size_t)1 << 20))
+        return;
+    (void)madvise((char *)(uintptr_t)base + *released, to - *released, MADV_DONTNEED);
+    *released = to;
+}
+
 static long long pull_memory_read(bnn_pull *s, void *buf, size_t n, bnn_error *e)
 {
     (void)e;
     size_t k = s->len - s->done < n ? s->len - s->done : n;
     memcpy(buf, s->mem + s->done, k);
     s->done += k;
+    if (s->mapped)
+        bnn_mapped_release(s->mem, &s->released, s->done);
     return (long long)k;
 }
 
-void bnn_pull_memory(bnn_pull *s, const char *name, const void *p, size_t len)
+void bnn_pull_memory(bnn_pull *s, const char *name, const void *p, size_t len, int mapped)
 {
     memset(s, 0, sizeof *s);
     s->name = name;
     s->mem = p;
     s->len = len;
+    s->mapped = mapped;
     s->read = pull_memory_read;
 }
 
