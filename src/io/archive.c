@@ -208,8 +208,10 @@ int bnn_table_open_gzip(bnn_table *t, bnn_input *in, bnn_error *e)
     const int npy = is_npy(g->head, g->nhead);
     snprintf(name, sizeof name, "%s (gzip of %s)", in->name, npy ? ".npy" : "CSV");
     bnn_pull src = {.name = name, .read = gz_read, .ctx = g};
+    /* a gzip's last 4 bytes: its (last member's) size mod 2^32, to size the table */
+    const size_t hint = b.len >= 18 ? (size_t)bnn_get_le(b.p + b.len - 4, 4) : 0;
     rc = npy ? bnn_npy_from_pull(t, &src, name, limit, e)
-             : bnn_csv_from_pull(t, &src, name, limit, e);
+             : bnn_csv_from_pull(t, &src, name, limit, hint, e);
 out:
     if (g) {
         inflateEnd(&g->z);

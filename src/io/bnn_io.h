@@ -261,9 +261,10 @@ void bnn_pull_memory(bnn_pull *s, const char *name, const void *p, size_t len, i
 void bnn_mapped_release(const void *base, size_t *released, size_t upto);
 /* The CSV reader on a pull source (a gzip's text): the rules of bnn_table_open_csv, the
  * text read in chunks (never whole), the table at most limit bytes (4 per value) and no line
- * longer than limit bytes; messages name name. */
+ * longer than limit bytes; messages name name. size_hint: the text's length if known or
+ * guessed (0: not), only to size the table. */
 int bnn_csv_from_pull(bnn_table *t, bnn_pull *src, const char *name, size_t limit,
-                      bnn_error *e);
+                      size_t size_hint, bnn_error *e);
 /* For tests: the CSV reader's chunk (bytes read and parsed at a time; 0: the default,
  * 1 MiB). A tiny chunk puts chunk boundaries everywhere in a small file. */
 void bnn_csv_chunk_set(size_t bytes);

@@ -490,8 +490,8 @@ typedef struct csv_run {
     float *data;
     size_t cap;        /* floats in data */
     size_t limit;      /* values the table may hold (SIZE_MAX / 4: any) */
-    size_t text;       /* a whole text: its bytes (0: a stream) */
-    size_t seen;       /* a whole text: its bytes up to the end of the span being read */
+    size_t text;       /* the text's bytes, or an estimate (a gzip's ISIZE); 0: unknown */
+    size_t seen;       /* the text's bytes up to the end of the span being read */
     int failed;        /* the parse failed: err is reported unless a shape error comes */
     size_t counted;    /* after that, the rows the shape check saw (for the limit) */
     bnn_error err;
@@ -561,7 +561,7 @@ static int reserve(csv_run *r, size_t lines, size_t bytes)
     if (add > r->limit || used > r->limit - add)
         return over_limit(r, used + add);
     size_t want = used + add;
-    if (r->text && bytes >= ((size_t)1 << 19)) {
+    if (r->text > r->seen && bytes >= ((size_t)1 << 19)) {
         /* a full window: extrapolated to the whole text, an eighth more, within its bound
          * (a short span, one before a huge line, says nothing of the rest) */
         const double est = (double)want * ((double)r->text / (double)r->seen) * 1.125;
@@ -570,9 +570,9 @@ static int reserve(csv_run *r, size_t lines, size_t bytes)
         want = whole > want ? whole : want;
     } else if (want < r->cap + r->cap / 2) {
         want = r->cap + r->cap / 2;
-        if (want > r->limit)
-            want = r->limit;
     }
+    if (want > r->limit)
+        want = r->limit; /* >= used + add, checked above */
     float *nd = bnn_alloc(want, sizeof(float));
     if (!nd)
         return bnn_fail(r->st.e, "%s: out of memory for %zu values", r->st.name, want);
@@ -707,11 +707,11 @@ out:
 }
 
 int bnn_csv_from_pull(bnn_table *t, bnn_pull *src, const char *name, size_t limit,
-                      bnn_error *e)
+                      size_t size_hint, bnn_error *e)
 {
     csv_feed f;
     csv_feed_pull(&f, name, src, limit);
-    int rc = csv_read(t, &f, name, limit, 0, e);
+    int rc = csv_read(t, &f, name, limit, size_hint, e);
     csv_feed_free(&f);
     return rc;
 }
