@@ -59,6 +59,11 @@ open(d + '/corrupt.npz', 'wb').write(bytes(cz))
 open(d + '/bad.csv.gz', 'wb').write(gzip.compress(b'1,2,0\n3,4\n'))
 open(d + '/plain.npz', 'wb').write(csv)
 open(d + '/bomb.csv.gz', 'wb').write(gzip.compress(b'0,0,0\n' * 200000))
+# 2.5 MB of text, a 1 MB table (86,000 rows of 3 floats): over a 1 MiB cap as text only
+wide = ''.join('%.15f,%.15f,%d\n' % rows[i % len(rows)] for i in range(86000)).encode()
+open(d + '/wide.csv', 'wb').write(wide)
+open(d + '/wide.csv.gz', 'wb').write(gzip.compress(wide))
+open(d + '/longline.csv.gz', 'wb').write(gzip.compress(b'1,2,0\n' + b'1' * 5000 + b'\n'))
 big = 200000  # a deflated npz whose x.npy is 1.6 MB once decompressed
 with zipfile.ZipFile(d + '/bomb.npz', 'w', zipfile.ZIP_DEFLATED) as z:
     z.writestr('x.npy', npy('(%d, 2)' % big, '<f4', bytes(8 * big)))
@@ -98,18 +103,36 @@ bad "gzip with trailing junk" 1 "junk.csv.gz \(gzip\): 4 bytes of trailing data"
   "$BNN" eval --model "$T/m.safetensors" --data "$T/junk.csv.gz"
 bad "bad CSV in gzip names the format and line" 1 "bad.csv.gz \(gzip of CSV\):2: expected 3" \
   "$BNN" eval --model "$T/m.safetensors" --data "$T/bad.csv.gz"
-bad "gzip over the stream limit" 1 "bomb.csv.gz \(gzip\): more than 1048576 bytes once decomp" \
+# the cap bounds what is kept, each decompressed file's table (4 bytes a value), not its text:
+# bomb.csv.gz is 1.2 MB of text but a 2.4 MB table
+bad "gzip over the stream limit" 1 "bomb.csv.gz \(gzip of CSV\): more than 1048576 bytes of values \([0-9]* rows of 3 so far\), the limit for decompressed data; set BATCHNN_STREAM_LIMIT" \
   env BATCHNN_STREAM_LIMIT=1M "$BNN" eval --model "$T/m.safetensors" --data "$T/bomb.csv.gz"
 # the cap is per decompressed file (each npz member): stdin, npz members, and just under it
-bad "gzip on stdin over the stream limit" 1 "\(gzip\): more than 1048576 bytes once decomp" \
+bad "gzip on stdin over the stream limit" 1 "\(gzip of CSV\): more than 1048576 bytes of values" \
   sh -c 'BATCHNN_STREAM_LIMIT=1M "$1" eval --model "$2" --data - <"$3"' sh "$BNN" \
   "$T/m.safetensors" "$T/bomb.csv.gz"
-ok "gzip just under the stream limit" env BATCHNN_STREAM_LIMIT=1300k "$BNN" eval \
+ok "gzip just under the stream limit" env BATCHNN_STREAM_LIMIT=2400000 "$BNN" eval \
   --model "$T/m.safetensors" --data "$T/bomb.csv.gz"
-bad "npz member over the stream limit" 1 "bomb.npz:x \(npz member x.npy\): 1600128 bytes once decompressed, more than the limit for decompressed data \(1048576\); set BATCHNN_STREAM_LIMIT" \
+bad "npz member over the stream limit" 1 "bomb.npz:x \(npz member x.npy\): 1600000 bytes of values \(200000 x 2 float32\), more than the limit for decompressed data \(1048576\); set BATCHNN_STREAM_LIMIT" \
   env BATCHNN_STREAM_LIMIT=1M "$BNN" eval --model "$T/m.safetensors" --data "$T/bomb.npz"
-ok "npz members each under the stream limit" env BATCHNN_STREAM_LIMIT=1700k "$BNN" eval \
+ok "npz members each under the stream limit" env BATCHNN_STREAM_LIMIT=1600000 "$BNN" eval \
   --model "$T/m.safetensors" --data "$T/bomb.npz"
+# streamed: text larger than the cap whose table fits is read (the text is never whole),
+# from a file and from a pipe; the same rows as the plain CSV
+"$BNN" eval --model "$T/m.safetensors" --data "$T/wide.csv" >"$T/wide.want" 2>&1
+for src in file pipe; do
+  if [ $src = file ]; then
+    BATCHNN_STREAM_LIMIT=1M "$BNN" eval --model "$T/m.safetensors" --data "$T/wide.csv.gz" \
+      >"$T/wide.got" 2>&1
+  else
+    BATCHNN_STREAM_LIMIT=1M "$BNN" eval --model "$T/m.safetensors" --data - \
+      <"$T/wide.csv.gz" >"$T/wide.got" 2>&1
+  fi
+  check "gzip of 2.5 MB of text under a 1 MiB cap ($src)" cmp -s "$T/wide.want" "$T/wide.got"
+done
+check "the wide CSV was evaluated" grep -q accuracy "$T/wide.want"
+bad "a line longer than the cap" 1 "longline.csv.gz \(gzip of CSV\): a line longer than 1024 bytes, the limit for decompressed data" \
+  env BATCHNN_STREAM_LIMIT=1k "$BNN" eval --model "$T/m.safetensors" --data "$T/longline.csv.gz"
 bad "truncated npz" 1 "trunc.npz \(npz\): not a valid zip archive" \
   "$BNN" eval --model "$T/m.safetensors" --data "$T/trunc.npz"
 bad "corrupt npz member" 1 "corrupt.npz:x \(npz member x.npy\): " \
@@ -133,14 +156,39 @@ bad "an output over FILE.npz of --targets FILE.npz:y refused" 2 "w.npz" \
 # numpy's own files, when numpy is installed
 if "$PY" -c 'import numpy' 2>/dev/null; then
   "$PY" - "$T" <<'PYEOF'
-import sys, numpy as np
+import gzip, sys, numpy as np
 d = sys.argv[1]
 a = np.loadtxt(d + '/d.csv', delimiter=',', dtype=np.float64)
 np.savez(d + '/np.npz', x=a[:, :2].astype(np.float32), y=a[:, 2].astype(np.int64))
 np.savez_compressed(d + '/npc.npz', x=a[:, :2], y=a[:, 2:].astype(np.int32))
+# streamed .npy readers: gzip of np.save (float64, Fortran order), an npz of Fortran arrays
+with gzip.open(d + '/npf.npy.gz', 'wb') as f:
+    np.save(f, np.asfortranarray(a))
+np.savez_compressed(d + '/npf.npz', x=np.asfortranarray(a[:, :2]), y=a[:, 2].astype(np.uint8))
+# larger than the readers' 1 MiB chunks: 150,000 rows, float64 Fortran order and float32
+rng = np.random.default_rng(5)
+b = rng.uniform(-1, 1, (150000, 2))
+np.save(d + '/big.npy', b.astype(np.float32))
+with gzip.open(d + '/big.npy.gz', 'wb') as f:
+    np.save(f, np.asfortranarray(b.astype(np.float32).astype(np.float64)))
+np.savez_compressed(d + '/big.npz', x=b.astype(np.float32))
+np.savetxt(d + '/big.csv', b.astype(np.float32), fmt='%.9g', delimiter=',')
+with gzip.open(d + '/big.csv.gz', 'wb') as f:
+    f.write(open(d + '/big.csv', 'rb').read())
 PYEOF
   same "numpy savez" --data "$T/np.npz"
   same "numpy savez_compressed" --data "$T/npc.npz"
+  same "numpy .npy.gz, float64 Fortran order" --data "$T/npf.npy.gz"
+  same "numpy npz of Fortran arrays, uint8 labels" --data "$T/npf.npz"
+  "$BNN" train --data synth:uniform --arch 2,4,1 --samples 64 --epochs 1 --quiet \
+    --save "$T/m2.safetensors" >/dev/null 2>&1
+  "$BNN" predict --model "$T/m2.safetensors" --data "$T/big.npy" --out "$T/big.want" \
+    >/dev/null 2>&1
+  check "numpy's big .npy predicted" test -s "$T/big.want"
+  for f in big.npy.gz big.npz big.csv big.csv.gz; do
+    "$BNN" predict --model "$T/m2.safetensors" --data "$T/$f" --out "$T/big.got" >/dev/null 2>&1
+    check "$f (150,000 rows, numpy) predicts as the .npy" cmp -s "$T/big.want" "$T/big.got"
+  done
 else
   echo "archive_test: numpy not installed: numpy's own files not checked"
 fi

@@ -3,15 +3,24 @@
  * zlib) and .npz (numpy's zip of .npy arrays, stored or deflated, through libzip).
  *
  * Rules:
- *   - The compressed bytes come from bnn_input_contents (a regular file is mapped, a stream
- *     read at most the stream limit); each decompressed file is made whole in memory (not
- *     streamed: the CSV and .npy readers parse a whole input), at most the stream limit too
- *     (BATCHNN_STREAM_LIMIT, per file), so a small bomb cannot exhaust memory; the compressed
- *     bytes are released before a table is built from the decompressed ones. The
- *     decompressed bytes are handed to the CSV or .npy reader as an input made in memory
- *     (bnn_input_from_memory): one reader per format, whatever wraps it.
- *   - The format is sniffed from the bytes (gzip 1f 8b, zip "PK\3\4", npy "\x93NUMPY"); every
- *     message names it: "d.csv.gz (gzip of CSV):2: ...", "f.npz:x (npz member x.npy): ...".
+ *   - Streamed: nothing decompressed is ever held whole. A gzip is inflated a chunk at a
+ *     time straight into the CSV reader (bnn_csv_from_pull: the text parsed chunk by chunk,
+ *     the partial last line carried over) or the .npy reader (bnn_npy_from_pull: the header
+ *     from the first bytes, then the data converted straight into the float32 table); an
+ *     .npz member likewise through zip_fread. One reader per format, whatever wraps it.
+ *   - What is bounded, by the stream limit (BATCHNN_STREAM_LIMIT, default 2 GiB): the table
+ *     made from each decompressed file (4 bytes per value: a gzip's, each .npz array's), a
+ *     CSV line carried from one chunk to the next, a .npy header, and the bytes after a
+ *     .npy's data; so a small bomb cannot exhaust memory, while decompressed text larger
+ *     than the limit is read when its table fits. The compressed bytes: a regular file is
+ *     mapped; a stream (pipe, standard input) is read as it comes, at most the stream limit
+ *     (bnn_pull_input); an .npz is read whole (mapped, or a stream at most the limit)
+ *     because libzip needs its directory at the end.
+ *   - The format is sniffed from the bytes (gzip 1f 8b, zip "PK\3\4", npy "\x93NUMPY"; a
+ *     gzip's content from its first decompressed bytes); every message names it:
+ *     "d.csv.gz (gzip of CSV):2: ...", "f.npz:x (npz member x.npy): ...", and inflation's
+ *     own "d.csv.gz (gzip): ...". An error in the text can be reported before one later in
+ *     the compressed stream (the text is parsed as it comes).
  *   - A gzip file may hold several members (concatenated gzip files: one stream); anything
  *     else after the last member, a truncated stream or a bad CRC is an error.
  *   - .npz: libzip rather than minizip because it reads an archive from memory (a pipe or
@@ -29,83 +38,120 @@
 
 /* gzip -------------------------------------------------------------------------------------- */
 
-/* Inflates the gzip stream p[0..len) into a new buffer (*out, *outlen), at most limit bytes. */
-static int gunzip(const unsigned char *p, size_t len, const char *name, size_t limit,
-                  unsigned char **out, size_t *outlen, bnn_error *e)
-{
+/* The inflater as a pull source: compressed bytes from raw (a chunk at a time), decompressed
+ * bytes handed out; the first bytes can be peeked (to tell a .npy from a CSV). */
+typedef struct gz_src {
     z_stream z;
-    memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) /* 16: a gzip wrapper, nothing else */
-        return bnn_fail(e, "%s: cannot start the gzip decoder", name);
-    size_t cap = (size_t)1 << 16, n = 0, in_off = 0;
-    unsigned char *buf = malloc(cap);
-    int rc = -1;
-    if (!buf) {
-        bnn_fail(e, "%s: out of memory", name);
-        goto out;
+    bnn_pull *raw;
+    const char *name; /* "PATH (gzip)": inflation's messages */
+    size_t total;     /* compressed bytes read */
+    int raw_eof, done;
+    unsigned char head[8];
+    size_t nhead, hpos;
+    unsigned char in[(size_t)1 << 16];
+} gz_src;
+
+/* More compressed bytes after the unread ones, until there are at least want (or the end). */
+static int gz_refill(gz_src *g, size_t want, bnn_error *e)
+{
+    while (g->z.avail_in < want && !g->raw_eof) {
+        memmove(g->in, g->z.next_in, g->z.avail_in);
+        g->z.next_in = g->in;
+        long long r = g->raw->read(g->raw, g->in + g->z.avail_in, sizeof g->in - g->z.avail_in,
+                                   e);
+        if (r < 0)
+            return -1;
+        g->raw_eof = r == 0;
+        g->z.avail_in += (uInt)r;
+        g->total += (size_t)r;
     }
+    return 0;
+}
+
+/* After a member's end: another member, the end, or trailing data (an error). 1 when another
+ * member starts, 0 at the end, -1. */
+static int gz_member_end(gz_src *g, bnn_error *e)
+{
+    if (gz_refill(g, 2, e) != 0)
+        return -1;
+    if (g->z.avail_in == 0)
+        return 0;
+    if (g->z.avail_in >= 2 && g->z.next_in[0] == 0x1f && g->z.next_in[1] == 0x8b) {
+        inflateReset(&g->z);
+        return 1;
+    }
+    size_t trail = g->z.avail_in; /* counted to the end of the file, as it is reported */
     for (;;) {
-        if (n == cap) {
-            if (n > limit) {
-                bnn_fail(e, "%s: more than %zu bytes once decompressed, the limit for "
-                            "decompressed data; set %s to raise it", name, limit,
-                         BNN_STREAM_LIMIT_ENV);
-                goto out;
-            }
-            size_t nc = cap > limit / 2 ? limit + 1 : cap * 2;
-            unsigned char *nb = realloc(buf, nc);
-            if (!nb) {
-                bnn_fail(e, "%s: out of memory decompressing more than %zu bytes", name, cap);
-                goto out;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        /* zlib counts in uInt: hand it at most 1 GiB at a time */
-        size_t ain = len - in_off, aout = cap - n;
-        z.next_in = (unsigned char *)(uintptr_t)(p + in_off);
-        z.avail_in = (uInt)(ain < ((size_t)1 << 30) ? ain : (size_t)1 << 30);
-        z.next_out = buf + n;
-        z.avail_out = (uInt)(aout < ((size_t)1 << 30) ? aout : (size_t)1 << 30);
-        const uInt gave_in = z.avail_in, gave_out = z.avail_out;
-        int zr = inflate(&z, Z_NO_FLUSH);
-        in_off += gave_in - z.avail_in;
-        n += gave_out - z.avail_out;
+        g->z.avail_in = 0;
+        if (gz_refill(g, 1, e) != 0)
+            return -1;
+        if (!g->z.avail_in)
+            break;
+        trail += g->z.avail_in;
+    }
+    return bnn_fail(e, "%s: %zu bytes of trailing data after the gzip stream", g->name, trail);
+}
+
+/* Inflates up to n bytes into buf: the count (0: the end), or -1. */
+static long long gz_inflate(gz_src *g, unsigned char *buf, size_t n, bnn_error *e)
+{
+    if (g->done)
+        return 0;
+    g->z.next_out = buf;
+    g->z.avail_out = (uInt)(n < ((size_t)1 << 30) ? n : (size_t)1 << 30); /* zlib: uInt */
+    const uInt gave = g->z.avail_out;
+    for (;;) {
+        if (gz_refill(g, 1, e) != 0)
+            return -1;
+        int zr = inflate(&g->z, Z_NO_FLUSH);
+        const size_t got = gave - g->z.avail_out;
         if (zr == Z_STREAM_END) {
-            if (in_off == len)
-                break;
-            if (len - in_off >= 2 && p[in_off] == 0x1f && p[in_off + 1] == 0x8b) {
-                inflateReset(&z); /* another member follows */
-                continue;
-            }
-            bnn_fail(e, "%s: %zu bytes of trailing data after the gzip stream", name,
-                     len - in_off);
-            goto out;
+            int more = gz_member_end(g, e);
+            if (more < 0)
+                return -1;
+            g->done = !more;
+            if (got || g->done)
+                return (long long)got;
+            continue;
         }
-        if (zr == Z_BUF_ERROR && in_off == len) {
-            bnn_fail(e, "%s: truncated gzip stream (ends after %zu compressed bytes)", name,
-                     len);
-            goto out;
+        if (zr == Z_OK || zr == Z_BUF_ERROR) {
+            if (got)
+                return (long long)got;
+            if (zr == Z_BUF_ERROR && g->z.avail_in == 0 && g->raw_eof)
+                return bnn_fail(e, "%s: truncated gzip stream (ends after %zu compressed "
+                                   "bytes)", g->name, g->total);
+            continue;
         }
-        if (zr != Z_OK && zr != Z_BUF_ERROR) {
-            bnn_fail(e, "%s: corrupt gzip data near byte %zu: %s", name, in_off,
-                     z.msg ? z.msg : "invalid stream");
-            goto out;
-        }
+        return bnn_fail(e, "%s: corrupt gzip data near byte %zu: %s", g->name,
+                        g->total - g->z.avail_in, g->z.msg ? g->z.msg : "invalid stream");
     }
-    if (n > limit) {
-        bnn_fail(e, "%s: more than %zu bytes once decompressed, the limit for decompressed "
-                    "data; set %s to raise it", name, limit, BNN_STREAM_LIMIT_ENV);
-        goto out;
+}
+
+/* The pull's read: the peeked bytes, then more. */
+static long long gz_read(bnn_pull *s, void *buf, size_t n, bnn_error *e)
+{
+    gz_src *g = s->ctx;
+    if (g->hpos < g->nhead) {
+        size_t k = g->nhead - g->hpos < n ? g->nhead - g->hpos : n;
+        memcpy(buf, g->head + g->hpos, k);
+        g->hpos += k;
+        return (long long)k;
     }
-    *out = buf;
-    *outlen = n;
-    buf = NULL;
-    rc = 0;
-out:
-    inflateEnd(&z);
-    free(buf);
-    return rc;
+    return gz_inflate(g, buf, n, e);
+}
+
+/* The first (up to) n <= 8 decompressed bytes into g->head. */
+static int gz_peek(gz_src *g, size_t n, bnn_error *e)
+{
+    while (g->nhead < n) {
+        long long r = gz_inflate(g, g->head + g->nhead, n - g->nhead, e);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        g->nhead += (size_t)r;
+    }
+    return 0;
 }
 
 static const unsigned char npy_magic6[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
@@ -115,37 +161,64 @@ static int is_npy(const unsigned char *p, size_t n)
     return n >= sizeof npy_magic6 && memcmp(p, npy_magic6, sizeof npy_magic6) == 0;
 }
 
-/* Reads the in-memory file mem[0..len) (owned, freed here) as a .npy or a CSV named name. */
-static int table_from_memory(bnn_table *t, const char *name, unsigned char *mem, size_t len,
-                             int npy, bnn_error *e)
+/* The compressed bytes of in as a pull: a regular file mapped (into *b; its pages released
+ * as they are inflated), a stream read as it comes (at most the stream limit,
+ * bnn_pull_input). */
+static int raw_pull(bnn_input *in, bnn_pull *raw, bnn_bytes *b, bnn_error *e)
 {
-    bnn_input in;
-    bnn_input_from_memory(&in, name, mem, len);
-    int rc = npy ? bnn_npy_from_input(t, &in, e) : bnn_csv_from_input(t, &in, e);
-    bnn_input_close(&in);
-    return rc;
+    memset(b, 0, sizeof *b);
+    if (in->fd < 0 || (in->mappable && in->st.st_size > 0)) {
+        if (bnn_input_contents(in, b, e) != 0)
+            return -1;
+        bnn_pull_memory(raw, in->name, b->p, b->len, b->map != NULL);
+        return 0;
+    }
+    return bnn_pull_input(raw, in, e);
 }
 
 int bnn_table_open_gzip(bnn_table *t, bnn_input *in, bnn_error *e)
 {
     memset(t, 0, sizeof *t);
-    char name[512];
+    char gzname[512], name[512];
     size_t limit;
     if (bnn_stream_limit(&limit, in->name, e) != 0)
         return -1;
+    snprintf(gzname, sizeof gzname, "%s (gzip)", in->name);
     bnn_bytes b;
-    snprintf(name, sizeof name, "%s (gzip)", in->name);
-    if (bnn_input_contents(in, &b, e) != 0)
+    bnn_pull raw;
+    if (raw_pull(in, &raw, &b, e) != 0)
         return -1;
-    unsigned char *mem = NULL;
-    size_t len = 0;
-    int rc = gunzip(b.p, b.len, name, limit, &mem, &len, e);
-    bnn_bytes_free(&b);
-    if (rc != 0)
-        return -1;
-    const int npy = is_npy(mem, len);
+    int rc = -1;
+    gz_src *g = calloc(1, sizeof *g);
+    if (!g) {
+        bnn_fail(e, "%s: out of memory", gzname);
+        goto out;
+    }
+    g->raw = &raw;
+    g->name = gzname;
+    g->z.next_in = g->in;
+    if (inflateInit2(&g->z, 16 + MAX_WBITS) != Z_OK) { /* 16: a gzip wrapper, nothing else */
+        bnn_fail(e, "%s: cannot start the gzip decoder", gzname);
+        free(g);
+        g = NULL;
+        goto out;
+    }
+    if (gz_peek(g, sizeof npy_magic6, e) != 0)
+        goto out;
+    const int npy = is_npy(g->head, g->nhead);
     snprintf(name, sizeof name, "%s (gzip of %s)", in->name, npy ? ".npy" : "CSV");
-    return table_from_memory(t, name, mem, len, npy, e);
+    bnn_pull src = {.name = name, .read = gz_read, .ctx = g};
+    /* a gzip's last 4 bytes: its (last member's) size mod 2^32, to size the table */
+    const size_t hint = b.len >= 18 ? (size_t)bnn_get_le(b.p + b.len - 4, 4) : 0;
+    rc = npy ? bnn_npy_from_pull(t, &src, name, limit, e)
+             : bnn_csv_from_pull(t, &src, name, limit, hint, e);
+out:
+    if (g) {
+        inflateEnd(&g->z);
+        free(g);
+    }
+    bnn_bytes_free(&b);
+    return rc;
 }
 
 /* npz --------------------------------------------------------------------------------------- */
@@ -156,55 +229,64 @@ static const char *zip_msg(zip_t *za, zip_error_t *ze)
     return za ? zip_strerror(za) : zip_error_strerror(ze);
 }
 
-/* Decompresses member idx of za (at most limit bytes) into a new buffer. */
-static int npz_member(zip_t *za, zip_int64_t idx, const char *name, size_t limit,
-                      unsigned char **out, size_t *outlen, bnn_error *e)
+/* An archive member as a pull (zip_fread decompresses a stored or deflated member as a
+ * stream and checks its CRC at the end): len is its recorded size, the first bytes can be
+ * peeked (the .npy magic). */
+typedef struct zip_src {
+    zip_file_t *f;
+    unsigned char head[8];
+    size_t nhead, hpos;
+} zip_src;
+
+static long long zip_read(bnn_pull *s, void *buf, size_t n, bnn_error *e)
+{
+    zip_src *z = s->ctx;
+    if (z->hpos < z->nhead) {
+        size_t k = z->nhead - z->hpos < n ? z->nhead - z->hpos : n;
+        memcpy(buf, z->head + z->hpos, k);
+        z->hpos += k;
+        return (long long)k;
+    }
+    zip_int64_t r = zip_fread(z->f, buf, n);
+    if (r < 0)
+        return bnn_fail(e, "%s: corrupt archive entry: %s", s->name, zip_file_strerror(z->f));
+    s->done += (size_t)r;
+    if (s->done > s->len)
+        return bnn_fail(e, "%s: corrupt archive entry: longer than its recorded size", s->name);
+    if (r == 0 && s->done != s->len)
+        return bnn_fail(e, "%s: corrupt archive entry: %zu bytes of %zu", s->name, s->done,
+                        s->len);
+    return (long long)r;
+}
+
+/* Reads member idx of za (a .npy) as a table named name, streamed. */
+static int npz_member(bnn_table *t, zip_t *za, zip_int64_t idx, const char *name, size_t limit,
+                      bnn_error *e)
 {
     zip_stat_t st;
     zip_stat_init(&st);
     if (zip_stat_index(za, (zip_uint64_t)idx, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
         return bnn_fail(e, "%s: cannot read the archive entry: %s", name, zip_strerror(za));
-    if (st.size > limit)
-        return bnn_fail(e, "%s: %llu bytes once decompressed, more than the limit for "
-                           "decompressed data (%zu); set %s to raise it", name,
-                        (unsigned long long)st.size, limit, BNN_STREAM_LIMIT_ENV);
-    size_t size = (size_t)st.size;
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf)
-        return bnn_fail(e, "%s: out of memory for %zu bytes", name, size);
-    zip_file_t *f = zip_fopen_index(za, (zip_uint64_t)idx, 0);
-    if (!f) {
-        free(buf);
+    zip_src z = {.f = zip_fopen_index(za, (zip_uint64_t)idx, 0)};
+    if (!z.f)
         return bnn_fail(e, "%s: cannot open the archive entry: %s", name, zip_strerror(za));
-    }
-    size_t n = 0;
-    for (;;) { /* one byte past the size: an entry longer than it says is corrupt */
-        unsigned char extra;
-        zip_int64_t r = n < size ? zip_fread(f, buf + n, size - n) : zip_fread(f, &extra, 1);
-        if (r < 0) {
-            bnn_fail(e, "%s: corrupt archive entry: %s", name, zip_file_strerror(f));
-            zip_fclose(f);
-            free(buf);
-            return -1;
-        }
+    bnn_pull src = {.name = name, .read = zip_read, .ctx = &z, .len = (size_t)st.size};
+    int rc = -1;
+    while (z.nhead < sizeof npy_magic6) { /* the magic first: the message names the member */
+        long long r = zip_read(&src, z.head + z.nhead, sizeof npy_magic6 - z.nhead, e);
+        if (r < 0)
+            goto out;
         if (r == 0)
             break;
-        if (n == size) {
-            bnn_fail(e, "%s: corrupt archive entry: longer than its recorded size", name);
-            zip_fclose(f);
-            free(buf);
-            return -1;
-        }
-        n += (size_t)r;
+        z.nhead += (size_t)r;
     }
-    zip_fclose(f);
-    if (n != size) {
-        free(buf);
-        return bnn_fail(e, "%s: corrupt archive entry: %zu bytes of %zu", name, n, size);
-    }
-    *out = buf;
-    *outlen = size;
-    return 0;
+    if (!is_npy(z.head, z.nhead))
+        bnn_fail(e, "%s: not a .npy array (bad magic)", name);
+    else
+        rc = bnn_npy_from_pull(t, &src, name, limit, e);
+out:
+    zip_fclose(z.f);
+    return rc;
 }
 
 /* The arrays of za, "a, b, c", for messages. */
@@ -247,15 +329,7 @@ static int npz_array(bnn_table *t, zip_t *za, const char *path, const char *arr,
     if (idx < 0)
         return -1;
     snprintf(name, sizeof name, "%s:%s (npz member %s)", path, arr, member);
-    unsigned char *mem = NULL;
-    size_t len = 0;
-    if (npz_member(za, idx, name, limit, &mem, &len, e) != 0)
-        return -1;
-    if (!is_npy(mem, len)) {
-        free(mem);
-        return bnn_fail(e, "%s: not a .npy array (bad magic)", name);
-    }
-    return table_from_memory(t, name, mem, len, 1, e);
+    return npz_member(t, za, idx, name, limit, e);
 }
 
 static void close_joined(bnn_table *t)
@@ -345,8 +419,8 @@ int bnn_table_open_npz(bnn_table *t, bnn_input *in, const char *member, bnn_erro
         rc = 0;
         goto out;
     }
-    /* x and y are decompressed copies of their own: the archive's bytes are released before
-     * the joined table is made, so they are never held alongside it */
+    /* x and y are tables of their own: the archive's bytes are released before the joined
+     * table is made, so they are never held alongside it */
     zip_discard(za);
     za = NULL;
     bnn_bytes_free(&b);

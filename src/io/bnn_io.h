@@ -50,8 +50,9 @@ int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, s
  * every row the same number of fields, all values finite. NPY: 2-D (1-D taken as one
  * column), float32 or float64, C or Fortran order; float32 C-order is memory-mapped and
  * used in place. Errors name the file and the line and column (CSV) or the element (npy).
- * Each path is opened once; "-" is standard input. A pipe, FIFO or device is read into memory,
- * at most BATCHNN_STREAM_LIMIT bytes (environment; suffixes k, M, G; default 2G). */
+ * Each path is opened once; "-" is standard input. A pipe, FIFO or device is read at most
+ * BATCHNN_STREAM_LIMIT bytes (environment; suffixes k, M, G; default 2G): a CSV a chunk at a
+ * time, a .npy into memory. */
 int bnn_table_open(bnn_table *t, const char *path, bnn_error *e);
 /* "f.npz:NAME" names array NAME of f.npz, unless a file is called that: 1 with *member :=
  * NAME and file[0..n) := "f.npz"; 0 when path is not of that form. */
@@ -180,7 +181,7 @@ typedef struct bnn_input {
     int mappable;           /* a regular file, from its start: mapped, not read */
     unsigned char head[16]; /* bytes already read from fd (streams: consumed from it) */
     size_t nhead;
-    void *mem;              /* an input made in memory (a decompressed file): its bytes */
+    void *mem;              /* an input made in memory (bnn_input_from_memory): its bytes */
     size_t memlen;          /* (fd -1; bnn_input_contents hands mem over) */
 } bnn_input;
 
@@ -204,12 +205,13 @@ int bnn_input_peek(bnn_input *in, size_t n, bnn_error *e);
 int bnn_input_contents(bnn_input *in, bnn_bytes *b, bnn_error *e);
 void bnn_input_close(bnn_input *in);
 /* An input over len bytes at mem (malloc'ed; the input owns them), named name (kept, not
- * copied): what a decompressed file is handed to the readers as. */
+ * copied): bytes in memory handed to a reader as an input. */
 void bnn_input_from_memory(bnn_input *in, const char *name, void *mem, size_t len);
 /* Opens a gzip file (CSV or .npy inside) or a .npz archive (numpy's zip of .npy arrays) whose
- * first bytes are in in->head (src/io/archive.c): the member(s) are decompressed into memory,
- * at most the stream limit each, and read as a table named "PATH (gzip of CSV)" etc. member:
- * the .npz array to read (NULL: "x", then "y" appended as its last columns when present). */
+ * first bytes are in in->head (src/io/archive.c): the member(s) are decompressed as a stream
+ * into the CSV or .npy reader (bnn_csv_from_pull, bnn_npy_from_pull), each table at most the
+ * stream limit, and read as a table named "PATH (gzip of CSV)" etc. member: the .npz array
+ * to read (NULL: "x", then "y" appended as its last columns when present). */
 int bnn_table_open_gzip(bnn_table *t, bnn_input *in, bnn_error *e);
 int bnn_table_open_npz(bnn_table *t, bnn_input *in, const char *member, bnn_error *e);
 /* Unmaps (and unregisters) or frees b, and zeroes it. */
@@ -226,6 +228,51 @@ void bnn_stream_limit_set(const char *text);
  * take the input's contents but do not close it. */
 int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
 int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e);
+
+/*
+ * A pull source: bytes handed out in order, a few at a time, so a reader never needs the
+ * whole input (a stream's text, a gzip's decompressed data, an .npz member) at once.
+ * read puts up to n (> 0) bytes into buf and returns how many, 0 at the end, or -1 with
+ * the message in e. name is for messages.
+ */
+typedef struct bnn_pull bnn_pull;
+struct bnn_pull {
+    const char *name;
+    long long (*read)(bnn_pull *s, void *buf, size_t n, bnn_error *e);
+    void *ctx;               /* the source's own state */
+    bnn_input *in;           /* bnn_pull_input: the input */
+    const unsigned char *mem; /* bnn_pull_memory: the bytes */
+    size_t done, len, limit; /* bytes handed out; mem's length; the stream limit */
+    int mapped;              /* bnn_pull_memory: mem is a file mapping (bnn_bytes.map) */
+    size_t released;         /* ...whose pages before this offset were released */
+};
+/* A pull over an input: its bytes from the start (the peeked ones first). A stream (pipe,
+ * FIFO, standard input) hands out at most the stream limit, then fails with the message
+ * bnn_input_contents gives past it; a regular file or an input made in memory must be taken
+ * with bnn_input_contents instead (and then pulled with bnn_pull_memory). */
+int bnn_pull_input(bnn_pull *s, bnn_input *in, bnn_error *e);
+/* A pull over p[0..len) (not owned), named name. mapped: p is a read-only file mapping
+ * (bnn_bytes.map), whose pages are released (bnn_mapped_release) as they are handed out. */
+void bnn_pull_memory(bnn_pull *s, const char *name, const void *p, size_t len, int mapped);
+/* Releases the whole pages of the read-only file mapping at base between offsets *released
+ * and upto (MADV_DONTNEED: out of this process's memory, still in the page cache; never
+ * touched again), and sets *released to the end of the last page released. Only for a
+ * mapping read front to back: touching a page again reads it again from the file. */
+void bnn_mapped_release(const void *base, size_t *released, size_t upto);
+/* The CSV reader on a pull source (a gzip's text): the rules of bnn_table_open_csv, the
+ * text read in chunks (never whole), the table at most limit bytes (4 per value) and no line
+ * longer than limit bytes; messages name name. size_hint: the text's length if known or
+ * guessed (0: not), only to size the table. */
+int bnn_csv_from_pull(bnn_table *t, bnn_pull *src, const char *name, size_t limit,
+                      size_t size_hint, bnn_error *e);
+/* For tests: the CSV reader's chunk (bytes read and parsed at a time; 0: the default,
+ * 1 MiB). A tiny chunk puts chunk boundaries everywhere in a small file. */
+void bnn_csv_chunk_set(size_t bytes);
+/* The .npy reader on a pull source (a gzip's or an .npz member's data): the header from the
+ * first bytes, then the data converted straight into a float32 table of at most limit
+ * bytes; the rules and messages of bnn_npy_from_input, under name. */
+int bnn_npy_from_pull(bnn_table *t, bnn_pull *src, const char *name, size_t limit,
+                      bnn_error *e);
 /* For tests: every regular .npy file opened from now on is read in windows (on: 1), as one
  * larger than a quarter of the memory budget is (0: only those). */
 void bnn_npy_force_windows(int on);

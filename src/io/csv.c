@@ -1,6 +1,7 @@
 /*
- * csv.c - the CSV data reader: bnn_table_open_csv loads a whole file into one owned float32
- * table (direct form, row-major, ld = cols).
+ * csv.c - the CSV data reader: bnn_table_open_csv (a file), bnn_csv_from_input (an open input)
+ * and bnn_csv_from_pull (a pull source: a gzip's text) load a CSV into one owned float32
+ * table (direct form, row-major, ld = cols), parsing the text a chunk at a time.
  *
  * Rules it enforces:
  *   - A UTF-8 byte order mark at the very start is skipped. Lines end in LF or CRLF; the last
@@ -31,15 +32,21 @@
  *
  * Every error is one line naming the file, the line and the column where they apply.
  *
- * Speed and robustness: the input is opened once (bnn_input, table.c): a regular file is
- * memory-mapped read-only for the time of the parse, anything else (a pipe, a FIFO, "-" for
- * standard input) is read into memory up to the stream limit. A first pass, which allocates
- * nothing, checks that every line has as many fields as the first, stopping as soon as a
- * line has too many (a huge line costs nothing), and refuses a line of more than
- * 2 x BNN_MAX_WIDTH fields (no model could use it); field-count errors are therefore reported
- * before value errors. The output is then sized once and the values are parsed in a single
- * pass. Most values take a fast path (Clinger's: at most 19 significant digits and a power
- * of ten within 1e+-22 give a correctly rounded double, and a double that is not exactly
+ * Speed and robustness: the input is opened once (bnn_input, table.c). The text comes in spans
+ * of whole lines (csv_feed.c): 1 MiB windows of a regular file's read-only mapping (nothing
+ * copied), or a 1 MiB buffer refilled from a stream (a pipe, a FIFO, "-" for standard input:
+ * at most the stream limit in all; a gzip's text, csv_feed.c carrying the partial last line
+ * over), so the text is never whole in memory. Each span gets two passes while it is in the
+ * cache. The first, which allocates nothing, checks that every line has as many fields as
+ * the first, stopping as soon as a line has too many (a huge line costs nothing), and
+ * refuses a line of more than 2 x BNN_MAX_WIDTH fields (no model could use it). The second
+ * parses the values into the table, which is sized from the span (a mapped file's from the
+ * rows per byte so far, extrapolated to the whole file; a stream's grows by half), at most
+ * the caller's limit (a gzip's: the stream limit). Field-count errors are reported before
+ * value errors, as if the whole file were checked first: the first value error is kept,
+ * and the rest of the text is checked for field counts only (within the limit) before it
+ * is reported. Most values take a fast path (Clinger's: at most 19 significant digits and a
+ * power of ten within 1e+-22 give a correctly rounded double, and a double that is not exactly
  * halfway between two floats rounds to the same float as the decimal); the rest go to
  * strtof_l with a "C" locale made by newlocale, so the decimal point is '.' whatever
  * LC_NUMERIC says. The parser validates the grammar itself, then gives strtof_l a
@@ -64,6 +71,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "csv_feed.h"
 #include "io/bnn_io.h"
 
 /* Outcome of parsing one field. */
@@ -470,138 +478,269 @@ static char detect_delimiter(const char *p, const char *end)
     return ',';
 }
 
+/* The reader's state, carried from one span of lines to the next. */
+typedef struct csv_run {
+    csv_state st;
+    size_t cols;       /* fields per line (0: no line yet) */
+    size_t sline;      /* lines the shape check has seen */
+    size_t line;       /* lines the parse has seen */
+    size_t blank_line; /* the parse's first blank line (0: none) */
+    size_t rows;       /* rows parsed */
+    int header;
+    float *data;
+    size_t cap;        /* floats in data */
+    size_t limit;      /* values the table may hold (SIZE_MAX / 4: any) */
+    size_t text;       /* the text's bytes, or an estimate (a gzip's ISIZE); 0: unknown */
+    size_t seen;       /* the text's bytes up to the end of the span being read */
+    int failed;        /* the parse failed: err is reported unless a shape error comes */
+    size_t counted;    /* after that, the rows the shape check saw (for the limit) */
+    bnn_error err;
+} csv_run;
+
 /*
- * The first pass, which allocates nothing and parses no value: every line but blank ones
- * must have as many fields as the first (header included). Counts stop as soon as a line has
- * too many, so one huge line costs nothing before it is refused. Stores the field count and
- * the number of non-blank lines.
+ * The first pass over a span of whole lines, which allocates nothing and parses no value:
+ * every line but blank ones must have as many fields as the first (header included). Counts
+ * stop as soon as a line has too many, so one huge line costs nothing before it is refused.
+ * Stores the number of lines that are not blank.
  */
-static int check_shape(csv_state *st, const char *p, const char *end, size_t *cols_out,
-                       size_t *lines_out)
+static int check_shape(csv_run *r, const char *p, const char *end, size_t *lines_out)
 {
-    size_t cols = 0, lines = 0, line = 0;
+    csv_state *st = &r->st;
+    size_t lines = 0;
     while (p < end) {
-        line++;
+        const size_t line = ++r->sline;
         const char *lend = NULL;
         int whole;
-        size_t n = count_line(st->delim, p, end, cols ? cols : CSV_MAX_FIELDS, &lend, &whole);
+        size_t n = count_line(st->delim, p, end, r->cols ? r->cols : CSV_MAX_FIELDS, &lend,
+                              &whole);
         if (whole && n == 1 && line_is_blank(st, p, strip_cr(p, lend))) {
             /* blank: allowed at the end only, which the second pass checks */
-        } else if (!cols) {
+        } else if (!r->cols) {
             if (n > CSV_MAX_FIELDS)
                 return bnn_fail(st->e, "%s:%zu: more than %zu fields (a model takes at most "
                                        "%lld inputs and %lld targets)", st->name, line,
                                 CSV_MAX_FIELDS, (long long)BNN_MAX_WIDTH,
                                 (long long)BNN_MAX_WIDTH);
-            cols = n;
+            r->cols = n;
             lines = 1;
-        } else if (n != cols) {
-            return count_error(st, line, cols, n, whole);
+        } else if (n != r->cols) {
+            return count_error(st, line, r->cols, n, whole);
         } else {
             lines++;
         }
         p = lend < end ? lend + 1 : end;
     }
-    *cols_out = cols;
     *lines_out = lines;
     return 0;
+}
+
+static int over_limit(const csv_run *r, size_t values)
+{
+    return bnn_fail(r->st.e, "%s: more than %zu bytes of values (%zu rows of %zu so far), the "
+                             "limit for decompressed data; set %s to raise it", r->st.name,
+                    r->limit * sizeof(float), values / r->cols, r->cols, BNN_STREAM_LIMIT_ENV);
+}
+
+/* Room in data for the rows of a span of `lines` lines that are not blank, `bytes` long.
+ * A valid span cannot hold more values than half its bytes plus one (a digit and a
+ * separator each): the room is the smaller, and at least one row, so a row that does not
+ * fit is necessarily invalid and is only checked, to report why. After a full window, a
+ * whole text is sized from its rows per byte so far; otherwise the table grows by half.
+ * 0 or -1. */
+static int reserve(csv_run *r, size_t lines, size_t bytes)
+{
+    const size_t cols = r->cols, used = r->rows * cols;
+    if (!cols || !lines)
+        return 0;
+    const size_t bound = bytes / 2 + 1;
+    size_t add = lines <= bound / cols ? lines * cols : bound;
+    if (add < cols)
+        add = cols;
+    if (r->cap - used >= add)
+        return 0;
+    if (add > r->limit || used > r->limit - add)
+        return over_limit(r, used + add);
+    size_t want = used + add;
+    if (r->text > r->seen && bytes >= ((size_t)1 << 19)) {
+        /* a full window: extrapolated to the whole text, an eighth more, within its bound
+         * (a short span, one before a huge line, says nothing of the rest) */
+        const double est = (double)want * ((double)r->text / (double)r->seen) * 1.125;
+        const size_t all = r->text / 2 + 1;
+        size_t whole = est < (double)all ? (size_t)est : all;
+        want = whole > want ? whole : want;
+    } else if (want < r->cap + r->cap / 2) {
+        want = r->cap + r->cap / 2;
+    }
+    if (want > r->limit)
+        want = r->limit; /* >= used + add, checked above */
+    float *nd = bnn_alloc(want, sizeof(float));
+    if (!nd)
+        return bnn_fail(r->st.e, "%s: out of memory for %zu values", r->st.name, want);
+    if (used)
+        memcpy(nd, r->data, used * sizeof(float));
+    bnn_free(r->data);
+    r->data = nd;
+    r->cap = want;
+    return 0;
+}
+
+/* The second pass over a span of whole lines: the values into data. 0 or -1. */
+static int parse_span(csv_run *r, const char *p, const char *end)
+{
+    csv_state *st = &r->st;
+    const size_t cols = r->cols;
+    while (p < end) {
+        const size_t line = ++r->line;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *next = nl ? nl + 1 : end;
+        const char *lend = strip_cr(p, nl ? nl : end);
+        if (line_is_blank(st, p, lend)) {
+            if (!r->blank_line)
+                r->blank_line = line;
+            p = next;
+            continue;
+        }
+        if (r->blank_line)
+            return bnn_fail(st->e, "%s:%zu: blank line (blank lines are allowed only at the "
+                                   "end)", st->name, r->blank_line);
+        if (r->rows == 0 && !r->header) {
+            /* First line: it may be a header. */
+            int k = parse_line(st, p, lend, line, r->data, cols, 1);
+            if (k < 0)
+                return -1;
+            if (k == 1)
+                r->header = 1;
+            else
+                r->rows = 1;
+        } else {
+            float *row = r->cap - r->rows * cols >= cols ? r->data + r->rows * cols : NULL;
+            if (parse_line(st, p, lend, line, row, cols, 0) != 0)
+                return -1;
+            if (!row) /* a valid row always fits (see reserve) */
+                return bnn_fail(st->e, "%s:%zu: internal error: more values than the file "
+                                       "can hold", st->name, line);
+            r->rows++;
+        }
+        p = next;
+    }
+    return 0;
+}
+
+/* One span: its shape, then (unless the parse has failed) its values. 0 or -1. */
+static int read_span(csv_run *r, const char *p, const char *end)
+{
+    size_t lines = 0;
+    if (check_shape(r, p, end, &lines) != 0)
+        return -1;
+    if (r->failed) { /* only shape errors are looked for now, within the limit */
+        r->counted += lines;
+        if (r->cols && r->counted > r->limit / r->cols) {
+            *r->st.e = r->err;
+            return -1;
+        }
+        return 0;
+    }
+    r->seen += (size_t)(end - p);
+    if (reserve(r, lines, (size_t)(end - p)) != 0)
+        return -1;
+    if (parse_span(r, p, end) != 0) {
+        r->err = *r->st.e;
+        r->failed = 1;
+        r->counted = r->rows;
+    }
+    return 0;
+}
+
+/* The reader over a feed: spans until the end, then the table. text: see csv_run. */
+static int csv_read(bnn_table *t, csv_feed *f, const char *name, size_t limit, size_t text,
+                    bnn_error *e)
+{
+    memset(t, 0, sizeof *t);
+    csv_run r;
+    memset(&r, 0, sizeof r);
+    r.st.name = name;
+    r.st.cloc = (locale_t)0;
+    r.st.e = e;
+    r.limit = limit / sizeof(float);
+    r.text = text;
+    int rc = -1, first = 1;
+    for (;;) {
+        const char *p, *end, *ahead;
+        int k = csv_feed_next(f, &p, &end, &ahead, e);
+        if (k < 0)
+            goto out;
+        if (k == 0)
+            break;
+        if (first) {
+            if (end - p >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+                p += 3;
+            r.st.delim = detect_delimiter(p, ahead);
+            first = 0;
+        }
+        if (read_span(&r, p, end) != 0)
+            goto out;
+    }
+    if (r.failed) {
+        *e = r.err;
+        goto out;
+    }
+    if (r.rows == 0) {
+        bnn_fail(e, "%s: no data rows%s", name, r.header ? " (only a header line)" : "");
+        goto out;
+    }
+    t->rows = r.rows;
+    t->cols = r.cols;
+    t->f32 = r.data;
+    t->ld = r.cols;
+    t->ctx = r.data;
+    t->close = close_owned;
+    t->delimiter = r.st.delim;
+    t->header_skipped = r.header;
+    snprintf(t->name, sizeof t->name, "%s", name);
+    r.data = NULL;
+    rc = 0;
+out:
+    if (r.st.cloc)
+        freelocale(r.st.cloc);
+    bnn_free(r.data);
+    return rc;
+}
+
+int bnn_csv_from_pull(bnn_table *t, bnn_pull *src, const char *name, size_t limit,
+                      size_t size_hint, bnn_error *e)
+{
+    csv_feed f;
+    csv_feed_pull(&f, name, src, limit);
+    int rc = csv_read(t, &f, name, limit, size_hint, e);
+    csv_feed_free(&f);
+    return rc;
 }
 
 int bnn_csv_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
 {
     memset(t, 0, sizeof *t);
-    const char *path = in->name;
-    bnn_bytes bytes;
-    if (bnn_input_contents(in, &bytes, e) != 0)
+    int rc;
+    if (in->fd < 0 || (in->mappable && in->st.st_size > 0)) {
+        /* mapped (or already in memory): parsed in windows of the mapping */
+        bnn_bytes bytes;
+        if (bnn_input_contents(in, &bytes, e) != 0)
+            return -1;
+        csv_feed f;
+        const char *text = (const char *)bytes.p;
+        csv_feed_whole(&f, in->name, text, bytes.len, bytes.map != NULL);
+        rc = csv_read(t, &f, in->name, SIZE_MAX, bytes.len, e);
+        bnn_bytes_free(&bytes);
+        return rc;
+    }
+    /* a stream: read a chunk at a time, at most the stream limit in all (bnn_pull_input),
+     * which bounds the table too */
+    bnn_pull src;
+    if (bnn_pull_input(&src, in, e) != 0)
         return -1;
-    const char *buf = (const char *)bytes.p;
-    size_t len = bytes.len;
-
-    csv_state st = {.name = path, .cloc = (locale_t)0, .e = e};
-    const char *p = buf, *end = buf + len;
-    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
-        p += 3;
-    st.delim = detect_delimiter(p, end);
-
-    float *data = NULL;
-    size_t cols = 0, rows = 0, cap = 0, nlines = 0; /* cap: floats in data */
-    size_t line = 0, blank_line = 0;                /* first blank line seen, 0: none */
-    int header = 0, rc = -1;
-    if (check_shape(&st, p, end, &cols, &nlines) != 0)
-        goto out;
-    if (cols) {
-        /* Every non-blank line is a row of cols values, but a valid file cannot hold more
-         * values than half its bytes (a digit and a separator each): allocate the smaller,
-         * and at least one row. A row that does not fit is then necessarily invalid, and is
-         * only checked, to report why. */
-        size_t bound = len / 2 + 1;
-        cap = nlines <= bound / cols ? nlines * cols : bound;
-        if (cap < cols)
-            cap = cols;
-        data = bnn_alloc(cap, sizeof(float));
-        if (!data) {
-            bnn_fail(e, "%s: out of memory for %zu values", path, cap);
-            goto out;
-        }
-    }
-    while (p < end) {
-        line++;
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *next = nl ? nl + 1 : end;
-        const char *lend = strip_cr(p, nl ? nl : end);
-        if (line_is_blank(&st, p, lend)) {
-            if (!blank_line)
-                blank_line = line;
-            p = next;
-            continue;
-        }
-        if (blank_line) {
-            bnn_fail(e, "%s:%zu: blank line (blank lines are allowed only at the end)", path,
-                     blank_line);
-            goto out;
-        }
-        if (rows == 0 && !header) {
-            /* First line: it may be a header. */
-            int r = parse_line(&st, p, lend, line, data, cols, 1);
-            if (r < 0)
-                goto out;
-            if (r == 1)
-                header = 1;
-            else
-                rows = 1;
-        } else {
-            float *row = cap - rows * cols >= cols ? data + rows * cols : NULL;
-            if (parse_line(&st, p, lend, line, row, cols, 0) != 0)
-                goto out;
-            if (!row) { /* a valid row always fits (see above) */
-                bnn_fail(e, "%s:%zu: internal error: more values than the file can hold",
-                         path, line);
-                goto out;
-            }
-            rows++;
-        }
-        p = next;
-    }
-    if (rows == 0) {
-        bnn_fail(e, "%s: no data rows%s", path, header ? " (only a header line)" : "");
-        goto out;
-    }
-    t->rows = rows;
-    t->cols = cols;
-    t->f32 = data;
-    t->ld = cols;
-    t->ctx = data;
-    t->close = close_owned;
-    t->delimiter = st.delim;
-    t->header_skipped = header;
-    snprintf(t->name, sizeof t->name, "%s", path);
-    data = NULL;
-    rc = 0;
-out:
-    if (st.cloc)
-        freelocale(st.cloc);
-    bnn_free(data);
-    bnn_bytes_free(&bytes);
+    csv_feed f;
+    csv_feed_pull(&f, in->name, &src, src.limit);
+    rc = csv_read(t, &f, in->name, SIZE_MAX, 0, e);
+    csv_feed_free(&f);
     return rc;
 }
 

@@ -82,18 +82,6 @@ typedef struct npy_ctx {
 /* ---------------------------------------------------------------------------------------- */
 /* The read form                                                                             */
 
-/* An integer element as float (class labels). */
-static float load_int(const unsigned char *p, size_t isz, char kind)
-{
-    uint64_t u = 0;
-    for (size_t i = 0; i < isz; i++)
-        u |= (uint64_t)p[i] << (8 * i);
-    if (kind == 'u')
-        return (float)u;
-    const int sh = (int)(64 - 8 * isz); /* sign-extend */
-    return (float)((int64_t)(u << sh) >> sh);
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* Windowed mode: a file larger than a quarter of what the process may use (or any file after
  * bnn_npy_force_windows(1), for tests; the command's BATCHNN_NPY_WINDOWS=1) is never mapped whole. Each read maps the window of the
@@ -246,7 +234,7 @@ static void convert(const npy_ctx *c, const unsigned char *base, size_t nr, size
     for (size_t r = 0; r < nr; r++)
         for (size_t k = 0; k < nk; k++) {
             const unsigned char *p = base + (r * rstride + k * kstride) * isz;
-            out[r * ldo + k] = c->kind != 'f' ? load_int(p, isz, c->kind)
+            out[r * ldo + k] = c->kind != 'f' ? npy_load_int(p, isz, c->kind)
                              : isz == 8       ? (float)load_f64(p)
                                               : load_f32(p);
         }
@@ -349,7 +337,8 @@ static int npy_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, 
             for (size_t k = 0; k < ncols; k++) {
                 const size_t at = c->fortran ? (col0 + k) * c->rows + row0 + r
                                              : (row0 + r) * c->cols + col0 + k;
-                out[r * ldo + k] = load_int(c->data + at * c->itemsize, c->itemsize, c->kind);
+                out[r * ldo + k] =
+                    npy_load_int(c->data + at * c->itemsize, c->itemsize, c->kind);
             }
         return 0;
     }
@@ -482,114 +471,6 @@ static int scan_windowed(npy_ctx *c, size_t lo, size_t hi, size_t n, const char 
 
 #define NPY_PREFIX ((size_t)64 << 10)
 
-/* The magic, the version and the header's length (b: the first bytes of a file of size
- * bytes, at least NPY_MAGIC_LEN): the header is at [*hoff, *hoff + *hlen). 0 or -1. */
-static int read_preamble(const unsigned char *b, size_t size, const char *path, size_t *hoff,
-                         size_t *hlen, bnn_error *e)
-{
-    if (memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
-        return bnn_fail(e, "%s: not a .npy file (bad magic)", path);
-    if (size < 8)
-        return bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
-    unsigned major = b[6], minor = b[7];
-    if (major == 1 && minor == 0) {
-        if (size < 10)
-            return bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
-        *hoff = 10;
-        *hlen = (size_t)b[8] | (size_t)b[9] << 8;
-    } else if ((major == 2 || major == 3) && minor == 0) {
-        if (size < 12)
-            return bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
-        *hoff = 12;
-        *hlen = (size_t)load_u32(b + 8);
-    } else {
-        return bnn_fail(e, "%s: unsupported .npy version %u.%u (1.0, 2.0 and 3.0 are read)",
-                        path, major, minor);
-    }
-    if (*hlen > size - *hoff)
-        return bnn_fail(e, "%s: truncated header: header length %zu runs past the end of the "
-                           "file (%zu bytes)", path, *hlen, size);
-    return 0;
-}
-
-/* The element type of descr: *isz bytes of *kind ('f' float, 'i' or 'u' integer). 0 or -1. */
-static int check_dtype(const char *d, const char *path, size_t *isz, char *kind, bnn_error *e)
-{
-    *kind = 'f';
-    if ((d[0] == '<' || d[0] == '|' || (BNN_HOST_LE && d[0] == '=')) &&
-        (d[1] == 'i' || d[1] == 'u') && strchr("1248", d[2]) && d[2] && d[3] == '\0' &&
-        (d[0] != '|' || d[2] == '1')) {
-        *kind = d[1];
-        *isz = (size_t)(d[2] - '0');
-    } else if (strcmp(d, "<f4") == 0 || (BNN_HOST_LE && strcmp(d, "=f4") == 0))
-        *isz = 4;
-    else if (strcmp(d, "<f8") == 0 || (BNN_HOST_LE && strcmp(d, "=f8") == 0))
-        *isz = 8;
-    else if (strcmp(d, ">f4") == 0 || strcmp(d, ">f8") == 0)
-        return bnn_fail(e, "%s: big-endian dtype '%s' is not supported; convert it with "
-                           "a.astype('<f%c')", path, d, d[2]);
-    else
-        return bnn_fail(e, "%s: unsupported dtype '%s' (float32 '<f4', float64 '<f8' and "
-                           "integers '<i1'..'<i8', '<u1'..'<u8' are read)", path, d);
-    return 0;
-}
-
-/* The table's shape: (rows, cols), or (n,) as one column; not empty, and its bytes (isz
- * each) countable in a size_t. 0 or -1. */
-static int check_shape(const npy_header *h, size_t isz, const char *path, uint64_t *rows,
-                       uint64_t *cols, bnn_error *e)
-{
-    if (h->ndim == 0)
-        return bnn_fail(e, "%s: shape () is a 0-D array (a scalar), not a table", path);
-    if (h->ndim > 2)
-        return bnn_fail(e, "%s: %zu-D array; a table is 2-D (rows, cols) or 1-D", path, h->ndim);
-    const uint64_t r = h->dim[0], c = h->ndim == 2 ? h->dim[1] : 1;
-    if (r == 0)
-        return bnn_fail(e, "%s: no samples (shape has 0 rows)", path);
-    if (c == 0)
-        return bnn_fail(e, "%s: no columns (shape (%llu, 0))", path, (unsigned long long)r);
-    if (r > SIZE_MAX || c > SIZE_MAX || r > SIZE_MAX / c || r * c > SIZE_MAX / isz)
-        return bnn_fail(e, "%s: shape (%llu, %llu) is too large", path, (unsigned long long)r,
-                        (unsigned long long)c);
-    *rows = r;
-    *cols = c;
-    return 0;
-}
-
-/* The message for element bad (in file order) of value v, which is not finite or not a
- * float32: "x.npy: element [3, 1] is nan" ([i] for a 1-D array). Returns -1. */
-static int bad_element(const npy_header *h, size_t rows, size_t cols, size_t bad, double v,
-                       const char *path, bnn_error *e)
-{
-    size_t r, col;
-    if (h->fortran) {
-        r = bad % rows;
-        col = bad / rows;
-    } else {
-        r = bad / cols;
-        col = bad % cols;
-    }
-    char where[64], what[64];
-    if (h->ndim == 1)
-        snprintf(where, sizeof where, "[%zu]", r);
-    else
-        snprintf(where, sizeof where, "[%zu, %zu]", r, col);
-    if (isnan(v))
-        snprintf(what, sizeof what, "is nan");
-    else if (isinf(v))
-        snprintf(what, sizeof what, "is %s", v < 0 ? "-inf" : "inf");
-    else {
-        char num[32];
-        for (int prec = 6; prec <= 17; prec++) { /* the shortest text of v */
-            snprintf(num, sizeof num, "%.*g", prec, v);
-            if (strtod(num, NULL) == v)
-                break;
-        }
-        snprintf(what, sizeof what, "= %s is out of float32 range", num);
-    }
-    return bnn_fail(e, "%s: element %s %s", path, where, what);
-}
-
 /* Windowed mode: c keeps its own descriptor of the file (fd) and a lock for its windows. */
 static int open_windowed(npy_ctx *c, int fd, uint64_t doff, uint64_t size, const char *path,
                          bnn_error *e)
@@ -645,7 +526,7 @@ static int read_header(bnn_input *in, int windowed, bnn_bytes *bytes, size_t siz
 {
     const char *path = in->name;
     const unsigned char *b = bytes->p;
-    if (read_preamble(b, size, path, hoff, hlen, e) != 0)
+    if (npy_read_preamble(b, size, path, hoff, hlen, e) != 0)
         return -1;
     if (windowed && *hoff + *hlen > bytes->len) { /* a header longer than the prefix read */
         if (read_prefix(in->fd, path, *hoff + *hlen, bytes, e) != 0)
@@ -695,8 +576,8 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     size_t isz = 0;
     char kind = 'f';
     uint64_t rows = 0, cols = 0;
-    if (check_dtype(h.descr, path, &isz, &kind, e) != 0 ||
-        check_shape(&h, isz, path, &rows, &cols, e) != 0)
+    if (npy_check_dtype(h.descr, path, &isz, &kind, e) != 0 ||
+        npy_check_shape(&h, isz, path, &rows, &cols, e) != 0)
         goto fail;
     size_t n = (size_t)rows * (size_t)cols;
     size_t need = n * isz, doff = hoff + hlen, have = size - doff;
@@ -739,7 +620,7 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     if (!windowed && bad < n)
         v = isz == 4 ? (double)load_f32(data + bad * 4) : load_f64(data + bad * 8);
     if (bad < n) {
-        bad_element(&h, (size_t)rows, (size_t)cols, bad, v, path, e);
+        npy_bad_element(&h, (size_t)rows, (size_t)cols, bad, v, path, e);
         goto fail_windowed;
     }
 

@@ -1,12 +1,14 @@
 /*
  * npy_format.c - the .npy format below the reader (npy.c): the parser of the header's dict
  * literal as numpy writes it, and the finiteness scan of the data (the first element that is
- * nan or inf, or, for float64, does not fit float32). Pure functions on bytes: no file, no
- * allocation, thread-safe.
+ * nan or inf, or, for float64, does not fit float32), and the checks and messages the mapped
+ * reader (npy.c) and the streamed one (npy_stream.c) share: preamble, dtype, shape, a bad
+ * element. Pure functions on bytes: no file, no allocation, thread-safe.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/bnn_io.h"
@@ -233,4 +235,124 @@ size_t bnn_npy_first_bad_f64(const unsigned char *d, size_t n)
                     return i;
     }
     return n;
+}
+
+/* An integer element as float (class labels). */
+float npy_load_int(const unsigned char *p, size_t isz, char kind)
+{
+    uint64_t u = 0;
+    for (size_t i = 0; i < isz; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    if (kind == 'u')
+        return (float)u;
+    const int sh = (int)(64 - 8 * isz); /* sign-extend */
+    return (float)((int64_t)(u << sh) >> sh);
+}
+
+/* The magic, the version and the header's length (b: the first bytes of a file of size
+ * bytes, at least NPY_MAGIC_LEN): the header is at [*hoff, *hoff + *hlen). 0 or -1. */
+int npy_read_preamble(const unsigned char *b, size_t size, const char *path, size_t *hoff,
+                         size_t *hlen, bnn_error *e)
+{
+    if (memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
+        return bnn_fail(e, "%s: not a .npy file (bad magic)", path);
+    if (size < 8)
+        return bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
+    unsigned major = b[6], minor = b[7];
+    if (major == 1 && minor == 0) {
+        if (size < 10)
+            return bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
+        *hoff = 10;
+        *hlen = (size_t)b[8] | (size_t)b[9] << 8;
+    } else if ((major == 2 || major == 3) && minor == 0) {
+        if (size < 12)
+            return bnn_fail(e, "%s: truncated header: %zu bytes", path, size);
+        *hoff = 12;
+        *hlen = (size_t)load_u32(b + 8);
+    } else {
+        return bnn_fail(e, "%s: unsupported .npy version %u.%u (1.0, 2.0 and 3.0 are read)",
+                        path, major, minor);
+    }
+    if (*hlen > size - *hoff)
+        return bnn_fail(e, "%s: truncated header: header length %zu runs past the end of the "
+                           "file (%zu bytes)", path, *hlen, size);
+    return 0;
+}
+
+/* The element type of descr: *isz bytes of *kind ('f' float, 'i' or 'u' integer). 0 or -1. */
+int npy_check_dtype(const char *d, const char *path, size_t *isz, char *kind, bnn_error *e)
+{
+    *kind = 'f';
+    if ((d[0] == '<' || d[0] == '|' || (BNN_HOST_LE && d[0] == '=')) &&
+        (d[1] == 'i' || d[1] == 'u') && strchr("1248", d[2]) && d[2] && d[3] == '\0' &&
+        (d[0] != '|' || d[2] == '1')) {
+        *kind = d[1];
+        *isz = (size_t)(d[2] - '0');
+    } else if (strcmp(d, "<f4") == 0 || (BNN_HOST_LE && strcmp(d, "=f4") == 0))
+        *isz = 4;
+    else if (strcmp(d, "<f8") == 0 || (BNN_HOST_LE && strcmp(d, "=f8") == 0))
+        *isz = 8;
+    else if (strcmp(d, ">f4") == 0 || strcmp(d, ">f8") == 0)
+        return bnn_fail(e, "%s: big-endian dtype '%s' is not supported; convert it with "
+                           "a.astype('<f%c')", path, d, d[2]);
+    else
+        return bnn_fail(e, "%s: unsupported dtype '%s' (float32 '<f4', float64 '<f8' and "
+                           "integers '<i1'..'<i8', '<u1'..'<u8' are read)", path, d);
+    return 0;
+}
+
+/* The table's shape: (rows, cols), or (n,) as one column; not empty, and its bytes (isz
+ * each) countable in a size_t. 0 or -1. */
+int npy_check_shape(const npy_header *h, size_t isz, const char *path, uint64_t *rows,
+                       uint64_t *cols, bnn_error *e)
+{
+    if (h->ndim == 0)
+        return bnn_fail(e, "%s: shape () is a 0-D array (a scalar), not a table", path);
+    if (h->ndim > 2)
+        return bnn_fail(e, "%s: %zu-D array; a table is 2-D (rows, cols) or 1-D", path, h->ndim);
+    const uint64_t r = h->dim[0], c = h->ndim == 2 ? h->dim[1] : 1;
+    if (r == 0)
+        return bnn_fail(e, "%s: no samples (shape has 0 rows)", path);
+    if (c == 0)
+        return bnn_fail(e, "%s: no columns (shape (%llu, 0))", path, (unsigned long long)r);
+    if (r > SIZE_MAX || c > SIZE_MAX || r > SIZE_MAX / c || r * c > SIZE_MAX / isz)
+        return bnn_fail(e, "%s: shape (%llu, %llu) is too large", path, (unsigned long long)r,
+                        (unsigned long long)c);
+    *rows = r;
+    *cols = c;
+    return 0;
+}
+
+/* The message for element bad (in file order) of value v, which is not finite or not a
+ * float32: "x.npy: element [3, 1] is nan" ([i] for a 1-D array). Returns -1. */
+int npy_bad_element(const npy_header *h, size_t rows, size_t cols, size_t bad, double v,
+                       const char *path, bnn_error *e)
+{
+    size_t r, col;
+    if (h->fortran) {
+        r = bad % rows;
+        col = bad / rows;
+    } else {
+        r = bad / cols;
+        col = bad % cols;
+    }
+    char where[64], what[64];
+    if (h->ndim == 1)
+        snprintf(where, sizeof where, "[%zu]", r);
+    else
+        snprintf(where, sizeof where, "[%zu, %zu]", r, col);
+    if (isnan(v))
+        snprintf(what, sizeof what, "is nan");
+    else if (isinf(v))
+        snprintf(what, sizeof what, "is %s", v < 0 ? "-inf" : "inf");
+    else {
+        char num[32];
+        for (int prec = 6; prec <= 17; prec++) { /* the shortest text of v */
+            snprintf(num, sizeof num, "%.*g", prec, v);
+            if (strtod(num, NULL) == v)
+                break;
+        }
+        snprintf(what, sizeof what, "= %s is out of float32 range", num);
+    }
+    return bnn_fail(e, "%s: element %s %s", path, where, what);
 }

@@ -1,6 +1,6 @@
 /* npy_format.h - what the .npy reader's files share (private to src/io/npy*.c and
  * table_open.c): the magic, little-endian loads from any alignment, the header's fields, the
- * header parser and the finiteness scan (npy_format.c). */
+ * header parser, the finiteness scan and the checks both readers make (npy_format.c). */
 #ifndef BNN_NPY_FORMAT_H
 #define BNN_NPY_FORMAT_H
 
@@ -69,5 +69,22 @@ int bnn_npy_parse_header(const char *s, size_t len, npy_header *h);
 size_t bnn_npy_first_bad_f32(const unsigned char *d, size_t n);
 /* Index of the first float64 that is nan or does not round to a finite float32, or n. */
 size_t bnn_npy_first_bad_f64(const unsigned char *d, size_t n);
+
+/* An integer element of isz bytes (kind 'i' or 'u', little-endian) as float (labels). */
+float npy_load_int(const unsigned char *p, size_t isz, char kind);
+/* The magic, the version and the header's length (b: the first bytes of a file of size
+ * bytes, at least NPY_MAGIC_LEN): the header is at [*hoff, *hoff + *hlen). 0 or -1. */
+int npy_read_preamble(const unsigned char *b, size_t size, const char *path, size_t *hoff,
+                      size_t *hlen, bnn_error *e);
+/* The element type of descr: *isz bytes of *kind ('f' float, 'i' or 'u' integer). 0 or -1. */
+int npy_check_dtype(const char *d, const char *path, size_t *isz, char *kind, bnn_error *e);
+/* The table's shape: (rows, cols), or (n,) as one column; not empty, and its bytes (isz
+ * each) countable in a size_t. 0 or -1. */
+int npy_check_shape(const npy_header *h, size_t isz, const char *path, uint64_t *rows,
+                    uint64_t *cols, bnn_error *e);
+/* The message for element bad (in file order) of value v, which is not finite or not a
+ * float32: "x.npy: element [3, 1] is nan" ([i] for a 1-D array). Returns -1. */
+int npy_bad_element(const npy_header *h, size_t rows, size_t cols, size_t bad, double v,
+                    const char *path, bnn_error *e);
 
 #endif

@@ -4,9 +4,11 @@
  *
  * An input is opened once. A regular file is memory-mapped (never copied); anything else (a
  * pipe, a FIFO, a character device such as a terminal, standard input given as "-") is read
- * into memory, at most the stream limit (bnn_stream_limit_set, which the command calls with
- * its BATCHNN_STREAM_LIMIT; default 2 GiB): an endless source such as a device of zeros fails
- * with a message instead of exhausting memory.
+ * into memory (bnn_input_contents), at most the stream limit (bnn_stream_limit_set, which
+ * the command calls with its BATCHNN_STREAM_LIMIT; default 2 GiB): an endless source such as
+ * a device of zeros fails with a message instead of exhausting memory. A reader that parses as it reads (the CSV
+ * reader) takes a stream through bnn_pull_input instead: the same limit and message, counted
+ * as the bytes are handed out, nothing kept; bnn_pull_memory hands out bytes in memory.
  * A read or an open interrupted by a signal is retried, unless the command asked to stop
  * (bnn_stop_requested): then it fails at once, so a stop signal never waits for a writer.
  */
@@ -187,6 +189,8 @@ static const char *stream_kind(const struct stat *st)
     return "not a regular file";
 }
 
+static int over_limit(const bnn_input *in, size_t limit, bnn_error *e);
+
 /* Reads the rest of the input after the peeked bytes, at most the stream limit, into *b. The
  * buffer grows geometrically but never past limit + 1 bytes. */
 static int read_stream(bnn_input *in, bnn_bytes *b, bnn_error *e)
@@ -201,14 +205,8 @@ static int read_stream(bnn_input *in, bnn_bytes *b, bnn_error *e)
     memcpy(buf, in->head, in->nhead);
     for (;;) {
         if (n > limit) {
-            char lim[32], twice[32];
-            format_size(lim, sizeof lim, limit);
-            format_size(twice, sizeof twice, limit <= SIZE_MAX / 4 ? limit * 2 : limit);
             free(buf);
-            return bnn_fail(e, "%s: more than %zu bytes (%s), the limit for input read from %s; "
-                               "set %s to raise it, e.g. %s=%s", in->name, limit, lim,
-                            stream_kind(&in->st), BNN_STREAM_LIMIT_ENV, BNN_STREAM_LIMIT_ENV,
-                            twice);
+            return over_limit(in, limit, e);
         }
         if (n == cap) {
             size_t nc = cap * 2;
@@ -242,6 +240,84 @@ static int read_stream(bnn_input *in, bnn_bytes *b, bnn_error *e)
     b->heap = buf;
     b->len = n;
     return 0;
+}
+
+/* The stream's message past the limit (read_stream's). */
+static int over_limit(const bnn_input *in, size_t limit, bnn_error *e)
+{
+    char lim[32], twice[32];
+    format_size(lim, sizeof lim, limit);
+    format_size(twice, sizeof twice, limit <= SIZE_MAX / 4 ? limit * 2 : limit);
+    return bnn_fail(e, "%s: more than %zu bytes (%s), the limit for input read from %s; "
+                       "set %s to raise it, e.g. %s=%s", in->name, limit, lim,
+                    stream_kind(&in->st), BNN_STREAM_LIMIT_ENV, BNN_STREAM_LIMIT_ENV, twice);
+}
+
+/* bnn_pull_input's read: the peeked bytes, then the stream, at most the limit in all. */
+static long long pull_input_read(bnn_pull *s, void *buf, size_t n, bnn_error *e)
+{
+    bnn_input *in = s->in;
+    if (s->done < in->nhead) {
+        size_t k = in->nhead - s->done < n ? in->nhead - s->done : n;
+        memcpy(buf, in->head + s->done, k);
+        s->done += k;
+        return (long long)k;
+    }
+    if (s->done > s->limit) /* read one byte past the limit: refused */
+        return over_limit(in, s->limit, e);
+    size_t room = s->limit + 1 - s->done; /* a byte past the limit proves it is passed */
+    ssize_t r = read_some(in->fd, buf, n < room ? n : room);
+    if (r < 0)
+        return input_fail(e, in->name, "reading", errno);
+    s->done += (size_t)r;
+    if (s->done > s->limit)
+        return over_limit(in, s->limit, e);
+    return (long long)r;
+}
+
+int bnn_pull_input(bnn_pull *s, bnn_input *in, bnn_error *e)
+{
+    memset(s, 0, sizeof *s);
+    s->name = in->name;
+    s->in = in;
+    s->read = pull_input_read;
+    return bnn_stream_limit(&s->limit, in->name, e);
+}
+
+void bnn_mapped_release(const void *base, size_t *released, size_t upto)
+{
+    static size_t page;
+    if (!page) {
+        long ps = sysconf(_SC_PAGESIZE);
+        page = ps > 0 ? (size_t)ps : 4096;
+    }
+    /* the mapping starts on a page; release whole pages only, a megabyte at least at once */
+    const size_t to = upto / page * page;
+    if (to < *released + ((size_t)1 << 20))
+        return;
+    (void)madvise((char *)(uintptr_t)base + *released, to - *released, MADV_DONTNEED);
+    *released = to;
+}
+
+static long long pull_memory_read(bnn_pull *s, void *buf, size_t n, bnn_error *e)
+{
+    (void)e;
+    size_t k = s->len - s->done < n ? s->len - s->done : n;
+    memcpy(buf, s->mem + s->done, k);
+    s->done += k;
+    if (s->mapped)
+        bnn_mapped_release(s->mem, &s->released, s->done);
+    return (long long)k;
+}
+
+void bnn_pull_memory(bnn_pull *s, const char *name, const void *p, size_t len, int mapped)
+{
+    memset(s, 0, sizeof *s);
+    s->name = name;
+    s->mem = p;
+    s->len = len;
+    s->mapped = mapped;
+    s->read = pull_memory_read;
 }
 
 int bnn_input_contents(bnn_input *in, bnn_bytes *b, bnn_error *e)

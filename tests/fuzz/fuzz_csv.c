@@ -7,8 +7,9 @@
  * the delimiter, split into lines, split into fields, strtof on each): both must succeed or
  * both fail; on success the shape, the delimiter and every value must agree bitwise (this
  * checks the reader's fast number path against strtof). A failure must leave the table zeroed
- * and give a one-line message starting with the file name. Any violation aborts, which
- * libFuzzer reports as a crash.
+ * and give a one-line message starting with the file name. The same bytes read from a pull
+ * source in chunks of 1 to 13 bytes must give the same outcome, message and values alike.
+ * Any violation aborts, which libFuzzer reports as a crash.
  *
  * Build (clang only; tests/fuzz/run.sh does this and then runs every target):
  *   CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Dbench=false
@@ -221,6 +222,31 @@ fail:
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* The same bytes from a pull source in chunks of 1 to 13 bytes (src/io/csv_feed.c): the
+ * outcome of the whole-file read (rc, t, e), message and values alike. */
+static void check_chunked(const uint8_t *data, size_t size, int rc, const bnn_table *t,
+                          const bnn_error *e)
+{
+    bnn_csv_chunk_set(1 + size % 13);
+    bnn_pull src;
+    bnn_pull_memory(&src, in_path, data, size, 0);
+    bnn_table c;
+    bnn_error ce;
+    memset(&ce, 0, sizeof ce);
+    int crc = bnn_csv_from_pull(&c, &src, in_path, SIZE_MAX, 0, &ce);
+    bnn_csv_chunk_set(0);
+    check(crc == rc, "chunked read: another outcome", crc ? ce.msg : e->msg);
+    if (rc != 0) {
+        check(strcmp(ce.msg, e->msg) == 0, "chunked read: another message", ce.msg);
+        return;
+    }
+    check(c.rows == t->rows && c.cols == t->cols && c.delimiter == t->delimiter &&
+          c.header_skipped == t->header_skipped &&
+          memcmp(c.f32, t->f32, t->rows * t->cols * sizeof(float)) == 0,
+          "chunked read: another table", NULL);
+    bnn_table_close(&c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 4096)
@@ -236,6 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&e, 0, sizeof e);
     int rc = bnn_table_open_csv(&t, in_path, &e);
 
+    check_chunked(data, size, rc, &t, &e);
     float *want = NULL;
     size_t rows = 0, cols = 0;
     int ref = ref_read((const char *)data, size, &want, &rows, &cols);
