@@ -177,14 +177,17 @@ int npy_ahead_start(npy_ahead **out, int fd, uint64_t doff, uint64_t dlen, size_
     }
     pthread_cond_init(&ra->work, NULL);
     pthread_cond_init(&ra->done, NULL);
-    /* the thread starts with every signal blocked, its stack small */
+    /* the thread starts with every signal blocked, its stack small (the default stack when
+     * the static TLS of the libraries loaded does not leave room in a small one) */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    (void)pthread_attr_setstacksize(&attr, (size_t)64 << 10);
-    const int rc = pthread_create(&ra->thread, &attr, ahead_main, ra);
+    (void)pthread_attr_setstacksize(&attr, (size_t)256 << 10);
+    int rc = pthread_create(&ra->thread, &attr, ahead_main, ra);
+    if (rc == EINVAL)
+        rc = pthread_create(&ra->thread, NULL, ahead_main, ra);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
