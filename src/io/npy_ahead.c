@@ -2,11 +2,18 @@
  * npy_ahead.c - read-ahead for the windowed .npy reader (npy.c, windowed mode, whole rows of
  * little-endian float32 in C order: what the engines read). One thread of its own per open
  * table reads windows of the data (NPY_AHEAD_BYTES, the data cut at multiples of it from its
- * first byte) with pread into slots, so a reader that walks the file computes on window k
- * while window k + 1 is read: reading and computing overlap, from the disk or the page cache.
+ * first byte) into slots, so a reader that walks the file computes on window k while window
+ * k + 1 is read: reading and computing overlap, from the disk or the page cache. To read a
+ * window is to map it and fault its pages in (the kernel reads those not cached): the
+ * readers then copy their rows from memory with no page fault and no system call (a copy
+ * from a mapping already faulted in costs about what reading the whole mapping in place
+ * does; pread's copy out of the page cache about 2.5 times that).
  *
- * Memory: at most NPY_AHEAD_SLOTS windows (32 MiB by default), each allocated when a window
- * is first read into its slot and freed when the table closes; whatever the file's size.
+ * Memory: at most NPY_AHEAD_SLOTS windows mapped (32 MiB of the file by default, resident as
+ * page cache), unmapped when their slot is reused or the table closes; whatever the file's
+ * size. Mapped windows are registered (bnn_mapped_register): a file truncated after the
+ * thread checked its size (below) raises SIGBUS, named, as a whole mapping does (on the
+ * thread that touches the lost page: this one while it faults the window in).
  *
  * Who reads what: a read is sequential when it is large (NPY_AHEAD_STREAM bytes or more),
  * starts where a recent read ended (a shard reading its chunks in order), or starts in a
@@ -17,30 +24,37 @@
  * one pread, never a window read ahead. The bytes copied are the file's: results are bitwise
  * those of the whole mapping.
  *
- * Errors: the thread records a failed window (errno, or 0 for a file that ended early, and
- * the file offset); the reader that needs that window returns it (npy.c writes the message
+ * Errors: the thread records a failed window (errno, or 0 for a file that ended early: it checks
+ * the file's size after mapping, and the file offset); the reader that needs that window returns it (npy.c writes the message
  * with the file's name). The thread blocks every signal (the command's handlers run on
  * the others), and npy_ahead_stop joins it on every path: close, a failed open, a stop.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "npy_ahead.h"
 
 #define NPY_AHEAD_STREAM ((size_t)64 << 10) /* a read this large is sequential */
 #define NPY_AHEAD_ENDS 16                   /* recent reads' ends remembered */
+#define NPY_AHEAD_TOUCH ((size_t)64 << 10)  /* Linux maps this much around a fault */
 
 enum { SLOT_FREE, SLOT_QUEUED, SLOT_LOADING, SLOT_READY, SLOT_FAILED };
 
 typedef struct ra_slot {
-    unsigned char *buf; /* NULL until first loaded; wbytes */
-    uint64_t win;       /* the window held (not SLOT_FREE) */
+    unsigned char *map; /* the mapping (NULL: none), from the page holding the window's first
+                           byte; kept while queued until the thread replaces it */
+    size_t maplen;
+    const unsigned char *data; /* SLOT_READY: the window's first byte in map */
+    uint64_t win;              /* the window held (not SLOT_FREE) */
     int state;
-    int pins;      /* readers copying from buf */
+    int pins;      /* readers copying from data */
     int err;       /* SLOT_FAILED: errno, 0 when the file ended */
     uint64_t at;   /* SLOT_FAILED: the file offset */
     uint64_t tick; /* the last use (queued: the order of requests) */
@@ -49,7 +63,8 @@ typedef struct ra_slot {
 struct npy_ahead {
     int fd;
     uint64_t doff, dlen;
-    size_t wbytes;
+    size_t wbytes, page;
+    char name[512]; /* for the registry of mappings */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t work, done; /* a window queued or stop; a window read */
@@ -128,6 +143,44 @@ static ra_slot *next_queued(npy_ahead *ra)
     return pick;
 }
 
+/* Maps window w into s (unmapping what it held): 0, or -1 with *err, *at. No lock held. */
+static int map_window(npy_ahead *ra, ra_slot *s, uint64_t w, int *err, uint64_t *at)
+{
+    if (s->map) {
+        bnn_mapped_unregister(s->map);
+        munmap(s->map, s->maplen);
+        s->map = NULL;
+    }
+    const uint64_t off = ra->doff + w * ra->wbytes, from = off - off % ra->page;
+    const size_t len = window_len(ra, w), maplen = (size_t)(off + len - from);
+    void *m = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE, ra->fd, (off_t)from);
+    struct stat st;
+    if (m == MAP_FAILED || fstat(ra->fd, &st) != 0) {
+        *err = errno;
+        *at = off;
+        if (m != MAP_FAILED)
+            munmap(m, maplen);
+        return -1;
+    }
+    if ((uint64_t)st.st_size < off + len) { /* truncated since it was opened */
+        munmap(m, maplen);
+        *err = 0;
+        *at = (uint64_t)st.st_size;
+        return -1;
+    }
+    bnn_mapped_register(m, maplen, ra->name);
+    /* fault the pages in: one read per NPY_AHEAD_TOUCH bytes, the last byte too (each fault
+     * maps that much around it: half the cost of MAP_POPULATE, which walks every page) */
+    const volatile unsigned char *v = m;
+    for (size_t k = 0; k < maplen; k += NPY_AHEAD_TOUCH)
+        (void)v[k];
+    (void)v[maplen - 1];
+    s->map = m;
+    s->maplen = maplen;
+    s->data = s->map + (off - from);
+    return 0;
+}
+
 static void *ahead_main(void *arg)
 {
     npy_ahead *ra = arg;
@@ -138,19 +191,13 @@ static void *ahead_main(void *arg)
             pthread_cond_wait(&ra->work, &ra->lock);
         if (ra->stop)
             break;
-        s->state = SLOT_LOADING;
-        const uint64_t w = s->win, off = ra->doff + w * ra->wbytes;
-        const size_t len = window_len(ra, w);
-        unsigned char *buf = s->buf;
+        s->state = SLOT_LOADING; /* nobody touches s->map meanwhile */
+        const uint64_t w = s->win;
         pthread_mutex_unlock(&ra->lock);
-        int err = ENOMEM, rc = -1;
-        uint64_t at = off;
-        if (!buf)
-            buf = malloc(ra->wbytes);
-        if (buf)
-            rc = pread_all(ra->fd, buf, len, off, &err, &at);
+        int err = 0;
+        uint64_t at = 0;
+        const int rc = map_window(ra, s, w, &err, &at);
         pthread_mutex_lock(&ra->lock);
-        s->buf = buf;
         s->state = rc == 0 ? SLOT_READY : SLOT_FAILED;
         s->err = err;
         s->at = at;
@@ -171,6 +218,9 @@ int npy_ahead_start(npy_ahead **out, int fd, uint64_t doff, uint64_t dlen, size_
     ra->doff = doff;
     ra->dlen = dlen;
     ra->wbytes = wbytes ? wbytes : NPY_AHEAD_BYTES;
+    const long pg = sysconf(_SC_PAGESIZE);
+    ra->page = pg > 0 ? (size_t)pg : 4096;
+    snprintf(ra->name, sizeof ra->name, "%s", name);
     if (pthread_mutex_init(&ra->lock, NULL) != 0) {
         free(ra);
         return bnn_fail(e, "%s: cannot create a lock", name);
@@ -230,7 +280,7 @@ static int copy_part(npy_ahead *ra, uint64_t w, uint64_t a, size_t n, unsigned c
         s->pins++;
         s->tick = ++ra->tick;
         pthread_mutex_unlock(&ra->lock);
-        memcpy(dst, s->buf + (a - w * ra->wbytes), n);
+        memcpy(dst, s->data + (a - w * ra->wbytes), n);
         pthread_mutex_lock(&ra->lock);
         s->pins--;
     } else {
@@ -274,7 +324,10 @@ void npy_ahead_stop(npy_ahead *ra)
     pthread_mutex_unlock(&ra->lock);
     pthread_join(ra->thread, NULL);
     for (int i = 0; i < NPY_AHEAD_SLOTS; i++)
-        free(ra->slot[i].buf);
+        if (ra->slot[i].map) {
+            bnn_mapped_unregister(ra->slot[i].map);
+            munmap(ra->slot[i].map, ra->slot[i].maplen);
+        }
     pthread_cond_destroy(&ra->work);
     pthread_cond_destroy(&ra->done);
     pthread_mutex_destroy(&ra->lock);
