@@ -17,10 +17,11 @@
  *
  * Who reads what: a read is sequential when it is large (NPY_AHEAD_STREAM bytes or more),
  * starts where a recent read ended (a shard reading its chunks in order), or starts in a
- * window already held. A sequential read first asks for the window after its last byte
- * (queued: a free slot, else the least recently used one that nobody is copying from), then
- * copies each window's part from its slot (waiting while the thread reads it), or reads it
- * with pread itself when no slot holds it. Other reads (a shuffled view's single rows) are
+ * window already held. A sequential read first asks for its first window when no slot holds
+ * it, and for the window after its last byte (each queued: a free slot, else the least
+ * recently used one that nobody is copying from), then copies each window's part from its
+ * slot (waiting while the thread reads it), or reads it with pread itself when no slot could
+ * take it. Other reads (a shuffled view's single rows) are
  * one pread, never a window read ahead. The bytes copied are the file's: results are bitwise
  * those of the whole mapping.
  *
@@ -301,6 +302,7 @@ int npy_ahead_read(npy_ahead *ra, uint64_t a, size_t len, void *dst, int *err, u
         return pread_all(ra->fd, dst, len, ra->doff + a, err, at);
     }
     const uint64_t end = a + len, W = ra->wbytes;
+    queue_window(ra, a / W); /* the first window, when no slot holds it */
     queue_window(ra, (end - 1) / W + 1); /* the next window, ahead */
     unsigned char *d = dst;
     int rc = 0;
