@@ -24,7 +24,7 @@
  *
  * A regular file is memory-mapped read-only (MAP_PRIVATE), never copied: whole, or, when it
  * is larger than a quarter of what the process may use, in windows (windowed mode, below:
- * always the read form); a stream (pipe,
+ * always the read form; float32 in C order with a read-ahead thread); a stream (pipe,
  * FIFO, "-" for standard input) is read into memory, at most the stream limit (see table.c).
  * float32 in C order (or any order when one dimension is 1) with a 4-byte aligned data offset
  * is used in place (direct form, t->f32 points into the mapping or the copy); float64,
@@ -108,8 +108,10 @@ static float load_int(const unsigned char *p, size_t isz, char kind)
  * registered (bnn_mapped_register) so that a SIGBUS on a truncated file is still named. Only
  * the bytes of the rows asked for (and the rest of their window) are touched: a process that
  * reads some of the rows (an MPI rank) maps only around them. Whole rows of little-endian
- * float32 (the engines' usual read) skip the windows: pread into the caller's buffer, the
- * next window read ahead by the kernel (read_rows_direct). */
+ * float32 in C order (the engines' usual read) skip these windows: they are copied from the
+ * read-ahead's (npy_ahead.c: a thread of its own maps the next window and faults it in
+ * while the engines compute on the current one; at most 8 windows of 4 MiB, a fixed bound),
+ * or read with pread (read_rows_direct). */
 
 static size_t page_size(void)
 {

@@ -12,8 +12,8 @@
  * Memory: at most NPY_AHEAD_SLOTS windows mapped (32 MiB of the file by default, resident as
  * page cache), unmapped when their slot is reused or the table closes; whatever the file's
  * size. Mapped windows are registered (bnn_mapped_register): a file truncated after the
- * thread checked its size (below) raises SIGBUS, named, as a whole mapping does (on the
- * thread that touches the lost page: this one while it faults the window in).
+ * thread checked its size (below) raises SIGBUS, named, as a whole mapping does (on whichever
+ * thread touches a lost page first).
  *
  * Who reads what: a read is sequential when it is large (NPY_AHEAD_STREAM bytes or more),
  * starts where a recent read ended (a shard reading its chunks in order), or starts in a
@@ -21,14 +21,15 @@
  * it, and for the window after its last byte (each queued: a free slot, else the least
  * recently used one that nobody is copying from), then copies each window's part from its
  * slot (waiting while the thread reads it), or reads it with pread itself when no slot could
- * take it. Other reads (a shuffled view's single rows) are
- * one pread, never a window read ahead. The bytes copied are the file's: results are bitwise
- * those of the whole mapping.
+ * take it. Other reads (a shuffled view's single rows) are one pread, never a window read
+ * ahead. The bytes copied are the file's: results are bitwise those of the whole mapping.
  *
- * Errors: the thread records a failed window (errno, or 0 for a file that ended early: it checks
- * the file's size after mapping, and the file offset); the reader that needs that window returns it (npy.c writes the message
- * with the file's name). The thread blocks every signal (the command's handlers run on
- * the others), and npy_ahead_stop joins it on every path: close, a failed open, a stop.
+ * Errors: the thread records a failed window (errno, or 0 for a file that ended early: it
+ * checks the file's size after mapping; and the file offset); the reader that needs that
+ * window returns it (npy.c writes the message with the file's name). The thread blocks every
+ * signal (the command's handlers run on the others); it never waits but for work, so
+ * npy_ahead_stop (when the table closes: after the last epoch, an error or a stop signal)
+ * joins it at once.
  */
 #include <errno.h>
 #include <pthread.h>

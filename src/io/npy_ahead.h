@@ -9,8 +9,8 @@
 
 #include "io/bnn_io.h"
 
-/* Slots of read-ahead windows: the memory bound is NPY_AHEAD_SLOTS x the window size (by
- * default NPY_AHEAD_BYTES: 8 x 4 MiB = 32 MiB), allocated as windows are first read. */
+/* Slots of read-ahead windows: the memory bound is NPY_AHEAD_SLOTS windows mapped (by
+ * default of NPY_AHEAD_BYTES: 8 x 4 MiB = 32 MiB of the file). */
 #define NPY_AHEAD_SLOTS 8
 #define NPY_AHEAD_BYTES ((size_t)4 << 20)
 
@@ -28,7 +28,8 @@ int npy_ahead_start(npy_ahead **ra, int fd, uint64_t doff, uint64_t dlen, size_t
  * reading failed (a failure of the reader thread is reported here, on the consuming thread). */
 int npy_ahead_read(npy_ahead *ra, uint64_t a, size_t len, void *dst, int *err, uint64_t *at);
 
-/* Stops the thread (joined, even in the middle of a read) and frees ra; NULL is a no-op. */
+/* Stops the thread (joined once the window it is reading, if any, is read), unmaps the
+ * windows and frees ra; NULL is a no-op. */
 void npy_ahead_stop(npy_ahead *ra);
 
 #endif /* BNN_NPY_AHEAD_H */
