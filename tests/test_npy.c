@@ -741,7 +741,11 @@ static void test_windowed(void **state)
         for (size_t i = 0; i < 1000; i++)
             assert_true(out[i] == big[2 * (c * 1000 + i) + 1]);
     }
-    /* whole rows past the end of a file truncated under the reader: a message, not SIGBUS */
+    /* whole rows past the end of a file truncated under the reader, in a window not yet
+     * read ahead: a message, not SIGBUS (a window mapped before the truncation is a SIGBUS,
+     * named: test_mapped) */
+    bnn_table_close(&t);
+    open_ok(&t, p);
     assert_int_equal(truncate(p, (off_t)(n * sizeof *big)), 0);
     {
         float out[2000];
