@@ -26,7 +26,8 @@
  *
  * Errors: the thread records a failed window (errno, or 0 for a file that ended early: it
  * checks the file's size after mapping; and the file offset); the reader that needs that
- * window returns it (npy.c writes the message with the file's name). The thread blocks every
+ * window returns a file that ended (npy.c writes the message with the file's name), and
+ * reads the window with pread itself when it could not be mapped (an address-space limit). The thread blocks every
  * signal (the command's handlers run on the others); it never waits but for work, so
  * npy_ahead_stop (when the table closes: after the last epoch, an error or a stop signal)
  * joins it at once.
@@ -272,13 +273,13 @@ static int copy_part(npy_ahead *ra, uint64_t w, uint64_t a, size_t n, unsigned c
         pthread_cond_wait(&ra->done, &ra->lock);
         s = slot_of(ra, w);
     }
-    if (s && s->state == SLOT_FAILED) {
+    if (s && s->state == SLOT_FAILED && s->err == 0) { /* the file ended early */
         *err = s->err;
         *at = s->at;
         return -1;
     }
     int rc = 0;
-    if (s) {
+    if (s && s->state == SLOT_READY) {
         s->pins++;
         s->tick = ++ra->tick;
         pthread_mutex_unlock(&ra->lock);
