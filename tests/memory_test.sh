@@ -107,17 +107,23 @@ else
 fi
 
 # The windows give the same models as the whole mapping: full batch, and shuffled mini-batches
-# (single rows read all over the file). BATCHNN_NPY_WINDOWS=1 forces the windows (tests only).
+# (single rows read all over the file), and mini-batches in order. BATCHNN_NPY_WINDOWS=1 forces
+# the windows (tests only).
 if "$BNN" gen synth:teacher --arch 5,3 --samples 100000 --out "$T/t.npy" >/dev/null 2>&1; then
   same=0
-  for extra in "" "--batch 100 --shuffle"; do
+  # read-ahead windows (BATCHNN_NPY_AHEAD_BYTES, tests only; rows are 32 bytes): the default
+  # 4 MiB, one sample, 7 samples and 4 bytes (rows straddle windows, which do not divide n)
+  for extra in "" "--batch 100 --shuffle" "--batch 999"; do
     # shellcheck disable=SC2086
     "$BNN" train --arch 5,8,3 --data "$T/t.npy" --epochs 2 --threads 2 $extra \
-      --save "$T/m0.safetensors" --quiet 2>"$T/err" &&
-    # shellcheck disable=SC2086
-    BATCHNN_NPY_WINDOWS=1 "$BNN" train --arch 5,8,3 --data "$T/t.npy" --epochs 2 --threads 2 \
-      $extra --save "$T/m1.safetensors" --quiet 2>>"$T/err" &&
-    cmp -s "$T/m0.safetensors" "$T/m1.safetensors" || same=1
+      --save "$T/m0.safetensors" --quiet 2>"$T/err" || same=1
+    for ahead in 0 32 228; do
+      # shellcheck disable=SC2086
+      BATCHNN_NPY_WINDOWS=1 BATCHNN_NPY_AHEAD_BYTES=$ahead "$BNN" train --arch 5,8,3 \
+        --data "$T/t.npy" --epochs 2 --threads 2 $extra --save "$T/m1.safetensors" --quiet \
+        2>>"$T/err" &&
+      cmp -s "$T/m0.safetensors" "$T/m1.safetensors" || same=1
+    done
   done
   record "npy windows: models equal to the whole mapping's" "$same" "models differ or a run failed"
   rm -f "$T/t.npy" "$T/m0.safetensors" "$T/m1.safetensors"

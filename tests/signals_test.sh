@@ -125,6 +125,20 @@ check "a second SIGTERM: exit 143 (got $st)" test "$st" -eq 143
 check "a second SIGTERM: says so" grep -q "stopped by SIGTERM (a second stop signal)" err
 check "a second SIGTERM: no temporary files" no_temps
 
+# --- a .npy read in windows ahead by a thread of its own: a stop signal ends the run ----------
+# (BATCHNN_NPY_WINDOWS=1 and small windows, tests only: the reader thread is busy all along)
+"$BNN" gen synth:uniform --arch 2,1 --samples 200000 --out ahead.npy >/dev/null
+BATCHNN_NPY_WINDOWS=1 BATCHNN_NPY_AHEAD_BYTES=65536 "$BNN" train --arch 2,16,1 \
+  --data ahead.npy --epochs 1000000 --quiet --log ahead.csv --save ahead.st 2>err & p=$!
+wait_for 60 sh -c '[ "$(cat ahead.csv 2>/dev/null | wc -l)" -ge 3 ]'
+kill -TERM "$p"
+wait_for 30 sh -c "! kill -0 $p 2>/dev/null"
+check "windows read ahead: SIGTERM ends the run" sh -c "! kill -0 $p 2>/dev/null"
+kill -KILL "$p" 2>/dev/null; wait "$p"; st=$?
+check "windows read ahead: exit 143 after the epoch (got $st)" test "$st" -eq 143
+check "windows read ahead: the model is saved" sh -c "\"$BNN\" info ahead.st >/dev/null"
+check "windows read ahead: no temporary files" no_temps
+
 # --- two runs on one --log ----------------------------------------------------------------------
 "$BNN" train --arch 2,16,1 --data synth:uniform --samples 4096 --epochs 1000000 --quiet \
   --log shared.csv 2>/dev/null & p=$!

@@ -251,12 +251,49 @@ static void test_sigbus_windowed(void **state)
     bnn_table_close(&t);
 }
 
+/* Whole rows read ahead (src/io/npy_ahead.c): the windows the thread mapped are registered;
+ * after the file was truncated, a read from a window mapped before faults in it and the
+ * handler names the file (a window mapped after the truncation is a message instead:
+ * test_npy). */
+static void touch_ahead(bnn_table *t)
+{
+    float row[2];
+    bnn_error ce;
+    (void)bnn_table_read(t, 16383, 1, 0, 2, row, 2, &ce);
+}
+
+static void test_sigbus_ahead(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s", put_npy_f32("ahead.npy", 32768, 2));
+    bnn_npy_force_windows(1);
+    bnn_npy_ahead_window(4096); /* 32 windows of 4 KiB, the last 8 held */
+    bnn_table t;
+    bnn_error e = {{0}};
+    int rc = bnn_table_open(&t, path, &e);
+    bnn_npy_force_windows(0);
+    bnn_npy_ahead_window(0);
+    if (rc != 0) {
+        print_error("%s\n", e.msg);
+        fail();
+    }
+    float rows[128];
+    for (size_t r0 = 0; r0 < 16384; r0 += 64) /* in order: each window read ahead */
+        assert_int_equal(bnn_table_read(&t, r0, 64, 0, 2, rows, 2, &e), 0);
+    assert_true(rows[126] == 32766.0f && rows[127] == 32767.0f);
+    assert_int_equal(truncate(path, 0), 0);
+    assert_sigbus_names(&t, path, touch_ahead);
+    bnn_table_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_sigbus_names_the_file),
         cmocka_unit_test(test_sigbus_windowed),
+        cmocka_unit_test(test_sigbus_ahead),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -9,6 +9,8 @@
  *                                          checked where it is used, so errors name the input)
  *   BATCHNN_PROC_ROOT, BATCHNN_SYSFS_ROOT  tests: fake /proc and /sys (bnn_memory_set_roots)
  *   BATCHNN_NPY_WINDOWS=1                  tests: .npy files read in windows
+ *   BATCHNN_NPY_AHEAD_BYTES=N              tests: their read-ahead in windows of N bytes
+ *                                          (bnn_npy_ahead_window; default 4 MiB)
  *   BATCHNN_PATH=gemm                      the fast engine's GEMM path for narrow nets too
  *                                          (bnn_engine_force_gemm: benchmarks, tests)
  *   BATCHNN_MPI_STATS=1                    rank 0 prints the MPI statistics line at the end
@@ -44,6 +46,8 @@ void cli_environ_apply(void)
     bnn_memory_set_roots(getenv("BATCHNN_PROC_ROOT"), getenv("BATCHNN_SYSFS_ROOT"));
     const char *w = getenv("BATCHNN_NPY_WINDOWS");
     bnn_npy_force_windows(w && strcmp(w, "1") == 0);
+    const char *ab = getenv("BATCHNN_NPY_AHEAD_BYTES");
+    bnn_npy_ahead_window(ab ? (size_t)strtoull(ab, NULL, 10) : 0);
     const char *path = getenv("BATCHNN_PATH");
     bnn_engine_force_gemm(path && strcmp(path, "gemm") == 0);
 }

@@ -276,6 +276,10 @@ int bnn_npy_from_pull(bnn_table *t, bnn_pull *src, const char *name, size_t limi
 /* For tests: every regular .npy file opened from now on is read in windows (on: 1), as one
  * larger than a quarter of the memory budget is (0: only those). */
 void bnn_npy_force_windows(int on);
+/* For tests: the windows the read-ahead of a windowed float32 .npy opened from now on reads
+ * (npy_ahead.c) are this many bytes (one row's bytes: a window of one sample); 0: the
+ * default, 4 MiB. */
+void bnn_npy_ahead_window(size_t bytes);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Models (src/io/safetensors_read.c)                                                           */

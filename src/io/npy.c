@@ -24,7 +24,7 @@
  *
  * A regular file is memory-mapped read-only (MAP_PRIVATE), never copied: whole, or, when it
  * is larger than a quarter of what the process may use, in windows (windowed mode, below:
- * always the read form); a stream (pipe,
+ * always the read form; float32 in C order with a read-ahead thread); a stream (pipe,
  * FIFO, "-" for standard input) is read into memory, at most the stream limit (see table.c).
  * float32 in C order (or any order when one dimension is 1) with a 4-byte aligned data offset
  * is used in place (direct form, t->f32 points into the mapping or the copy); float64,
@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "io/bnn_io.h"
+#include "npy_ahead.h"
 #include "npy_format.h"
 
 /* Windowed mode: a few windows of the file, each mapped by one reader at a time. */
@@ -72,6 +73,7 @@ typedef struct npy_ctx {
     int fd;                    /* windowed mode: the file (else -1) */
     uint64_t doff, fsize;      /* windowed mode: the data's offset, the file's size */
     pthread_mutex_t lock;      /* windowed mode: guards win[].busy, .map, .off, .len */
+    npy_ahead *ahead;          /* windowed mode, float32 in C order: the read-ahead */
     npy_window win[NPY_WINDOWS];
     size_t rows, cols;
     size_t itemsize; /* 4 or 8; 1, 2, 4, 8 for integers */
@@ -94,8 +96,10 @@ typedef struct npy_ctx {
  * registered (bnn_mapped_register) so that a SIGBUS on a truncated file is still named. Only
  * the bytes of the rows asked for (and the rest of their window) are touched: a process that
  * reads some of the rows (an MPI rank) maps only around them. Whole rows of little-endian
- * float32 (the engines' usual read) skip the windows: pread into the caller's buffer, the
- * next window read ahead by the kernel (read_rows_direct). */
+ * float32 in C order (the engines' usual read) skip these windows: they are copied from the
+ * read-ahead's (npy_ahead.c: a thread of its own maps the next window and faults it in
+ * while the engines compute on the current one; at most 8 windows of 4 MiB, a fixed bound),
+ * or read with pread (read_rows_direct). */
 
 static size_t page_size(void)
 {
@@ -240,42 +244,31 @@ static void convert(const npy_ctx *c, const unsigned char *base, size_t nr, size
         }
 }
 
-/* Whole rows of little-endian float32 in C order are the bytes of out itself: read
- * straight into it (pread copies from the page cache once: no window to map, no page
- * faults, no conversion), and ask the kernel to read the next window ahead meanwhile
- * (POSIX_FADV_WILLNEED starts the I/O and returns), so reading the disk overlaps the
- * computing of this chunk. Returns 1 when done, 0 when this read is not of that kind. */
+/* Whole rows of little-endian float32 in C order are the bytes of out itself: copied
+ * straight into it by the read-ahead (npy_ahead.c: windows read by a thread of their own
+ * while the engines compute, else pread; no window to map, no page faults, no conversion).
+ * Returns 1 when done, 0 when this read is not of that kind. */
 static int read_rows_direct(const bnn_table *t, size_t row0, size_t nrows, size_t ncols,
                             float *out, size_t ldo, int *rc, bnn_error *e)
 {
     const npy_ctx *c = t->ctx;
-    if (!BNN_HOST_LE || c->kind != 'f' || c->itemsize != 4 || c->fortran || ncols != c->cols ||
-        ldo != c->cols)
+    if (!c->ahead || ncols != c->cols || ldo != c->cols)
         return 0;
-    const uint64_t off = c->doff + (uint64_t)row0 * c->cols * 4;
+    const uint64_t off = (uint64_t)row0 * c->cols * 4;
     const size_t len = nrows * c->cols * 4;
-    unsigned char *dst = (unsigned char *)out;
+    int err = 0;
+    uint64_t at = 0;
     *rc = 0;
-    for (size_t done = 0; done < len;) {
-        const ssize_t r = pread(c->fd, dst + done, len - done, (off_t)(off + done));
-        if (r > 0) {
-            done += (size_t)r;
-        } else if (r == 0) {
-            *rc = bnn_fail(e, "%s: the file ends at byte %llu, before row %zu's data; was it "
-                              "truncated during the run?", t->name,
-                           (unsigned long long)(off + done), row0 + done / (c->cols * 4));
-            return 1;
-        } else if (errno != EINTR) {
-            *rc = bnn_fail(e, "%s: cannot read bytes %llu..%llu: %s", t->name,
-                           (unsigned long long)(off + done), (unsigned long long)(off + len),
-                           strerror(errno));
-            return 1;
-        }
-    }
-    const uint64_t W = NPY_WINDOW_BYTES;
-    if (off / W != (off + len) / W) /* into a new window: the one after it, ahead */
-        (void)posix_fadvise(c->fd, (off_t)(((off + len) / W + 1) * W), (off_t)W,
-                            POSIX_FADV_WILLNEED);
+    if (npy_ahead_read(c->ahead, off, len, out, &err, &at) == 0)
+        return 1;
+    if (err == 0)
+        *rc = bnn_fail(e, "%s: the file ends at byte %llu, before row %zu's data; was it "
+                          "truncated during the run?", t->name, (unsigned long long)at,
+                       (size_t)((at - c->doff) / (c->cols * 4)));
+    else
+        *rc = bnn_fail(e, "%s: cannot read bytes %llu..%llu: %s", t->name,
+                       (unsigned long long)at, (unsigned long long)(c->doff + off + len),
+                       strerror(err));
     return 1;
 }
 
@@ -378,6 +371,7 @@ static void npy_close(bnn_table *t)
     npy_ctx *c = t->ctx;
     if (c) {
         if (c->fd >= 0) {
+            npy_ahead_stop(c->ahead);
             for (int i = 0; i < NPY_WINDOWS; i++)
                 window_drop(&c->win[i]);
             pthread_mutex_destroy(&c->lock);
@@ -403,6 +397,14 @@ static int npy_windows_forced;
 void bnn_npy_force_windows(int on)
 {
     npy_windows_forced = on != 0;
+}
+
+/* bnn_npy_ahead_window (tests): the read-ahead's window size, 0 for NPY_AHEAD_BYTES. */
+static size_t npy_ahead_bytes;
+
+void bnn_npy_ahead_window(size_t bytes)
+{
+    npy_ahead_bytes = bytes;
 }
 
 /* Windowed mode for a regular file of size bytes? Forced by bnn_npy_force_windows (tests). */
@@ -629,6 +631,9 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
     c->rows = (size_t)rows;
     c->cols = (size_t)cols;
     c->fortran = h.fortran && rows > 1 && cols > 1; /* a vector is the same in both orders */
+    if (windowed && BNN_HOST_LE && kind == 'f' && isz == 4 && !c->fortran &&
+        npy_ahead_start(&c->ahead, c->fd, doff, need, npy_ahead_bytes, path, e) != 0)
+        goto fail_windowed;
 
     t->rows = c->rows;
     t->cols = c->cols;
