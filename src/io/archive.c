@@ -131,12 +131,9 @@ static long long gz_inflate(gz_src *g, unsigned char *buf, size_t n, bnn_error *
 static long long gz_read(bnn_pull *s, void *buf, size_t n, bnn_error *e)
 {
     gz_src *g = s->ctx;
-    if (g->hpos < g->nhead) {
-        size_t k = g->nhead - g->hpos < n ? g->nhead - g->hpos : n;
-        memcpy(buf, g->head + g->hpos, k);
-        g->hpos += k;
+    const size_t k = bnn_take_peeked(g->head, g->nhead, &g->hpos, buf, n);
+    if (k)
         return (long long)k;
-    }
     return gz_inflate(g, buf, n, e);
 }
 
@@ -241,12 +238,9 @@ typedef struct zip_src {
 static long long zip_read(bnn_pull *s, void *buf, size_t n, bnn_error *e)
 {
     zip_src *z = s->ctx;
-    if (z->hpos < z->nhead) {
-        size_t k = z->nhead - z->hpos < n ? z->nhead - z->hpos : n;
-        memcpy(buf, z->head + z->hpos, k);
-        z->hpos += k;
+    const size_t k = bnn_take_peeked(z->head, z->nhead, &z->hpos, buf, n);
+    if (k)
         return (long long)k;
-    }
     zip_int64_t r = zip_fread(z->f, buf, n);
     if (r < 0)
         return bnn_fail(e, "%s: corrupt archive entry: %s", s->name, zip_file_strerror(z->f));
@@ -332,11 +326,6 @@ static int npz_array(bnn_table *t, zip_t *za, const char *path, const char *arr,
     return npz_member(t, za, idx, name, limit, e);
 }
 
-static void close_joined(bnn_table *t)
-{
-    bnn_free(t->ctx);
-}
-
 /* t := the columns of x then those of y, in one float32 table (x and y are closed). */
 static int join_columns(bnn_table *t, bnn_table *x, bnn_table *y, const char *path,
                         bnn_error *e)
@@ -357,12 +346,7 @@ static int join_columns(bnn_table *t, bnn_table *x, bnn_table *y, const char *pa
         bnn_table_read(y, 0, y->rows, 0, y->cols, data + x->cols, cols, e) != 0)
         goto out;
     memset(t, 0, sizeof *t);
-    t->rows = x->rows;
-    t->cols = cols;
-    t->f32 = data;
-    t->ld = cols;
-    t->ctx = data;
-    t->close = close_joined;
+    bnn_table_own_f32(t, data, x->rows, cols);
     snprintf(t->name, sizeof t->name, "%s (npz arrays x, y)", path);
     data = NULL;
     rc = 0;

@@ -39,6 +39,9 @@ struct bnn_table {
 };
 
 void bnn_table_close(bnn_table *t);
+/* t becomes a table over data (rows x cols float32, row-major, from bnn_alloc), which it owns
+ * and frees when closed; the other fields (name, ...) are the caller's to set. */
+void bnn_table_own_f32(bnn_table *t, float *data, size_t rows, size_t cols);
 /* Reads values (as above) whatever the form of t. */
 int bnn_table_read(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
                    float *out, size_t ldo, bnn_error *e);
@@ -300,6 +303,10 @@ int bnn_model_load_note(bnn_model *m, const char *path, const char *acts_fallbac
 #define BNN_HOST_LE 1
 #endif
 
+/* A pull's read of bytes peeked before it started: up to n of head[*pos..nhead) into buf,
+ * *pos advanced; 0 once they are all handed out (then the source's own bytes follow). */
+size_t bnn_take_peeked(const unsigned char *head, size_t nhead, size_t *pos, void *buf,
+                       size_t n);
 /* The `bytes` (1..8) bytes at p as a little-endian unsigned integer, and the reverse. */
 uint64_t bnn_get_le(const void *p, int bytes);
 void bnn_put_le(void *p, uint64_t v, int bytes);

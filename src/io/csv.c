@@ -411,13 +411,6 @@ static int line_is_blank(const csv_state *st, const char *s, const char *lend)
     return s == lend;
 }
 
-static void close_owned(bnn_table *t)
-{
-    bnn_free(t->ctx);
-    t->ctx = NULL;
-    t->f32 = NULL;
-}
-
 /* The widest table a model can use: BNN_MAX_WIDTH inputs and as many targets. A line with
  * more fields is refused before any value is parsed or any memory is allocated. */
 #define CSV_MAX_FIELDS ((size_t)2 * (size_t)BNN_MAX_WIDTH)
@@ -688,12 +681,7 @@ static int csv_read(bnn_table *t, csv_feed *f, const char *name, size_t limit, s
         bnn_fail(e, "%s: no data rows%s", name, r.header ? " (only a header line)" : "");
         goto out;
     }
-    t->rows = r.rows;
-    t->cols = r.cols;
-    t->f32 = r.data;
-    t->ld = r.cols;
-    t->ctx = r.data;
-    t->close = close_owned;
+    bnn_table_own_f32(t, r.data, r.rows, r.cols);
     t->delimiter = r.st.delim;
     t->header_skipped = r.header;
     snprintf(t->name, sizeof t->name, "%s", name);

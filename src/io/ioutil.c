@@ -85,6 +85,17 @@ int bnn_path_is_npy(const char *path)
     return n >= 4 && strcasecmp(path + n - 4, ".npy") == 0;
 }
 
+size_t bnn_take_peeked(const unsigned char *head, size_t nhead, size_t *pos, void *buf,
+                       size_t n)
+{
+    if (*pos >= nhead)
+        return 0;
+    const size_t k = nhead - *pos < n ? nhead - *pos : n;
+    memcpy(buf, head + *pos, k);
+    *pos += k;
+    return k;
+}
+
 uint64_t bnn_get_le(const void *p, int bytes)
 {
     const unsigned char *b = p;

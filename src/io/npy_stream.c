@@ -168,13 +168,6 @@ out:
     return rc;
 }
 
-static void close_owned(bnn_table *t)
-{
-    bnn_free(t->ctx);
-    t->ctx = NULL;
-    t->f32 = NULL;
-}
-
 int bnn_npy_from_pull(bnn_table *t, bnn_pull *src, const char *name, size_t limit,
                       bnn_error *e)
 {
@@ -203,12 +196,7 @@ int bnn_npy_from_pull(bnn_table *t, bnn_pull *src, const char *name, size_t limi
         bnn_free(s.out);
         return -1;
     }
-    t->rows = s.rows;
-    t->cols = s.cols;
-    t->f32 = s.out;
-    t->ld = s.cols;
-    t->ctx = s.out;
-    t->close = close_owned;
+    bnn_table_own_f32(t, s.out, s.rows, s.cols);
     snprintf(t->name, sizeof t->name, "%s", name);
     return 0;
 }

@@ -257,12 +257,9 @@ static int over_limit(const bnn_input *in, size_t limit, bnn_error *e)
 static long long pull_input_read(bnn_pull *s, void *buf, size_t n, bnn_error *e)
 {
     bnn_input *in = s->in;
-    if (s->done < in->nhead) {
-        size_t k = in->nhead - s->done < n ? in->nhead - s->done : n;
-        memcpy(buf, in->head + s->done, k);
-        s->done += k;
+    const size_t k = bnn_take_peeked(in->head, in->nhead, &s->done, buf, n);
+    if (k)
         return (long long)k;
-    }
     if (s->done > s->limit) /* read one byte past the limit: refused */
         return over_limit(in, s->limit, e);
     size_t room = s->limit + 1 - s->done; /* a byte past the limit proves it is passed */
@@ -360,6 +357,23 @@ void bnn_bytes_free(bnn_bytes *b)
 
 /* ---------------------------------------------------------------------------------------- */
 /* Tables                                                                                    */
+
+static void close_owned_f32(bnn_table *t)
+{
+    bnn_free(t->ctx);
+    t->ctx = NULL;
+    t->f32 = NULL;
+}
+
+void bnn_table_own_f32(bnn_table *t, float *data, size_t rows, size_t cols)
+{
+    t->rows = rows;
+    t->cols = cols;
+    t->f32 = data;
+    t->ld = cols;
+    t->ctx = data;
+    t->close = close_owned_f32;
+}
 
 void bnn_table_close(bnn_table *t)
 {
