@@ -87,14 +87,17 @@ static inline V bnn_sigmoid1(V x)
  * weights and bias (narrow_impl.h), so that 1 + e^-z = 1 + 2^t needs no multiply and no
  * Cody-Waite reduction: k = round(t) (VROUND), r = t - k exactly (|r| <= 1/2, one
  * subtraction), 2^r = q(r) of degree 5 (BNN_SIG2_D*: the coefficients of
- * p above times ln2^i, so the same relative error 1.06e-7 before rounding), 2^k an integer
- * add to the exponent field, one addition and one true division: five multiply-adds where
- * bnn_sigmoid1 has eight. Fast while 2^t is a normal float (-92.33 <= t <= 127, t clamped to
- * -92.33 = -64 log2e below, where the result rounds to 1); above (results near or in the
+ * p above times ln2^i, so the same relative error 1.06e-7 before rounding) as 1 + r P(r) with
+ * P of degree 4 in Estrin's form (r^2 beside two independent multiply-adds, then two: 16
+ * cycles of latency where Horner's five steps take 20; Estrin for the whole of q measured
+ * 2.72e-7, above the contract), 2^k an integer add to the exponent field, one addition and
+ * one true division: four multiply-adds and a multiply where bnn_sigmoid1 has eight.
+ * Fast while 2^t is a normal float (-92.33 <= t <= 127, t clamped to -92.33 = -64 log2e below,
+ * where the result rounds to 1); above (results near or in the
  * subnormal range) or NaN, the vector takes bnn_sigmoid2_slow, which returns bitwise the fast
  * values on the other lanes. The accuracy contract is the sigmoid's above, as a function of t
  * against 1 / (1 + 2^t) in double; measured over all 2^32 floats (sigmoid_check --folded):
- * relative error 2.42e-7 at t = 24.5673447, below FLT_MIN 1.46 * 2^-149 at t = 126.416092,
+ * relative error 2.48e-7 at t = 24.5633621, below FLT_MIN 1.47 * 2^-149 at t = 126.432419,
  * and bitwise the same on AVX2 and AVX-512. */
 static inline V bnn_sig2_parts(V t, VI *k)
 {
@@ -103,10 +106,10 @@ static inline V bnn_sig2_parts(V t, VI *k)
     const V kf = VROUND(t);
     *k = VCVTI(kf);
     const V r = VSUB(t, kf); /* exact */
-    V q = VFMA(VSET1(BNN_SIG2_D5), r, VSET1(BNN_SIG2_D4));
-    q = VFMA(q, r, VSET1(BNN_SIG2_D3));
-    q = VFMA(q, r, VSET1(BNN_SIG2_D2));
-    q = VFMA(q, r, VSET1(BNN_SIG2_D1));
+    const V r2 = VMUL(r, r);
+    const V q12 = VFMA(VSET1(BNN_SIG2_D2), r, VSET1(BNN_SIG2_D1));
+    const V q34 = VFMA(VSET1(BNN_SIG2_D4), r, VSET1(BNN_SIG2_D3));
+    const V q = VFMA(VFMA(VSET1(BNN_SIG2_D5), r2, q34), r2, q12);
     return VFMA(q, r, VSET1(1.0f));
 }
 
