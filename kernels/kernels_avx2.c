@@ -60,6 +60,8 @@ static inline __m256i bnn_avx2_part_mask(size_t m)
 #define VMIN(a, b) _mm256_min_ps((a), (b))
 #define VMAX(a, b) _mm256_max_ps((a), (b))
 #define VDIV(a, b) _mm256_div_ps((a), (b))
+#define VROUND(v) _mm256_round_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VCVTI(v) _mm256_cvtps_epi32(v)
 #define VNGE(a, b) _mm256_cmp_ps((a), (b), _CMP_NGE_UQ)
 #define VANY(m) (_mm256_movemask_ps(m) != 0)
 #define VBLEND(m, a, b) _mm256_blendv_ps((a), (b), (m))
@@ -71,10 +73,10 @@ static inline __m256i bnn_avx2_part_mask(size_t m)
  * of the two vectors and one cross-lane 64-bit permute. Other ld: each vector permuted and
  * blended into place. */
 #define BNN_DEINT_E(i) (((i) * ld + f) & 7)
-#define BNN_DEINT_M(i) (((i) * ld + f) / 8 == q ? -1 : 0)
-/* odd ld: -1 where position j of the blend comes from vector q (the lane i with
+#define BNN_DEINT_M(i) (((i) * ld + f) / 8 == q ? 1 << (i) : 0)
+/* odd ld: bit j set where position j of the blend comes from vector q (the lane i with
  * (i * ld + f) mod 8 = j reads vector (i * ld + f) / 8) */
-#define BNN_DEINT_B(j) (bnn_deint_src(ld, f, j) == q ? -1 : 0)
+#define BNN_DEINT_B(j) (bnn_deint_src(ld, f, j) == q ? 1 << (j) : 0)
 static inline __attribute__((always_inline)) int bnn_deint_src(const int ld, const int f,
                                                                const int j)
 {
@@ -83,15 +85,28 @@ static inline __attribute__((always_inline)) int bnn_deint_src(const int ld, con
             return (i * ld + f) / 8;
     return 0;
 }
+/* A blend of constant positions m (bit j: position j from b): GCC keeps vblendvps, and a
+ * register for its mask, unless given the immediate form (vblendps, which any of the four FP
+ * pipes runs), whose intrinsic takes m once inlining has made it a constant (so only when
+ * optimising); clang's intrinsic wants a constant expression, and clang itself turns a
+ * vblendvps of a constant mask into vblendps. */
+#if defined(__OPTIMIZE__) && !defined(__clang__)
+#define BNN_BLEND_CONST(a, b, m) _mm256_blend_ps((a), (b), (m))
+#else
+#define BNN_BLEND_CONST(a, b, m)                                                               \
+    _mm256_blendv_ps((a), (b),                                                                 \
+                     _mm256_castsi256_ps(_mm256_setr_epi32(                                    \
+                         -((m) & 1), -((m) >> 1 & 1), -((m) >> 2 & 1), -((m) >> 3 & 1),        \
+                         -((m) >> 4 & 1), -((m) >> 5 & 1), -((m) >> 6 & 1), -((m) >> 7 & 1))))
+#endif
 /* odd ld: vector q blended into r where its elements sit */
 static inline __attribute__((always_inline)) __m256 bnn_deint_odd(const float *p, const int ld,
                                                                   const int f, const int q,
                                                                   const __m256 r)
 {
-    const __m256 m = _mm256_castsi256_ps(
-        _mm256_setr_epi32(BNN_DEINT_B(0), BNN_DEINT_B(1), BNN_DEINT_B(2), BNN_DEINT_B(3),
-                          BNN_DEINT_B(4), BNN_DEINT_B(5), BNN_DEINT_B(6), BNN_DEINT_B(7)));
-    return _mm256_blendv_ps(r, _mm256_loadu_ps(p + 8 * q), m);
+    const int m = BNN_DEINT_B(0) | BNN_DEINT_B(1) | BNN_DEINT_B(2) | BNN_DEINT_B(3) |
+                  BNN_DEINT_B(4) | BNN_DEINT_B(5) | BNN_DEINT_B(6) | BNN_DEINT_B(7);
+    return BNN_BLEND_CONST(r, _mm256_loadu_ps(p + 8 * q), m);
 }
 /* other ld: vector q permuted into place and blended into r */
 static inline __attribute__((always_inline)) __m256 bnn_deint_even(const float *p, const int ld,
@@ -100,10 +115,9 @@ static inline __attribute__((always_inline)) __m256 bnn_deint_even(const float *
                                                                    const __m256 r)
 {
     const __m256 t = _mm256_permutevar8x32_ps(_mm256_loadu_ps(p + 8 * q), idx);
-    const __m256 m = _mm256_castsi256_ps(
-        _mm256_setr_epi32(BNN_DEINT_M(0), BNN_DEINT_M(1), BNN_DEINT_M(2), BNN_DEINT_M(3),
-                          BNN_DEINT_M(4), BNN_DEINT_M(5), BNN_DEINT_M(6), BNN_DEINT_M(7)));
-    return _mm256_blendv_ps(r, t, m);
+    const int m = BNN_DEINT_M(0) | BNN_DEINT_M(1) | BNN_DEINT_M(2) | BNN_DEINT_M(3) |
+                  BNN_DEINT_M(4) | BNN_DEINT_M(5) | BNN_DEINT_M(6) | BNN_DEINT_M(7);
+    return BNN_BLEND_CONST(r, t, m);
 }
 static inline __attribute__((always_inline)) __m256 bnn_narrow_deint(const float *p, const int ld,
                                                                      const int f)
@@ -150,6 +164,7 @@ static inline __attribute__((always_inline)) __m256 bnn_narrow_deint(const float
 #undef BNN_DEINT_E
 #undef BNN_DEINT_M
 #undef BNN_DEINT_B
+#undef BNN_BLEND_CONST
 #define VDEINT(p, ld, f) bnn_narrow_deint((p), (ld), (f))
 #define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
 #define VSIGMOID2(t) bnn_sigmoid2(t) /* of t = -z log2e, the narrow path: sigmoid_simd.h */

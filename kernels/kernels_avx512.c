@@ -57,6 +57,8 @@ typedef __m512 V;
 #define VMIN(a, b) _mm512_min_ps((a), (b))
 #define VMAX(a, b) _mm512_max_ps((a), (b))
 #define VDIV(a, b) _mm512_div_ps((a), (b))
+#define VROUND(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VCVTI(v) _mm512_cvtps_epi32(v)
 #define VNGE(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_NGE_UQ)
 #define VANY(m) ((m) != 0)
 #define VBLEND(m, a, b) _mm512_mask_blend_ps((m), (a), (b))

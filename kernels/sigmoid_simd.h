@@ -4,6 +4,7 @@
  * macros (kernels_simd.h lists them) and, for this file:
  *   VI (integer vector)  VCASTI(v) VCASTF(i) (bit casts)  VSET1I(x) VADDI VSUBI VSLLI(i, n)
  *   VSRAI(i, n)  VMIN(a, b) VMAX(a, b) (the second operand when either is NaN)  VDIV
+ *   VROUND(v) (to the nearest integer, ties to even)  VCVTI(v) (float to int32, of integers)
  *   VMASK (a lane mask)  VNGE(a, b) (a >= b false, or unordered)  VANY(m)  VBLEND(m, a, b)
  *   (b where m, else a)
  *
@@ -84,32 +85,38 @@ static inline V bnn_sigmoid1(V x)
 /* ------------------------------------------------------------------------------------------ */
 /* The narrow kernels' form: sigmoid(z) given t = -z log2e, the scale folded into the layer's
  * weights and bias (narrow_impl.h), so that 1 + e^-z = 1 + 2^t needs no multiply and no
- * Cody-Waite reduction: k = round(t) (from t + MAGIC), r = t - k exactly (|r| <= 1/2, two
- * subtractions on the adder pipes), 2^r = q(r) of degree 5 (BNN_SIG2_D*: the coefficients of
- * p above times ln2^i, so the same relative error 1.06e-7 before rounding), 2^k an integer
- * add to the exponent field, one addition and one true division: five multiply-adds where
- * bnn_sigmoid1 has eight. Fast while 2^t is a normal float (-92.33 <= t <= 127, t clamped to
- * -92.33 = -64 log2e below, where the result rounds to 1); above (results near or in the
+ * Cody-Waite reduction: k = round(t) (VROUND), r = t - k exactly (|r| <= 1/2, one
+ * subtraction), 2^r = q(r) of degree 5 (BNN_SIG2_D*: the coefficients of
+ * p above times ln2^i, so the same relative error 1.06e-7 before rounding) as 1 + r P(r) with
+ * P of degree 4 in Estrin's form (r^2 beside two independent multiply-adds, then two: 16
+ * cycles of latency where Horner's five steps take 20; Estrin for the whole of q measured
+ * 2.72e-7, above the contract), 2^k an integer add to the exponent field, one addition and
+ * one true division: four multiply-adds and a multiply where bnn_sigmoid1 has eight.
+ * Fast while 2^t is a normal float (-92.33 <= t <= 127, t clamped to -92.33 = -64 log2e below,
+ * where the result rounds to 1); above (results near or in the
  * subnormal range) or NaN, the vector takes bnn_sigmoid2_slow, which returns bitwise the fast
  * values on the other lanes. The accuracy contract is the sigmoid's above, as a function of t
  * against 1 / (1 + 2^t) in double; measured over all 2^32 floats (sigmoid_check --folded):
- * relative error 2.42e-7 at t = 24.5673447, below FLT_MIN 1.46 * 2^-149 at t = 126.416092,
+ * relative error 2.48e-7 at t = 24.5633621, below FLT_MIN 1.47 * 2^-149 at t = 126.432419,
  * and bitwise the same on AVX2 and AVX-512. */
-static inline V bnn_sig2_parts(V t, V *kfm)
+static inline V bnn_sig2_parts(V t, VI *k)
 {
-    *kfm = VADD(t, VSET1(BNN_SIG_MAGIC));
-    const V r = VSUB(t, VSUB(*kfm, VSET1(BNN_SIG_MAGIC))); /* exact */
-    V q = VFMA(VSET1(BNN_SIG2_D5), r, VSET1(BNN_SIG2_D4));
-    q = VFMA(q, r, VSET1(BNN_SIG2_D3));
-    q = VFMA(q, r, VSET1(BNN_SIG2_D2));
-    q = VFMA(q, r, VSET1(BNN_SIG2_D1));
+    /* k = round(t) by VROUND (nearest, ties to even: what adding and subtracting MAGIC gives
+     * here, 3 cycles sooner on the chain to r), then exactly converted */
+    const V kf = VROUND(t);
+    *k = VCVTI(kf);
+    const V r = VSUB(t, kf); /* exact */
+    const V r2 = VMUL(r, r);
+    const V q12 = VFMA(VSET1(BNN_SIG2_D2), r, VSET1(BNN_SIG2_D1));
+    const V q34 = VFMA(VSET1(BNN_SIG2_D4), r, VSET1(BNN_SIG2_D3));
+    const V q = VFMA(VFMA(VSET1(BNN_SIG2_D5), r2, q34), r2, q12);
     return VFMA(q, r, VSET1(1.0f));
 }
 
 /* 1 / (1 + 2^k q), valid for -92.33 <= t <= 127 */
-static inline V bnn_sig2_fast(V q, V kfm)
+static inline V bnn_sig2_fast(V q, VI k)
 {
-    const V e = VCASTF(VADDI(VCASTI(q), VSLLI(VCASTI(kfm), 23)));
+    const V e = VCASTF(VADDI(VCASTI(q), VSLLI(k, 23)));
     return VDIV(VSET1(1.0f), VADD(VSET1(1.0f), e));
 }
 
@@ -118,18 +125,18 @@ static inline V bnn_sig2_fast(V q, V kfm)
 static __attribute__((noinline)) V bnn_sigmoid2_slow(V t)
 {
     const V tc = VMIN(VSET1(BNN_SIG2_MAX_ARG), VMAX(VSET1(BNN_SIG2_MIN_ARG), t));
-    V kfm;
-    const V q = bnn_sig2_parts(tc, &kfm);
-    const V fast = bnn_sig2_fast(q, kfm);
-    const VI minus_k = VSUBI(VSET1I(BNN_SIG_MAGIC_BITS), VCASTI(kfm));
+    VI k;
+    const V q = bnn_sig2_parts(tc, &k);
+    const V fast = bnn_sig2_fast(q, k);
+    const VI minus_k = VSUBI(VSET1I(0), k);
     return VBLEND(VNGE(VSET1(BNN_SIG2_FAST_MAX), t), fast, bnn_sig_scaled_ratio(q, minus_k));
 }
 
 static inline V bnn_sigmoid2(V t)
 {
-    V kfm;
-    const V q = bnn_sig2_parts(VMAX(VSET1(BNN_SIG2_MIN_ARG), t), &kfm);
-    V s = bnn_sig2_fast(q, kfm);
+    VI k;
+    const V q = bnn_sig2_parts(VMAX(VSET1(BNN_SIG2_MIN_ARG), t), &k);
+    V s = bnn_sig2_fast(q, k);
     if (__builtin_expect(VANY(VNGE(VSET1(BNN_SIG2_FAST_MAX), t)), 0))
         s = bnn_sigmoid2_slow(t);
     return s;
