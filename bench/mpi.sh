@@ -83,6 +83,9 @@ args_of() { # the workload's train arguments, with a smaller n under --quick
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1
   printf "%.6f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+raw() { # raw NAME: the value after NAME in the stats line ($T/stats), whatever the run did
+  awk -v k="$1" '{ for (i = 1; i < NF; i++) { v[$i] = $(i + 1) } } END { print v[k] }' "$T/stats"
+}
 field() { # field NAME: the value after NAME in the stats line ($T/stats); "n/a" when the
   # run made no cross-rank reduction step (steps 0 with more than one rank)
   awk -v k="$1" '{ for (i = 1; i < NF; i++) { v[$i] = $(i + 1) } }
@@ -181,14 +184,14 @@ PPLINE=
     base= cbase=
     for kt in 1x1 1x2 2x1; do
       k=${kt%x*}; t=${kt#*x}
-      ms=() cs=()
+      ms=() cs=() cm=()
       for _ in $(seq "$RUNS"); do
         m=$(one "$k" "$t" "W5 --batch $b" "${A[@]}" --batch "$b") || exit 1
-        ms+=("$m"); cs+=("$(field cpu_s_max)")
+        ms+=("$m"); cs+=("$(raw cpu_s_max)"); cm+=("$(raw cpu_s_median)")
       done
       med=$(printf '%s\n' "${ms[@]}" | median)
-      cmax=$(printf '%s\n' "${cs[@]}" | median)
-      cmed=$(field cpu_s_median)
+      cmax=$(printf '%s\n' "${cs[@]}" | median | awk '{ printf "%.2f", $1 }')
+      cmed=$(printf '%s\n' "${cm[@]}" | median | awk '{ printf "%.2f", $1 }')
       same=ref
       if [ "$kt" = 1x1 ]; then
         base=$med cbase=$cmax
@@ -205,10 +208,10 @@ PPLINE=
     done
   done
   echo
-  echo "CPU: each rank's user + system time, start to end (the stats line's cpu_s_median and"
-  echo "cpu_s_max; the most over ranks, median over runs); \"CPU vs 1x1\": the busiest rank's"
-  echo "time against the one process's. A batch of 256 is computed whole by every rank (the"
-  echo "command says so); one of 1024 is 4 pieces the ranks share."
+  echo "CPU: each rank's user + system time, start to end, all its threads (the stats line's"
+  echo "cpu_s_median and cpu_s_max over the ranks, each the median over runs); \"CPU vs 1x1\":"
+  echo "the busiest rank's time against the one process's. A batch of 256 is computed whole by"
+  echo "every rank (the command says so); one of 1024 is 4 pieces the ranks share."
 } >"$T/mpi.md" || exit 1
 cat "$T/mpi.md"
 if grep -q '\*\*NO' "$T/mpi.md"; then echo "mpi.sh: a run differs from the 1x1 run" >&2; fi

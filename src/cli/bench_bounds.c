@@ -232,14 +232,15 @@ const bench_ports *bench_ports_for(const char *isa)
 }
 
 /* Operations per vector of samples of one activation unit: act (forward), folded = the
- * narrow kernels' sigmoid of t = -z log2e (sigmoid_simd.h: bnn_sigmoid2, 5 multiply-adds;
- * the GEMM path's bnn_sigmoid1 has 8) */
+ * narrow kernels' sigmoid of t = -z log2e (sigmoid_simd.h: bnn_sigmoid2, 4 multiply-adds
+ * and a multiply, 5 on the multiply pipes; the GEMM path's bnn_sigmoid1 has 8) */
 static void act_ops(bench_mix *m, bnn_act act, int folded)
 {
     switch (act) {
     case BNN_ACT_SIGMOID:
-        /* poly; max, +magic, two subtracts (or min, -magic, 2 Cody-Waite in fma), +1,
-         * the fast-path compare; exponent shift and add, the lane test; one divide */
+        /* poly; max, round, a subtract and a conversion (or min, -magic, 2 Cody-Waite in
+         * fma), +1, the fast-path compare; exponent shift and add, the lane test; one
+         * divide */
         m->fma += folded ? 5 : 8;
         m->add += folded ? 6 : 4;
         m->other += 3;

@@ -32,7 +32,7 @@ int cli_cmd_predict(int argc, char **argv)
 {
     cli_opt opts[] = {
         {"model", 1, 0, 0}, {"data", 1, 0, 0},    {"out", 1, 0, 0}, {"act", 1, 0, 0},
-        {"threads", 1, 0, 0}, {"samples", 1, 0, 0}, 
+        {"threads", 1, 0, 0}, {"samples", 1, 0, 0},
         {"proba", 0, 0, 0}, {"classes", 0, 0, 0}, {"loss", 1, 0, 0}, {0, 0, 0, 0},
     };
     if (cli_parse_opts("predict", argc, argv, opts, NULL, 0, usage_predict) < 0)
