@@ -223,11 +223,11 @@ static void test_engine_gradients(void **state)
         const bnn_vec th = {.f = m.theta};
         double c_ref, c_fd, c_fast, k_ref, k_fd;
         assert_int_equal(bnn_engine_grad(ref, th, &d, 2, NS - 2, (bnn_vec){.d = gref}, &c_ref,
-                                      &k_ref, &e), 0);
+                                         &k_ref, &e), 0);
         assert_int_equal(bnn_engine_grad(fd, th, &d, 2, NS - 2, (bnn_vec){.d = gfd}, &c_fd, &k_fd,
-                                      &e), 0);
+                                         &e), 0);
         assert_int_equal(bnn_engine_grad(fast, th, &d, 2, NS - 2, (bnn_vec){.f = gf}, &c_fast,
-                                      NULL, &e), 0);
+                                         NULL, &e), 0);
         assert_true(c_ref == c_fd && k_ref == k_fd); /* the same reference cost */
         bnn_test_assert_close("finite-diff vs reference gradient", gfd, gref, np, 1e-6, 1e-6);
         bnn_test_assert_close_f("fast vs reference gradient", gf, gref, np, 1e-4, 1e-4);
@@ -238,7 +238,7 @@ static void test_engine_gradients(void **state)
         assert_true(c_base == c_ref);
         /* precisions the engines refuse */
         assert_int_equal(bnn_engine_grad(fast, (bnn_vec){.d = gref}, &d, 0, NS,
-                                      (bnn_vec){.f = gf}, NULL, NULL, &e), -1);
+                                         (bnn_vec){.f = gf}, NULL, NULL, &e), -1);
         assert_non_null(strstr(e.msg, "float32"));
         assert_int_equal(bnn_engine_grad(ref, th, &d, 0, NS, (bnn_vec){.f = gf}, NULL, NULL, &e),
                          -1);

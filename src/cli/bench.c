@@ -147,7 +147,7 @@ static double time_reference_per_sample(const bnn_arch *a, const bnn_data *d, si
     for (int r = 0; r < 3; r++) {
         double t = bnn_now_seconds();
         if (bnn_engine_grad(ref, (bnn_vec){.d = theta}, d, 0, n, (bnn_vec){.d = g}, &cost, NULL,
-                         &e) != 0)
+                            &e) != 0)
             cli_die(1, "bench: %s", e.msg);
         for (size_t p = 0; p < np; p++)
             theta[p] -= 0.1 * g[p];

@@ -129,7 +129,7 @@ int cli_cmd_demo(int argc, char **argv)
     bnn_engine *ref = cli_engine(&a, &ro);
     double t0 = bnn_now_seconds(), c;
     if (bnn_engine_grad(ref, (bnn_vec){.f = model.theta}, &ld.d, 0, nref, (bnn_vec){.d = g}, &c,
-                     NULL, &e) != 0)
+                        NULL, &e) != 0)
         cli_die(1, "demo: %s", e.msg);
     double ref_rate = (double)nref / (bnn_now_seconds() - t0);
     printf("  reference engine (double, scalar, 1 thread): %.3g samples/s on %zu samples\n"

@@ -155,7 +155,7 @@ int cli_cmd_gradcheck(int argc, char **argv)
     if (bnn_engine_grad(fdg, th, &ld.d, 0, n, (bnn_vec){.d = fd}, NULL, NULL, &e) != 0 ||
         bnn_engine_grad(ref, th, &ld.d, 0, n, (bnn_vec){.d = gref}, NULL, NULL, &e) != 0 ||
         bnn_engine_grad(fast, (bnn_vec){.f = model.theta}, &ld.d, 0, n, (bnn_vec){.f = gf}, NULL,
-                     NULL, &e) != 0)
+                        NULL, &e) != 0)
         cli_die(1, "%s", e.msg);
     bnn_engine_free(fdg);
     bnn_engine_free(ref);

@@ -99,11 +99,11 @@ int bnn_engine_create(bnn_engine **g, const bnn_arch *a, const bnn_engine_opts *
 void bnn_engine_free(bnn_engine *g);
 /* The calls, with the arguments checked (precision of theta and grad, the sample range). */
 int bnn_engine_grad(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
-                 bnn_vec grad, double *cost, double *correct, bnn_error *e);
+                    bnn_vec grad, double *cost, double *correct, bnn_error *e);
 int bnn_engine_cost(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
-                 double *cost, double *correct, bnn_error *e);
+                    double *cost, double *correct, bnn_error *e);
 int bnn_engine_predict(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
-                    float *out, bnn_error *e);
+                       float *out, bnn_error *e);
 /* The CPU path of the fast engine's kernels ("scalar", "avx2", "avx512"; chosen once, forced
  * by BATCHNN_ISA), for the command's run headers: the command reaches the kernels through the
  * engine layer only. */
@@ -173,8 +173,8 @@ void bnn_schedule_format(const bnn_schedule *s, char *buf, size_t len);
  * finite no step is taken (s->step unchanged); else s->step advances once and *finite is 0
  * when a new parameter is not finite. 0, or -1 with e set (not the fast engine). */
 int bnn_engine_step(bnn_engine *g, const float *theta, const bnn_data *d, size_t start,
-                 size_t count, float *grad, bnn_optim_state *s, double lr, float *next,
-                 double *cost, double *correct, int *finite, bnn_error *e);
+                    size_t count, float *grad, bnn_optim_state *s, double lr, float *next,
+                    double *cost, double *correct, int *finite, bnn_error *e);
 /* The largest mini-batch an engine of these options computes whole on every rank under
  * mpirun (the fast engine's split mode: too small to repay the exchange), 0 when none: the
  * command says so. *piece: the larger batches' pieces' samples at least (0: none are cut). */

@@ -240,7 +240,7 @@ static int check_call(const bnn_engine *g, bnn_vec theta, const bnn_vec *grad, b
 }
 
 int bnn_engine_grad(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
-                 bnn_vec grad, double *cost, double *correct, bnn_error *e)
+                    bnn_vec grad, double *cost, double *correct, bnn_error *e)
 {
     if (check_call(g, theta, &grad, e) != 0)
         return -1;
@@ -248,8 +248,8 @@ int bnn_engine_grad(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t star
 }
 
 int bnn_engine_step(bnn_engine *g, const float *theta, const bnn_data *d, size_t start,
-                 size_t count, float *grad, bnn_optim_state *s, double lr, float *next,
-                 double *cost, double *correct, int *finite, bnn_error *e)
+                    size_t count, float *grad, bnn_optim_state *s, double lr, float *next,
+                    double *cost, double *correct, int *finite, bnn_error *e)
 {
     if (g->ops != &fast_ops || !theta || !grad || !next)
         return bnn_fail(e, "%s engine: no fused step (the fast engine's float32 only)",
@@ -259,7 +259,7 @@ int bnn_engine_step(bnn_engine *g, const float *theta, const bnn_data *d, size_t
 }
 
 int bnn_engine_cost(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
-                 double *cost, double *correct, bnn_error *e)
+                    double *cost, double *correct, bnn_error *e)
 {
     if (check_call(g, theta, NULL, e) != 0)
         return -1;
@@ -267,7 +267,7 @@ int bnn_engine_cost(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t star
 }
 
 int bnn_engine_predict(bnn_engine *g, bnn_vec theta, const bnn_data *d, size_t start, size_t count,
-                    float *out, bnn_error *e)
+                       float *out, bnn_error *e)
 {
     if (check_call(g, theta, NULL, e) != 0)
         return -1;

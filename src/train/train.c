@@ -415,9 +415,9 @@ int bnn_train(bnn_model *m, const bnn_data *d, const bnn_train_opts *o, bnn_erro
             double cost = 0.0, correct = 0.0;
             int finite = 1; /* fused: whether the engine's new parameters are all finite */
             if (fused ? bnn_engine_step(t.eng, m->theta, &view, b0, count, t.fgrad, t.st, lr,
-                                     t.fnext, &cost, &correct, &finite, e) != 0
+                                        t.fnext, &cost, &correct, &finite, e) != 0
                       : bnn_engine_grad(t.eng, params(&t, m), &view, b0, count, gradient(&t),
-                                     &cost, &correct, e) != 0)
+                                        &cost, &correct, e) != 0)
                 goto done;
             if (!isfinite(cost)) { /* the same on every rank (the shards' sums, gathered) */
                 bnn_dist_same_error();
