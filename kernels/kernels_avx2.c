@@ -88,16 +88,20 @@ static inline __attribute__((always_inline)) int bnn_deint_src(const int ld, con
 /* A blend of constant positions m (bit j: position j from b): GCC keeps vblendvps, and a
  * register for its mask, unless given the immediate form (vblendps, which any of the four FP
  * pipes runs), whose intrinsic takes m once inlining has made it a constant (so only when
- * optimising); clang's intrinsic wants a constant expression, and clang itself turns a
- * vblendvps of a constant mask into vblendps. */
-#if defined(__OPTIMIZE__) && !defined(__clang__)
-#define BNN_BLEND_CONST(a, b, m) _mm256_blend_ps((a), (b), (m))
-#else
-#define BNN_BLEND_CONST(a, b, m)                                                               \
+ * optimising, and only when the compiler could fold m: under the sanitizers' checks GCC -O2
+ * does not, hence __builtin_constant_p, which picks the variable blend then and leaves the
+ * immediate form's branch dead); clang's intrinsic wants a constant expression, and clang
+ * itself turns a vblendvps of a constant mask into vblendps. */
+#define BNN_BLEND_VAR(a, b, m)                                                                 \
     _mm256_blendv_ps((a), (b),                                                                 \
                      _mm256_castsi256_ps(_mm256_setr_epi32(                                    \
                          -((m) & 1), -((m) >> 1 & 1), -((m) >> 2 & 1), -((m) >> 3 & 1),        \
                          -((m) >> 4 & 1), -((m) >> 5 & 1), -((m) >> 6 & 1), -((m) >> 7 & 1))))
+#if defined(__OPTIMIZE__) && !defined(__clang__)
+#define BNN_BLEND_CONST(a, b, m)                                                               \
+    (__builtin_constant_p(m) ? _mm256_blend_ps((a), (b), (m)) : BNN_BLEND_VAR(a, b, m))
+#else
+#define BNN_BLEND_CONST(a, b, m) BNN_BLEND_VAR(a, b, m)
 #endif
 /* odd ld: vector q blended into r where its elements sit */
 static inline __attribute__((always_inline)) __m256 bnn_deint_odd(const float *p, const int ld,
