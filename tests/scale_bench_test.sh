@@ -70,8 +70,8 @@ check "W5 batch 4096: 16 pieces" grep -qE "^\| W5 \| 4096 \| 4096 \| 16 pieces \
 check "W5 batch 1024: 2-node efficiency from the formula" python3 -c '
 import sys
 row = [l for l in open(sys.argv[1]) if l.startswith("| W5 | 1024 |")][0].split("|")
-t_sample = 40e-3 / 60000                 # W5:60000:203530:40, 2 threads: per-thread rate ...
-t_sample = 40e-3 / (30 * (60000 / 59))   # ... 59 shards of 60000 samples over 2 threads
+# W5:60000:203530:40 on 2 threads: 59 shards, 30 per thread, 40 ms in all
+t_sample = 40e-3 / (30 * (60000 / 59))
 one = 2 * 256 * t_sample
 two = 1 * 256 * t_sample + 2 * (2e-6 + 4 * 203530 * 8 / 25e9)
 want = one / (2 * two)

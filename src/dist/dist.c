@@ -236,15 +236,14 @@ const char *bnn_dist_stats(char *buf, size_t len)
         const int have = dist_rank != 0 || got != NULL;
         int every = 0;
         MPI_Allreduce(&have, &every, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-        if (every) {
+        if (every)
             MPI_Gather(&cpu, 1, MPI_DOUBLE, got, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-            if (got) {
-                cpus = got;
-                ncpu = dist_size;
-            }
-        }
-        if (!every || (got && cpus != got))
+        if (every && got) {
+            cpus = got;
+            ncpu = dist_size;
+        } else {
             free(got);
+        }
     }
 #endif
     if (dist_rank != 0 || !len) {
