@@ -272,6 +272,30 @@ static int read_rows_direct(const bnn_table *t, size_t row0, size_t nrows, size_
     return 1;
 }
 
+/* bnn_table.borrow: whole rows lent from a window read ahead (float32 in C order at a
+ * 4-byte aligned data offset: see npy_ahead_borrow). */
+static const float *npy_borrow(const bnn_table *t, size_t row0, size_t nrows, void **pin)
+{
+    const npy_ctx *c = t->ctx;
+    *pin = NULL;
+    if (row0 > c->rows || nrows > c->rows - row0)
+        return NULL;
+    const void *p = npy_ahead_borrow(c->ahead, (uint64_t)row0 * c->cols * 4,
+                                     nrows * c->cols * 4, pin);
+    if (p && (uintptr_t)p % sizeof(float) != 0) { /* windows of a size not a multiple of 4 */
+        npy_ahead_unpin(c->ahead, *pin);
+        *pin = NULL;
+        return NULL;
+    }
+    return p;
+}
+
+static void npy_unpin(const bnn_table *t, void *pin)
+{
+    const npy_ctx *c = t->ctx;
+    npy_ahead_unpin(c->ahead, pin);
+}
+
 static int npy_read_windowed(const bnn_table *t, size_t row0, size_t nrows, size_t col0,
                              size_t ncols, float *out, size_t ldo, bnn_error *e)
 {
@@ -646,6 +670,10 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
         t->ld = c->cols;
     } else {
         t->read = npy_read;
+    }
+    if (c->ahead && doff % sizeof(float) == 0) { /* rows lent in place from the windows */
+        t->borrow = npy_borrow;
+        t->unpin = npy_unpin;
     }
     return 0;
 

@@ -318,6 +318,44 @@ int npy_ahead_read(npy_ahead *ra, uint64_t a, size_t len, void *dst, int *err, u
     return rc;
 }
 
+const void *npy_ahead_borrow(npy_ahead *ra, uint64_t a, size_t len, void **pin)
+{
+    const uint64_t W = ra->wbytes, w = a / W;
+    *pin = NULL;
+    if (len == 0 || (a + len - 1) / W != w)
+        return NULL;
+    pthread_mutex_lock(&ra->lock);
+    if (!sequential(ra, a, len)) {
+        pthread_mutex_unlock(&ra->lock);
+        return NULL;
+    }
+    queue_window(ra, w); /* when no slot holds it */
+    queue_window(ra, w + 1); /* ahead */
+    ra_slot *s = slot_of(ra, w);
+    while (s && (s->state == SLOT_QUEUED || s->state == SLOT_LOADING)) {
+        pthread_cond_wait(&ra->done, &ra->lock);
+        s = slot_of(ra, w);
+    }
+    const void *p = NULL;
+    if (s && s->state == SLOT_READY) {
+        s->pins++;
+        s->tick = ++ra->tick;
+        p = s->data + (a - w * W);
+        *pin = s;
+    }
+    pthread_mutex_unlock(&ra->lock);
+    return p;
+}
+
+void npy_ahead_unpin(npy_ahead *ra, void *pin)
+{
+    if (!pin)
+        return;
+    pthread_mutex_lock(&ra->lock);
+    ((ra_slot *)pin)->pins--;
+    pthread_mutex_unlock(&ra->lock);
+}
+
 void npy_ahead_stop(npy_ahead *ra)
 {
     if (!ra)
