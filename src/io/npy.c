@@ -96,10 +96,10 @@ typedef struct npy_ctx {
  * registered (bnn_mapped_register) so that a SIGBUS on a truncated file is still named. Only
  * the bytes of the rows asked for (and the rest of their window) are touched: a process that
  * reads some of the rows (an MPI rank) maps only around them. Whole rows of little-endian
- * float32 in C order (the engines' usual read) skip these windows: they are copied from the
- * read-ahead's (npy_ahead.c: a thread of its own maps the next window and faults it in
- * while the engines compute on the current one; at most 8 windows of 4 MiB, a fixed bound),
- * or read with pread (read_rows_direct). */
+ * float32 in C order (the engines' usual read) skip these windows: they are lent in place
+ * (bnn_table.borrow, npy_borrow) or copied from the read-ahead's (npy_ahead.c: a thread of
+ * its own maps the next window and faults it in while the engines compute on the current
+ * one; at most 8 windows of 4 MiB, a fixed bound), or read with pread (read_rows_direct). */
 
 static size_t page_size(void)
 {

@@ -5,9 +5,12 @@
  * first byte) into slots, so a reader that walks the file computes on window k while window
  * k + 1 is read: reading and computing overlap, from the disk or the page cache. To read a
  * window is to map it and fault its pages in (the kernel reads those not cached): the
- * readers then copy their rows from memory with no page fault and no system call (a copy
- * from a mapping already faulted in costs about what reading the whole mapping in place
- * does; pread's copy out of the page cache about 2.5 times that).
+ * readers then use their rows in place (npy_ahead_borrow: the slot pinned until they are
+ * done, as the engine's chunks are) or copy them, with no page fault and no system call
+ * (the copy cost about what the whole mapping's read does; pread's copy out of the page
+ * cache about 2.5 times that). The pages are touched one per NPY_AHEAD_TOUCH: each fault
+ * maps that much; MADV_POPULATE_READ, which walks every page, cost more CPU time (measured,
+ * docs/billions.md), and so did leaving the mapping to the readers' own faults.
  *
  * Memory: at most NPY_AHEAD_SLOTS windows mapped (32 MiB of the file by default, resident as
  * page cache), unmapped when their slot is reused or the table closes; whatever the file's
@@ -19,9 +22,10 @@
  * starts where a recent read ended (a shard reading its chunks in order), or starts in a
  * window already held. A sequential read first asks for its first window when no slot holds
  * it, and for the window after its last byte (each queued: a free slot, else the least
- * recently used one that nobody is copying from), then copies each window's part from its
- * slot (waiting while the thread reads it), or reads it with pread itself when no slot could
- * take it. Other reads (a shuffled view's single rows) are one pread, never a window read
+ * recently used one that nobody is copying from or has borrowed), then copies each window's
+ * part from its slot (waiting while the thread reads it), or reads it with pread itself when
+ * no slot could take it. A borrow is the same for bytes inside one window, lent instead of
+ * copied; bytes across two windows, or no slot free, are not lent (the caller copies). Other reads (a shuffled view's single rows) are one pread, never a window read
  * ahead. The bytes copied are the file's: results are bitwise those of the whole mapping.
  *
  * Errors: the thread records a failed window (errno, or 0 for a file that ended early: it
