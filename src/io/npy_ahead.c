@@ -114,8 +114,9 @@ static ra_slot *slot_of(npy_ahead *ra, uint64_t w)
     return NULL;
 }
 
-/* Asks the thread for window w, unless held, past the end, or no slot can take it. */
-static void queue_window(npy_ahead *ra, uint64_t w)
+/* Asks the thread for window w, unless held, past the end, or no slot can take it; never in
+ * place of windows lo..hi (those the caller is about to read). */
+static void queue_window(npy_ahead *ra, uint64_t w, uint64_t lo, uint64_t hi)
 {
     if (w >= (ra->dlen + ra->wbytes - 1) / ra->wbytes || slot_of(ra, w))
         return;
@@ -127,7 +128,7 @@ static void queue_window(npy_ahead *ra, uint64_t w)
             break;
         }
         if ((s->state == SLOT_READY || s->state == SLOT_FAILED) && s->pins == 0 &&
-            (!pick || s->tick < pick->tick))
+            (s->win < lo || s->win > hi) && (!pick || s->tick < pick->tick))
             pick = s;
     }
     if (!pick)
@@ -308,8 +309,9 @@ int npy_ahead_read(npy_ahead *ra, uint64_t a, size_t len, void *dst, int *err, u
         return pread_all(ra->fd, dst, len, ra->doff + a, err, at);
     }
     const uint64_t end = a + len, W = ra->wbytes;
-    queue_window(ra, a / W); /* the first window, when no slot holds it */
-    queue_window(ra, (end - 1) / W + 1); /* the next window, ahead */
+    const uint64_t lo = a / W, hi = (end - 1) / W;
+    queue_window(ra, lo, lo, hi); /* the first window, when no slot holds it */
+    queue_window(ra, hi + 1, lo, hi); /* the next window, ahead */
     unsigned char *d = dst;
     int rc = 0;
     while (a < end && rc == 0) {
@@ -333,8 +335,8 @@ const void *npy_ahead_borrow(npy_ahead *ra, uint64_t a, size_t len, void **pin)
         pthread_mutex_unlock(&ra->lock);
         return NULL;
     }
-    queue_window(ra, w); /* when no slot holds it */
-    queue_window(ra, w + 1); /* ahead */
+    queue_window(ra, w, w, w); /* when no slot holds it */
+    queue_window(ra, w + 1, w, w); /* ahead, not in place of w */
     ra_slot *s = slot_of(ra, w);
     while (s && (s->state == SLOT_QUEUED || s->state == SLOT_LOADING)) {
         pthread_cond_wait(&ra->done, &ra->lock);
