@@ -113,17 +113,24 @@ if "$BNN" gen synth:teacher --arch 5,3 --samples 100000 --out "$T/t.npy" >/dev/n
   same=0
   # read-ahead windows (BATCHNN_NPY_AHEAD_BYTES, tests only; rows are 32 bytes): the default
   # 4 MiB, one sample, 7 samples and 4 bytes (rows straddle windows, which do not divide n)
+  # rows lent in place from the windows (the default; 1024 bytes: 32 rows, and the narrow
+  # path's chunks of 4096 rows straddle windows, copied) or copied (one sample, 228 bytes);
+  # a hidden layer (chunks of 256 rows) and the narrow path (5,3 identity), --standardize
+  # (lent rows scaled into the buffer)
+  : >"$T/err"
+  for net in "5,8,3" "5,3 --act identity" "5,3 --act identity --standardize"; do
   for extra in "" "--batch 100 --shuffle" "--batch 999"; do
     # shellcheck disable=SC2086
-    "$BNN" train --arch 5,8,3 --data "$T/t.npy" --epochs 2 --threads 2 $extra \
-      --save "$T/m0.safetensors" --quiet 2>"$T/err" || same=1
-    for ahead in 0 32 228; do
+    "$BNN" train --arch $net --data "$T/t.npy" --epochs 2 --threads 2 $extra \
+      --save "$T/m0.safetensors" --quiet 2>>"$T/err" || same=1
+    for ahead in 0 32 228 1024; do
       # shellcheck disable=SC2086
-      BATCHNN_NPY_WINDOWS=1 BATCHNN_NPY_AHEAD_BYTES=$ahead "$BNN" train --arch 5,8,3 \
+      BATCHNN_NPY_WINDOWS=1 BATCHNN_NPY_AHEAD_BYTES=$ahead "$BNN" train --arch $net \
         --data "$T/t.npy" --epochs 2 --threads 2 $extra --save "$T/m1.safetensors" --quiet \
         2>>"$T/err" &&
       cmp -s "$T/m0.safetensors" "$T/m1.safetensors" || same=1
     done
+  done
   done
   record "npy windows: models equal to the whole mapping's" "$same" "models differ or a run failed"
   rm -f "$T/t.npy" "$T/m0.safetensors" "$T/m1.safetensors"

@@ -1,6 +1,7 @@
 /*
  * test_mapped.c - the registry of memory-mapped inputs (src/io/mapped.c) and its use: a data
- * file truncated while mapped raises SIGBUS, and a handler can name the file.
+ * file truncated while mapped raises SIGBUS, and a handler can name the file; rows a windowed
+ * .npy lends in place (bnn_table.borrow) stay valid while pinned.
  *
  * The SIGBUS is provoked in a forked child (on a file in a fresh temporary directory), whose
  * handler looks the faulting address up with bnn_mapped_file_at and writes the name to a
@@ -287,6 +288,74 @@ static void test_sigbus_ahead(void **state)
     bnn_table_close(&t);
 }
 
+/* Rows lent in place (bnn_table.borrow, src/io/npy_ahead.c): a lent window stays mapped,
+ * its values intact, while the reads in order recycle every other slot; rows across two
+ * windows are not lent; with every slot pinned, nothing more is lent but reads still work;
+ * unpinned, lending resumes. After the file was truncated, touching lent rows raises SIGBUS
+ * naming the file, as a whole mapping does. */
+static const float *lent;
+
+static void touch_lent(bnn_table *t)
+{
+    (void)t;
+    volatile float x = lent[0];
+    (void)x;
+}
+
+static void test_borrow(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s", put_npy_f32("lend.npy", 32768, 2));
+    bnn_npy_force_windows(1);
+    bnn_npy_ahead_window(4096); /* 512 rows a window: 32 windows, 8 slots */
+    bnn_table t;
+    bnn_error e = {{0}};
+    int rc = bnn_table_open(&t, path, &e);
+    bnn_npy_force_windows(0);
+    bnn_npy_ahead_window(0);
+    if (rc != 0) {
+        print_error("%s\n", e.msg);
+        fail();
+    }
+    assert_non_null(t.borrow);
+    assert_non_null(t.unpin);
+    void *pin = NULL, *pins[8];
+    float rows[128];
+    assert_int_equal(bnn_table_read(&t, 0, 64, 0, 2, rows, 2, &e), 0); /* a first read */
+    const float *p = t.borrow(&t, 64, 64, &pin); /* follows it: sequential */
+    assert_non_null(p);
+    assert_non_null(pin);
+    for (size_t r0 = 0; r0 < 16384; r0 += 64) { /* every other window read ahead in turn */
+        assert_int_equal(bnn_table_read(&t, r0, 64, 0, 2, rows, 2, &e), 0);
+        assert_true(rows[0] == (float)(2 * r0) && rows[127] == (float)(2 * r0 + 127));
+    }
+    for (int k = 0; k < 128; k++)
+        assert_true(p[k] == (float)(128 + k));
+    t.unpin(&t, pin);
+    void *none = &none;
+    assert_null(t.borrow(&t, 500, 20, &none)); /* across windows 0 and 1 */
+    assert_null(none);
+    assert_int_equal(bnn_table_read(&t, 448, 64, 0, 2, rows, 2, &e), 0); /* to window 1 */
+    for (int w = 1; w <= 8; w++) { /* windows 1..8 lent whole, in order: every slot pinned */
+        const float *q = t.borrow(&t, (size_t)w * 512, 512, &pins[w - 1]);
+        assert_non_null(q);
+        assert_true(q[0] == (float)(w * 1024) && q[1023] == (float)(w * 1024 + 1023));
+    }
+    assert_null(t.borrow(&t, 9 * 512, 512, &none));
+    assert_int_equal(bnn_table_read(&t, 9 * 512, 64, 0, 2, rows, 2, &e), 0);
+    assert_true(rows[0] == 9216.0f && rows[127] == 9343.0f);
+    for (int w = 0; w < 8; w++)
+        t.unpin(&t, pins[w]);
+    lent = t.borrow(&t, 9 * 512 + 64, 64, &pin);
+    assert_non_null(lent);
+    assert_true(lent[0] == 9344.0f);
+    assert_int_equal(truncate(path, 0), 0);
+    assert_sigbus_names(&t, path, touch_lent);
+    t.unpin(&t, pin);
+    bnn_table_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_sigbus_names_the_file),
         cmocka_unit_test(test_sigbus_windowed),
         cmocka_unit_test(test_sigbus_ahead),
+        cmocka_unit_test(test_borrow),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -67,9 +67,18 @@ typedef struct bnn_chunk {
     const float *y;
     size_t ldy;
     size_t count;
+    const bnn_table *lender; /* bnn_data_chunk_borrow: the table whose rows x and y are */
+    void *pin;               /* (lent in place, pin to give back), else NULL */
 } bnn_chunk;
 int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
                    bnn_chunk *c, bnn_error *e);
+/* The same, except that whole rows a table lends (bnn_table.borrow: a windowed .npy's
+ * windows read ahead) are used in place instead of copied into xbuf, as a direct table's
+ * are: the chunk then pins them until bnn_data_chunk_return(c), to call once done with its
+ * x and y (a no-op for a chunk that borrowed nothing). */
+int bnn_data_chunk_borrow(const bnn_data *d, size_t start, size_t count, float *xbuf,
+                          float *ybuf, bnn_chunk *c, bnn_error *e);
+void bnn_data_chunk_return(bnn_chunk *c);
 /* One sample in double precision (x: nin values, y: nout values or NULL). */
 int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error *e);
 

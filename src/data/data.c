@@ -2,7 +2,9 @@
  * data.c - a data set is n samples' inputs and targets, drawn from one table (inputs then
  * targets on each row) or two (--targets). Engines ask for chunks of samples as column-major
  * matrices; a direct float32 table is used in place (the leading dimension is its row length),
- * anything else is converted into the caller's buffers.
+ * anything else is converted into the caller's buffers. bnn_data_chunk_borrow also uses in
+ * place the whole rows a table lends (bnn_table.borrow: a windowed .npy's windows read ahead),
+ * pinned until bnn_data_chunk_return; bnn_data_chunk never borrows (its callers keep no pin).
  *
  * With in_mean (--standardize, scale.c) every chunk's inputs are scaled into the caller's
  * buffer: a direct table is then copied, nin floats per sample (the memory of the buffers the
@@ -188,8 +190,10 @@ static int gather(const bnn_data *d, size_t start, size_t count, float *xbuf, fl
 }
 
 static int chunk_raw(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
-                     bnn_chunk *c, bnn_error *e)
+                     int lend, bnn_chunk *c, bnn_error *e)
 {
+    c->lender = NULL;
+    c->pin = NULL;
     if (start > d->n || count > d->n - start)
         return bnn_fail(e, "data: samples %zu..%zu are outside the %zu samples", start,
                         start + count, d->n);
@@ -218,6 +222,16 @@ static int chunk_raw(const bnn_data *d, size_t start, size_t count, float *xbuf,
         return 0;
     }
     start += d->row0;
+    if (whole && !d->xt->f32 && lend && d->xt->borrow) { /* whole rows in place, pinned */
+        const float *p = d->xt->borrow(d->xt, start, count, &c->pin);
+        if (p) {
+            c->lender = d->xt;
+            c->x = p;
+            c->y = p + nin;
+            c->ldx = c->ldy = ld; /* the table's row: nin + nout (bnn_data_make) */
+            return 0;
+        }
+    }
     if (whole && !d->xt->f32) { /* inputs and targets in one read (the narrow kernels' layout) */
         if (bnn_table_read(d->xt, start, count, d->xcol, nin + nout, xbuf, ld, e) != 0)
             return -1;
@@ -236,10 +250,10 @@ static int chunk_raw(const bnn_data *d, size_t start, size_t count, float *xbuf,
 /* --standardize: the chunk's inputs as (x - mean) / std, in xbuf (rows nin + nout apart, as
  * every other piece of a batch): a direct table's rows are copied there first (its targets
  * stay in place), the buffer's are scaled where they are. */
-int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
-                   bnn_chunk *c, bnn_error *e)
+static int chunk_scaled(const bnn_data *d, size_t start, size_t count, float *xbuf,
+                        float *ybuf, int lend, bnn_chunk *c, bnn_error *e)
 {
-    if (chunk_raw(d, start, count, xbuf, ybuf, c, e) != 0)
+    if (chunk_raw(d, start, count, xbuf, ybuf, lend, c, e) != 0)
         return -1;
     if (!d->in_mean)
         return 0;
@@ -253,6 +267,26 @@ int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, f
     c->x = xbuf;
     c->ldx = ld;
     return 0;
+}
+
+int bnn_data_chunk(const bnn_data *d, size_t start, size_t count, float *xbuf, float *ybuf,
+                   bnn_chunk *c, bnn_error *e)
+{
+    return chunk_scaled(d, start, count, xbuf, ybuf, 0, c, e);
+}
+
+int bnn_data_chunk_borrow(const bnn_data *d, size_t start, size_t count, float *xbuf,
+                          float *ybuf, bnn_chunk *c, bnn_error *e)
+{
+    return chunk_scaled(d, start, count, xbuf, ybuf, 1, c, e);
+}
+
+void bnn_data_chunk_return(bnn_chunk *c)
+{
+    if (c->lender && c->pin)
+        c->lender->unpin(c->lender, c->pin);
+    c->lender = NULL;
+    c->pin = NULL;
 }
 
 int bnn_data_sample(const bnn_data *d, size_t i, double *x, double *y, bnn_error *e)

@@ -565,7 +565,7 @@ static double run_shard(const bnn_fast_engine *f, const shard_job *j, workspace 
         size_t ns = end - c0 < f->chunk ? end - c0 : f->chunk;
         bnn_chunk c;
         bnn_error err;
-        if (bnn_data_chunk(j->d, c0, ns, w->xbuf, w->ybuf, &c, &err) != 0) {
+        if (bnn_data_chunk_borrow(j->d, c0, ns, w->xbuf, w->ybuf, &c, &err) != 0) {
             note_error(j->failed, j->first_err, &err);
             break;
         }
@@ -583,6 +583,7 @@ static double run_shard(const bnn_fast_engine *f, const shard_job *j, workspace 
                 memcpy(j->out + (c0 - j->start) * (size_t)nout, A,
                        ns * (size_t)nout * sizeof(float));
         }
+        bnn_data_chunk_return(&c); /* rows lent in place (a windowed .npy) are done with */
     }
     if (narrow)
         k->narrow_reduce(w->nacc, f->nparams, g);

@@ -31,6 +31,12 @@ struct bnn_table {
      * [col0, col0 + ncols) to out[(r - row0) * ldo + (c - col0)]. Must be thread-safe. */
     int (*read)(const bnn_table *t, size_t row0, size_t nrows, size_t col0, size_t ncols,
                 float *out, size_t ldo, bnn_error *e);
+    /* Optional (NULL: none), with read: whole rows [row0, row0 + nrows) lent in place, row
+     * r at the result + (r - row0) * cols, and *pin set, to give back with unpin(t, *pin)
+     * once done with them; NULL (*pin NULL) when they are not in memory in one piece (then
+     * read them). A windowed .npy lends the windows it read ahead. Thread-safe. */
+    const float *(*borrow)(const bnn_table *t, size_t row0, size_t nrows, void **pin);
+    void (*unpin)(const bnn_table *t, void *pin);
     void *ctx;
     void (*close)(bnn_table *t); /* frees ctx and what it owns; may be NULL */
     char name[512];              /* file name or synth:NAME, for messages */

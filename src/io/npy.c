@@ -96,10 +96,10 @@ typedef struct npy_ctx {
  * registered (bnn_mapped_register) so that a SIGBUS on a truncated file is still named. Only
  * the bytes of the rows asked for (and the rest of their window) are touched: a process that
  * reads some of the rows (an MPI rank) maps only around them. Whole rows of little-endian
- * float32 in C order (the engines' usual read) skip these windows: they are copied from the
- * read-ahead's (npy_ahead.c: a thread of its own maps the next window and faults it in
- * while the engines compute on the current one; at most 8 windows of 4 MiB, a fixed bound),
- * or read with pread (read_rows_direct). */
+ * float32 in C order (the engines' usual read) skip these windows: they are lent in place
+ * (bnn_table.borrow, npy_borrow) or copied from the read-ahead's (npy_ahead.c: a thread of
+ * its own maps the next window and faults it in while the engines compute on the current
+ * one; at most 8 windows of 4 MiB, a fixed bound), or read with pread (read_rows_direct). */
 
 static size_t page_size(void)
 {
@@ -270,6 +270,30 @@ static int read_rows_direct(const bnn_table *t, size_t row0, size_t nrows, size_
                        (unsigned long long)at, (unsigned long long)(c->doff + off + len),
                        strerror(err));
     return 1;
+}
+
+/* bnn_table.borrow: whole rows lent from a window read ahead (float32 in C order at a
+ * 4-byte aligned data offset: see npy_ahead_borrow). */
+static const float *npy_borrow(const bnn_table *t, size_t row0, size_t nrows, void **pin)
+{
+    const npy_ctx *c = t->ctx;
+    *pin = NULL;
+    if (row0 > c->rows || nrows > c->rows - row0)
+        return NULL;
+    const void *p = npy_ahead_borrow(c->ahead, (uint64_t)row0 * c->cols * 4,
+                                     nrows * c->cols * 4, pin);
+    if (p && (uintptr_t)p % sizeof(float) != 0) { /* windows of a size not a multiple of 4 */
+        npy_ahead_unpin(c->ahead, *pin);
+        *pin = NULL;
+        return NULL;
+    }
+    return p;
+}
+
+static void npy_unpin(const bnn_table *t, void *pin)
+{
+    const npy_ctx *c = t->ctx;
+    npy_ahead_unpin(c->ahead, pin);
 }
 
 static int npy_read_windowed(const bnn_table *t, size_t row0, size_t nrows, size_t col0,
@@ -646,6 +670,10 @@ int bnn_npy_from_input(bnn_table *t, bnn_input *in, bnn_error *e)
         t->ld = c->cols;
     } else {
         t->read = npy_read;
+    }
+    if (c->ahead && doff % sizeof(float) == 0) { /* rows lent in place from the windows */
+        t->borrow = npy_borrow;
+        t->unpin = npy_unpin;
     }
     return 0;
 

@@ -5,9 +5,12 @@
  * first byte) into slots, so a reader that walks the file computes on window k while window
  * k + 1 is read: reading and computing overlap, from the disk or the page cache. To read a
  * window is to map it and fault its pages in (the kernel reads those not cached): the
- * readers then copy their rows from memory with no page fault and no system call (a copy
- * from a mapping already faulted in costs about what reading the whole mapping in place
- * does; pread's copy out of the page cache about 2.5 times that).
+ * readers then use their rows in place (npy_ahead_borrow: the slot pinned until they are
+ * done, as the engine's chunks are) or copy them, with no page fault and no system call
+ * (the copy cost about what the whole mapping's read does; pread's copy out of the page
+ * cache about 2.5 times that). The pages are touched one per NPY_AHEAD_TOUCH: each fault
+ * maps that much; MADV_POPULATE_READ, which walks every page, cost more CPU time (measured,
+ * docs/billions.md), and so did leaving the mapping to the readers' own faults.
  *
  * Memory: at most NPY_AHEAD_SLOTS windows mapped (32 MiB of the file by default, resident as
  * page cache), unmapped when their slot is reused or the table closes; whatever the file's
@@ -19,9 +22,10 @@
  * starts where a recent read ended (a shard reading its chunks in order), or starts in a
  * window already held. A sequential read first asks for its first window when no slot holds
  * it, and for the window after its last byte (each queued: a free slot, else the least
- * recently used one that nobody is copying from), then copies each window's part from its
- * slot (waiting while the thread reads it), or reads it with pread itself when no slot could
- * take it. Other reads (a shuffled view's single rows) are one pread, never a window read
+ * recently used one that nobody is copying from or has borrowed), then copies each window's
+ * part from its slot (waiting while the thread reads it), or reads it with pread itself when
+ * no slot could take it. A borrow is the same for bytes inside one window, lent instead of
+ * copied; bytes across two windows, or no slot free, are not lent (the caller copies). Other reads (a shuffled view's single rows) are one pread, never a window read
  * ahead. The bytes copied are the file's: results are bitwise those of the whole mapping.
  *
  * Errors: the thread records a failed window (errno, or 0 for a file that ended early: it
@@ -110,8 +114,9 @@ static ra_slot *slot_of(npy_ahead *ra, uint64_t w)
     return NULL;
 }
 
-/* Asks the thread for window w, unless held, past the end, or no slot can take it. */
-static void queue_window(npy_ahead *ra, uint64_t w)
+/* Asks the thread for window w, unless held, past the end, or no slot can take it; never in
+ * place of windows lo..hi (those the caller is about to read). */
+static void queue_window(npy_ahead *ra, uint64_t w, uint64_t lo, uint64_t hi)
 {
     if (w >= (ra->dlen + ra->wbytes - 1) / ra->wbytes || slot_of(ra, w))
         return;
@@ -123,7 +128,7 @@ static void queue_window(npy_ahead *ra, uint64_t w)
             break;
         }
         if ((s->state == SLOT_READY || s->state == SLOT_FAILED) && s->pins == 0 &&
-            (!pick || s->tick < pick->tick))
+            (s->win < lo || s->win > hi) && (!pick || s->tick < pick->tick))
             pick = s;
     }
     if (!pick)
@@ -304,8 +309,9 @@ int npy_ahead_read(npy_ahead *ra, uint64_t a, size_t len, void *dst, int *err, u
         return pread_all(ra->fd, dst, len, ra->doff + a, err, at);
     }
     const uint64_t end = a + len, W = ra->wbytes;
-    queue_window(ra, a / W); /* the first window, when no slot holds it */
-    queue_window(ra, (end - 1) / W + 1); /* the next window, ahead */
+    const uint64_t lo = a / W, hi = (end - 1) / W;
+    queue_window(ra, lo, lo, hi); /* the first window, when no slot holds it */
+    queue_window(ra, hi + 1, lo, hi); /* the next window, ahead */
     unsigned char *d = dst;
     int rc = 0;
     while (a < end && rc == 0) {
@@ -316,6 +322,44 @@ int npy_ahead_read(npy_ahead *ra, uint64_t a, size_t len, void *dst, int *err, u
     }
     pthread_mutex_unlock(&ra->lock);
     return rc;
+}
+
+const void *npy_ahead_borrow(npy_ahead *ra, uint64_t a, size_t len, void **pin)
+{
+    const uint64_t W = ra->wbytes, w = a / W;
+    *pin = NULL;
+    if (len == 0 || (a + len - 1) / W != w)
+        return NULL;
+    pthread_mutex_lock(&ra->lock);
+    if (!sequential(ra, a, len)) {
+        pthread_mutex_unlock(&ra->lock);
+        return NULL;
+    }
+    queue_window(ra, w, w, w); /* when no slot holds it */
+    queue_window(ra, w + 1, w, w); /* ahead, not in place of w */
+    ra_slot *s = slot_of(ra, w);
+    while (s && (s->state == SLOT_QUEUED || s->state == SLOT_LOADING)) {
+        pthread_cond_wait(&ra->done, &ra->lock);
+        s = slot_of(ra, w);
+    }
+    const void *p = NULL;
+    if (s && s->state == SLOT_READY) {
+        s->pins++;
+        s->tick = ++ra->tick;
+        p = s->data + (a - w * W);
+        *pin = s;
+    }
+    pthread_mutex_unlock(&ra->lock);
+    return p;
+}
+
+void npy_ahead_unpin(npy_ahead *ra, void *pin)
+{
+    if (!pin)
+        return;
+    pthread_mutex_lock(&ra->lock);
+    ((ra_slot *)pin)->pins--;
+    pthread_mutex_unlock(&ra->lock);
 }
 
 void npy_ahead_stop(npy_ahead *ra)

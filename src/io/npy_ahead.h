@@ -28,6 +28,14 @@ int npy_ahead_start(npy_ahead **ra, int fd, uint64_t doff, uint64_t dlen, size_t
  * reading failed (a failure of the reader thread is reported here, on the consuming thread). */
 int npy_ahead_read(npy_ahead *ra, uint64_t a, size_t len, void *dst, int *err, uint64_t *at);
 
+/* Lends the data bytes [a, a + len) in place when they lie in one window that a slot holds
+ * (read ahead, or asked for now and waited for): their address, the slot pinned (never
+ * reused) until npy_ahead_unpin(ra, *pin). NULL (*pin NULL) when they do not (a read
+ * across windows, not sequential, a window that failed or no slot free): then copy them
+ * with npy_ahead_read, which reports any failure. Thread-safe. */
+const void *npy_ahead_borrow(npy_ahead *ra, uint64_t a, size_t len, void **pin);
+void npy_ahead_unpin(npy_ahead *ra, void *pin); /* pin NULL: a no-op */
+
 /* Stops the thread (joined once the window it is reading, if any, is read), unmaps the
  * windows and frees ra; NULL is a no-op. */
 void npy_ahead_stop(npy_ahead *ra);
