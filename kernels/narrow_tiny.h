@@ -91,16 +91,13 @@ nt_fwd_u(const int l, const int u, const int nin, const int H, const int L, cons
         st->a[l + 1][j][u] = narrow_act(act, z);
     }
 }
-/* Backward layer l of vector u of a block: its gradient from the deltas st->d[.][u] (each
- * accumulator receives the vectors in u order), then (l > 0) the deltas of layer l - 1 */
+/* Backward layer l of vector u of a block, its gradient from the deltas st->d[.][u] (each
+ * accumulator receives the vectors in u order) */
 static inline __attribute__((always_inline)) void
-nt_bwd_u(const int l, const int u, const int nin, const int H, const int L, const int nout,
-         const bnn_act act, const float wv[NT_MAXL][NT_MAXW][NT_MAXW],
-         V gw[NT_MAXL][NT_MAXW][NT_MAXW], V gb[NT_MAXL][NT_MAXW], const int hs1, V hs,
-         nt_state *st)
+nt_grad_u(const int l, const int u, const int nin, const int H, const int L, const int nout,
+          V gw[NT_MAXL][NT_MAXW][NT_MAXW], V gb[NT_MAXL][NT_MAXW], nt_state *st)
 {
     const int wi = NT_W(l), wo = NT_W(l + 1);
-    V dn[NT_MAXW];
     NT_UNROLL
     for (int j = 0; j < wo; j++) {
         gb[l][j] = VADD(gb[l][j], st->d[j][u]);
@@ -108,6 +105,16 @@ nt_bwd_u(const int l, const int u, const int nin, const int H, const int L, cons
         for (int k = 0; k < wi; k++)
             gw[l][j][k] = VFMA(st->d[j][u], st->a[l][k][u], gw[l][j][k]);
     }
+}
+
+/* and (l > 0) the deltas of layer l - 1 for vector u, in place of st->d[.][u] */
+static inline __attribute__((always_inline)) void
+nt_delta_u(const int l, const int u, const int nin, const int H, const int L, const int nout,
+           const bnn_act act, const float wv[NT_MAXL][NT_MAXW][NT_MAXW], const int hs1, V hs,
+           nt_state *st)
+{
+    const int wi = NT_W(l), wo = NT_W(l + 1);
+    V dn[NT_MAXW];
     if (l == 0)
         return;
     NT_UNROLL
@@ -151,13 +158,26 @@ nt_step(const int L, const int nin, const int H, const int nout, const bnn_act a
     }
     NT_UNROLL
     for (int l = 0; l < L; l++) {
+        const int lb = L - 1 - l;
         NT_UNROLL
         for (int u = 0; u < U; u++) {
             if (fwd)
                 nt_fwd_u(l, u, nin, H, L, nout, act, wf, bf, nx);
-            if (bwd)
-                nt_bwd_u(L - 1 - l, u, nin, H, L, nout, act, wv, gw, gb, hs1, hs, pv);
+            if (fwd && bwd) {
+                nt_grad_u(lb, u, nin, H, L, nout, gw, gb, pv);
+                nt_delta_u(lb, u, nin, H, L, nout, act, wv, hs1, hs, pv);
+            }
         }
+        /* a backward alone: every gradient term of the layer, then the deltas, as one block at
+         * a time always ran (measured: AVX2 W3 1.4% faster than vector by vector) */
+        NT_UNROLL
+        for (int u = 0; u < U; u++)
+            if (!fwd && bwd)
+                nt_grad_u(lb, u, nin, H, L, nout, gw, gb, pv);
+        NT_UNROLL
+        for (int u = 0; u < U; u++)
+            if (!fwd && bwd)
+                nt_delta_u(lb, u, nin, H, L, nout, act, wv, hs1, hs, pv);
     }
     if (!fwd)
         return;
