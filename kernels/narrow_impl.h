@@ -144,7 +144,12 @@ static void narrow_transpose(float *restrict out, size_t ostride, const float *r
  * read just before they are used, so the hardware prefetcher streams the data during compute.
  * The tile sizes are per ISA: 32 zmm registers hold 4 x 4 gradient tiles, 16 ymm 4 x 3 (12
  * accumulators, 3 input vectors and 1 delta: 7 loads per 12 FMAs, where 4 x 2 needed 10 per
- * 8). The summation order is a function of the chunk (its sub-chunks and tiles) only. */
+ * 8). Each tile holds the shorter of its two operand lists in registers and streams the other
+ * one vector at a time (forward: a row's weights held, each input vector loaded once for all
+ * rows), so that a 3 x 4 tile needs 12 + 3 + 1 = 16 ymm registers: with 12 + 4 + 1, clang 14
+ * spilled an accumulator to the stack inside the loop (W4 on AVX2 1.3x slower than GCC).
+ * The summation order is a function of the chunk (its sub-chunks and tiles) only, not of the
+ * tiles' loop order. */
 #define NW_S 256
 #define NW_U 4
 /* vectors of a single-row tile (a layer of width 1, or the rows left over by NW_FJ): its
@@ -195,12 +200,16 @@ nw_forward_tile(const int J, const int U, const bnn_act act, const int in, const
             z[j][u] = b ? VSET1(b[j0 + j]) : VZERO();
     for (int k = 0; k < in; k++) {
         const float *pk = prev + (size_t)k * NW_S + v0 * VLEN;
+        V w[NW_FJ];
         NW_UNROLL
-        for (int j = 0; j < J; j++) {
-            const V w = VSET1(W[(size_t)(j0 + j) * (size_t)in + (size_t)k]);
+        for (int j = 0; j < J; j++)
+            w[j] = VSET1(W[(size_t)(j0 + j) * (size_t)in + (size_t)k]);
+        NW_UNROLL
+        for (int u = 0; u < U; u++) {
+            const V x = VLOAD(pk + (size_t)u * VLEN);
             NW_UNROLL
-            for (int u = 0; u < U; u++)
-                z[j][u] = VFMA(w, VLOAD(pk + (size_t)u * VLEN), z[j][u]);
+            for (int j = 0; j < J; j++)
+                z[j][u] = VFMA(w[j], x, z[j][u]);
         }
     }
     NW_UNROLL
@@ -255,12 +264,16 @@ nw_backward_tile(const int K, const int U, const bnn_act act, const int hs1, con
             t[k][u] = VZERO();
     for (int j = 0; j < out; j++) {
         const float *dj = D + (size_t)j * NW_S + v0 * VLEN;
+        V w[NW_FJ];
         NW_UNROLL
-        for (int k = 0; k < K; k++) {
-            const V w = VSET1(W[(size_t)j * (size_t)in + (size_t)(k0 + k)]);
+        for (int k = 0; k < K; k++)
+            w[k] = VSET1(W[(size_t)j * (size_t)in + (size_t)(k0 + k)]);
+        NW_UNROLL
+        for (int u = 0; u < U; u++) {
+            const V d = VLOAD(dj + (size_t)u * VLEN);
             NW_UNROLL
-            for (int u = 0; u < U; u++)
-                t[k][u] = VFMA(w, VLOAD(dj + (size_t)u * VLEN), t[k][u]);
+            for (int k = 0; k < K; k++)
+                t[k][u] = VFMA(w[k], d, t[k][u]);
         }
     }
     NW_UNROLL
@@ -321,16 +334,30 @@ nw_grad_tile(const int TJ, const int TK, const int in, int j0, int k0, const flo
         for (int k = 0; k < TK; k++)
             g[j][k] = VZERO();
     for (size_t v = 0; v < nv; v++) {
-        V d[8];
-        NW_UNROLL
-        for (int j = 0; j < TJ; j++)
-            d[j] = VLOAD(D + (size_t)(j0 + j) * NW_S + v * VLEN);
-        NW_UNROLL
-        for (int k = 0; k < TK; k++) {
-            const V a = VLOAD(A + (size_t)(k0 + k) * NW_S + v * VLEN);
+        if (TJ >= TK) { /* the TK activations held, each delta loaded once for its row */
+            V a[8];
+            NW_UNROLL
+            for (int k = 0; k < TK; k++)
+                a[k] = VLOAD(A + (size_t)(k0 + k) * NW_S + v * VLEN);
+            NW_UNROLL
+            for (int j = 0; j < TJ; j++) {
+                const V d = VLOAD(D + (size_t)(j0 + j) * NW_S + v * VLEN);
+                NW_UNROLL
+                for (int k = 0; k < TK; k++)
+                    g[j][k] = VFMA(d, a[k], g[j][k]);
+            }
+        } else { /* the TJ deltas held, each activation loaded once for its column */
+            V d[8];
             NW_UNROLL
             for (int j = 0; j < TJ; j++)
-                g[j][k] = VFMA(d[j], a, g[j][k]);
+                d[j] = VLOAD(D + (size_t)(j0 + j) * NW_S + v * VLEN);
+            NW_UNROLL
+            for (int k = 0; k < TK; k++) {
+                const V a = VLOAD(A + (size_t)(k0 + k) * NW_S + v * VLEN);
+                NW_UNROLL
+                for (int j = 0; j < TJ; j++)
+                    g[j][k] = VFMA(d[j], a, g[j][k]);
+            }
         }
     }
     NW_UNROLL
