@@ -184,6 +184,22 @@ static void narrow_transpose(float *restrict out, size_t ostride, const float *r
 #define NW_UNROLL
 #endif
 
+/* A forward tile of a sigmoid layer tests its vectors for VSIGMOID2's slow path once, not
+ * once per vector (a compare, a mask move and a branch each), on the paths that define the
+ * mask macros (VMASK, VMASK_NONE, VMASK_OR: AVX2). The fast half of bnn_sigmoid2
+ * (sigmoid_simd.h), the same operations: */
+#if defined(VMASK_OR) && NARROW_FOLD
+#define NW_SIG2_TILE 1
+static inline __attribute__((always_inline)) V nw_sigmoid2_fast(V t)
+{
+    VI k;
+    const V q = bnn_sig2_parts(VMAX(VSET1(BNN_SIG2_MIN_ARG), t), &k);
+    return bnn_sig2_fast(q, k);
+}
+#else
+#define NW_SIG2_TILE 0
+#endif
+
 /* cur[j0 + j] = act(b + sum_k W[j0 + j][k] prev[k]) for j < J, vectors v0 .. v0 + U - 1
  * (J = 1 with U = NW_U1: a single row, over more vectors so that enough independent sums are
  * in flight; each lane's sum is the same either way) */
@@ -212,6 +228,24 @@ nw_forward_tile(const int J, const int U, const bnn_act act, const int in, const
                 z[j][u] = VFMA(w[j], x, z[j][u]);
         }
     }
+#if NW_SIG2_TILE
+    if (act == BNN_ACT_SIGMOID) {
+        /* the fast sigmoid of every vector and one test for the tile; the rare tile with a
+         * lane out of the fast range is redone with VSIGMOID2 (its values on the other lanes
+         * and vectors are the fast ones: the same bits) */
+        VMASK slow = VMASK_NONE();
+        NW_UNROLL
+        for (int j = 0; j < J; j++)
+            NW_UNROLL
+            for (int u = 0; u < U; u++) {
+                slow = VMASK_OR(slow, VNGE(VSET1(BNN_SIG2_FAST_MAX), z[j][u]));
+                VSTORE(cur + (size_t)(j0 + j) * NW_S + (v0 + (size_t)u) * VLEN,
+                       nw_sigmoid2_fast(z[j][u]));
+            }
+        if (__builtin_expect(!VANY(slow), 1))
+            return;
+    }
+#endif
     NW_UNROLL
     for (int j = 0; j < J; j++)
         NW_UNROLL
