@@ -64,6 +64,10 @@ static inline __m256i bnn_avx2_part_mask(size_t m)
 #define VCVTI(v) _mm256_cvtps_epi32(v)
 #define VNGE(a, b) _mm256_cmp_ps((a), (b), _CMP_NGE_UQ)
 #define VANY(m) (_mm256_movemask_ps(m) != 0)
+/* compare masks as a value (the narrow layer-wise kernel ORs a tile's, narrow_impl.h) */
+#define VMASK __m256
+#define VMASK_NONE() _mm256_setzero_ps()
+#define VMASK_OR(a, b) _mm256_or_ps((a), (b))
 #define VBLEND(m, a, b) _mm256_blendv_ps((a), (b), (m))
 /* The narrow path's row loader (narrow_impl.h): lane i = p[i * ld + f] for 8 consecutive rows
  * of ld floats (ld small, f < ld, both compile-time constants once inlined), read as ld whole
