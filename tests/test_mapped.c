@@ -263,22 +263,30 @@ static void touch_ahead(bnn_table *t)
     (void)bnn_table_read(t, 16383, 1, 0, 2, row, 2, &ce);
 }
 
-static void test_sigbus_ahead(void **state)
+/* Opens path (a float32 .npy) in forced windows read ahead 4 KiB at a time: 32768 rows of 2
+ * floats are 32 windows of 512 rows, the last 8 held in the slots. */
+static void open_ahead(bnn_table *t, const char *path)
 {
-    (void)state;
-    char path[512];
-    snprintf(path, sizeof path, "%s", put_npy_f32("ahead.npy", 32768, 2));
-    bnn_npy_force_windows(1);
-    bnn_npy_ahead_window(4096); /* 32 windows of 4 KiB, the last 8 held */
-    bnn_table t;
     bnn_error e = {{0}};
-    int rc = bnn_table_open(&t, path, &e);
+    bnn_npy_force_windows(1);
+    bnn_npy_ahead_window(4096);
+    int rc = bnn_table_open(t, path, &e);
     bnn_npy_force_windows(0);
     bnn_npy_ahead_window(0);
     if (rc != 0) {
         print_error("%s\n", e.msg);
         fail();
     }
+}
+
+static void test_sigbus_ahead(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s", put_npy_f32("ahead.npy", 32768, 2));
+    bnn_table t;
+    bnn_error e = {{0}};
+    open_ahead(&t, path);
     float rows[128];
     for (size_t r0 = 0; r0 < 16384; r0 += 64) /* in order: each window read ahead */
         assert_int_equal(bnn_table_read(&t, r0, 64, 0, 2, rows, 2, &e), 0);
@@ -307,17 +315,9 @@ static void test_borrow(void **state)
     (void)state;
     char path[512];
     snprintf(path, sizeof path, "%s", put_npy_f32("lend.npy", 32768, 2));
-    bnn_npy_force_windows(1);
-    bnn_npy_ahead_window(4096); /* 512 rows a window: 32 windows, 8 slots */
     bnn_table t;
     bnn_error e = {{0}};
-    int rc = bnn_table_open(&t, path, &e);
-    bnn_npy_force_windows(0);
-    bnn_npy_ahead_window(0);
-    if (rc != 0) {
-        print_error("%s\n", e.msg);
-        fail();
-    }
+    open_ahead(&t, path);
     assert_non_null(t.borrow);
     assert_non_null(t.unpin);
     void *pin = NULL, *pins[8];
