@@ -61,16 +61,10 @@
 
 /* A forward tile of a sigmoid layer tests its vectors for VSIGMOID2's slow path once, not
  * once per vector (a compare, a mask move and a branch each), on the paths that define the
- * mask macros (VMASK, VMASK_NONE, VMASK_OR: AVX2). The fast half of bnn_sigmoid2
- * (sigmoid_simd.h), the same operations: */
+ * mask macros (VMASK, VMASK_NONE, VMASK_OR: AVX2), with bnn_sigmoid2_fast (sigmoid_simd.h),
+ * the fast half of VSIGMOID2. */
 #if defined(VMASK_OR) && NARROW_FOLD
 #define NW_SIG2_TILE 1
-static inline __attribute__((always_inline)) V nw_sigmoid2_fast(V t)
-{
-    VI k;
-    const V q = bnn_sig2_parts(VMAX(VSET1(BNN_SIG2_MIN_ARG), t), &k);
-    return bnn_sig2_fast(q, k);
-}
 #else
 #define NW_SIG2_TILE 0
 #endif
@@ -115,7 +109,7 @@ nw_forward_tile(const int J, const int U, const bnn_act act, const int in, const
             for (int u = 0; u < U; u++) {
                 slow = VMASK_OR(slow, VNGE(VSET1(BNN_SIG2_FAST_MAX), z[j][u]));
                 VSTORE(cur + (size_t)(j0 + j) * NW_S + (v0 + (size_t)u) * VLEN,
-                       nw_sigmoid2_fast(z[j][u]));
+                       bnn_sigmoid2_fast(z[j][u]));
             }
         if (__builtin_expect(!VANY(slow), 1))
             return;

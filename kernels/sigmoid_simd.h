@@ -132,11 +132,18 @@ static __attribute__((noinline)) V bnn_sigmoid2_slow(V t)
     return VBLEND(VNGE(VSET1(BNN_SIG2_FAST_MAX), t), fast, bnn_sig_scaled_ratio(q, minus_k));
 }
 
-static inline V bnn_sigmoid2(V t)
+/* The fast half of bnn_sigmoid2: exact where t < BNN_SIG2_FAST_MAX (a caller that tests
+ * many vectors at once, the narrow layer-wise kernel, runs it and redoes the rare others) */
+static inline V bnn_sigmoid2_fast(V t)
 {
     VI k;
     const V q = bnn_sig2_parts(VMAX(VSET1(BNN_SIG2_MIN_ARG), t), &k);
-    V s = bnn_sig2_fast(q, k);
+    return bnn_sig2_fast(q, k);
+}
+
+static inline V bnn_sigmoid2(V t)
+{
+    V s = bnn_sigmoid2_fast(t);
     if (__builtin_expect(VANY(VNGE(VSET1(BNN_SIG2_FAST_MAX), t)), 0))
         s = bnn_sigmoid2_slow(t);
     return s;

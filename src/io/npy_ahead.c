@@ -269,15 +269,38 @@ static int sequential(npy_ahead *ra, uint64_t a, size_t len)
     return seq;
 }
 
-/* Copies the part [a, a + n) of window w (all in it) into dst. Entered and left locked. */
-static int copy_part(npy_ahead *ra, uint64_t w, uint64_t a, size_t n, unsigned char *dst,
-                     int *err, uint64_t *at)
+/* With the lock held: a read of windows lo..hi queues lo (when no slot holds it) and hi + 1
+ * (ahead), neither in place of a window of lo..hi. */
+static void queue_around(npy_ahead *ra, uint64_t lo, uint64_t hi)
+{
+    queue_window(ra, lo, lo, hi);
+    queue_window(ra, hi + 1, lo, hi);
+}
+
+/* With the lock held: the slot of window w once it is no longer queued or loading (waiting
+ * for the thread), or NULL when no slot holds it. */
+static ra_slot *settled_slot(npy_ahead *ra, uint64_t w)
 {
     ra_slot *s = slot_of(ra, w);
     while (s && (s->state == SLOT_QUEUED || s->state == SLOT_LOADING)) {
         pthread_cond_wait(&ra->done, &ra->lock);
         s = slot_of(ra, w);
     }
+    return s;
+}
+
+/* With the lock held: a reader uses ready slot s (kept mapped until it unpins) */
+static void pin_slot(npy_ahead *ra, ra_slot *s)
+{
+    s->pins++;
+    s->tick = ++ra->tick;
+}
+
+/* Copies the part [a, a + n) of window w (all in it) into dst. Entered and left locked. */
+static int copy_part(npy_ahead *ra, uint64_t w, uint64_t a, size_t n, unsigned char *dst,
+                     int *err, uint64_t *at)
+{
+    ra_slot *s = settled_slot(ra, w);
     if (s && s->state == SLOT_FAILED && s->err == 0) { /* the file ended early */
         *err = s->err;
         *at = s->at;
@@ -285,8 +308,7 @@ static int copy_part(npy_ahead *ra, uint64_t w, uint64_t a, size_t n, unsigned c
     }
     int rc = 0;
     if (s && s->state == SLOT_READY) {
-        s->pins++;
-        s->tick = ++ra->tick;
+        pin_slot(ra, s);
         pthread_mutex_unlock(&ra->lock);
         memcpy(dst, s->data + (a - w * ra->wbytes), n);
         pthread_mutex_lock(&ra->lock);
@@ -310,8 +332,7 @@ int npy_ahead_read(npy_ahead *ra, uint64_t a, size_t len, void *dst, int *err, u
     }
     const uint64_t end = a + len, W = ra->wbytes;
     const uint64_t lo = a / W, hi = (end - 1) / W;
-    queue_window(ra, lo, lo, hi); /* the first window, when no slot holds it */
-    queue_window(ra, hi + 1, lo, hi); /* the next window, ahead */
+    queue_around(ra, lo, hi);
     unsigned char *d = dst;
     int rc = 0;
     while (a < end && rc == 0) {
@@ -335,17 +356,11 @@ const void *npy_ahead_borrow(npy_ahead *ra, uint64_t a, size_t len, void **pin)
         pthread_mutex_unlock(&ra->lock);
         return NULL;
     }
-    queue_window(ra, w, w, w); /* when no slot holds it */
-    queue_window(ra, w + 1, w, w); /* ahead, not in place of w */
-    ra_slot *s = slot_of(ra, w);
-    while (s && (s->state == SLOT_QUEUED || s->state == SLOT_LOADING)) {
-        pthread_cond_wait(&ra->done, &ra->lock);
-        s = slot_of(ra, w);
-    }
+    queue_around(ra, w, w);
+    ra_slot *s = settled_slot(ra, w);
     const void *p = NULL;
     if (s && s->state == SLOT_READY) {
-        s->pins++;
-        s->tick = ++ra->tick;
+        pin_slot(ra, s);
         p = s->data + (a - w * W);
         *pin = s;
     }
