@@ -363,17 +363,85 @@ static void test_memory_rlimits(void **state)
     assert_int_equal(l.bytes, as);
     assert_string_equal(l.what, "RLIMIT_AS");
     assert_non_null(strstr(l.desc, "RLIMIT_AS "));
+    /* the parts: what the page cache can hold (no cgroup here: all of memory), ulimit -v */
+    assert_int_equal(l.memory, phys);
+    assert_int_equal(l.address, as);
     limit_in_child(root, RLIMIT_DATA, data, &l);
     assert_int_equal(l.bytes, data);
     assert_string_equal(l.what, "RLIMIT_DATA");
+    assert_int_equal(l.memory, phys);
     /* a tighter cgroup beats the rlimit */
     put(root, "sys/fs/cgroup/memory.max", "104857600\n");
     limit_in_child(root, RLIMIT_AS, as, &l);
     assert_int_equal(l.bytes, 100 * MiB);
     assert_string_equal(l.what, "cgroup memory.max");
+    assert_int_equal(l.memory, 100 * MiB);
+    assert_int_equal(l.address, as);
     /* and the parent, without the rlimit, sees only the cgroup */
     limit_at(&l, root);
     assert_int_equal(l.bytes, 100 * MiB);
+    assert_int_equal(bnn_test_rmtree(root), 0);
+}
+
+/* In a forked child: bnn_address_space_free with the roots at root and, when `as` is not 0,
+ * the soft RLIMIT_AS at `as` (0 in *out when it cannot be set). */
+static void free_in_child(const char *root, size_t as, size_t *out)
+{
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fd[0]);
+        char proc[1024], sys[1024];
+        snprintf(proc, sizeof proc, "%s/proc", root);
+        snprintf(sys, sizeof sys, "%s/sys", root);
+        bnn_memory_set_roots(proc, sys);
+        size_t v = 0;
+        struct rlimit r;
+        if (as == 0)
+            v = bnn_address_space_free();
+        else if (getrlimit(RLIMIT_AS, &r) == 0 &&
+                 (r.rlim_max == RLIM_INFINITY || r.rlim_max >= as)) {
+            r.rlim_cur = as;
+            if (setrlimit(RLIMIT_AS, &r) == 0)
+                v = bnn_address_space_free();
+        }
+        ssize_t w = write(fd[1], &v, sizeof v);
+        _exit(w == (ssize_t)sizeof v ? 0 : 1);
+    }
+    close(fd[1]);
+    assert_int_equal(read(fd[0], out, sizeof *out), sizeof *out);
+    close(fd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* The address space left under ulimit -v: the limit less VmSize (statm's first field, in
+ * pages), read under the fake roots; none left, an unreadable statm, and no limit. */
+static void test_memory_address_free(void **state)
+{
+    (void)state;
+    struct rlimit r;
+    if (getrlimit(RLIMIT_AS, &r) != 0 || r.rlim_cur != RLIM_INFINITY)
+        skip(); /* the no-limit case needs none to begin with */
+    char root[512];
+    fresh_root(root, sizeof root);
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t v;
+    free_in_child(root, 0, &v);
+    assert_true(v == SIZE_MAX);
+    free_in_child(root, 1024 * MiB, &v); /* no statm under the root: unknown, so none */
+    assert_int_equal(v, 0);
+    put(root, "proc/self/statm", "25600 300 200 10 0 900 0\n");
+    free_in_child(root, 1024 * MiB, &v);
+    if (v == 0) /* the hard limit is below: cannot test here */
+        skip();
+    assert_int_equal(v, 1024 * MiB - 25600 * page);
+    put(root, "proc/self/statm", "999999999 300 200 10 0 900 0\n");
+    free_in_child(root, 1024 * MiB, &v);
+    assert_int_equal(v, 0);
     assert_int_equal(bnn_test_rmtree(root), 0);
 }
 
@@ -449,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_memory_cgroup_v2),
         cmocka_unit_test(test_memory_cgroup_v1),
         cmocka_unit_test(test_memory_rlimits),
+        cmocka_unit_test(test_memory_address_free),
         cmocka_unit_test(test_memory_budget_users),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

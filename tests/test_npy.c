@@ -15,6 +15,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <float.h>
 #include <ftw.h>
 #include <math.h>
@@ -654,10 +655,51 @@ static void test_read_ahead(void **state)
     free(v);
 }
 
-/* Windowed mode (a file larger than a quarter of the memory budget; forced here with
- * bnn_npy_force_windows): the same values as the mapped file, in the read form, for every
- * dtype and order; reads that cross windows, from several threads at once; the finiteness
- * scan finds an element past its first window. */
+/* Which files are read in windows: under a (fake) cgroup limit of 4 MiB, a float32 file of
+ * 1.5 MiB is mapped whole (the page cache keeps it: at most half of the memory) and one of
+ * 2.5 MiB is read in windows; the direct form (t.f32) is the whole mapping's. */
+static void test_window_rule(void **state)
+{
+    (void)state;
+    char root[512], path[600];
+    snprintf(root, sizeof root, "%s/limits", tmpdir);
+    const char *dirs[] = {"", "/proc", "/proc/self", "/sys", "/sys/fs", "/sys/fs/cgroup"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        snprintf(path, sizeof path, "%s%s", root, dirs[i]);
+        assert_true(mkdir(path, 0700) == 0 || errno == EEXIST);
+    }
+    assert_non_null(bnn_test_put_file(root, "proc/self/cgroup", "0::/\n", 4));
+    assert_non_null(bnn_test_put_file(root, "sys/fs/cgroup/memory.max", "4194304\n", 8));
+    char proc[600], sys[600];
+    snprintf(proc, sizeof proc, "%s/proc", root);
+    snprintf(sys, sizeof sys, "%s/sys", root);
+    bnn_memory_set_roots(proc, sys);
+    const size_t rows[2] = {98304, 163840}; /* x 4 columns x 4 bytes: 1.5 and 2.5 MiB */
+    float *v = calloc(rows[1] * 4, sizeof *v);
+    assert_non_null(v);
+    for (int i = 0; i < 2; i++) {
+        char dict[128];
+        snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, 4), }",
+                 rows[i]);
+        const char *p = put_npy(i ? "rule_big.npy" : "rule_small.npy", 1, dict, 64, v,
+                                rows[i] * 4 * sizeof *v);
+        bnn_table t;
+        open_ok(&t, p);
+        if (i == 0)
+            assert_non_null(t.f32);
+        else
+            assert_null(t.f32);
+        assert_int_equal(t.rows, rows[i]);
+        bnn_table_close(&t);
+    }
+    bnn_memory_set_roots(NULL, NULL);
+    free(v);
+}
+
+/* Windowed mode (a file the page cache cannot keep or the address space cannot hold;
+ * forced here with bnn_npy_force_windows): the same values as the mapped file, in the read
+ * form, for every dtype and order; reads that cross windows, from several threads at once;
+ * the finiteness scan finds an element past its first window. */
 static void test_windowed(void **state)
 {
     (void)state;
@@ -1081,6 +1123,7 @@ int main(void)
         cmocka_unit_test(test_shapes_and_alignment),
         cmocka_unit_test(test_malformed_header),
         cmocka_unit_test(test_nonfinite),
+        cmocka_unit_test(test_window_rule),
         cmocka_unit_test(test_windowed),
         cmocka_unit_test(test_read_ahead),
         cmocka_unit_test(test_open_choice),

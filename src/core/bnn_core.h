@@ -115,8 +115,15 @@ typedef struct bnn_memory_limit {
     const char *what; /* the bound that set it: "physical memory", "cgroup memory.max",
                        * "cgroup memory.limit_in_bytes", "RLIMIT_AS", "RLIMIT_DATA" ("unknown") */
     char desc[96];    /* what and the size, for messages: "cgroup memory.max 2.0 GiB" */
+    size_t memory;    /* the smallest of physical memory and the cgroup limits alone (what the
+                       * page cache can hold for us); 0 when unknown */
+    size_t address;   /* the soft RLIMIT_AS (ulimit -v); 0: none */
 } bnn_memory_limit;
 void bnn_memory_limit_get(bnn_memory_limit *l);
+/* The address space this process may still map under RLIMIT_AS: the limit less the size of
+ * its mappings now (VmSize, /proc/self/statm under the roots of bnn_memory_set_roots);
+ * SIZE_MAX when there is no limit, 0 when none is left or the size cannot be read. */
+size_t bnn_address_space_free(void);
 /* bnn_memory_limit.bytes (0: unknown). */
 size_t bnn_memory_budget(void);
 /* Writes bnn_memory_limit.desc into buf ("RLIMIT_AS 1.5 GiB"): 0, or -1 when unknown. */

@@ -12,7 +12,10 @@
  *   RLIMIT_AS, RLIMIT_DATA   soft limits (RLIM_INFINITY: none)
  * Only files that exist are read, so a container whose cgroup mount starts at its own cgroup
  * (the path in /proc/self/cgroup then names host directories that are not there) still finds
- * its limit at the top of the mount. Limits are limits, not what is left: memory the process
+ * its limit at the top of the mount. Beside the budget, bnn_memory_limit keeps the part that
+ * bounds the page cache (physical memory and the cgroups: .memory) and the address-space limit
+ * alone (.address); bnn_address_space_free is what RLIMIT_AS leaves beside the mappings the
+ * process has now. Limits are limits, not what is left: memory the process
  * (or, for a cgroup, its neighbours and the page cache) already uses is not subtracted.
  * Nothing here calls malloc: it is asked exactly when memory may be short.
  *
@@ -254,9 +257,12 @@ void bnn_memory_limit_at(bnn_memory_limit *l, const char *proc_root, const char 
         }
     }
 
+    l->memory = l->bytes;
     struct rlimit r;
-    if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+    if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
         consider(l, (uint64_t)r.rlim_cur, "RLIMIT_AS");
+        l->address = r.rlim_cur > SIZE_MAX ? SIZE_MAX : (size_t)r.rlim_cur;
+    }
     if (getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
         consider(l, (uint64_t)r.rlim_cur, "RLIMIT_DATA");
 
@@ -282,6 +288,23 @@ void bnn_memory_limit_get(bnn_memory_limit *l)
 {
     bnn_memory_limit_at(l, *memory_proc_root ? memory_proc_root : "/proc",
                         *memory_sys_root ? memory_sys_root : "/sys");
+}
+
+size_t bnn_address_space_free(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_AS, &r) != 0 || r.rlim_cur == RLIM_INFINITY)
+        return SIZE_MAX;
+    char path[4200], text[256];
+    snprintf(path, sizeof path, "%s/self/statm", *memory_proc_root ? memory_proc_root : "/proc");
+    unsigned long long pages;
+    long page = sysconf(_SC_PAGESIZE);
+    if (read_small(path, text, sizeof text) <= 0 || sscanf(text, "%llu", &pages) != 1 ||
+        page <= 0)
+        return 0;
+    const uint64_t used = (uint64_t)pages * (uint64_t)page;
+    const uint64_t lim = (uint64_t)r.rlim_cur;
+    return used >= lim ? 0 : (size_t)(lim - used > SIZE_MAX ? SIZE_MAX : lim - used);
 }
 
 size_t bnn_memory_budget(void)

@@ -283,7 +283,8 @@ void bnn_csv_chunk_set(size_t bytes);
 int bnn_npy_from_pull(bnn_table *t, bnn_pull *src, const char *name, size_t limit,
                       bnn_error *e);
 /* For tests: every regular .npy file opened from now on is read in windows (on: 1), as one
- * larger than a quarter of the memory budget is (0: only those). */
+ * larger than half of the memory, or of the address space left under ulimit -v, is (0: only
+ * those). */
 void bnn_npy_force_windows(int on);
 /* For tests: the windows the read-ahead of a windowed float32 .npy opened from now on reads
  * (npy_ahead.c) are this many bytes (one row's bytes: a window of one sample); 0: the

@@ -23,8 +23,9 @@
  *     "x.npy: element [3, 1] is nan" ([i] for a 1-D array).
  *
  * A regular file is memory-mapped read-only (MAP_PRIVATE), never copied: whole, or, when it
- * is larger than a quarter of what the process may use, in windows (windowed mode, below:
- * always the read form; float32 in C order with a read-ahead thread); a stream (pipe,
+ * is larger than half of the memory or of the address space left (want_windows), in windows
+ * (windowed mode, below: always the read form; float32 in C order with a read-ahead thread);
+ * a stream (pipe,
  * FIFO, "-" for standard input) is read into memory, at most the stream limit (see table.c).
  * float32 in C order (or any order when one dimension is 1) with a 4-byte aligned data offset
  * is used in place (direct form, t->f32 points into the mapping or the copy); float64,
@@ -85,14 +86,15 @@ typedef struct npy_ctx {
 /* The read form                                                                             */
 
 /* ---------------------------------------------------------------------------------------- */
-/* Windowed mode: a file larger than a quarter of what the process may use (or any file after
- * bnn_npy_force_windows(1), for tests; the command's BATCHNN_NPY_WINDOWS=1) is never mapped whole. Each read maps the window of the
- * file that holds the bytes it needs (NPY_WINDOW_BYTES or more, from the page holding its
+/* Windowed mode: a file the page cache cannot keep or the address space cannot hold
+ * (want_windows; or any file after bnn_npy_force_windows(1), for tests; the command's
+ * BATCHNN_NPY_WINDOWS=1) is never mapped whole. Each read maps the window of the file that
+ * holds the bytes it needs (NPY_WINDOW_BYTES or more, from the page holding its
  * first byte, never past the end of the file), advised MADV_SEQUENTIAL and MADV_WILLNEED so
  * the kernel reads the whole window ahead in large requests, and keeps it for the reads that
  * follow (a small read that does not follow a window, as a shuffled view's single rows, maps
- * only its own pages, MADV_RANDOM); a window no longer needed is dropped (MADV_DONTNEED, then unmapped), so the
- * resident memory stays at most NPY_WINDOWS windows whatever the file's size. Windows are
+ * only its own pages, MADV_RANDOM); a window no longer needed is dropped (MADV_DONTNEED,
+ * then unmapped), so the resident memory stays at most NPY_WINDOWS windows whatever the file's size. Windows are
  * registered (bnn_mapped_register) so that a SIGBUS on a truncated file is still named. Only
  * the bytes of the rows asked for (and the rest of their window) are touched: a process that
  * reads some of the rows (an MPI rank) maps only around them. Whole rows of little-endian
@@ -431,14 +433,22 @@ void bnn_npy_ahead_window(size_t bytes)
     npy_ahead_bytes = bytes;
 }
 
-/* Windowed mode for a regular file of size bytes? Forced by bnn_npy_force_windows (tests). */
+/* Windowed mode for a regular file of size bytes? Forced by bnn_npy_force_windows (tests).
+ * A file is mapped whole when the page cache can keep it from one epoch to the next (at most
+ * half of the memory: physical, or a cgroup's limit) and, under an address-space limit
+ * (ulimit -v), when it takes at most half of the address space the process has left. Mapping
+ * windows again every epoch costs the kernel's page-table work for every page, as much CPU
+ * time as the engine's own read of it: windows are for files the page cache cannot keep
+ * (they come from the disk every epoch anyway) and for address-space-limited processes. */
 static int want_windows(uint64_t size)
 {
     if (npy_windows_forced)
         return 1;
     bnn_memory_limit lim;
     bnn_memory_limit_get(&lim);
-    return lim.bytes && size > lim.bytes / 4;
+    if (lim.memory && size > lim.memory / 2)
+        return 1;
+    return lim.address && size > bnn_address_space_free() / 2;
 }
 
 /* The first len bytes of the file, read with pread into a heap copy b (replaced). */
