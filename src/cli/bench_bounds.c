@@ -213,14 +213,18 @@ bench_pingpong bench_probe_pingpong(int threads)
  * loops of 8 independent chains of one instruction, timed in thread CPU time against the
  * clock of bench_probe_ghz: ymm vfmadd/vmulps 2 per cycle, vaddps 2, vpermps/vshufps/vblendvps
  * 2, vdivps one per 3 cycles; zmm (double-pumped on Zen 4's 256-bit pipes) vfmadd 1 per cycle,
- * vaddps 1, vpermt2ps 1, vdivps one per 6 cycles. Loads: 3 ymm (2 zmm: 1.5 taken) per cycle,
- * from AMD's optimisation guide. The AVX2 row serves AVX2-only CPUs too (Zen 2: the same
- * pipes, a slower divider: an estimate there is a lower bound). */
+ * vaddps 1, vpermt2ps 1, vdivps one per 6 cycles. A divide is not free beside multiply-adds:
+ * 24 independent vfmadd (8 chains) take 24 zmm cycles alone, 32 with 4 independent vdivps
+ * mixed in (2 FMA slots a divide), and 12 ymm cycles alone, 17 with 4 ymm divides (2.5 ymm FMA
+ * slots a divide); beside adds a divide costs nothing (24 vaddps + 4 vdivps: 24 cycles, both
+ * widths). Loads: 3 ymm (2 zmm: 1.5 taken) per cycle, from AMD's optimisation guide. The
+ * AVX2 row serves AVX2-only CPUs too (Zen 2: the same pipes, a slower divider: an estimate
+ * there is a lower bound). */
 static const bench_ports ports[] = {
-    /* isa      cpu                lanes fma  add  shuf div  pipes load */
-    {"avx512", "AMD Zen 4", 16, 1.0, 1.0, 1.0, 6.0, 2.0, 1.5},
-    {"avx2", "AMD Zen 4", 8, 2.0, 2.0, 2.0, 3.0, 4.0, 3.0},
-    {"scalar", "AMD Zen 4", 1, 2.0, 2.0, 2.0, 3.0, 4.0, 3.0},
+    /* isa      cpu                lanes fma  add  shuf div  div_fma pipes load */
+    {"avx512", "AMD Zen 4", 16, 1.0, 1.0, 1.0, 6.0, 2.0, 2.0, 1.5},
+    {"avx2", "AMD Zen 4", 8, 2.0, 2.0, 2.0, 3.0, 2.5, 4.0, 3.0},
+    {"scalar", "AMD Zen 4", 1, 2.0, 2.0, 2.0, 3.0, 0.0, 4.0, 3.0},
 };
 
 const bench_ports *bench_ports_for(const char *isa)
@@ -366,11 +370,14 @@ double bench_mix_cycles(const bench_mix *m, const bench_ports *p, const char **b
         const char *name;
         double cycles;
     } port[] = {
-        {"FMA ports", m->fma / p->fma},
+        {"FMA ports", (m->fma + m->div * p->div_fma) / p->fma},
         {"add ports", m->add / p->add},
         {"shuffles", m->shuf / p->shuf},
         {"divide (sigmoid)", m->div * p->div},
-        {"vector issue", (m->fma + m->add + m->shuf + m->div + m->other) / p->pipes},
+        /* a divide issues as the FMA slots it takes, at least one */
+        {"vector issue",
+         (m->fma + m->add + m->shuf + m->div * (p->div_fma > 1 ? p->div_fma : 1) + m->other) /
+             p->pipes},
         {"loads", m->load / p->load},
     };
     size_t best = 0;

@@ -39,7 +39,8 @@ typedef struct bench_ports {
     double fma;  /* multiply-adds and multiplies */
     double add;  /* adds, subtracts, min/max, compares */
     double shuf; /* shuffles, permutes, blends */
-    double div;  /* cycles per vector divide */
+    double div;  /* cycles per vector divide (the divider's own throughput) */
+    double div_fma; /* and the multiply-add slots each divide takes from the FMA ports */
     double pipes; /* vector operations of any kind (the FP pipes together) */
     double load; /* vector loads (and scalar loads/stores of a transpose) */
 } bench_ports;
