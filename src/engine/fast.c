@@ -554,7 +554,10 @@ static double run_shard(const bnn_fast_engine *f, const shard_job *j, workspace 
     const bnn_arch *a = &f->arch;
     const bnn_kernel_table *k = f->k;
     const job_kind job = j->job;
-    const int narrow = job == JOB_GRAD && f->narrow;
+    /* the narrow path's kernel also gives the cost (its squared error: the narrow path is
+     * mse's only): one fused pass, where the GEMM forward of a net this narrow costs several
+     * epochs; its gradient sums go to w->nacc and are not used */
+    const int narrow = (job == JOB_GRAD || job == JOB_COST) && f->narrow;
     const int nout = (int)a->width[a->nlayers];
     if (narrow)
         memset(w->nacc, 0, f->nparams * (size_t)k->narrow_lanes * sizeof(float));
@@ -585,7 +588,7 @@ static double run_shard(const bnn_fast_engine *f, const shard_job *j, workspace 
         }
         bnn_data_chunk_return(&c); /* rows lent in place (a windowed .npy) are done with */
     }
-    if (narrow)
+    if (narrow && job == JOB_GRAD)
         k->narrow_reduce(w->nacc, f->nparams, g);
     return acc;
 }
