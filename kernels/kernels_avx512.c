@@ -61,6 +61,10 @@ typedef __m512 V;
 #define VCVTI(v) _mm512_cvtps_epi32(v)
 #define VNGE(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_NGE_UQ)
 #define VANY(m) ((m) != 0)
+/* the tiny kernel's one test per layer (narrow_impl.h NT_SIG2_LAYER) */
+#define NT_MASK __mmask16
+#define NT_MASK_NONE() ((__mmask16)0)
+#define NT_MASK_OR(a, b) ((__mmask16)((a) | (b)))
 #define VBLEND(m, a, b) _mm512_mask_blend_ps((m), (a), (b))
 /* The narrow path's row loader (narrow_impl.h): lane i = p[i * ld + f] for 16 consecutive
  * rows of ld floats (ld small, f < ld, both compile-time constants once inlined), read as ld

@@ -172,6 +172,18 @@ static void narrow_transpose(float *restrict out, size_t ostride, const float *r
 /* layer l's width in the shape (L, nin, H, nout) */
 #define NT_W(l) ((l) == 0 ? nin : (l) == L ? nout : H)
 
+/* A sigmoid layer of a block tests its vectors for VSIGMOID2's slow path once, not once per
+ * vector (a compare, a mask test and a branch each, which also cut the layer into as many
+ * basic blocks), on the paths that define the mask macros (NT_MASK, NT_MASK_NONE,
+ * NT_MASK_OR, with VANY), with bnn_sigmoid2_fast (sigmoid_simd.h); the rare layer with a
+ * lane out of the fast range is redone with VSIGMOID2 from its inputs (the same bits: the
+ * slow path gives the fast values on the other lanes). */
+#if defined(NT_MASK_OR) && NARROW_FOLD
+#define NT_SIG2_LAYER 1
+#else
+#define NT_SIG2_LAYER 0
+#endif
+
 /* GCC cannot see that the weights (wv, bv) read for a shape are exactly those set for it, and
  * would warn; zero-filling the arrays instead would cost a memset per chunk. */
 #if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
@@ -205,6 +217,25 @@ narrow_tiny_block(const int L, const int nin, const int H, const int nout, const
         const int wi = NT_W(l), wo = NT_W(l + 1); /* plain bounds: GCC drops the unroll
                                                       annotation of a loop whose condition
                                                       holds a conditional expression */
+#if NT_SIG2_LAYER
+        if (act == BNN_ACT_SIGMOID && L > 1) { /* one layer (W2): measured no faster */
+            NT_MASK slow = NT_MASK_NONE();
+            NT_UNROLL
+            for (int j = 0; j < wo; j++) {
+                NT_UNROLL
+                for (int u = 0; u < U; u++) {
+                    V z = VSET1(bf[l][j]);
+                    NT_UNROLL
+                    for (int k = 0; k < wi; k++)
+                        z = VFMA(VSET1(wf[l][j][k]), a[l][k][u], z);
+                    slow = NT_MASK_OR(slow, VNGE(VSET1(BNN_SIG2_FAST_MAX), z));
+                    a[l + 1][j][u] = bnn_sigmoid2_fast(z);
+                }
+            }
+            if (__builtin_expect(!VANY(slow), 1))
+                continue;
+        }
+#endif
         NT_UNROLL
         for (int j = 0; j < wo; j++) {
             NT_UNROLL
