@@ -172,6 +172,17 @@ static void narrow_transpose(float *restrict out, size_t ostride, const float *r
 /* layer l's width in the shape (L, nin, H, nout) */
 #define NT_W(l) ((l) == 0 ? nin : (l) == L ? nout : H)
 
+/* z = layer l's pre-activation of output j for vector u (narrow_tiny_block's forward: the
+ * folded bias and weights bf, wf, the inputs a[l], wi of them); a macro, so that the arrays
+ * stay plain locals of the block */
+#define NT_LAYER_Z(z, l, j, u)                                                                 \
+    do {                                                                                       \
+        (z) = VSET1(bf[l][j]);                                                                 \
+        NT_UNROLL                                                                              \
+        for (int k_ = 0; k_ < wi; k_++)                                                        \
+            (z) = VFMA(VSET1(wf[l][j][k_]), a[l][k_][u], (z));                                 \
+    } while (0)
+
 /* A sigmoid layer of a block tests its vectors for VSIGMOID2's slow path once, not once per
  * vector (a compare, a mask test and a branch each, which also cut the layer into as many
  * basic blocks), on the paths that define the mask macros (NT_MASK, NT_MASK_NONE,
@@ -224,10 +235,8 @@ narrow_tiny_block(const int L, const int nin, const int H, const int nout, const
             for (int j = 0; j < wo; j++) {
                 NT_UNROLL
                 for (int u = 0; u < U; u++) {
-                    V z = VSET1(bf[l][j]);
-                    NT_UNROLL
-                    for (int k = 0; k < wi; k++)
-                        z = VFMA(VSET1(wf[l][j][k]), a[l][k][u], z);
+                    V z;
+                    NT_LAYER_Z(z, l, j, u);
                     slow = NT_MASK_OR(slow, VNGE(VSET1(BNN_SIG2_FAST_MAX), z));
                     a[l + 1][j][u] = bnn_sigmoid2_fast(z);
                 }
@@ -240,10 +249,8 @@ narrow_tiny_block(const int L, const int nin, const int H, const int nout, const
         for (int j = 0; j < wo; j++) {
             NT_UNROLL
             for (int u = 0; u < U; u++) {
-                V z = VSET1(bf[l][j]);
-                NT_UNROLL
-                for (int k = 0; k < wi; k++)
-                    z = VFMA(VSET1(wf[l][j][k]), a[l][k][u], z);
+                V z;
+                NT_LAYER_Z(z, l, j, u);
                 a[l + 1][j][u] = narrow_act(act, z);
             }
         }
@@ -349,6 +356,7 @@ narrow_tiny_chunk(const int L, const int nin, const int H, const int nout, const
     return VHSUM_D(sse);
 }
 #undef NT_W
+#undef NT_LAYER_Z
 
 /* The shapes with an instance: (nin, L, H, nout); H is unused for one layer. */
 #define NT_SHAPES(X)                                                                           \

@@ -317,9 +317,13 @@ static void test_memory_cgroup_v1(void **state)
     assert_int_equal(bnn_test_rmtree(root), 0);
 }
 
-/* In a forked child: sets the soft limit `res` to `bytes` and reports the budget (limits
- * are per process; nothing is allocated after setrlimit). */
-static void limit_in_child(const char *root, int res, size_t bytes, bnn_memory_limit *out)
+/* In a forked child: sets the soft limit `res` to `bytes` (none when bytes is 0) and reports
+ * through a pipe, into out (len bytes), the budget under root (want_free 0: a
+ * bnn_memory_limit) or bnn_address_space_free with the roots at root (want_free 1: a
+ * size_t); zeros when the limit cannot be set. Limits are per process; nothing is allocated
+ * after setrlimit. */
+static void in_child(const char *root, int res, size_t bytes, int want_free, void *out,
+                     size_t len)
 {
     int fd[2];
     assert_int_equal(pipe(fd), 0);
@@ -327,23 +331,41 @@ static void limit_in_child(const char *root, int res, size_t bytes, bnn_memory_l
     assert_true(pid >= 0);
     if (pid == 0) {
         close(fd[0]);
+        union {
+            bnn_memory_limit l;
+            size_t v;
+        } u;
+        memset(&u, 0, sizeof u);
         struct rlimit r;
-        bnn_memory_limit l;
-        memset(&l, 0, sizeof l);
-        if (getrlimit(res, &r) == 0 && (r.rlim_max == RLIM_INFINITY || r.rlim_max >= bytes)) {
+        int ok = bytes == 0;
+        if (!ok && getrlimit(res, &r) == 0 &&
+            (r.rlim_max == RLIM_INFINITY || r.rlim_max >= bytes)) {
             r.rlim_cur = bytes;
-            if (setrlimit(res, &r) == 0)
-                limit_at(&l, root);
+            ok = setrlimit(res, &r) == 0;
         }
-        ssize_t w = write(fd[1], &l, sizeof l);
-        _exit(w == (ssize_t)sizeof l ? 0 : 1);
+        if (ok && want_free) {
+            char proc[1024], sys[1024];
+            snprintf(proc, sizeof proc, "%s/proc", root);
+            snprintf(sys, sizeof sys, "%s/sys", root);
+            bnn_memory_set_roots(proc, sys);
+            u.v = bnn_address_space_free();
+        } else if (ok) {
+            limit_at(&u.l, root);
+        }
+        ssize_t w = write(fd[1], &u, len);
+        _exit(w == (ssize_t)len ? 0 : 1);
     }
     close(fd[1]);
-    assert_int_equal(read(fd[0], out, sizeof *out), sizeof *out);
+    assert_int_equal(read(fd[0], out, len), len);
     close(fd[0]);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void limit_in_child(const char *root, int res, size_t bytes, bnn_memory_limit *out)
+{
+    in_child(root, res, bytes, 0, out, sizeof *out);
 }
 
 static void test_memory_rlimits(void **state)
@@ -383,39 +405,10 @@ static void test_memory_rlimits(void **state)
     assert_int_equal(bnn_test_rmtree(root), 0);
 }
 
-/* In a forked child: bnn_address_space_free with the roots at root and, when `as` is not 0,
- * the soft RLIMIT_AS at `as` (0 in *out when it cannot be set). */
+/* bnn_address_space_free in a child, under RLIMIT_AS = as (0: none) and the roots at root */
 static void free_in_child(const char *root, size_t as, size_t *out)
 {
-    int fd[2];
-    assert_int_equal(pipe(fd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fd[0]);
-        char proc[1024], sys[1024];
-        snprintf(proc, sizeof proc, "%s/proc", root);
-        snprintf(sys, sizeof sys, "%s/sys", root);
-        bnn_memory_set_roots(proc, sys);
-        size_t v = 0;
-        struct rlimit r;
-        if (as == 0)
-            v = bnn_address_space_free();
-        else if (getrlimit(RLIMIT_AS, &r) == 0 &&
-                 (r.rlim_max == RLIM_INFINITY || r.rlim_max >= as)) {
-            r.rlim_cur = as;
-            if (setrlimit(RLIMIT_AS, &r) == 0)
-                v = bnn_address_space_free();
-        }
-        ssize_t w = write(fd[1], &v, sizeof v);
-        _exit(w == (ssize_t)sizeof v ? 0 : 1);
-    }
-    close(fd[1]);
-    assert_int_equal(read(fd[0], out, sizeof *out), sizeof *out);
-    close(fd[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    in_child(root, RLIMIT_AS, as, 1, out, sizeof *out);
 }
 
 /* The address space left under ulimit -v: the limit less VmSize (statm's first field, in
