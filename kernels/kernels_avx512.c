@@ -108,6 +108,9 @@ static inline __attribute__((always_inline)) __m512 bnn_narrow_deint(const float
 #define VDEINT(p, ld, f) bnn_narrow_deint((p), (ld), (f))
 #define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
 #define VSIGMOID2(t) bnn_sigmoid2(t) /* of t = -z log2e, the narrow path: sigmoid_simd.h */
+/* table[idx & 15] of a 16-entry table given as two 8-value lists (vpermps uses the low 4 bits
+ * of each index) */
+#define VTAB16(lo, hi, idx) _mm512_permutexvar_ps((idx), BNN_SIG_SETR16(lo, hi))
 #define VTANH(v) bnn_tanh_ps_avx512(v)
 #define VEXPNEG(t) bnn_expneg_ps_avx512(t)
 
