@@ -58,6 +58,10 @@ typedef __m512 V;
 #define VMAX(a, b) _mm512_max_ps((a), (b))
 #define VDIV(a, b) _mm512_div_ps((a), (b))
 #define VROUND(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+/* to the nearest multiple of 1/16, ties to even (optional: sigmoid_simd.h adds and subtracts
+ * a magic number without it, the same value) */
+#define VROUND16(v)                                                                            \
+    _mm512_roundscale_ps((v), (4 << 4) | _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define VCVTI(v) _mm512_cvtps_epi32(v)
 #define VNGE(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_NGE_UQ)
 #define VANY(m) ((m) != 0)

@@ -87,7 +87,9 @@ static inline V bnn_sigmoid1(V x)
  * weights and bias (narrow_impl.h), so that 1 + e^-z = 1 + 2^t needs no multiply and no
  * Cody-Waite reduction: n = round(16 t) (adding and subtracting BNN_SIG2_MAGIC, nearest, ties
  * to even; n from the sum's low bits), r = t - n/16 exactly (|r| <= 1/32, one subtraction),
- * k = n >> 4, and q = T[n & 15] (1 + r (E1 + r (E2 + r E3))) ~ 2^(t - k), in [2^-1/32, 2):
+ * r = t - VROUND16(t) where the ISA file defines it (AVX-512's vrndscaleps, 3 cycles sooner),
+ * k = n >> 4, and q = T + (T r) (E1 + r (E2 + r E3)) ~ 2^(t - k), T = T[n & 15], in
+ * [2^-1/32, 2):
  * the 16-entry table of 2^(i/16) (VTAB16: one permute on AVX-512, two and a blend on AVX2) and
  * a cubic (sigmoid_consts.h, BNN_SIG2_*), three multiply-adds and a multiply on the FMA pipes
  * (a degree-5 polynomial on |r| <= 1/2 took five and a multiply); then 2^k an integer add
@@ -103,10 +105,14 @@ static inline V bnn_sig2_parts(V t, VI *k)
     const V nm = VADD(t, VSET1(BNN_SIG2_MAGIC));
     const VI n = VSUBI(VCASTI(nm), VSET1I(BNN_SIG2_MAGIC_BITS));
     *k = VSRAI(n, 4);
+#ifdef VROUND16
+    const V r = VSUB(t, VROUND16(t));
+#else
     const V r = VSUB(t, VSUB(nm, VSET1(BNN_SIG2_MAGIC))); /* both exact */
-    const V p = VFMA(VFMA(VFMA(VSET1(BNN_SIG2_E3), r, VSET1(BNN_SIG2_E2)), r,
-                          VSET1(BNN_SIG2_E1)), r, VSET1(1.0f));
-    return VMUL(VTAB16(BNN_SIG2_EXP2_TABLE_LO, BNN_SIG2_EXP2_TABLE_HI, n), p);
+#endif
+    const V tab = VTAB16(BNN_SIG2_EXP2_TABLE_LO, BNN_SIG2_EXP2_TABLE_HI, n);
+    const V p = VFMA(VFMA(VSET1(BNN_SIG2_E3), r, VSET1(BNN_SIG2_E2)), r, VSET1(BNN_SIG2_E1));
+    return VFMA(VMUL(tab, r), p, tab);
 }
 
 /* 1 / (1 + 2^k q), valid for -92.33 <= t <= 127 */
