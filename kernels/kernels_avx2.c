@@ -176,12 +176,6 @@ static inline __attribute__((always_inline)) __m256 bnn_narrow_deint(const float
 #define VDEINT(p, ld, f) bnn_narrow_deint((p), (ld), (f))
 #define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
 #define VSIGMOID2(t) bnn_sigmoid2(t) /* of t = -z log2e, the narrow path: sigmoid_simd.h */
-/* table[idx & 15] of a 16-entry table given as two 8-value lists: vpermps uses the low 3 bits
- * of each index, bit 3 (moved to the sign) picks the half */
-#define VTAB16(lo, hi, idx)                                                                    \
-    _mm256_blendv_ps(_mm256_permutevar8x32_ps(BNN_SIG_SETR8(lo), (idx)),                       \
-                     _mm256_permutevar8x32_ps(BNN_SIG_SETR8(hi), (idx)),                       \
-                     _mm256_castsi256_ps(_mm256_slli_epi32((idx), 28)))
 #define VTANH(v) bnn_tanh_ps_avx2(v)
 #define VEXPNEG(t) bnn_expneg_ps_avx2(t)
 

@@ -58,10 +58,6 @@ typedef __m512 V;
 #define VMAX(a, b) _mm512_max_ps((a), (b))
 #define VDIV(a, b) _mm512_div_ps((a), (b))
 #define VROUND(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-/* to the nearest multiple of 1/16, ties to even (optional: sigmoid_simd.h adds and subtracts
- * a magic number without it, the same value) */
-#define VROUND16(v)                                                                            \
-    _mm512_roundscale_ps((v), (4 << 4) | _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define VCVTI(v) _mm512_cvtps_epi32(v)
 #define VNGE(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_NGE_UQ)
 #define VANY(m) ((m) != 0)
@@ -112,9 +108,6 @@ static inline __attribute__((always_inline)) __m512 bnn_narrow_deint(const float
 #define VDEINT(p, ld, f) bnn_narrow_deint((p), (ld), (f))
 #define VSIGMOID(v) bnn_sigmoid1(v) /* sigmoid_simd.h */
 #define VSIGMOID2(t) bnn_sigmoid2(t) /* of t = -z log2e, the narrow path: sigmoid_simd.h */
-/* table[idx & 15] of a 16-entry table given as two 8-value lists (vpermps uses the low 4 bits
- * of each index) */
-#define VTAB16(lo, hi, idx) _mm512_permutexvar_ps((idx), BNN_SIG_SETR16(lo, hi))
 #define VTANH(v) bnn_tanh_ps_avx512(v)
 #define VEXPNEG(t) bnn_expneg_ps_avx512(t)
 

@@ -17,9 +17,8 @@
  *   VADD VSUB VMUL VFMA(a, b, c) = a*b + c
  *   VRELU(v) = max(0, v), NaN propagates (element-wise kernels)
  *   VMAX0(v) = max(v, 0), VRELU_SLOPE(a) (narrow path, as before)
- *   VTANH(v) VEXPNEG(t) (sigmoid_<isa>.h), VSIGMOID(v) = bnn_sigmoid1(v)
- *   VTAB16(lo, hi, idx) (lo, hi[idx & 15]: a 16-entry table as two 8-value list macros)
- *   and the macros sigmoid_simd.h lists
+ *   VTANH(v) VEXPNEG(t) (sigmoid_<isa>.h), VSIGMOID(v) = bnn_sigmoid1(v) and the macros
+ *   sigmoid_simd.h lists
  * Accuracy contracts: sigmoid_<isa>.h and the top of kernels_<isa>.c.
  */
 #include <assert.h>

@@ -70,26 +70,17 @@
 #define BNN_TANH_T2 -0x1.b28c78p-5f
 #define BNN_TANH_T3 0x1.1a7c10p-6f
 
-/* The narrow kernels' sigmoid of t = -z log2e (sigmoid_simd.h, bnn_sigmoid2): 2^t = 2^k T[i]
- * 2^r with n = nearest integer to 16 t (from the low bits of t + SIG2_MAGIC, whose ulp is
- * 1/16), k = n >> 4, i = n & 15, r = t - n/16 (|r| <= 1/32), T[i] = 2^(i/16) rounded to
- * float (relative error <= 4.8e-8), 2^r ~ 1 + r (E1 + r (E2 + r E3)): Taylor's coefficients
- * ln2, ln2^2/2, ln2^3/6 (computed in long double, rounded to float; remainder and coefficient
- * rounding 9.4e-9 relative on |r| <= 1/32). Fast for -92.33 <= t <= 127 (t clamped below to
- * -64 log2e, as z is clamped above to 64); the slow path clamps above to 160 (z = -110.9). */
+/* The narrow kernels' sigmoid of t = -z log2e (sigmoid_simd.h, bnn_sigmoid2): 2^r ~ q(r) =
+ * 1 + D1 r + ... + D5 r^5 on |r| <= 1/2, the coefficients of the polynomial above times
+ * ln2^i (computed in long double, rounded to float). Fast for -92.33 <= t <= 127 (t clamped
+ * below to -64 log2e, as z is clamped above to 64); the slow path clamps above to 160 (z =
+ * -110.9). */
 #define BNN_SIG2_LOG2E 1.4426950408889634 /* double: the weights are scaled in double */
-#define BNN_SIG2_MAGIC 0x1.8p19f          /* adding it rounds t to a multiple of 1/16 */
-#define BNN_SIG2_MAGIC_BITS 0x49400000    /* its bit pattern, 0 mod 16: n = bits - this */
-#define BNN_SIG2_E1 0x1.62e43p-1f
-#define BNN_SIG2_E2 0x1.ebfbep-3f
-#define BNN_SIG2_E3 0x1.c6b08ep-5f
-/* 2^(i/16), i = 0..7 and 8..15 */
-#define BNN_SIG2_EXP2_TABLE_LO                                                                 \
-    0x1p+0f, 0x1.0b5586p+0f, 0x1.172b84p+0f, 0x1.2387a6p+0f, 0x1.306fep+0f, 0x1.3dea64p+0f,     \
-        0x1.4bfdaep+0f, 0x1.5ab07ep+0f
-#define BNN_SIG2_EXP2_TABLE_HI                                                                 \
-    0x1.6a09e6p+0f, 0x1.7a1148p+0f, 0x1.8ace54p+0f, 0x1.9c4918p+0f, 0x1.ae89fap+0f,            \
-        0x1.c199bep+0f, 0x1.d5818ep+0f, 0x1.ea4afap+0f
+#define BNN_SIG2_D1 0x1.62e43p-1f
+#define BNN_SIG2_D2 0x1.ebf9fp-3f
+#define BNN_SIG2_D3 0x1.c6b3bp-5f
+#define BNN_SIG2_D4 0x1.3cdbdp-7f
+#define BNN_SIG2_D5 0x1.5ca85p-10f
 #define BNN_SIG2_MIN_ARG -0x1.715476p+6f
 #define BNN_SIG2_FAST_MAX 127.0f
 #define BNN_SIG2_MAX_ARG 160.0f
