@@ -117,7 +117,6 @@ typedef struct bnn_memory_limit {
     char desc[96];    /* what and the size, for messages: "cgroup memory.max 2.0 GiB" */
     size_t memory;    /* the smallest of physical memory and the cgroup limits alone (what the
                        * page cache can hold for us); 0 when unknown */
-    size_t address;   /* the soft RLIMIT_AS (ulimit -v); 0: none */
 } bnn_memory_limit;
 void bnn_memory_limit_get(bnn_memory_limit *l);
 /* The address space this process may still map under RLIMIT_AS: the limit less the size of

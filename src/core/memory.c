@@ -13,10 +13,10 @@
  * Only files that exist are read, so a container whose cgroup mount starts at its own cgroup
  * (the path in /proc/self/cgroup then names host directories that are not there) still finds
  * its limit at the top of the mount. Beside the budget, bnn_memory_limit keeps the part that
- * bounds the page cache (physical memory and the cgroups: .memory) and the address-space limit
- * alone (.address); bnn_address_space_free is what RLIMIT_AS leaves beside the mappings the
- * process has now. Limits are limits, not what is left: memory the process
- * (or, for a cgroup, its neighbours and the page cache) already uses is not subtracted.
+ * bounds the page cache (physical memory and the cgroups: .memory); bnn_address_space_free is
+ * what RLIMIT_AS leaves beside the mappings the process has now. Limits are limits, not what
+ * is left: memory the process (or, for a cgroup, its neighbours and the page cache) already
+ * uses is not subtracted.
  * Nothing here calls malloc: it is asked exactly when memory may be short.
  *
  * Tests fake the files through bnn_memory_limit_at (explicit roots) or, for a whole process
@@ -259,10 +259,8 @@ void bnn_memory_limit_at(bnn_memory_limit *l, const char *proc_root, const char 
 
     l->memory = l->bytes;
     struct rlimit r;
-    if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
+    if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
         consider(l, (uint64_t)r.rlim_cur, "RLIMIT_AS");
-        l->address = r.rlim_cur > SIZE_MAX ? SIZE_MAX : (size_t)r.rlim_cur;
-    }
     if (getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
         consider(l, (uint64_t)r.rlim_cur, "RLIMIT_DATA");
 

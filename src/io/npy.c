@@ -25,8 +25,8 @@
  * A regular file is memory-mapped read-only (MAP_PRIVATE), never copied: whole, or, when it
  * is larger than half of the memory or of the address space left (want_windows), in windows
  * (windowed mode, below: always the read form; float32 in C order with a read-ahead thread);
- * a stream (pipe,
- * FIFO, "-" for standard input) is read into memory, at most the stream limit (see table.c).
+ * a stream (pipe, FIFO, "-" for standard input) is read into memory, at most the stream limit
+ * (see table.c).
  * float32 in C order (or any order when one dimension is 1) with a 4-byte aligned data offset
  * is used in place (direct form, t->f32 points into the mapping or the copy); float64,
  * Fortran order or a misaligned offset use the read form, converting on demand (no mutable
@@ -89,19 +89,19 @@ typedef struct npy_ctx {
 /* Windowed mode: a file the page cache cannot keep or the address space cannot hold
  * (want_windows; or any file after bnn_npy_force_windows(1), for tests; the command's
  * BATCHNN_NPY_WINDOWS=1) is never mapped whole. Each read maps the window of the file that
- * holds the bytes it needs (NPY_WINDOW_BYTES or more, from the page holding its
- * first byte, never past the end of the file), advised MADV_SEQUENTIAL and MADV_WILLNEED so
- * the kernel reads the whole window ahead in large requests, and keeps it for the reads that
- * follow (a small read that does not follow a window, as a shuffled view's single rows, maps
- * only its own pages, MADV_RANDOM); a window no longer needed is dropped (MADV_DONTNEED,
- * then unmapped), so the resident memory stays at most NPY_WINDOWS windows whatever the file's size. Windows are
+ * holds the bytes it needs (NPY_WINDOW_BYTES or more, from the page holding its first byte,
+ * never past the end of the file), advised MADV_SEQUENTIAL and MADV_WILLNEED so the kernel
+ * reads the whole window ahead in large requests, and keeps it for the reads that follow (a
+ * small read that does not follow a window, as a shuffled view's single rows, maps only its own
+ * pages, MADV_RANDOM); a window no longer needed is dropped (MADV_DONTNEED, then unmapped), so
+ * the resident memory stays at most NPY_WINDOWS windows whatever the file's size. Windows are
  * registered (bnn_mapped_register) so that a SIGBUS on a truncated file is still named. Only
  * the bytes of the rows asked for (and the rest of their window) are touched: a process that
  * reads some of the rows (an MPI rank) maps only around them. Whole rows of little-endian
  * float32 in C order (the engines' usual read) skip these windows: they are lent in place
- * (bnn_table.borrow, npy_borrow) or copied from the read-ahead's (npy_ahead.c: a thread of
- * its own maps the next window and faults it in while the engines compute on the current
- * one; at most 8 windows of 4 MiB, a fixed bound), or read with pread (read_rows_direct). */
+ * (bnn_table.borrow, npy_borrow) or copied from the read-ahead's (npy_ahead.c: a thread of its
+ * own maps the next window and faults it in while the engines compute on the current one; at
+ * most 8 windows of 4 MiB, a fixed bound), or read with pread (read_rows_direct). */
 
 static size_t page_size(void)
 {
@@ -448,7 +448,7 @@ static int want_windows(uint64_t size)
     bnn_memory_limit_get(&lim);
     if (lim.memory && size > lim.memory / 2)
         return 1;
-    return lim.address && size > bnn_address_space_free() / 2;
+    return size > bnn_address_space_free() / 2; /* SIZE_MAX without a limit */
 }
 
 /* The first len bytes of the file, read with pread into a heap copy b (replaced). */
