@@ -79,6 +79,11 @@ typedef struct bnn_kernel_table {
      * mod 2^32 (the caller keeps a run within one value of key >> 32: src/io/synth.c). */
     void (*u01_run)(float *out, size_t n, uint32_t lo0, uint32_t step, uint32_t a, uint32_t b);
 
+    /* synth:linear's targets in place: xy holds n pairs (x, u), u becomes
+     * 2x + (u - 1/2) 0.002 (in float, these operations in this order: bitwise the scalar
+     * formula of src/io/synth.c on every path). */
+    void (*linear_pairs)(float *xy, size_t n);
+
     /* One fused optimizer step over n parameters (kernels/optim_loops.h): next from theta,
      * grad and the buffers b0, b1 (updated in place; unused ones may be NULL); returns 1 when
      * every next[i] is finite, 0 otherwise. next must not alias theta. */

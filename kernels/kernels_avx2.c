@@ -69,6 +69,8 @@ static inline __m256i bnn_avx2_part_mask(size_t m)
 #define VMASK_NONE() _mm256_setzero_ps()
 #define VMASK_OR(a, b) _mm256_or_ps((a), (b))
 #define VBLEND(m, a, b) _mm256_blendv_ps((a), (b), (m))
+#define VDUP_EVEN(v) _mm256_moveldup_ps(v)                /* lanes 2i and 2i + 1 = lane 2i */
+#define VODD_LANES(a, b) _mm256_blend_ps((a), (b), 0xaa) /* a's even lanes, b's odd ones */
 /* The narrow path's row loader (narrow_impl.h): lane i = p[i * ld + f] for 8 consecutive rows
  * of ld floats (ld small, f < ld, both compile-time constants once inlined), read as ld whole
  * vectors. Odd ld: the positions (i * ld + f) mod 8 of the 8 lanes are all different, so the

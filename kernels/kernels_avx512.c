@@ -66,6 +66,8 @@ typedef __m512 V;
 #define NT_MASK_NONE() ((__mmask16)0)
 #define NT_MASK_OR(a, b) ((__mmask16)((a) | (b)))
 #define VBLEND(m, a, b) _mm512_mask_blend_ps((m), (a), (b))
+#define VDUP_EVEN(v) _mm512_moveldup_ps(v)                   /* lanes 2i and 2i + 1 = lane 2i */
+#define VODD_LANES(a, b) _mm512_mask_blend_ps(0xaaaa, (a), (b)) /* a's even lanes, b's odd */
 /* The narrow path's row loader (narrow_impl.h): lane i = p[i * ld + f] for 16 consecutive
  * rows of ld floats (ld small, f < ld, both compile-time constants once inlined), read as ld
  * whole vectors and split with two-source permutes (pairs of vectors), blended by a mask. */

@@ -220,4 +220,11 @@ static void bnn_loops_u01_run(float *restrict out, size_t n, uint32_t lo0, uint3
         out[t] = bnn_u01_at(lo, a, b);
 }
 
+/* The scalar form of linear_pairs (the scalar table's, and the SIMD tables' tail). */
+static void bnn_loops_linear_pairs(float *xy, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        xy[2 * i + 1] = 2.0f * xy[2 * i] + (xy[2 * i + 1] - 0.5f) * 0.002f;
+}
+
 #endif /* BNN_KERNELS_LOOPS_H */

@@ -96,6 +96,7 @@ static const bnn_kernel_table bnn_table_scalar = {
     .sigmoid = bnn_sigmoid_scalar,
     .sigmoid_folded = bnn_sigmoid_folded_scalar,
     .bias_act = bnn_bias_act_scalar,
+    .linear_pairs = bnn_loops_linear_pairs,
     BNN_TABLE_SHARED_ENTRIES
 };
 

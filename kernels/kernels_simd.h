@@ -19,6 +19,8 @@
  *   VMAX0(v) = max(v, 0), VRELU_SLOPE(a) (narrow path, as before)
  *   VTANH(v) VEXPNEG(t) (sigmoid_<isa>.h), VSIGMOID(v) = bnn_sigmoid1(v) and the macros
  *   sigmoid_simd.h lists
+ *   VDUP_EVEN(v) (lanes 2i and 2i + 1 = lane 2i of v)  VODD_LANES(a, b) (a's even lanes, b's
+ *   odd ones): linear_pairs
  * Accuracy contracts: sigmoid_<isa>.h and the top of kernels_<isa>.c.
  */
 #include <assert.h>
@@ -180,11 +182,28 @@ static inline double bnn_simd_hsum_d(V v)
 
 #include "narrow_impl.h"
 
+/* linear_pairs: a vector holds VLEN / 2 pairs; x copied onto the odd lanes (VDUP_EVEN), the
+ * target computed on every lane and kept on the odd ones (VODD_LANES). The compiler's own
+ * vectorisation of the scalar loop stores the odd lanes one float at a time: a third of a
+ * streamed synth:linear epoch went there. */
+static void bnn_simd_linear_pairs(float *xy, size_t n)
+{
+    size_t i = 0;
+    for (; i + VLEN <= 2 * n; i += VLEN) {
+        const V v = VLOADU(xy + i);
+        const V y = VADD(VMUL(VSET1(2.0f), VDUP_EVEN(v)),
+                         VMUL(VSUB(v, VSET1(0.5f)), VSET1(0.002f)));
+        VSTOREU(xy + i, VODD_LANES(v, y));
+    }
+    bnn_loops_linear_pairs(xy + i, n - i / 2);
+}
+
 static const bnn_kernel_table bnn_simd_table = {
     .isa = BNN_SIMD_ISA,
     .sigmoid = bnn_simd_sigmoid,
     .sigmoid_folded = bnn_simd_sigmoid_folded,
     .bias_act = bnn_simd_bias_act,
+    .linear_pairs = bnn_simd_linear_pairs,
     BNN_TABLE_SHARED_ENTRIES
 };
 

@@ -83,6 +83,33 @@ static void test_generator_transcribed(void **state)
         assert_true(bins[b] > 3800 && bins[b] < 4400); /* 4096 +- 4.7 sigma */
 }
 
+/* This path's linear_pairs against synth:linear's formula, y = 2x + (u - 1/2) 0.002 in float:
+ * every count of pairs up to 40 (whole vectors and tails), at every offset of the buffer,
+ * values across [0, 1) and beyond; the x and the floats past the pairs stay untouched. */
+static void test_linear_pairs(void **state)
+{
+    (void)state;
+    const bnn_kernel_table *k = bnn_kernels();
+    float buf[96], want[96];
+    uint64_t r = 5;
+    for (size_t off = 0; off < 4; off++)
+        for (size_t n = 0; n <= 40; n++) {
+            for (size_t i = 0; i < 96; i++) {
+                r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+                buf[i] = (float)ldexp((double)(r >> 40), -24) * (i % 7 == 3 ? 9.0f : 1.0f);
+                want[i] = buf[i];
+            }
+            for (size_t i = 0; i < n; i++)
+                want[off + 2 * i + 1] = 2.0f * want[off + 2 * i] +
+                                        (want[off + 2 * i + 1] - 0.5f) * 0.002f;
+            k->linear_pairs(buf + off, n);
+            for (size_t i = 0; i < 96; i++)
+                if (memcmp(&buf[i], &want[i], sizeof(float)) != 0)
+                    fail_msg("%s: %zu pairs at offset %zu: float %zu is %.9g, want %.9g", k->isa,
+                             n, off, i, (double)buf[i], (double)want[i]);
+        }
+}
+
 /* Table reads of uniform and linear (the SIMD fast path: whole rows, long rows, single
  * columns, any ldo) against the transcription, at rows where the keys cross 2^32. */
 static void test_sets_transcribed(void **state)
@@ -264,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_stored_equals_streamed),
         cmocka_unit_test(test_past_2_32),
         cmocka_unit_test(test_generator_transcribed),
+        cmocka_unit_test(test_linear_pairs),
         cmocka_unit_test(test_sets_transcribed),
     };
     bnn_test_require_isa();

@@ -182,8 +182,7 @@ static int read_fast(const synth *s, size_t row0, size_t nrows, size_t col0, siz
         return 0;
     if (col0 == 0 && ncols == 2 && ldo == 2) { /* whole rows: (x, noise) pairs in one run */
         u01_keys(s, out, 2 * nrows, 2 * (uint64_t)row0, 1);
-        for (size_t r = 0; r < nrows; r++)
-            out[2 * r + 1] = 2.0f * out[2 * r] + (out[2 * r + 1] - 0.5f) * 0.002f;
+        bnn_kernels()->linear_pairs(out, nrows);
         return 1;
     }
     for (size_t r0 = 0; r0 < nrows; r0 += PIECE) { /* x = u(2i), noise from u(2i + 1) */
