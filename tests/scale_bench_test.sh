@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scale_bench_test.sh - the scaling scripts of bench/: mpi_model.py (its figures against the
-# formulas recomputed here, bad input, a well-formed SVG), stream_rss.sh on small sizes,
-# mpi.sh's refusal of a binary without MPI, and, when batchnn has MPI built in and mpirun
-# exists, `bench/mpi.sh --quick` end to end (every run's model equal to the 1x1 run's).
+# formulas recomputed here, bad input, a well-formed SVG), stream_rss.sh and streamed.sh on
+# small sizes, mpi.sh's refusal of a binary without MPI, and, when batchnn has MPI built in
+# and mpirun exists, `bench/mpi.sh --quick` end to end (every run's model equal to the 1x1 run's).
 # usage: scale_bench_test.sh path/to/batchnn source-dir
 set -u
 BNN=${1:?usage: scale_bench_test.sh path/to/batchnn source-dir}
@@ -121,6 +121,24 @@ if (ulimit -v 1048576 && "$BNN" --version >/dev/null 2>&1); then
 else
   echo "SKIP stream_rss.sh: $BNN does not start under ulimit -v 1 GiB (a sanitizer build?)"
 fi
+
+# --- streamed.sh --------------------------------------------------------------------------
+# the machinery on sets of 4096 and 2048 samples (kept in memory at that size: the timings of
+# such a run say nothing, the rows and verdicts are what is checked)
+if (ulimit -v 1048576 && "$BNN" --version >/dev/null 2>&1); then
+  ok "streamed.sh on small sets" bash "$SRC/bench/streamed.sh" --bin "$BNN" --shift 14 \
+    --rounds 2 --epochs 3 --threads 1
+  cp "$T/out" "$T/st.txt"
+  cp "$T/err" "$T/st.err"
+  check "streamed.sh: a row for S1 and S2 with both times, the ratio and a verdict" \
+    [ "$(grep -cE '^S[12] +[0-9,]+ +(4096|2048) +[0-9.]+ +[0-9.]+ +[0-9.]+x  streamed <= (3|1.5)x in memory: (met|MISSED)$' "$T/st.txt")" -eq 2 ]
+  check "streamed.sh: a progress line per round with the peak RSS" \
+    [ "$(grep -c 'round [12] of 2: streamed .* s (peak RSS [0-9.]*MiB), in memory' "$T/st.err")" -eq 4 ]
+else
+  echo "SKIP streamed.sh: $BNN does not start under ulimit -v 1 GiB (a sanitizer build?)"
+fi
+bad "streamed.sh: an unknown workload" 2 "unknown workload S9" bash "$SRC/bench/streamed.sh" \
+  --bin "$BNN" S9
 
 # --- mpi.sh -------------------------------------------------------------------------------
 printf '#!/bin/sh\necho "batchnn 0"; echo "mpi: not built in"\n' >"$T/nompi"
