@@ -80,10 +80,12 @@ run() {
   echo "$sec ${rss:-?}"
 }
 
-printf '%-4s %-28s %10s %12s %12s %8s  %s\n' id net n "memory ms" "streamed ms" ratio target
 IFS=, read -r -a IDS <<<"$LIST"
-for id in "${IDS[@]}"; do
+for id in "${IDS[@]}"; do # every name checked before minutes of runs
   if ! args "$id" >/dev/null; then echo "streamed.sh: unknown workload $id (S1, S2)" >&2; exit 2; fi
+done
+printf '%-4s %-28s %10s %12s %12s %8s  %s\n' id net n "memory ms" "streamed ms" ratio target
+for id in "${IDS[@]}"; do
   : >"$T/mem"; : >"$T/str"; : >"$T/ratio"
   for r in $(seq 1 "$ROUNDS"); do
     read -r s srss <<<"$(run "$id" stream)" && [ -n "${s:-}" ] || exit 1

@@ -137,8 +137,8 @@ if (ulimit -v 1048576 && "$BNN" --version >/dev/null 2>&1); then
 else
   echo "SKIP streamed.sh: $BNN does not start under ulimit -v 1 GiB (a sanitizer build?)"
 fi
-bad "streamed.sh: an unknown workload" 2 "unknown workload S9" bash "$SRC/bench/streamed.sh" \
-  --bin "$BNN" S9
+bad "streamed.sh: an unknown workload, before any run" 2 "unknown workload S9" \
+  bash "$SRC/bench/streamed.sh" --bin "$BNN" S1,S9
 
 # --- mpi.sh -------------------------------------------------------------------------------
 printf '#!/bin/sh\necho "batchnn 0"; echo "mpi: not built in"\n' >"$T/nompi"
