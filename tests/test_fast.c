@@ -19,6 +19,7 @@
 #include "testutil.h"
 #include "bnn_kernels.h"
 #include "bnn_narrow.h"
+#include "dist/tree.h"
 
 static const int widths[] = {1, 2, 3, 7, 16, 17, 33, 129};
 
@@ -938,6 +939,62 @@ static void test_refusal(void **state)
     assert_int_equal(bnn_test_rmtree(root), 0);
 }
 
+/* Work stealing under memory: a net whose gradient partials are megabytes gets one stealing
+ * stack a worker (as large as its own), and none when the memory limit leaves room for the
+ * workers' own stacks only: then nothing is stolen and the call still succeeds. Either way
+ * the gradient is bitwise one thread's. */
+static void test_steal_memory(void **state)
+{
+    (void)state;
+    setup s;
+    make_setup(&s, "1,300000,1", "sigmoid", 1, 200, 7);
+    const size_t np = s.m.nparams;
+    float *g1 = bnn_alloc(np, sizeof(float)), *g2 = bnn_alloc(np, sizeof(float));
+    assert_non_null(g1);
+    assert_non_null(g2);
+    bnn_error e;
+    grad_of(&s, 1, 0, s.n, BNN_GRAD_EXACT, BNN_LOSS_MSE, g1, NULL);
+    /* no limit: one stealing stack each */
+    bnn_fast_engine *f;
+    bnn_fast_opts o = {.threads = 2};
+    assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
+    bnn_fast_test_hold(f, 1);
+    const int shards = bnn_fast_shards(f, s.n);
+    assert_true(shards >= 4);
+    assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 0, s.n, BNN_GRAD_EXACT, g2, NULL, &e), 0);
+    assert_true(bnn_fast_stolen(f) > 0);
+    assert_bitwise("one stealing stack", g2, g1, np);
+    bnn_fast_free(f);
+    /* a limit with room for the own stacks and half a partial more */
+    const size_t pbytes = bnn_alloc_bytes(np, sizeof(float));
+    const size_t own = (size_t)bnn_tree_need(shards, 0, shards / 2) +
+                       (size_t)bnn_tree_need(shards, shards / 2, shards);
+    const size_t limit = bnn_fast_memory(&s.a, 2) + (own - 4) * pbytes + pbytes / 2;
+    char root[512], proc[1024], sys[1024], text[64];
+    assert_int_equal(bnn_test_tmpdir(root, sizeof root, "stealmem"), 0);
+    put(root, "proc/self/cgroup", "0::/job\n");
+    snprintf(text, sizeof text, "%zu\n", limit);
+    put(root, "sys/fs/cgroup/job/memory.max", text);
+    snprintf(proc, sizeof proc, "%s/proc", root);
+    snprintf(sys, sizeof sys, "%s/sys", root);
+    bnn_memory_set_roots(proc, sys);
+    if (bnn_memory_budget() == (uint64_t)limit) { /* else a real limit below the fake one */
+        assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
+        bnn_fast_test_hold(f, 1);
+        memset(g2, 0, np * sizeof(float));
+        if (bnn_fast_grad(f, s.m.theta, &s.d, 0, s.n, BNN_GRAD_EXACT, g2, NULL, &e) != 0)
+            fail_msg("%s", e.msg);
+        assert_int_equal(bnn_fast_stolen(f), 0);
+        assert_bitwise("no stealing stack", g2, g1, np);
+        bnn_fast_free(f);
+    }
+    bnn_memory_set_roots(NULL, NULL);
+    assert_int_equal(bnn_test_rmtree(root), 0);
+    bnn_free(g1);
+    bnn_free(g2);
+    free_setup(&s);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The narrow path's single-pass kernel for tiny nets (kernels/narrow_impl.h, narrow_tiny_*):
  * every shape it has an instance for, plus neighbours it must leave to the block path (a
@@ -1063,6 +1120,67 @@ static void test_narrow_tiny_layouts_threads(void **state)
     }
 }
 
+/* Work stealing (fast.c): a worker that runs out of its own shards takes the back half of
+ * another's; the partials still enter their tree nodes, so the results are bitwise those of
+ * one thread. bnn_fast_test_hold makes worker 0 wait after its first shard until the others
+ * have run out, so that they steal on every call here (the count of stolen shards says so):
+ * the GEMM path (110 shards of 64 samples), its mini-batch pieces (11), the narrow path (35
+ * shards), a tiny net (W3's shape, 15); gradient, cost and predictions; 2 to 4 threads. */
+static void test_steal_bitwise(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *w, *act;
+        size_t n, chunk, start, count;
+    } cases[] = {{"33,129,129,17", "sigmoid,tanh,sigmoid", 6999, 16, 0, 6999},
+                 {"33,129,129,17", "sigmoid,tanh,sigmoid", 6999, 0, 3, 3000},
+                 {"2,16,16,1", "sigmoid", 140001, 0, 0, 140001},
+                 {"1,1,1,1,1", "sigmoid", 600001, 0, 0, 600001}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setup s;
+        make_setup(&s, cases[i].w, cases[i].act, 1, cases[i].n, 300 + i);
+        const size_t np = s.m.nparams, start = cases[i].start, count = cases[i].count;
+        const size_t nout = (size_t)s.a.width[s.a.nlayers];
+        float *g1 = bnn_alloc(np, sizeof(float)), *g2 = bnn_alloc(np, sizeof(float));
+        float *p1 = malloc(count * nout * sizeof *p1), *p2 = malloc(count * nout * sizeof *p2);
+        double c1, c2, k1, k2;
+        bnn_error e;
+        for (int t = 1; t <= 4; t++) {
+            bnn_fast_engine *f;
+            bnn_fast_opts o = {.threads = t, .chunk = cases[i].chunk};
+            assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
+            bnn_fast_test_hold(f, 1);
+            /* worker 0 has a shard left after its first: stealing is certain */
+            const int parts = bnn_fast_pieces(f, count) ? bnn_fast_pieces(f, count)
+                                                        : bnn_fast_shards(f, count);
+            assert_true(parts >= 2 * t);
+            float *g = t == 1 ? g1 : g2, *p = t == 1 ? p1 : p2;
+            double *c = t == 1 ? &c1 : &c2, *k = t == 1 ? &k1 : &k2;
+            assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, start, count, BNN_GRAD_EXACT, g,
+                                           c, &e), 0);
+            if (t > 1) {
+                if (bnn_fast_stolen(f) == 0)
+                    fail_msg("%s, %d threads: no shard was stolen", cases[i].w, t);
+                assert_bitwise("stolen shards: gradient", g2, g1, np);
+                assert_memory_equal(&c1, &c2, sizeof c1);
+            }
+            assert_int_equal(bnn_fast_cost(f, s.m.theta, &s.d, start, count, k, &e), 0);
+            assert_int_equal(bnn_fast_predict(f, s.m.theta, &s.d, start, count, p, &e), 0);
+            if (t > 1) {
+                assert_true(bnn_fast_stolen(f) > 0);
+                assert_memory_equal(&k1, &k2, sizeof k1);
+                assert_memory_equal(p1, p2, count * nout * sizeof *p1);
+            }
+            bnn_fast_free(f);
+        }
+        free(p1);
+        free(p2);
+        bnn_free(g1);
+        bnn_free(g2);
+        free_setup(&s);
+    }
+}
+
 int main(void)
 {
     bnn_test_require_isa();
@@ -1079,6 +1197,7 @@ int main(void)
         cmocka_unit_test(test_chunk_wide),
         cmocka_unit_test(test_wide_gradient),
         cmocka_unit_test(test_refusal),
+        cmocka_unit_test(test_steal_memory),
         cmocka_unit_test(test_minibatch_vs_reference),
         cmocka_unit_test(test_neuron_split_vs_reference),
         cmocka_unit_test(test_pieces),
@@ -1089,6 +1208,7 @@ int main(void)
         cmocka_unit_test(test_narrow_tiny_vs_reference),
         cmocka_unit_test(test_narrow_huge_weight),
         cmocka_unit_test(test_narrow_tiny_layouts_threads),
+        cmocka_unit_test(test_steal_bitwise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,6 +69,13 @@ int bnn_fast_threads(const bnn_fast_engine *f);
  * min_shard), past 32 of them max(32, ceil(count / big_shard)) (fast.c: shard_count), a
  * function of count and the architecture (and an explicit chunk) only. */
 int bnn_fast_shards(const bnn_fast_engine *f, size_t count);
+/* Shards that a worker took from another's range in the last call (work stealing, fast.c:
+ * a worker that runs out takes the back half of the fullest other's remaining shards; the
+ * results stay bitwise those of the ranges as cut). Tests: bnn_fast_test_hold(f, 1) makes
+ * worker 0 wait after its first shard until the others have run out and tried to steal, so
+ * that a call of 2 or more shards a worker steals for certain when its team runs at once. */
+int bnn_fast_stolen(const bnn_fast_engine *f);
+void bnn_fast_test_hold(bnn_fast_engine *f, int on);
 /* The pieces a gradient of `count` samples is cut into when it is a GEMM-path mini-batch of
  * at least 2 pieces (fast.c: piece_count), else 0 (split mode, or shards). */
 int bnn_fast_pieces(const bnn_fast_engine *f, size_t count);
@@ -117,7 +124,8 @@ void bnn_team_timed(bnn_team_clock *c, double t0, double now, size_t count);
 #define BNN_FAST_WORKSPACE_MAX ((size_t)64 << 20)
 /* Bytes bnn_fast_create(a, {threads, chunk 0}) plans: the per-thread workspaces and two
  * gradient partials per thread (threads <= 0: OpenMP's default team); a call of S shards
- * grows the partials to at most 2 log2 S + 1 per thread (fast.c). 0 when a is invalid.
+ * grows the partials to at most 2 log2 S + 1 per thread, and as many again per run of shards
+ * a thread may steal where the memory limit allows (fast.c). 0 when a is invalid.
  * bnn_fast_create refuses, before allocating, when this exceeds bnn_memory_budget(). */
 size_t bnn_fast_memory(const bnn_arch *a, int threads);
 #include "batchnn.h"

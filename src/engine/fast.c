@@ -27,6 +27,18 @@
  * practice), never one per shard: memory per thread O(log S). BLAS runs single-threaded inside
  * the parallel region.
  *
+ * Work stealing: equal ranges finish together only on equal cores. A core that a neighbour,
+ * an interrupt or a slower clock holds back would keep the others waiting at the end of every
+ * call (on a shared 2-core VM a thread finished 3-30% of the call before the other). So a
+ * worker claims its shards one at a time from a word holding the part of its range not yet
+ * taken (claim_word: [next, end), one atomic compare-and-swap a shard), and a worker that has
+ * run out lowers the end of the fullest other's claim to its middle and takes the back half,
+ * up to STEALS_MAX times a call. A stolen run is contiguous, so it is folded like a range, on
+ * a stack of its own (as large as the worker's own: reserve_folds; one such stack for nets
+ * whose partials are megabytes, none when the memory limit leaves no room, and then nothing is
+ * stolen), and reduce_folds pushes every stack's nodes in shard order: the same tree, the
+ * same bits, whoever computed which shard.
+ *
  * Mini-batches on the GEMM path: a batch of at most split.max samples and of at least 2
  * pieces (piece_count: at least 256 samples each, from the widths) is cut into pieces
  * computed like shards, so the ranks share it; a smaller one runs in split mode (split.c: the
@@ -53,6 +65,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +125,9 @@ void bnn_fast_free(bnn_fast_engine *f)
     bnn_free(f->recv);
     free(f->slot0);
     free(f->depth);
+    free(f->scap);
+    free(f->sdepth);
+    bnn_free(f->claim);
     free(f->stack);
     free(f->merged);
     free(f->vals);
@@ -151,8 +167,14 @@ int bnn_fast_create(bnn_fast_engine **out, const bnn_arch *a, const bnn_fast_opt
     f->ws = calloc((size_t)f->nws, sizeof *f->ws);
     f->slot0 = calloc((size_t)f->threads + 1, sizeof *f->slot0);
     f->depth = calloc((size_t)f->threads, sizeof *f->depth);
-    if (!f->ws || !f->slot0 || !f->depth)
+    f->scap = calloc((size_t)f->threads, sizeof *f->scap);
+    f->sdepth = calloc((size_t)f->threads * STEALS_MAX, sizeof *f->sdepth);
+    f->claim = bnn_alloc((size_t)f->threads, sizeof *f->claim);
+    if (!f->ws || !f->slot0 || !f->depth || !f->scap || !f->sdepth || !f->claim)
         goto oom;
+    for (int t = 0; t < f->threads; t++)
+        atomic_init(&f->claim[t].v, 0);
+    atomic_init(&f->settled, 0);
     for (int t = 0; t < f->nws; t++) {
         workspace *w = &f->ws[t];
         w->acts = bnn_alloc(f->act_total, sizeof(float));
@@ -199,6 +221,16 @@ static int piece_count(const bnn_fast_engine *f, size_t count);
 int bnn_fast_shards(const bnn_fast_engine *f, size_t count)
 {
     return shard_count(f, count);
+}
+
+int bnn_fast_stolen(const bnn_fast_engine *f)
+{
+    return f->stolen;
+}
+
+void bnn_fast_test_hold(bnn_fast_engine *f, int on)
+{
+    f->test_hold = on;
 }
 
 int bnn_fast_pieces(const bnn_fast_engine *f, size_t count)
@@ -337,98 +369,6 @@ static size_t shard_begin(size_t count, int shards, int s)
 {
     /* contiguous, balanced, chunk boundaries inside a shard are the shard's own */
     return (size_t)((unsigned __int128)count * (unsigned)s / (unsigned)shards);
-}
-
-/* The per-shard doubles and sample bounds of a call of `shards` shards: 0 or -1. */
-static int reserve_vals(bnn_fast_engine *f, int shards, bnn_error *e)
-{
-    if (f->vals_cap >= (size_t)shards)
-        return 0;
-    double *v = realloc(f->vals, 2 * (size_t)shards * sizeof *v);
-    if (v)
-        f->vals = v;
-    size_t *b = realloc(f->bounds, ((size_t)shards + 1) * sizeof *b);
-    if (b)
-        f->bounds = b;
-    if (!v || !b)
-        return bnn_fail(e, "fast engine: out of memory for %d shards", shards);
-    f->vals_cap = (size_t)shards;
-    return 0;
-}
-
-/* The workers' stacks for a gradient call of `shards` shards, this rank's [lo, hi) in
- * `workers` workers (bnn_tree_split): worker t needs bnn_tree_need of its range, at most
- * 2 log2 S + 1 partials. The partials grow when needed and are checked against the memory
- * limit like bnn_fast_create's plan: 0 or -1. */
-static int reserve_folds(bnn_fast_engine *f, int shards, int lo, int hi, int workers, bnn_error *e)
-{
-    if (f->lay_shards == shards && f->lay_lo == lo && f->lay_hi == hi &&
-        f->lay_workers == workers)
-        return 0;
-    size_t slots = 0;
-    for (int t = 0; t < workers; t++) {
-        int a, b;
-        bnn_tree_split(lo, hi, workers, t, &a, &b);
-        f->slot0[t] = (int)slots;
-        slots += (size_t)bnn_tree_need(shards, a, b);
-    }
-    f->slot0[workers] = (int)slots;
-    if (slots > f->pslots || (bnn_dist_size() > 1 && !f->recv)) {
-        const size_t need = bnn_fast_planned_bytes(f, slots);
-        bnn_memory_limit lim;
-        bnn_memory_limit_get(&lim);
-        if (lim.bytes && need > lim.bytes) {
-            char sn[32], sp[32], sl[32];
-            bnn_format_bytes(need, sn, sizeof sn);
-            bnn_format_bytes(f->pstride * sizeof(float), sp, sizeof sp);
-            bnn_format_bytes(lim.bytes, sl, sizeof sl);
-            return bnn_fail(e, "fast engine: %d shards over %d threads need %s of working "
-                               "memory (%zu gradient partials of %s with the workspaces), but "
-                               "this process may use %s (%s)", shards, workers, sn, slots, sp,
-                            sl, lim.what);
-        }
-        bnn_free(f->partials);
-        free(f->stack);
-        free(f->merged);
-        f->pslots = 0;
-        f->lay_shards = 0;
-        /* a rank without shards (K > S) needs none of its own, only the receive buffer */
-        f->partials = slots ? bnn_alloc(mul_sat(slots, f->pstride), sizeof(float)) : NULL;
-        f->stack = slots ? malloc(slots * sizeof *f->stack) : NULL;
-        f->merged = slots ? malloc(slots * sizeof *f->merged) : NULL;
-        if (bnn_dist_size() > 1 && !f->recv)
-            f->recv = bnn_alloc(f->pstride, sizeof(float));
-        if ((slots && (!f->partials || !f->stack || !f->merged)) ||
-            (bnn_dist_size() > 1 && !f->recv))
-            return bnn_fail(e, "fast engine: cannot allocate %zu gradient partials", slots);
-        f->pslots = slots;
-    }
-    f->lay_shards = shards;
-    f->lay_lo = lo;
-    f->lay_hi = hi;
-    f->lay_workers = workers;
-    return 0;
-}
-
-/* The reduction step, after the workers' folds: g = the sum of the shards' partials along the
- * fixed tree (src/dist/tree.h). The workers' maximal nodes, in shard order, are folded on
- * into this rank's (the same tree: a node both of whose children are here is summed here),
- * then the ranks exchange theirs (dist.c). Under FTZ/DAZ like the workers' own folds, so
- * that a node's sum has the same bits wherever it is taken. */
-static int reduce_folds(bnn_fast_engine *f, const bnn_kernel_table *k, int shards, int workers,
-                        float *g, bnn_error *e)
-{
-    const unsigned int saved_csr = worker_enter();
-    bnn_tree_fold m = {shards, f->nparams, k->axpy, 0, f->merged};
-    for (int t = 0; t < workers; t++)
-        for (int i = 0; i < f->depth[t]; i++) {
-            const bnn_tree_part *p = &f->stack[f->slot0[t] + i];
-            bnn_tree_push(&m, p->lo, p->hi, p->p);
-        }
-    const int rc = bnn_dist_tree_sum_parts(m.e, m.depth, shards, f->nparams, k->axpy, f->recv,
-                                           g, e);
-    worker_leave(saved_csr);
-    return rc;
 }
 
 /* The team of a small job (a split-mode batch, or a batch of a few shards): 0 for one
@@ -622,6 +562,68 @@ static int run_results(bnn_fast_engine *f, job_kind job, int shards, size_t coun
     return 0;
 }
 
+/* What every worker of one call shares (run). */
+typedef struct work_call {
+    bnn_fast_engine *f;
+    const shard_job *sj;
+    int shards;
+    size_t count;
+    int workers, steals; /* steals a worker makes at most */
+} work_call;
+
+/* Worker t's shards, claimed from its word one at a time, in order, onto the stack at slot
+ * `base` (gradient calls: folded as they finish, tree.h). Returns the stack's entries. hold
+ * (tests, bnn_fast_test_hold): worker 0 waits after its first shard until the others have
+ * run out and tried to steal. */
+static int work_run(const work_call *c, workspace *w, int t, int base, int hold)
+{
+    bnn_fast_engine *f = c->f;
+    const shard_job *sj = c->sj;
+    bnn_tree_fold fold = {c->shards, f->nparams, f->k->axpy, 0,
+                          sj->job == JOB_GRAD ? f->stack + base : NULL};
+    for (int s; (s = bnn_claim_one(&f->claim[t])) >= 0;) {
+        size_t b = sj->start + shard_begin(c->count, c->shards, s);
+        size_t end = sj->start + shard_begin(c->count, c->shards, s + 1);
+        float *g = sj->job == JOB_GRAD
+                     ? f->partials + (size_t)(base + fold.depth) * f->pstride
+                     : NULL;
+        const double acc = run_shard(f, sj, w, b, end, g, &f->vals[2 * (size_t)s + 1]);
+        if (sj->job == JOB_GRAD)
+            bnn_tree_push(&fold, s, s + 1, g);
+        f->vals[2 * (size_t)s] = acc;
+        while (hold && t == 0 &&
+               atomic_load_explicit(&f->settled, memory_order_acquire) < c->workers - 1)
+            sched_yield();
+    }
+    return fold.depth;
+}
+
+/* Worker t: its own range, then (a team) the back half of the fullest other's remaining
+ * shards, again and again up to `steals` times, each run on a stack of its own. Whoever
+ * computes a shard, its partial enters the same tree node (reduce_folds): the results are
+ * bitwise those of the ranges as cut. */
+static void work_shards(const work_call *c, workspace *w, int t, int hold)
+{
+    bnn_fast_engine *f = c->f;
+    const int grad = c->sj->job == JOB_GRAD;
+    f->depth[t] = work_run(c, w, t, f->slot0[t], hold);
+    for (int k = 0; k < c->steals; k++) {
+        int end = 0;
+        const int m = bnn_claim_steal(f->claim, c->workers, t, c->shards, grad ? f->scap[t] : -1,
+                                 &end);
+        if (k == 0)
+            atomic_fetch_add_explicit(&f->settled, 1, memory_order_release);
+        if (m < 0)
+            return;
+        atomic_store_explicit(&f->claim[t].v, bnn_claim_pack(m, end), memory_order_relaxed);
+#pragma omp atomic
+        f->stolen += end - m;
+        const int d = work_run(c, w, t, grad ? bnn_fast_steal_base(f, t, k) : 0, 0);
+        if (grad)
+            f->sdepth[t * STEALS_MAX + k] = d;
+    }
+}
+
 static int run(bnn_fast_engine *f, job_kind job, const float *theta, const bnn_data *d,
                size_t start, size_t count, bnn_gradient mode, float *grad, double *cost,
                double *correct, float *out, bnn_error *e)
@@ -646,8 +648,8 @@ static int run(bnn_fast_engine *f, job_kind job, const float *theta, const bnn_d
     bnn_dist_range(shards, &lo, &hi);
     const int mine = hi - lo;
     const int full = f->threads < mine ? f->threads : mine; /* <= f->nws */
-    if (reserve_vals(f, shards, e) != 0 ||
-        (job == JOB_GRAD && reserve_folds(f, shards, lo, hi, full, e) != 0))
+    if (bnn_fast_reserve_vals(f, shards, e) != 0 ||
+        (job == JOB_GRAD && bnn_fast_reserve_folds(f, shards, lo, hi, full, e) != 0))
         return -1;
     double *const vals = f->vals; /* per shard: loss, correct decisions */
     memset(vals + 2 * (size_t)lo, 0, 2 * (size_t)mine * sizeof *vals);
@@ -661,32 +663,28 @@ static int run(bnn_fast_engine *f, job_kind job, const float *theta, const bnn_d
     const double t0 = timed ? now_seconds() : 0.0;
     const shard_job sj = {job, theta, d, start, out_scale, hidden_scale, out, &failed,
                           &first_err};
+    /* a team steals (work_shards); a lone thread runs every worker in turn as they were
+     * cut. Gradient calls steal only when their stealing stacks were reserved. */
+    const int steals = team < 2 ? 0 : job == JOB_GRAD ? f->nsteal : STEALS_MAX;
+    for (int t = 0; t < full; t++) {
+        int sa, sb;
+        bnn_tree_split(lo, hi, full, t, &sa, &sb);
+        atomic_store_explicit(&f->claim[t].v, bnn_claim_pack(sa, sb), memory_order_relaxed);
+        f->depth[t] = 0;
+        for (int k = 0; k < STEALS_MAX; k++)
+            f->sdepth[t * STEALS_MAX + k] = 0;
+    }
+    atomic_store_explicit(&f->settled, 0, memory_order_relaxed);
+    f->stolen = 0;
+    const work_call wc = {f, &sj, shards, count, full, steals};
 #pragma omp parallel num_threads(team) if (team > 1 && mine > 0)
     if (mine > 0) {
         const unsigned int saved_csr = worker_enter();
         workspace *w = &f->ws[omp_get_thread_num()];
-        /* worker t's shards, in order, folded as they finish (one thread runs every worker
-         * in turn when the team is 1: the same stacks, the same sums) */
+        const int hold = f->test_hold && steals > 0 && omp_get_num_threads() == full;
 #pragma omp for schedule(static, 1)
-        for (int t = 0; t < full; t++) {
-            int sa, sb;
-            bnn_tree_split(lo, hi, full, t, &sa, &sb);
-            bnn_tree_fold fold = {shards, f->nparams, k->axpy, 0,
-                                  job == JOB_GRAD ? f->stack + f->slot0[t] : NULL};
-            for (int s = sa; s < sb; s++) {
-                size_t b = start + shard_begin(count, shards, s);
-                size_t end = start + shard_begin(count, shards, s + 1);
-                float *g = job == JOB_GRAD
-                             ? f->partials + (size_t)(f->slot0[t] + fold.depth) * f->pstride
-                             : NULL;
-                const double acc = run_shard(f, &sj, w, b, end, g, &vals[2 * (size_t)s + 1]);
-                if (job == JOB_GRAD)
-                    bnn_tree_push(&fold, s, s + 1, g);
-                vals[2 * (size_t)s] = acc;
-            }
-            if (job == JOB_GRAD)
-                f->depth[t] = fold.depth;
-        }
+        for (int t = 0; t < full; t++)
+            work_shards(&wc, w, t, hold);
         worker_leave(saved_csr);
     }
     /* a collective point: every rank leaves with the first failing rank's error, or goes on */
@@ -695,7 +693,7 @@ static int run(bnn_fast_engine *f, job_kind job, const float *theta, const bnn_d
         return -1;
     if (timed)
         team_timed(&f->shard_clock, which, now_seconds() - t0, count);
-    if (job == JOB_GRAD && reduce_folds(f, k, shards, full, grad, e) != 0)
+    if (job == JOB_GRAD && bnn_fast_reduce_folds(f, k, shards, lo, hi, full, grad, e) != 0)
         return -1;
     return run_results(f, job, shards, count, cost, correct, out, e);
 }

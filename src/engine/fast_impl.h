@@ -7,6 +7,8 @@
 #define BNN_ENGINE_FAST_IMPL_H
 
 #include <stddef.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 #include "engine/engines.h"
 #include "bnn_kernels.h"
@@ -24,8 +26,20 @@
  * into pieces of at least max(PIECE_MIN, min_shard) samples, computed like shards (and so by
  * every rank in turn); a smaller one is computed whole (split mode) by every rank. */
 #define PIECE_MIN 256
+/* Steals a worker makes at most in one call (fast.c, run), and the bytes of gradient partials
+ * a worker may hold for more than one stolen run (else one, as large as its own stack). */
+#define STEALS_MAX 4
+#define STEAL_STACKS_BYTES ((size_t)8 << 20)
 /* Gradient partials per worker that bnn_fast_create plans for (fast_plan.c). */
 #define CREATE_SLOTS 2
+
+/* A worker's claim on the shards it has still to take, [next, end) packed in one word
+ * (next in the low half) on a cache line of its own (run in fast.c: the owner takes next, a
+ * worker that has run out takes the back half of another's by lowering end). */
+typedef struct claim_word {
+    _Atomic uint64_t v;
+    char pad[64 - sizeof(uint64_t)];
+} claim_word;
 
 typedef struct workspace {
     float *nacc;  /* narrow path: lane-wise gradient partials, nparams * narrow_lanes */
@@ -57,10 +71,21 @@ struct bnn_fast_engine {
     float *partials;
     size_t pslots;            /* slots allocated */
     int *slot0, *depth;       /* threads + 1 and threads entries */
+    /* work stealing (run): a worker that runs out of its own shards takes the back half of
+     * another's remaining ones, up to STEALS_MAX times a call; in a gradient call each
+     * stolen run is folded on a stack of its own, nsteal stacks of scap[t] slots after the
+     * worker's own in slot0[t] .. slot0[t + 1] - 1 (nsteal 0: none reserved, gradient calls
+     * do not steal), sdepth[t * STEALS_MAX + k] the entries of its k-th. claim: threads
+     * words; stolen: shards taken so in the last call; test_hold: tests only
+     * (bnn_fast_test_hold) */
+    int *scap, *sdepth, nsteal;
+    claim_word *claim;
+    _Atomic int settled;
+    int stolen, test_hold;
     bnn_tree_part *stack;     /* pslots entries: the workers' stacks, then nothing else */
     bnn_tree_part *merged;    /* pslots entries: this rank's fold of the workers' nodes */
     float *recv;              /* under mpirun: a received node sum (pstride floats) */
-    int lay_shards, lay_lo, lay_hi, lay_workers;
+    int lay_shards, lay_lo, lay_hi, lay_workers, lay_steal;
     double *vals;             /* per shard: summed loss, correct decisions (2 S doubles) */
     size_t *bounds;           /* S + 1 sample offsets (predictions gathered by rank) */
     size_t vals_cap;          /* shards vals and bounds hold */
@@ -84,5 +109,16 @@ size_t bnn_fast_workspace_bytes(const bnn_fast_engine *f);
 size_t bnn_fast_partials_bytes(const bnn_fast_engine *f, size_t slots);
 size_t bnn_fast_planned_bytes(const bnn_fast_engine *f, size_t slots);
 size_t bnn_fast_create_slots(const bnn_fast_engine *f);
+
+/* fast_folds.c: claims, stealing, the folds' stacks and their reduction (fast.c, run). */
+uint64_t bnn_claim_pack(int next, int end);
+int bnn_claim_one(claim_word *c);
+int bnn_claim_steal(claim_word *claim, int workers, int me, int shards, int cap, int *end);
+int bnn_fast_reserve_vals(bnn_fast_engine *f, int shards, bnn_error *e);
+int bnn_fast_steal_base(const bnn_fast_engine *f, int t, int k);
+int bnn_fast_reserve_folds(bnn_fast_engine *f, int shards, int lo, int hi, int workers,
+                           bnn_error *e);
+int bnn_fast_reduce_folds(bnn_fast_engine *f, const bnn_kernel_table *k, int shards, int lo,
+                          int hi, int workers, float *g, bnn_error *e);
 
 #endif
