@@ -20,6 +20,7 @@
 #include "bnn_kernels.h"
 #include "bnn_narrow.h"
 #include "dist/tree.h"
+#include "engine/fast_impl.h"
 
 static const int widths[] = {1, 2, 3, 7, 16, 17, 33, 129};
 
@@ -939,6 +940,62 @@ static void test_refusal(void **state)
     assert_int_equal(bnn_test_rmtree(root), 0);
 }
 
+static int claim_word_next(claim_word *c)
+{
+    return (int)(uint32_t)atomic_load(&c->v);
+}
+
+static int claim_word_end(claim_word *c)
+{
+    return (int)(uint32_t)(atomic_load(&c->v) >> 32);
+}
+
+/* The claims of work stealing (fast_folds.c), one thread: the owner takes its shards in
+ * order, a thief the back half of the fullest other claim (the victim keeps the front, at
+ * least one shard less; with one left the thief takes it), shrunk until its fold fits the
+ * thief's stack; nothing left, nothing stolen. */
+static void test_claims(void **state)
+{
+    (void)state;
+    claim_word *c = bnn_alloc(3, sizeof *c);
+    assert_non_null(c);
+    atomic_init(&c[0].v, bnn_claim_pack(0, 10));
+    atomic_init(&c[1].v, bnn_claim_pack(10, 13));
+    atomic_init(&c[2].v, bnn_claim_pack(13, 13)); /* worker 2 has run out */
+    assert_int_equal(bnn_claim_one(&c[0]), 0);
+    assert_int_equal(bnn_claim_one(&c[0]), 1);
+    int end = -1;
+    /* worker 0 has 8 left, worker 1 has 3: worker 2 takes [6, 10) of worker 0's */
+    assert_int_equal(bnn_claim_steal(c, 3, 2, 64, -1, &end), 6);
+    assert_int_equal(end, 10);
+    for (int s = 2; s < 6; s++)
+        assert_int_equal(bnn_claim_one(&c[0]), s);
+    assert_int_equal(bnn_claim_one(&c[0]), -1);
+    /* worker 0, out: worker 1's 3 left, [11, 13) (it keeps 10) */
+    assert_int_equal(bnn_claim_steal(c, 3, 0, 64, -1, &end), 11);
+    assert_int_equal(end, 13);
+    assert_int_equal(bnn_claim_one(&c[1]), 10);
+    /* one left: the thief takes it */
+    atomic_store(&c[1].v, bnn_claim_pack(12, 13));
+    assert_int_equal(bnn_claim_steal(c, 3, 0, 64, -1, &end), 12);
+    assert_int_equal(end, 13);
+    assert_int_equal(bnn_claim_one(&c[1]), -1);
+    /* nothing left anywhere but the thief's own */
+    atomic_store(&c[0].v, bnn_claim_pack(5, 9));
+    assert_int_equal(bnn_claim_steal(c, 3, 0, 64, -1, &end), -1);
+    /* a stack of cap entries: the back half shrinks until its fold fits */
+    for (int cap = 1; cap <= 4; cap++) {
+        atomic_store(&c[1].v, bnn_claim_pack(1, 64));
+        const int m = bnn_claim_steal(c, 3, 0, 64, cap, &end);
+        assert_true(m > 1 && m < 64);
+        assert_int_equal(end, 64);
+        assert_true(bnn_tree_need(64, m, 64) <= cap);
+        assert_int_equal(claim_word_next(&c[1]), 1);
+        assert_int_equal(claim_word_end(&c[1]), m);
+    }
+    bnn_free(c);
+}
+
 /* Work stealing under memory: a net whose gradient partials are megabytes gets one stealing
  * stack a worker (as large as its own), and none when the memory limit leaves room for the
  * workers' own stacks only: then nothing is stolen and the call still succeeds. Either way
@@ -1198,6 +1255,7 @@ int main(void)
         cmocka_unit_test(test_wide_gradient),
         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_steal_memory),
+        cmocka_unit_test(test_claims),
         cmocka_unit_test(test_minibatch_vs_reference),
         cmocka_unit_test(test_neuron_split_vs_reference),
         cmocka_unit_test(test_pieces),
