@@ -103,22 +103,10 @@ double bench_probe_bandwidth(int threads)
     return (double)n * sizeof(float) / times[0] * 1e-9;
 }
 
-/* The best sigmoid this CPU has (whatever BATCHNN_ISA forces for the engine: the floor is
- * the machine's, so that a forced slower path shows up as lower efficiency). Every thread
- * runs 15 trials of 1000 calls on 4096 floats (about 1 ms each; the threads start each trial
- * together, so they share the machine as the engine's team does) and keeps its own fastest:
- * a round's rate is the sum of the threads' best rates, and the probe's the best of 3 rounds.
- * (The team's fastest trial, its slowest thread's time, measured 5.5 to 7.7 G/s in
- * back-to-back runs on a shared 2-core VM: a thread preempted for part of a trial set the
- * whole trial. One round gave 8.58-9.58 G/s in 8 runs, once 4.90; 3 rounds 9.23-9.58.) */
-double bench_probe_sigmoid(int threads)
+/* One round of bench_probe_sigmoid (below): the sum of the threads' best rates, G/s. */
+static double sigmoid_round(const bnn_kernel_table *k, int threads)
 {
-    const bnn_kernel_table *k = bnn_kernels_named("auto");
-    if (!k)
-        k = bnn_kernels();
     const size_t n = 4096, reps = 1000;
-    double best_rate = 0;
-    for (int round = 0; round < 3; round++) {
     double rate = 0;
 #pragma omp parallel num_threads(threads) reduction(+ : rate)
     {
@@ -144,9 +132,28 @@ double bench_probe_sigmoid(int threads)
         bnn_free(x);
         bnn_free(y);
     }
-    best_rate = rate > best_rate ? rate : best_rate;
+    return rate;
+}
+
+/* The best sigmoid this CPU has (whatever BATCHNN_ISA forces for the engine: the floor is
+ * the machine's, so that a forced slower path shows up as lower efficiency). Every thread
+ * runs 15 trials of 1000 calls on 4096 floats (about 1 ms each; the threads start each trial
+ * together, so they share the machine as the engine's team does) and keeps its own fastest:
+ * a round's rate is the sum of the threads' best rates, and the probe's the best of 3 rounds.
+ * (The team's fastest trial, its slowest thread's time, measured 5.5 to 7.7 G/s in
+ * back-to-back runs on a shared 2-core VM: a thread preempted for part of a trial set the
+ * whole trial. One round gave 8.58-9.58 G/s in 8 runs, once 4.90; 3 rounds 9.23-9.58.) */
+double bench_probe_sigmoid(int threads)
+{
+    const bnn_kernel_table *k = bnn_kernels_named("auto");
+    if (!k)
+        k = bnn_kernels();
+    double best = 0;
+    for (int round = 0; round < 3; round++) {
+        const double rate = sigmoid_round(k, threads);
+        best = rate > best ? rate : best;
     }
-    return best_rate;
+    return best;
 }
 
 /* ---- the core-to-core latency: one cache line bounced between two threads ---- */

@@ -609,8 +609,8 @@ static void work_shards(const work_call *c, workspace *w, int t, int hold)
     f->depth[t] = work_run(c, w, t, f->slot0[t], hold);
     for (int k = 0; k < c->steals; k++) {
         int end = 0;
-        const int m = bnn_claim_steal(f->claim, c->workers, t, c->shards, grad ? f->scap[t] : -1,
-                                 &end);
+        const int cap = grad ? f->scap[t] : -1;
+        const int m = bnn_claim_steal(f->claim, c->workers, t, c->shards, cap, &end);
         if (k == 0)
             atomic_fetch_add_explicit(&f->settled, 1, memory_order_release);
         if (m < 0)

@@ -128,15 +128,15 @@ static size_t lay_slots(bnn_fast_engine *f, int shards, int lo, int hi, int work
  * (narrow nets, small ones), else one, and none when the memory limit does not allow them
  * (the workers then keep their own ranges). The partials grow when needed and are checked
  * against the memory limit like bnn_fast_create's plan: 0 or -1. */
-int bnn_fast_reserve_folds(bnn_fast_engine *f, int shards, int lo, int hi, int workers, bnn_error *e)
+int bnn_fast_reserve_folds(bnn_fast_engine *f, int shards, int lo, int hi, int workers,
+                           bnn_error *e)
 {
-    const int want = workers > 1;
     if (f->lay_shards == shards && f->lay_lo == lo && f->lay_hi == hi &&
-        f->lay_workers == workers && f->lay_steal == want)
+        f->lay_workers == workers)
         return 0;
     size_t slots = lay_slots(f, shards, lo, hi, workers, 0);
     const size_t own_bytes = mul_sat(mul_sat(slots, f->pstride), sizeof(float));
-    int nsteal = !want ? 0 : own_bytes * STEALS_MAX <= STEAL_STACKS_BYTES * (size_t)workers
+    int nsteal = workers < 2 ? 0 : own_bytes * STEALS_MAX <= STEAL_STACKS_BYTES * (size_t)workers
                              ? STEALS_MAX : 1;
     bnn_memory_limit lim;
     bnn_memory_limit_get(&lim);
@@ -179,7 +179,6 @@ int bnn_fast_reserve_folds(bnn_fast_engine *f, int shards, int lo, int hi, int w
     f->lay_lo = lo;
     f->lay_hi = hi;
     f->lay_workers = workers;
-    f->lay_steal = want;
     return 0;
 }
 
@@ -190,19 +189,20 @@ int bnn_fast_reserve_folds(bnn_fast_engine *f, int shards, int lo, int hi, int w
  * ranks exchange theirs (dist.c). Under FTZ/DAZ like the workers' own folds, so that a node's
  * sum has the same bits wherever it is taken. */
 int bnn_fast_reduce_folds(bnn_fast_engine *f, const bnn_kernel_table *k, int shards, int lo,
-                        int hi, int workers, float *g, bnn_error *e)
+                          int hi, int workers, float *g, bnn_error *e)
 {
     const unsigned int saved_csr = worker_enter();
     bnn_tree_fold m = {shards, f->nparams, k->axpy, 0, f->merged};
-    /* the stacks (at most 1 + STEALS_MAX a worker) cover this rank's shards in runs: push the one that
-     * starts where the last ended (a few threads: a scan each is nothing) */
+    /* the stacks (at most 1 + STEALS_MAX a worker) cover this rank's shards in runs: push the
+     * one that starts where the last ended (a few threads: a scan each is nothing) */
     int pos = lo;
     for (int found = 1; pos < hi && found;) {
         found = 0;
         for (int t = 0; t < workers && !found; t++)
-            for (int k = -1; k < f->nsteal && !found; k++) { /* own, then stolen runs */
-                const int n = k < 0 ? f->depth[t] : f->sdepth[t * STEALS_MAX + k];
-                const bnn_tree_part *p = &f->stack[k < 0 ? f->slot0[t] : bnn_fast_steal_base(f, t, k)];
+            for (int r = -1; r < f->nsteal && !found; r++) { /* own, then stolen runs */
+                const int n = r < 0 ? f->depth[t] : f->sdepth[t * STEALS_MAX + r];
+                const int base = r < 0 ? f->slot0[t] : bnn_fast_steal_base(f, t, r);
+                const bnn_tree_part *p = &f->stack[base];
                 if (n == 0 || p->lo != pos)
                     continue;
                 for (int i = 0; i < n; i++)

@@ -85,7 +85,7 @@ struct bnn_fast_engine {
     bnn_tree_part *stack;     /* pslots entries: the workers' stacks, then nothing else */
     bnn_tree_part *merged;    /* pslots entries: this rank's fold of the workers' nodes */
     float *recv;              /* under mpirun: a received node sum (pstride floats) */
-    int lay_shards, lay_lo, lay_hi, lay_workers, lay_steal;
+    int lay_shards, lay_lo, lay_hi, lay_workers;
     double *vals;             /* per shard: summed loss, correct decisions (2 S doubles) */
     size_t *bounds;           /* S + 1 sample offsets (predictions gathered by rank) */
     size_t vals_cap;          /* shards vals and bounds hold */
