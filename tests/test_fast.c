@@ -923,15 +923,31 @@ static void test_refusal(void **state)
         bnn_fast_opts o = {.threads = t, .chunk = 0};
         assert_int_equal(bnn_fast_create(&f, &s.a, &o, &e), 0);
         assert_int_equal(bnn_fast_shards(f, 200), 32);
+        /* 16 samples (4 shards) fit: the layout the refused call must not leave half-made */
+        if (t == 2)
+            assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 0, 16, BNN_GRAD_EXACT, g, NULL,
+                                           &e), 0);
         const int rc = bnn_fast_grad(f, s.m.theta, &s.d, 0, 200, BNN_GRAD_EXACT, g, NULL, &e);
-        bnn_fast_free(f);
         if (t == 1) {
             assert_int_equal(rc, 0);
         } else {
             assert_int_equal(rc, -1);
             expect_msg(&e, "fast engine: 32 shards over 2 threads need ");
             expect_msg(&e, "this process may use 200.0 MiB (cgroup memory.max)");
+            /* the same engine, the fitting call again: as on a fresh engine */
+            float *g2 = bnn_alloc(s.m.nparams, sizeof(float));
+            assert_non_null(g2);
+            assert_int_equal(bnn_fast_grad(f, s.m.theta, &s.d, 0, 16, BNN_GRAD_EXACT, g2, NULL,
+                                           &e), 0);
+            bnn_fast_engine *f1;
+            assert_int_equal(bnn_fast_create(&f1, &s.a, &o, &e), 0);
+            assert_int_equal(bnn_fast_grad(f1, s.m.theta, &s.d, 0, 16, BNN_GRAD_EXACT, g, NULL,
+                                           &e), 0);
+            bnn_fast_free(f1);
+            assert_bitwise("after a refused call", g2, g, s.m.nparams);
+            bnn_free(g2);
         }
+        bnn_fast_free(f);
     }
     bnn_free(g);
     free_setup(&s);

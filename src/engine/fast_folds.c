@@ -134,6 +134,7 @@ int bnn_fast_reserve_folds(bnn_fast_engine *f, int shards, int lo, int hi, int w
     if (f->lay_shards == shards && f->lay_lo == lo && f->lay_hi == hi &&
         f->lay_workers == workers)
         return 0;
+    f->lay_shards = 0; /* slot0 and scap change below: no layout is cached until one fits */
     size_t slots = lay_slots(f, shards, lo, hi, workers, 0);
     const size_t own_bytes = mul_sat(mul_sat(slots, f->pstride), sizeof(float));
     int nsteal = workers < 2 ? 0 : own_bytes * STEALS_MAX <= STEAL_STACKS_BYTES * (size_t)workers
@@ -163,7 +164,6 @@ int bnn_fast_reserve_folds(bnn_fast_engine *f, int shards, int lo, int hi, int w
         free(f->stack);
         free(f->merged);
         f->pslots = 0;
-        f->lay_shards = 0;
         /* a rank without shards (K > S) needs none of its own, only the receive buffer */
         f->partials = slots ? bnn_alloc(mul_sat(slots, f->pstride), sizeof(float)) : NULL;
         f->stack = slots ? malloc(slots * sizeof *f->stack) : NULL;
